@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
+/*
+ * librtrs - reliable multipath RDMA transport in user space.
+ *
+ * The one public header. All handles are opaque. Every function that can
+ * fail returns >= 0 on success and a negative errno on failure; nothing sets
+ * errno. Attribute structs start with a `size` field: initialise them with
+ * the matching rtrs_*_attr_init() so that a newer library can tell which
+ * fields the caller knows.
+ *
+ * Threading (see rtrs(7)): the library owns its progress threads. Completion
+ * callbacks (conf, rdma_ev, link_ev) run on those threads and must not block;
+ * they may call rtrs_clt_request(), rtrs_clt_put_permit() and
+ * rtrs_srv_resp(). Unless a function says otherwise it is thread-safe.
+ */
+#ifndef RTRS_RTRS_H
+#define RTRS_RTRS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RTRS_API __attribute__((visibility("default")))
+#else
+#define RTRS_API
+#endif
+
+#define RTRS_VERSION_MAJOR 0
+#define RTRS_VERSION_MINOR 1
+
+/* Limits that callers may rely on. */
+#define RTRS_MAX_PATHS 128         /* paths per session */
+#define RTRS_SESSNAME_MAX 254      /* longest session name, bytes */
+#define RTRS_MAX_HDR_SIZE 4096     /* user header + internal message */
+
+struct rtrs_clt_sess;              /* a client session */
+struct rtrs_permit;                /* one credit for an in-flight request */
+struct rtrs_mr;                    /* a registered user buffer */
+struct rtrs_srv_ctx;               /* a server listener */
+struct rtrs_srv_sess;              /* a server-side session */
+struct rtrs_srv_op;                /* one incoming request on the server */
+
+enum rtrs_dir { RTRS_READ = 0, RTRS_WRITE = 1 };
+
+enum rtrs_con_type {
+	RTRS_ADMIN_CON = 0,        /* connection 0 of the path */
+	RTRS_IO_CON = 1,           /* the IO connection of the submitting CPU */
+};
+
+enum rtrs_wait { RTRS_PERMIT_NOWAIT = 0, RTRS_PERMIT_WAIT = 1 };
+
+enum rtrs_clt_link_ev {
+	RTRS_CLT_LINK_EV_RECONNECTED = 0,
+	RTRS_CLT_LINK_EV_DISCONNECTED = 1,
+};
+
+enum rtrs_srv_link_ev {
+	RTRS_SRV_LINK_EV_CONNECTED = 0,
+	RTRS_SRV_LINK_EV_DISCONNECTED = 1,
+};
+
+enum rtrs_mp_policy {
+	RTRS_MP_POLICY_RR = 0,
+	RTRS_MP_POLICY_MIN_INFLIGHT = 1,
+	RTRS_MP_POLICY_MIN_LATENCY = 2,
+};
+
+enum rtrs_log_level {
+	RTRS_LOG_ERR = 0, RTRS_LOG_WARN = 1, RTRS_LOG_INFO = 2, RTRS_LOG_DEBUG = 3,
+};
+
+/* ------------------------------------------------------------------ */
+/* Common                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * rtrs_strerror - text for a negative errno returned by librtrs.
+ * Never returns NULL. Thread-safe.
+ */
+RTRS_API const char *rtrs_strerror(int err);
+
+/*
+ * rtrs_set_log_fn - install a log sink (NULL restores stderr).
+ * The sink may be called from any thread. The level threshold comes from
+ * RTRS_LOG_LEVEL (err, warn, info, debug; default warn) or
+ * rtrs_set_log_level().
+ */
+typedef void (*rtrs_log_fn)(enum rtrs_log_level level, const char *msg,
+			    void *priv);
+RTRS_API void rtrs_set_log_fn(rtrs_log_fn fn, void *priv);
+RTRS_API void rtrs_set_log_level(enum rtrs_log_level level);
+
+/* ------------------------------------------------------------------ */
+/* Client                                                              */
+/* ------------------------------------------------------------------ */
+
+/* One path: destination "host:port", optional source "host" or "host:port". */
+struct rtrs_path_addr {
+	const char *src;           /* NULL: let the system choose */
+	const char *dst;
+};
+
+struct rtrs_clt_attr {
+	size_t size;               /* sizeof(struct rtrs_clt_attr) */
+	const char *provider;      /* NULL: $RTRS_PROVIDER, else "tcp" */
+	unsigned int io_cons;      /* IO connections per path, 0 = online CPUs */
+	unsigned int connect_timeout_ms; /* per connection step, default 5000 */
+	int reconnect_delay_ms;    /* reserved for multipath, default 1000 */
+	int max_reconnect_attempts;/* reserved for multipath, default -1 */
+	unsigned int hb_interval_ms;  /* reserved for multipath, default 1000 */
+	unsigned int hb_missed_max;   /* reserved for multipath, default 5 */
+	enum rtrs_mp_policy policy;   /* default RTRS_MP_POLICY_MIN_INFLIGHT */
+	unsigned int no_path_timeout_ms; /* reserved for multipath, default 0 */
+	void *priv;                /* passed to link_ev */
+	void (*link_ev)(void *priv, enum rtrs_clt_link_ev ev);
+};
+
+/* Fill @attr with the defaults. */
+RTRS_API void rtrs_clt_attr_init(struct rtrs_clt_attr *attr);
+
+/*
+ * rtrs_clt_open - open a session named @sessname over @npaths paths.
+ * Blocks until every path is connected (or failed).
+ * Errors: -EINVAL (bad name, no paths, bad attr), -E2BIG (more than
+ * RTRS_MAX_PATHS), -ENOMEM, -ETIMEDOUT, -ECONNREFUSED, -EPERM (the server
+ * has the name in use by another session), -EPROTO (the server spoke an
+ * incompatible protocol), -EHOSTUNREACH/-ENETUNREACH, -ENODATA (provider not
+ * available for that address).
+ */
+RTRS_API int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
+		  size_t npaths, const struct rtrs_clt_attr *attr,
+		  struct rtrs_clt_sess **out);
+
+/*
+ * rtrs_clt_close - close the session. Waits until every request has
+ * completed (their callbacks have run), then frees everything. Permits still
+ * held by the caller are released. Must not be called from a callback.
+ */
+RTRS_API void rtrs_clt_close(struct rtrs_clt_sess *sess);
+
+/*
+ * rtrs_clt_get_permit - take one permit. RTRS_PERMIT_NOWAIT returns -EAGAIN
+ * at once when none is free; RTRS_PERMIT_WAIT blocks until one is returned
+ * (never from a callback). Errors: -EAGAIN, -EINVAL, -ESHUTDOWN (closing).
+ */
+RTRS_API int rtrs_clt_get_permit(struct rtrs_clt_sess *sess, enum rtrs_con_type type,
+			enum rtrs_wait wait, struct rtrs_permit **out);
+
+/* As above, waiting at most @timeout_ms; -ETIMEDOUT when it runs out. */
+RTRS_API int rtrs_clt_get_permit_timed(struct rtrs_clt_sess *sess,
+			      enum rtrs_con_type type, unsigned int timeout_ms,
+			      struct rtrs_permit **out);
+
+/* Return a permit. It must not have a request in flight. */
+RTRS_API void rtrs_clt_put_permit(struct rtrs_clt_sess *sess, struct rtrs_permit *permit);
+
+/* Completion of one request: status 0 or a negative errno. */
+struct rtrs_req_ops {
+	void *priv;
+	void (*conf)(void *priv, int status);
+};
+
+/*
+ * rtrs_clt_request - submit a READ or WRITE using @permit.
+ * @usr/@usr_cnt: user header, copied before return (may live on the stack).
+ * @data/@data_cnt: the data buffers; they must stay valid until conf runs.
+ *   For WRITE they are sent to the server; for READ the server's data is
+ *   placed into them. Up to max_segments entries, max_io_size bytes total.
+ * @mr: a registration covering every data buffer, or NULL.
+ * If and only if this returns 0, ops->conf is called exactly once.
+ * Errors: -EINVAL (bad arguments, permit busy, @mr does not cover the data),
+ * -EMSGSIZE (header or data too large), -ENOTCONN (no connected path),
+ * -ENOMEM.
+ */
+RTRS_API int rtrs_clt_request(struct rtrs_clt_sess *sess, enum rtrs_dir dir,
+		     const struct rtrs_req_ops *ops, struct rtrs_permit *permit,
+		     const struct iovec *usr, size_t usr_cnt,
+		     const struct iovec *data, size_t data_cnt,
+		     struct rtrs_mr *mr);
+
+struct rtrs_attrs {
+	uint32_t queue_depth;      /* permits in the session */
+	uint32_t max_io_size;      /* bytes of data per request */
+	uint32_t max_segments;     /* data iovec entries per request */
+	uint32_t max_hdr_size;     /* user header + internal message bytes */
+};
+
+/* Errors: -ENOTCONN when no path is connected, -EINVAL. */
+RTRS_API int rtrs_clt_query(struct rtrs_clt_sess *sess, struct rtrs_attrs *attrs);
+
+/*
+ * rtrs_mr_reg - register @buf..@buf+@len with every path of @sess so that
+ * requests from it are zero-copy. Unregistered buffers work too.
+ * Errors: -EINVAL, -ENOMEM, and provider registration errors.
+ */
+RTRS_API int rtrs_mr_reg(struct rtrs_clt_sess *sess, void *buf, size_t len,
+		struct rtrs_mr **out);
+/* Deregister. No request using @mr may be in flight. */
+RTRS_API int rtrs_mr_dereg(struct rtrs_mr *mr);
+
+struct rtrs_clt_stats {
+	uint64_t read_cnt, read_bytes;
+	uint64_t write_cnt, write_bytes;
+	uint64_t errors;           /* requests completed with status != 0 */
+	uint64_t inflight;
+	uint64_t cpu_migration_from; /* completions handled off the submitting CPU's connection CPU */
+	uint64_t cpu_migration_to;
+	uint64_t tx_backlog;       /* posts deferred because the provider queue was full */
+};
+
+RTRS_API int rtrs_clt_get_stats(struct rtrs_clt_sess *sess, struct rtrs_clt_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Server                                                              */
+/* ------------------------------------------------------------------ */
+
+struct rtrs_srv_ops {
+	/*
+	 * rdma_ev - one incoming request. @data points into the session's
+	 * chunk: for WRITE it holds the client's @datalen bytes; for READ the
+	 * callee fills @data[0..datalen). @usr/@usrlen is the user header.
+	 * Return 0 and call rtrs_srv_resp() later (or now, from any thread),
+	 * or return a negative errno to answer at once with that status.
+	 * Runs on a progress thread: must not block.
+	 */
+	int (*rdma_ev)(void *sess_priv, struct rtrs_srv_op *op, void *data,
+		       size_t datalen, const void *usr, size_t usrlen);
+	/*
+	 * link_ev - CONNECTED when the first path of a session is up (a non-zero
+	 * return refuses the session), DISCONNECTED when its last path is
+	 * gone. @priv is the listener's priv for CONNECTED, the session's
+	 * private pointer for DISCONNECTED.
+	 */
+	int (*link_ev)(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
+		       void *priv);
+};
+
+struct rtrs_srv_attr {
+	size_t size;               /* sizeof(struct rtrs_srv_attr) */
+	const char *provider;      /* NULL: $RTRS_PROVIDER, else "tcp" */
+	uint32_t queue_depth;      /* chunks per session, default 512 */
+	uint32_t chunk_size;       /* bytes, power of 2, default 128 KiB */
+	int always_invalidate;     /* default 1 */
+	struct rtrs_srv_ops ops;
+	void *priv;                /* listener priv, passed to link_ev CONNECTED */
+};
+
+RTRS_API void rtrs_srv_attr_init(struct rtrs_srv_attr *attr);
+
+/*
+ * rtrs_srv_open - listen on every "host:port" in @addrs (port 0 picks one;
+ * see rtrs_srv_get_listen_addr()). Binds only to the given addresses.
+ * Errors: -EINVAL (bad attr: queue depth and chunk size must fit the 28-bit
+ * immediate), -EADDRINUSE, -ENODATA, -ENOMEM.
+ */
+RTRS_API int rtrs_srv_open(const char *const *addrs, size_t naddrs,
+		  const struct rtrs_srv_attr *attr, struct rtrs_srv_ctx **out);
+
+/* The bound address of listener @idx as "host:port". -ENOENT, -ENOSPC. */
+RTRS_API int rtrs_srv_get_listen_addr(struct rtrs_srv_ctx *ctx, size_t idx, char *buf,
+			     size_t len);
+
+/*
+ * rtrs_srv_close - stop listening, close every session and wait until every
+ * op handed to rdma_ev has been answered with rtrs_srv_resp().
+ */
+RTRS_API void rtrs_srv_close(struct rtrs_srv_ctx *ctx);
+
+/*
+ * rtrs_srv_resp - answer @op with @status (0 or -errno, |status| < 512;
+ * others are sent as -EIO). May be called from any thread, once per op.
+ * Returns 0, or -ENOTCONN when the path is gone (the op is still finished).
+ */
+RTRS_API int rtrs_srv_resp(struct rtrs_srv_op *op, int status);
+
+/* Direction of @op: RTRS_READ (fill the data) or RTRS_WRITE. */
+RTRS_API enum rtrs_dir rtrs_srv_op_dir(const struct rtrs_srv_op *op);
+
+/* The session an op belongs to. */
+RTRS_API struct rtrs_srv_sess *rtrs_srv_op_sess(const struct rtrs_srv_op *op);
+
+RTRS_API void rtrs_srv_set_sess_priv(struct rtrs_srv_sess *sess, void *priv);
+RTRS_API void *rtrs_srv_get_sess_priv(struct rtrs_srv_sess *sess);
+
+/* The client-chosen session name. -ENOSPC if @len is too small. */
+RTRS_API int rtrs_srv_get_sess_name(struct rtrs_srv_sess *sess, char *buf, size_t len);
+
+RTRS_API int rtrs_srv_get_queue_depth(struct rtrs_srv_sess *sess);
+
+struct rtrs_srv_stats {
+	uint64_t read_cnt, read_bytes;
+	uint64_t write_cnt, write_bytes;
+	uint64_t sessions;         /* sessions currently open */
+	uint64_t paths_closed_bad_input; /* paths dropped for malformed input */
+};
+
+RTRS_API int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RTRS_RTRS_H */

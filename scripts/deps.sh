@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+# Install the Debian packages librtrs needs to build, test and demo.
+# As root it runs apt-get; otherwise it prints the one command to run.
+set -euo pipefail
+
+PKGS=(cmake ninja-build pkg-config gcc libfabric-dev libfabric-bin
+      libcmocka-dev iproute2 iptables procps valgrind)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "librtrs needs: ${missing[*]}" >&2
+	echo "run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

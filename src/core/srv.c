@@ -1,0 +1,1026 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * Server: listeners, sessions (found by UUID), paths, chunk pools, ops.
+ *
+ * Lifetimes: a path holds one reference for itself, one per endpoint that
+ * is not closed yet and one per op handed to rdma_ev and not answered. The
+ * last reference frees the path; the last path frees its session. So
+ * rtrs_srv_close() returns only when every op has been answered.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core.h"
+
+#define pslog(lvl, p, fmt, ...)                                              \
+	rtrs_log(lvl, "srv sess %s path %s: " fmt,                           \
+		 (p)->sess->named ? (p)->sess->name : "-", (p)->peer,         \
+		 ##__VA_ARGS__)
+
+struct srv_listener {
+	struct rtrs_srv_ctx *ctx;
+	struct fab_pep *pep;
+	struct fab_dom *dom;
+	unsigned loop;
+};
+
+static void srv_cqe(void *ctx, const struct fab_cqe *c);
+static void srv_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
+		   size_t len);
+static void srv_tx_ready(void *ctx);
+static void srv_closed(void *ctx);
+static void srv_connreq(void *ctx, struct fab_connreq *req, const void *data,
+			size_t len);
+
+static const struct fab_ep_ops srv_ep_ops = {
+	.cqe = srv_cqe,
+	.cm = srv_cm,
+	.tx_ready = srv_tx_ready,
+	.closed = srv_closed,
+};
+
+static const struct fab_pep_ops srv_pep_ops = { .connreq = srv_connreq };
+
+void rtrs_srv_attr_init(struct rtrs_srv_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	a->queue_depth = RTRS_DEF_QD;
+	a->chunk_size = RTRS_DEF_CHUNK;
+	a->always_invalidate = 1;
+}
+
+static inline char *chunk_ptr(const struct rtrs_srv_sess *s, uint32_t id)
+{
+	return s->chunks + (size_t)id * s->geom.chunk_size;
+}
+
+/* ---- lifetimes ---- */
+
+static void sess_free(struct rtrs_srv_sess *s)
+{
+	if (s->chunks)
+		munmap(s->chunks, s->chunks_len);
+	free(s->ops);
+	free(s);
+}
+
+static void path_free(struct srv_path *p)
+{
+	for (unsigned i = 0; i < p->cid_num; i++) {
+		struct srv_con *c = p->cons[i];
+
+		if (!c)
+			continue;
+		rtrs__fab_mr_close(c->rx_mr);
+		free(c->rx);
+		free(c->rxmem);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+	}
+	for (unsigned i = 0; i < p->nmrs; i++)
+		rtrs__fab_mr_close(p->mrs[i]);
+	rtrs__fab_mr_close(p->info_mr);
+	free(p->mrs);
+	free(p->cons);
+	free(p->info_rsp);
+	rtrs__fab_dom_put(p->dom);
+	free(p);
+}
+
+static void path_put(struct srv_path *p)
+{
+	struct rtrs_srv_sess *s = p->sess;
+	struct rtrs_srv_ctx *ctx = s->ctx;
+	bool last, was_up;
+
+	if (atomic_fetch_sub(&p->ref, 1) != 1)
+		return;
+	pthread_mutex_lock(&ctx->lock);
+	rtrs_list_del(&p->node);
+	s->npaths--;
+	if (p->counted_up)
+		s->npaths_up--;
+	last = s->npaths == 0;
+	was_up = s->link_up;
+	if (last)
+		rtrs_list_del(&s->node);
+	pthread_mutex_unlock(&ctx->lock);
+	pslog(RTRS_LOG_INFO, p, "path closed");
+	path_free(p);
+	if (last) {
+		if (was_up && ctx->attr.ops.link_ev)
+			ctx->attr.ops.link_ev(s, RTRS_SRV_LINK_EV_DISCONNECTED,
+					      s->priv);
+		sess_free(s);
+	}
+	pthread_mutex_lock(&ctx->lock);
+	ctx->npaths--;
+	if (last)
+		ctx->nsess--;
+	pthread_cond_broadcast(&ctx->cond);
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+static void op_finish(struct rtrs_srv_op *op)
+{
+	struct srv_path *p = op->con->path;
+	struct rtrs_srv_ctx *ctx = op->sess->ctx;
+
+	if (!op->status) {
+		if (op->dir == RTRS_READ) {
+			atomic_fetch_add_explicit(&ctx->st_read_cnt, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&ctx->st_read_bytes,
+						  op->data_len,
+						  memory_order_relaxed);
+		} else {
+			atomic_fetch_add_explicit(&ctx->st_write_cnt, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&ctx->st_write_bytes,
+						  op->data_len,
+						  memory_order_relaxed);
+		}
+	}
+	atomic_store(&op->state, OP_FREE);
+	path_put(p);
+}
+
+/* Close every connection of @p; any thread; idempotent. */
+static void path_close(struct srv_path *p, int err, bool bad_input)
+{
+	struct rtrs_list done, *pos, *tmp;
+	int st = atomic_load(&p->state);
+
+	do {
+		if (st == SRV_PATH_CLOSING)
+			return;
+	} while (!atomic_compare_exchange_weak(&p->state, &st,
+					       SRV_PATH_CLOSING));
+	if (bad_input) {
+		atomic_fetch_add(&p->sess->ctx->st_bad_input, 1);
+		pslog(RTRS_LOG_ERR, p, "malformed input, closing path: %s",
+		      rtrs_strerror(err));
+	} else if (err) {
+		pslog(RTRS_LOG_INFO, p, "closing: %s", rtrs_strerror(err));
+	}
+	rtrs_list_init(&done);
+	for (unsigned i = 0; i < p->cid_num; i++) {
+		struct srv_con *c = p->cons[i];
+
+		if (!c)
+			continue;
+		pthread_mutex_lock(&c->lock);
+		c->dead = true;
+		rtrs_list_for_each_safe(pos, tmp, &c->backlog) {
+			rtrs_list_del(pos);
+			rtrs_list_add_tail(&done, pos);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	rtrs_list_for_each_safe(pos, tmp, &done) {
+		rtrs_list_del(pos);
+		op_finish(container_of(pos, struct rtrs_srv_op, bl_node));
+	}
+	for (unsigned i = 0; i < p->cid_num; i++)
+		if (p->cons[i] && p->cons[i]->ep)
+			rtrs__fab_ep_close(p->cons[i]->ep);
+	path_put(p);    /* the path's own reference */
+}
+
+static void srv_closed(void *ctx)
+{
+	struct srv_con *c = ctx;
+
+	path_put(c->path);
+}
+
+/* ---- responses ---- */
+
+/* Post what is left of @op's answer; with c->lock held. */
+static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
+{
+	struct srv_path *p = c->path;
+	struct rtrs_srv_sess *s = op->sess;
+	struct fab_mr *mr = p->nmrs > 1 ? p->mrs[op->id] : p->mrs[0];
+	uint32_t imm = rtrs__proto_io_rsp_imm(op->id, op->status);
+	int ret;
+
+	if (op->dir == RTRS_READ && op->status == 0) {
+		char *src = chunk_ptr(s, op->id);
+		void *desc = rtrs__fab_mr_desc(mr);
+
+		for (unsigned i = 0; i < op->posted; i++)
+			src += op->desc[i].len;
+		while (op->posted < op->sg_cnt) {
+			struct rtrs_sg_desc *d = &op->desc[op->posted];
+			struct iovec iov = { src, d->len };
+
+			ret = rtrs__fab_post_write(c->ep, &iov, &desc, 1, d->addr,
+						   d->key, false, 0, &op->ctx,
+						   false);
+			if (ret)
+				return ret;
+			src += d->len;
+			op->posted++;
+		}
+	}
+	if (p->nmrs > 1) {
+		rtrs__proto_rkey_rsp_encode(op->rkey_rsp, (uint16_t)op->id,
+					    rtrs__fab_mr_key(mr));
+		return rtrs__fab_post_send(c->ep, op->rkey_rsp,
+					   sizeof(op->rkey_rsp),
+					   rtrs__fab_mr_desc(p->info_mr), true,
+					   imm, &op->ctx, false);
+	}
+	return rtrs__fab_post_send(c->ep, NULL, 0, NULL, true, imm, &op->ctx,
+				   false);
+}
+
+int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
+{
+	struct srv_con *c;
+	struct srv_path *p;
+	int ret;
+
+	if (!op || atomic_load(&op->state) != OP_BUSY)
+		return -EINVAL;
+	c = op->con;
+	p = c->path;
+	if (status > 0 || status < -RTRS_RSP_ERRNO_MAX)
+		status = -EIO;
+	op->status = status;
+	op->posted = 0;
+	if (p->nmrs > 1) {
+		/* always_invalidate: a fresh key for the chunk */
+		struct fab_mr *m;
+
+		ret = rtrs__fab_mr_reg(p->dom, chunk_ptr(op->sess, op->id),
+				       op->sess->geom.chunk_size,
+				       FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE, &m);
+		if (ret) {
+			pslog(RTRS_LOG_ERR, p, "chunk %u: re-registration: %s",
+			      op->id, rtrs_strerror(ret));
+			path_close(p, ret, false);
+			op_finish(op);
+			return -ENOTCONN;
+		}
+		rtrs__fab_mr_close(p->mrs[op->id]);
+		p->mrs[op->id] = m;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->dead) {
+		pthread_mutex_unlock(&c->lock);
+		op_finish(op);
+		return -ENOTCONN;
+	}
+	if (!rtrs_list_empty(&c->backlog)) {
+		rtrs_list_add_tail(&c->backlog, &op->bl_node);
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	ret = post_op(c, op);
+	if (ret == -EAGAIN) {
+		rtrs_list_add_tail(&c->backlog, &op->bl_node);
+		rtrs__fab_ep_want_tx(c->ep);
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (ret)
+		path_close(p, ret, false);
+	op_finish(op);
+	return ret ? -ENOTCONN : 0;
+}
+
+static void srv_tx_ready(void *ctx)
+{
+	struct srv_con *c = ctx;
+	struct rtrs_list done, *pos, *tmp;
+	int ret = 0;
+
+	rtrs_list_init(&done);
+	pthread_mutex_lock(&c->lock);
+	while (!c->dead && !rtrs_list_empty(&c->backlog)) {
+		struct rtrs_srv_op *op = container_of(c->backlog.next,
+						      struct rtrs_srv_op, bl_node);
+
+		ret = post_op(c, op);
+		if (ret == -EAGAIN) {
+			rtrs__fab_ep_want_tx(c->ep);
+			ret = 0;
+			break;
+		}
+		rtrs_list_del(&op->bl_node);
+		rtrs_list_add_tail(&done, &op->bl_node);
+		if (ret)
+			break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (ret)
+		path_close(c->path, ret, false);
+	rtrs_list_for_each_safe(pos, tmp, &done) {
+		rtrs_list_del(pos);
+		op_finish(container_of(pos, struct rtrs_srv_op, bl_node));
+	}
+}
+
+/* ---- incoming requests ---- */
+
+static void handle_io_req(struct srv_con *c, uint32_t payload)
+{
+	struct srv_path *p = c->path;
+	struct rtrs_srv_sess *s = p->sess;
+	struct rtrs_srv_ctx *ctx = s->ctx;
+	struct rtrs_srv_op *op;
+	struct rtrs_io_msg m;
+	uint32_t id, off;
+	char *chunk;
+	int expected = OP_FREE, ret;
+
+	if (atomic_load(&p->state) != SRV_PATH_CONNECTED) {
+		path_close(p, -EPROTO, true);
+		return;
+	}
+	if (rtrs__proto_io_req_decode(&s->geom, payload, &id, &off)) {
+		pslog(RTRS_LOG_ERR, p, "request immediate out of range (%#x)",
+		      payload);
+		path_close(p, -EPROTO, true);
+		return;
+	}
+	op = &s->ops[id];
+	if (!atomic_compare_exchange_strong(&op->state, &expected, OP_BUSY)) {
+		pslog(RTRS_LOG_ERR, p, "request for chunk %u that is in use", id);
+		path_close(p, -EPROTO, true);
+		return;
+	}
+	if (p->nmrs > 1) {
+		/* always_invalidate: revoke the client's key while we use it */
+		rtrs__fab_mr_close(p->mrs[id]);
+		p->mrs[id] = NULL;
+	}
+	chunk = chunk_ptr(s, id);
+	ret = rtrs__proto_io_msg_decode(chunk, &s->geom, off, &m);
+	for (unsigned i = 0; !ret && i < m.sg_cnt; i++)
+		ret = rtrs__proto_read_desc(chunk, &s->geom, &m, i, &op->desc[i]);
+	if (ret) {
+		pslog(RTRS_LOG_ERR, p, "chunk %u: malformed request (off %u): %s",
+		      id, off, rtrs_strerror(ret));
+		atomic_store(&op->state, OP_FREE);
+		path_close(p, ret, true);
+		return;
+	}
+	op->con = c;
+	op->dir = m.type == RTRS_MSG_READ ? RTRS_READ : RTRS_WRITE;
+	op->data_len = m.data_len;
+	op->sg_cnt = m.sg_cnt;
+	op->status = 0;
+	atomic_fetch_add(&p->ref, 1);
+	ret = ctx->attr.ops.rdma_ev(s->priv, op, chunk, m.data_len,
+				    chunk + m.usr_off, m.usr_len);
+	if (ret)
+		rtrs_srv_resp(op, ret < 0 ? ret : -EIO);
+}
+
+static void send_hb_ack(struct srv_con *c)
+{
+	int ret = rtrs__fab_post_send(c->ep, NULL, 0, NULL, true,
+				      rtrs_imm(RTRS_IMM_HB_ACK, 0), NULL, false);
+
+	if (ret && ret != -EAGAIN && ret != -ENOTCONN)
+		path_close(c->path, ret, false);
+}
+
+static void handle_imm(struct srv_con *c, uint32_t imm)
+{
+	switch (rtrs_imm_type(imm)) {
+	case RTRS_IMM_IO_REQ:
+		handle_io_req(c, rtrs_imm_payload(imm));
+		break;
+	case RTRS_IMM_HB:
+		send_hb_ack(c);
+		break;
+	case RTRS_IMM_HB_ACK:
+		break;
+	default:
+		pslog(RTRS_LOG_ERR, c->path, "unknown immediate type %u",
+		      rtrs_imm_type(imm));
+		path_close(c->path, -EPROTO, true);
+	}
+}
+
+static bool name_taken(struct rtrs_srv_ctx *ctx, struct rtrs_srv_sess *self,
+		       const char *name)
+{
+	struct rtrs_list *pos, *tmp;
+
+	rtrs_list_for_each_safe(pos, tmp, &ctx->sessions) {
+		struct rtrs_srv_sess *s = container_of(pos, struct rtrs_srv_sess,
+						       node);
+
+		if (s != self && s->named && !strcmp(s->name, name))
+			return true;
+	}
+	return false;
+}
+
+static int send_info_rsp(struct srv_path *p, struct srv_con *c, int refuse)
+{
+	struct rtrs_srv_sess *s = p->sess;
+	size_t len;
+
+	if (refuse) {
+		len = rtrs__proto_info_rsp_refuse_encode(p->info_rsp, refuse);
+	} else {
+		unsigned n = p->nmrs;
+		struct rtrs_sg_desc *d = calloc(n, sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		for (unsigned i = 0; i < n; i++) {
+			char *base = n > 1 ? chunk_ptr(s, i) : s->chunks;
+
+			d[i].addr = rtrs__fab_mr_raddr(p->mrs[i], base);
+			d[i].key = rtrs__fab_mr_key(p->mrs[i]);
+			d[i].len = n > 1 ? s->geom.chunk_size
+					 : s->geom.chunk_size * s->geom.queue_depth;
+		}
+		len = rtrs__proto_info_rsp_encode(p->info_rsp, p->info_rsp_len, d,
+						  (uint16_t)n);
+		free(d);
+	}
+	p->info_ctx.owner = p;
+	p->info_ctx.kind = CTX_INFO;
+	/* a refusal is signalled: the path closes once it is on the wire */
+	return rtrs__fab_post_send(c->ep, p->info_rsp, len,
+				   rtrs__fab_mr_desc(p->info_mr), false, 0,
+				   &p->info_ctx, refuse != 0);
+}
+
+static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
+{
+	struct srv_path *p = c->path;
+	struct rtrs_srv_sess *s = p->sess;
+	struct rtrs_srv_ctx *ctx = s->ctx;
+	char name[RTRS_PROTO_NAME_LEN];
+	int refuse = 0, st = SRV_PATH_CONNECTING, ret;
+	bool first = false;
+
+	ret = rtrs__proto_info_req_decode(buf, len, name);
+	if (ret) {
+		pslog(RTRS_LOG_ERR, p, "malformed info request: %s",
+		      rtrs_strerror(ret));
+		path_close(p, ret, true);
+		return;
+	}
+	pthread_mutex_lock(&ctx->lock);
+	if (name_taken(ctx, s, name)) {
+		refuse = -EPERM;
+	} else if (s->named && strcmp(s->name, name)) {
+		refuse = -EINVAL;
+	} else if (!atomic_compare_exchange_strong(&p->state, &st,
+						   SRV_PATH_CONNECTED)) {
+		refuse = -ECONNRESET;
+	} else {
+		memcpy(s->name, name, sizeof(name));
+		s->named = true;
+		p->counted_up = true;
+		first = s->npaths_up++ == 0 && !s->link_up;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (!refuse && first) {
+		if (ctx->attr.ops.link_ev &&
+		    ctx->attr.ops.link_ev(s, RTRS_SRV_LINK_EV_CONNECTED,
+					  ctx->attr.priv))
+			refuse = -ECONNREFUSED;
+		else
+			s->link_up = true;
+	}
+	if (refuse)
+		pslog(RTRS_LOG_WARN, p, "refusing session name %s: %s", name,
+		      rtrs_strerror(refuse));
+	else
+		pslog(RTRS_LOG_INFO, p, "connected, %u connections", p->cid_num);
+	ret = send_info_rsp(p, c, refuse);
+	if (ret)
+		path_close(p, ret, false);
+}
+
+static void srv_cqe(void *ctx, const struct fab_cqe *cq)
+{
+	struct srv_con *c = ctx;
+	struct srv_path *p = c->path;
+
+	if (cq->err) {
+		if (atomic_load(&p->state) != SRV_PATH_CLOSING)
+			pslog(RTRS_LOG_INFO, p, "con %u: completion error %s",
+			      c->cid, rtrs_strerror(cq->err));
+		path_close(p, cq->err, false);
+		return;
+	}
+	if (cq->flags & FAB_CQE_RECV) {
+		struct srv_rx *rx = container_of(cq->ctx, struct srv_rx, ctx);
+		int ret;
+
+		if (cq->flags & FAB_CQE_IMM) {
+			handle_imm(c, cq->imm);
+		} else if (c->cid == 0 &&
+			   atomic_load(&p->state) == SRV_PATH_CONNECTING) {
+			handle_info_req(c, rx->buf, cq->len);
+		} else {
+			pslog(RTRS_LOG_ERR, p, "con %u: unexpected message", c->cid);
+			path_close(p, -EPROTO, true);
+			return;
+		}
+		ret = rtrs__fab_post_recv(c->ep, rx->buf, RTRS_SRV_RX_BUF,
+					  rtrs__fab_mr_desc(c->rx_mr), &rx->ctx);
+		if (ret && ret != -ENOTCONN)
+			path_close(p, ret, false);
+		return;
+	}
+	if ((cq->flags & FAB_CQE_RMA_IN) && (cq->flags & FAB_CQE_IMM)) {
+		handle_imm(c, cq->imm);
+		return;
+	}
+	if ((cq->flags & FAB_CQE_TX) && cq->ctx && cq->ctx->kind == CTX_INFO) {
+		/* a refusal reached the wire */
+		path_close(p, -ECONNREFUSED, false);
+	}
+}
+
+static void srv_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
+		   size_t len)
+{
+	struct srv_con *c = ctx;
+
+	(void)data;
+	(void)len;
+	if (ev == FAB_CM_CONNECTED) {
+		c->accepted = true;
+		return;
+	}
+	path_close(c->path, err ? err : -ECONNRESET, false);
+}
+
+/* ---- connection requests ---- */
+
+static int sess_create(struct rtrs_srv_ctx *ctx, const uint8_t *uuid,
+		       struct rtrs_srv_sess **out)
+{
+	struct rtrs_srv_sess *s = calloc(1, sizeof(*s));
+	void *mem;
+
+	if (!s)
+		return -ENOMEM;
+	s->ctx = ctx;
+	memcpy(s->uuid, uuid, 16);
+	s->geom = ctx->geom;
+	rtrs_list_init(&s->paths);
+	s->chunks_len = (size_t)s->geom.chunk_size * s->geom.queue_depth;
+	/* anonymous memory: zeroed, page aligned, faulted in on use */
+	mem = mmap(NULL, s->chunks_len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	s->ops = calloc(s->geom.queue_depth, sizeof(*s->ops));
+	if (mem == MAP_FAILED || !s->ops) {
+		if (mem != MAP_FAILED)
+			munmap(mem, s->chunks_len);
+		free(s->ops);
+		free(s);
+		return -ENOMEM;
+	}
+	s->chunks = mem;
+	for (uint32_t i = 0; i < s->geom.queue_depth; i++) {
+		s->ops[i].sess = s;
+		s->ops[i].id = i;
+		s->ops[i].ctx.owner = &s->ops[i];
+		s->ops[i].ctx.kind = CTX_OP;
+		rtrs_list_init(&s->ops[i].bl_node);
+		atomic_init(&s->ops[i].state, OP_FREE);
+	}
+	*out = s;
+	return 0;
+}
+
+static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
+		       const struct rtrs_conn_req *req, struct srv_path **out)
+{
+	struct srv_path *p = calloc(1, sizeof(*p));
+	const struct fab_caps *caps = rtrs__fab_dom_caps(l->dom);
+	bool inv = s->ctx->attr.always_invalidate;
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	p->sess = s;
+	p->dom = l->dom;
+	rtrs__fab_dom_get(l->dom);
+	memcpy(p->uuid, req->sess_uuid, 16);
+	p->cid_num = req->cid_num;
+	atomic_init(&p->state, SRV_PATH_CONNECTING);
+	atomic_init(&p->ref, 1);
+	snprintf(p->peer, sizeof(p->peer), "?");
+	p->cons = calloc(p->cid_num, sizeof(*p->cons));
+	p->nmrs = inv ? s->geom.queue_depth : 1;
+	p->mrs = calloc(p->nmrs, sizeof(*p->mrs));
+	p->info_rsp_len = RTRS_INFO_RSP_LEN(p->nmrs);
+	if (p->info_rsp_len < RTRS_RKEY_RSP_LEN)
+		p->info_rsp_len = RTRS_RKEY_RSP_LEN;
+	p->info_rsp = calloc(1, p->info_rsp_len);
+	if (!p->cons || !p->mrs || !p->info_rsp)
+		ret = -ENOMEM;
+	for (unsigned i = 0; !ret && i < p->nmrs; i++)
+		ret = rtrs__fab_mr_reg(p->dom, inv ? chunk_ptr(s, i) : s->chunks,
+				       inv ? s->geom.chunk_size : s->chunks_len,
+				       FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE,
+				       &p->mrs[i]);
+	if (!ret && caps->mr_local)
+		ret = rtrs__fab_mr_reg(p->dom, p->info_rsp, p->info_rsp_len,
+				       FAB_ACC_LOCAL, &p->info_mr);
+	if (ret) {
+		path_free(p);
+		return ret;
+	}
+	*out = p;
+	return 0;
+}
+
+static int con_setup_rx(struct srv_con *c, unsigned n)
+{
+	struct srv_path *p = c->path;
+	int ret;
+
+	c->rx = calloc(n, sizeof(*c->rx));
+	c->rxmem = calloc(n, RTRS_SRV_RX_BUF);
+	if (!c->rx || !c->rxmem)
+		return -ENOMEM;
+	if (rtrs__fab_dom_caps(p->dom)->mr_local) {
+		ret = rtrs__fab_mr_reg(p->dom, c->rxmem,
+				       (size_t)n * RTRS_SRV_RX_BUF, FAB_ACC_LOCAL,
+				       &c->rx_mr);
+		if (ret)
+			return ret;
+	}
+	c->nrx = n;
+	for (unsigned i = 0; i < n; i++) {
+		c->rx[i].con = c;
+		c->rx[i].buf = c->rxmem + (size_t)i * RTRS_SRV_RX_BUF;
+		c->rx[i].ctx.owner = &c->rx[i];
+		c->rx[i].ctx.kind = CTX_RX;
+		ret = rtrs__fab_post_recv(c->ep, c->rx[i].buf, RTRS_SRV_RX_BUF,
+					  rtrs__fab_mr_desc(c->rx_mr),
+					  &c->rx[i].ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void reject(struct srv_listener *l, struct fab_connreq *req, int err,
+		   const char *why)
+{
+	char priv[RTRS_CONN_PRIV_LEN];
+	struct rtrs_conn_rsp rsp = { .err = err };
+
+	rtrs_warn("srv: rejecting connection: %s (%s)", why, rtrs_strerror(err));
+	rtrs__proto_conn_rsp_encode(priv, &rsp);
+	rtrs__fab_reject(l->pep, req, priv, sizeof(priv));
+}
+
+static struct rtrs_srv_sess *find_sess(struct rtrs_srv_ctx *ctx,
+				       const uint8_t *uuid)
+{
+	struct rtrs_list *pos, *tmp;
+
+	rtrs_list_for_each_safe(pos, tmp, &ctx->sessions) {
+		struct rtrs_srv_sess *s = container_of(pos, struct rtrs_srv_sess,
+						       node);
+
+		if (!memcmp(s->uuid, uuid, 16))
+			return s;
+	}
+	return NULL;
+}
+
+static struct srv_path *find_path(struct rtrs_srv_sess *s, const uint8_t *uuid)
+{
+	struct rtrs_list *pos, *tmp;
+
+	rtrs_list_for_each_safe(pos, tmp, &s->paths) {
+		struct srv_path *p = container_of(pos, struct srv_path, node);
+
+		if (!memcmp(p->uuid, uuid, 16))
+			return p;
+	}
+	return NULL;
+}
+
+static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
+			size_t len)
+{
+	struct srv_listener *l = arg;
+	struct rtrs_srv_ctx *ctx = l->ctx;
+	struct rtrs_conn_req req;
+	struct rtrs_srv_sess *s;
+	struct srv_path *p;
+	struct srv_con *c;
+	char priv[RTRS_CONN_PRIV_LEN];
+	struct rtrs_conn_rsp rsp;
+	bool new_sess = false;
+	unsigned loop, nrx;
+	const struct fab_caps *caps = rtrs__fab_dom_caps(l->dom);
+	int ret;
+
+	ret = rtrs__proto_conn_req_decode(data, len, &req);
+	if (ret) {
+		atomic_fetch_add(&ctx->st_bad_input, 1);
+		reject(l, creq, ret, "malformed connect request");
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		reject(l, creq, -ENOMEM, "no memory");
+		return;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	rtrs_list_init(&c->backlog);
+	c->cid = req.cid;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->closing) {
+		ret = -ESHUTDOWN;
+		goto err_unlock;
+	}
+	s = find_sess(ctx, req.paths_uuid);
+	if (!s) {
+		if (!req.first_conn) {
+			ret = -ENXIO;
+			goto err_unlock;
+		}
+		ret = sess_create(ctx, req.paths_uuid, &s);
+		if (ret)
+			goto err_unlock;
+		new_sess = true;
+	}
+	p = find_path(s, req.sess_uuid);
+	if (!p) {
+		if (s->npaths >= RTRS_MAX_PATHS) {
+			ret = -ECONNRESET;
+			goto err_sess;
+		}
+		ret = path_create(l, s, &req, &p);
+		if (ret)
+			goto err_sess;
+		if (new_sess) {
+			rtrs_list_add_tail(&ctx->sessions, &s->node);
+			ctx->nsess++;
+		}
+		new_sess = false;
+		rtrs_list_add_tail(&s->paths, &p->node);
+		s->npaths++;
+		ctx->npaths++;
+	} else if (atomic_load(&p->state) != SRV_PATH_CONNECTING ||
+		   p->cid_num != req.cid_num || p->dom != l->dom ||
+		   p->cons[req.cid]) {
+		ret = -EEXIST;
+		goto err_unlock;
+	}
+	c->path = p;
+	p->cons[req.cid] = c;
+	atomic_fetch_add(&p->ref, 1);   /* for the endpoint */
+	pthread_mutex_unlock(&ctx->lock);
+
+	loop = req.cid == 0 ? 0 : (req.cid - 1u) % rtrs__fab_nloops();
+	ret = rtrs__fab_ep_accept_create(l->pep, creq, loop, &srv_ep_ops, c,
+					 &c->ep);
+	if (ret) {
+		reject(l, creq, ret, "endpoint");
+		c->dead = true;
+		path_close(p, ret, false);
+		path_put(p);    /* the endpoint that never was */
+		return;
+	}
+	rtrs__fab_ep_peer(c->ep, p->peer, sizeof(p->peer));
+	if (caps->rx_cq_data)
+		nrx = (unsigned)MIN(caps->rx_size, (size_t)s->geom.queue_depth + 8);
+	else
+		nrx = req.cid == 0 ? 8 : 2;
+	ret = con_setup_rx(c, nrx);
+	memset(&rsp, 0, sizeof(rsp));
+	rsp.queue_depth = (uint16_t)s->geom.queue_depth;
+	rsp.max_io_size = s->geom.max_io_size;
+	rsp.max_hdr_size = s->geom.max_hdr_size;
+	rsp.flags = ctx->attr.always_invalidate ? RTRS_MSG_NEW_RKEY_F : 0;
+	rtrs__proto_conn_rsp_encode(priv, &rsp);
+	if (!ret)
+		ret = rtrs__fab_ep_accept(c->ep, priv, sizeof(priv));
+	if (ret) {
+		rtrs_warn("srv: accept failed: %s", rtrs_strerror(ret));
+		path_close(p, ret, false);
+	}
+	return;
+
+err_sess:
+	if (new_sess)
+		sess_free(s);
+err_unlock:
+	pthread_mutex_unlock(&ctx->lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	reject(l, creq, ret, ret == -EEXIST ? "path or connection exists"
+			       : ret == -ENXIO ? "unknown session"
+			       : "cannot accept");
+}
+
+/* ---- listener API ---- */
+
+int rtrs_srv_open(const char *const *addrs, size_t naddrs,
+		  const struct rtrs_srv_attr *attr, struct rtrs_srv_ctx **out)
+{
+	struct rtrs_srv_ctx *ctx;
+	struct srv_listener *ls;
+	uint32_t chunk;
+	int ret;
+
+	if (!addrs || !naddrs || !attr || !out || !attr->ops.rdma_ev ||
+	    attr->size < offsetof(struct rtrs_srv_attr, priv))
+		return -EINVAL;
+	chunk = attr->chunk_size;
+	if (chunk < RTRS_PROTO_MIN_CHUNK || (chunk & (chunk - 1)))
+		return -EINVAL;
+	ctx = calloc(1, sizeof(*ctx));
+	ls = calloc(naddrs, sizeof(*ls));
+	if (!ctx || !ls) {
+		free(ctx);
+		free(ls);
+		return -ENOMEM;
+	}
+	rtrs_srv_attr_init(&ctx->attr);
+	memcpy(&ctx->attr, attr, MIN(attr->size, sizeof(ctx->attr)));
+	ctx->attr.size = sizeof(ctx->attr);
+	ret = rtrs__proto_geom(&ctx->geom, attr->queue_depth, chunk,
+			       RTRS_PROTO_MAX_HDR);
+	if (ret) {
+		free(ctx);
+		free(ls);
+		return ret;
+	}
+	pthread_mutex_init(&ctx->lock, NULL);
+	rtrs__cond_init_mono(&ctx->cond);
+	rtrs_list_init(&ctx->sessions);
+	ctx->ls = ls;
+	ret = rtrs__fab_engine_get();
+	if (ret)
+		goto err_free;
+	for (size_t i = 0; i < naddrs; i++) {
+		char host[128], port[16];
+
+		ls[i].ctx = ctx;
+		ls[i].loop = (unsigned)i % rtrs__fab_nloops();
+		ret = rtrs__split_hostport(addrs[i], host, sizeof(host), port,
+					   sizeof(port));
+		if (!ret)
+			ret = rtrs__fab_dom_open(attr->provider, host, port, NULL,
+						 true, &ls[i].dom);
+		if (!ret)
+			ret = rtrs__fab_pep_open(ls[i].dom, ls[i].loop,
+						 &srv_pep_ops, &ls[i], &ls[i].pep);
+		if (ret) {
+			rtrs_err("srv: cannot listen on %s: %s", addrs[i],
+				 rtrs_strerror(ret));
+			ctx->npeps = i + 1;
+			goto err_close;
+		}
+		ctx->npeps = i + 1;
+	}
+	*out = ctx;
+	return 0;
+
+err_close:
+	for (size_t i = 0; i < ctx->npeps; i++) {
+		rtrs__fab_pep_close(ls[i].pep);
+		rtrs__fab_dom_put(ls[i].dom);
+	}
+	rtrs__fab_engine_put();
+err_free:
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_cond_destroy(&ctx->cond);
+	free(ls);
+	free(ctx);
+	return ret;
+}
+
+int rtrs_srv_get_listen_addr(struct rtrs_srv_ctx *ctx, size_t idx, char *buf,
+			     size_t len)
+{
+	if (!ctx || !buf)
+		return -EINVAL;
+	if (idx >= ctx->npeps)
+		return -ENOENT;
+	return rtrs__fab_pep_name(ctx->ls[idx].pep, buf, len);
+}
+
+void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
+{
+	struct srv_listener *ls;
+	struct srv_path **all;
+	struct rtrs_list *sp, *st, *pp, *pt;
+	unsigned n = 0;
+
+	if (!ctx)
+		return;
+	ls = ctx->ls;
+	pthread_mutex_lock(&ctx->lock);
+	ctx->closing = true;
+	pthread_mutex_unlock(&ctx->lock);
+	for (size_t i = 0; i < ctx->npeps; i++)
+		rtrs__fab_pep_close(ls[i].pep);
+
+	pthread_mutex_lock(&ctx->lock);
+	all = calloc(ctx->npaths + 1, sizeof(*all));
+	rtrs_list_for_each_safe(sp, st, &ctx->sessions) {
+		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
+						       node);
+
+		rtrs_list_for_each_safe(pp, pt, &s->paths) {
+			struct srv_path *p = container_of(pp, struct srv_path,
+							  node);
+
+			if (all) {
+				atomic_fetch_add(&p->ref, 1);
+				all[n++] = p;
+			}
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	for (unsigned i = 0; i < n; i++) {
+		path_close(all[i], 0, false);
+		path_put(all[i]);
+	}
+	free(all);
+	/* every path goes once its endpoints are closed and its ops answered */
+	pthread_mutex_lock(&ctx->lock);
+	while (ctx->npaths || ctx->nsess)
+		pthread_cond_wait(&ctx->cond, &ctx->lock);
+	pthread_mutex_unlock(&ctx->lock);
+	for (size_t i = 0; i < ctx->npeps; i++)
+		rtrs__fab_dom_put(ls[i].dom);
+	rtrs__fab_engine_put();
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_cond_destroy(&ctx->cond);
+	free(ls);
+	free(ctx);
+}
+
+enum rtrs_dir rtrs_srv_op_dir(const struct rtrs_srv_op *op)
+{
+	return op->dir;
+}
+
+struct rtrs_srv_sess *rtrs_srv_op_sess(const struct rtrs_srv_op *op)
+{
+	return op->sess;
+}
+
+void rtrs_srv_set_sess_priv(struct rtrs_srv_sess *s, void *priv)
+{
+	if (s)
+		s->priv = priv;
+}
+
+void *rtrs_srv_get_sess_priv(struct rtrs_srv_sess *s)
+{
+	return s ? s->priv : NULL;
+}
+
+int rtrs_srv_get_sess_name(struct rtrs_srv_sess *s, char *buf, size_t len)
+{
+	if (!s || !buf)
+		return -EINVAL;
+	if (strlen(s->name) >= len)
+		return -ENOSPC;
+	strcpy(buf, s->name);
+	return 0;
+}
+
+int rtrs_srv_get_queue_depth(struct rtrs_srv_sess *s)
+{
+	return s ? (int)s->geom.queue_depth : -EINVAL;
+}
+
+int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st)
+{
+	if (!ctx || !st)
+		return -EINVAL;
+	st->read_cnt = atomic_load(&ctx->st_read_cnt);
+	st->read_bytes = atomic_load(&ctx->st_read_bytes);
+	st->write_cnt = atomic_load(&ctx->st_write_cnt);
+	st->write_bytes = atomic_load(&ctx->st_write_bytes);
+	pthread_mutex_lock(&ctx->lock);
+	st->sessions = ctx->nsess;
+	pthread_mutex_unlock(&ctx->lock);
+	st->paths_closed_bad_input = atomic_load(&ctx->st_bad_input);
+	return 0;
+}

@@ -1,0 +1,678 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* Domains, registrations, endpoints and posting over libfabric FI_EP_MSG. */
+#include "fab_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+int rtrs__fab_errno(int fi_err)
+{
+	int e = fi_err < 0 ? -fi_err : fi_err;
+
+	switch (e) {
+	case 0:
+		return 0;
+	case FI_EAGAIN:
+		return -EAGAIN;
+	case FI_ENODATA:
+		return -ENODATA;
+	case FI_ENOKEY:
+		return -ENOKEY;
+	case FI_ETRUNC:
+		return -EMSGSIZE;
+	case FI_ECANCELED:
+		return -ECANCELED;
+	case FI_EOVERRUN:
+		return -EOVERFLOW;
+	case FI_ENOMEM:
+		return -ENOMEM;
+	case FI_ETIMEDOUT:
+		return -ETIMEDOUT;
+	case FI_ECONNREFUSED:
+		return -ECONNREFUSED;
+	case FI_ECONNRESET:
+		return -ECONNRESET;
+	case FI_ECONNABORTED:
+		return -ECONNABORTED;
+	case FI_ENOTCONN:
+		return -ENOTCONN;
+	case FI_EHOSTUNREACH:
+		return -EHOSTUNREACH;
+	case FI_EADDRINUSE:
+		return -EADDRINUSE;
+	case FI_EINVAL:
+		return -EINVAL;
+	case FI_ENOSYS:
+		return -EOPNOTSUPP;
+	case FI_EOPNOTSUPP:
+		return -EOPNOTSUPP;
+	case FI_EACCES:
+		return -EACCES;
+	default:
+		/* libfabric's low codes are errno values; its own start at 256 */
+		return e < 256 ? -e : -EIO;
+	}
+}
+
+static const char *pick_prov(const char *prov)
+{
+	if (prov && *prov)
+		return prov;
+	prov = getenv("RTRS_PROVIDER");
+	return prov && *prov ? prov : "tcp";
+}
+
+static void read_caps(struct fab_dom *d)
+{
+	struct fi_info *i = d->info;
+	uint64_t m = i->domain_attr->mr_mode;
+	struct fab_caps *c = &d->caps;
+
+	snprintf(c->prov, sizeof(c->prov), "%s", i->fabric_attr->prov_name);
+	c->inject_size = i->tx_attr->inject_size;
+	c->tx_iov_limit = i->tx_attr->iov_limit ? i->tx_attr->iov_limit : 1;
+	c->rma_iov_limit = i->tx_attr->rma_iov_limit ? i->tx_attr->rma_iov_limit : 1;
+	c->tx_size = i->tx_attr->size ? i->tx_attr->size : 256;
+	c->rx_size = i->rx_attr->size ? i->rx_attr->size : 256;
+	c->mr_local = m & (FI_MR_LOCAL | FI_MR_BASIC);
+	c->mr_virt_addr = m & (FI_MR_VIRT_ADDR | FI_MR_BASIC);
+	c->mr_prov_key = m & (FI_MR_PROV_KEY | FI_MR_BASIC);
+	c->rx_cq_data = i->mode & FI_RX_CQ_DATA;
+	c->cq_data_size = i->domain_attr->cq_data_size;
+}
+
+int rtrs__fab_dom_open(const char *prov, const char *node,
+		       const char *service, const char *src_node, bool passive,
+		       struct fab_dom **out)
+{
+	struct fi_info *hints, *info = NULL;
+	struct fab_dom *d;
+	int ret;
+
+	hints = fi_allocinfo();
+	if (!hints)
+		return -ENOMEM;
+	hints->ep_attr->type = FI_EP_MSG;
+	hints->caps = FI_MSG | FI_RMA;
+	hints->mode = FI_CONTEXT | FI_RX_CQ_DATA;
+	hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR |
+				      FI_MR_ALLOCATED | FI_MR_PROV_KEY;
+	hints->domain_attr->threading = FI_THREAD_SAFE;
+	hints->fabric_attr->prov_name = strdup(pick_prov(prov));
+	if (!hints->fabric_attr->prov_name) {
+		fi_freeinfo(hints);
+		return -ENOMEM;
+	}
+	if (passive) {
+		ret = fi_getinfo(RTRS_FI_VERSION, node, service, FI_SOURCE,
+				 hints, &info);
+	} else if (src_node) {
+		/* resolve the source first, then the destination with it */
+		struct fi_info *src = NULL;
+
+		ret = fi_getinfo(RTRS_FI_VERSION, src_node, NULL, FI_SOURCE,
+				 hints, &src);
+		if (!ret) {
+			hints->src_addr = malloc(src->src_addrlen);
+			if (hints->src_addr) {
+				memcpy(hints->src_addr, src->src_addr,
+				       src->src_addrlen);
+				hints->src_addrlen = src->src_addrlen;
+				hints->addr_format = src->addr_format;
+			}
+			fi_freeinfo(src);
+			ret = fi_getinfo(RTRS_FI_VERSION, node, service, 0,
+					 hints, &info);
+		}
+	} else {
+		ret = fi_getinfo(RTRS_FI_VERSION, node, service, 0, hints,
+				 &info);
+	}
+	fi_freeinfo(hints);
+	if (ret) {
+		ret = rtrs__fab_errno(ret);
+		rtrs_dbg("fi_getinfo(%s, %s:%s): %s", pick_prov(prov),
+			 node ? node : "-", service ? service : "-",
+			 rtrs_strerror(ret));
+		return ret;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		fi_freeinfo(info);
+		return -ENOMEM;
+	}
+	atomic_init(&d->ref, 1);
+	/* the first entry is the provider's best match */
+	if (info->next) {
+		fi_freeinfo(info->next);
+		info->next = NULL;
+	}
+	d->info = info;
+	read_caps(d);
+	ret = fi_fabric(info->fabric_attr, &d->fabric, NULL);
+	if (ret)
+		goto err_free;
+	ret = fi_domain(d->fabric, info, &d->domain, NULL);
+	if (ret)
+		goto err_fabric;
+	*out = d;
+	return 0;
+
+err_fabric:
+	fi_close(&d->fabric->fid);
+err_free:
+	fi_freeinfo(info);
+	free(d);
+	return rtrs__fab_errno(ret);
+}
+
+void rtrs__fab_dom_get(struct fab_dom *d)
+{
+	atomic_fetch_add(&d->ref, 1);
+}
+
+void rtrs__fab_dom_put(struct fab_dom *d)
+{
+	if (!d || atomic_fetch_sub(&d->ref, 1) != 1)
+		return;
+	fi_close(&d->domain->fid);
+	fi_close(&d->fabric->fid);
+	fi_freeinfo(d->info);
+	free(d);
+}
+
+const struct fab_caps *rtrs__fab_dom_caps(const struct fab_dom *d)
+{
+	return &d->caps;
+}
+
+/* ---- registrations ---- */
+
+int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
+		     unsigned access, struct fab_mr **out)
+{
+	struct fab_mr *m;
+	uint64_t acc = 0;
+	int ret = -ENOKEY;
+
+	if (!buf || !len)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	if (access & FAB_ACC_LOCAL)
+		acc |= FI_SEND | FI_RECV | FI_WRITE | FI_READ;
+	if (access & FAB_ACC_REMOTE_WRITE)
+		acc |= FI_REMOTE_WRITE;
+	/* Requested keys must be unique in the domain: random 32-bit keys,
+	 * retried on a collision. Random also keeps other sessions' keys
+	 * unguessable. Key 0 is never used. */
+	for (int tries = 0; tries < 16 && ret == -ENOKEY; tries++) {
+		uint32_t key = 0;
+
+		while (!key)
+			rtrs__random(&key, sizeof(key));
+		ret = fi_mr_reg(d->domain, buf, len, acc, 0, key, 0, &m->mr,
+				NULL);
+		ret = rtrs__fab_errno(ret);
+		if (!ret) {
+			uint64_t k = fi_mr_key(m->mr);
+
+			if (k > UINT32_MAX) {
+				/* our wire carries 32-bit keys */
+				fi_close(&m->mr->fid);
+				ret = -EOVERFLOW;
+				break;
+			}
+			m->key = (uint32_t)k;
+		}
+	}
+	if (ret) {
+		free(m);
+		return ret;
+	}
+	m->dom = d;
+	m->base = buf;
+	m->len = len;
+	rtrs__fab_dom_get(d);
+	*out = m;
+	return 0;
+}
+
+void rtrs__fab_mr_close(struct fab_mr *m)
+{
+	if (!m)
+		return;
+	fi_close(&m->mr->fid);
+	rtrs__fab_dom_put(m->dom);
+	free(m);
+}
+
+uint32_t rtrs__fab_mr_key(const struct fab_mr *m)
+{
+	return m->key;
+}
+
+void *rtrs__fab_mr_desc(const struct fab_mr *m)
+{
+	return m ? fi_mr_desc(m->mr) : NULL;
+}
+
+uint64_t rtrs__fab_mr_raddr(const struct fab_mr *m, const void *p)
+{
+	uint64_t off = (uint64_t)((const char *)p - m->base);
+
+	return m->dom->caps.mr_virt_addr ? (uint64_t)(uintptr_t)m->base + off
+					 : off;
+}
+
+bool rtrs__fab_mr_covers(const struct fab_mr *m, const void *p, size_t len)
+{
+	const char *c = p;
+
+	return c >= m->base && len <= m->len &&
+	       (size_t)(c - m->base) <= m->len - len;
+}
+
+/* ---- endpoints ---- */
+
+static int open_ep_queues(struct fab_ep *e)
+{
+	struct fi_cq_attr ca = {
+		.format = FI_CQ_FORMAT_DATA,
+		.wait_obj = FI_WAIT_FD,
+	};
+	struct fi_eq_attr ea = { .size = 64, .wait_obj = FI_WAIT_FD };
+	int ret;
+
+	ca.size = e->dom->caps.tx_size + e->dom->caps.rx_size + 64;
+	ret = fi_cq_open(e->dom->domain, &ca, &e->cq, NULL);
+	if (ret)
+		return rtrs__fab_errno(ret);
+	ret = fi_control(&e->cq->fid, FI_GETWAIT, &e->cq_fd);
+	if (ret)
+		return rtrs__fab_errno(ret);
+	ret = fi_eq_open(e->dom->fabric, &ea, &e->eq, NULL);
+	if (ret)
+		return rtrs__fab_errno(ret);
+	ret = fi_control(&e->eq->fid, FI_GETWAIT, &e->eq_fd);
+	return rtrs__fab_errno(ret);
+}
+
+static int bind_ep(struct fab_ep *e)
+{
+	int ret;
+
+	ret = fi_ep_bind(e->ep, &e->eq->fid, 0);
+	if (!ret)
+		ret = fi_ep_bind(e->ep, &e->cq->fid,
+				 FI_TRANSMIT | FI_SELECTIVE_COMPLETION);
+	if (!ret)
+		ret = fi_ep_bind(e->ep, &e->cq->fid, FI_RECV);
+	if (!ret)
+		ret = fi_enable(e->ep);
+	return rtrs__fab_errno(ret);
+}
+
+static struct fab_ep *ep_alloc(struct fab_dom *d, unsigned loop,
+			       const struct fab_ep_ops *ops, void *ctx)
+{
+	struct fab_ep *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	rtrs_list_init(&e->node);
+	rtrs_list_init(&e->att_node);
+	rtrs_list_init(&e->cls_node);
+	e->loop = rtrs__fab_loop(loop);
+	e->dom = d;
+	e->ops = ops;
+	e->ctx = ctx;
+	e->cq_fd = e->eq_fd = -1;
+	pthread_mutex_init(&e->post_lock, NULL);
+	rtrs__fab_dom_get(d);
+	return e;
+}
+
+/* Close every libfabric object of an endpoint that never got attached, or
+ * (from the loop) one whose completions have been drained. */
+void rtrs__fab_ep_destroy(struct fab_ep *e)
+{
+	if (e->ep)
+		fi_close(&e->ep->fid);
+	if (e->cq)
+		fi_close(&e->cq->fid);
+	if (e->eq)
+		fi_close(&e->eq->fid);
+	pthread_mutex_destroy(&e->post_lock);
+	rtrs__fab_dom_put(e->dom);
+	free(e);
+}
+
+int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
+			const struct fab_ep_ops *ops, void *ctx,
+			struct fab_ep **out)
+{
+	struct fab_ep *e = ep_alloc(d, loop, ops, ctx);
+	int ret;
+
+	if (!e)
+		return -ENOMEM;
+	ret = open_ep_queues(e);
+	if (!ret)
+		ret = rtrs__fab_errno(fi_endpoint(d->domain, d->info, &e->ep,
+						  NULL));
+	if (!ret)
+		ret = bind_ep(e);
+	if (!ret)
+		ret = rtrs__fab_loop_attach_ep(e);
+	if (ret) {
+		rtrs__fab_ep_destroy(e);
+		return ret;
+	}
+	*out = e;
+	return 0;
+}
+
+int rtrs__fab_ep_connect(struct fab_ep *e, const void *data, size_t len)
+{
+	return rtrs__fab_errno(fi_connect(e->ep, e->dom->info->dest_addr,
+					  data, len));
+}
+
+int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
+			       unsigned loop, const struct fab_ep_ops *ops,
+			       void *ctx, struct fab_ep **out)
+{
+	struct fab_ep *e = ep_alloc(pep->dom, loop, ops, ctx);
+	int ret;
+
+	if (!e)
+		return -ENOMEM;
+	ret = open_ep_queues(e);
+	if (!ret)
+		ret = rtrs__fab_errno(fi_endpoint(pep->dom->domain, req->info,
+						  &e->ep, NULL));
+	if (!ret)
+		ret = bind_ep(e);
+	if (!ret)
+		ret = rtrs__fab_loop_attach_ep(e);
+	if (ret) {
+		rtrs__fab_ep_destroy(e);
+		return ret;
+	}
+	*out = e;
+	return 0;
+}
+
+int rtrs__fab_ep_accept(struct fab_ep *e, const void *data, size_t len)
+{
+	return rtrs__fab_errno(fi_accept(e->ep, data, len));
+}
+
+int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
+		     const void *data, size_t len)
+{
+	return rtrs__fab_errno(fi_reject(pep->pep, req->info->handle, data,
+					 len));
+}
+
+void rtrs__fab_ep_close(struct fab_ep *e)
+{
+	bool was = false;
+
+	if (!e || !atomic_compare_exchange_strong(&e->closing, &was, true))
+		return;
+	pthread_mutex_lock(&e->post_lock);
+	e->dead = true;
+	pthread_mutex_unlock(&e->post_lock);
+	rtrs__fab_loop_close_ep(e);
+}
+
+void rtrs__fab_ep_want_tx(struct fab_ep *e)
+{
+	atomic_store(&e->want_tx, true);
+	rtrs__fab_loop_wake(e->loop);
+}
+
+const struct fab_caps *rtrs__fab_ep_caps(const struct fab_ep *e)
+{
+	return &e->dom->caps;
+}
+
+struct fab_dom *rtrs__fab_ep_dom(const struct fab_ep *e)
+{
+	return e->dom;
+}
+
+static int addr_str(const void *a, char *buf, size_t len)
+{
+	const struct sockaddr *sa = a;
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s = a;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+		port = ntohs(s->sin_port);
+		return snprintf(buf, len, "%s:%u", host, port) >= (int)len
+			       ? -ENOSPC : 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = a;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+		port = ntohs(s->sin6_port);
+		return snprintf(buf, len, "[%s]:%u", host, port) >= (int)len
+			       ? -ENOSPC : 0;
+	}
+	return snprintf(buf, len, "?") >= (int)len ? -ENOSPC : 0;
+}
+
+int rtrs__fab_ep_peer(const struct fab_ep *e, char *buf, size_t len)
+{
+	char a[128];
+	size_t al = sizeof(a);
+	int ret = fi_getpeer(e->ep, a, &al);
+
+	if (ret)
+		return rtrs__fab_errno(ret);
+	return addr_str(a, buf, len);
+}
+
+/* ---- posting ---- */
+
+static int post_prologue(struct fab_ep *e)
+{
+	int f;
+
+	pthread_mutex_lock(&e->post_lock);
+	if (e->dead) {
+		pthread_mutex_unlock(&e->post_lock);
+		return -ENOTCONN;
+	}
+	f = rtrs__fab_fault_post();
+	if (f) {
+		pthread_mutex_unlock(&e->post_lock);
+		if (f > 0) {
+			rtrs_warn("fault injection: shutting down an endpoint");
+			/* as if the peer vanished: the loop reports it */
+			atomic_store(&e->fault_down, true);
+			rtrs__fab_loop_wake(e->loop);
+			return -ENOTCONN;
+		}
+		return f;
+	}
+	return 0;
+}
+
+int rtrs__fab_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
+			struct fab_opctx *ctx)
+{
+	ssize_t r;
+
+	pthread_mutex_lock(&e->post_lock);
+	if (e->dead) {
+		pthread_mutex_unlock(&e->post_lock);
+		return -ENOTCONN;
+	}
+	r = fi_recv(e->ep, buf, len, desc, 0, ctx);
+	pthread_mutex_unlock(&e->post_lock);
+	return rtrs__fab_errno((int)r);
+}
+
+int rtrs__fab_post_send(struct fab_ep *e, const void *buf, size_t len,
+			void *desc, bool has_imm, uint32_t imm,
+			struct fab_opctx *ctx, bool signal)
+{
+	ssize_t r;
+	int ret = post_prologue(e);
+
+	if (ret)
+		return ret;
+	if (!signal && len <= e->dom->caps.inject_size) {
+		r = has_imm ? fi_injectdata(e->ep, buf, len, imm, 0)
+			    : fi_inject(e->ep, buf, len, 0);
+	} else {
+		struct iovec iov = { (void *)buf, len };
+		struct fi_msg m = {
+			.msg_iov = &iov,
+			.desc = &desc,
+			.iov_count = 1,
+			.context = ctx,
+			.data = imm,
+		};
+		uint64_t flags = (signal ? FI_COMPLETION : 0) |
+				 (has_imm ? FI_REMOTE_CQ_DATA : 0);
+
+		r = fi_sendmsg(e->ep, &m, flags);
+	}
+	pthread_mutex_unlock(&e->post_lock);
+	return rtrs__fab_errno((int)r);
+}
+
+int rtrs__fab_post_write(struct fab_ep *e, const struct iovec *iov,
+			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
+			 bool has_imm, uint32_t imm, struct fab_opctx *ctx,
+			 bool signal)
+{
+	size_t total = 0;
+	ssize_t r;
+	int ret;
+
+	if (cnt > e->dom->caps.tx_iov_limit)
+		return -EINVAL;
+	for (size_t i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	ret = post_prologue(e);
+	if (ret)
+		return ret;
+	{
+		struct fi_rma_iov riov = { .addr = raddr, .len = total,
+					   .key = key };
+		struct fi_msg_rma m = {
+			.msg_iov = iov,
+			.desc = desc,
+			.iov_count = cnt,
+			.rma_iov = &riov,
+			.rma_iov_count = 1,
+			.context = ctx,
+			.data = imm,
+		};
+		uint64_t flags = (signal ? FI_COMPLETION : 0) |
+				 (has_imm ? FI_REMOTE_CQ_DATA : 0);
+
+		r = fi_writemsg(e->ep, &m, flags);
+	}
+	pthread_mutex_unlock(&e->post_lock);
+	return rtrs__fab_errno((int)r);
+}
+
+/* ---- listeners ---- */
+
+int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
+		       const struct fab_pep_ops *ops, void *ctx,
+		       struct fab_pep **out)
+{
+	struct fi_eq_attr ea = { .size = 256, .wait_obj = FI_WAIT_FD };
+	struct fab_pep *p = calloc(1, sizeof(*p));
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	rtrs_list_init(&p->node);
+	rtrs_list_init(&p->att_node);
+	rtrs_list_init(&p->cls_node);
+	p->loop = rtrs__fab_loop(loop);
+	p->dom = d;
+	p->ops = ops;
+	p->ctx = ctx;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	ret = fi_eq_open(d->fabric, &ea, &p->eq, NULL);
+	if (!ret)
+		ret = fi_control(&p->eq->fid, FI_GETWAIT, &p->eq_fd);
+	if (!ret)
+		ret = fi_passive_ep(d->fabric, d->info, &p->pep, NULL);
+	if (!ret)
+		ret = fi_pep_bind(p->pep, &p->eq->fid, 0);
+	if (!ret)
+		ret = fi_listen(p->pep);
+	ret = rtrs__fab_errno(ret);
+	if (!ret)
+		ret = rtrs__fab_loop_attach_pep(p);
+	if (ret) {
+		if (p->pep)
+			fi_close(&p->pep->fid);
+		if (p->eq)
+			fi_close(&p->eq->fid);
+		pthread_mutex_destroy(&p->lock);
+		pthread_cond_destroy(&p->cond);
+		free(p);
+		return ret;
+	}
+	rtrs__fab_dom_get(d);
+	*out = p;
+	return 0;
+}
+
+void rtrs__fab_pep_close(struct fab_pep *p)
+{
+	if (!p)
+		return;
+	atomic_store(&p->closing, true);
+	rtrs__fab_loop_close_pep(p);
+	pthread_mutex_lock(&p->lock);
+	while (!p->closed)
+		pthread_cond_wait(&p->cond, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	fi_close(&p->pep->fid);
+	fi_close(&p->eq->fid);
+	rtrs__fab_dom_put(p->dom);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
+
+int rtrs__fab_pep_name(const struct fab_pep *p, char *buf, size_t len)
+{
+	char a[128];
+	size_t al = sizeof(a);
+	int ret = fi_getname(&p->pep->fid, a, &al);
+
+	if (ret)
+		return rtrs__fab_errno(ret);
+	return addr_str(a, buf, len);
+}
+
+struct fab_dom *rtrs__fab_pep_dom(const struct fab_pep *p)
+{
+	return p->dom;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
+/* Private to src/fabric/: the libfabric-backed objects. */
+#ifndef RTRS_FAB_INT_H
+#define RTRS_FAB_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <rdma/fabric.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_eq.h>
+#include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
+
+#include "fabric.h"
+#include "util/util.h"
+
+#define RTRS_FI_VERSION FI_VERSION(1, 17)
+
+struct fab_dom {
+	_Atomic int ref;
+	struct fi_info *info;
+	struct fid_fabric *fabric;
+	struct fid_domain *domain;
+	struct fab_caps caps;
+};
+
+struct fab_mr {
+	struct fab_dom *dom;
+	struct fid_mr *mr;
+	char *base;
+	size_t len;
+	uint32_t key;
+};
+
+struct fab_loop;
+
+struct fab_ep {
+	struct rtrs_list node;          /* in loop->eps, loop thread only */
+	struct rtrs_list att_node;      /* in loop->attach, under loop->lock */
+	struct rtrs_list cls_node;      /* in loop->close, under loop->lock */
+	struct fab_loop *loop;
+	struct fab_dom *dom;
+	struct fid_ep *ep;
+	struct fid_cq *cq;
+	struct fid_eq *eq;
+	int cq_fd, eq_fd;
+	const struct fab_ep_ops *ops;
+	void *ctx;
+	pthread_mutex_t post_lock;      /* posts vs close */
+	bool dead;                      /* under post_lock: no more posts */
+	_Atomic bool closing;           /* close requested */
+	_Atomic bool want_tx;
+	_Atomic bool fault_down;        /* fault injection: report SHUTDOWN */
+	bool attached;                  /* loop thread only */
+	bool cq_ready, eq_ready;        /* loop thread only: fd fired */
+	bool cq_more;                   /* loop thread only: budget hit */
+	int cq_tag, eq_tag;             /* epoll cookies (addresses used) */
+};
+
+struct fab_pep {
+	struct rtrs_list node;
+	struct rtrs_list att_node;
+	struct rtrs_list cls_node;
+	struct fab_loop *loop;
+	struct fab_dom *dom;
+	struct fid_pep *pep;
+	struct fid_eq *eq;
+	int eq_fd;
+	const struct fab_pep_ops *ops;
+	void *ctx;
+	bool attached;
+	bool eq_ready;
+	int eq_tag;
+	_Atomic bool closing;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool closed;
+};
+
+struct fab_connreq {
+	struct fi_info *info;
+};
+
+/* loop.c */
+int rtrs__fab_loop_attach_ep(struct fab_ep *ep);
+int rtrs__fab_loop_attach_pep(struct fab_pep *pep);
+void rtrs__fab_loop_close_ep(struct fab_ep *ep);
+void rtrs__fab_loop_close_pep(struct fab_pep *pep);
+struct fab_loop *rtrs__fab_loop(unsigned idx);
+void rtrs__fab_loop_wake(struct fab_loop *l);
+
+/* fab.c, used by loop.c */
+void rtrs__fab_ep_destroy(struct fab_ep *ep);
+
+#endif

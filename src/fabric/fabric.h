@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
+/*
+ * The fabric layer: the only code that includes libfabric. It gives the core
+ * connected message endpoints (FI_EP_MSG), listeners, memory registrations,
+ * posting of sends/receives/RMA writes, and library-owned progress threads.
+ * No libfabric type or FI_* value crosses this header; errors are -errno.
+ *
+ * Threading contract
+ * - Progress threads ("loops") are pinned one per online CPU. Each endpoint
+ *   and listener belongs to one loop, which alone reads its CQ and EQ. Every
+ *   callback (struct fab_ep_ops, struct fab_pep_ops) runs on that loop thread,
+ *   never concurrently for the same endpoint, and with no fabric lock held.
+ * - Posting functions may be called from any thread, including callbacks.
+ *   They never block: a full provider queue returns -EAGAIN; the caller
+ *   queues the work and calls rtrs__fab_ep_want_tx(), which makes the loop
+ *   call ops->tx_ready() once the queue may have room.
+ * - rtrs__fab_ep_close() may be called from any thread and returns at once;
+ *   the loop closes the endpoint, hands every flushed completion to
+ *   ops->cqe() with err != 0, then calls ops->closed(). After closed() no
+ *   callback for that endpoint runs again and the contexts of its
+ *   operations may be freed.
+ */
+#ifndef RTRS_FABRIC_H
+#define RTRS_FABRIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct fab_dom;
+struct fab_ep;
+struct fab_pep;
+struct fab_mr;
+struct fab_connreq;
+
+/* Per-operation context: embed one per outstanding operation. The first
+ * member is scratch space that providers needing FI_CONTEXT may use. */
+struct fab_opctx {
+	void *provider_scratch[4];
+	void *owner;
+	unsigned kind;
+};
+
+/* What the provider asked for, read after fi_getinfo. */
+struct fab_caps {
+	char prov[32];
+	size_t inject_size;
+	size_t tx_iov_limit;
+	size_t rma_iov_limit;
+	size_t tx_size;
+	size_t rx_size;
+	bool mr_local;          /* local buffers need a registration */
+	bool mr_virt_addr;      /* remote address is a virtual address */
+	bool mr_prov_key;       /* provider picks keys */
+	bool rx_cq_data;        /* remote immediate consumes a posted receive */
+	size_t cq_data_size;
+};
+
+/* Access bits for registrations. */
+#define FAB_ACC_LOCAL 0x1       /* source/target of local operations */
+#define FAB_ACC_REMOTE_WRITE 0x2
+
+/* Completion flags. */
+#define FAB_CQE_RECV 0x1        /* a posted receive completed */
+#define FAB_CQE_IMM 0x2         /* imm is valid */
+#define FAB_CQE_TX 0x4          /* a local send or write completed */
+#define FAB_CQE_RMA_IN 0x8      /* a remote write targeted us */
+
+struct fab_cqe {
+	struct fab_opctx *ctx;  /* NULL for remote writes that used no receive */
+	unsigned flags;
+	uint32_t imm;
+	uint32_t len;           /* bytes received */
+	int err;                /* 0 or -errno (flushed: -ECANCELED) */
+};
+
+enum fab_cm_ev {
+	FAB_CM_CONNECTED,       /* data/len: the peer's private data */
+	FAB_CM_REJECTED,        /* err = -ECONNREFUSED etc.; data: reject data */
+	FAB_CM_SHUTDOWN,        /* the connection is gone */
+	FAB_CM_ERROR,           /* err = -errno */
+};
+
+struct fab_ep_ops {
+	void (*cqe)(void *ctx, const struct fab_cqe *c);
+	void (*cm)(void *ctx, enum fab_cm_ev ev, int err, const void *data,
+		   size_t len);
+	void (*tx_ready)(void *ctx);
+	void (*closed)(void *ctx);
+};
+
+struct fab_pep_ops {
+	/* A connect request. Call rtrs__fab_ep_accept_create() + accept, or
+	 * rtrs__fab_reject(), before returning: @req dies afterwards. */
+	void (*connreq)(void *ctx, struct fab_connreq *req, const void *data,
+			size_t len);
+};
+
+/* ---- engine: the progress threads ---- */
+
+/* Start the loops if not running (refcounted). Blocks; any thread. */
+int rtrs__fab_engine_get(void);
+/* Drop a reference; the last one stops and joins the loops. Every endpoint
+ * and listener must have been closed. Not from a loop thread. */
+void rtrs__fab_engine_put(void);
+unsigned rtrs__fab_nloops(void);
+/* The CPU that loop @idx is pinned to. */
+int rtrs__fab_loop_cpu(unsigned idx);
+/* Index of the loop of the calling thread, or -1. */
+int rtrs__fab_current_loop(void);
+/* Run @fn(@arg) on loop @idx soon. Never blocks. -ENOMEM. */
+int rtrs__fab_loop_call(unsigned idx, void (*fn)(void *), void *arg);
+
+/* ---- domains ---- */
+
+/*
+ * Open a fabric + domain for @node:@service. Passive (listener) with @passive,
+ * else active towards the address, optionally from @src_node. @prov may be
+ * NULL ($RTRS_PROVIDER, else "tcp"). Blocks. -ENODATA when the provider
+ * cannot serve the address, -EINVAL, -ENOMEM.
+ */
+int rtrs__fab_dom_open(const char *prov, const char *node,
+		       const char *service, const char *src_node, bool passive,
+		       struct fab_dom **out);
+void rtrs__fab_dom_get(struct fab_dom *d);
+void rtrs__fab_dom_put(struct fab_dom *d);
+const struct fab_caps *rtrs__fab_dom_caps(const struct fab_dom *d);
+
+/* ---- registrations ---- */
+
+/* Register; keys are provider keys or unique random 32-bit keys. */
+int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
+		     unsigned access, struct fab_mr **out);
+void rtrs__fab_mr_close(struct fab_mr *mr);
+uint32_t rtrs__fab_mr_key(const struct fab_mr *mr);
+void *rtrs__fab_mr_desc(const struct fab_mr *mr); /* NULL if not needed */
+/* The address a peer must use to reach @p inside @mr. */
+uint64_t rtrs__fab_mr_raddr(const struct fab_mr *mr, const void *p);
+bool rtrs__fab_mr_covers(const struct fab_mr *mr, const void *p, size_t len);
+
+/* ---- endpoints ---- */
+
+/* Active side: create an endpoint towards @d's address on loop @loop.
+ * Post receives, then call rtrs__fab_ep_connect(). */
+int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
+			const struct fab_ep_ops *ops, void *ctx,
+			struct fab_ep **out);
+int rtrs__fab_ep_connect(struct fab_ep *ep, const void *data, size_t len);
+
+/* Passive side, from inside connreq(). Then post receives and accept. */
+int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
+			       unsigned loop, const struct fab_ep_ops *ops,
+			       void *ctx, struct fab_ep **out);
+int rtrs__fab_ep_accept(struct fab_ep *ep, const void *data, size_t len);
+int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
+		     const void *data, size_t len);
+
+/* Asynchronous close, see the contract above. Idempotent. */
+void rtrs__fab_ep_close(struct fab_ep *ep);
+void rtrs__fab_ep_want_tx(struct fab_ep *ep);
+const struct fab_caps *rtrs__fab_ep_caps(const struct fab_ep *ep);
+struct fab_dom *rtrs__fab_ep_dom(const struct fab_ep *ep);
+/* "host:port" of the peer / of our side. */
+int rtrs__fab_ep_peer(const struct fab_ep *ep, char *buf, size_t len);
+
+/* Posting. @desc arrays may be NULL when !caps->mr_local. With @signal the
+ * operation completes to ops->cqe (FAB_CQE_TX); otherwise only errors do. */
+int rtrs__fab_post_recv(struct fab_ep *ep, void *buf, size_t len, void *desc,
+			struct fab_opctx *ctx);
+int rtrs__fab_post_send(struct fab_ep *ep, const void *buf, size_t len,
+			void *desc, bool has_imm, uint32_t imm,
+			struct fab_opctx *ctx, bool signal);
+int rtrs__fab_post_write(struct fab_ep *ep, const struct iovec *iov,
+			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
+			 bool has_imm, uint32_t imm, struct fab_opctx *ctx,
+			 bool signal);
+
+/* ---- listeners ---- */
+
+int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
+		       const struct fab_pep_ops *ops, void *ctx,
+		       struct fab_pep **out);
+/* Synchronous: when it returns no connreq() runs any more. Not from the
+ * listener's own loop thread. */
+void rtrs__fab_pep_close(struct fab_pep *pep);
+int rtrs__fab_pep_name(const struct fab_pep *pep, char *buf, size_t len);
+struct fab_dom *rtrs__fab_pep_dom(const struct fab_pep *pep);
+
+/* ---- fault injection (tests) ----
+ * Configured from $RTRS_FAULT ("post_fail=N,close_after=N,drop_rx=N") at
+ * engine start or with rtrs__fab_fault_set(). Counters are process-wide:
+ * the Nth post fails with -EIO; after N posts the endpoint posting it is
+ * shut down as if the peer vanished; the Nth received completion is dropped.
+ */
+struct fab_fault {
+	uint64_t post_fail;     /* 0 = off */
+	uint64_t close_after;
+	uint64_t drop_rx;
+};
+void rtrs__fab_fault_set(const struct fab_fault *f);
+/* internal to the fabric layer */
+int rtrs__fab_fault_post(void);   /* 0, -EIO (fail), or 1 (shut down ep) */
+bool rtrs__fab_fault_drop_rx(void);
+void rtrs__fab_fault_from_env(void);
+
+/* libfabric error code to -errno (internal use by the fabric files). */
+int rtrs__fab_errno(int fi_err);
+
+#endif /* RTRS_FABRIC_H */

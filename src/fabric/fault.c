@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* Deterministic fault injection at the fabric boundary, for tests. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fabric.h"
+#include "util/log.h"
+
+static _Atomic uint64_t post_fail, close_after, drop_rx;
+static _Atomic uint64_t posts, rxs;
+
+void rtrs__fab_fault_set(const struct fab_fault *f)
+{
+	atomic_store(&post_fail, f->post_fail);
+	atomic_store(&close_after, f->close_after);
+	atomic_store(&drop_rx, f->drop_rx);
+	atomic_store(&posts, 0);
+	atomic_store(&rxs, 0);
+}
+
+void rtrs__fab_fault_from_env(void)
+{
+	const char *s = getenv("RTRS_FAULT");
+	struct fab_fault f = { 0 };
+	char buf[256], *save = NULL, *tok;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		uint64_t v;
+
+		if (!eq)
+			continue;
+		*eq = 0;
+		v = strtoull(eq + 1, NULL, 0);
+		if (!strcmp(tok, "post_fail"))
+			f.post_fail = v;
+		else if (!strcmp(tok, "close_after"))
+			f.close_after = v;
+		else if (!strcmp(tok, "drop_rx"))
+			f.drop_rx = v;
+		else
+			rtrs_warn("RTRS_FAULT: unknown key %s", tok);
+	}
+	rtrs__fab_fault_set(&f);
+}
+
+int rtrs__fab_fault_post(void)
+{
+	uint64_t pf = atomic_load_explicit(&post_fail, memory_order_relaxed);
+	uint64_t ca = atomic_load_explicit(&close_after, memory_order_relaxed);
+	uint64_t n;
+
+	if (!pf && !ca)
+		return 0;
+	n = atomic_fetch_add(&posts, 1) + 1;
+	if (pf && n == pf)
+		return -EIO;
+	if (ca && n > ca)
+		return 1;
+	return 0;
+}
+
+bool rtrs__fab_fault_drop_rx(void)
+{
+	uint64_t d = atomic_load_explicit(&drop_rx, memory_order_relaxed);
+
+	return d && atomic_fetch_add(&rxs, 1) + 1 == d;
+}

@@ -1,0 +1,675 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * Progress threads. One loop per online CPU, pinned to it. A loop owns the
+ * CQs and EQs of its endpoints and listeners: it blocks in epoll on their
+ * wait fds (after fi_trywait says that is safe, with a bounded timeout),
+ * then drains every CQ and EQ it owns and runs the callbacks.
+ */
+#include "fab_int.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define LOOP_SWEEP_MS 100       /* drain everything at least this often */
+#define CQ_BATCH 32
+#define CQ_BUDGET 256           /* entries per endpoint per pass */
+
+struct loop_call {
+	struct rtrs_list node;
+	void (*fn)(void *);
+	void *arg;
+};
+
+struct fab_loop {
+	unsigned idx;
+	int cpu;
+	pthread_t thr;
+	int epfd, evfd;
+	pthread_mutex_t lock;
+	struct rtrs_list calls, attach, close, pattach, pclose; /* under lock */
+	struct rtrs_list eps, peps;     /* loop thread only */
+	_Atomic bool stop;
+	_Atomic bool woken;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	int ref;
+	unsigned n;
+	struct fab_loop *loops;
+} engine = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static _Thread_local int cur_loop = -1;
+
+struct fab_loop *rtrs__fab_loop(unsigned idx)
+{
+	return &engine.loops[idx % engine.n];
+}
+
+unsigned rtrs__fab_nloops(void)
+{
+	return engine.n;
+}
+
+int rtrs__fab_loop_cpu(unsigned idx)
+{
+	return rtrs__fab_loop(idx)->cpu;
+}
+
+int rtrs__fab_current_loop(void)
+{
+	return cur_loop;
+}
+
+void rtrs__fab_loop_wake(struct fab_loop *l)
+{
+	uint64_t one = 1;
+	bool was = false;
+
+	if (!atomic_compare_exchange_strong(&l->woken, &was, true))
+		return;
+	if (write(l->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		rtrs_err_rl("loop %u: eventfd write: %d", l->idx, errno);
+}
+
+int rtrs__fab_loop_call(unsigned idx, void (*fn)(void *), void *arg)
+{
+	struct fab_loop *l = rtrs__fab_loop(idx);
+	struct loop_call *c = malloc(sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->fn = fn;
+	c->arg = arg;
+	pthread_mutex_lock(&l->lock);
+	rtrs_list_add_tail(&l->calls, &c->node);
+	pthread_mutex_unlock(&l->lock);
+	rtrs__fab_loop_wake(l);
+	return 0;
+}
+
+int rtrs__fab_loop_attach_ep(struct fab_ep *e)
+{
+	struct fab_loop *l = e->loop;
+
+	pthread_mutex_lock(&l->lock);
+	rtrs_list_add_tail(&l->attach, &e->att_node);
+	pthread_mutex_unlock(&l->lock);
+	rtrs__fab_loop_wake(l);
+	return 0;
+}
+
+int rtrs__fab_loop_attach_pep(struct fab_pep *p)
+{
+	struct fab_loop *l = p->loop;
+
+	pthread_mutex_lock(&l->lock);
+	rtrs_list_add_tail(&l->pattach, &p->att_node);
+	pthread_mutex_unlock(&l->lock);
+	rtrs__fab_loop_wake(l);
+	return 0;
+}
+
+void rtrs__fab_loop_close_ep(struct fab_ep *e)
+{
+	struct fab_loop *l = e->loop;
+
+	pthread_mutex_lock(&l->lock);
+	rtrs_list_add_tail(&l->close, &e->cls_node);
+	pthread_mutex_unlock(&l->lock);
+	rtrs__fab_loop_wake(l);
+}
+
+void rtrs__fab_loop_close_pep(struct fab_pep *p)
+{
+	struct fab_loop *l = p->loop;
+
+	pthread_mutex_lock(&l->lock);
+	rtrs_list_add_tail(&l->pclose, &p->cls_node);
+	pthread_mutex_unlock(&l->lock);
+	rtrs__fab_loop_wake(l);
+}
+
+/* The cookie is the address of an int inside the endpoint or listener:
+ * cq_tag, eq_tag. The loop maps it back with container_of. */
+static void epoll_add(struct fab_loop *l, int fd, int *cookie)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	ev.data.ptr = cookie;
+	if (fd >= 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev))
+		rtrs_err("loop %u: epoll add fd %d: %d", l->idx, fd, errno);
+}
+
+static void epoll_del(struct fab_loop *l, int fd)
+{
+	if (fd >= 0)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void to_cqe(const struct fi_cq_data_entry *e, struct fab_cqe *c)
+{
+	c->ctx = e->op_context;
+	c->flags = 0;
+	c->err = 0;
+	c->len = (uint32_t)e->len;
+	c->imm = (uint32_t)e->data;
+	if (e->flags & FI_RECV)
+		c->flags |= FAB_CQE_RECV;
+	if (e->flags & FI_REMOTE_CQ_DATA)
+		c->flags |= FAB_CQE_IMM;
+	if (e->flags & FI_REMOTE_WRITE)
+		c->flags |= FAB_CQE_RMA_IN;
+	if (!(c->flags & (FAB_CQE_RECV | FAB_CQE_RMA_IN)))
+		c->flags |= FAB_CQE_TX;
+}
+
+/* Returns the number of entries handled (errors included). */
+static int drain_cq(struct fab_ep *e, bool flushing)
+{
+	struct fi_cq_data_entry ent[CQ_BATCH];
+	int done = 0;
+
+	while (done < CQ_BUDGET || flushing) {
+		ssize_t n = fi_cq_read(e->cq, ent, CQ_BATCH);
+
+		if (n > 0) {
+			for (ssize_t i = 0; i < n; i++) {
+				struct fab_cqe c;
+
+				to_cqe(&ent[i], &c);
+				if ((c.flags & (FAB_CQE_RECV | FAB_CQE_RMA_IN)) &&
+				    rtrs__fab_fault_drop_rx())
+					continue;
+				e->ops->cqe(e->ctx, &c);
+			}
+			done += (int)n;
+			continue;
+		}
+		if (n == -FI_EAVAIL) {
+			struct fi_cq_err_entry ee;
+			struct fab_cqe c = { 0 };
+
+			memset(&ee, 0, sizeof(ee));
+			if (fi_cq_readerr(e->cq, &ee, 0) < 1)
+				break;
+			c.ctx = ee.op_context;
+			c.err = rtrs__fab_errno(ee.err ? ee.err : FI_EIO);
+			if (ee.flags & FI_RECV)
+				c.flags |= FAB_CQE_RECV;
+			else
+				c.flags |= FAB_CQE_TX;
+			e->ops->cqe(e->ctx, &c);
+			done++;
+			continue;
+		}
+		break;
+	}
+	return done;
+}
+
+static void drain_eq(struct fab_ep *e)
+{
+	union {
+		struct fi_eq_cm_entry cm;
+		char buf[sizeof(struct fi_eq_cm_entry) + 512];
+	} u;
+	uint32_t event;
+
+	for (;;) {
+		ssize_t n = fi_eq_read(e->eq, &event, &u, sizeof(u), 0);
+
+		if (n == -FI_EAGAIN)
+			return;
+		if (n == -FI_EAVAIL) {
+			struct fi_eq_err_entry ee;
+			int err;
+
+			memset(&ee, 0, sizeof(ee));
+			if (fi_eq_readerr(e->eq, &ee, 0) < 1)
+				return;
+			err = rtrs__fab_errno(ee.err ? ee.err : FI_EIO);
+			e->ops->cm(e->ctx,
+				   err == -ECONNREFUSED ? FAB_CM_REJECTED
+							: FAB_CM_ERROR,
+				   err, ee.err_data, ee.err_data_size);
+			if (atomic_load(&e->closing))
+				return;
+			continue;
+		}
+		if (n < 0) {
+			e->ops->cm(e->ctx, FAB_CM_ERROR, rtrs__fab_errno((int)n),
+				   NULL, 0);
+			return;
+		}
+		if (event == FI_CONNECTED) {
+			size_t dl = (size_t)n > sizeof(u.cm)
+					    ? (size_t)n - sizeof(u.cm) : 0;
+
+			e->ops->cm(e->ctx, FAB_CM_CONNECTED, 0, u.cm.data, dl);
+		} else if (event == FI_SHUTDOWN) {
+			e->ops->cm(e->ctx, FAB_CM_SHUTDOWN, -ECONNRESET, NULL, 0);
+		}
+		if (atomic_load(&e->closing))
+			return;
+	}
+}
+
+static void drain_pep(struct fab_pep *p)
+{
+	union {
+		struct fi_eq_cm_entry cm;
+		char buf[sizeof(struct fi_eq_cm_entry) + 512];
+	} u;
+	uint32_t event;
+
+	for (;;) {
+		ssize_t n = fi_eq_read(p->eq, &event, &u, sizeof(u), 0);
+
+		if (n == -FI_EAGAIN)
+			return;
+		if (n == -FI_EAVAIL) {
+			struct fi_eq_err_entry ee;
+
+			memset(&ee, 0, sizeof(ee));
+			fi_eq_readerr(p->eq, &ee, 0);
+			rtrs_dbg("listener EQ error %d", ee.err);
+			continue;
+		}
+		if (n < 0)
+			return;
+		if (event == FI_CONNREQ) {
+			struct fab_connreq req = { .info = u.cm.info };
+			size_t dl = (size_t)n > sizeof(u.cm)
+					    ? (size_t)n - sizeof(u.cm) : 0;
+
+			p->ops->connreq(p->ctx, &req, u.cm.data, dl);
+			fi_freeinfo(u.cm.info);
+		} else if (u.cm.info) {
+			fi_freeinfo(u.cm.info);
+		}
+	}
+}
+
+static void close_ep_now(struct fab_loop *l, struct fab_ep *e)
+{
+	if (e->attached) {
+		rtrs_list_del(&e->node);
+		epoll_del(l, e->cq_fd);
+		epoll_del(l, e->eq_fd);
+		e->attached = false;
+	}
+	/* closing the endpoint flushes its operations into the CQ */
+	fi_close(&e->ep->fid);
+	e->ep = NULL;
+	drain_cq(e, true);
+	e->ops->closed(e->ctx);
+	rtrs__fab_ep_destroy(e);
+}
+
+static void run_commands(struct fab_loop *l)
+{
+	struct rtrs_list calls, attach, close, pattach, pclose, *pos, *tmp;
+
+	rtrs_list_init(&calls);
+	rtrs_list_init(&attach);
+	rtrs_list_init(&close);
+	rtrs_list_init(&pattach);
+	rtrs_list_init(&pclose);
+	pthread_mutex_lock(&l->lock);
+#define TAKE(dst, src)                                                       \
+	if (!rtrs_list_empty(&l->src)) {                                     \
+		dst.next = l->src.next;                                      \
+		dst.prev = l->src.prev;                                      \
+		dst.next->prev = &dst;                                       \
+		dst.prev->next = &dst;                                       \
+		rtrs_list_init(&l->src);                                     \
+	}
+	TAKE(calls, calls)
+	TAKE(attach, attach)
+	TAKE(close, close)
+	TAKE(pattach, pattach)
+	TAKE(pclose, pclose)
+#undef TAKE
+	pthread_mutex_unlock(&l->lock);
+
+	rtrs_list_for_each_safe(pos, tmp, &attach) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, att_node);
+
+		rtrs_list_del(pos);
+		rtrs_list_add_tail(&l->eps, &e->node);
+		e->cq_tag = 1;
+		e->eq_tag = 2;
+		epoll_add(l, e->cq_fd, &e->cq_tag);
+		epoll_add(l, e->eq_fd, &e->eq_tag);
+		e->attached = true;
+		/* look at it at once: events may predate the attach */
+		e->cq_ready = e->eq_ready = true;
+	}
+	rtrs_list_for_each_safe(pos, tmp, &pattach) {
+		struct fab_pep *p = container_of(pos, struct fab_pep, att_node);
+
+		rtrs_list_del(pos);
+		rtrs_list_add_tail(&l->peps, &p->node);
+		p->eq_tag = 3;
+		epoll_add(l, p->eq_fd, &p->eq_tag);
+		p->attached = true;
+		p->eq_ready = true;
+	}
+	rtrs_list_for_each_safe(pos, tmp, &calls) {
+		struct loop_call *c = container_of(pos, struct loop_call, node);
+
+		rtrs_list_del(pos);
+		c->fn(c->arg);
+		free(c);
+	}
+	rtrs_list_for_each_safe(pos, tmp, &close) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, cls_node);
+
+		rtrs_list_del(pos);
+		close_ep_now(l, e);
+	}
+	rtrs_list_for_each_safe(pos, tmp, &pclose) {
+		struct fab_pep *p = container_of(pos, struct fab_pep, cls_node);
+
+		rtrs_list_del(pos);
+		if (p->attached) {
+			rtrs_list_del(&p->node);
+			epoll_del(l, p->eq_fd);
+			p->attached = false;
+		}
+		pthread_mutex_lock(&p->lock);
+		p->closed = true;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+static bool commands_pending(struct fab_loop *l)
+{
+	bool p;
+
+	pthread_mutex_lock(&l->lock);
+	p = !rtrs_list_empty(&l->calls) || !rtrs_list_empty(&l->attach) ||
+	    !rtrs_list_empty(&l->close) || !rtrs_list_empty(&l->pattach) ||
+	    !rtrs_list_empty(&l->pclose);
+	pthread_mutex_unlock(&l->lock);
+	return p;
+}
+
+static void pin(struct fab_loop *l)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(l->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		rtrs_dbg("loop %u: cannot pin to cpu %d", l->idx, l->cpu);
+}
+
+/* Mark the endpoint or listener behind an epoll cookie as ready. */
+static void mark_ready(void *cookie)
+{
+	int *tag = cookie;
+
+	if (!tag)
+		return;         /* the eventfd */
+	switch (*tag) {
+	case 1:
+		container_of(tag, struct fab_ep, cq_tag)->cq_ready = true;
+		break;
+	case 2:
+		container_of(tag, struct fab_ep, eq_tag)->eq_ready = true;
+		break;
+	case 3:
+		container_of(tag, struct fab_pep, eq_tag)->eq_ready = true;
+		break;
+	}
+}
+
+/*
+ * One pass: listeners and endpoints whose wait fd fired (or that still
+ * have work) are drained; every LOOP_SWEEP_MS all of them are, as a safety
+ * net against a wakeup the provider did not signal. The wait fds of tcp
+ * and net are level-triggered epoll sets of the sockets plus a signal fd,
+ * so an event that arrives after a drain leaves the fd readable.
+ */
+static bool loop_pass(struct fab_loop *l, bool sweep)
+{
+	struct rtrs_list *pos, *tmp;
+	bool more = false;
+
+	rtrs_list_for_each_safe(pos, tmp, &l->peps) {
+		struct fab_pep *p = container_of(pos, struct fab_pep, node);
+
+		if ((p->eq_ready || sweep) && !atomic_load(&p->closing)) {
+			p->eq_ready = false;
+			drain_pep(p);
+		}
+	}
+	rtrs_list_for_each_safe(pos, tmp, &l->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, node);
+
+		if (atomic_load(&e->closing))
+			continue;
+		if (e->cq_ready || e->cq_more || sweep) {
+			e->cq_ready = false;
+			e->cq_more = drain_cq(e, false) >= CQ_BUDGET;
+			more |= e->cq_more;
+		}
+		if ((e->eq_ready || sweep) && !atomic_load(&e->closing)) {
+			e->eq_ready = false;
+			drain_eq(e);
+		}
+		if (atomic_exchange(&e->fault_down, false) &&
+		    !atomic_load(&e->closing))
+			e->ops->cm(e->ctx, FAB_CM_SHUTDOWN, -ECONNRESET, NULL, 0);
+	}
+	rtrs_list_for_each_safe(pos, tmp, &l->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, node);
+
+		if (atomic_exchange(&e->want_tx, false) &&
+		    !atomic_load(&e->closing)) {
+			e->ops->tx_ready(e->ctx);
+			/* posting may complete operations inline: look again */
+			e->cq_ready = true;
+			if (atomic_load(&e->want_tx))
+				more = true;
+		}
+	}
+	return more;
+}
+
+/*
+ * Before blocking, every CQ and EQ must agree (fi_trywait): tcp keeps
+ * prefetched socket data in user space, where no fd shows it. Those that
+ * do not agree are marked for the next pass. Returns true if blocking is
+ * safe.
+ */
+static bool can_block(struct fab_loop *l)
+{
+	struct rtrs_list *pos, *tmp;
+	bool ok = true;
+
+	rtrs_list_for_each_safe(pos, tmp, &l->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, node);
+		struct fid *cq = &e->cq->fid, *eq = &e->eq->fid;
+
+		if (atomic_load(&e->closing))
+			continue;
+		if (fi_trywait(e->dom->fabric, &cq, 1)) {
+			e->cq_ready = true;
+			ok = false;
+		}
+		if (fi_trywait(e->dom->fabric, &eq, 1)) {
+			e->eq_ready = true;
+			ok = false;
+		}
+	}
+	rtrs_list_for_each_safe(pos, tmp, &l->peps) {
+		struct fab_pep *p = container_of(pos, struct fab_pep, node);
+		struct fid *f = &p->eq->fid;
+
+		if (fi_trywait(p->dom->fabric, &f, 1)) {
+			p->eq_ready = true;
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static void *loop_main(void *arg)
+{
+	struct fab_loop *l = arg;
+	struct epoll_event evs[32];
+	uint64_t last_sweep = 0;
+	bool more = true;
+
+	cur_loop = (int)l->idx;
+	pin(l);
+	while (!atomic_load(&l->stop)) {
+		uint64_t now = rtrs_now_ms();
+		bool sweep = now - last_sweep >= LOOP_SWEEP_MS;
+		int n;
+
+		if (sweep)
+			last_sweep = now;
+		run_commands(l);
+		more = loop_pass(l, sweep);
+		atomic_store(&l->woken, false);
+		if (commands_pending(l))
+			continue;
+		if (!more && !can_block(l))
+			more = true;
+		n = epoll_wait(l->epfd, evs, 32,
+			       more ? 0 : (int)LOOP_SWEEP_MS);
+		for (int i = 0; i < n; i++) {
+			if (!evs[i].data.ptr) {
+				uint64_t v;
+
+				if (read(l->evfd, &v, sizeof(v)) < 0 &&
+				    errno != EAGAIN)
+					rtrs_err_rl("loop %u: eventfd read %d",
+						    l->idx, errno);
+				continue;
+			}
+			mark_ready(evs[i].data.ptr);
+		}
+	}
+	return NULL;
+}
+
+static int pick_cpus(int *cpus, unsigned n)
+{
+	cpu_set_t set;
+	unsigned k = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set)) {
+		for (unsigned i = 0; i < n; i++)
+			cpus[i] = (int)i;
+		return 0;
+	}
+	for (int c = 0; c < CPU_SETSIZE && k < n; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[k++] = c;
+	for (unsigned i = k; i < n; i++)
+		cpus[i] = cpus[i % (k ? k : 1)];
+	return 0;
+}
+
+static int loop_start(struct fab_loop *l)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret;
+
+	pthread_mutex_init(&l->lock, NULL);
+	rtrs_list_init(&l->calls);
+	rtrs_list_init(&l->attach);
+	rtrs_list_init(&l->close);
+	rtrs_list_init(&l->pattach);
+	rtrs_list_init(&l->pclose);
+	rtrs_list_init(&l->eps);
+	rtrs_list_init(&l->peps);
+	atomic_init(&l->stop, false);
+	atomic_init(&l->woken, false);
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->epfd < 0 || l->evfd < 0)
+		return -errno;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev))
+		return -errno;
+	ret = pthread_create(&l->thr, NULL, loop_main, l);
+	return -ret;
+}
+
+static void loop_stop(struct fab_loop *l)
+{
+	atomic_store(&l->stop, true);
+	rtrs__fab_loop_wake(l);
+	pthread_join(l->thr, NULL);
+	/* anything still queued was left by a caller that did not close */
+	run_commands(l);
+	close(l->epfd);
+	close(l->evfd);
+	pthread_mutex_destroy(&l->lock);
+}
+
+int rtrs__fab_engine_get(void)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&engine.lock);
+	if (engine.ref++ == 0) {
+		unsigned n = rtrs__ncpus();
+		int *cpus = calloc(n, sizeof(int));
+
+		engine.loops = calloc(n, sizeof(*engine.loops));
+		if (!cpus || !engine.loops) {
+			free(cpus);
+			free(engine.loops);
+			engine.ref--;
+			pthread_mutex_unlock(&engine.lock);
+			return -ENOMEM;
+		}
+		rtrs__fab_fault_from_env();
+		pick_cpus(cpus, n);
+		engine.n = n;
+		for (unsigned i = 0; i < n; i++) {
+			engine.loops[i].idx = i;
+			engine.loops[i].cpu = cpus[i];
+			ret = loop_start(&engine.loops[i]);
+			if (ret) {
+				for (unsigned j = 0; j < i; j++)
+					loop_stop(&engine.loops[j]);
+				free(engine.loops);
+				engine.loops = NULL;
+				engine.n = 0;
+				engine.ref--;
+				break;
+			}
+		}
+		free(cpus);
+	}
+	pthread_mutex_unlock(&engine.lock);
+	return ret;
+}
+
+void rtrs__fab_engine_put(void)
+{
+	pthread_mutex_lock(&engine.lock);
+	if (--engine.ref == 0) {
+		for (unsigned i = 0; i < engine.n; i++)
+			loop_stop(&engine.loops[i]);
+		free(engine.loops);
+		engine.loops = NULL;
+		engine.n = 0;
+	}
+	pthread_mutex_unlock(&engine.lock);
+}

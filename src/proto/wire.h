@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
+/*
+ * RTRS wire format (protocol 2.0, see docs/protocol.md).
+ *
+ * All multi-byte fields are little-endian. The structs document the layout
+ * and are checked with _Static_assert; code never overlays them on received
+ * memory: the decoders copy every field out of the buffer and validate it
+ * first. Pure functions: no I/O, no allocation.
+ */
+#ifndef RTRS_PROTO_WIRE_H
+#define RTRS_PROTO_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RTRS_PROTO_MAGIC 0x1BBD
+#define RTRS_PROTO_VER_MAJOR 2
+#define RTRS_PROTO_VER_MINOR 0
+#define RTRS_PROTO_VER ((RTRS_PROTO_VER_MAJOR << 8) | RTRS_PROTO_VER_MINOR)
+
+#define RTRS_CONN_PRIV_LEN 56          /* CM private data, both directions */
+#define RTRS_PROTO_MAX_HDR 4096        /* max_hdr_size offered by our servers */
+#define RTRS_PROTO_MAX_CIDS 4096       /* connections per path */
+#define RTRS_PROTO_MAX_QD 65535
+#define RTRS_PROTO_MIN_CHUNK 4096
+#define RTRS_PROTO_MAX_CHUNK (1u << 24)
+#define RTRS_PROTO_NAME_LEN 255        /* pathname field, NUL-terminated */
+#define RTRS_PROTO_MAX_READ_DESC 128   /* descriptors in one READ message */
+#define RTRS_IMM_TYPE_BITS 4
+#define RTRS_IMM_PAYL_BITS 28
+#define RTRS_IMM_PAYL_MASK ((1u << RTRS_IMM_PAYL_BITS) - 1)
+#define RTRS_RSP_ERRNO_BITS 9
+#define RTRS_RSP_ID_BITS 19
+#define RTRS_RSP_ERRNO_MAX ((1 << RTRS_RSP_ERRNO_BITS) - 1)
+
+enum rtrs_msg_type {
+	RTRS_MSG_INFO_REQ = 0,
+	RTRS_MSG_INFO_RSP = 1,
+	RTRS_MSG_WRITE = 2,
+	RTRS_MSG_READ = 3,
+	RTRS_MSG_RKEY_RSP = 4,
+};
+
+enum rtrs_imm_type {
+	RTRS_IMM_IO_REQ = 0,
+	RTRS_IMM_IO_RSP = 1,
+	RTRS_IMM_IO_RSP_W_INV = 2,     /* not sent by librtrs (no remote invalidate) */
+	RTRS_IMM_HB = 8,               /* reserved: multipath heartbeats */
+	RTRS_IMM_HB_ACK = 9,
+};
+
+#define RTRS_MSG_NEED_INVAL_F (1u << 0)   /* rdma_read.flags; never set by us */
+#define RTRS_MSG_NEW_RKEY_F (1u << 1)     /* conn_rsp.flags: always_invalidate */
+#define RTRS_CONN_FIRST_F 0x01            /* conn_req.flags */
+
+/* ---- layouts (documentation + size checks) ---- */
+
+struct rtrs_wire_sg_desc {            /* 16 */
+	uint64_t addr;                 /* remote address (offset on tcp) */
+	uint32_t key;
+	uint32_t len;
+};
+
+struct rtrs_wire_conn_req {           /* 56: fi_connect private data */
+	uint8_t cma_version;           /* 0 */
+	uint8_t ip_version;            /* 0 */
+	uint16_t magic;
+	uint16_t version;
+	uint16_t cid;                  /* 0 = admin */
+	uint16_t cid_num;
+	uint16_t recon_cnt;
+	uint8_t sess_uuid[16];         /* per path */
+	uint8_t paths_uuid[16];        /* per session */
+	uint8_t flags;                 /* RTRS_CONN_FIRST_F */
+	uint8_t reserved[11];
+};
+
+struct rtrs_wire_conn_rsp {           /* 56: fi_accept / fi_reject data */
+	uint16_t magic;
+	uint16_t version;
+	int16_t errno_;                /* 0 or -errno */
+	uint16_t queue_depth;
+	uint32_t max_io_size;
+	uint32_t max_hdr_size;
+	uint32_t flags;                /* RTRS_MSG_NEW_RKEY_F */
+	uint8_t reserved[36];
+};
+
+struct rtrs_wire_info_req {           /* 272 */
+	uint16_t type;
+	uint8_t pathname[RTRS_PROTO_NAME_LEN];
+	uint8_t reserved[15];
+};
+
+struct rtrs_wire_info_rsp {           /* 8 + 16 * sg_cnt */
+	uint16_t type;
+	uint16_t sg_cnt;
+	uint8_t reserved[4];
+	struct rtrs_wire_sg_desc desc[];
+};
+
+struct rtrs_wire_rkey_rsp {           /* 8 */
+	uint16_t type;
+	uint16_t buf_id;
+	uint32_t rkey;
+};
+
+struct rtrs_wire_rdma_read {          /* 8 + 16 * sg_cnt */
+	uint16_t type;
+	uint16_t usr_len;
+	uint16_t flags;
+	uint16_t sg_cnt;
+	struct rtrs_wire_sg_desc desc[];
+};
+
+struct rtrs_wire_rdma_write {         /* 4 */
+	uint16_t type;
+	uint16_t usr_len;
+};
+
+_Static_assert(sizeof(struct rtrs_wire_sg_desc) == 16, "sg_desc");
+_Static_assert(sizeof(struct rtrs_wire_conn_req) == RTRS_CONN_PRIV_LEN, "conn_req");
+_Static_assert(offsetof(struct rtrs_wire_conn_req, sess_uuid) == 12, "conn_req");
+_Static_assert(offsetof(struct rtrs_wire_conn_req, paths_uuid) == 28, "conn_req");
+_Static_assert(offsetof(struct rtrs_wire_conn_req, flags) == 44, "conn_req");
+_Static_assert(sizeof(struct rtrs_wire_conn_rsp) == RTRS_CONN_PRIV_LEN, "conn_rsp");
+_Static_assert(offsetof(struct rtrs_wire_conn_rsp, max_io_size) == 8, "conn_rsp");
+_Static_assert(offsetof(struct rtrs_wire_conn_rsp, flags) == 16, "conn_rsp");
+_Static_assert(sizeof(struct rtrs_wire_info_req) == 272, "info_req");
+_Static_assert(offsetof(struct rtrs_wire_info_req, pathname) == 2, "info_req");
+_Static_assert(sizeof(struct rtrs_wire_info_rsp) == 8, "info_rsp");
+_Static_assert(sizeof(struct rtrs_wire_rkey_rsp) == 8, "rkey_rsp");
+_Static_assert(sizeof(struct rtrs_wire_rdma_read) == 8, "rdma_read");
+_Static_assert(sizeof(struct rtrs_wire_rdma_write) == 4, "rdma_write");
+
+#define RTRS_INFO_REQ_LEN ((size_t)sizeof(struct rtrs_wire_info_req))
+#define RTRS_INFO_RSP_LEN(n) (sizeof(struct rtrs_wire_info_rsp) + 16u * (size_t)(n))
+#define RTRS_RKEY_RSP_LEN ((size_t)sizeof(struct rtrs_wire_rkey_rsp))
+#define RTRS_READ_MSG_LEN(n) (sizeof(struct rtrs_wire_rdma_read) + 16u * (size_t)(n))
+#define RTRS_WRITE_MSG_LEN ((size_t)sizeof(struct rtrs_wire_rdma_write))
+
+/* ---- decoded, host-order forms ---- */
+
+struct rtrs_sg_desc {
+	uint64_t addr;
+	uint32_t key;
+	uint32_t len;
+};
+
+struct rtrs_conn_req {
+	uint16_t cid, cid_num, recon_cnt;
+	uint8_t sess_uuid[16];
+	uint8_t paths_uuid[16];
+	bool first_conn;
+};
+
+struct rtrs_conn_rsp {
+	int err;                       /* 0 or -errno */
+	uint16_t queue_depth;
+	uint32_t max_io_size;
+	uint32_t max_hdr_size;
+	uint32_t flags;
+};
+
+/* Chunk geometry both sides derive from the handshake. */
+struct rtrs_geom {
+	uint32_t queue_depth;
+	uint32_t max_io_size;          /* data bytes per request */
+	uint32_t max_hdr_size;         /* header area bytes per chunk */
+	uint32_t chunk_size;           /* stride = max_io_size + max_hdr_size */
+	unsigned mem_bits;             /* offset bits in an IO_REQ payload */
+};
+
+/* An IO request message as the server reads it out of a chunk. */
+struct rtrs_io_msg {
+	enum rtrs_msg_type type;       /* WRITE or READ */
+	uint32_t data_len;             /* bytes of data at the chunk start */
+	uint32_t usr_off, usr_len;     /* user header inside the chunk */
+	uint16_t sg_cnt;               /* READ: descriptors */
+	uint64_t desc_off;             /* READ: offset of desc[0] in the chunk */
+};
+
+/* ---- functions: all return 0 or -errno (-EPROTO, -EINVAL, -EMSGSIZE) ---- */
+
+static inline uint32_t rtrs_imm(unsigned type, uint32_t payload)
+{
+	return ((uint32_t)(type & 0xF) << RTRS_IMM_PAYL_BITS) |
+	       (payload & RTRS_IMM_PAYL_MASK);
+}
+static inline unsigned rtrs_imm_type(uint32_t imm)
+{
+	return imm >> RTRS_IMM_PAYL_BITS;
+}
+static inline uint32_t rtrs_imm_payload(uint32_t imm)
+{
+	return imm & RTRS_IMM_PAYL_MASK;
+}
+
+/* Number of bits needed to hold values 0..n-1 (ceil(log2(n))); 0 for n <= 1. */
+unsigned rtrs__proto_bits(uint32_t n);
+
+/* Validate and fill @g from (qd, max_io, max_hdr). -EINVAL if they don't fit
+ * the 28-bit immediate or the limits above. */
+int rtrs__proto_geom(struct rtrs_geom *g, uint32_t queue_depth,
+		     uint32_t max_io_size, uint32_t max_hdr_size);
+
+uint32_t rtrs__proto_io_req_imm(const struct rtrs_geom *g, uint32_t chunk_id,
+				uint32_t off);
+int rtrs__proto_io_req_decode(const struct rtrs_geom *g, uint32_t payload,
+			      uint32_t *chunk_id, uint32_t *off);
+/* status is 0 or -errno; magnitudes above 511 are encoded as EIO. */
+uint32_t rtrs__proto_io_rsp_imm(uint32_t msg_id, int status);
+int rtrs__proto_io_rsp_decode(uint32_t payload, uint32_t queue_depth,
+			      uint32_t *msg_id, int *status);
+
+void rtrs__proto_conn_req_encode(void *buf, const struct rtrs_conn_req *r);
+int rtrs__proto_conn_req_decode(const void *buf, size_t len,
+				struct rtrs_conn_req *r);
+void rtrs__proto_conn_rsp_encode(void *buf, const struct rtrs_conn_rsp *r);
+int rtrs__proto_conn_rsp_decode(const void *buf, size_t len,
+				struct rtrs_conn_rsp *r);
+
+/* Session names: 1..RTRS_PROTO_NAME_LEN-1 bytes, no '/' or '.', printable. */
+int rtrs__proto_name_valid(const char *name);
+
+void rtrs__proto_info_req_encode(void *buf, const char *name);
+/* @name gets the NUL-terminated, validated name (RTRS_PROTO_NAME_LEN bytes). */
+int rtrs__proto_info_req_decode(const void *buf, size_t len, char *name);
+
+size_t rtrs__proto_info_rsp_encode(void *buf, size_t cap,
+				   const struct rtrs_sg_desc *desc, uint16_t n);
+/* A refusal: sg_cnt 0 and the reason as le16 -errno in reserved[0..1]
+ * (our extension; a kernel client rejects sg_cnt 0 as malformed). */
+size_t rtrs__proto_info_rsp_refuse_encode(void *buf, int err);
+/* Validates against @g (kernel rules) and calls @fn for each chunk with its
+ * (addr, key); calls nothing on error. Returns the server's -errno for a
+ * refusal. */
+int rtrs__proto_info_rsp_decode(const void *buf, size_t len,
+				const struct rtrs_geom *g,
+				void (*fn)(void *arg, uint32_t chunk,
+					   uint64_t addr, uint32_t key),
+				void *arg);
+
+void rtrs__proto_rkey_rsp_encode(void *buf, uint16_t buf_id, uint32_t rkey);
+int rtrs__proto_rkey_rsp_decode(const void *buf, size_t len,
+				uint32_t queue_depth, uint16_t *buf_id,
+				uint32_t *rkey);
+
+/* Client side: the message written after the user header. */
+size_t rtrs__proto_write_msg_encode(void *buf, uint16_t usr_len);
+size_t rtrs__proto_read_msg_encode(void *buf, uint16_t usr_len,
+				   const struct rtrs_sg_desc *desc,
+				   uint16_t sg_cnt);
+
+/* Server side: parse the request whose message starts at @off in @chunk
+ * (g->chunk_size bytes). Every field is checked against the chunk. */
+int rtrs__proto_io_msg_decode(const void *chunk, const struct rtrs_geom *g,
+			      uint32_t off, struct rtrs_io_msg *m);
+/* READ descriptor @i of a decoded message; len checked to be 1..max_io. */
+int rtrs__proto_read_desc(const void *chunk, const struct rtrs_geom *g,
+			  const struct rtrs_io_msg *m, unsigned i,
+			  struct rtrs_sg_desc *d);
+
+#endif /* RTRS_PROTO_WIRE_H */

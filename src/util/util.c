@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+int rtrs__split_hostport(const char *s, char *host, size_t hlen, char *port,
+			 size_t plen)
+{
+	const char *colon, *h = s;
+	size_t n;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		h = s + 1;
+		n = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return -EINVAL;
+		n = (size_t)(colon - s);
+	}
+	if (n == 0 || n >= hlen || !colon[1] || strlen(colon + 1) >= plen)
+		return -EINVAL;
+	for (const char *p = colon + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+	if (atol(colon + 1) > 65535)
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = 0;
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+void rtrs__random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = getrandom(p, len, 0);
+
+		if (r <= 0) {
+			uint64_t x = rtrs_now_ns() ^ (uint64_t)(uintptr_t)p;
+
+			for (; len; len--, p++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				*p = (uint8_t)x;
+			}
+			return;
+		}
+		p += r;
+		len -= (size_t)r;
+	}
+}
+
+unsigned rtrs__ncpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+int rtrs__parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 0: break;
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' || *end == 'B' || *end == 'b')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
+/* Small helpers: time, lists, containers. */
+#ifndef RTRS_UTIL_UTIL_H
+#define RTRS_UTIL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define RTRS_HIDDEN __attribute__((visibility("hidden")))
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+#ifndef container_of
+#define container_of(ptr, type, member)                                      \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+static inline uint64_t rtrs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t rtrs_now_ms(void)
+{
+	return rtrs_now_ns() / 1000000ull;
+}
+
+/* absolute CLOCK_MONOTONIC deadline @ms from now, for pthread_cond_timedwait
+ * on a condvar created with CLOCK_MONOTONIC */
+static inline struct timespec rtrs_deadline(unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+/* Intrusive doubly linked list. */
+struct rtrs_list {
+	struct rtrs_list *next, *prev;
+};
+
+static inline void rtrs_list_init(struct rtrs_list *h)
+{
+	h->next = h->prev = h;
+}
+static inline int rtrs_list_empty(const struct rtrs_list *h)
+{
+	return h->next == h;
+}
+static inline void rtrs_list_add_tail(struct rtrs_list *h, struct rtrs_list *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void rtrs_list_del(struct rtrs_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+
+#define rtrs_list_for_each_safe(pos, tmp, head)                              \
+	for (pos = (head)->next, tmp = pos->next; pos != (head);             \
+	     pos = tmp, tmp = pos->next)
+
+/* Parse "host:port" or "[v6]:port" into host and port strings.
+ * Returns 0 or -EINVAL. */
+int rtrs__split_hostport(const char *s, char *host, size_t hlen, char *port,
+			 size_t plen);
+
+/* Fill @buf with random bytes (getrandom, falls back to a time-seeded mix). */
+void rtrs__random(void *buf, size_t len);
+
+/* Online CPUs, at least 1. */
+unsigned rtrs__ncpus(void);
+
+/* Parse a size with optional K/M/G suffix (binary). -EINVAL on bad input. */
+int rtrs__parse_size(const char *s, uint64_t *out);
+
+#endif

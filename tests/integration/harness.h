@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
+/*
+ * Integration harness: the server runs as a separate process
+ * (rtrs-perf server, path in $RTRS_PERF), started on 127.0.0.1 port 0; its
+ * first stdout line tells the bound address. Tests exit 0 (pass), 1 (fail)
+ * or 77 (skip), and print "N passed, N failed".
+ */
+#ifndef RTRS_TEST_HARNESS_H
+#define RTRS_TEST_HARNESS_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int t_passed, t_failed;
+
+#define CHECK(cond, ...)                                                     \
+	do {                                                                 \
+		if (cond) {                                                  \
+			t_passed++;                                          \
+		} else {                                                     \
+			t_failed++;                                          \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__,        \
+				__LINE__, #cond);                            \
+			fprintf(stderr, __VA_ARGS__);                        \
+			fprintf(stderr, "\n");                               \
+		}                                                            \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                       \
+	do {                                                                 \
+		long long a_ = (long long)(a), b_ = (long long)(b);          \
+		CHECK(a_ == b_, "%lld != %lld", a_, b_);                     \
+	} while (0)
+
+struct t_server {
+	pid_t pid;
+	char addr[128];
+	FILE *out;
+};
+
+/* Start "rtrs-perf server --listen 127.0.0.1:0 [extra...]" (NULL-ended). */
+static inline int t_server_start(struct t_server *s, ...)
+{
+	const char *perf = getenv("RTRS_PERF");
+	const char *argv[32];
+	int n = 0, fds[2];
+	char line[256];
+	va_list ap;
+
+	if (!perf) {
+		fprintf(stderr, "RTRS_PERF not set\n");
+		return -1;
+	}
+	argv[n++] = perf;
+	argv[n++] = "server";
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--size";
+	argv[n++] = "64M";
+	va_start(ap, s);
+	for (const char *a; (a = va_arg(ap, const char *)) && n < 30;)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	if (pipe(fds))
+		return -1;
+	s->pid = fork();
+	if (s->pid < 0)
+		return -1;
+	if (s->pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execv(perf, (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	s->out = fdopen(fds[0], "r");
+	if (!s->out || !fgets(line, sizeof(line), s->out) ||
+	    sscanf(line, "listening %127s", s->addr) != 1) {
+		fprintf(stderr, "server did not start\n");
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stop with SIGTERM (clean close) or @sig; returns the exit status. */
+static inline int t_server_stop(struct t_server *s, int sig)
+{
+	int st = 0;
+
+	if (s->pid <= 0)
+		return -1;
+	kill(s->pid, sig);
+	waitpid(s->pid, &st, 0);
+	s->pid = 0;
+	if (s->out)
+		fclose(s->out);
+	s->out = NULL;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static inline int t_finish(void)
+{
+	printf("%d passed, %d failed\n", t_passed, t_failed);
+	return t_failed ? 1 : 0;
+}
+
+static inline void t_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+#endif

@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* Unit tests of src/proto: every decoder against valid, truncated and
+ * hostile input. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/wire.h"
+
+static struct rtrs_geom geom_512_128k(void)
+{
+	struct rtrs_geom g;
+
+	assert_int_equal(rtrs__proto_geom(&g, 512, 128 << 10, 4096), 0);
+	return g;
+}
+
+static void test_bits(void **st)
+{
+	(void)st;
+	assert_int_equal(rtrs__proto_bits(0), 0);
+	assert_int_equal(rtrs__proto_bits(1), 0);
+	assert_int_equal(rtrs__proto_bits(2), 1);
+	assert_int_equal(rtrs__proto_bits(512), 9);
+	assert_int_equal(rtrs__proto_bits(513), 10);
+	assert_int_equal(rtrs__proto_bits(135168), 18);
+}
+
+static void test_geom(void **st)
+{
+	struct rtrs_geom g;
+
+	(void)st;
+	g = geom_512_128k();
+	assert_int_equal(g.chunk_size, (128 << 10) + 4096);
+	assert_int_equal(g.mem_bits, 19);
+	/* 65535 chunks need 16 bits, 128 KiB + 4 KiB need 18: > 28 */
+	assert_int_equal(rtrs__proto_geom(&g, 65535, 128 << 10, 4096), -EINVAL);
+	assert_int_equal(rtrs__proto_geom(&g, 0, 4096, 4096), -EINVAL);
+	assert_int_equal(rtrs__proto_geom(&g, 8, 0, 4096), -EINVAL);
+	assert_int_equal(rtrs__proto_geom(&g, 8, 4096, 8192), -EINVAL);
+	assert_int_equal(rtrs__proto_geom(&g, 8, 4096, 16), -EINVAL);
+	assert_int_equal(rtrs__proto_geom(&g, 1024, 1 << 17, 4096), 0);
+}
+
+static void test_imm_req(void **st)
+{
+	struct rtrs_geom g = geom_512_128k();
+	uint32_t id, off, imm;
+
+	(void)st;
+	imm = rtrs__proto_io_req_imm(&g, 511, 70000);
+	assert_int_equal(rtrs_imm_type(imm), RTRS_IMM_IO_REQ);
+	assert_int_equal(rtrs__proto_io_req_decode(&g, rtrs_imm_payload(imm),
+						   &id, &off), 0);
+	assert_int_equal(id, 511);
+	assert_int_equal(off, 70000);
+	/* chunk id past the queue depth */
+	assert_int_equal(rtrs__proto_io_req_decode(&g, 512u << g.mem_bits, &id,
+						   &off), -EPROTO);
+	/* offset past the chunk */
+	assert_int_equal(rtrs__proto_io_req_decode(&g, g.chunk_size, &id, &off),
+			 -EPROTO);
+	assert_int_equal(rtrs__proto_io_req_decode(&g, RTRS_IMM_PAYL_MASK, &id,
+						   &off), -EPROTO);
+}
+
+static void test_imm_rsp(void **st)
+{
+	uint32_t id, imm;
+	int status;
+
+	(void)st;
+	imm = rtrs__proto_io_rsp_imm(17, -ENOSPC);
+	assert_int_equal(rtrs_imm_type(imm), RTRS_IMM_IO_RSP);
+	assert_int_equal(rtrs__proto_io_rsp_decode(rtrs_imm_payload(imm), 512, &id,
+						   &status), 0);
+	assert_int_equal(id, 17);
+	assert_int_equal(status, -ENOSPC);
+	/* out-of-range errno is sent as EIO */
+	imm = rtrs__proto_io_rsp_imm(3, -100000);
+	rtrs__proto_io_rsp_decode(rtrs_imm_payload(imm), 512, &id, &status);
+	assert_int_equal(status, -EIO);
+	/* msg id past the queue depth */
+	imm = rtrs__proto_io_rsp_imm(600, 0);
+	assert_int_equal(rtrs__proto_io_rsp_decode(rtrs_imm_payload(imm), 512, &id,
+						   &status), -EPROTO);
+}
+
+static void test_conn_req(void **st)
+{
+	uint8_t buf[RTRS_CONN_PRIV_LEN];
+	struct rtrs_conn_req r = { .cid = 2, .cid_num = 3, .recon_cnt = 7,
+				   .first_conn = true }, d;
+
+	(void)st;
+	memset(r.sess_uuid, 0xaa, 16);
+	memset(r.paths_uuid, 0xbb, 16);
+	rtrs__proto_conn_req_encode(buf, &r);
+	assert_int_equal(buf[0], 0);
+	assert_int_equal(buf[2], 0xbd);
+	assert_int_equal(buf[3], 0x1b);
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, sizeof(buf), &d), 0);
+	assert_int_equal(d.cid, 2);
+	assert_int_equal(d.cid_num, 3);
+	assert_int_equal(d.recon_cnt, 7);
+	assert_true(d.first_conn);
+	assert_memory_equal(d.sess_uuid, r.sess_uuid, 16);
+	assert_memory_equal(d.paths_uuid, r.paths_uuid, 16);
+
+	/* truncated at every length */
+	for (size_t n = 0; n < sizeof(buf); n++)
+		assert_int_equal(rtrs__proto_conn_req_decode(buf, n, &d), -EPROTO);
+	assert_int_equal(rtrs__proto_conn_req_decode(NULL, 56, &d), -EPROTO);
+	/* hostile fields */
+	buf[0] = 1;
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, 56, &d), -EPROTO);
+	buf[0] = 0;
+	buf[2] ^= 1;
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, 56, &d), -EPROTO);
+	buf[2] ^= 1;
+	buf[5] = 3; /* major 3 */
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, 56, &d),
+			 -EPROTONOSUPPORT);
+	buf[5] = 2;
+	buf[6] = 3; /* cid == cid_num */
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, 56, &d), -EPROTO);
+	buf[6] = 0;
+	buf[8] = 0xff;
+	buf[9] = 0xff; /* cid_num 65535 > 4096 */
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, 56, &d), -EPROTO);
+	buf[8] = 1;
+	buf[9] = 0; /* cid_num 1: no IO connection */
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, 56, &d), -EPROTO);
+}
+
+static void test_conn_rsp(void **st)
+{
+	uint8_t buf[RTRS_CONN_PRIV_LEN];
+	struct rtrs_conn_rsp r = { .queue_depth = 512, .max_io_size = 128 << 10,
+				   .max_hdr_size = 4096,
+				   .flags = RTRS_MSG_NEW_RKEY_F }, d;
+
+	(void)st;
+	rtrs__proto_conn_rsp_encode(buf, &r);
+	assert_int_equal(rtrs__proto_conn_rsp_decode(buf, sizeof(buf), &d), 0);
+	assert_int_equal(d.err, 0);
+	assert_int_equal(d.queue_depth, 512);
+	assert_int_equal(d.max_io_size, 128 << 10);
+	assert_int_equal(d.flags, RTRS_MSG_NEW_RKEY_F);
+	for (size_t n = 0; n < sizeof(buf); n++)
+		assert_int_equal(rtrs__proto_conn_rsp_decode(buf, n, &d), -EPROTO);
+	/* a reject carries a negative errno */
+	r.err = -EPERM;
+	rtrs__proto_conn_rsp_encode(buf, &r);
+	assert_int_equal(rtrs__proto_conn_rsp_decode(buf, 56, &d), 0);
+	assert_int_equal(d.err, -EPERM);
+	/* a positive errno is malformed */
+	buf[4] = 5;
+	buf[5] = 0;
+	assert_int_equal(rtrs__proto_conn_rsp_decode(buf, 56, &d), -EPROTO);
+	/* unknown flags, and a geometry that does not fit the immediate */
+	r.err = 0;
+	r.flags = 0x80;
+	rtrs__proto_conn_rsp_encode(buf, &r);
+	assert_int_equal(rtrs__proto_conn_rsp_decode(buf, 56, &d), -EPROTO);
+	r.flags = 0;
+	r.queue_depth = 65535;
+	rtrs__proto_conn_rsp_encode(buf, &r);
+	assert_int_equal(rtrs__proto_conn_rsp_decode(buf, 56, &d), -EPROTO);
+	r.queue_depth = 0;
+	rtrs__proto_conn_rsp_encode(buf, &r);
+	assert_int_equal(rtrs__proto_conn_rsp_decode(buf, 56, &d), -EPROTO);
+}
+
+static void test_names(void **st)
+{
+	char longname[300];
+
+	(void)st;
+	assert_int_equal(rtrs__proto_name_valid("sess-1_a"), 0);
+	assert_int_equal(rtrs__proto_name_valid(""), -EINVAL);
+	assert_int_equal(rtrs__proto_name_valid(NULL), -EINVAL);
+	assert_int_equal(rtrs__proto_name_valid("a/b"), -EINVAL);
+	assert_int_equal(rtrs__proto_name_valid("a.b"), -EINVAL);
+	assert_int_equal(rtrs__proto_name_valid("a b"), -EINVAL);
+	assert_int_equal(rtrs__proto_name_valid("a\nb"), -EINVAL);
+	memset(longname, 'x', sizeof(longname));
+	longname[254] = 0;
+	assert_int_equal(rtrs__proto_name_valid(longname), 0);
+	longname[254] = 'x';
+	longname[255] = 0;
+	assert_int_equal(rtrs__proto_name_valid(longname), -EINVAL);
+}
+
+static void test_info_req(void **st)
+{
+	uint8_t buf[RTRS_INFO_REQ_LEN];
+	char name[RTRS_PROTO_NAME_LEN];
+
+	(void)st;
+	rtrs__proto_info_req_encode(buf, "blk0");
+	assert_int_equal(rtrs__proto_info_req_decode(buf, sizeof(buf), name), 0);
+	assert_string_equal(name, "blk0");
+	assert_int_equal(rtrs__proto_info_req_decode(buf, sizeof(buf) - 1, name),
+			 -EPROTO);
+	/* not NUL-terminated */
+	memset(buf + 2, 'a', RTRS_PROTO_NAME_LEN);
+	assert_int_equal(rtrs__proto_info_req_decode(buf, sizeof(buf), name),
+			 -EPROTO);
+	/* bad characters */
+	rtrs__proto_info_req_encode(buf, "../x");
+	assert_int_equal(rtrs__proto_info_req_decode(buf, sizeof(buf), name),
+			 -EINVAL);
+	/* wrong type */
+	rtrs__proto_info_req_encode(buf, "ok");
+	buf[0] = RTRS_MSG_INFO_RSP;
+	assert_int_equal(rtrs__proto_info_req_decode(buf, sizeof(buf), name),
+			 -EPROTO);
+}
+
+struct seen {
+	unsigned n;
+	uint64_t addr[1024];
+	uint32_t key[1024];
+};
+
+static void collect(void *arg, uint32_t chunk, uint64_t addr, uint32_t key)
+{
+	struct seen *s = arg;
+
+	assert_int_equal(chunk, s->n);
+	s->addr[s->n] = addr;
+	s->key[s->n] = key;
+	s->n++;
+}
+
+static void test_info_rsp(void **st)
+{
+	struct rtrs_geom g;
+	struct rtrs_sg_desc d[8];
+	static uint8_t buf[RTRS_INFO_RSP_LEN(8)];
+	struct seen s;
+	size_t len;
+
+	(void)st;
+	assert_int_equal(rtrs__proto_geom(&g, 8, 4096, 4096), 0);
+	for (int i = 0; i < 8; i++) {
+		d[i].addr = 1000000 + (uint64_t)i * g.chunk_size;
+		d[i].key = 100 + (uint32_t)i;
+		d[i].len = g.chunk_size;
+	}
+	len = rtrs__proto_info_rsp_encode(buf, sizeof(buf), d, 8);
+	assert_int_equal(len, RTRS_INFO_RSP_LEN(8));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(rtrs__proto_info_rsp_decode(buf, len, &g, collect, &s), 0);
+	assert_int_equal(s.n, 8);
+	assert_int_equal(s.key[7], 107);
+	/* too small a buffer to encode */
+	assert_int_equal(rtrs__proto_info_rsp_encode(buf, len - 1, d, 8), 0);
+	/* truncated: nothing is reported */
+	for (size_t n = 0; n < len; n++) {
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(rtrs__proto_info_rsp_decode(buf, n, &g, collect,
+							     &s), -EPROTO);
+		assert_int_equal(s.n, 0);
+	}
+	/* one descriptor over the whole pool */
+	d[0].len = g.chunk_size * 8;
+	len = rtrs__proto_info_rsp_encode(buf, sizeof(buf), d, 1);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(rtrs__proto_info_rsp_decode(buf, len, &g, collect, &s), 0);
+	assert_int_equal(s.n, 8);
+	assert_int_equal(s.addr[3], 1000000 + 3ull * g.chunk_size);
+	/* hostile lengths: not a chunk multiple, short total, zero */
+	d[0].len = g.chunk_size * 8 - 1;
+	len = rtrs__proto_info_rsp_encode(buf, sizeof(buf), d, 1);
+	assert_int_equal(rtrs__proto_info_rsp_decode(buf, len, &g, collect, &s),
+			 -EPROTO);
+	d[0].len = g.chunk_size * 4;
+	len = rtrs__proto_info_rsp_encode(buf, sizeof(buf), d, 1);
+	assert_int_equal(rtrs__proto_info_rsp_decode(buf, len, &g, collect, &s),
+			 -EPROTO);
+	d[0].len = 0;
+	len = rtrs__proto_info_rsp_encode(buf, sizeof(buf), d, 1);
+	assert_int_equal(rtrs__proto_info_rsp_decode(buf, len, &g, collect, &s),
+			 -EPROTO);
+	/* sg_cnt that does not divide the queue depth */
+	for (int i = 0; i < 3; i++)
+		d[i].len = g.chunk_size;
+	len = rtrs__proto_info_rsp_encode(buf, sizeof(buf), d, 3);
+	assert_int_equal(rtrs__proto_info_rsp_decode(buf, len, &g, collect, &s),
+			 -EPROTO);
+	/* a refusal carries the server's errno */
+	len = rtrs__proto_info_rsp_refuse_encode(buf, -EPERM);
+	assert_int_equal(rtrs__proto_info_rsp_decode(buf, len, &g, collect, &s),
+			 -EPERM);
+	/* a refusal without an errno is malformed */
+	len = rtrs__proto_info_rsp_refuse_encode(buf, -EPERM);
+	buf[4] = buf[5] = 0;
+	assert_int_equal(rtrs__proto_info_rsp_decode(buf, len, &g, collect, &s),
+			 -EPROTO);
+}
+
+static void test_rkey_rsp(void **st)
+{
+	uint8_t buf[8];
+	uint16_t id;
+	uint32_t key;
+
+	(void)st;
+	rtrs__proto_rkey_rsp_encode(buf, 7, 0xdeadbeef);
+	assert_int_equal(rtrs__proto_rkey_rsp_decode(buf, 8, 512, &id, &key), 0);
+	assert_int_equal(id, 7);
+	assert_int_equal(key, 0xdeadbeef);
+	for (size_t n = 0; n < 8; n++)
+		assert_int_equal(rtrs__proto_rkey_rsp_decode(buf, n, 512, &id, &key),
+				 -EPROTO);
+	assert_int_equal(rtrs__proto_rkey_rsp_decode(buf, 8, 7, &id, &key), -EPROTO);
+	buf[0] = RTRS_MSG_WRITE;
+	assert_int_equal(rtrs__proto_rkey_rsp_decode(buf, 8, 512, &id, &key),
+			 -EPROTO);
+}
+
+/* A chunk with a message at @off written by the client encoders. */
+static uint8_t *make_chunk(const struct rtrs_geom *g)
+{
+	uint8_t *c = calloc(1, g->chunk_size);
+
+	assert_non_null(c);
+	return c;
+}
+
+static void test_io_write(void **st)
+{
+	struct rtrs_geom g = geom_512_128k();
+	uint8_t *c = make_chunk(&g);
+	struct rtrs_io_msg m;
+	uint32_t off;
+
+	(void)st;
+	/* 4096 data + 40 header */
+	off = 4096 + 40;
+	rtrs__proto_write_msg_encode(c + off, 40);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), 0);
+	assert_int_equal(m.type, RTRS_MSG_WRITE);
+	assert_int_equal(m.data_len, 4096);
+	assert_int_equal(m.usr_off, 4096);
+	assert_int_equal(m.usr_len, 40);
+	/* header only */
+	rtrs__proto_write_msg_encode(c + 40, 40);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 40, &m), 0);
+	assert_int_equal(m.data_len, 0);
+	/* usr_len larger than the offset: would underflow data_len */
+	rtrs__proto_write_msg_encode(c + 10, 40);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 10, &m), -EPROTO);
+	/* message running past the chunk end */
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, g.chunk_size - 2, &m),
+			 -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, g.chunk_size, &m),
+			 -EPROTO);
+	/* data larger than max_io: offset in the header area, tiny header */
+	off = g.max_io_size + 100;
+	rtrs__proto_write_msg_encode(c + off, 10);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EMSGSIZE);
+	/* unknown type */
+	c[40] = 9;
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 40, &m), -EPROTO);
+	/* header area larger than max_hdr_size */
+	off = 5000;
+	rtrs__proto_write_msg_encode(c + off, 4500);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	free(c);
+}
+
+static void test_io_read(void **st)
+{
+	struct rtrs_geom g = geom_512_128k();
+	uint8_t *c = make_chunk(&g);
+	struct rtrs_sg_desc d[3] = {
+		{ .addr = 0, .key = 1, .len = 1000 },
+		{ .addr = 4096, .key = 2, .len = 3000 },
+		{ .addr = 9999, .key = 3, .len = 96 },
+	}, out;
+	struct rtrs_io_msg m;
+	uint32_t off = 4096 + 16;
+
+	(void)st;
+	rtrs__proto_read_msg_encode(c + off, 16, d, 3);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), 0);
+	assert_int_equal(m.type, RTRS_MSG_READ);
+	assert_int_equal(m.sg_cnt, 3);
+	assert_int_equal(m.data_len, 4096);
+	assert_int_equal(rtrs__proto_read_desc(c, &g, &m, 1, &out), 0);
+	assert_int_equal(out.key, 2);
+	assert_int_equal(out.len, 3000);
+	assert_int_equal(rtrs__proto_read_desc(c, &g, &m, 3, &out), -EPROTO);
+	/* descriptor lengths that do not add up to the data area */
+	d[2].len = 97;
+	rtrs__proto_read_msg_encode(c + off, 16, d, 3);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	/* a zero-length and an oversized descriptor */
+	d[2].len = 0;
+	rtrs__proto_read_msg_encode(c + off, 16, d, 3);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	d[2].len = g.max_io_size + 1;
+	rtrs__proto_read_msg_encode(c + off, 16, d, 3);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	/* too many descriptors */
+	rtrs__proto_read_msg_encode(c + off, 16, d, 1);
+	c[off + 6] = 200;
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	/* descriptors running past the chunk end (the data area itself is
+	 * legal: exactly max_io_size) */
+	off = g.chunk_size - 20;
+	rtrs__proto_read_msg_encode(c + off, (uint16_t)(off - g.max_io_size), d, 0);
+	c[off + 6] = 2;
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	/* unknown flags */
+	off = 100;
+	rtrs__proto_read_msg_encode(c + off, 100, d, 0);
+	c[off + 4] = 0x80;
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	free(c);
+}
+
+/* Random bytes never crash a decoder, and accepted messages stay inside. */
+static void test_fuzz_io(void **st)
+{
+	struct rtrs_geom g;
+	uint8_t *c;
+	uint64_t x = 88172645463325252ull;
+
+	(void)st;
+	assert_int_equal(rtrs__proto_geom(&g, 4, 4096, 4096), 0);
+	c = make_chunk(&g);
+	for (int it = 0; it < 20000; it++) {
+		struct rtrs_io_msg m;
+		uint32_t off;
+
+		for (uint32_t i = 0; i < 64; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			c[(x >> 8) % g.chunk_size] = (uint8_t)x;
+		}
+		off = (uint32_t)(x % (g.chunk_size + 16));
+		if (rtrs__proto_io_msg_decode(c, &g, off, &m))
+			continue;
+		assert_true(m.data_len <= g.max_io_size);
+		assert_true(m.usr_off + m.usr_len <= g.chunk_size);
+		if (m.type == RTRS_MSG_READ) {
+			assert_true(m.desc_off + 16u * m.sg_cnt <= g.chunk_size);
+			for (unsigned i = 0; i < m.sg_cnt; i++) {
+				struct rtrs_sg_desc d;
+
+				assert_int_equal(rtrs__proto_read_desc(c, &g, &m,
+								       i, &d), 0);
+			}
+		}
+	}
+	free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bits),
+		cmocka_unit_test(test_geom),
+		cmocka_unit_test(test_imm_req),
+		cmocka_unit_test(test_imm_rsp),
+		cmocka_unit_test(test_conn_req),
+		cmocka_unit_test(test_conn_rsp),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_info_req),
+		cmocka_unit_test(test_info_rsp),
+		cmocka_unit_test(test_rkey_rsp),
+		cmocka_unit_test(test_io_write),
+		cmocka_unit_test(test_io_read),
+		cmocka_unit_test(test_fuzz_io),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
