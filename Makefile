@@ -26,9 +26,19 @@ build: deps $(BUILD)/plain/build.ninja
 demo: build
 	scripts/demo.sh $(BUILD)/plain
 
-check-%: deps $(BUILD)/%/build.ninja
-	ninja -C $(BUILD)/$*
-	cd $(BUILD)/$* && RTRS_SANITIZER=$* ctest $(CTEST_ARGS)
+define suite
+	ninja -C $(BUILD)/$(1)
+	cd $(BUILD)/$(1) && ctest $(CTEST_ARGS)
+endef
+
+check-plain: deps $(BUILD)/plain/build.ninja
+	$(call suite,plain)
+
+check-asan: deps $(BUILD)/asan/build.ninja
+	$(call suite,asan)
+
+check-tsan: deps $(BUILD)/tsan/build.ninja
+	$(call suite,tsan)
 
 check: check-plain check-asan check-tsan
 	@echo "make check: plain, asan and tsan suites passed"

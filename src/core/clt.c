@@ -383,21 +383,28 @@ static int post_req(struct clt_req *r)
 	/* WRITE: data segments then the header, split by the iov limit;
 	 * the immediate goes with the last piece */
 	while (r->next_seg <= r->data_cnt) {
-		unsigned left = r->data_cnt + 1 - r->next_seg;
+		unsigned seg = r->next_seg, left = r->data_cnt + 1 - seg;
 		unsigned n = left < lim ? left : (unsigned)lim;
-		bool last = n == left;
-		uint32_t bytes = 0;
+		uint32_t off = r->posted_bytes, bytes = 0;
 
 		for (unsigned i = 0; i < n; i++)
-			bytes += (uint32_t)r->iov[r->next_seg + i].iov_len;
-		ret = rtrs__fab_post_write(c->ep, &r->iov[r->next_seg],
-					   &r->desc[r->next_seg], n,
-					   rb->addr + r->posted_bytes, key,
-					   last, imm, &r->ctx, false);
-		if (ret)
+			bytes += (uint32_t)r->iov[seg + i].iov_len;
+		/* Progress is recorded before the post: once the piece with the
+		 * immediate is out, the response may complete the request and
+		 * its permit may be reused before this function returns, so
+		 * @r must not be touched after a successful final post. */
+		r->next_seg = seg + n;
+		r->posted_bytes = off + bytes;
+		ret = rtrs__fab_post_write(c->ep, &r->iov[seg], &r->desc[seg], n,
+					   rb->addr + off, key, n == left, imm,
+					   &r->ctx, false);
+		if (ret) {
+			r->next_seg = seg;
+			r->posted_bytes = off;
 			return ret;
-		r->next_seg += n;
-		r->posted_bytes += bytes;
+		}
+		if (n == left)
+			return 0;
 	}
 	return 0;
 }
@@ -412,13 +419,16 @@ static void clt_tx_ready(void *ctx)
 		struct clt_req *r = container_of(c->backlog.next,
 						 struct clt_req, bl_node);
 
+		/* off the list before the post: a posted request may complete
+		 * and be queued again before post_req() returns */
+		rtrs_list_del(&r->bl_node);
 		ret = post_req(r);
 		if (ret == -EAGAIN) {
+			rtrs_list_add_head(&c->backlog, &r->bl_node);
 			rtrs__fab_ep_want_tx(c->ep);
 			ret = 0;
 			break;
 		}
-		rtrs_list_del(&r->bl_node);
 		if (ret)
 			break;
 	}

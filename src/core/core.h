@@ -177,7 +177,14 @@ struct rtrs_clt_sess {
 /* server */
 
 enum srv_path_state { SRV_PATH_CONNECTING, SRV_PATH_CONNECTED, SRV_PATH_CLOSING };
-enum { OP_FREE = 0, OP_BUSY = 1 };
+/*
+ * Op states. BUSY: handed to rdma_ev, the user owns it. RESP: the answer is
+ * being posted right now; a request for the chunk that arrives meanwhile
+ * is legitimate (the response may already be on the wire) and waits for
+ * the poster to finish. QUEUED: the answer waits for provider queue room;
+ * the client cannot have it, so a request for the chunk is a violation.
+ */
+enum { OP_FREE = 0, OP_BUSY = 1, OP_RESP = 2, OP_QUEUED = 3 };
 
 struct srv_con;
 struct srv_path;

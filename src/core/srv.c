@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -125,23 +126,25 @@ static void path_put(struct srv_path *p)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
+/* The answer is out (or the path is gone): count it and free the chunk.
+ * Everything is read before the state changes: the next request for the
+ * chunk may take the op at once. */
 static void op_finish(struct rtrs_srv_op *op)
 {
 	struct srv_path *p = op->con->path;
 	struct rtrs_srv_ctx *ctx = op->sess->ctx;
+	uint32_t len = op->data_len;
 
 	if (!op->status) {
 		if (op->dir == RTRS_READ) {
 			atomic_fetch_add_explicit(&ctx->st_read_cnt, 1,
 						  memory_order_relaxed);
-			atomic_fetch_add_explicit(&ctx->st_read_bytes,
-						  op->data_len,
+			atomic_fetch_add_explicit(&ctx->st_read_bytes, len,
 						  memory_order_relaxed);
 		} else {
 			atomic_fetch_add_explicit(&ctx->st_write_cnt, 1,
 						  memory_order_relaxed);
-			atomic_fetch_add_explicit(&ctx->st_write_bytes,
-						  op->data_len,
+			atomic_fetch_add_explicit(&ctx->st_write_bytes, len,
 						  memory_order_relaxed);
 		}
 	}
@@ -244,9 +247,9 @@ int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
 {
 	struct srv_con *c;
 	struct srv_path *p;
-	int ret;
+	int busy = OP_BUSY, ret;
 
-	if (!op || atomic_load(&op->state) != OP_BUSY)
+	if (!op || !atomic_compare_exchange_strong(&op->state, &busy, OP_RESP))
 		return -EINVAL;
 	c = op->con;
 	p = c->path;
@@ -277,13 +280,9 @@ int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
 		op_finish(op);
 		return -ENOTCONN;
 	}
-	if (!rtrs_list_empty(&c->backlog)) {
-		rtrs_list_add_tail(&c->backlog, &op->bl_node);
-		pthread_mutex_unlock(&c->lock);
-		return 0;
-	}
-	ret = post_op(c, op);
+	ret = rtrs_list_empty(&c->backlog) ? post_op(c, op) : -EAGAIN;
 	if (ret == -EAGAIN) {
+		atomic_store(&op->state, OP_QUEUED);
 		rtrs_list_add_tail(&c->backlog, &op->bl_node);
 		rtrs__fab_ep_want_tx(c->ep);
 		pthread_mutex_unlock(&c->lock);
@@ -308,8 +307,10 @@ static void srv_tx_ready(void *ctx)
 		struct rtrs_srv_op *op = container_of(c->backlog.next,
 						      struct rtrs_srv_op, bl_node);
 
+		atomic_store(&op->state, OP_RESP);
 		ret = post_op(c, op);
 		if (ret == -EAGAIN) {
+			atomic_store(&op->state, OP_QUEUED);
 			rtrs__fab_ep_want_tx(c->ep);
 			ret = 0;
 			break;
@@ -352,10 +353,19 @@ static void handle_io_req(struct srv_con *c, uint32_t payload)
 		return;
 	}
 	op = &s->ops[id];
-	if (!atomic_compare_exchange_strong(&op->state, &expected, OP_BUSY)) {
-		pslog(RTRS_LOG_ERR, p, "request for chunk %u that is in use", id);
-		path_close(p, -EPROTO, true);
-		return;
+	while (!atomic_compare_exchange_weak(&op->state, &expected, OP_BUSY)) {
+		if (expected == OP_RESP) {
+			/* its answer is being posted: wait for the poster */
+			sched_yield();
+			expected = OP_FREE;
+			continue;
+		}
+		if (expected != OP_FREE) {
+			pslog(RTRS_LOG_ERR, p,
+			      "request for chunk %u that is in use", id);
+			path_close(p, -EPROTO, true);
+			return;
+		}
 	}
 	if (p->nmrs > 1) {
 		/* always_invalidate: revoke the client's key while we use it */
@@ -454,10 +464,12 @@ static int send_info_rsp(struct srv_path *p, struct srv_con *c, int refuse)
 	}
 	p->info_ctx.owner = p;
 	p->info_ctx.kind = CTX_INFO;
-	/* a refusal is signalled: the path closes once it is on the wire */
+	/* After a refusal the client closes the path; until then it stays
+	 * CONNECTING and anything else it sends is malformed input. Closing
+	 * here would race the refusal to the client. */
 	return rtrs__fab_post_send(c->ep, p->info_rsp, len,
 				   rtrs__fab_mr_desc(p->info_mr), false, 0,
-				   &p->info_ctx, refuse != 0);
+				   &p->info_ctx, false);
 }
 
 static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
@@ -545,10 +557,7 @@ static void srv_cqe(void *ctx, const struct fab_cqe *cq)
 		handle_imm(c, cq->imm);
 		return;
 	}
-	if ((cq->flags & FAB_CQE_TX) && cq->ctx && cq->ctx->kind == CTX_INFO) {
-		/* a refusal reached the wire */
-		path_close(p, -ECONNREFUSED, false);
-	}
+	/* FAB_CQE_TX: nothing is signalled on the server */
 }
 
 static void srv_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,

@@ -370,14 +370,13 @@ int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
 						  NULL));
 	if (!ret)
 		ret = bind_ep(e);
-	if (!ret)
-		ret = rtrs__fab_loop_attach_ep(e);
 	if (ret) {
 		rtrs__fab_ep_destroy(e);
 		return ret;
 	}
+	/* published before the loop sees it: callbacks may use it at once */
 	*out = e;
-	return 0;
+	return rtrs__fab_loop_attach_ep(e);
 }
 
 int rtrs__fab_ep_connect(struct fab_ep *e, const void *data, size_t len)
@@ -401,14 +400,13 @@ int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
 						  &e->ep, NULL));
 	if (!ret)
 		ret = bind_ep(e);
-	if (!ret)
-		ret = rtrs__fab_loop_attach_ep(e);
 	if (ret) {
 		rtrs__fab_ep_destroy(e);
 		return ret;
 	}
+	/* published before the loop sees it: callbacks may use it at once */
 	*out = e;
-	return 0;
+	return rtrs__fab_loop_attach_ep(e);
 }
 
 int rtrs__fab_ep_accept(struct fab_ep *e, const void *data, size_t len)
@@ -626,8 +624,6 @@ int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
 	if (!ret)
 		ret = fi_listen(p->pep);
 	ret = rtrs__fab_errno(ret);
-	if (!ret)
-		ret = rtrs__fab_loop_attach_pep(p);
 	if (ret) {
 		if (p->pep)
 			fi_close(&p->pep->fid);
@@ -639,8 +635,9 @@ int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
 		return ret;
 	}
 	rtrs__fab_dom_get(d);
+	/* published before the loop sees it: connreq() may use it at once */
 	*out = p;
-	return 0;
+	return rtrs__fab_loop_attach_pep(p);
 }
 
 void rtrs__fab_pep_close(struct fab_pep *p)

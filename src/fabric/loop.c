@@ -178,7 +178,14 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 	int done = 0;
 
 	while (done < CQ_BUDGET || flushing) {
-		ssize_t n = fi_cq_read(e->cq, ent, CQ_BATCH);
+		ssize_t n;
+
+		/* progress runs inside fi_cq_read: keep it apart from posts on
+		 * the same endpoint (tcp and net 1.17 lose or corrupt
+		 * operations when both run at once, FI_THREAD_SAFE or not) */
+		pthread_mutex_lock(&e->post_lock);
+		n = fi_cq_read(e->cq, ent, CQ_BATCH);
+		pthread_mutex_unlock(&e->post_lock);
 
 		if (n > 0) {
 			for (ssize_t i = 0; i < n; i++) {
@@ -198,7 +205,10 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 			struct fab_cqe c = { 0 };
 
 			memset(&ee, 0, sizeof(ee));
-			if (fi_cq_readerr(e->cq, &ee, 0) < 1)
+			pthread_mutex_lock(&e->post_lock);
+			n = fi_cq_readerr(e->cq, &ee, 0);
+			pthread_mutex_unlock(&e->post_lock);
+			if (n < 1)
 				break;
 			c.ctx = ee.op_context;
 			c.err = rtrs__fab_errno(ee.err ? ee.err : FI_EIO);
@@ -504,7 +514,12 @@ static bool can_block(struct fab_loop *l)
 
 		if (atomic_load(&e->closing))
 			continue;
-		if (fi_trywait(e->dom->fabric, &cq, 1)) {
+		int busy;
+
+		pthread_mutex_lock(&e->post_lock);
+		busy = fi_trywait(e->dom->fabric, &cq, 1);
+		pthread_mutex_unlock(&e->post_lock);
+		if (busy) {
 			e->cq_ready = true;
 			ok = false;
 		}

@@ -71,6 +71,13 @@ static inline void rtrs_list_add_tail(struct rtrs_list *h, struct rtrs_list *n)
 	h->prev->next = n;
 	h->prev = n;
 }
+static inline void rtrs_list_add_head(struct rtrs_list *h, struct rtrs_list *n)
+{
+	n->next = h->next;
+	n->prev = h;
+	h->next->prev = n;
+	h->next = n;
+}
 static inline void rtrs_list_del(struct rtrs_list *n)
 {
 	n->prev->next = n->next;
