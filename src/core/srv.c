@@ -343,6 +343,7 @@ static void handle_io_req(struct srv_con *c, uint32_t payload)
 	int expected = OP_FREE, ret;
 
 	if (atomic_load(&p->state) != SRV_PATH_CONNECTED) {
+		pslog(RTRS_LOG_ERR, p, "request before the info exchange");
 		path_close(p, -EPROTO, true);
 		return;
 	}

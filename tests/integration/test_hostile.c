@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * A hostile client on raw libfabric against a real server process, while a
+ * well-behaved librtrs session runs verified IO at the same time:
+ *  - malformed connect data is rejected;
+ *  - malformed info requests, out-of-range chunk ids and offsets, hostile
+ *    header lengths, descriptor counts and lengths, unknown immediates:
+ *    the server drops that path;
+ *  - a key reused after the server revoked it (always_invalidate) cuts the
+ *    client off; with always_invalidate off the same write is accepted.
+ * The good session must see no error and no data mismatch, and the server
+ * must still accept a new session at the end.
+ *
+ * argv[1] = "--no-invalidate" runs the server without always_invalidate.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <rdma/fabric.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_eq.h>
+#include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
+
+#include "harness.h"
+#include "perf_common.h"
+#include "proto/wire.h"
+#include "util/util.h"
+#include "rtrs/rtrs.h"
+
+static char host[64], port[16];
+static const char *prov;
+
+/* ---- raw libfabric client ---- */
+
+struct rcon {
+	struct fi_info *info;
+	struct fid_fabric *fab;
+	struct fid_domain *dom;
+	struct fid_eq *eq;
+	struct fid_cq *cq;
+	struct fid_ep *ep;
+	struct rtrs_conn_rsp rsp;
+	char rx[8][RTRS_INFO_RSP_LEN(512)];
+};
+
+struct rsess {
+	uint8_t uuid[16], puuid[16];
+	struct rcon c[2];
+	struct rtrs_geom g;
+	uint64_t addr[512];
+	uint32_t key[512];
+};
+
+static int rcon_open(struct rcon *c)
+{
+	struct fi_info *h = fi_allocinfo();
+	struct fi_eq_attr ea = { .size = 16, .wait_obj = FI_WAIT_UNSPEC };
+	struct fi_cq_attr ca = { .size = 256, .format = FI_CQ_FORMAT_DATA,
+				 .wait_obj = FI_WAIT_UNSPEC };
+	int ret;
+
+	h->ep_attr->type = FI_EP_MSG;
+	h->caps = FI_MSG | FI_RMA;
+	h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR |
+				  FI_MR_ALLOCATED | FI_MR_PROV_KEY;
+	h->fabric_attr->prov_name = strdup(prov);
+	ret = fi_getinfo(FI_VERSION(1, 17), host, port, 0, h, &c->info);
+	fi_freeinfo(h);
+	if (ret)
+		return ret;
+	ret = fi_fabric(c->info->fabric_attr, &c->fab, NULL);
+	ret = ret ? ret : fi_domain(c->fab, c->info, &c->dom, NULL);
+	ret = ret ? ret : fi_eq_open(c->fab, &ea, &c->eq, NULL);
+	ret = ret ? ret : fi_cq_open(c->dom, &ca, &c->cq, NULL);
+	ret = ret ? ret : fi_endpoint(c->dom, c->info, &c->ep, NULL);
+	ret = ret ? ret : fi_ep_bind(c->ep, &c->eq->fid, 0);
+	ret = ret ? ret : fi_ep_bind(c->ep, &c->cq->fid, FI_TRANSMIT | FI_RECV);
+	ret = ret ? ret : fi_enable(c->ep);
+	return ret;
+}
+
+static void rcon_close(struct rcon *c)
+{
+	if (c->ep)
+		fi_close(&c->ep->fid);
+	if (c->cq)
+		fi_close(&c->cq->fid);
+	if (c->eq)
+		fi_close(&c->eq->fid);
+	if (c->dom)
+		fi_close(&c->dom->fid);
+	if (c->fab)
+		fi_close(&c->fab->fid);
+	if (c->info)
+		fi_freeinfo(c->info);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Wait for a CM event: 1 connected, 0 rejected/shut down, -1 timeout. */
+static int rcon_event(struct rcon *c, unsigned ms)
+{
+	union {
+		struct fi_eq_cm_entry e;
+		char b[sizeof(struct fi_eq_cm_entry) + 128];
+	} u;
+	uint32_t ev;
+	uint64_t t0 = perf_now_ns();
+
+	while (perf_now_ns() - t0 < (uint64_t)ms * 1000000) {
+		ssize_t n = fi_eq_read(c->eq, &ev, &u, sizeof(u), 0);
+		struct fi_cq_data_entry e;
+
+		/* progress data too: tcp moves CM and data only when polled */
+		if (fi_cq_read(c->cq, &e, 1) == -FI_EAVAIL) {
+			struct fi_cq_err_entry ee = { 0 };
+
+			fi_cq_readerr(c->cq, &ee, 0);
+		}
+		if (n == -FI_EAVAIL) {
+			struct fi_eq_err_entry ee = { 0 };
+
+			fi_eq_readerr(c->eq, &ee, 0);
+			return 0;
+		}
+		if (n > 0 && ev == FI_CONNECTED) {
+			rtrs__proto_conn_rsp_decode(u.e.data, (size_t)n - sizeof(u.e),
+						    &c->rsp);
+			return 1;
+		}
+		if (n > 0 && ev == FI_SHUTDOWN)
+			return 0;
+		t_sleep_ms(1);
+	}
+	return -1;
+}
+
+/* Connect with raw private data. Returns rcon_event()'s verdict. */
+static int raw_connect(struct rcon *c, const void *priv, size_t len)
+{
+	if (rcon_open(c))
+		return -2;
+	for (int i = 0; i < 8; i++)
+		fi_recv(c->ep, c->rx[i], sizeof(c->rx[i]), NULL, 0, c->rx[i]);
+	if (fi_connect(c->ep, c->info->dest_addr, priv, len))
+		return -2;
+	return rcon_event(c, 3000);
+}
+
+static int sess_connect(struct rsess *s)
+{
+	for (int cid = 0; cid < 2; cid++) {
+		char priv[RTRS_CONN_PRIV_LEN];
+		struct rtrs_conn_req r = { .cid = (uint16_t)cid, .cid_num = 2,
+					   .first_conn = true };
+
+		memcpy(r.sess_uuid, s->uuid, 16);
+		memcpy(r.paths_uuid, s->puuid, 16);
+		rtrs__proto_conn_req_encode(priv, &r);
+		if (raw_connect(&s->c[cid], priv, sizeof(priv)) != 1)
+			return -1;
+	}
+	return rtrs__proto_geom(&s->g, s->c[0].rsp.queue_depth,
+				s->c[0].rsp.max_io_size, s->c[0].rsp.max_hdr_size);
+}
+
+static void info_cb(void *arg, uint32_t chunk, uint64_t addr, uint32_t key)
+{
+	struct rsess *s = arg;
+
+	s->addr[chunk] = addr;
+	s->key[chunk] = key;
+}
+
+/* Wait for one receive on @c; returns its length or -1. */
+static ssize_t wait_recv(struct rcon *c, void **buf, uint32_t *imm, unsigned ms)
+{
+	uint64_t t0 = perf_now_ns();
+
+	while (perf_now_ns() - t0 < (uint64_t)ms * 1000000) {
+		struct fi_cq_data_entry e;
+		ssize_t n = fi_cq_read(c->cq, &e, 1);
+
+		if (n == 1 && (e.flags & FI_RECV)) {
+			*buf = e.op_context;
+			if (imm)
+				*imm = (uint32_t)e.data;
+			return (ssize_t)e.len;
+		}
+		if (n == -FI_EAVAIL) {
+			struct fi_cq_err_entry ee = { 0 };
+
+			fi_cq_readerr(c->cq, &ee, 0);
+			return -1;
+		}
+		t_sleep_ms(1);
+	}
+	return -1;
+}
+
+static int sess_info(struct rsess *s, const char *name)
+{
+	static char req[RTRS_INFO_REQ_LEN];
+	void *buf;
+	ssize_t n;
+
+	rtrs__proto_info_req_encode(req, name);
+	if (fi_send(s->c[0].ep, req, sizeof(req), NULL, 0, NULL))
+		return -1;
+	n = wait_recv(&s->c[0], &buf, NULL, 3000);
+	if (n < 0)
+		return -1;
+	return rtrs__proto_info_rsp_decode(buf, (size_t)n, &s->g, info_cb, s);
+}
+
+/* Has the server dropped this session? true within @ms. */
+static bool dropped(struct rsess *s, unsigned ms)
+{
+	for (int i = 0; i < 2; i++)
+		if (rcon_event(&s->c[i], i == 0 ? ms : 50) == 0)
+			return true;
+	return false;
+}
+
+static void sess_close(struct rsess *s)
+{
+	rcon_close(&s->c[0]);
+	rcon_close(&s->c[1]);
+}
+
+static int sess_new(struct rsess *s, bool info)
+{
+	static unsigned n;
+	char name[32];
+
+	memset(s, 0, sizeof(*s));
+	rtrs__random(s->uuid, 16);
+	rtrs__random(s->puuid, 16);
+	if (sess_connect(s))
+		return -1;
+	snprintf(name, sizeof(name), "hostile-%u", n++);
+	return info ? sess_info(s, name) : 0;
+}
+
+/* Write @len bytes (from a static pattern) + message into chunk @id with
+ * the immediate carrying @off; @key/@addr override when non-zero. */
+static int raw_write(struct rsess *s, const void *buf, size_t len,
+		     uint64_t raddr, uint32_t key, bool imm, uint32_t immv)
+{
+	struct iovec iov = { (void *)buf, len };
+	struct fi_rma_iov r = { .addr = raddr, .len = len, .key = key };
+	struct fi_msg_rma m = { .msg_iov = &iov, .iov_count = 1, .rma_iov = &r,
+				.rma_iov_count = 1, .data = immv };
+
+	return (int)fi_writemsg(s->c[1].ep, &m, imm ? FI_REMOTE_CQ_DATA : 0);
+}
+
+/* ---- the well-behaved session ---- */
+
+static struct {
+	struct rtrs_clt_sess *sess;
+	_Atomic bool stop;
+	_Atomic uint64_t ios, errors, mismatches;
+	pthread_t thr;
+} good;
+
+struct good_wait {
+	_Atomic int done;
+	int status;
+};
+
+static void good_conf(void *priv, int st)
+{
+	struct good_wait *w = priv;
+
+	w->status = st;
+	atomic_store(&w->done, 1);
+}
+
+static int good_io(enum rtrs_dir dir, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct rtrs_permit *p;
+	struct perf_hdr h = { .magic = PERF_MAGIC,
+			      .op = dir == RTRS_READ ? PERF_OP_READ : PERF_OP_WRITE,
+			      .off = off, .len = (uint32_t)len };
+	struct iovec hv = { &h, sizeof(h) }, dv = { buf, len };
+	struct good_wait w = { 0, 0 };
+	struct rtrs_req_ops ops = { &w, good_conf };
+	int ret;
+
+	ret = rtrs_clt_get_permit(good.sess, RTRS_IO_CON, RTRS_PERMIT_WAIT, &p);
+	if (ret)
+		return ret;
+	ret = rtrs_clt_request(good.sess, dir, &ops, p, &hv, 1, &dv, 1, NULL);
+	while (!ret && !atomic_load(&w.done))
+		t_sleep_ms(0);
+	rtrs_clt_put_permit(good.sess, p);
+	return ret ? ret : w.status;
+}
+
+static void *good_main(void *arg)
+{
+	static uint8_t b[16384], r[16384];
+	uint32_t gen = 0;
+
+	(void)arg;
+	while (!atomic_load(&good.stop)) {
+		uint64_t off = (gen % 64) * sizeof(b);
+
+		gen++;
+		perf_stamp(b, sizeof(b), off, gen, 7);
+		if (good_io(RTRS_WRITE, off, b, sizeof(b)) ||
+		    good_io(RTRS_READ, off, r, sizeof(r))) {
+			atomic_fetch_add(&good.errors, 1);
+			continue;
+		}
+		if (perf_check(r, sizeof(r), off, gen, 7))
+			atomic_fetch_add(&good.mismatches, 1);
+		atomic_fetch_add(&good.ios, 2);
+	}
+	return NULL;
+}
+
+/* ---- the cases ---- */
+
+static void connect_cases(void)
+{
+	uint8_t priv[RTRS_CONN_PRIV_LEN];
+	struct rtrs_conn_req r = { .cid = 0, .cid_num = 2, .first_conn = true };
+	struct rcon c;
+
+	memset(&c, 0, sizeof(c));
+	rtrs__random(r.sess_uuid, 16);
+	rtrs__random(r.paths_uuid, 16);
+	/* truncated private data */
+	rtrs__proto_conn_req_encode(priv, &r);
+	CHECK(raw_connect(&c, priv, 10) == 0, "short connect data accepted");
+	rcon_close(&c);
+	/* bad magic */
+	priv[2] ^= 0xff;
+	CHECK(raw_connect(&c, priv, sizeof(priv)) == 0, "bad magic accepted");
+	rcon_close(&c);
+	/* cid past cid_num */
+	r.cid = 5;
+	rtrs__proto_conn_req_encode(priv, &r);
+	CHECK(raw_connect(&c, priv, sizeof(priv)) == 0, "cid >= cid_num accepted");
+	rcon_close(&c);
+	/* an absurd connection count */
+	r.cid = 0;
+	r.cid_num = 60000;
+	rtrs__proto_conn_req_encode(priv, &r);
+	CHECK(raw_connect(&c, priv, sizeof(priv)) == 0, "cid_num 60000 accepted");
+	rcon_close(&c);
+	/* joining a session that does not exist without first_conn */
+	r.cid_num = 2;
+	r.first_conn = false;
+	rtrs__proto_conn_req_encode(priv, &r);
+	CHECK(raw_connect(&c, priv, sizeof(priv)) == 0, "unknown session joined");
+	rcon_close(&c);
+	/* the same connection twice */
+	{
+		struct rcon c2;
+
+		memset(&c2, 0, sizeof(c2));
+		r.first_conn = true;
+		rtrs__proto_conn_req_encode(priv, &r);
+		CHECK(raw_connect(&c, priv, sizeof(priv)) == 1, "valid connect refused");
+		CHECK(raw_connect(&c2, priv, sizeof(priv)) == 0,
+		      "duplicate connection accepted");
+		rcon_close(&c2);
+		rcon_close(&c);
+	}
+}
+
+static void info_cases(void)
+{
+	struct rsess s;
+	static char req[RTRS_INFO_REQ_LEN];
+
+	/* wrong message type */
+	CHECK_EQ(sess_new(&s, false), 0);
+	rtrs__proto_info_req_encode(req, "x");
+	req[0] = 9;
+	fi_send(s.c[0].ep, req, sizeof(req), NULL, 0, NULL);
+	CHECK(dropped(&s, 3000), "info request of wrong type not dropped");
+	sess_close(&s);
+	/* a name with a path in it, and one without its NUL */
+	CHECK_EQ(sess_new(&s, false), 0);
+	rtrs__proto_info_req_encode(req, "../../etc");
+	fi_send(s.c[0].ep, req, sizeof(req), NULL, 0, NULL);
+	CHECK(dropped(&s, 3000), "path-like name not dropped");
+	sess_close(&s);
+	CHECK_EQ(sess_new(&s, false), 0);
+	memset(req + 2, 'a', RTRS_PROTO_NAME_LEN);
+	req[0] = RTRS_MSG_INFO_REQ;
+	req[1] = 0;
+	fi_send(s.c[0].ep, req, sizeof(req), NULL, 0, NULL);
+	CHECK(dropped(&s, 3000), "unterminated name not dropped");
+	sess_close(&s);
+	/* IO before the info exchange */
+	CHECK_EQ(sess_new(&s, false), 0);
+	raw_write(&s, "x", 1, 0, 1, true, rtrs_imm(RTRS_IMM_IO_REQ, 0));
+	CHECK(dropped(&s, 3000), "IO before info not dropped");
+	sess_close(&s);
+}
+
+/* Every malformed request on a session that did the info exchange. */
+static void io_cases(void)
+{
+	struct rsess s;
+	static uint8_t msg[8192];
+	uint32_t imm;
+	size_t n;
+
+	/* chunk id out of range */
+	CHECK_EQ(sess_new(&s, true), 0);
+	CHECK(s.g.queue_depth < (1u << (RTRS_IMM_PAYL_BITS - s.g.mem_bits)),
+	      "queue depth %u leaves no out-of-range chunk id", s.g.queue_depth);
+	imm = rtrs_imm(RTRS_IMM_IO_REQ, (uint32_t)s.g.queue_depth << s.g.mem_bits);
+	raw_write(&s, msg, 4, s.addr[0], s.key[0], true, imm);
+	CHECK(dropped(&s, 3000), "chunk id out of range not dropped");
+	sess_close(&s);
+	/* offset past the chunk */
+	CHECK_EQ(sess_new(&s, true), 0);
+	imm = rtrs_imm(RTRS_IMM_IO_REQ, (1u << s.g.mem_bits) - 1);
+	raw_write(&s, msg, 4, s.addr[0], s.key[0], true, imm);
+	CHECK(dropped(&s, 3000), "offset past the chunk not dropped");
+	sess_close(&s);
+	/* header length larger than its offset (data_len would underflow) */
+	CHECK_EQ(sess_new(&s, true), 0);
+	n = rtrs__proto_write_msg_encode(msg + 16, 4000);
+	raw_write(&s, msg, 16 + n, s.addr[1], s.key[1], true,
+		  rtrs__proto_io_req_imm(&s.g, 1, 16));
+	CHECK(dropped(&s, 3000), "hostile header length not dropped");
+	sess_close(&s);
+	/* READ with a descriptor longer than the data area */
+	CHECK_EQ(sess_new(&s, true), 0);
+	{
+		struct rtrs_sg_desc d = { .addr = 0, .key = 1, .len = 1u << 30 };
+
+		n = rtrs__proto_read_msg_encode(msg, 0, &d, 1);
+		raw_write(&s, msg, n, s.addr[2] + 4096, s.key[2], true,
+			  rtrs__proto_io_req_imm(&s.g, 2, 4096));
+	}
+	CHECK(dropped(&s, 3000), "hostile descriptor length not dropped");
+	sess_close(&s);
+	/* READ with 200 descriptors */
+	CHECK_EQ(sess_new(&s, true), 0);
+	n = rtrs__proto_read_msg_encode(msg, 0, NULL, 0);
+	msg[6] = 200;
+	raw_write(&s, msg, n, s.addr[3] + 64, s.key[3], true,
+		  rtrs__proto_io_req_imm(&s.g, 3, 64));
+	CHECK(dropped(&s, 3000), "200 descriptors not dropped");
+	sess_close(&s);
+	/* an unknown message type and an unknown immediate type */
+	CHECK_EQ(sess_new(&s, true), 0);
+	memset(msg, 0x77, 8);
+	raw_write(&s, msg, 8, s.addr[4] + 32, s.key[4], true,
+		  rtrs__proto_io_req_imm(&s.g, 4, 32));
+	CHECK(dropped(&s, 3000), "unknown message type not dropped");
+	sess_close(&s);
+	CHECK_EQ(sess_new(&s, true), 0);
+	raw_write(&s, msg, 8, s.addr[5], s.key[5], true, rtrs_imm(7, 0));
+	CHECK(dropped(&s, 3000), "unknown immediate not dropped");
+	sess_close(&s);
+	/* a write outside the chunks: wrong key */
+	CHECK_EQ(sess_new(&s, true), 0);
+	raw_write(&s, msg, 8, s.addr[6], s.key[6] ^ 0x5a5a5a5a, false, 0);
+	CHECK(dropped(&s, 3000), "write with a foreign key not dropped");
+	sess_close(&s);
+}
+
+/* A valid WRITE, then a write with the key the server revoked. */
+static void key_reuse_case(bool invalidate)
+{
+	struct rsess s;
+	static uint8_t msg[256];
+	struct perf_hdr h = { .magic = PERF_MAGIC, .op = PERF_OP_WRITE,
+			      .off = 60 << 20, .len = 8 };
+	uint32_t old_key, imm;
+	void *buf;
+	size_t n;
+
+	CHECK_EQ(sess_new(&s, true), 0);
+	old_key = s.key[7];
+	memcpy(msg, "8 bytes!", 8);
+	memcpy(msg + 8, &h, sizeof(h));
+	n = 8 + sizeof(h);
+	n += rtrs__proto_write_msg_encode(msg + n, sizeof(h));
+	CHECK_EQ(raw_write(&s, msg, n, s.addr[7], old_key, true,
+			   rtrs__proto_io_req_imm(&s.g, 7, 8 + sizeof(h))), 0);
+	CHECK(wait_recv(&s.c[1], &buf, &imm, 3000) >= 0, "no response");
+	CHECK_EQ(rtrs_imm_type(imm), RTRS_IMM_IO_RSP);
+	if (invalidate) {
+		uint16_t id;
+		uint32_t key;
+
+		CHECK_EQ(rtrs__proto_rkey_rsp_decode(buf, 8, s.g.queue_depth, &id,
+						     &key), 0);
+		CHECK(key != old_key, "the server did not rotate the key");
+	}
+	/* a late write into the chunk with the old key */
+	raw_write(&s, msg, 8, s.addr[7], old_key, false, 0);
+	if (invalidate)
+		CHECK(dropped(&s, 3000), "reused key not cut off");
+	else
+		CHECK(!dropped(&s, 500), "valid key cut off without invalidate");
+	sess_close(&s);
+}
+
+int main(int argc, char **argv)
+{
+	struct t_server srv;
+	struct rtrs_path_addr pa;
+	bool invalidate = !(argc > 1 && !strcmp(argv[1], "--no-invalidate"));
+	char *colon;
+	int ret;
+
+	prov = getenv("RTRS_PROVIDER") ? getenv("RTRS_PROVIDER") : "tcp";
+	/* queue depth 500: chunk ids 500..511 fit the immediate's 9 bits but
+	 * are out of range */
+	if (t_server_start(&srv, "--qd", "500",
+			   invalidate ? NULL : "--no-invalidate", NULL))
+		return 1;
+	colon = strrchr(srv.addr, ':');
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - srv.addr), srv.addr);
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	pa.src = NULL;
+	pa.dst = srv.addr;
+	ret = rtrs_clt_open("good", &pa, 1, NULL, &good.sess);
+	CHECK(ret == 0, "good open: %s", rtrs_strerror(ret));
+	if (ret) {
+		t_server_stop(&srv, SIGKILL);
+		return t_finish();
+	}
+	pthread_create(&good.thr, NULL, good_main, NULL);
+
+	connect_cases();
+	info_cases();
+	io_cases();
+	key_reuse_case(invalidate);
+
+	atomic_store(&good.stop, true);
+	pthread_join(good.thr, NULL);
+	CHECK(atomic_load(&good.ios) > 0, "the good session did no IO");
+	CHECK_EQ(atomic_load(&good.errors), 0);
+	CHECK_EQ(atomic_load(&good.mismatches), 0);
+	rtrs_clt_close(good.sess);
+	/* the server still takes new sessions */
+	ret = rtrs_clt_open("good-again", &pa, 1, NULL, &good.sess);
+	CHECK(ret == 0, "server stopped serving: %s", rtrs_strerror(ret));
+	if (!ret) {
+		uint8_t b[512];
+
+		CHECK_EQ(good_io(RTRS_WRITE, 0, b, sizeof(b)), 0);
+		rtrs_clt_close(good.sess);
+	}
+	CHECK_EQ(t_server_stop(&srv, SIGTERM), 0);
+	printf("hostile: the good session did %llu verified IOs meanwhile\n",
+	       (unsigned long long)atomic_load(&good.ios));
+	return t_finish();
+}
