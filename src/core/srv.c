@@ -802,7 +802,10 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	atomic_fetch_add(&p->ref, 1);   /* for the endpoint */
 	pthread_mutex_unlock(&ctx->lock);
 
-	loop = req.cid == 0 ? 0 : (req.cid - 1u) % rtrs__fab_nloops();
+	/* Connection k is served by loop k mod n (the client uses k - 1):
+	 * on one host the two ends of a connection run on different CPUs,
+	 * across hosts it makes no difference. */
+	loop = req.cid % rtrs__fab_nloops();
 	ret = rtrs__fab_ep_accept_create(l->pep, creq, loop, &srv_ep_ops, c,
 					 &c->ep);
 	if (ret) {
