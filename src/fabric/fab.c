@@ -217,7 +217,7 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 		uint32_t key = 0;
 
 		while (!key)
-			rtrs__random(&key, sizeof(key));
+			key = rtrs__random_u32();
 		ret = fi_mr_reg(d->domain, buf, len, acc, 0, key, 0, &m->mr,
 				NULL);
 		ret = rtrs__fab_errno(ret);
@@ -500,11 +500,11 @@ static int post_prologue(struct fab_ep *e)
 	if (f) {
 		pthread_mutex_unlock(&e->post_lock);
 		if (f > 0) {
-			rtrs_warn("fault injection: shutting down an endpoint");
-			/* as if the peer vanished: the loop reports it */
-			atomic_store(&e->fault_down, true);
+			/* as if the peer vanished with this operation in
+			 * flight: it is swallowed, the loop reports a shutdown */
+			if (!atomic_exchange(&e->fault_down, true))
+				rtrs_warn("fault injection: endpoint shut down");
 			rtrs__fab_loop_wake(e->loop);
-			return -ENOTCONN;
 		}
 		return f;
 	}
@@ -534,7 +534,7 @@ int rtrs__fab_post_send(struct fab_ep *e, const void *buf, size_t len,
 	int ret = post_prologue(e);
 
 	if (ret)
-		return ret;
+		return ret < 0 ? ret : 0;   /* > 0: swallowed */
 	if (!signal && len <= e->dom->caps.inject_size) {
 		r = has_imm ? fi_injectdata(e->ep, buf, len, imm, 0)
 			    : fi_inject(e->ep, buf, len, 0);
@@ -571,7 +571,7 @@ int rtrs__fab_post_write(struct fab_ep *e, const struct iovec *iov,
 		total += iov[i].iov_len;
 	ret = post_prologue(e);
 	if (ret)
-		return ret;
+		return ret < 0 ? ret : 0;   /* > 0: swallowed */
 	{
 		struct fi_rma_iov riov = { .addr = raddr, .len = total,
 					   .key = key };

@@ -190,8 +190,10 @@ struct fab_dom *rtrs__fab_pep_dom(const struct fab_pep *pep);
 /* ---- fault injection (tests) ----
  * Configured from $RTRS_FAULT ("post_fail=N,close_after=N,drop_rx=N") at
  * engine start or with rtrs__fab_fault_set(). Counters are process-wide:
- * the Nth post fails with -EIO; after N posts the endpoint posting it is
- * shut down as if the peer vanished; the Nth received completion is dropped.
+ * the Nth post fails with -EIO; every post after the Nth is swallowed (it
+ * returns 0 but goes nowhere) and its endpoint reports FAB_CM_SHUTDOWN, as
+ * if the peer vanished with operations in flight; the Nth received
+ * completion is dropped.
  */
 struct fab_fault {
 	uint64_t post_fail;     /* 0 = off */
@@ -200,7 +202,7 @@ struct fab_fault {
 };
 void rtrs__fab_fault_set(const struct fab_fault *f);
 /* internal to the fabric layer */
-int rtrs__fab_fault_post(void);   /* 0, -EIO (fail), or 1 (shut down ep) */
+int rtrs__fab_fault_post(void);   /* 0, -EIO (fail), or 1 (swallow, shut down) */
 bool rtrs__fab_fault_drop_rx(void);
 void rtrs__fab_fault_from_env(void);
 

@@ -65,6 +65,18 @@ void rtrs__random(void *buf, size_t len)
 	}
 }
 
+uint32_t rtrs__random_u32(void)
+{
+	static _Thread_local uint32_t pool[64];
+	static _Thread_local unsigned left;
+
+	if (!left) {
+		rtrs__random(pool, sizeof(pool));
+		left = 64;
+	}
+	return pool[--left];
+}
+
 unsigned rtrs__ncpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

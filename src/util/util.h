@@ -97,6 +97,11 @@ int rtrs__split_hostport(const char *s, char *host, size_t hlen, char *port,
 /* Fill @buf with random bytes (getrandom, falls back to a time-seeded mix). */
 void rtrs__random(void *buf, size_t len);
 
+/* A random 32-bit value from the kernel's CSPRNG, served from a per-thread
+ * buffer refilled by one getrandom() per 64 values (used for memory keys:
+ * one per request with always_invalidate). */
+uint32_t rtrs__random_u32(void);
+
 /* Online CPUs, at least 1. */
 unsigned rtrs__ncpus(void);
 
