@@ -47,6 +47,9 @@ static struct {
 } engine = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static _Thread_local int cur_loop = -1;
+/* busy-poll window after a pass that found work: $RTRS_POLL_US, default 0
+ * (always block at once) */
+static uint64_t poll_ns;
 
 struct fab_loop *rtrs__fab_loop(unsigned idx)
 {
@@ -416,7 +419,11 @@ static bool commands_pending(struct fab_loop *l)
 
 static void pin(struct fab_loop *l)
 {
+	const char *env = getenv("RTRS_PIN");
 	cpu_set_t set;
+
+	if (env && !strcmp(env, "0"))
+		return;         /* leave placement to the scheduler */
 
 	CPU_ZERO(&set);
 	CPU_SET(l->cpu, &set);
@@ -451,7 +458,7 @@ static void mark_ready(void *cookie)
  * and net are level-triggered epoll sets of the sockets plus a signal fd,
  * so an event that arrives after a drain leaves the fd readable.
  */
-static bool loop_pass(struct fab_loop *l, bool sweep)
+static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
 {
 	struct rtrs_list *pos, *tmp;
 	bool more = false;
@@ -470,9 +477,12 @@ static bool loop_pass(struct fab_loop *l, bool sweep)
 		if (atomic_load(&e->closing))
 			continue;
 		if (e->cq_ready || e->cq_more || sweep) {
+			int n = drain_cq(e, false);
+
 			e->cq_ready = false;
-			e->cq_more = drain_cq(e, false) >= CQ_BUDGET;
+			e->cq_more = n >= CQ_BUDGET;
 			more |= e->cq_more;
+			*work += n;
 		}
 		if ((e->eq_ready || sweep) && !atomic_load(&e->closing)) {
 			e->eq_ready = false;
@@ -547,20 +557,32 @@ static void *loop_main(void *arg)
 	uint64_t last_sweep = 0;
 	bool more = true;
 
+	uint64_t busy_until = 0;
+
 	cur_loop = (int)l->idx;
 	pin(l);
 	while (!atomic_load(&l->stop)) {
-		uint64_t now = rtrs_now_ms();
+		uint64_t now_ns = rtrs_now_ns(), now = now_ns / 1000000;
 		bool sweep = now - last_sweep >= LOOP_SWEEP_MS;
-		int n;
+		int n, work = 0;
 
 		if (sweep)
 			last_sweep = now;
 		run_commands(l);
-		more = loop_pass(l, sweep);
+		more = loop_pass(l, sweep, &work);
 		atomic_store(&l->woken, false);
 		if (commands_pending(l))
 			continue;
+		/* optional busy-poll window after work (RTRS_POLL_US) */
+		if (work)
+			busy_until = now_ns + poll_ns;
+		if (!more && now_ns < busy_until) {
+			struct rtrs_list *pos;
+
+			for (pos = l->eps.next; pos != &l->eps; pos = pos->next)
+				container_of(pos, struct fab_ep, node)->cq_ready = true;
+			continue;
+		}
 		if (!more && !can_block(l))
 			more = true;
 		n = epoll_wait(l->epfd, evs, 32,
@@ -654,6 +676,8 @@ int rtrs__fab_engine_get(void)
 			return -ENOMEM;
 		}
 		rtrs__fab_fault_from_env();
+		if (getenv("RTRS_POLL_US"))
+			poll_ns = strtoull(getenv("RTRS_POLL_US"), NULL, 10) * 1000;
 		pick_cpus(cpus, n);
 		engine.n = n;
 		for (unsigned i = 0; i < n; i++) {
