@@ -64,9 +64,3 @@ int rtrs__cond_init_mono(pthread_cond_t *c)
 	return -ret;
 }
 
-const char *rtrs__uuid_str(const uint8_t *u, char *buf)
-{
-	for (int i = 0; i < 16; i++)
-		sprintf(buf + 2 * i, "%02x", u[i]);
-	return buf;
-}

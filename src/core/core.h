@@ -239,7 +239,8 @@ struct srv_path {
 	unsigned nmrs;
 	char *info_rsp;
 	size_t info_rsp_len;
-	struct fab_mr *info_mr;         /* info_rsp + rkey responses (mr_local) */
+	struct fab_mr *info_mr;         /* info_rsp (mr_local) */
+	struct fab_mr *ops_mr;          /* the ops' rkey responses (mr_local) */
 	struct fab_opctx info_ctx;
 	char peer[128];
 	bool counted_up;
@@ -279,6 +280,5 @@ struct rtrs_srv_ctx {
 
 /* common.c */
 int rtrs__cond_init_mono(pthread_cond_t *c);
-const char *rtrs__uuid_str(const uint8_t *u, char *buf);
 
 #endif

@@ -85,6 +85,7 @@ static void path_free(struct srv_path *p)
 	for (unsigned i = 0; i < p->nmrs; i++)
 		rtrs__fab_mr_close(p->mrs[i]);
 	rtrs__fab_mr_close(p->info_mr);
+	rtrs__fab_mr_close(p->ops_mr);
 	free(p->mrs);
 	free(p->cons);
 	free(p->info_rsp);
@@ -236,7 +237,7 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 					    rtrs__fab_mr_key(mr));
 		return rtrs__fab_post_send(c->ep, op->rkey_rsp,
 					   sizeof(op->rkey_rsp),
-					   rtrs__fab_mr_desc(p->info_mr), true,
+					   rtrs__fab_mr_desc(p->ops_mr), true,
 					   imm, &op->ctx, false);
 	}
 	return rtrs__fab_post_send(c->ep, NULL, 0, NULL, true, imm, &op->ctx,
@@ -636,8 +637,6 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	p->nmrs = inv ? s->geom.queue_depth : 1;
 	p->mrs = calloc(p->nmrs, sizeof(*p->mrs));
 	p->info_rsp_len = RTRS_INFO_RSP_LEN(p->nmrs);
-	if (p->info_rsp_len < RTRS_RKEY_RSP_LEN)
-		p->info_rsp_len = RTRS_RKEY_RSP_LEN;
 	p->info_rsp = calloc(1, p->info_rsp_len);
 	if (!p->cons || !p->mrs || !p->info_rsp)
 		ret = -ENOMEM;
@@ -649,6 +648,11 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	if (!ret && caps->mr_local)
 		ret = rtrs__fab_mr_reg(p->dom, p->info_rsp, p->info_rsp_len,
 				       FAB_ACC_LOCAL, &p->info_mr);
+	/* the key responses live in the ops (rkey_rsp) */
+	if (!ret && caps->mr_local && inv)
+		ret = rtrs__fab_mr_reg(p->dom, s->ops,
+				       s->geom.queue_depth * sizeof(*s->ops),
+				       FAB_ACC_LOCAL, &p->ops_mr);
 	if (ret) {
 		path_free(p);
 		return ret;

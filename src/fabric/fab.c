@@ -272,14 +272,6 @@ uint64_t rtrs__fab_mr_raddr(const struct fab_mr *m, const void *p)
 					 : off;
 }
 
-bool rtrs__fab_mr_covers(const struct fab_mr *m, const void *p, size_t len)
-{
-	const char *c = p;
-
-	return c >= m->base && len <= m->len &&
-	       (size_t)(c - m->base) <= m->len - len;
-}
-
 /* ---- endpoints ---- */
 
 static int open_ep_queues(struct fab_ep *e)
@@ -442,11 +434,6 @@ void rtrs__fab_ep_want_tx(struct fab_ep *e)
 const struct fab_caps *rtrs__fab_ep_caps(const struct fab_ep *e)
 {
 	return &e->dom->caps;
-}
-
-struct fab_dom *rtrs__fab_ep_dom(const struct fab_ep *e)
-{
-	return e->dom;
 }
 
 static int addr_str(const void *a, char *buf, size_t len)
@@ -667,9 +654,4 @@ int rtrs__fab_pep_name(const struct fab_pep *p, char *buf, size_t len)
 	if (ret)
 		return rtrs__fab_errno(ret);
 	return addr_str(a, buf, len);
-}
-
-struct fab_dom *rtrs__fab_pep_dom(const struct fab_pep *p)
-{
-	return p->dom;
 }

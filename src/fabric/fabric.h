@@ -105,12 +105,6 @@ int rtrs__fab_engine_get(void);
  * and listener must have been closed. Not from a loop thread. */
 void rtrs__fab_engine_put(void);
 unsigned rtrs__fab_nloops(void);
-/* The CPU that loop @idx is pinned to. */
-int rtrs__fab_loop_cpu(unsigned idx);
-/* Index of the loop of the calling thread, or -1. */
-int rtrs__fab_current_loop(void);
-/* Run @fn(@arg) on loop @idx soon. Never blocks. -ENOMEM. */
-int rtrs__fab_loop_call(unsigned idx, void (*fn)(void *), void *arg);
 
 /* ---- domains ---- */
 
@@ -137,7 +131,6 @@ uint32_t rtrs__fab_mr_key(const struct fab_mr *mr);
 void *rtrs__fab_mr_desc(const struct fab_mr *mr); /* NULL if not needed */
 /* The address a peer must use to reach @p inside @mr. */
 uint64_t rtrs__fab_mr_raddr(const struct fab_mr *mr, const void *p);
-bool rtrs__fab_mr_covers(const struct fab_mr *mr, const void *p, size_t len);
 
 /* ---- endpoints ---- */
 
@@ -160,7 +153,6 @@ int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
 void rtrs__fab_ep_close(struct fab_ep *ep);
 void rtrs__fab_ep_want_tx(struct fab_ep *ep);
 const struct fab_caps *rtrs__fab_ep_caps(const struct fab_ep *ep);
-struct fab_dom *rtrs__fab_ep_dom(const struct fab_ep *ep);
 /* "host:port" of the peer / of our side. */
 int rtrs__fab_ep_peer(const struct fab_ep *ep, char *buf, size_t len);
 
@@ -185,7 +177,6 @@ int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
  * listener's own loop thread. */
 void rtrs__fab_pep_close(struct fab_pep *pep);
 int rtrs__fab_pep_name(const struct fab_pep *pep, char *buf, size_t len);
-struct fab_dom *rtrs__fab_pep_dom(const struct fab_pep *pep);
 
 /* ---- fault injection (tests) ----
  * Configured from $RTRS_FAULT ("post_fail=N,close_after=N,drop_rx=N") at

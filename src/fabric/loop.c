@@ -21,19 +21,13 @@
 #define CQ_BATCH 32
 #define CQ_BUDGET 256           /* entries per endpoint per pass */
 
-struct loop_call {
-	struct rtrs_list node;
-	void (*fn)(void *);
-	void *arg;
-};
-
 struct fab_loop {
 	unsigned idx;
 	int cpu;
 	pthread_t thr;
 	int epfd, evfd;
 	pthread_mutex_t lock;
-	struct rtrs_list calls, attach, close, pattach, pclose; /* under lock */
+	struct rtrs_list attach, close, pattach, pclose; /* under lock */
 	struct rtrs_list eps, peps;     /* loop thread only */
 	_Atomic bool stop;
 	_Atomic bool woken;
@@ -46,7 +40,6 @@ static struct {
 	struct fab_loop *loops;
 } engine = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static _Thread_local int cur_loop = -1;
 /* busy-poll window after a pass that found work: $RTRS_POLL_US, default 0
  * (always block at once) */
 static uint64_t poll_ns;
@@ -61,16 +54,6 @@ unsigned rtrs__fab_nloops(void)
 	return engine.n;
 }
 
-int rtrs__fab_loop_cpu(unsigned idx)
-{
-	return rtrs__fab_loop(idx)->cpu;
-}
-
-int rtrs__fab_current_loop(void)
-{
-	return cur_loop;
-}
-
 void rtrs__fab_loop_wake(struct fab_loop *l)
 {
 	uint64_t one = 1;
@@ -80,22 +63,6 @@ void rtrs__fab_loop_wake(struct fab_loop *l)
 		return;
 	if (write(l->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		rtrs_err_rl("loop %u: eventfd write: %d", l->idx, errno);
-}
-
-int rtrs__fab_loop_call(unsigned idx, void (*fn)(void *), void *arg)
-{
-	struct fab_loop *l = rtrs__fab_loop(idx);
-	struct loop_call *c = malloc(sizeof(*c));
-
-	if (!c)
-		return -ENOMEM;
-	c->fn = fn;
-	c->arg = arg;
-	pthread_mutex_lock(&l->lock);
-	rtrs_list_add_tail(&l->calls, &c->node);
-	pthread_mutex_unlock(&l->lock);
-	rtrs__fab_loop_wake(l);
-	return 0;
 }
 
 int rtrs__fab_loop_attach_ep(struct fab_ep *e)
@@ -329,9 +296,8 @@ static void close_ep_now(struct fab_loop *l, struct fab_ep *e)
 
 static void run_commands(struct fab_loop *l)
 {
-	struct rtrs_list calls, attach, close, pattach, pclose, *pos, *tmp;
+	struct rtrs_list attach, close, pattach, pclose, *pos, *tmp;
 
-	rtrs_list_init(&calls);
 	rtrs_list_init(&attach);
 	rtrs_list_init(&close);
 	rtrs_list_init(&pattach);
@@ -345,7 +311,6 @@ static void run_commands(struct fab_loop *l)
 		dst.prev->next = &dst;                                       \
 		rtrs_list_init(&l->src);                                     \
 	}
-	TAKE(calls, calls)
 	TAKE(attach, attach)
 	TAKE(close, close)
 	TAKE(pattach, pattach)
@@ -376,13 +341,6 @@ static void run_commands(struct fab_loop *l)
 		p->attached = true;
 		p->eq_ready = true;
 	}
-	rtrs_list_for_each_safe(pos, tmp, &calls) {
-		struct loop_call *c = container_of(pos, struct loop_call, node);
-
-		rtrs_list_del(pos);
-		c->fn(c->arg);
-		free(c);
-	}
 	rtrs_list_for_each_safe(pos, tmp, &close) {
 		struct fab_ep *e = container_of(pos, struct fab_ep, cls_node);
 
@@ -410,7 +368,7 @@ static bool commands_pending(struct fab_loop *l)
 	bool p;
 
 	pthread_mutex_lock(&l->lock);
-	p = !rtrs_list_empty(&l->calls) || !rtrs_list_empty(&l->attach) ||
+	p = !rtrs_list_empty(&l->attach) ||
 	    !rtrs_list_empty(&l->close) || !rtrs_list_empty(&l->pattach) ||
 	    !rtrs_list_empty(&l->pclose);
 	pthread_mutex_unlock(&l->lock);
@@ -559,7 +517,6 @@ static void *loop_main(void *arg)
 
 	uint64_t busy_until = 0;
 
-	cur_loop = (int)l->idx;
 	pin(l);
 	while (!atomic_load(&l->stop)) {
 		uint64_t now_ns = rtrs_now_ns(), now = now_ns / 1000000;
@@ -627,7 +584,6 @@ static int loop_start(struct fab_loop *l)
 	int ret;
 
 	pthread_mutex_init(&l->lock, NULL);
-	rtrs_list_init(&l->calls);
 	rtrs_list_init(&l->attach);
 	rtrs_list_init(&l->close);
 	rtrs_list_init(&l->pattach);

@@ -105,7 +105,5 @@ uint32_t rtrs__random_u32(void);
 /* Online CPUs, at least 1. */
 unsigned rtrs__ncpus(void);
 
-/* Parse a size with optional K/M/G suffix (binary). -EINVAL on bad input. */
-int rtrs__parse_size(const char *s, uint64_t *out);
 
 #endif
