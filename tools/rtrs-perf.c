@@ -81,24 +81,33 @@ static size_t split_list(char *s, char **out, size_t max)
 /* server                                                              */
 /* ------------------------------------------------------------------ */
 
+/* A request waiting for the --resp-thread worker. */
+struct pending {
+	struct pending *next;
+	struct rtrs_srv_op *op;
+	void *data;
+	size_t len;
+	struct perf_hdr h;
+};
+
 static struct {
 	uint8_t *store;
 	uint64_t size;
 	_Atomic uint64_t sessions;
-} srv;
+	bool resp_thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct pending *head, **tail;
+	bool stop;
+} srv = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-static int srv_rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
-		       size_t datalen, const void *usr, size_t usrlen)
+/* Serve one request; returns the status to answer with. */
+static int srv_execute(struct rtrs_srv_op *op, void *data, size_t datalen,
+		       const struct perf_hdr *hp)
 {
-	struct perf_hdr h;
+	struct perf_hdr h = *hp;
 	enum rtrs_dir dir = rtrs_srv_op_dir(op);
 
-	(void)sess_priv;
-	if (usrlen < sizeof(h))
-		return -EINVAL;
-	memcpy(&h, usr, sizeof(h));
-	if (h.magic != PERF_MAGIC)
-		return -EINVAL;
 	switch (h.op) {
 	case PERF_OP_WRITE:
 	case PERF_OP_READ:
@@ -115,18 +124,74 @@ static int srv_rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 		break;
 	case PERF_OP_STATUS:
 		return h.arg < 0 ? h.arg : -EINVAL;
-	case PERF_OP_HDR:
-		if (perf_fnv1a((const char *)usr + sizeof(h),
-			       usrlen - sizeof(h)) != h.csum)
-			return -EBADMSG;
-		/* a header-only READ with data gets the header echoed */
-		if (dir == RTRS_READ && datalen)
-			memset(data, 0xa5, datalen);
-		break;
 	default:
 		return -EOPNOTSUPP;
 	}
-	return rtrs_srv_resp(op, 0);
+	return 0;
+}
+
+/* The --resp-thread worker: answers from a thread that is not a progress
+ * thread, as a real backend would. */
+static void *srv_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&srv.lock);
+	for (;;) {
+		struct pending *p;
+
+		while (!srv.head && !srv.stop)
+			pthread_cond_wait(&srv.cond, &srv.lock);
+		if (!srv.head)
+			break;
+		p = srv.head;
+		srv.head = p->next;
+		if (!srv.head)
+			srv.tail = &srv.head;
+		pthread_mutex_unlock(&srv.lock);
+		rtrs_srv_resp(p->op, srv_execute(p->op, p->data, p->len, &p->h));
+		free(p);
+		pthread_mutex_lock(&srv.lock);
+	}
+	pthread_mutex_unlock(&srv.lock);
+	return NULL;
+}
+
+static int srv_rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
+		       size_t datalen, const void *usr, size_t usrlen)
+{
+	struct perf_hdr h;
+	int ret;
+
+	(void)sess_priv;
+	if (usrlen < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, usr, sizeof(h));
+	if (h.magic != PERF_MAGIC)
+		return -EINVAL;
+	if (h.op == PERF_OP_HDR) {
+		if (perf_fnv1a((const char *)usr + sizeof(h),
+			       usrlen - sizeof(h)) != h.csum)
+			return -EBADMSG;
+		/* a header-only READ with data gets a fixed pattern */
+		if (rtrs_srv_op_dir(op) == RTRS_READ && datalen)
+			memset(data, 0xa5, datalen);
+		return rtrs_srv_resp(op, 0);
+	}
+	if (srv.resp_thread) {
+		struct pending *p = malloc(sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		*p = (struct pending){ NULL, op, data, datalen, h };
+		pthread_mutex_lock(&srv.lock);
+		*srv.tail = p;
+		srv.tail = &p->next;
+		pthread_cond_signal(&srv.cond);
+		pthread_mutex_unlock(&srv.lock);
+		return 0;
+	}
+	ret = srv_execute(op, data, datalen, &h);
+	return ret ? ret : rtrs_srv_resp(op, 0);
 }
 
 static int srv_link_ev(struct rtrs_srv_sess *s, enum rtrs_srv_link_ev ev,
@@ -149,7 +214,7 @@ static void usage(void)
 		"usage:\n"
 		"  rtrs-perf server --listen ADDR:PORT[,...] [--provider P] [--qd N]\n"
 		"                   [--chunk SIZE] [--no-invalidate] [--size SIZE]\n"
-		"                   [--exit-after SEC]\n"
+		"                   [--exit-after SEC] [--resp-thread]\n"
 		"  rtrs-perf client --connect ADDR:PORT[,...] --rw read|write|randrw\n"
 		"                   --bs SIZE --qd N [--threads N] [--time SEC]\n"
 		"                   [--verify] [--provider P] [--json] [--size SIZE]\n"
@@ -167,10 +232,12 @@ static int server_main(int argc, char **argv)
 		{ "no-invalidate", no_argument, NULL, 'n' },
 		{ "size", required_argument, NULL, 's' },
 		{ "exit-after", required_argument, NULL, 'x' },
+		{ "resp-thread", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct rtrs_srv_attr attr;
+	pthread_t worker;
 	struct rtrs_srv_ctx *ctx;
 	struct rtrs_srv_stats st;
 	char *listen = NULL, *addrs[16];
@@ -181,7 +248,7 @@ static int server_main(int argc, char **argv)
 
 	rtrs_srv_attr_init(&attr);
 	srv.size = 256ull << 20;
-	while ((c = getopt_long(argc, argv, "l:p:q:c:ns:x:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:p:q:c:ns:x:Rh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
 		case 'p': attr.provider = optarg; break;
@@ -197,6 +264,7 @@ static int server_main(int argc, char **argv)
 				goto bad;
 			break;
 		case 'x': exit_after = atof(optarg); break;
+		case 'R': srv.resp_thread = true; break;
 		default: goto bad;
 		}
 	}
@@ -212,6 +280,9 @@ static int server_main(int argc, char **argv)
 	}
 	attr.ops.rdma_ev = srv_rdma_ev;
 	attr.ops.link_ev = srv_link_ev;
+	srv.tail = &srv.head;
+	if (srv.resp_thread)
+		pthread_create(&worker, NULL, srv_worker, NULL);
 	ret = rtrs_srv_open((const char *const *)addrs, n, &attr, &ctx);
 	if (ret) {
 		fprintf(stderr, "rtrs-perf server: %s\n", rtrs_strerror(ret));
@@ -234,7 +305,15 @@ static int server_main(int argc, char **argv)
 			usleep(50 * 1000);
 	}
 	rtrs_srv_get_stats(ctx, &st);
+	/* close waits for every op to be answered: the worker still runs */
 	rtrs_srv_close(ctx);
+	if (srv.resp_thread) {
+		pthread_mutex_lock(&srv.lock);
+		srv.stop = true;
+		pthread_cond_signal(&srv.cond);
+		pthread_mutex_unlock(&srv.lock);
+		pthread_join(worker, NULL);
+	}
 	fprintf(stderr,
 		"rtrs-perf server: reads %llu (%llu B) writes %llu (%llu B) "
 		"sessions %llu bad-input paths %llu\n",

@@ -148,6 +148,7 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 		return -ENOMEM;
 	}
 	atomic_init(&d->ref, 1);
+	pthread_mutex_init(&d->mr_lock, NULL);
 	/* the first entry is the provider's best match */
 	if (info->next) {
 		fi_freeinfo(info->next);
@@ -168,6 +169,7 @@ err_fabric:
 	fi_close(&d->fabric->fid);
 err_free:
 	fi_freeinfo(info);
+	pthread_mutex_destroy(&d->mr_lock);
 	free(d);
 	return rtrs__fab_errno(ret);
 }
@@ -184,6 +186,7 @@ void rtrs__fab_dom_put(struct fab_dom *d)
 	fi_close(&d->domain->fid);
 	fi_close(&d->fabric->fid);
 	fi_freeinfo(d->info);
+	pthread_mutex_destroy(&d->mr_lock);
 	free(d);
 }
 
@@ -218,15 +221,19 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 
 		while (!key)
 			key = rtrs__random_u32();
+		pthread_mutex_lock(&d->mr_lock);
 		ret = fi_mr_reg(d->domain, buf, len, acc, 0, key, 0, &m->mr,
 				NULL);
+		pthread_mutex_unlock(&d->mr_lock);
 		ret = rtrs__fab_errno(ret);
 		if (!ret) {
 			uint64_t k = fi_mr_key(m->mr);
 
 			if (k > UINT32_MAX) {
 				/* our wire carries 32-bit keys */
+				pthread_mutex_lock(&d->mr_lock);
 				fi_close(&m->mr->fid);
+				pthread_mutex_unlock(&d->mr_lock);
 				ret = -EOVERFLOW;
 				break;
 			}
@@ -249,7 +256,9 @@ void rtrs__fab_mr_close(struct fab_mr *m)
 {
 	if (!m)
 		return;
+	pthread_mutex_lock(&m->dom->mr_lock);
 	fi_close(&m->mr->fid);
+	pthread_mutex_unlock(&m->dom->mr_lock);
 	rtrs__fab_dom_put(m->dom);
 	free(m);
 }

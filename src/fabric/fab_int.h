@@ -25,6 +25,10 @@ struct fab_dom {
 	struct fid_fabric *fabric;
 	struct fid_domain *domain;
 	struct fab_caps caps;
+	/* Registrations are made and dropped from any thread; libfabric
+	 * 1.17's net provider corrupts its MR map when two of these run at
+	 * once (FI_THREAD_SAFE notwithstanding). A leaf lock. */
+	pthread_mutex_t mr_lock;
 };
 
 struct fab_mr {
