@@ -184,12 +184,15 @@ int rtrs__fab_pep_name(const struct fab_pep *pep, char *buf, size_t len);
  * the Nth post fails with -EIO; every post after the Nth is swallowed (it
  * returns 0 but goes nowhere) and its endpoint reports FAB_CM_SHUTDOWN, as
  * if the peer vanished with operations in flight; the Nth received
- * completion is dropped.
+ * completion is dropped (drop_rx=N) or delivered delay_ms later
+ * (delay_rx=N,delay_ms=M).
  */
 struct fab_fault {
 	uint64_t post_fail;     /* 0 = off */
 	uint64_t close_after;
 	uint64_t drop_rx;
+	uint64_t delay_rx;      /* the Nth received completion ... */
+	uint64_t delay_ms;      /* ... is delivered this much later */
 };
 void rtrs__fab_fault_set(const struct fab_fault *f);
 /* internal to the fabric layer */

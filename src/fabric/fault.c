@@ -4,11 +4,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fabric.h"
 #include "util/log.h"
 
-static _Atomic uint64_t post_fail, close_after, drop_rx;
+static _Atomic uint64_t post_fail, close_after, drop_rx, delay_rx, delay_ms;
 static _Atomic uint64_t posts, rxs;
 
 void rtrs__fab_fault_set(const struct fab_fault *f)
@@ -16,6 +17,8 @@ void rtrs__fab_fault_set(const struct fab_fault *f)
 	atomic_store(&post_fail, f->post_fail);
 	atomic_store(&close_after, f->close_after);
 	atomic_store(&drop_rx, f->drop_rx);
+	atomic_store(&delay_rx, f->delay_rx);
+	atomic_store(&delay_ms, f->delay_ms);
 	atomic_store(&posts, 0);
 	atomic_store(&rxs, 0);
 }
@@ -44,6 +47,10 @@ void rtrs__fab_fault_from_env(void)
 			f.close_after = v;
 		else if (!strcmp(tok, "drop_rx"))
 			f.drop_rx = v;
+		else if (!strcmp(tok, "delay_rx"))
+			f.delay_rx = v;
+		else if (!strcmp(tok, "delay_ms"))
+			f.delay_ms = v;
 		else
 			rtrs_warn("RTRS_FAULT: unknown key %s", tok);
 	}
@@ -69,6 +76,19 @@ int rtrs__fab_fault_post(void)
 bool rtrs__fab_fault_drop_rx(void)
 {
 	uint64_t d = atomic_load_explicit(&drop_rx, memory_order_relaxed);
+	uint64_t l = atomic_load_explicit(&delay_rx, memory_order_relaxed);
+	uint64_t n;
 
-	return d && atomic_fetch_add(&rxs, 1) + 1 == d;
+	if (!d && !l)
+		return false;
+	n = atomic_fetch_add(&rxs, 1) + 1;
+	if (l && n == l) {
+		/* hold this completion back: the loop delivering it sleeps */
+		uint64_t ms = atomic_load(&delay_ms);
+
+		rtrs_warn("fault injection: delaying a completion by %llu ms",
+			  (unsigned long long)ms);
+		usleep((useconds_t)(ms * 1000));
+	}
+	return d && n == d;
 }

@@ -9,7 +9,9 @@
  *                 every request completes exactly once (the swallowed ones
  *                 with -ECONNABORTED), new ones get -ENOTCONN, close
  *                 returns.
- * The mode is argv[1]: "post_fail" or "close".
+ *  delay_rx=N,delay_ms=M - the Nth received completion arrives M ms late:
+ *                 that request takes at least M ms, every request succeeds.
+ * The mode is argv[1]: "post_fail", "close" or "delay".
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -62,6 +64,7 @@ int main(int argc, char **argv)
 	/* only for this process (the server is already running); the hook
 	 * counts its posts from the first one, the info request */
 	setenv("RTRS_FAULT", !strcmp(mode, "close") ? "close_after=20"
+			     : !strcmp(mode, "delay") ? "delay_rx=6,delay_ms=300"
 						      : "post_fail=10", 1);
 	pa.src = NULL;
 	pa.dst = srv.addr;
@@ -74,7 +77,24 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 64; i++)
 		CHECK_EQ(rtrs_clt_get_permit(sess, RTRS_IO_CON, RTRS_PERMIT_NOWAIT,
 					     &p[i]), 0);
-	if (!strcmp(mode, "post_fail")) {
+	if (!strcmp(mode, "delay")) {
+		uint64_t slowest = 0;
+
+		for (int i = 0; i < 20; i++) {
+			int before = atomic_load(&calls);
+			uint64_t t0 = perf_now_ns(), dt;
+
+			CHECK_EQ(submit(p[0], &hdr[0], buf[0]), 0);
+			wait_calls(before + 1);
+			dt = perf_now_ns() - t0;
+			if (dt > slowest)
+				slowest = dt;
+		}
+		CHECK_EQ(atomic_load(&calls), 20);
+		CHECK_EQ(atomic_load(&fails) + atomic_load(&aborted), 0);
+		CHECK(slowest >= 290000000ull, "no request saw the delay (%llu ns)",
+		      (unsigned long long)slowest);
+	} else if (!strcmp(mode, "post_fail")) {
 		/* one request at a time: exactly one is refused */
 		for (int i = 0; i < 30; i++) {
 			int before = atomic_load(&calls);
