@@ -578,9 +578,12 @@ int main(int argc, char **argv)
 	ret = rtrs_clt_open("good-again", &pa, 1, NULL, &good.sess);
 	CHECK(ret == 0, "server stopped serving: %s", rtrs_strerror(ret));
 	if (!ret) {
-		uint8_t b[512];
+		uint8_t b[512], r[512];
 
+		perf_stamp(b, sizeof(b), 0, 1, 9);
 		CHECK_EQ(good_io(RTRS_WRITE, 0, b, sizeof(b)), 0);
+		CHECK_EQ(good_io(RTRS_READ, 0, r, sizeof(r)), 0);
+		CHECK(memcmp(b, r, sizeof(b)) == 0, "new session read back wrong data");
 		rtrs_clt_close(good.sess);
 	}
 	CHECK_EQ(t_server_stop(&srv, SIGTERM), 0);
