@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rtrs/rtrs.h"
+
 static int t_passed, t_failed;
 
 #define CHECK(cond, ...)                                                     \
@@ -107,6 +109,21 @@ static inline int t_server_stop(struct t_server *s, int sig)
 		fclose(s->out);
 	s->out = NULL;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Open session @name to @srv (attr may be NULL). A failure is counted and
+ * kills the server; the caller then returns t_finish(). */
+static inline int t_open(struct t_server *srv, const char *name,
+			 const struct rtrs_clt_attr *attr,
+			 struct rtrs_clt_sess **out)
+{
+	struct rtrs_path_addr pa = { .src = NULL, .dst = srv->addr };
+	int ret = rtrs_clt_open(name, &pa, 1, attr, out);
+
+	CHECK(ret == 0, "open %s at %s: %s", name, srv->addr, rtrs_strerror(ret));
+	if (ret)
+		t_server_stop(srv, SIGKILL);
+	return ret;
 }
 
 static inline int t_finish(void)

@@ -55,7 +55,6 @@ int main(int argc, char **argv)
 	static struct perf_hdr hdr[64];
 	struct rtrs_permit *p[64];
 	struct t_server srv;
-	struct rtrs_path_addr pa;
 	const char *mode = argc > 1 ? argv[1] : "post_fail";
 	int ret, sync_err = 0, ok = 0;
 
@@ -66,14 +65,8 @@ int main(int argc, char **argv)
 	setenv("RTRS_FAULT", !strcmp(mode, "close") ? "close_after=20"
 			     : !strcmp(mode, "delay") ? "delay_rx=6,delay_ms=300"
 						      : "post_fail=10", 1);
-	pa.src = NULL;
-	pa.dst = srv.addr;
-	ret = rtrs_clt_open("test-fault", &pa, 1, NULL, &sess);
-	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
-	if (ret) {
-		t_server_stop(&srv, SIGKILL);
+	if (t_open(&srv, "test-fault", NULL, &sess))
 		return t_finish();
-	}
 	for (int i = 0; i < 64; i++)
 		CHECK_EQ(rtrs_clt_get_permit(sess, RTRS_IO_CON, RTRS_PERMIT_NOWAIT,
 					     &p[i]), 0);

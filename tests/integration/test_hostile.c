@@ -555,12 +555,8 @@ int main(int argc, char **argv)
 	snprintf(port, sizeof(port), "%s", colon + 1);
 	pa.src = NULL;
 	pa.dst = srv.addr;
-	ret = rtrs_clt_open("good", &pa, 1, NULL, &good.sess);
-	CHECK(ret == 0, "good open: %s", rtrs_strerror(ret));
-	if (ret) {
-		t_server_stop(&srv, SIGKILL);
+	if (t_open(&srv, "good", NULL, &good.sess))
 		return t_finish();
-	}
 	pthread_create(&good.thr, NULL, good_main, NULL);
 
 	connect_cases();

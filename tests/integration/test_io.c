@@ -381,22 +381,14 @@ static void test_open_errors(const char *addr)
 int main(int argc, char **argv)
 {
 	struct t_server srv;
-	struct rtrs_path_addr pa;
 	struct rtrs_clt_attr attr;
 	const char *extra = argc > 1 ? argv[1] : NULL;
-	int ret;
 
 	if (t_server_start(&srv, extra, NULL))
 		return 1;
-	pa.src = NULL;
-	pa.dst = srv.addr;
 	rtrs_clt_attr_init(&attr);
-	ret = rtrs_clt_open("test-io", &pa, 1, &attr, &sess);
-	CHECK(ret == 0, "open %s: %s", srv.addr, rtrs_strerror(ret));
-	if (ret) {
-		t_server_stop(&srv, SIGKILL);
+	if (t_open(&srv, "test-io", &attr, &sess))
 		return t_finish();
-	}
 	CHECK_EQ(rtrs_clt_query(sess, &qa), 0);
 	CHECK_EQ(qa.queue_depth, 512);
 	CHECK_EQ(qa.max_io_size, 128 << 10);

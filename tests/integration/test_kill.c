@@ -71,20 +71,12 @@ static void conf(void *priv, int status)
 int main(void)
 {
 	struct t_server srv;
-	struct rtrs_path_addr pa;
 	uint64_t t0;
-	int ret;
 
 	if (t_server_start(&srv, NULL))
 		return 1;
-	pa.src = NULL;
-	pa.dst = srv.addr;
-	ret = rtrs_clt_open("test-kill", &pa, 1, NULL, &sess);
-	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
-	if (ret) {
-		t_server_stop(&srv, SIGKILL);
+	if (t_open(&srv, "test-kill", NULL, &sess))
 		return t_finish();
-	}
 	atomic_store(&active, QD);
 	for (unsigned i = 0; i < QD; i++) {
 		slots[i].idx = i;
