@@ -179,8 +179,8 @@ void rtrs__fab_pep_close(struct fab_pep *pep);
 int rtrs__fab_pep_name(const struct fab_pep *pep, char *buf, size_t len);
 
 /* ---- fault injection (tests) ----
- * Configured from $RTRS_FAULT ("post_fail=N,close_after=N,drop_rx=N") at
- * engine start or with rtrs__fab_fault_set(). Counters are process-wide:
+ * Configured from $RTRS_FAULT ("post_fail=N,close_after=N,drop_rx=N,
+ * delay_rx=N,delay_ms=M") at engine start or with rtrs__fab_fault_set(). Counters are process-wide:
  * the Nth post fails with -EIO; every post after the Nth is swallowed (it
  * returns 0 but goes nowhere) and its endpoint reports FAB_CM_SHUTDOWN, as
  * if the peer vanished with operations in flight; the Nth received
@@ -197,7 +197,9 @@ struct fab_fault {
 void rtrs__fab_fault_set(const struct fab_fault *f);
 /* internal to the fabric layer */
 int rtrs__fab_fault_post(void);   /* 0, -EIO (fail), or 1 (swallow, shut down) */
-bool rtrs__fab_fault_drop_rx(void);
+/* Called per received completion: sleeps if it is the one to delay;
+ * true if it is the one to drop. */
+bool rtrs__fab_fault_rx(void);
 void rtrs__fab_fault_from_env(void);
 
 /* libfabric error code to -errno (internal use by the fabric files). */

@@ -73,7 +73,7 @@ int rtrs__fab_fault_post(void)
 	return 0;
 }
 
-bool rtrs__fab_fault_drop_rx(void)
+bool rtrs__fab_fault_rx(void)
 {
 	uint64_t d = atomic_load_explicit(&drop_rx, memory_order_relaxed);
 	uint64_t l = atomic_load_explicit(&delay_rx, memory_order_relaxed);

@@ -40,9 +40,11 @@ static struct {
 	struct fab_loop *loops;
 } engine = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* busy-poll window after a pass that found work: $RTRS_POLL_US, default 0
- * (always block at once) */
+/* Read once at engine start. $RTRS_POLL_US: busy-poll window after a pass
+ * that found work, default 0 (always block at once). $RTRS_PIN=0: do not
+ * pin the loops. */
 static uint64_t poll_ns;
+static bool no_pin;
 
 struct fab_loop *rtrs__fab_loop(unsigned idx)
 {
@@ -163,7 +165,7 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 
 				to_cqe(&ent[i], &c);
 				if ((c.flags & (FAB_CQE_RECV | FAB_CQE_RMA_IN)) &&
-				    rtrs__fab_fault_drop_rx())
+				    rtrs__fab_fault_rx())
 					continue;
 				e->ops->cqe(e->ctx, &c);
 			}
@@ -377,10 +379,9 @@ static bool commands_pending(struct fab_loop *l)
 
 static void pin(struct fab_loop *l)
 {
-	const char *env = getenv("RTRS_PIN");
 	cpu_set_t set;
 
-	if (env && !strcmp(env, "0"))
+	if (no_pin)
 		return;         /* leave placement to the scheduler */
 
 	CPU_ZERO(&set);
@@ -632,8 +633,13 @@ int rtrs__fab_engine_get(void)
 			return -ENOMEM;
 		}
 		rtrs__fab_fault_from_env();
-		if (getenv("RTRS_POLL_US"))
-			poll_ns = strtoull(getenv("RTRS_POLL_US"), NULL, 10) * 1000;
+		{
+			const char *pu = getenv("RTRS_POLL_US");
+			const char *pin_env = getenv("RTRS_PIN");
+
+			poll_ns = pu ? strtoull(pu, NULL, 10) * 1000 : 0;
+			no_pin = pin_env && !strcmp(pin_env, "0");
+		}
 		pick_cpus(cpus, n);
 		engine.n = n;
 		for (unsigned i = 0; i < n; i++) {
