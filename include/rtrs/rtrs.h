@@ -110,12 +110,18 @@ struct rtrs_clt_attr {
 	const char *provider;      /* NULL: $RTRS_PROVIDER, else "tcp" */
 	unsigned int io_cons;      /* IO connections per path, 0 = online CPUs */
 	unsigned int connect_timeout_ms; /* per connection step, default 5000 */
-	int reconnect_delay_ms;    /* reserved for multipath, default 1000 */
-	int max_reconnect_attempts;/* reserved for multipath, default -1 */
-	unsigned int hb_interval_ms;  /* reserved for multipath, default 1000 */
-	unsigned int hb_missed_max;   /* reserved for multipath, default 5 */
+	/* a failed path reconnects after this delay, times a random factor
+	 * in [0.5, 1.5); default 1000 */
+	int reconnect_delay_ms;
+	int max_reconnect_attempts;/* -1 forever (default), 0 never */
+	unsigned int hb_interval_ms;  /* >= 100, default 1000 */
+	unsigned int hb_missed_max;   /* >= 1, default 5: a path that receives
+					 nothing for this many intervals fails */
 	enum rtrs_mp_policy policy;   /* default RTRS_MP_POLICY_MIN_INFLIGHT */
-	unsigned int no_path_timeout_ms; /* reserved for multipath, default 0 */
+	/* when no path is connected: 0 (default) fails requests with
+	 * -ECONNABORTED at once; > 0 holds them (and new ones) until a path
+	 * returns or this time runs out (then -ECONNABORTED) */
+	unsigned int no_path_timeout_ms;
 	void *priv;                /* passed to link_ev */
 	void (*link_ev)(void *priv, enum rtrs_clt_link_ev ev);
 };
@@ -203,6 +209,62 @@ RTRS_API int rtrs_mr_reg(struct rtrs_clt_sess *sess, void *buf, size_t len,
 /* Deregister. No request using @mr may be in flight. */
 RTRS_API int rtrs_mr_dereg(struct rtrs_mr *mr);
 
+enum rtrs_path_state {
+	RTRS_PATH_CONNECTING = 0,
+	RTRS_PATH_CONNECTED = 1,
+	RTRS_PATH_CLOSING = 2,     /* failing: endpoints being closed */
+	RTRS_PATH_CLOSED = 3,      /* down; reconnects if allowed */
+	RTRS_PATH_RECONNECTING = 4,/* waiting for the next attempt */
+	RTRS_PATH_DEAD = 5,        /* removed */
+};
+
+/* "connecting", "connected", ... Never NULL. */
+RTRS_API const char *rtrs_path_state_str(enum rtrs_path_state st);
+
+struct rtrs_path_info {
+	unsigned int idx;
+	enum rtrs_path_state state;
+	char src[128], dst[128];   /* as given ("" for no source) */
+	uint64_t read_cnt, read_bytes;   /* completed on this path */
+	uint64_t write_cnt, write_bytes;
+	uint64_t inflight;
+	uint64_t failovers;        /* requests re-issued onto this path */
+	uint64_t reconnects_ok, reconnects_failed;
+	uint64_t hb_timeouts;      /* failures declared by missed heartbeats */
+	uint64_t cur_latency_ns;   /* smoothed heartbeat round trip, 0 = none */
+	uint64_t cpu_migration_from, cpu_migration_to;
+};
+
+/*
+ * Paths are numbered by slot, 0 .. rtrs_clt_path_slots() - 1; a removed
+ * path leaves its slot empty (-ENOENT). Errors: -EINVAL, -ENOENT.
+ */
+RTRS_API int rtrs_clt_path_slots(struct rtrs_clt_sess *sess);
+RTRS_API int rtrs_clt_path_info(struct rtrs_clt_sess *sess, unsigned int idx,
+				struct rtrs_path_info *info);
+/* Add a path and connect it (blocks). -E2BIG when all slots are used,
+ * connection errors as rtrs_clt_open(); the slot goes on failure. */
+RTRS_API int rtrs_clt_add_path(struct rtrs_clt_sess *sess,
+			       const struct rtrs_path_addr *addr,
+			       unsigned int *idx);
+/* Drain (no new requests; in-flight ones get up to 5 s to finish, then fail
+ * over), close and remove. -EBUSY if it is the only usable path and
+ * requests are in flight. */
+RTRS_API int rtrs_clt_remove_path(struct rtrs_clt_sess *sess, unsigned int idx);
+/* Close the path (its requests fail over) and keep it down until
+ * rtrs_clt_reconnect_path(). Blocks until it is closed. */
+RTRS_API int rtrs_clt_disconnect_path(struct rtrs_clt_sess *sess,
+				      unsigned int idx);
+/* Close if connected, then connect now (blocks). 0 when connected again,
+ * else the connection error; the path keeps reconnecting as configured. */
+RTRS_API int rtrs_clt_reconnect_path(struct rtrs_clt_sess *sess,
+				     unsigned int idx);
+RTRS_API int rtrs_clt_set_policy(struct rtrs_clt_sess *sess,
+				 enum rtrs_mp_policy policy);
+RTRS_API int rtrs_clt_get_policy(struct rtrs_clt_sess *sess);
+/* Zero the session's and every path's counters (not inflight). */
+RTRS_API int rtrs_clt_reset_stats(struct rtrs_clt_sess *sess);
+
 struct rtrs_clt_stats {
 	uint64_t read_cnt, read_bytes;
 	uint64_t write_cnt, write_bytes;
@@ -211,6 +273,9 @@ struct rtrs_clt_stats {
 	uint64_t cpu_migration_from; /* completions handled off the submitting CPU's connection CPU */
 	uint64_t cpu_migration_to;
 	uint64_t tx_backlog;       /* posts deferred because the provider queue was full */
+	uint64_t failovers;        /* requests re-issued on another path */
+	uint64_t held;             /* requests held while no path was up */
+	uint32_t paths, paths_connected;
 };
 
 RTRS_API int rtrs_clt_get_stats(struct rtrs_clt_sess *sess, struct rtrs_clt_stats *st);
@@ -248,6 +313,11 @@ struct rtrs_srv_attr {
 	int always_invalidate;     /* default 1 */
 	struct rtrs_srv_ops ops;
 	void *priv;                /* listener priv, passed to link_ev CONNECTED */
+	/* Heartbeats on connection 0 of every path: a path that receives
+	 * nothing for hb_missed_max intervals is closed (its chunks and ops are
+	 * released). Interval >= 100 ms; defaults 1000 ms and 5. */
+	unsigned int hb_interval_ms;
+	unsigned int hb_missed_max;
 };
 
 RTRS_API void rtrs_srv_attr_init(struct rtrs_srv_attr *attr);
@@ -297,6 +367,13 @@ struct rtrs_srv_stats {
 	uint64_t write_cnt, write_bytes;
 	uint64_t sessions;         /* sessions currently open */
 	uint64_t paths_closed_bad_input; /* paths dropped for malformed input */
+	/* fencing, see rtrs(7) "Never twice" */
+	uint64_t executed;         /* requests handed to rdma_ev */
+	uint64_t dup_answered;     /* retries answered with the stored status */
+	uint64_t dup_attached;     /* retries attached to a request in service */
+	uint64_t stale_dropped;    /* late or old requests never executed */
+	uint64_t paths_fenced;     /* paths closed because the client left them */
+	uint64_t hb_timeouts;      /* paths closed for missed heartbeats */
 };
 
 RTRS_API int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st);

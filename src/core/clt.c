@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -20,6 +21,9 @@ static void clt_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
 		   size_t len);
 static void clt_tx_ready(void *ctx);
 static void clt_closed(void *ctx);
+static int issue(struct clt_req *r, struct clt_path *avoid);
+static void hold_req(struct clt_req *r);
+static void path_down_final(struct clt_path *p);
 
 static const struct fab_ep_ops clt_ep_ops = {
 	.cqe = clt_cqe,
@@ -27,6 +31,58 @@ static const struct fab_ep_ops clt_ep_ops = {
 	.tx_ready = clt_tx_ready,
 	.closed = clt_closed,
 };
+
+/* ---- path states ---- */
+
+/* allowed[from] has bit (1 << to) set for every legal transition */
+static const unsigned path_allowed[] = {
+	[CLT_PATH_CONNECTING] = 1u << CLT_PATH_CONNECTED | 1u << CLT_PATH_CLOSING,
+	[CLT_PATH_CONNECTED] = 1u << CLT_PATH_CLOSING,
+	[CLT_PATH_CLOSING] = 1u << CLT_PATH_CLOSED,
+	[CLT_PATH_CLOSED] = 1u << CLT_PATH_RECONNECTING | 1u << CLT_PATH_DEAD,
+	[CLT_PATH_RECONNECTING] = 1u << CLT_PATH_CONNECTING |
+				  1u << CLT_PATH_CLOSED | 1u << CLT_PATH_DEAD,
+	[CLT_PATH_DEAD] = 0,
+};
+
+/* The one place a path changes state. Returns the old state, or -1 when
+ * the transition is not allowed from the current one. */
+static int path_set_state(struct clt_path *p, int to)
+{
+	int cur = atomic_load(&p->state);
+
+	do {
+		if (!(path_allowed[cur] & (1u << to)))
+			return -1;
+	} while (!atomic_compare_exchange_weak(&p->state, &cur, to));
+	return cur;
+}
+
+static void path_wake(struct clt_path *p)
+{
+	pthread_mutex_lock(&p->lock);
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static inline bool path_usable(struct clt_path *p)
+{
+	return p && atomic_load(&p->state) == CLT_PATH_CONNECTED &&
+	       !atomic_load(&p->draining);
+}
+
+const char *rtrs_path_state_str(enum rtrs_path_state st)
+{
+	static const char *const n[] = { "connecting", "connected", "closing",
+					 "closed", "reconnecting", "dead" };
+
+	return (unsigned)st < ARRAY_SIZE(n) ? n[st] : "unknown";
+}
+
+static inline struct clt_path *sess_path(struct rtrs_clt_sess *s, unsigned i)
+{
+	return atomic_load(&s->paths[i]);
+}
 
 void rtrs_clt_attr_init(struct rtrs_clt_attr *a)
 {
@@ -59,34 +115,51 @@ static void req_release_mrs(struct clt_req *r)
 	r->ntmp = 0;
 }
 
-/* Move @r out of POSTED and run its completion; false if someone else did. */
-static bool complete_req(struct clt_req *r, int status)
+/* Move @r out of POSTED and run its completion; false if someone else did.
+ * @answered: the server's response (not a local failure). */
+static bool complete_req(struct clt_req *r, int status, bool answered)
 {
 	struct rtrs_clt_sess *s = r->sess;
 	struct rtrs_req_ops ops;
 	int expected = REQ_POSTED;
 	int cpu;
 
+	struct clt_con *c = atomic_load(&r->con);
+	struct clt_path *p = c && answered ? c->path : NULL;
+
 	if (!atomic_compare_exchange_strong(&r->state, &expected, REQ_DONE))
 		return false;
 	req_release_mrs(r);
 	if (status) {
 		atomic_fetch_add(&s->st_errors, 1);
-	} else if (r->dir == RTRS_READ) {
+	} else if (r->dir == RTRS_READ && p) {
 		atomic_fetch_add_explicit(&s->st_read_cnt, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->st_read_bytes, r->data_len,
 					  memory_order_relaxed);
-	} else {
+		atomic_fetch_add_explicit(&p->st_read_cnt, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->st_read_bytes, r->data_len,
+					  memory_order_relaxed);
+	} else if (p) {
 		atomic_fetch_add_explicit(&s->st_write_cnt, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->st_write_bytes, r->data_len,
 					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->st_write_cnt, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->st_write_bytes, r->data_len,
+					  memory_order_relaxed);
 	}
+	/* a response means the server saw this request and its fence; after a
+	 * local failure the fence goes with the permit's next request */
+	if (p)
+		r->fence_path = 0;
 	cpu = sched_getcpu();
-	if (cpu >= 0 && r->submit_cpu >= 0 && cpu != r->submit_cpu) {
+	if (p && cpu >= 0 && r->submit_cpu >= 0 && cpu != r->submit_cpu) {
 		atomic_fetch_add_explicit(&s->st_mig_from, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->st_mig_to, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->st_mig_from, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->st_mig_to, 1, memory_order_relaxed);
 	}
-	atomic_fetch_sub(&r->con->path->inflight, 1);
+	if (c)
+		atomic_fetch_sub(&c->path->inflight, 1);
 	ops = r->ops;
 	atomic_store(&r->state, REQ_IDLE);
 	/* the last one out wakes a close() waiting for in-flight requests */
@@ -99,69 +172,101 @@ static bool complete_req(struct clt_req *r, int status)
 	return true;
 }
 
-/* ---- path failure ---- */
+/* ---- path failure and failover ---- */
 
-static void fail_path_reqs(struct clt_path *p)
+/*
+ * Every request still posted on @p (whose endpoints are all closed, so
+ * nothing of it is in the provider any more) is re-issued on another path
+ * with the same permit and sequence number, fencing @p; without a path it
+ * is held or failed (no_path_timeout_ms).
+ */
+static void failover_path_reqs(struct clt_path *p)
 {
 	struct rtrs_clt_sess *s = p->sess;
 
 	for (uint32_t i = 0; i < s->geom.queue_depth; i++) {
 		struct clt_req *r = &s->reqs[i];
+		struct clt_con *c = atomic_load(&r->con);
+		bool mine = false;
 
-		if (atomic_load(&r->state) != REQ_POSTED || r->con->path != p)
+		if (!c || c->path != p || atomic_load(&r->state) != REQ_POSTED)
 			continue;
-		pthread_mutex_lock(&r->con->lock);
-		if (r->bl_node.next != &r->bl_node)
-			rtrs_list_del(&r->bl_node);
-		pthread_mutex_unlock(&r->con->lock);
-		complete_req(r, -ECONNABORTED);
+		pthread_mutex_lock(&c->lock);
+		if (atomic_load(&r->con) == c &&
+		    atomic_load(&r->state) == REQ_POSTED) {
+			mine = true;
+			if (r->bl_node.next != &r->bl_node)
+				rtrs_list_del(&r->bl_node);
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (!mine)
+			continue;
+		req_release_mrs(r);
+		atomic_store(&r->con, NULL);
+		atomic_fetch_sub(&p->inflight, 1);
+		r->retry = true;
+		if (p->srv_id)
+			r->fence_path = p->srv_id;
+		if (issue(r, p) == 0) {
+			atomic_fetch_add(&s->st_failovers, 1);
+			continue;
+		}
+		if (s->attr.no_path_timeout_ms && !atomic_load(&s->closing))
+			hold_req(r);
+		else
+			complete_req(r, -ECONNABORTED, false);
 	}
 }
 
 static bool any_path_connected(struct rtrs_clt_sess *s, struct clt_path *except)
 {
-	for (unsigned i = 0; i < s->npaths; i++)
-		if (s->paths[i] && s->paths[i] != except &&
-		    atomic_load(&s->paths[i]->state) == CLT_PATH_CONNECTED)
+	unsigned n = atomic_load(&s->npaths);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+
+		if (p && p != except &&
+		    atomic_load(&p->state) == CLT_PATH_CONNECTED)
 			return true;
+	}
 	return false;
 }
 
-/* Close every connection of @p. Any thread; idempotent. The requests of
- * the path are failed once all its endpoints are closed (clt_closed). */
+/* Close every connection of @p. Any thread; idempotent. Its requests fail
+ * over once all its endpoints are closed (path_down_final). */
 static void path_close(struct clt_path *p, int err)
 {
-	int st = atomic_load(&p->state);
+	struct rtrs_clt_sess *s = p->sess;
+	unsigned open;
+	int st = path_set_state(p, CLT_PATH_CLOSING);
 
-	do {
-		if (st == CLT_PATH_CLOSING || st == CLT_PATH_CLOSED)
-			return;
-	} while (!atomic_compare_exchange_weak(&p->state, &st,
-					       CLT_PATH_CLOSING));
+	if (st < 0)
+		return;
 	if (err)
 		plog(RTRS_LOG_WARN, p, "closing: %s", rtrs_strerror(err));
 	pthread_mutex_lock(&p->lock);
 	if (!p->err)
 		p->err = err ? err : -ECONNABORTED;
+	open = p->eps_open;
+	p->down_done = false;
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < p->ncons; i++) {
 		struct clt_con *c = &p->cons[i];
+		struct fab_ep *ep;
 
 		pthread_mutex_lock(&c->lock);
 		c->dead = true;
+		ep = c->ep;
 		pthread_mutex_unlock(&c->lock);
+		if (ep)
+			rtrs__fab_ep_close(ep);
 	}
-	for (unsigned i = 0; i < p->ncons; i++)
-		if (p->cons[i].ep)
-			rtrs__fab_ep_close(p->cons[i].ep);
-	if (st == CLT_PATH_CONNECTED && p->sess->attr.link_ev &&
-	    !atomic_load(&p->sess->closing) && !any_path_connected(p->sess, p))
-		p->sess->attr.link_ev(p->sess->attr.priv,
-				      RTRS_CLT_LINK_EV_DISCONNECTED);
-	/* wake an open() waiting on the handshake */
-	pthread_mutex_lock(&p->lock);
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	path_wake(p);   /* an open() waiting on the handshake */
+	if (st == CLT_PATH_CONNECTED && s->attr.link_ev && s->opened &&
+	    !atomic_load(&s->closing) && !any_path_connected(s, p))
+		s->attr.link_ev(s->attr.priv, RTRS_CLT_LINK_EV_DISCONNECTED);
+	if (!open)
+		path_down_final(p);     /* the last touch of @p */
 }
 
 static void clt_closed(void *ctx)
@@ -177,14 +282,40 @@ static void clt_closed(void *ctx)
 		return;
 	}
 	pthread_mutex_unlock(&p->lock);
-	/* the last endpoint: nothing of this path is left in the provider,
-	 * so its requests can complete. eps_open drops to 0 only afterwards:
-	 * a waiter in path_shutdown() frees the path after that. */
+	path_down_final(p);
+}
+
+/* The last endpoint of @p is closed: fail its requests over, mark it
+ * CLOSED and schedule a reconnect. eps_open drops to 0 only afterwards:
+ * a waiter in path_shutdown() may free the path after that. */
+static void path_down_final(struct clt_path *p)
+{
+	struct rtrs_clt_sess *s = p->sess;
+
 	if (p->reqs_ready)
-		fail_path_reqs(p);
+		failover_path_reqs(p);
+	pthread_mutex_lock(&s->lock);
+	path_set_state(p, CLT_PATH_CLOSED);
+	if (!atomic_load(&s->closing) && !p->admin_down &&
+	    !atomic_load(&p->draining) &&
+	    s->attr.max_reconnect_attempts != 0 &&
+	    (s->attr.max_reconnect_attempts < 0 ||
+	     p->recon_attempts < s->attr.max_reconnect_attempts) &&
+	    path_set_state(p, CLT_PATH_RECONNECTING) >= 0) {
+		/* delay x [0.5, 1.5): paths and clients spread out */
+		uint64_t d = (uint64_t)(s->attr.reconnect_delay_ms > 0
+						? s->attr.reconnect_delay_ms : 0);
+
+		d = d * 1000000ull / 2 +
+		    (d * 1000000ull * (rtrs__random_u32() % 1000)) / 1000;
+		p->recon_due_ns = rtrs_now_ns() + d;
+		pthread_cond_broadcast(&s->recon_cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	/* the last touch: a waiter in path_shutdown() may free @p now */
 	pthread_mutex_lock(&p->lock);
 	p->eps_open = 0;
-	atomic_store(&p->state, CLT_PATH_CLOSED);
+	p->down_done = true;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -234,7 +365,7 @@ static void handle_rsp(struct clt_con *c, uint32_t payload, const void *buf,
 		}
 		atomic_store(&p->rbufs[id].key, key);
 	}
-	complete_req(r, status);
+	complete_req(r, status, true);
 }
 
 static void info_rbuf(void *arg, uint32_t chunk, uint64_t addr, uint32_t key)
@@ -257,13 +388,38 @@ static void handle_info_rsp(struct clt_path *p, const void *buf, size_t len)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* A heartbeat: answer it; an answer: one round-trip sample. */
+static void handle_hb(struct clt_con *c, unsigned type)
+{
+	struct clt_path *p = c->path;
+
+	if (type == RTRS_IMM_HB) {
+		int ret = rtrs__fab_post_send(c->ep, NULL, 0, NULL, true,
+					      rtrs_imm(RTRS_IMM_HB_ACK, 0), NULL,
+					      false);
+
+		if (ret && ret != -EAGAIN && ret != -ENOTCONN)
+			path_close(p, ret);
+		return;
+	}
+	if (atomic_exchange(&p->hb_outstanding, false)) {
+		uint64_t rtt = rtrs_now_ns() - atomic_load(&p->hb_sent_ns);
+		uint64_t old = atomic_load(&p->hb_lat_ns);
+
+		/* smoothed like TCP's srtt: 7/8 old + 1/8 new */
+		atomic_store(&p->hb_lat_ns, old ? (old * 7 + rtt) / 8 : rtt);
+	}
+}
+
 static void clt_cqe(void *ctx, const struct fab_cqe *c)
 {
 	struct clt_con *con = ctx;
 	struct clt_path *p = con->path;
 
+	if (!c->err)
+		atomic_store_explicit(&p->rx_seen, true, memory_order_relaxed);
 	if (c->err) {
-		if (atomic_load(&p->state) <= CLT_PATH_CONNECTED)
+		if (atomic_load(&p->state) == CLT_PATH_CONNECTED)
 			plog(RTRS_LOG_WARN, p, "con %u: completion error %s",
 			     con->cid, rtrs_strerror(c->err));
 		path_close(p, c->err);
@@ -287,7 +443,8 @@ static void clt_cqe(void *ctx, const struct fab_cqe *c)
 			break;
 		case RTRS_IMM_HB:
 		case RTRS_IMM_HB_ACK:
-			break;  /* liveness; heartbeats come with multipath */
+			handle_hb(con, rtrs_imm_type(c->imm));
+			break;
 		default:
 			plog(RTRS_LOG_ERR, p, "unknown immediate type %u",
 			     rtrs_imm_type(c->imm));
@@ -301,8 +458,10 @@ static void clt_cqe(void *ctx, const struct fab_cqe *c)
 		/* write-with-immediate that used no receive (tcp) */
 		if (rtrs_imm_type(c->imm) == RTRS_IMM_IO_RSP && !p->sess->new_rkey)
 			handle_rsp(con, rtrs_imm_payload(c->imm), NULL, 0);
-		else if (rtrs_imm_type(c->imm) != RTRS_IMM_HB &&
-			 rtrs_imm_type(c->imm) != RTRS_IMM_HB_ACK) {
+		else if (rtrs_imm_type(c->imm) == RTRS_IMM_HB ||
+			 rtrs_imm_type(c->imm) == RTRS_IMM_HB_ACK)
+			handle_hb(con, rtrs_imm_type(c->imm));
+		else {
 			plog(RTRS_LOG_ERR, p, "unexpected remote write");
 			path_close(p, -EPROTO);
 		}
@@ -363,7 +522,7 @@ static void clt_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
 /* Post what is left of @r. Called with r->con->lock held. */
 static int post_req(struct clt_req *r)
 {
-	struct clt_con *c = r->con;
+	struct clt_con *c = atomic_load(&r->con);
 	struct clt_path *p = c->path;
 	struct rtrs_clt_sess *s = r->sess;
 	uint32_t id = r->permit->mem_id;
@@ -437,14 +596,74 @@ static void clt_tx_ready(void *ctx)
 		path_close(c->path, ret);
 }
 
-static struct clt_path *pick_path(struct rtrs_clt_sess *s)
+/* Paths tried by one request, so that a retry picks the next best. */
+struct path_set {
+	uint64_t bits[(RTRS_MAX_PATHS + 63) / 64];
+};
+
+static inline bool pset_has(const struct path_set *t, unsigned i)
 {
-	/* one pass over the paths; policies come with multipath */
-	for (unsigned i = 0; i < s->npaths; i++)
-		if (s->paths[i] &&
-		    atomic_load(&s->paths[i]->state) == CLT_PATH_CONNECTED)
-			return s->paths[i];
-	return NULL;
+	return t->bits[i / 64] & (1ull << (i % 64));
+}
+
+static inline void pset_add(struct path_set *t, unsigned i)
+{
+	t->bits[i / 64] |= 1ull << (i % 64);
+}
+
+static _Thread_local struct {
+	const struct rtrs_clt_sess *sess;
+	unsigned last;
+} rr_cursor;
+
+/* The next path for a request by the session policy; NULL when every
+ * usable path has been tried. */
+static struct clt_path *pick_path(struct rtrs_clt_sess *s, struct path_set *tried)
+{
+	unsigned n = atomic_load(&s->npaths);
+	int policy = atomic_load_explicit(&s->policy, memory_order_relaxed);
+	struct clt_path *best = NULL;
+	uint64_t best_key = UINT64_MAX;
+
+	if (policy == RTRS_MP_POLICY_RR) {
+		unsigned start = rr_cursor.sess == s ? rr_cursor.last + 1 : 0;
+
+		for (unsigned k = 0; k < n; k++) {
+			unsigned i = (start + k) % n;
+			struct clt_path *p = sess_path(s, i);
+
+			if (!pset_has(tried, i) && path_usable(p)) {
+				rr_cursor.sess = s;
+				rr_cursor.last = i;
+				pset_add(tried, i);
+				return p;
+			}
+		}
+		return NULL;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+		uint64_t key;
+
+		if (pset_has(tried, i) || !path_usable(p))
+			continue;
+		if (policy == RTRS_MP_POLICY_MIN_LATENCY) {
+			key = atomic_load_explicit(&p->hb_lat_ns,
+						   memory_order_relaxed);
+			if (!key)
+				key = UINT64_MAX - 1;   /* no sample yet */
+		} else {
+			key = atomic_load_explicit(&p->inflight,
+						   memory_order_relaxed);
+		}
+		if (!best || key < best_key) {
+			best = p;
+			best_key = key;
+		}
+	}
+	if (best)
+		pset_add(tried, best->idx);
+	return best;
 }
 
 static bool permit_valid(const struct rtrs_clt_sess *s,
@@ -454,10 +673,21 @@ static bool permit_valid(const struct rtrs_clt_sess *s,
 	       pm->taken;
 }
 
-static int prepare_data(struct clt_req *r, struct clt_path *p,
-			const struct iovec *data, size_t data_cnt)
+/* Registrations and the message (with its fence record) for posting @r
+ * on @p. The header buffer is shared by all paths: a previous attempt's
+ * endpoints are closed before a retry rewrites it. */
+static int prepare_data(struct clt_req *r, struct clt_path *p)
 {
 	const struct fab_caps *caps = rtrs__fab_dom_caps(p->dom);
+	const struct iovec *data = r->data;
+	size_t data_cnt = r->data_cnt;
+	struct rtrs_fence fence = {
+		.seq = r->seq,
+		.fence_path = r->fence_path,
+		.flags = (uint16_t)((r->retry ? RTRS_FENCE_RETRY_F : 0) |
+				    (r->fence_path ? RTRS_FENCE_PATH_F : 0)),
+	};
+	size_t n;
 	struct fab_mr *umr = r->mr ? r->mr->mrs[p->idx] : NULL;
 	struct rtrs_sg_desc desc[RTRS_MAX_SEGMENTS];
 	int ret;
@@ -493,20 +723,177 @@ static int prepare_data(struct clt_req *r, struct clt_path *p,
 	if (r->dir == RTRS_READ) {
 		char *iu = req_iu(r);
 
-		rtrs__proto_read_msg_encode(iu + r->usr_len, r->usr_len, desc,
-					    (uint16_t)data_cnt);
+		n = rtrs__proto_read_msg_encode(iu + r->usr_len, r->usr_len, desc,
+						(uint16_t)data_cnt);
+		rtrs__proto_fence_encode(iu + r->usr_len + n, &fence);
 		r->iov[0].iov_base = iu;
 		r->iov[0].iov_len = r->usr_len + r->msg_len;
 		r->desc[0] = rtrs__fab_mr_desc(p->iu_mr);
 	} else {
 		char *iu = req_iu(r);
 
-		rtrs__proto_write_msg_encode(iu + r->usr_len, r->usr_len);
+		n = rtrs__proto_write_msg_encode(iu + r->usr_len, r->usr_len);
+		rtrs__proto_fence_encode(iu + r->usr_len + n, &fence);
 		r->iov[data_cnt].iov_base = iu;
 		r->iov[data_cnt].iov_len = r->usr_len + r->msg_len;
 		r->desc[data_cnt] = rtrs__fab_mr_desc(p->iu_mr);
 	}
 	return 0;
+}
+
+/*
+ * Post @r (state POSTED, r->con NULL) on a path chosen by the policy; when
+ * a post fails before anything reached the provider, the next path is
+ * tried. @avoid: a path being failed. 0 when posted (or partly posted on a
+ * path that is now failing: its failover re-issues it); -ENOTCONN when no
+ * path was usable, else the last path's error.
+ */
+static int issue(struct clt_req *r, struct clt_path *avoid)
+{
+	struct rtrs_clt_sess *s = r->sess;
+	struct path_set tried = { { 0 } };
+	struct clt_path *p;
+	int ret, last = -ENOTCONN;
+
+	if (avoid)
+		pset_add(&tried, avoid->idx);
+	while ((p = pick_path(s, &tried))) {
+		struct clt_con *c;
+		int cpu = r->submit_cpu;
+
+		if (r->permit->con_type == RTRS_ADMIN_CON || p->ncons == 1)
+			c = &p->cons[0];
+		else
+			c = &p->cons[1 + (unsigned)(cpu < 0 ? 0 : cpu) %
+						 (p->ncons - 1)];
+		r->next_seg = 0;
+		r->posted_bytes = 0;
+		ret = prepare_data(r, p);
+		if (ret) {
+			req_release_mrs(r);
+			if (ret == -ENOMEM)
+				return ret;
+			last = ret;
+			continue;
+		}
+		pthread_mutex_lock(&c->lock);
+		if (c->dead) {
+			pthread_mutex_unlock(&c->lock);
+			req_release_mrs(r);
+			continue;
+		}
+		atomic_store(&r->con, c);
+		atomic_fetch_add(&p->inflight, 1);
+		if (!rtrs_list_empty(&c->backlog)) {
+			rtrs_list_add_tail(&c->backlog, &r->bl_node);
+			atomic_fetch_add(&s->st_backlog, 1);
+			ret = 0;
+		} else {
+			ret = post_req(r);
+			if (ret == -EAGAIN) {
+				rtrs_list_add_tail(&c->backlog, &r->bl_node);
+				atomic_fetch_add(&s->st_backlog, 1);
+				rtrs__fab_ep_want_tx(c->ep);
+				ret = 0;
+			}
+		}
+		if (ret && r->posted_bytes == 0) {
+			/* nothing reached the provider: try the next path */
+			atomic_store(&r->con, NULL);
+			atomic_fetch_sub(&p->inflight, 1);
+			pthread_mutex_unlock(&c->lock);
+			req_release_mrs(r);
+			plog(RTRS_LOG_WARN, p, "post failed: %s", rtrs_strerror(ret));
+			last = ret;
+			continue;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (ret)        /* partly posted: the path's failover re-issues it */
+			path_close(p, ret);
+		if (r->retry)
+			atomic_fetch_add(&p->st_failovers, 1);
+		return 0;
+	}
+	return last;
+}
+
+/* ---- holding requests while no path is up ---- */
+
+static bool sess_may_recover(struct rtrs_clt_sess *s)
+{
+	unsigned n = atomic_load(&s->npaths);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+		int st = p ? atomic_load(&p->state) : CLT_PATH_DEAD;
+
+		if (st != CLT_PATH_DEAD && !(st == CLT_PATH_CLOSED && p->admin_down))
+			return true;
+	}
+	return false;
+}
+
+static void hold_req(struct clt_req *r)
+{
+	struct rtrs_clt_sess *s = r->sess;
+
+	r->hold_until_ns = rtrs_now_ns() +
+			   (uint64_t)s->attr.no_path_timeout_ms * 1000000ull;
+	pthread_mutex_lock(&s->lock);
+	rtrs_list_add_tail(&s->held, &r->bl_node);
+	pthread_mutex_unlock(&s->lock);
+	atomic_fetch_add(&s->st_held, 1);
+	rtrs__timer_arm(&s->hold_timer, 50);
+}
+
+/* Re-issue held requests (a path came back), fail the expired ones. */
+static void release_held(struct rtrs_clt_sess *s, bool expire_only)
+{
+	struct rtrs_list mine, *pos, *tmp;
+	uint64_t now = rtrs_now_ns();
+	bool left;
+
+	rtrs_list_init(&mine);
+	pthread_mutex_lock(&s->lock);
+	rtrs_list_for_each_safe(pos, tmp, &s->held) {
+		struct clt_req *r = container_of(pos, struct clt_req, bl_node);
+
+		if (!expire_only || now >= r->hold_until_ns ||
+		    atomic_load(&s->closing)) {
+			rtrs_list_del(pos);
+			rtrs_list_add_tail(&mine, pos);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	rtrs_list_for_each_safe(pos, tmp, &mine) {
+		struct clt_req *r = container_of(pos, struct clt_req, bl_node);
+
+		rtrs_list_del(pos);
+		if (!atomic_load(&s->closing) && now < r->hold_until_ns &&
+		    issue(r, NULL) == 0)
+			continue;
+		if (!atomic_load(&s->closing) && now < r->hold_until_ns &&
+		    sess_may_recover(s)) {
+			pthread_mutex_lock(&s->lock);
+			rtrs_list_add_tail(&s->held, &r->bl_node);
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		complete_req(r, -ECONNABORTED, false);
+	}
+	pthread_mutex_lock(&s->lock);
+	left = !rtrs_list_empty(&s->held);
+	pthread_mutex_unlock(&s->lock);
+	if (left)
+		rtrs__timer_arm(&s->hold_timer, 50);
+}
+
+static void hold_tick(struct rtrs_timer *t)
+{
+	struct rtrs_clt_sess *s = container_of(t, struct rtrs_clt_sess,
+					       hold_timer);
+
+	release_held(s, !any_path_connected(s, NULL));
 }
 
 int rtrs_clt_request(struct rtrs_clt_sess *s, enum rtrs_dir dir,
@@ -516,12 +903,11 @@ int rtrs_clt_request(struct rtrs_clt_sess *s, enum rtrs_dir dir,
 		     struct rtrs_mr *mr)
 {
 	struct clt_req *r;
-	struct clt_path *p;
-	struct clt_con *c;
 	size_t usr_len = 0, msg_len;
 	uint64_t data_len = 0;
+	int expected = REQ_IDLE;
 	char *iu;
-	int ret, cpu;
+	int ret;
 
 	if (!s || !ops || !ops->conf || (dir != RTRS_READ && dir != RTRS_WRITE))
 		return -EINVAL;
@@ -546,22 +932,16 @@ int rtrs_clt_request(struct rtrs_clt_sess *s, enum rtrs_dir dir,
 			return -EINVAL;
 		data_len += data[i].iov_len;
 	}
-	msg_len = dir == RTRS_READ ? RTRS_READ_MSG_LEN(data_cnt)
-				   : RTRS_WRITE_MSG_LEN;
+	msg_len = (dir == RTRS_READ ? RTRS_READ_MSG_LEN(data_cnt)
+				    : RTRS_WRITE_MSG_LEN) + RTRS_FENCE_LEN;
 	if (usr_len + msg_len > hdr_size(s) || data_len > s->geom.max_io_size)
 		return -EMSGSIZE;
 
 	r = &s->reqs[pm->mem_id];
 	if (atomic_load(&r->state) != REQ_IDLE)
 		return -EBUSY;
-	p = pick_path(s);
-	if (!p)
+	if (!s->attr.no_path_timeout_ms && !any_path_connected(s, NULL))
 		return -ENOTCONN;
-	cpu = sched_getcpu();
-	if (pm->con_type == RTRS_ADMIN_CON || p->ncons == 1)
-		c = &p->cons[0];
-	else
-		c = &p->cons[1 + (unsigned)(cpu < 0 ? 0 : cpu) % (p->ncons - 1)];
 
 	r->dir = dir;
 	r->ops = *ops;
@@ -570,54 +950,32 @@ int rtrs_clt_request(struct rtrs_clt_sess *s, enum rtrs_dir dir,
 	r->data_len = (uint32_t)data_len;
 	r->usr_len = (uint16_t)usr_len;
 	r->msg_len = (uint16_t)msg_len;
-	r->next_seg = 0;
-	r->posted_bytes = 0;
-	r->submit_cpu = cpu;
+	r->submit_cpu = sched_getcpu();
+	r->retry = false;
+	if (++r->next_seq == 0)
+		r->next_seq = 1;
+	r->seq = r->next_seq;
+	for (size_t i = 0; i < data_cnt; i++)
+		r->data[i] = data[i];
 	iu = req_iu(r);
 	for (size_t i = 0, off = 0; i < usr_cnt; off += usr[i].iov_len, i++)
 		if (usr[i].iov_len)
 			memcpy(iu + off, usr[i].iov_base, usr[i].iov_len);
-	ret = prepare_data(r, p, data, data_cnt);
-	if (ret) {
-		req_release_mrs(r);
-		return ret;
-	}
-
-	pthread_mutex_lock(&c->lock);
-	if (c->dead) {
-		pthread_mutex_unlock(&c->lock);
-		req_release_mrs(r);
-		return -ENOTCONN;
-	}
-	r->con = c;
+	if (!atomic_compare_exchange_strong(&r->state, &expected, REQ_POSTED))
+		return -EBUSY;
 	atomic_fetch_add(&s->inflight, 1);
-	atomic_fetch_add(&p->inflight, 1);
-	atomic_store(&r->state, REQ_POSTED);
-	if (!rtrs_list_empty(&c->backlog)) {
-		rtrs_list_add_tail(&c->backlog, &r->bl_node);
-		atomic_fetch_add(&s->st_backlog, 1);
-		ret = 0;
-	} else {
-		ret = post_req(r);
-		if (ret == -EAGAIN) {
-			rtrs_list_add_tail(&c->backlog, &r->bl_node);
-			atomic_fetch_add(&s->st_backlog, 1);
-			rtrs__fab_ep_want_tx(c->ep);
-			ret = 0;
-		}
+	ret = issue(r, NULL);
+	if (ret == -ENOTCONN && s->attr.no_path_timeout_ms &&
+	    sess_may_recover(s)) {
+		hold_req(r);
+		return 0;
 	}
-	if (ret && r->posted_bytes == 0) {
-		/* nothing reached the provider: fail synchronously */
+	if (ret) {
+		/* nothing reached a server: the sequence gap is harmless */
 		atomic_store(&r->state, REQ_IDLE);
-		atomic_fetch_sub(&p->inflight, 1);
 		atomic_fetch_sub(&s->inflight, 1);
-		pthread_mutex_unlock(&c->lock);
-		req_release_mrs(r);
 		return ret;
 	}
-	pthread_mutex_unlock(&c->lock);
-	if (ret)        /* partly posted: the path is broken, fail it there */
-		path_close(p, ret);
 	return 0;
 }
 
@@ -781,7 +1139,7 @@ static int path_wait(struct clt_path *p, bool (*done)(struct clt_path *, void *)
 
 	pthread_mutex_lock(&p->lock);
 	while (!done(p, arg)) {
-		if (atomic_load(&p->state) >= CLT_PATH_CLOSING) {
+		if (atomic_load(&p->state) != CLT_PATH_CONNECTING) {
 			ret = p->err ? p->err : -ECONNABORTED;
 			break;
 		}
@@ -818,19 +1176,44 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		.cid_num = (uint16_t)p->ncons,
 		.recon_cnt = p->recon_cnt,
 		.first_conn = true,
+		.fence = true,
 	};
 	unsigned loop = c->cid == 0 ? 0 : (c->cid - 1) % rtrs__fab_nloops();
+	struct fab_ep *ep;
+	bool last;
 	int ret;
 
 	memcpy(req.sess_uuid, p->uuid, 16);
 	memcpy(req.paths_uuid, s->paths_uuid, 16);
 	c->loop = loop;
-	ret = rtrs__fab_ep_create(p->dom, loop, &clt_ep_ops, c, &c->ep);
-	if (ret)
-		return ret;
+	/* counted before it exists: a concurrent path_close() then waits for
+	 * it, and we close it ourselves below */
 	pthread_mutex_lock(&p->lock);
+	if (atomic_load(&p->state) != CLT_PATH_CONNECTING) {
+		ret = p->err ? p->err : -ECONNABORTED;
+		pthread_mutex_unlock(&p->lock);
+		return ret;
+	}
 	p->eps_open++;
 	pthread_mutex_unlock(&p->lock);
+	ret = rtrs__fab_ep_create(p->dom, loop, &clt_ep_ops, c, &ep);
+	if (ret) {
+		pthread_mutex_lock(&p->lock);
+		last = --p->eps_open == 0 &&
+		       atomic_load(&p->state) == CLT_PATH_CLOSING;
+		pthread_mutex_unlock(&p->lock);
+		if (last)
+			path_down_final(p);
+		return ret;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->dead) {
+		pthread_mutex_unlock(&c->lock);
+		rtrs__fab_ep_close(ep);
+		return -ECONNABORTED;
+	}
+	c->ep = ep;
+	pthread_mutex_unlock(&c->lock);
 	if (c->cid) {
 		/* a receive for every response that can be outstanding */
 		size_t n = MIN(rtrs__fab_dom_caps(p->dom)->rx_size,
@@ -862,6 +1245,11 @@ static int path_handshake(struct clt_path *p)
 	ret = connect_con(p, c0);
 	if (ret)
 		return ret;
+	if (!(p->rsp.flags & RTRS_MSG_FENCE_F) || !p->rsp.path_id) {
+		plog(RTRS_LOG_ERR, p, "the server does not fence requests");
+		return -EPROTO;
+	}
+	p->srv_id = p->rsp.path_id;
 	pthread_mutex_lock(&s->lock);
 	if (!s->permits) {
 		ret = sess_setup(s, &p->rsp);
@@ -875,7 +1263,8 @@ static int path_handshake(struct clt_path *p)
 	if (ret)
 		return ret;
 	p->reqs_ready = true;
-	p->rbufs = calloc(s->geom.queue_depth, sizeof(*p->rbufs));
+	if (!p->rbufs)
+		p->rbufs = calloc(s->geom.queue_depth, sizeof(*p->rbufs));
 	if (!p->rbufs)
 		return -ENOMEM;
 	ret = rtrs__fab_mr_reg(p->dom, s->iu,
@@ -932,34 +1321,123 @@ static int path_handshake(struct clt_path *p)
 		ret = p->info_err;
 	if (ret)
 		return ret;
-	atomic_store(&p->state, CLT_PATH_CONNECTED);
+	if (path_set_state(p, CLT_PATH_CONNECTED) < 0)
+		return p->err ? p->err : -ECONNABORTED;
+	path_wake(p);
 	plog(RTRS_LOG_INFO, p, "connected: %u connections, qd %u, io %u",
 	     p->ncons, s->geom.queue_depth, s->geom.max_io_size);
 	return 0;
 }
 
-static void path_free(struct clt_path *p)
+/* Heartbeat tick, on the timer thread. */
+static void clt_hb(struct rtrs_timer *t)
 {
-	if (!p)
+	struct clt_path *p = container_of(t, struct clt_path, hb);
+	struct rtrs_clt_sess *s = p->sess;
+
+	if (atomic_load(&p->state) != CLT_PATH_CONNECTED)
+		return;         /* re-armed by the next connect */
+	if (atomic_exchange(&p->rx_seen, false)) {
+		p->hb_missed = 0;
+	} else if (++p->hb_missed >= s->attr.hb_missed_max) {
+		atomic_fetch_add(&p->st_hb_timeouts, 1);
+		plog(RTRS_LOG_WARN, p, "nothing received for %u heartbeats",
+		     p->hb_missed);
+		path_close(p, -ETIMEDOUT);
 		return;
+	}
+	/* one heartbeat in flight at a time; a lost one is resent */
+	if (!atomic_load(&p->hb_outstanding) ||
+	    rtrs_now_ns() - atomic_load(&p->hb_sent_ns) >
+		    (uint64_t)s->attr.hb_interval_ms * 1000000ull) {
+		struct clt_con *c0 = &p->cons[0];
+		int ret;
+
+		atomic_store(&p->hb_sent_ns, rtrs_now_ns());
+		atomic_store(&p->hb_outstanding, true);
+		pthread_mutex_lock(&c0->lock);
+		ret = c0->dead ? -ENOTCONN
+			       : rtrs__fab_post_send(c0->ep, NULL, 0, NULL, true,
+						     rtrs_imm(RTRS_IMM_HB, 0),
+						     NULL, false);
+		pthread_mutex_unlock(&c0->lock);
+		if (ret == -EAGAIN)
+			atomic_store(&p->hb_outstanding, false);
+		else if (ret && ret != -ENOTCONN) {
+			path_close(p, ret);
+			return;
+		}
+	}
+	rtrs__timer_arm(&p->hb, s->attr.hb_interval_ms);
+}
+
+/* Free what one connection attempt allocated; the endpoints are closed. */
+static void path_reset(struct clt_path *p)
+{
 	for (unsigned i = 0; i < p->ncons; i++) {
 		struct clt_con *c = &p->cons[i];
 
 		rtrs__fab_mr_close(c->rx_mr);
+		c->rx_mr = NULL;
 		free(c->rx);
 		free(c->rxmem);
-		pthread_mutex_destroy(&c->lock);
+		c->rx = NULL;
+		c->rxmem = NULL;
+		c->nrx = 0;
+		pthread_mutex_lock(&c->lock);
+		c->ep = NULL;
+		c->dead = false;
+		pthread_mutex_unlock(&c->lock);
+		c->connected = c->closed = false;
+		c->cm_err = 0;
 	}
-	free(p->cons);
 	rtrs__fab_mr_close(p->iu_mr);
 	rtrs__fab_mr_close(p->info_mr);
 	rtrs__fab_mr_close(p->info_req_mr);
+	p->iu_mr = p->info_mr = p->info_req_mr = NULL;
 	free(p->info_buf);
-	free(p->rbufs);
-	rtrs__fab_dom_put(p->dom);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->cond);
-	free(p);
+	p->info_buf = NULL;
+	p->info_done = false;
+	p->info_err = 0;
+	p->err = 0;
+	p->srv_id = 0;
+	p->hb_missed = 0;
+	atomic_store(&p->hb_outstanding, false);
+	atomic_store(&p->hb_lat_ns, 0);
+}
+
+/* One connection attempt of a path in CONNECTING; on failure the path is
+ * closed (and, once open() has returned, reconnects as configured). */
+static int path_connect(struct clt_path *p)
+{
+	int ret;
+
+	path_reset(p);
+	rtrs__random(p->uuid, sizeof(p->uuid));  /* a new server path object */
+	p->recon_cnt++;
+	ret = path_handshake(p);
+	if (ret) {
+		plog(RTRS_LOG_ERR, p, "connect failed: %s", rtrs_strerror(ret));
+		path_close(p, ret);
+		return ret;
+	}
+	return 0;
+}
+
+/* A path is up: start its heartbeat, re-issue held requests, tell the user
+ * when it is the first one back. */
+static void path_up(struct clt_path *p, bool was_down)
+{
+	struct rtrs_clt_sess *s = p->sess;
+
+	atomic_store(&p->rx_seen, true);
+	rtrs__timer_arm(&p->hb, s->attr.hb_interval_ms);
+	pthread_mutex_lock(&s->lock);
+	p->recon_attempts = 0;
+	pthread_mutex_unlock(&s->lock);
+	if (was_down && s->opened && s->attr.link_ev && !atomic_load(&s->closing))
+		s->attr.link_ev(s->attr.priv, RTRS_CLT_LINK_EV_RECONNECTED);
+	release_held(s, false);
 }
 
 /* Close and wait until every endpoint of @p is gone. Not from a loop. */
@@ -967,13 +1445,99 @@ static void path_shutdown(struct clt_path *p)
 {
 	path_close(p, 0);
 	pthread_mutex_lock(&p->lock);
-	while (p->eps_open)
+	while (!p->down_done || atomic_load(&p->state) == CLT_PATH_CONNECTING)
 		pthread_cond_wait(&p->cond, &p->lock);
 	pthread_mutex_unlock(&p->lock);
 }
 
-static int path_open(struct rtrs_clt_sess *s, unsigned idx,
-		     const struct rtrs_path_addr *a)
+/* Attempt a connect of @p, which is in RECONNECTING. */
+static int path_attempt(struct clt_path *p)
+{
+	struct rtrs_clt_sess *s = p->sess;
+	bool was_down;
+	int ret;
+
+	if (path_set_state(p, CLT_PATH_CONNECTING) < 0)
+		return -EBUSY;
+	pthread_mutex_lock(&s->lock);
+	p->recon_attempts++;
+	pthread_mutex_unlock(&s->lock);
+	was_down = !any_path_connected(s, p);
+	ret = path_connect(p);
+	if (ret) {
+		atomic_fetch_add(&p->st_recon_fail, 1);
+		return ret;
+	}
+	atomic_fetch_add(&p->st_recon_ok, 1);
+	plog(RTRS_LOG_INFO, p, "reconnected");
+	path_up(p, was_down);
+	return 0;
+}
+
+/* The session's reconnect thread: runs the due attempts one by one. */
+static void *recon_main(void *arg)
+{
+	struct rtrs_clt_sess *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!atomic_load(&s->closing)) {
+		unsigned n = atomic_load(&s->npaths);
+		struct clt_path *due = NULL;
+		uint64_t now = rtrs_now_ns(), next = UINT64_MAX;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct clt_path *p = sess_path(s, i);
+
+			if (!p || atomic_load(&p->state) != CLT_PATH_RECONNECTING)
+				continue;
+			if (p->recon_due_ns <= now) {
+				due = p;
+				break;
+			}
+			next = MIN(next, p->recon_due_ns);
+		}
+		if (due) {
+			pthread_mutex_unlock(&s->lock);
+			pthread_mutex_lock(&s->ctl_lock);
+			if (atomic_load(&due->state) == CLT_PATH_RECONNECTING)
+				path_attempt(due);
+			pthread_mutex_unlock(&s->ctl_lock);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		if (next == UINT64_MAX) {
+			pthread_cond_wait(&s->recon_cond, &s->lock);
+		} else {
+			uint64_t ms = (next - now) / 1000000 + 1;
+			struct timespec dl = rtrs_deadline(ms > 60000 ? 60000
+								      : (unsigned)ms);
+
+			pthread_cond_timedwait(&s->recon_cond, &s->lock, &dl);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void path_free(struct clt_path *p)
+{
+	if (!p)
+		return;
+	rtrs__timer_stop(&p->hb);
+	path_reset(p);
+	for (unsigned i = 0; p->cons && i < p->ncons; i++)
+		pthread_mutex_destroy(&p->cons[i].lock);
+	free(p->cons);
+	free(p->rbufs);
+	rtrs__fab_dom_put(p->dom);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
+
+/* A new path object in slot @idx, not connected (state CONNECTING). */
+static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
+		      const struct rtrs_path_addr *a, struct clt_path **out)
 {
 	char host[128], port[16];
 	struct clt_path *p;
@@ -992,17 +1556,19 @@ static int path_open(struct rtrs_clt_sess *s, unsigned idx,
 	snprintf(p->dst, sizeof(p->dst), "%s", a->dst);
 	if (a->src)
 		snprintf(p->src, sizeof(p->src), "%s", a->src);
-	rtrs__random(p->uuid, sizeof(p->uuid));
 	pthread_mutex_init(&p->lock, NULL);
 	rtrs__cond_init_mono(&p->cond);
 	atomic_init(&p->state, CLT_PATH_CONNECTING);
-	s->paths[idx] = p;
-	s->npaths = idx + 1;
+	p->down_done = true;
+	rtrs__timer_init(&p->hb, clt_hb);
+	rtrs_list_init(&p->grave);
 	nio = s->attr.io_cons ? s->attr.io_cons : rtrs__ncpus();
 	p->ncons = 1 + nio;
 	p->cons = calloc(p->ncons, sizeof(*p->cons));
-	if (!p->cons)
+	if (!p->cons) {
+		path_free(p);
 		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < p->ncons; i++) {
 		p->cons[i].path = p;
 		p->cons[i].cid = i;
@@ -1021,22 +1587,68 @@ static int path_open(struct rtrs_clt_sess *s, unsigned idx,
 		ret = rtrs__fab_dom_open(s->attr.provider, host, port, NULL,
 					 false, &p->dom);
 	}
+	if (ret) {
+		path_free(p);
+		return ret;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Allocate slot @idx and connect it. On failure the slot is left empty. */
+static int path_open(struct rtrs_clt_sess *s, unsigned idx,
+		     const struct rtrs_path_addr *a)
+{
+	struct clt_path *p;
+	int ret = path_alloc(s, idx, a, &p);
+
 	if (ret)
 		return ret;
-	ret = path_handshake(p);
-	if (ret)
-		plog(RTRS_LOG_ERR, p, "connect failed: %s", rtrs_strerror(ret));
-	return ret;
+	p->admin_down = true;   /* no automatic reconnect before it was up */
+	atomic_store(&s->paths[idx], p);
+	if (atomic_load(&s->npaths) <= idx)
+		atomic_store(&s->npaths, idx + 1);
+	ret = path_connect(p);
+	if (ret) {
+		path_shutdown(p);
+		atomic_store(&s->paths[idx], NULL);
+		path_free(p);
+		return ret;
+	}
+	pthread_mutex_lock(&s->lock);
+	p->admin_down = false;
+	pthread_mutex_unlock(&s->lock);
+	rtrs__timer_arm(&p->hb, s->attr.hb_interval_ms);
+	return 0;
 }
 
 static void sess_free(struct rtrs_clt_sess *s)
 {
-	for (unsigned i = 0; i < s->npaths; i++) {
-		if (!s->paths[i])
+	struct rtrs_list *pos, *tmp;
+	unsigned n = atomic_load(&s->npaths);
+
+	if (s->recon_started) {
+		pthread_mutex_lock(&s->lock);
+		pthread_cond_broadcast(&s->recon_cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->recon_thread, NULL);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+
+		if (!p)
 			continue;
-		path_shutdown(s->paths[i]);
-		path_free(s->paths[i]);
-		s->paths[i] = NULL;
+		path_shutdown(p);
+		atomic_store(&s->paths[i], NULL);
+		path_free(p);
+	}
+	rtrs_list_for_each_safe(pos, tmp, &s->graveyard) {
+		rtrs_list_del(pos);
+		path_free(container_of(pos, struct clt_path, grave));
+	}
+	if (s->timers) {
+		rtrs__timer_stop(&s->hold_timer);
+		rtrs__timers_put();
 	}
 	if (s->engine)
 		rtrs__fab_engine_put();
@@ -1044,9 +1656,24 @@ static void sess_free(struct rtrs_clt_sess *s)
 	free(s->free_permits);
 	free(s->reqs);
 	free(s->iu);
+	pthread_mutex_destroy(&s->ctl_lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->recon_cond);
 	free(s);
+}
+
+static int attr_check(const struct rtrs_clt_attr *a)
+{
+	if (a->io_cons > RTRS_PROTO_MAX_CIDS - 1)
+		return -EINVAL;
+	if (a->hb_interval_ms < 100 || a->hb_missed_max < 1)
+		return -EINVAL;
+	if ((unsigned)a->policy > RTRS_MP_POLICY_MIN_LATENCY)
+		return -EINVAL;
+	if (a->max_reconnect_attempts < -1 || a->reconnect_delay_ms < 0)
+		return -EINVAL;
+	return 0;
 }
 
 int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
@@ -1076,19 +1703,29 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 	s->attr.size = sizeof(s->attr);
 	if (!s->attr.connect_timeout_ms)
 		s->attr.connect_timeout_ms = RTRS_DEF_CONNECT_TIMEOUT_MS;
-	if (s->attr.io_cons > RTRS_PROTO_MAX_CIDS - 1) {
+	if (attr_check(&s->attr)) {
 		free(s);
 		return -EINVAL;
 	}
+	atomic_init(&s->policy, (int)s->attr.policy);
 	snprintf(s->name, sizeof(s->name), "%s", sessname);
 	rtrs__random(s->paths_uuid, sizeof(s->paths_uuid));
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->ctl_lock, NULL);
 	rtrs__cond_init_mono(&s->cond);
+	rtrs__cond_init_mono(&s->recon_cond);
+	rtrs_list_init(&s->held);
+	rtrs_list_init(&s->graveyard);
+	rtrs__timer_init(&s->hold_timer, hold_tick);
+	ret = rtrs__timers_get();
+	if (ret) {
+		sess_free(s);
+		return ret;
+	}
+	s->timers = true;
 	ret = rtrs__fab_engine_get();
 	if (ret) {
-		pthread_mutex_destroy(&s->lock);
-		pthread_cond_destroy(&s->cond);
-		free(s);
+		sess_free(s);
 		return ret;
 	}
 	s->engine = true;
@@ -1099,6 +1736,13 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 			return ret;
 		}
 	}
+	ret = -pthread_create(&s->recon_thread, NULL, recon_main, s);
+	if (ret) {
+		sess_free(s);
+		return ret;
+	}
+	s->recon_started = true;
+	s->opened = true;
 	*out = s;
 	return 0;
 }
@@ -1110,6 +1754,14 @@ void rtrs_clt_close(struct rtrs_clt_sess *s)
 	pthread_mutex_lock(&s->lock);
 	s->closing = true;
 	pthread_cond_broadcast(&s->cond);       /* permit waiters */
+	pthread_cond_broadcast(&s->recon_cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->recon_started) {
+		pthread_join(s->recon_thread, NULL);
+		s->recon_started = false;
+	}
+	release_held(s, false);                 /* fails them: closing */
+	pthread_mutex_lock(&s->lock);
 	while (atomic_load(&s->inflight))
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
@@ -1120,19 +1772,23 @@ int rtrs_clt_query(struct rtrs_clt_sess *s, struct rtrs_attrs *a)
 {
 	if (!s || !a)
 		return -EINVAL;
-	if (!pick_path(s))
+	if (!any_path_connected(s, NULL))
 		return -ENOTCONN;
 	a->queue_depth = s->geom.queue_depth;
 	a->max_io_size = s->geom.max_io_size;
 	a->max_segments = s->max_segments;
-	a->max_hdr_size = s->geom.max_hdr_size;
+	a->max_hdr_size = s->geom.max_hdr_size -
+			  (uint32_t)(RTRS_WRITE_MSG_LEN + RTRS_FENCE_LEN);
 	return 0;
 }
 
 int rtrs_clt_get_stats(struct rtrs_clt_sess *s, struct rtrs_clt_stats *st)
 {
+	unsigned n;
+
 	if (!s || !st)
 		return -EINVAL;
+	memset(st, 0, sizeof(*st));
 	st->read_cnt = atomic_load(&s->st_read_cnt);
 	st->read_bytes = atomic_load(&s->st_read_bytes);
 	st->write_cnt = atomic_load(&s->st_write_cnt);
@@ -1142,6 +1798,225 @@ int rtrs_clt_get_stats(struct rtrs_clt_sess *s, struct rtrs_clt_stats *st)
 	st->cpu_migration_from = atomic_load(&s->st_mig_from);
 	st->cpu_migration_to = atomic_load(&s->st_mig_to);
 	st->tx_backlog = atomic_load(&s->st_backlog);
+	st->failovers = atomic_load(&s->st_failovers);
+	st->held = atomic_load(&s->st_held);
+	n = atomic_load(&s->npaths);
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+
+		if (!p)
+			continue;
+		st->paths++;
+		if (atomic_load(&p->state) == CLT_PATH_CONNECTED)
+			st->paths_connected++;
+	}
+	return 0;
+}
+
+/* ---- runtime path control ---- */
+
+static struct clt_path *path_get(struct rtrs_clt_sess *s, unsigned idx)
+{
+	return idx < RTRS_MAX_PATHS && idx < atomic_load(&s->npaths)
+		       ? sess_path(s, idx) : NULL;
+}
+
+int rtrs_clt_path_slots(struct rtrs_clt_sess *s)
+{
+	return s ? (int)atomic_load(&s->npaths) : -EINVAL;
+}
+
+int rtrs_clt_path_info(struct rtrs_clt_sess *s, unsigned idx,
+		       struct rtrs_path_info *in)
+{
+	struct clt_path *p;
+
+	if (!s || !in)
+		return -EINVAL;
+	p = path_get(s, idx);
+	if (!p)
+		return -ENOENT;
+	memset(in, 0, sizeof(*in));
+	in->idx = idx;
+	in->state = (enum rtrs_path_state)atomic_load(&p->state);
+	snprintf(in->src, sizeof(in->src), "%s", p->src);
+	snprintf(in->dst, sizeof(in->dst), "%s", p->dst);
+	in->read_cnt = atomic_load(&p->st_read_cnt);
+	in->read_bytes = atomic_load(&p->st_read_bytes);
+	in->write_cnt = atomic_load(&p->st_write_cnt);
+	in->write_bytes = atomic_load(&p->st_write_bytes);
+	in->inflight = atomic_load(&p->inflight);
+	in->failovers = atomic_load(&p->st_failovers);
+	in->reconnects_ok = atomic_load(&p->st_recon_ok);
+	in->reconnects_failed = atomic_load(&p->st_recon_fail);
+	in->hb_timeouts = atomic_load(&p->st_hb_timeouts);
+	in->cur_latency_ns = atomic_load(&p->hb_lat_ns);
+	in->cpu_migration_from = atomic_load(&p->st_mig_from);
+	in->cpu_migration_to = atomic_load(&p->st_mig_to);
+	return 0;
+}
+
+int rtrs_clt_add_path(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a,
+		      unsigned *idx)
+{
+	unsigned i, n;
+	int ret;
+
+	if (!s || !a || !a->dst)
+		return -EINVAL;
+	pthread_mutex_lock(&s->ctl_lock);
+	n = atomic_load(&s->npaths);
+	for (i = 0; i < n && sess_path(s, i); i++)
+		;
+	if (i >= RTRS_MAX_PATHS) {
+		pthread_mutex_unlock(&s->ctl_lock);
+		return -E2BIG;
+	}
+	ret = path_open(s, i, a);
+	pthread_mutex_unlock(&s->ctl_lock);
+	if (!ret && idx)
+		*idx = i;
+	if (!ret)
+		release_held(s, false);
+	return ret;
+}
+
+int rtrs_clt_disconnect_path(struct rtrs_clt_sess *s, unsigned idx)
+{
+	struct clt_path *p;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->ctl_lock);
+	p = path_get(s, idx);
+	if (!p) {
+		pthread_mutex_unlock(&s->ctl_lock);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&s->lock);
+	p->admin_down = true;
+	/* a scheduled reconnect is cancelled */
+	path_set_state(p, CLT_PATH_CLOSED);
+	pthread_mutex_unlock(&s->lock);
+	path_shutdown(p);
+	pthread_mutex_unlock(&s->ctl_lock);
+	plog(RTRS_LOG_INFO, p, "disconnected by request");
+	return 0;
+}
+
+int rtrs_clt_reconnect_path(struct rtrs_clt_sess *s, unsigned idx)
+{
+	struct clt_path *p;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->ctl_lock);
+	p = path_get(s, idx);
+	if (!p) {
+		pthread_mutex_unlock(&s->ctl_lock);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&s->lock);
+	p->admin_down = true;           /* no automatic attempt meanwhile */
+	pthread_mutex_unlock(&s->lock);
+	path_shutdown(p);
+	pthread_mutex_lock(&s->lock);
+	p->admin_down = false;
+	if (atomic_load(&p->state) == CLT_PATH_CLOSED)
+		path_set_state(p, CLT_PATH_RECONNECTING);
+	pthread_mutex_unlock(&s->lock);
+	ret = path_attempt(p);
+	pthread_mutex_unlock(&s->ctl_lock);
+	return ret;
+}
+
+int rtrs_clt_remove_path(struct rtrs_clt_sess *s, unsigned idx)
+{
+	struct clt_path *p;
+	uint64_t until;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->ctl_lock);
+	p = path_get(s, idx);
+	if (!p) {
+		pthread_mutex_unlock(&s->ctl_lock);
+		return -ENOENT;
+	}
+	if (atomic_load(&p->inflight) && !any_path_connected(s, p)) {
+		pthread_mutex_unlock(&s->ctl_lock);
+		return -EBUSY;
+	}
+	/* drain: no new requests; the ones in flight get time to finish */
+	atomic_store(&p->draining, true);
+	until = rtrs_now_ms() + 5000;
+	while (atomic_load(&p->inflight) &&
+	       atomic_load(&p->state) == CLT_PATH_CONNECTED &&
+	       rtrs_now_ms() < until)
+		usleep(1000);
+	pthread_mutex_lock(&s->lock);
+	p->admin_down = true;
+	path_set_state(p, CLT_PATH_CLOSED);
+	pthread_mutex_unlock(&s->lock);
+	path_shutdown(p);               /* what is left fails over */
+	path_set_state(p, CLT_PATH_DEAD);
+	rtrs__timer_stop(&p->hb);
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->paths[idx], NULL);
+	rtrs_list_add_tail(&s->graveyard, &p->grave);
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->ctl_lock);
+	plog(RTRS_LOG_INFO, p, "removed");
+	return 0;
+}
+
+int rtrs_clt_set_policy(struct rtrs_clt_sess *s, enum rtrs_mp_policy policy)
+{
+	if (!s || (unsigned)policy > RTRS_MP_POLICY_MIN_LATENCY)
+		return -EINVAL;
+	atomic_store(&s->policy, (int)policy);
+	return 0;
+}
+
+int rtrs_clt_get_policy(struct rtrs_clt_sess *s)
+{
+	return s ? atomic_load(&s->policy) : -EINVAL;
+}
+
+int rtrs_clt_reset_stats(struct rtrs_clt_sess *s)
+{
+	unsigned n;
+
+	if (!s)
+		return -EINVAL;
+	atomic_store(&s->st_read_cnt, 0);
+	atomic_store(&s->st_read_bytes, 0);
+	atomic_store(&s->st_write_cnt, 0);
+	atomic_store(&s->st_write_bytes, 0);
+	atomic_store(&s->st_errors, 0);
+	atomic_store(&s->st_mig_from, 0);
+	atomic_store(&s->st_mig_to, 0);
+	atomic_store(&s->st_backlog, 0);
+	atomic_store(&s->st_failovers, 0);
+	atomic_store(&s->st_held, 0);
+	n = atomic_load(&s->npaths);
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+
+		if (!p)
+			continue;
+		atomic_store(&p->st_read_cnt, 0);
+		atomic_store(&p->st_read_bytes, 0);
+		atomic_store(&p->st_write_cnt, 0);
+		atomic_store(&p->st_write_bytes, 0);
+		atomic_store(&p->st_failovers, 0);
+		atomic_store(&p->st_recon_ok, 0);
+		atomic_store(&p->st_recon_fail, 0);
+		atomic_store(&p->st_hb_timeouts, 0);
+		atomic_store(&p->st_mig_from, 0);
+		atomic_store(&p->st_mig_to, 0);
+	}
 	return 0;
 }
 
@@ -1161,10 +2036,13 @@ int rtrs_mr_reg(struct rtrs_clt_sess *s, void *buf, size_t len,
 	m->sess = s;
 	m->buf = buf;
 	m->len = len;
-	for (unsigned i = 0; i < s->npaths && !ret; i++)
-		if (s->paths[i])
-			ret = rtrs__fab_mr_reg(s->paths[i]->dom, buf, len,
-					       FAB_ACC_LOCAL, &m->mrs[i]);
+	for (unsigned i = 0; i < atomic_load(&s->npaths) && !ret; i++) {
+		struct clt_path *p = sess_path(s, i);
+
+		if (p)
+			ret = rtrs__fab_mr_reg(p->dom, buf, len, FAB_ACC_LOCAL,
+					       &m->mrs[i]);
+	}
 	if (ret) {
 		rtrs_mr_dereg(m);
 		return ret;

@@ -25,6 +25,7 @@
 #include "fabric/fabric.h"
 #include "proto/wire.h"
 #include "rtrs/rtrs.h"
+#include "timer.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -61,7 +62,7 @@ struct clt_req {
 	struct fab_opctx ctx;
 	struct rtrs_clt_sess *sess;
 	struct rtrs_permit *permit;
-	struct clt_con *con;            /* where it is posted */
+	struct clt_con *_Atomic con;    /* where it is posted; NULL: held */
 	_Atomic int state;
 	enum rtrs_dir dir;
 	struct rtrs_req_ops ops;
@@ -76,8 +77,15 @@ struct clt_req {
 	uint32_t posted_bytes;
 	struct fab_mr *tmp_mrs[RTRS_MAX_SEGMENTS]; /* revoked at completion */
 	unsigned ntmp;
-	struct rtrs_list bl_node;       /* con->backlog */
+	struct rtrs_list bl_node;       /* con->backlog, or sess->held */
 	int submit_cpu;
+	/* multipath */
+	struct iovec data[RTRS_MAX_SEGMENTS]; /* the caller's data buffers */
+	uint32_t seq;                   /* of this request; retries keep it */
+	uint32_t next_seq;
+	bool retry;                     /* re-issued after a path failure */
+	uint32_t fence_path;            /* server id of a path it left, or 0 */
+	uint64_t hold_until_ns;         /* held for no_path_timeout_ms */
 };
 
 struct clt_rx {
@@ -104,11 +112,14 @@ struct clt_con {
 	struct fab_mr *rx_mr;
 };
 
+/* = enum rtrs_path_state; transitions in clt.c path_set_state() */
 enum clt_path_state {
-	CLT_PATH_CONNECTING,
-	CLT_PATH_CONNECTED,
-	CLT_PATH_CLOSING,
-	CLT_PATH_CLOSED,
+	CLT_PATH_CONNECTING = RTRS_PATH_CONNECTING,
+	CLT_PATH_CONNECTED = RTRS_PATH_CONNECTED,
+	CLT_PATH_CLOSING = RTRS_PATH_CLOSING,
+	CLT_PATH_CLOSED = RTRS_PATH_CLOSED,
+	CLT_PATH_RECONNECTING = RTRS_PATH_RECONNECTING,
+	CLT_PATH_DEAD = RTRS_PATH_DEAD,
 };
 
 struct clt_rbuf {
@@ -128,6 +139,7 @@ struct clt_path {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned eps_open;              /* under lock */
+	bool down_done;                 /* under lock: no close in progress */
 	bool reqs_ready;                /* session requests exist */
 	int err;
 	/* handshake results */
@@ -145,6 +157,25 @@ struct clt_path {
 	struct fab_mr *iu_mr;
 	uint16_t recon_cnt;
 	_Atomic uint64_t inflight;
+	uint32_t srv_id;                /* the server's id of this path */
+	/* control, under sess->lock */
+	bool admin_down;                /* disconnected by the user: no auto reconnect */
+	_Atomic bool draining;          /* being removed: no new requests */
+	int recon_attempts;
+	uint64_t recon_due_ns;
+	bool ever_connected;
+	/* heartbeats */
+	struct rtrs_timer hb;
+	_Atomic bool rx_seen;
+	unsigned hb_missed;             /* timer thread */
+	_Atomic uint64_t hb_sent_ns;
+	_Atomic bool hb_outstanding;
+	_Atomic uint64_t hb_lat_ns;     /* smoothed round trip, 0 = none yet */
+	/* statistics */
+	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
+		st_write_bytes, st_failovers, st_recon_ok, st_recon_fail,
+		st_hb_timeouts, st_mig_from, st_mig_to;
+	struct rtrs_list grave;         /* sess->graveyard once removed */
 };
 
 struct rtrs_clt_sess {
@@ -154,8 +185,17 @@ struct rtrs_clt_sess {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;            /* permits, close */
 	_Atomic bool closing;
-	unsigned npaths;
-	struct clt_path *paths[RTRS_MAX_PATHS];
+	_Atomic unsigned npaths;        /* slots in use: 0..npaths-1 */
+	struct clt_path *_Atomic paths[RTRS_MAX_PATHS];
+	_Atomic int policy;
+	bool opened;                    /* open() returned: link events fire */
+	struct rtrs_list held;          /* requests waiting for a path */
+	struct rtrs_timer hold_timer;
+	struct rtrs_list graveyard;     /* removed paths, freed at close */
+	pthread_t recon_thread;
+	pthread_cond_t recon_cond;
+	bool recon_started, timers;
+	pthread_mutex_t ctl_lock;       /* serializes add/remove/reconnect */
 	struct rtrs_geom geom;
 	bool new_rkey;
 	uint32_t max_segments;
@@ -170,7 +210,8 @@ struct rtrs_clt_sess {
 	_Atomic uint64_t inflight;
 	/* stats */
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
-		st_write_bytes, st_errors, st_mig_from, st_mig_to, st_backlog;
+		st_write_bytes, st_errors, st_mig_from, st_mig_to, st_backlog,
+		st_failovers, st_held;
 	bool engine;
 };
 
@@ -204,6 +245,12 @@ struct rtrs_srv_op {
 	struct rtrs_sg_desc desc[RTRS_PROTO_MAX_READ_DESC];
 	char rkey_rsp[RTRS_RKEY_RSP_LEN];
 	struct rtrs_list bl_node;
+	/* Fencing (docs/protocol.md section 7). The lock serializes arrivals
+	 * for this chunk on every path with the answer's routing, and guards
+	 * every path's registration of the chunk (mrs[id]). */
+	pthread_mutex_t lock;
+	uint32_t last_seq;              /* 0: none yet */
+	int last_status;                /* of last_seq, once answered */
 };
 
 struct srv_rx {
@@ -244,6 +291,11 @@ struct srv_path {
 	struct fab_opctx info_ctx;
 	char peer[128];
 	bool counted_up;
+	uint32_t id;                    /* unique in the session, never 0 */
+	bool fence;                     /* the client sends fence records */
+	struct rtrs_timer hb;
+	_Atomic bool rx_seen;           /* any completion since the last tick */
+	unsigned hb_missed;             /* timer thread only */
 };
 
 struct rtrs_srv_sess {
@@ -261,6 +313,7 @@ struct rtrs_srv_sess {
 	unsigned npaths;                /* under ctx->lock */
 	unsigned npaths_up;
 	bool link_up;
+	uint32_t next_path_id;          /* under ctx->lock */
 };
 
 struct rtrs_srv_ctx {
@@ -275,7 +328,10 @@ struct rtrs_srv_ctx {
 	unsigned npaths;                /* path objects not yet freed */
 	bool closing;
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
-		st_write_bytes, st_bad_input;
+		st_write_bytes, st_bad_input, st_executed, st_dup_answered,
+		st_dup_attached, st_stale_dropped, st_paths_fenced,
+		st_hb_timeouts;
+	bool timers;
 };
 
 /* common.c */

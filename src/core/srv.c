@@ -52,6 +52,8 @@ void rtrs_srv_attr_init(struct rtrs_srv_attr *a)
 	a->queue_depth = RTRS_DEF_QD;
 	a->chunk_size = RTRS_DEF_CHUNK;
 	a->always_invalidate = 1;
+	a->hb_interval_ms = 1000;
+	a->hb_missed_max = 5;
 }
 
 static inline char *chunk_ptr(const struct rtrs_srv_sess *s, uint32_t id)
@@ -65,6 +67,8 @@ static void sess_free(struct rtrs_srv_sess *s)
 {
 	if (s->chunks)
 		munmap(s->chunks, s->chunks_len);
+	for (uint32_t i = 0; s->ops && i < s->geom.queue_depth; i++)
+		pthread_mutex_destroy(&s->ops[i].lock);
 	free(s->ops);
 	free(s);
 }
@@ -189,10 +193,44 @@ static void path_close(struct srv_path *p, int err, bool bad_input)
 		rtrs_list_del(pos);
 		op_finish(container_of(pos, struct rtrs_srv_op, bl_node));
 	}
+	/* endpoints closed: nothing more of this path lands in our memory
+	 * (the tcp provider writes only while we read its CQ; the loop skips
+	 * closed endpoints) */
 	for (unsigned i = 0; i < p->cid_num; i++)
 		if (p->cons[i] && p->cons[i]->ep)
 			rtrs__fab_ep_close(p->cons[i]->ep);
+	rtrs__timer_stop(&p->hb);
 	path_put(p);    /* the path's own reference */
+}
+
+/* Heartbeat tick: judge liveness on received traffic, then send one. */
+static void srv_hb(struct rtrs_timer *t)
+{
+	struct srv_path *p = container_of(t, struct srv_path, hb);
+	struct rtrs_srv_ctx *ctx = p->sess->ctx;
+	struct srv_con *c0;
+
+	if (atomic_exchange(&p->rx_seen, false)) {
+		p->hb_missed = 0;
+	} else if (++p->hb_missed >= ctx->attr.hb_missed_max) {
+		atomic_fetch_add(&ctx->st_hb_timeouts, 1);
+		pslog(RTRS_LOG_WARN, p, "no traffic for %u heartbeats",
+		      p->hb_missed);
+		path_close(p, -ETIMEDOUT, false);
+		return;         /* @p may be gone */
+	}
+	if (atomic_load(&p->state) == SRV_PATH_CONNECTED) {
+		int ret;
+
+		c0 = p->cons[0];
+		ret = rtrs__fab_post_send(c0->ep, NULL, 0, NULL, true,
+					  rtrs_imm(RTRS_IMM_HB, 0), NULL, false);
+		if (ret && ret != -EAGAIN && ret != -ENOTCONN) {
+			path_close(p, ret, false);
+			return;
+		}
+	}
+	rtrs__timer_arm(&p->hb, ctx->attr.hb_interval_ms);
 }
 
 static void srv_closed(void *ctx)
@@ -250,13 +288,20 @@ int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
 	struct srv_path *p;
 	int busy = OP_BUSY, ret;
 
-	if (!op || !atomic_compare_exchange_strong(&op->state, &busy, OP_RESP))
+	if (!op)
 		return -EINVAL;
+	/* the lock orders this against a retry re-routing the answer */
+	pthread_mutex_lock(&op->lock);
+	if (!atomic_compare_exchange_strong(&op->state, &busy, OP_RESP)) {
+		pthread_mutex_unlock(&op->lock);
+		return -EINVAL;
+	}
 	c = op->con;
 	p = c->path;
 	if (status > 0 || status < -RTRS_RSP_ERRNO_MAX)
 		status = -EIO;
 	op->status = status;
+	op->last_status = status;
 	op->posted = 0;
 	if (p->nmrs > 1) {
 		/* always_invalidate: a fresh key for the chunk */
@@ -266,6 +311,7 @@ int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
 				       op->sess->geom.chunk_size,
 				       FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE, &m);
 		if (ret) {
+			pthread_mutex_unlock(&op->lock);
 			pslog(RTRS_LOG_ERR, p, "chunk %u: re-registration: %s",
 			      op->id, rtrs_strerror(ret));
 			path_close(p, ret, false);
@@ -275,6 +321,7 @@ int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
 		rtrs__fab_mr_close(p->mrs[op->id]);
 		p->mrs[op->id] = m;
 	}
+	pthread_mutex_unlock(&op->lock);
 	pthread_mutex_lock(&c->lock);
 	if (c->dead) {
 		pthread_mutex_unlock(&c->lock);
@@ -332,16 +379,113 @@ static void srv_tx_ready(void *ctx)
 
 /* ---- incoming requests ---- */
 
+/* Serial-number order of 32-bit sequence numbers. */
+static inline bool seq_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+/* The client left path @id of @s: close it, so that nothing it still
+ * carries can land in chunk @chunk (or any other) after this returns.
+ * With op->lock of @chunk held. */
+static void fence_path(struct srv_path *by, uint32_t chunk, uint32_t id)
+{
+	struct rtrs_srv_sess *s = by->sess;
+	struct rtrs_srv_ctx *ctx = s->ctx;
+	struct srv_path *q = NULL;
+	struct rtrs_list *pos, *tmp;
+
+	pthread_mutex_lock(&ctx->lock);
+	rtrs_list_for_each_safe(pos, tmp, &s->paths) {
+		struct srv_path *x = container_of(pos, struct srv_path, node);
+
+		if (x->id == id && x != by) {
+			q = x;
+			atomic_fetch_add(&q->ref, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (!q)
+		return;         /* gone already: its endpoints are closed */
+	if (q->nmrs > 1) {
+		/* always_invalidate: its key for the chunk goes first */
+		rtrs__fab_mr_close(q->mrs[chunk]);
+		q->mrs[chunk] = NULL;
+	}
+	if (atomic_load(&q->state) != SRV_PATH_CLOSING) {
+		atomic_fetch_add(&ctx->st_paths_fenced, 1);
+		pslog(RTRS_LOG_INFO, q, "fenced: the client left this path");
+	}
+	path_close(q, -ECONNABORTED, false);
+	path_put(q);
+}
+
+/* Revoke the arrival path's key for the chunk while the server uses it. */
+static void revoke_arrival(struct srv_path *p, uint32_t id)
+{
+	if (p->nmrs > 1) {
+		rtrs__fab_mr_close(p->mrs[id]);
+		p->mrs[id] = NULL;
+	}
+}
+
+static void op_take(struct rtrs_srv_op *op, struct srv_con *c,
+		    const struct rtrs_io_msg *m, const struct rtrs_sg_desc *desc)
+{
+	op->con = c;
+	op->dir = m->type == RTRS_MSG_READ ? RTRS_READ : RTRS_WRITE;
+	op->data_len = m->data_len;
+	op->sg_cnt = m->sg_cnt;
+	memcpy(op->desc, desc, sizeof(*desc) * m->sg_cnt);
+	op->status = 0;
+}
+
+/*
+ * A retry for a request still in service: its answer goes to the retry's
+ * connection. Returns false if the answer is being posted right now (the
+ * caller waits and looks again). With op->lock held.
+ */
+static bool attach_retry(struct rtrs_srv_op *op, struct srv_con *c,
+			 const struct rtrs_io_msg *m,
+			 const struct rtrs_sg_desc *desc, bool *answer_now)
+{
+	struct srv_con *old = op->con;
+	struct srv_path *oldp = old->path;
+	bool queued = false;
+
+	*answer_now = false;
+	if (atomic_load(&op->state) == OP_QUEUED) {
+		pthread_mutex_lock(&old->lock);
+		if (atomic_load(&op->state) == OP_QUEUED) {
+			rtrs_list_del(&op->bl_node);
+			queued = true;
+		}
+		pthread_mutex_unlock(&old->lock);
+		if (!queued)
+			return false;
+		atomic_store(&op->state, OP_BUSY);
+		*answer_now = true;
+	}
+	atomic_fetch_add(&c->path->ref, 1);
+	op_take(op, c, m, desc);
+	revoke_arrival(c->path, op->id);
+	path_put(oldp);
+	return true;
+}
+
 static void handle_io_req(struct srv_con *c, uint32_t payload)
 {
 	struct srv_path *p = c->path;
 	struct rtrs_srv_sess *s = p->sess;
 	struct rtrs_srv_ctx *ctx = s->ctx;
+	struct rtrs_sg_desc desc[RTRS_PROTO_MAX_READ_DESC];
 	struct rtrs_srv_op *op;
 	struct rtrs_io_msg m;
 	uint32_t id, off;
 	char *chunk;
-	int expected = OP_FREE, ret;
+	bool answer_now;
+	int st, ret;
 
 	if (atomic_load(&p->state) != SRV_PATH_CONNECTED) {
 		pslog(RTRS_LOG_ERR, p, "request before the info exchange");
@@ -355,46 +499,85 @@ static void handle_io_req(struct srv_con *c, uint32_t payload)
 		return;
 	}
 	op = &s->ops[id];
-	while (!atomic_compare_exchange_weak(&op->state, &expected, OP_BUSY)) {
-		if (expected == OP_RESP) {
-			/* its answer is being posted: wait for the poster */
-			sched_yield();
-			expected = OP_FREE;
-			continue;
-		}
-		if (expected != OP_FREE) {
-			pslog(RTRS_LOG_ERR, p,
-			      "request for chunk %u that is in use", id);
-			path_close(p, -EPROTO, true);
-			return;
-		}
-	}
-	if (p->nmrs > 1) {
-		/* always_invalidate: revoke the client's key while we use it */
-		rtrs__fab_mr_close(p->mrs[id]);
-		p->mrs[id] = NULL;
-	}
 	chunk = chunk_ptr(s, id);
-	ret = rtrs__proto_io_msg_decode(chunk, &s->geom, off, &m);
+again:
+	pthread_mutex_lock(&op->lock);
+	if (atomic_load(&op->state) == OP_RESP) {
+		/* its answer is being posted: wait for the poster */
+		pthread_mutex_unlock(&op->lock);
+		sched_yield();
+		goto again;
+	}
+	ret = rtrs__proto_io_msg_decode(chunk, &s->geom, off, p->fence, &m);
 	for (unsigned i = 0; !ret && i < m.sg_cnt; i++)
-		ret = rtrs__proto_read_desc(chunk, &s->geom, &m, i, &op->desc[i]);
+		ret = rtrs__proto_read_desc(chunk, &s->geom, &m, i, &desc[i]);
 	if (ret) {
+		pthread_mutex_unlock(&op->lock);
 		pslog(RTRS_LOG_ERR, p, "chunk %u: malformed request (off %u): %s",
 		      id, off, rtrs_strerror(ret));
-		atomic_store(&op->state, OP_FREE);
 		path_close(p, ret, true);
 		return;
 	}
-	op->con = c;
-	op->dir = m.type == RTRS_MSG_READ ? RTRS_READ : RTRS_WRITE;
-	op->data_len = m.data_len;
-	op->sg_cnt = m.sg_cnt;
-	op->status = 0;
+	if (m.fence_flags & RTRS_FENCE_PATH_F)
+		fence_path(p, id, m.fence_path);
+	st = atomic_load(&op->state);
+	if (p->fence && m.seq == op->last_seq) {
+		if (!(m.fence_flags & RTRS_FENCE_RETRY_F)) {
+			/* the original, after its retry: never run it again */
+			goto drop;
+		}
+		if (st != OP_FREE) {
+			if (!attach_retry(op, c, &m, desc, &answer_now)) {
+				pthread_mutex_unlock(&op->lock);
+				sched_yield();
+				goto again;
+			}
+			atomic_fetch_add(&ctx->st_dup_attached, 1);
+			pthread_mutex_unlock(&op->lock);
+			if (answer_now)
+				rtrs_srv_resp(op, op->last_status);
+			return;
+		}
+		/* executed and answered already: answer again from the store
+		 * (a READ's data is still in the chunk) */
+		op_take(op, c, &m, desc);
+		atomic_store(&op->state, OP_BUSY);
+		revoke_arrival(p, id);
+		atomic_fetch_add(&p->ref, 1);
+		atomic_fetch_add(&ctx->st_dup_answered, 1);
+		pthread_mutex_unlock(&op->lock);
+		rtrs_srv_resp(op, op->last_status);
+		return;
+	}
+	if (p->fence && op->last_seq && seq_before(m.seq, op->last_seq))
+		goto drop;      /* older than the chunk's last request */
+	if (st != OP_FREE) {
+		pthread_mutex_unlock(&op->lock);
+		pslog(RTRS_LOG_ERR, p, "request for chunk %u that is in use", id);
+		path_close(p, -EPROTO, true);
+		return;
+	}
+	/* a new request */
+	op->last_seq = m.seq;
+	op->last_status = -EINPROGRESS;
+	op_take(op, c, &m, desc);
+	atomic_store(&op->state, OP_BUSY);
+	revoke_arrival(p, id);
 	atomic_fetch_add(&p->ref, 1);
+	pthread_mutex_unlock(&op->lock);
+	atomic_fetch_add_explicit(&ctx->st_executed, 1, memory_order_relaxed);
 	ret = ctx->attr.ops.rdma_ev(s->priv, op, chunk, m.data_len,
 				    chunk + m.usr_off, m.usr_len);
 	if (ret)
 		rtrs_srv_resp(op, ret < 0 ? ret : -EIO);
+	return;
+
+drop:
+	off = op->last_seq;
+	pthread_mutex_unlock(&op->lock);
+	atomic_fetch_add(&ctx->st_stale_dropped, 1);
+	pslog(RTRS_LOG_INFO, p, "chunk %u: dropped request seq %u (last %u)",
+	      id, m.seq, off);
 }
 
 static void send_hb_ack(struct srv_con *c)
@@ -528,6 +711,8 @@ static void srv_cqe(void *ctx, const struct fab_cqe *cq)
 	struct srv_con *c = ctx;
 	struct srv_path *p = c->path;
 
+	if (!cq->err)
+		atomic_store_explicit(&p->rx_seen, true, memory_order_relaxed);
 	if (cq->err) {
 		if (atomic_load(&p->state) != SRV_PATH_CLOSING)
 			pslog(RTRS_LOG_INFO, p, "con %u: completion error %s",
@@ -571,6 +756,7 @@ static void srv_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
 	(void)len;
 	if (ev == FAB_CM_CONNECTED) {
 		c->accepted = true;
+		atomic_store(&c->path->rx_seen, true);
 		return;
 	}
 	path_close(c->path, err ? err : -ECONNRESET, false);
@@ -610,6 +796,7 @@ static int sess_create(struct rtrs_srv_ctx *ctx, const uint8_t *uuid,
 		s->ops[i].ctx.kind = CTX_OP;
 		rtrs_list_init(&s->ops[i].bl_node);
 		atomic_init(&s->ops[i].state, OP_FREE);
+		pthread_mutex_init(&s->ops[i].lock, NULL);
 	}
 	*out = s;
 	return 0;
@@ -630,6 +817,10 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	rtrs__fab_dom_get(l->dom);
 	memcpy(p->uuid, req->sess_uuid, 16);
 	p->cid_num = req->cid_num;
+	p->fence = req->fence;
+	p->id = ++s->next_path_id ? s->next_path_id : ++s->next_path_id;
+	rtrs__timer_init(&p->hb, srv_hb);
+	atomic_init(&p->rx_seen, true);
 	atomic_init(&p->state, SRV_PATH_CONNECTING);
 	atomic_init(&p->ref, 1);
 	snprintf(p->peer, sizeof(p->peer), "?");
@@ -795,6 +986,8 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 		rtrs_list_add_tail(&s->paths, &p->node);
 		s->npaths++;
 		ctx->npaths++;
+		/* heartbeats also close a path that never finishes connecting */
+		rtrs__timer_arm(&p->hb, ctx->attr.hb_interval_ms);
 	} else if (atomic_load(&p->state) != SRV_PATH_CONNECTING ||
 		   p->cid_num != req.cid_num || p->dom != l->dom ||
 		   p->cons[req.cid]) {
@@ -829,7 +1022,9 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	rsp.queue_depth = (uint16_t)s->geom.queue_depth;
 	rsp.max_io_size = s->geom.max_io_size;
 	rsp.max_hdr_size = s->geom.max_hdr_size;
-	rsp.flags = ctx->attr.always_invalidate ? RTRS_MSG_NEW_RKEY_F : 0;
+	rsp.flags = (ctx->attr.always_invalidate ? RTRS_MSG_NEW_RKEY_F : 0) |
+		    (p->fence ? RTRS_MSG_FENCE_F : 0);
+	rsp.path_id = p->id;
 	rtrs__proto_conn_rsp_encode(priv, &rsp);
 	if (!ret)
 		ret = rtrs__fab_ep_accept(c->ep, priv, sizeof(priv));
@@ -867,6 +1062,10 @@ int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 	chunk = attr->chunk_size;
 	if (chunk < RTRS_PROTO_MIN_CHUNK || (chunk & (chunk - 1)))
 		return -EINVAL;
+	if (attr->size >= offsetof(struct rtrs_srv_attr, hb_missed_max) +
+				  sizeof(attr->hb_missed_max) &&
+	    (attr->hb_interval_ms < 100 || attr->hb_missed_max < 1))
+		return -EINVAL;
 	ctx = calloc(1, sizeof(*ctx));
 	ls = calloc(naddrs, sizeof(*ls));
 	if (!ctx || !ls) {
@@ -888,6 +1087,10 @@ int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 	rtrs__cond_init_mono(&ctx->cond);
 	rtrs_list_init(&ctx->sessions);
 	ctx->ls = ls;
+	ret = rtrs__timers_get();
+	if (ret)
+		goto err_free;
+	ctx->timers = true;
 	ret = rtrs__fab_engine_get();
 	if (ret)
 		goto err_free;
@@ -922,6 +1125,8 @@ err_close:
 	}
 	rtrs__fab_engine_put();
 err_free:
+	if (ctx->timers)
+		rtrs__timers_put();
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cond);
 	free(ls);
@@ -985,6 +1190,7 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 	for (size_t i = 0; i < ctx->npeps; i++)
 		rtrs__fab_dom_put(ls[i].dom);
 	rtrs__fab_engine_put();
+	rtrs__timers_put();
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cond);
 	free(ls);
@@ -1039,5 +1245,11 @@ int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st)
 	st->sessions = ctx->nsess;
 	pthread_mutex_unlock(&ctx->lock);
 	st->paths_closed_bad_input = atomic_load(&ctx->st_bad_input);
+	st->executed = atomic_load(&ctx->st_executed);
+	st->dup_answered = atomic_load(&ctx->st_dup_answered);
+	st->dup_attached = atomic_load(&ctx->st_dup_attached);
+	st->stale_dropped = atomic_load(&ctx->st_stale_dropped);
+	st->paths_fenced = atomic_load(&ctx->st_paths_fenced);
+	st->hb_timeouts = atomic_load(&ctx->st_hb_timeouts);
 	return 0;
 }

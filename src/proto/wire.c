@@ -139,7 +139,8 @@ void rtrs__proto_conn_req_encode(void *buf, const struct rtrs_conn_req *r)
 	put16(p + 10, r->recon_cnt);
 	memcpy(p + 12, r->sess_uuid, 16);
 	memcpy(p + 28, r->paths_uuid, 16);
-	p[44] = r->first_conn ? RTRS_CONN_FIRST_F : 0;
+	p[44] = (r->first_conn ? RTRS_CONN_FIRST_F : 0) |
+		(r->fence ? RTRS_CONN_FENCE_F : 0);
 }
 
 int rtrs__proto_conn_req_decode(const void *buf, size_t len,
@@ -164,6 +165,7 @@ int rtrs__proto_conn_req_decode(const void *buf, size_t len,
 	memcpy(r->sess_uuid, p + 12, 16);
 	memcpy(r->paths_uuid, p + 28, 16);
 	r->first_conn = p[44] & RTRS_CONN_FIRST_F;
+	r->fence = p[44] & RTRS_CONN_FENCE_F;
 	return 0;
 }
 
@@ -182,6 +184,7 @@ void rtrs__proto_conn_rsp_encode(void *buf, const struct rtrs_conn_rsp *r)
 	put32(p + 8, r->max_io_size);
 	put32(p + 12, r->max_hdr_size);
 	put32(p + 16, r->flags);
+	put32(p + 20, r->path_id);
 }
 
 int rtrs__proto_conn_rsp_decode(const void *buf, size_t len,
@@ -204,10 +207,11 @@ int rtrs__proto_conn_rsp_decode(const void *buf, size_t len,
 	r->max_io_size = get32(p + 8);
 	r->max_hdr_size = get32(p + 12);
 	r->flags = get32(p + 16);
+	r->path_id = get32(p + 20);
 	if (e == 0) {
 		struct rtrs_geom g;
 
-		if (r->flags & ~(uint32_t)RTRS_MSG_NEW_RKEY_F)
+		if (r->flags & ~(uint32_t)(RTRS_MSG_NEW_RKEY_F | RTRS_MSG_FENCE_F))
 			return -EPROTO;
 		if (rtrs__proto_geom(&g, r->queue_depth, r->max_io_size,
 				     r->max_hdr_size))
@@ -376,8 +380,19 @@ size_t rtrs__proto_read_msg_encode(void *buf, uint16_t usr_len,
 	return RTRS_READ_MSG_LEN(sg_cnt);
 }
 
+size_t rtrs__proto_fence_encode(void *buf, const struct rtrs_fence *f)
+{
+	uint8_t *p = buf;
+
+	put32(p, f->seq);
+	put32(p + 4, f->fence_path);
+	put16(p + 8, f->flags);
+	put16(p + 10, 0);
+	return RTRS_FENCE_LEN;
+}
+
 int rtrs__proto_io_msg_decode(const void *chunk, const struct rtrs_geom *g,
-			      uint32_t off, struct rtrs_io_msg *m)
+			      uint32_t off, bool fenced, struct rtrs_io_msg *m)
 {
 	const uint8_t *p = (const uint8_t *)chunk + off;
 	uint64_t end;
@@ -397,6 +412,9 @@ int rtrs__proto_io_msg_decode(const void *chunk, const struct rtrs_geom *g,
 		return -EMSGSIZE;
 	m->sg_cnt = 0;
 	m->desc_off = 0;
+	m->seq = 0;
+	m->fence_path = 0;
+	m->fence_flags = 0;
 	switch (type) {
 	case RTRS_MSG_WRITE:
 		m->type = RTRS_MSG_WRITE;
@@ -435,6 +453,20 @@ int rtrs__proto_io_msg_decode(const void *chunk, const struct rtrs_geom *g,
 	}
 	default:
 		return -EPROTO;
+	}
+	if (fenced) {
+		const uint8_t *f = (const uint8_t *)chunk + end;
+
+		if (end + RTRS_FENCE_LEN > g->chunk_size)
+			return -EPROTO;
+		m->seq = get32(f);
+		m->fence_path = get32(f + 4);
+		m->fence_flags = get16(f + 8);
+		if (m->seq == 0 || get16(f + 10) ||
+		    (m->fence_flags & ~(RTRS_FENCE_RETRY_F | RTRS_FENCE_PATH_F)) ||
+		    (!(m->fence_flags & RTRS_FENCE_PATH_F) && m->fence_path))
+			return -EPROTO;
+		end += RTRS_FENCE_LEN;
 	}
 	if (end - m->usr_off > g->max_hdr_size)
 		return -EPROTO;

@@ -52,7 +52,13 @@ enum rtrs_imm_type {
 
 #define RTRS_MSG_NEED_INVAL_F (1u << 0)   /* rdma_read.flags; never set by us */
 #define RTRS_MSG_NEW_RKEY_F (1u << 1)     /* conn_rsp.flags: always_invalidate */
+#define RTRS_MSG_FENCE_F (1u << 2)        /* conn_rsp.flags: fence records */
 #define RTRS_CONN_FIRST_F 0x01            /* conn_req.flags */
+#define RTRS_CONN_FENCE_F 0x02            /* conn_req.flags: we send fence records */
+
+/* fence record flags (our extension, docs/protocol.md section 7) */
+#define RTRS_FENCE_RETRY_F (1u << 0)      /* a re-issue of an earlier request */
+#define RTRS_FENCE_PATH_F (1u << 1)       /* fence_path names an abandoned path */
 
 /* ---- layouts (documentation + size checks) ---- */
 
@@ -83,8 +89,9 @@ struct rtrs_wire_conn_rsp {           /* 56: fi_accept / fi_reject data */
 	uint16_t queue_depth;
 	uint32_t max_io_size;
 	uint32_t max_hdr_size;
-	uint32_t flags;                /* RTRS_MSG_NEW_RKEY_F */
-	uint8_t reserved[36];
+	uint32_t flags;                /* RTRS_MSG_NEW_RKEY_F, RTRS_MSG_FENCE_F */
+	uint32_t path_id;              /* ours: the server's id of this path */
+	uint8_t reserved[32];
 };
 
 struct rtrs_wire_info_req {           /* 272 */
@@ -119,6 +126,15 @@ struct rtrs_wire_rdma_write {         /* 4 */
 	uint16_t usr_len;
 };
 
+/* Ours, only when RTRS_MSG_FENCE_F was negotiated: follows the WRITE
+ * message or the READ descriptors. */
+struct rtrs_wire_fence {              /* 12 */
+	uint32_t seq;                  /* per-permit sequence number, != 0 */
+	uint32_t fence_path;           /* server path id, with RTRS_FENCE_PATH_F */
+	uint16_t flags;                /* RTRS_FENCE_* */
+	uint16_t reserved;
+};
+
 _Static_assert(sizeof(struct rtrs_wire_sg_desc) == 16, "sg_desc");
 _Static_assert(sizeof(struct rtrs_wire_conn_req) == RTRS_CONN_PRIV_LEN, "conn_req");
 _Static_assert(offsetof(struct rtrs_wire_conn_req, sess_uuid) == 12, "conn_req");
@@ -133,12 +149,15 @@ _Static_assert(sizeof(struct rtrs_wire_info_rsp) == 8, "info_rsp");
 _Static_assert(sizeof(struct rtrs_wire_rkey_rsp) == 8, "rkey_rsp");
 _Static_assert(sizeof(struct rtrs_wire_rdma_read) == 8, "rdma_read");
 _Static_assert(sizeof(struct rtrs_wire_rdma_write) == 4, "rdma_write");
+_Static_assert(sizeof(struct rtrs_wire_fence) == 12, "fence");
+_Static_assert(offsetof(struct rtrs_wire_conn_rsp, path_id) == 20, "conn_rsp");
 
 #define RTRS_INFO_REQ_LEN ((size_t)sizeof(struct rtrs_wire_info_req))
 #define RTRS_INFO_RSP_LEN(n) (sizeof(struct rtrs_wire_info_rsp) + 16u * (size_t)(n))
 #define RTRS_RKEY_RSP_LEN ((size_t)sizeof(struct rtrs_wire_rkey_rsp))
 #define RTRS_READ_MSG_LEN(n) (sizeof(struct rtrs_wire_rdma_read) + 16u * (size_t)(n))
 #define RTRS_WRITE_MSG_LEN ((size_t)sizeof(struct rtrs_wire_rdma_write))
+#define RTRS_FENCE_LEN ((size_t)sizeof(struct rtrs_wire_fence))
 
 /* ---- decoded, host-order forms ---- */
 
@@ -153,6 +172,7 @@ struct rtrs_conn_req {
 	uint8_t sess_uuid[16];
 	uint8_t paths_uuid[16];
 	bool first_conn;
+	bool fence;                    /* the client sends fence records */
 };
 
 struct rtrs_conn_rsp {
@@ -161,6 +181,7 @@ struct rtrs_conn_rsp {
 	uint32_t max_io_size;
 	uint32_t max_hdr_size;
 	uint32_t flags;
+	uint32_t path_id;
 };
 
 /* Chunk geometry both sides derive from the handshake. */
@@ -179,6 +200,15 @@ struct rtrs_io_msg {
 	uint32_t usr_off, usr_len;     /* user header inside the chunk */
 	uint16_t sg_cnt;               /* READ: descriptors */
 	uint64_t desc_off;             /* READ: offset of desc[0] in the chunk */
+	/* the fence record, when decoded with fenced = true */
+	uint32_t seq, fence_path;
+	uint16_t fence_flags;
+};
+
+struct rtrs_fence {
+	uint32_t seq;
+	uint32_t fence_path;
+	uint16_t flags;
 };
 
 /* ---- functions: all return 0 or -errno (-EPROTO, -EINVAL, -EMSGSIZE) ---- */
@@ -253,10 +283,15 @@ size_t rtrs__proto_read_msg_encode(void *buf, uint16_t usr_len,
 				   const struct rtrs_sg_desc *desc,
 				   uint16_t sg_cnt);
 
+/* Client side: the fence record written right after the message. */
+size_t rtrs__proto_fence_encode(void *buf, const struct rtrs_fence *f);
+
 /* Server side: parse the request whose message starts at @off in @chunk
- * (g->chunk_size bytes). Every field is checked against the chunk. */
+ * (g->chunk_size bytes). Every field is checked against the chunk. With
+ * @fenced the message is followed by a fence record (seq != 0, known
+ * flags, fence_path only with RTRS_FENCE_PATH_F). */
 int rtrs__proto_io_msg_decode(const void *chunk, const struct rtrs_geom *g,
-			      uint32_t off, struct rtrs_io_msg *m);
+			      uint32_t off, bool fenced, struct rtrs_io_msg *m);
 /* READ descriptor @i of a decoded message; len checked to be 1..max_io. */
 int rtrs__proto_read_desc(const void *chunk, const struct rtrs_geom *g,
 			  const struct rtrs_io_msg *m, unsigned i,

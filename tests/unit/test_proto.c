@@ -97,7 +97,7 @@ static void test_conn_req(void **st)
 {
 	uint8_t buf[RTRS_CONN_PRIV_LEN];
 	struct rtrs_conn_req r = { .cid = 2, .cid_num = 3, .recon_cnt = 7,
-				   .first_conn = true }, d;
+				   .first_conn = true, .fence = true }, d;
 
 	(void)st;
 	memset(r.sess_uuid, 0xaa, 16);
@@ -111,6 +111,7 @@ static void test_conn_req(void **st)
 	assert_int_equal(d.cid_num, 3);
 	assert_int_equal(d.recon_cnt, 7);
 	assert_true(d.first_conn);
+	assert_true(d.fence);
 	assert_memory_equal(d.sess_uuid, r.sess_uuid, 16);
 	assert_memory_equal(d.paths_uuid, r.paths_uuid, 16);
 
@@ -145,7 +146,8 @@ static void test_conn_rsp(void **st)
 	uint8_t buf[RTRS_CONN_PRIV_LEN];
 	struct rtrs_conn_rsp r = { .queue_depth = 512, .max_io_size = 128 << 10,
 				   .max_hdr_size = 4096,
-				   .flags = RTRS_MSG_NEW_RKEY_F }, d;
+				   .flags = RTRS_MSG_NEW_RKEY_F | RTRS_MSG_FENCE_F,
+				   .path_id = 0xabcdef01 }, d;
 
 	(void)st;
 	rtrs__proto_conn_rsp_encode(buf, &r);
@@ -153,7 +155,8 @@ static void test_conn_rsp(void **st)
 	assert_int_equal(d.err, 0);
 	assert_int_equal(d.queue_depth, 512);
 	assert_int_equal(d.max_io_size, 128 << 10);
-	assert_int_equal(d.flags, RTRS_MSG_NEW_RKEY_F);
+	assert_int_equal(d.flags, RTRS_MSG_NEW_RKEY_F | RTRS_MSG_FENCE_F);
+	assert_int_equal(d.path_id, 0xabcdef01);
 	for (size_t n = 0; n < sizeof(buf); n++)
 		assert_int_equal(rtrs__proto_conn_rsp_decode(buf, n, &d), -EPROTO);
 	/* a reject carries a negative errno */
@@ -348,34 +351,34 @@ static void test_io_write(void **st)
 	/* 4096 data + 40 header */
 	off = 4096 + 40;
 	rtrs__proto_write_msg_encode(c + off, 40);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), 0);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), 0);
 	assert_int_equal(m.type, RTRS_MSG_WRITE);
 	assert_int_equal(m.data_len, 4096);
 	assert_int_equal(m.usr_off, 4096);
 	assert_int_equal(m.usr_len, 40);
 	/* header only */
 	rtrs__proto_write_msg_encode(c + 40, 40);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 40, &m), 0);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 40, false, &m), 0);
 	assert_int_equal(m.data_len, 0);
 	/* usr_len larger than the offset: would underflow data_len */
 	rtrs__proto_write_msg_encode(c + 10, 40);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 10, &m), -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 10, false, &m), -EPROTO);
 	/* message running past the chunk end */
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, g.chunk_size - 2, &m),
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, g.chunk_size - 2, false, &m),
 			 -EPROTO);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, g.chunk_size, &m),
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, g.chunk_size, false, &m),
 			 -EPROTO);
 	/* data larger than max_io: offset in the header area, tiny header */
 	off = g.max_io_size + 100;
 	rtrs__proto_write_msg_encode(c + off, 10);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EMSGSIZE);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), -EMSGSIZE);
 	/* unknown type */
 	c[40] = 9;
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 40, &m), -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 40, false, &m), -EPROTO);
 	/* header area larger than max_hdr_size */
 	off = 5000;
 	rtrs__proto_write_msg_encode(c + off, 4500);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), -EPROTO);
 	free(c);
 }
 
@@ -393,7 +396,7 @@ static void test_io_read(void **st)
 
 	(void)st;
 	rtrs__proto_read_msg_encode(c + off, 16, d, 3);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), 0);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), 0);
 	assert_int_equal(m.type, RTRS_MSG_READ);
 	assert_int_equal(m.sg_cnt, 3);
 	assert_int_equal(m.data_len, 4096);
@@ -404,29 +407,81 @@ static void test_io_read(void **st)
 	/* descriptor lengths that do not add up to the data area */
 	d[2].len = 97;
 	rtrs__proto_read_msg_encode(c + off, 16, d, 3);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), -EPROTO);
 	/* a zero-length and an oversized descriptor */
 	d[2].len = 0;
 	rtrs__proto_read_msg_encode(c + off, 16, d, 3);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), -EPROTO);
 	d[2].len = g.max_io_size + 1;
 	rtrs__proto_read_msg_encode(c + off, 16, d, 3);
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), -EPROTO);
 	/* too many descriptors */
 	rtrs__proto_read_msg_encode(c + off, 16, d, 1);
 	c[off + 6] = 200;
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), -EPROTO);
 	/* descriptors running past the chunk end (the data area itself is
 	 * legal: exactly max_io_size) */
 	off = g.chunk_size - 20;
 	rtrs__proto_read_msg_encode(c + off, (uint16_t)(off - g.max_io_size), d, 0);
 	c[off + 6] = 2;
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), -EPROTO);
 	/* unknown flags */
 	off = 100;
 	rtrs__proto_read_msg_encode(c + off, 100, d, 0);
 	c[off + 4] = 0x80;
-	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, &m), -EPROTO);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), -EPROTO);
+	free(c);
+}
+
+/* Fence records: decoded only when negotiated, every field checked. */
+static void test_io_fence(void **st)
+{
+	struct rtrs_geom g = geom_512_128k();
+	uint8_t *c = make_chunk(&g);
+	struct rtrs_fence f = { .seq = 7, .fence_path = 3,
+				.flags = RTRS_FENCE_RETRY_F | RTRS_FENCE_PATH_F };
+	struct rtrs_sg_desc d = { .addr = 0, .key = 1, .len = 512 };
+	struct rtrs_io_msg m;
+	uint32_t off = 4096 + 40;
+	size_t n;
+
+	(void)st;
+	n = rtrs__proto_write_msg_encode(c + off, 40);
+	assert_int_equal(rtrs__proto_fence_encode(c + off + n, &f), RTRS_FENCE_LEN);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, true, &m), 0);
+	assert_int_equal(m.seq, 7);
+	assert_int_equal(m.fence_path, 3);
+	assert_int_equal(m.fence_flags, RTRS_FENCE_RETRY_F | RTRS_FENCE_PATH_F);
+	/* the same bytes without negotiation: no fence fields */
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), 0);
+	assert_int_equal(m.seq, 0);
+	/* seq 0, unknown flags, a path without its flag, reserved bits */
+	f.seq = 0;
+	rtrs__proto_fence_encode(c + off + n, &f);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, true, &m), -EPROTO);
+	f.seq = 1;
+	f.flags = 0x80;
+	rtrs__proto_fence_encode(c + off + n, &f);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, true, &m), -EPROTO);
+	f.flags = RTRS_FENCE_RETRY_F;
+	rtrs__proto_fence_encode(c + off + n, &f);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, true, &m), -EPROTO);
+	f.fence_path = 0;
+	rtrs__proto_fence_encode(c + off + n, &f);
+	c[off + n + 10] = 1;
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, true, &m), -EPROTO);
+	/* after READ descriptors */
+	n = rtrs__proto_read_msg_encode(c + 512 + 8, 8, &d, 1);
+	f.seq = 0xffffffffu;
+	rtrs__proto_fence_encode(c + 512 + 8 + n, &f);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, 512 + 8, true, &m), 0);
+	assert_int_equal(m.seq, 0xffffffffu);
+	assert_int_equal(m.sg_cnt, 1);
+	/* a record that would run past the chunk */
+	off = g.chunk_size - RTRS_WRITE_MSG_LEN - 4;
+	rtrs__proto_write_msg_encode(c + off, (uint16_t)(off - g.max_io_size));
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), 0);
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, true, &m), -EPROTO);
 	free(c);
 }
 
@@ -451,7 +506,7 @@ static void test_fuzz_io(void **st)
 			c[(x >> 8) % g.chunk_size] = (uint8_t)x;
 		}
 		off = (uint32_t)(x % (g.chunk_size + 16));
-		if (rtrs__proto_io_msg_decode(c, &g, off, &m))
+		if (rtrs__proto_io_msg_decode(c, &g, off, it & 1, &m))
 			continue;
 		assert_true(m.data_len <= g.max_io_size);
 		assert_true(m.usr_off + m.usr_len <= g.chunk_size);
@@ -483,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_rkey_rsp),
 		cmocka_unit_test(test_io_write),
 		cmocka_unit_test(test_io_read),
+		cmocka_unit_test(test_io_fence),
 		cmocka_unit_test(test_fuzz_io),
 	};
 
