@@ -56,13 +56,14 @@ static int srv_ev(void *priv, struct rtrs_srv_op *op, void *data, size_t len,
 	return rtrs_srv_resp(op, 0);
 }
 
-static int run_server(const char *addr, const char *prov, int fd)
+static int run_server(const char *addr, const char *addr2, const char *prov,
+		      int fd)
 {
 	struct rtrs_srv_attr a;
 	struct rtrs_srv_ctx *ctx;
 	struct rtrs_srv_stats st;
-	char bound[160];
-	const char *addrs[1] = { addr };
+	char bound[2][160];
+	const char *addrs[2] = { addr, addr2 };
 	int ret;
 
 	store = mmap(NULL, STORE, PROT_READ | PROT_WRITE,
@@ -70,13 +71,16 @@ static int run_server(const char *addr, const char *prov, int fd)
 	rtrs_srv_attr_init(&a);
 	a.provider = prov;
 	a.ops.rdma_ev = srv_ev;
-	ret = rtrs_srv_open(addrs, 1, &a, &ctx);
+	a.hb_interval_ms = 200;
+	a.hb_missed_max = 3;
+	ret = rtrs_srv_open(addrs, 2, &a, &ctx);
 	if (ret) {
 		fprintf(stderr, "server: %s\n", rtrs_strerror(ret));
 		return 1;
 	}
-	rtrs_srv_get_listen_addr(ctx, 0, bound, sizeof(bound));
-	if (write(fd, bound, strlen(bound) + 1) < 0)
+	rtrs_srv_get_listen_addr(ctx, 0, bound[0], sizeof(bound[0]));
+	rtrs_srv_get_listen_addr(ctx, 1, bound[1], sizeof(bound[1]));
+	if (write(fd, bound, sizeof(bound)) != (ssize_t)sizeof(bound))
 		return 1;
 	close(fd);
 	signal(SIGTERM, on_term);
@@ -85,10 +89,18 @@ static int run_server(const char *addr, const char *prov, int fd)
 	rtrs_srv_get_stats(ctx, &st);
 	rtrs_srv_close(ctx);
 	printf("server: %llu writes (%.1f MiB), %llu reads (%.1f MiB), "
-	       "%llu malformed-input paths\n",
+	       "%llu malformed-input paths\n"
+	       "server: %llu requests executed, %llu retries answered from the "
+	       "stored status, %llu attached to a request in service, %llu late "
+	       "requests dropped, %llu paths closed by heartbeat\n",
 	       (unsigned long long)st.write_cnt, (double)st.write_bytes / 1048576,
 	       (unsigned long long)st.read_cnt, (double)st.read_bytes / 1048576,
-	       (unsigned long long)st.paths_closed_bad_input);
+	       (unsigned long long)st.paths_closed_bad_input,
+	       (unsigned long long)st.executed,
+	       (unsigned long long)st.dup_answered,
+	       (unsigned long long)st.dup_attached,
+	       (unsigned long long)st.stale_dropped,
+	       (unsigned long long)st.hb_timeouts);
 	return 0;
 }
 
@@ -194,6 +206,97 @@ static void io_conf(void *priv, int status)
 	io_next(io);
 }
 
+/* ---- cutting path 1 ---- */
+
+static char cut_rule[2][160];
+static bool cut_ipt;
+
+static void ipt(const char *op)
+{
+	char cmd[512];
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(cmd, sizeof(cmd), "iptables -%s %s 2>/dev/null", op,
+			 cut_rule[i]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "demo: %s failed\n", cmd);
+	}
+}
+
+static void uncut(void)
+{
+	if (cut_ipt) {
+		ipt("D");
+		cut_ipt = false;
+	}
+}
+
+static void on_sig(int sig)
+{
+	uncut();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static bool can_iptables(void)
+{
+	return geteuid() == 0 && system("iptables -L -n >/dev/null 2>&1") == 0;
+}
+
+static void cut(struct rtrs_clt_sess *s, const char *addr, bool use_ipt)
+{
+	const char *port = strrchr(addr, ':') + 1;
+	char host[64];
+
+	snprintf(host, sizeof(host), "%.*s", (int)(port - 1 - addr), addr);
+	if (use_ipt) {
+		snprintf(cut_rule[0], sizeof(cut_rule[0]),
+			 "INPUT -d %s -p tcp --dport %s -j DROP", host, port);
+		snprintf(cut_rule[1], sizeof(cut_rule[1]),
+			 "INPUT -s %s -p tcp --sport %s -j DROP", host, port);
+		cut_ipt = true;
+		ipt("I");
+		printf("demo: >>> path 1 cut: iptables DROP on %s (silent loss; "
+		       "the heartbeat has to notice)\n", addr);
+	} else {
+		printf("demo: >>> path 1 cut: administrative disconnect (not root: "
+		       "no iptables)\n");
+		rtrs_clt_disconnect_path(s, 1);
+	}
+}
+
+static void restore(struct rtrs_clt_sess *s, bool use_ipt)
+{
+	if (use_ipt) {
+		uncut();
+		printf("demo: >>> path 1 restored: rule removed, the path "
+		       "reconnects by itself\n");
+	} else {
+		printf("demo: >>> path 1 restored: reconnect\n");
+		rtrs_clt_reconnect_path(s, 1);
+	}
+}
+
+static void path_line(struct rtrs_clt_sess *s, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		struct rtrs_path_info in;
+
+		if (rtrs_clt_path_info(s, i, &in))
+			continue;
+		off += (size_t)snprintf(buf + off, len - off,
+					"  p%u %s w%llu r%llu", i,
+					rtrs_path_state_str(in.state),
+					(unsigned long long)in.write_cnt,
+					(unsigned long long)in.read_cnt);
+		if (off >= len)
+			break;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -201,60 +304,80 @@ int main(int argc, char **argv)
 		{ "qd", required_argument, NULL, 'q' },
 		{ "provider", required_argument, NULL, 'p' },
 		{ "addr", required_argument, NULL, 'a' },
+		{ "addr2", required_argument, NULL, 'b' },
+		{ "cut", required_argument, NULL, 'c' },
 		{ 0 }
 	};
-	const char *prov = NULL, *host = "127.0.0.1";
+	const char *prov = NULL, *host = "127.0.0.1", *host2 = "127.0.0.2";
+	const char *cutmode = "auto";
+	char paddr[2][160], listen2[160], pl[256];
+	struct rtrs_path_addr pas[2];
+	bool use_ipt, was_cut = false, restored = false;
+	uint64_t failovers = 0, recon = 0, t_cut = 0;
+	struct rtrs_path_info pin;
 	double secs = 5;
 	unsigned qd = 16;
-	char addr[160], listen[160];
+	char listen[160];
 	int c, fds[2], st, ret;
 	pid_t pid;
 	struct rtrs_clt_sess *s;
-	struct rtrs_path_addr pa;
 	struct rtrs_clt_stats cs;
 	struct io *ios;
 	uint64_t t0, last_b = 0, last_t;
 
-	while ((c = getopt_long(argc, argv, "t:q:p:a:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:q:p:a:b:c:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': secs = atof(optarg); break;
 		case 'q': qd = (unsigned)atoi(optarg); break;
 		case 'p': prov = optarg; break;
 		case 'a': host = optarg; break;
+		case 'b': host2 = optarg; break;
+		case 'c': cutmode = optarg; break;
 		default:
 			fprintf(stderr, "usage: rtrs-demo [--time SEC] [--qd N] "
-				"[--provider P] [--addr HOST]\n");
+				"[--provider P] [--addr HOST] [--addr2 HOST] "
+				"[--cut auto|iptables|admin|none]\n");
 			return 2;
 		}
 	}
 	if (!qd || qd > NBLK / 2 || secs <= 0)
 		return 2;
+	use_ipt = !strcmp(cutmode, "iptables") ||
+		  (!strcmp(cutmode, "auto") && can_iptables());
 	snprintf(listen, sizeof(listen), "%s:0", host);
+	snprintf(listen2, sizeof(listen2), "%s:0", host2);
 	if (pipe(fds))
 		return 2;
 	pid = fork();
 	if (pid == 0) {
 		close(fds[0]);
-		return run_server(listen, prov, fds[1]);
+		return run_server(listen, listen2, prov, fds[1]);
 	}
 	close(fds[1]);
-	ret = (int)read(fds[0], addr, sizeof(addr) - 1);
+	ret = (int)read(fds[0], paddr, sizeof(paddr));
 	close(fds[0]);
-	if (ret <= 0) {
+	if (ret != (int)sizeof(paddr)) {
 		fprintf(stderr, "demo: the server did not start\n");
 		waitpid(pid, NULL, 0);
 		return 2;
 	}
-	addr[ret] = 0;
-	printf("demo: server listening on %s (pid %d)\n", addr, (int)pid);
-	pa.src = NULL;
-	pa.dst = addr;
+	paddr[0][159] = paddr[1][159] = 0;
+	printf("demo: server listening on %s and %s (pid %d)\n", paddr[0],
+	       paddr[1], (int)pid);
+	atexit(uncut);
+	signal(SIGINT, on_sig);
+	signal(SIGTERM, on_sig);
+	pas[0] = (struct rtrs_path_addr){ NULL, paddr[0] };
+	pas[1] = (struct rtrs_path_addr){ NULL, paddr[1] };
 	{
 		struct rtrs_clt_attr a;
 
 		rtrs_clt_attr_init(&a);
 		a.provider = prov;
-		ret = rtrs_clt_open("rtrs-demo", &pa, 1, &a, &s);
+		a.hb_interval_ms = 200;
+		a.hb_missed_max = 3;
+		a.reconnect_delay_ms = 300;
+		ret = rtrs_clt_open("rtrs-demo", pas, 2, &a, &s);
 	}
 	if (ret) {
 		fprintf(stderr, "demo: open: %s\n", rtrs_strerror(ret));
@@ -262,8 +385,9 @@ int main(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		return 1;
 	}
-	printf("demo: session rtrs-demo open, %u in flight, blocks 4-128 KiB, "
-	       "every read checked\n", qd);
+	printf("demo: session rtrs-demo open over 2 paths, %u in flight, blocks "
+	       "4-128 KiB, every read checked; path 1 is cut at 1/3 of the run "
+	       "and restored at 2/3\n", qd);
 	d.rng = 0x2545F4914F6CDD1Dull;
 	ios = calloc(qd, sizeof(*ios));
 	d.active = qd;
@@ -278,19 +402,44 @@ int main(int argc, char **argv)
 	while (perf_now_ns() - t0 < (uint64_t)(secs * 1e9)) {
 		uint64_t now, b;
 
-		usleep(1000000);
+		usleep(500000);
 		now = perf_now_ns();
+		if (strcmp(cutmode, "none") && !was_cut &&
+		    now - t0 >= (uint64_t)(secs * 1e9 / 3)) {
+			cut(s, paddr[1], use_ipt);
+			was_cut = true;
+			t_cut = now;
+		}
+		/* restored once the cut was noticed (or after 3 s) */
+		if (was_cut && !restored &&
+		    now - t0 >= (uint64_t)(secs * 2e9 / 3) &&
+		    (now - t_cut > 3000000000ull ||
+		     (!rtrs_clt_path_info(s, 1, &pin) &&
+		      pin.state != RTRS_PATH_CONNECTED))) {
+			restore(s, use_ipt);
+			restored = true;
+		}
 		b = atomic_load(&d.bytes);
+		path_line(s, pl, sizeof(pl));
 		printf("[%4.1fs] %7.1f MiB/s  writes %llu reads %llu  errors %llu  "
-		       "mismatches %llu\n", (double)(now - t0) / 1e9,
+		       "mismatches %llu %s\n", (double)(now - t0) / 1e9,
 		       (double)(b - last_b) / 1048576.0 * 1e9 / (double)(now - last_t),
 		       (unsigned long long)atomic_load(&d.writes),
 		       (unsigned long long)atomic_load(&d.reads),
 		       (unsigned long long)atomic_load(&d.errors),
-		       (unsigned long long)atomic_load(&d.mismatches));
+		       (unsigned long long)atomic_load(&d.mismatches), pl);
 		fflush(stdout);
 		last_b = b;
 		last_t = now;
+	}
+	/* give the cut path time to come back before the verdict */
+	for (int i = 0; was_cut && i < 50; i++) {
+		struct rtrs_path_info in;
+
+		if (!rtrs_clt_path_info(s, 1, &in) &&
+		    in.state == RTRS_PATH_CONNECTED)
+			break;
+		usleep(100000);
 	}
 	atomic_store(&d.stop, true);
 	pthread_mutex_lock(&d.lock);
@@ -298,6 +447,27 @@ int main(int argc, char **argv)
 		pthread_cond_wait(&d.cond, &d.lock);
 	pthread_mutex_unlock(&d.lock);
 	rtrs_clt_get_stats(s, &cs);
+	path_line(s, pl, sizeof(pl));
+	for (unsigned i = 0; i < 2; i++) {
+		struct rtrs_path_info in;
+
+		if (rtrs_clt_path_info(s, i, &in))
+			continue;
+		printf("client: path %u %s: %s, %llu writes %llu reads, %llu "
+		       "failovers onto it, %llu reconnects (%llu failed), %llu "
+		       "heartbeat timeouts, latency %.0f us\n", i, in.dst,
+		       rtrs_path_state_str(in.state),
+		       (unsigned long long)in.write_cnt,
+		       (unsigned long long)in.read_cnt,
+		       (unsigned long long)in.failovers,
+		       (unsigned long long)in.reconnects_ok,
+		       (unsigned long long)in.reconnects_failed,
+		       (unsigned long long)in.hb_timeouts,
+		       (double)in.cur_latency_ns / 1000.0);
+		failovers += in.failovers;
+		if (i == 1)
+			recon = in.reconnects_ok;
+	}
 	for (unsigned i = 0; i < qd; i++) {
 		rtrs_clt_put_permit(s, ios[i].permit);
 		free(ios[i].buf);
@@ -314,11 +484,16 @@ int main(int argc, char **argv)
 	kill(pid, SIGTERM);
 	waitpid(pid, &st, 0);
 	ret = atomic_load(&d.errors) || atomic_load(&d.mismatches) ||
-	      !cs.read_cnt || !WIFEXITED(st) || WEXITSTATUS(st);
+	      !cs.read_cnt || !WIFEXITED(st) || WEXITSTATUS(st) ||
+	      (was_cut && (!recon || !strstr(pl, "p1 connected")));
 	printf("demo: %s: %llu reads verified byte for byte, %llu mismatches, "
-	       "%llu errors\n", ret ? "FAILED" : "OK",
+	       "%llu errors; path 1 cut %s, %llu requests failed over, path 1 "
+	       "reconnected %llu time(s) and is %s\n", ret ? "FAILED" : "OK",
 	       (unsigned long long)atomic_load(&d.reads),
 	       (unsigned long long)atomic_load(&d.mismatches),
-	       (unsigned long long)atomic_load(&d.errors));
+	       (unsigned long long)atomic_load(&d.errors),
+	       !was_cut ? "never" : use_ipt ? "by iptables" : "by disconnect",
+	       (unsigned long long)failovers, (unsigned long long)recon,
+	       strstr(pl, "p1 connected") ? "connected" : "NOT connected");
 	return ret ? 1 : 0;
 }

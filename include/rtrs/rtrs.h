@@ -318,6 +318,11 @@ struct rtrs_srv_attr {
 	 * released). Interval >= 100 ms; defaults 1000 ms and 5. */
 	unsigned int hb_interval_ms;
 	unsigned int hb_missed_max;
+	/* A session whose last path is gone keeps its chunks and fence state
+	 * this long, so that a client coming back within it never has a
+	 * request executed twice; link_ev DISCONNECTED fires when it ends.
+	 * 0 frees at once. Default 10000. */
+	unsigned int linger_ms;
 };
 
 RTRS_API void rtrs_srv_attr_init(struct rtrs_srv_attr *attr);

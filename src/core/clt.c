@@ -160,6 +160,7 @@ static bool complete_req(struct clt_req *r, int status, bool answered)
 	}
 	if (c)
 		atomic_fetch_sub(&c->path->inflight, 1);
+	atomic_store(&r->con, NULL);    /* its path may go once it is idle */
 	ops = r->ops;
 	atomic_store(&r->state, REQ_IDLE);
 	/* the last one out wakes a close() waiting for in-flight requests */
@@ -186,10 +187,13 @@ static void failover_path_reqs(struct clt_path *p)
 
 	for (uint32_t i = 0; i < s->geom.queue_depth; i++) {
 		struct clt_req *r = &s->reqs[i];
-		struct clt_con *c = atomic_load(&r->con);
+		struct clt_con *c;
 		bool mine = false;
 
-		if (!c || c->path != p || atomic_load(&r->state) != REQ_POSTED)
+		if (atomic_load(&r->state) != REQ_POSTED)
+			continue;
+		c = atomic_load(&r->con);
+		if (!c || c->path != p)
 			continue;
 		pthread_mutex_lock(&c->lock);
 		if (atomic_load(&r->con) == c &&
@@ -754,6 +758,8 @@ static int issue(struct clt_req *r, struct clt_path *avoid)
 	struct path_set tried = { { 0 } };
 	struct clt_path *p;
 	int ret, last = -ENOTCONN;
+	/* once posted, @r may complete and be reused before we look again */
+	bool retry = r->retry;
 
 	if (avoid)
 		pset_add(&tried, avoid->idx);
@@ -810,7 +816,7 @@ static int issue(struct clt_req *r, struct clt_path *avoid)
 		pthread_mutex_unlock(&c->lock);
 		if (ret)        /* partly posted: the path's failover re-issues it */
 			path_close(p, ret);
-		if (r->retry)
+		if (retry)
 			atomic_fetch_add(&p->st_failovers, 1);
 		return 0;
 	}

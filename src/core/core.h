@@ -314,6 +314,7 @@ struct rtrs_srv_sess {
 	unsigned npaths_up;
 	bool link_up;
 	uint32_t next_path_id;          /* under ctx->lock */
+	struct rtrs_timer linger;       /* frees it when no path came back */
 };
 
 struct rtrs_srv_ctx {

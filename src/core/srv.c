@@ -54,6 +54,7 @@ void rtrs_srv_attr_init(struct rtrs_srv_attr *a)
 	a->always_invalidate = 1;
 	a->hb_interval_ms = 1000;
 	a->hb_missed_max = 5;
+	a->linger_ms = 10000;
 }
 
 static inline char *chunk_ptr(const struct rtrs_srv_sess *s, uint32_t id)
@@ -112,8 +113,14 @@ static void path_put(struct srv_path *p)
 		s->npaths_up--;
 	last = s->npaths == 0;
 	was_up = s->link_up;
-	if (last)
+	if (last && !ctx->closing && ctx->attr.linger_ms) {
+		/* keep the chunks and their fence state for a client that
+		 * comes back (a retry must not run twice) */
+		last = false;
+		rtrs__timer_arm(&s->linger, ctx->attr.linger_ms);
+	} else if (last) {
 		rtrs_list_del(&s->node);
+	}
 	pthread_mutex_unlock(&ctx->lock);
 	pslog(RTRS_LOG_INFO, p, "path closed");
 	path_free(p);
@@ -127,6 +134,31 @@ static void path_put(struct srv_path *p)
 	ctx->npaths--;
 	if (last)
 		ctx->nsess--;
+	pthread_cond_broadcast(&ctx->cond);
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+/* Linger time over: free the session unless a path came back. */
+static void sess_linger_end(struct rtrs_timer *t)
+{
+	struct rtrs_srv_sess *s = container_of(t, struct rtrs_srv_sess, linger);
+	struct rtrs_srv_ctx *ctx = s->ctx;
+	bool was_up;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (s->npaths || ctx->closing) {
+		pthread_mutex_unlock(&ctx->lock);
+		return;
+	}
+	rtrs_list_del(&s->node);
+	was_up = s->link_up;
+	pthread_mutex_unlock(&ctx->lock);
+	if (was_up && ctx->attr.ops.link_ev)
+		ctx->attr.ops.link_ev(s, RTRS_SRV_LINK_EV_DISCONNECTED, s->priv);
+	rtrs__timer_stop(&s->linger);
+	sess_free(s);
+	pthread_mutex_lock(&ctx->lock);
+	ctx->nsess--;
 	pthread_cond_broadcast(&ctx->cond);
 	pthread_mutex_unlock(&ctx->lock);
 }
@@ -774,6 +806,7 @@ static int sess_create(struct rtrs_srv_ctx *ctx, const uint8_t *uuid,
 		return -ENOMEM;
 	s->ctx = ctx;
 	memcpy(s->uuid, uuid, 16);
+	rtrs__timer_init(&s->linger, sess_linger_end);
 	s->geom = ctx->geom;
 	rtrs_list_init(&s->paths);
 	s->chunks_len = (size_t)s->geom.chunk_size * s->geom.queue_depth;
@@ -1184,9 +1217,29 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 	free(all);
 	/* every path goes once its endpoints are closed and its ops answered */
 	pthread_mutex_lock(&ctx->lock);
-	while (ctx->npaths || ctx->nsess)
+	while (ctx->npaths)
 		pthread_cond_wait(&ctx->cond, &ctx->lock);
 	pthread_mutex_unlock(&ctx->lock);
+	/* what is left lingers without paths */
+	for (;;) {
+		struct rtrs_srv_sess *s = NULL;
+
+		pthread_mutex_lock(&ctx->lock);
+		if (!rtrs_list_empty(&ctx->sessions)) {
+			s = container_of(ctx->sessions.next, struct rtrs_srv_sess,
+					 node);
+			rtrs_list_del(&s->node);
+			ctx->nsess--;
+		}
+		pthread_mutex_unlock(&ctx->lock);
+		if (!s)
+			break;
+		rtrs__timer_stop(&s->linger);
+		if (s->link_up && ctx->attr.ops.link_ev)
+			ctx->attr.ops.link_ev(s, RTRS_SRV_LINK_EV_DISCONNECTED,
+					      s->priv);
+		sess_free(s);
+	}
 	for (size_t i = 0; i < ctx->npeps; i++)
 		rtrs__fab_dom_put(ls[i].dom);
 	rtrs__fab_engine_put();

@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * Multipath: a server in this process listens on 127.0.0.1 and 127.0.0.2;
+ * the client opens one session over both. The server's backend is a
+ * 1 MiB memory area that counts how often each request (by a tag in its
+ * user header) was executed, and can hold answers for a while so that
+ * requests stay in flight.
+ *
+ *  policies    - min-inflight uses both paths; round-robin alternates
+ *                exactly; a path that is down is skipped.
+ *  failover    - 32 requests in flight on path 0, path 0 disconnected:
+ *                all 32 fail over (failovers == 32), complete without
+ *                error, each executed exactly once, data verified.
+ *  nopath      - both paths down with requests in flight: each callback
+ *                gets -ECONNABORTED, new requests -ENOTCONN, nothing hangs.
+ *  hold        - no_path_timeout_ms: requests in flight when the last
+ *                path goes are held and complete once a path is back
+ *                (executed once); held past the timeout -> -ECONNABORTED.
+ *  heartbeat   - (root + iptables) path 1's traffic silently dropped: the
+ *                path is declared failed within (missed + 1) x interval,
+ *                IO continues on path 0, the path reconnects after the
+ *                rule is removed.
+ * The mode is argv[1]; no argument runs all but heartbeat.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "harness.h"
+
+#define MEM (1u << 20)
+#define NTAGS 8192
+
+struct hdr {
+	uint32_t op;            /* 0 read, 1 write */
+	uint32_t off, len;
+	uint32_t tag;
+};
+
+static uint8_t mem[MEM];
+static _Atomic unsigned execs[NTAGS];
+static _Atomic unsigned hold_ms;         /* answer after this long */
+static struct rtrs_srv_ctx *srv;
+static char addr[2][128];
+
+/* answers held by the worker */
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { struct rtrs_srv_op *op; uint64_t due; } q[1024];
+static unsigned q_n;
+static bool q_stop;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void *answer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&q_lock);
+	while (!q_stop || q_n) {
+		uint64_t t = now_ms();
+		unsigned k = 0;
+
+		for (unsigned i = 0; i < q_n; i++) {
+			if (q[i].due <= t || q_stop) {
+				struct rtrs_srv_op *op = q[i].op;
+
+				pthread_mutex_unlock(&q_lock);
+				rtrs_srv_resp(op, 0);
+				pthread_mutex_lock(&q_lock);
+			} else {
+				q[k++] = q[i];
+			}
+		}
+		q_n = k;
+		pthread_mutex_unlock(&q_lock);
+		t_sleep_ms(5);
+		pthread_mutex_lock(&q_lock);
+	}
+	pthread_mutex_unlock(&q_lock);
+	return NULL;
+}
+
+static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
+		   size_t datalen, const void *usr, size_t usrlen)
+{
+	struct hdr h;
+	unsigned d;
+
+	(void)priv;
+	if (usrlen != sizeof(h))
+		return -EINVAL;
+	memcpy(&h, usr, sizeof(h));
+	if (h.len != datalen || h.off > MEM || h.len > MEM - h.off ||
+	    h.tag >= NTAGS)
+		return -EINVAL;
+	atomic_fetch_add(&execs[h.tag], 1);
+	if (h.op == 1)
+		memcpy(mem + h.off, data, h.len);
+	else
+		memcpy(data, mem + h.off, h.len);
+	d = atomic_load(&hold_ms);
+	if (!d)
+		return rtrs_srv_resp(op, 0) ? -EIO : 0;
+	pthread_mutex_lock(&q_lock);
+	q[q_n].op = op;
+	q[q_n++].due = now_ms() + d;
+	pthread_mutex_unlock(&q_lock);
+	return 0;
+}
+
+static int srv_start(void)
+{
+	const char *ls[2] = { "127.0.0.1:0", "127.0.0.2:0" };
+	struct rtrs_srv_attr a;
+	int ret;
+
+	rtrs_srv_attr_init(&a);
+	a.queue_depth = 128;
+	a.chunk_size = 64 << 10;
+	a.ops.rdma_ev = rdma_ev;
+	a.hb_interval_ms = 200;
+	a.hb_missed_max = 3;
+	ret = rtrs_srv_open(ls, 2, &a, &srv);
+	if (ret) {
+		fprintf(stderr, "srv open: %s\n", rtrs_strerror(ret));
+		return ret;
+	}
+	for (int i = 0; i < 2; i++)
+		rtrs_srv_get_listen_addr(srv, (size_t)i, addr[i], sizeof(addr[i]));
+	return 0;
+}
+
+/* ---- client side ---- */
+
+struct io {
+	struct rtrs_permit *pm;
+	struct hdr h;
+	uint8_t buf[4096];
+	_Atomic int done, status;
+};
+
+static struct rtrs_clt_sess *sess;
+static struct io ios[64];
+static unsigned next_tag;
+
+static void conf(void *priv, int status)
+{
+	struct io *io = priv;
+
+	atomic_store(&io->status, status);
+	atomic_store(&io->done, 1);
+}
+
+static int submit(struct io *io, uint32_t op, uint32_t off)
+{
+	struct rtrs_req_ops ops = { io, conf };
+	struct iovec hv = { &io->h, sizeof(io->h) }, dv = { io->buf, 4096 };
+
+	io->h = (struct hdr){ op, off, 4096, next_tag++ % NTAGS };
+	atomic_store(&io->done, 0);
+	atomic_store(&io->status, 1);
+	return rtrs_clt_request(sess, op ? RTRS_WRITE : RTRS_READ, &ops, io->pm,
+				&hv, 1, &dv, 1, NULL);
+}
+
+static bool wait_all(unsigned n, unsigned ms)
+{
+	uint64_t until = now_ms() + ms;
+
+	for (unsigned i = 0; i < n; i++)
+		while (!atomic_load(&ios[i].done))
+			if (now_ms() > until)
+				return false;
+			else
+				t_sleep_ms(1);
+	return true;
+}
+
+static void fill(struct io *io, unsigned seed)
+{
+	for (unsigned i = 0; i < 4096; i++)
+		io->buf[i] = (uint8_t)(seed * 31 + i * 7);
+}
+
+static bool check(struct io *io, unsigned seed)
+{
+	for (unsigned i = 0; i < 4096; i++)
+		if (io->buf[i] != (uint8_t)(seed * 31 + i * 7))
+			return false;
+	return true;
+}
+
+static int open_sess(unsigned no_path_ms)
+{
+	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
+	struct rtrs_clt_attr a;
+	int ret;
+
+	rtrs_clt_attr_init(&a);
+	a.hb_interval_ms = 200;
+	a.hb_missed_max = 3;
+	a.reconnect_delay_ms = 200;
+	a.no_path_timeout_ms = no_path_ms;
+	ret = rtrs_clt_open("test-mpath", pa, 2, &a, &sess);
+	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < 64; i++) {
+		ret = rtrs_clt_get_permit(sess, RTRS_IO_CON, RTRS_PERMIT_NOWAIT,
+					  &ios[i].pm);
+		CHECK_EQ(ret, 0);
+	}
+	return 0;
+}
+
+static void close_sess(void)
+{
+	for (unsigned i = 0; i < 64; i++)
+		rtrs_clt_put_permit(sess, ios[i].pm);
+	rtrs_clt_close(sess);
+	sess = NULL;
+}
+
+static uint64_t path_writes(unsigned idx)
+{
+	struct rtrs_path_info in;
+
+	if (rtrs_clt_path_info(sess, idx, &in))
+		return UINT64_MAX;
+	return in.write_cnt;
+}
+
+static int path_state(unsigned idx)
+{
+	struct rtrs_path_info in;
+
+	return rtrs_clt_path_info(sess, idx, &in) ? -1 : (int)in.state;
+}
+
+/* Write 32 blocks with distinct data (tags recorded), all in flight. */
+static void write_batch(unsigned n, unsigned seed, unsigned *tags)
+{
+	for (unsigned i = 0; i < n; i++) {
+		fill(&ios[i], seed + i);
+		CHECK_EQ(submit(&ios[i], 1, i * 4096), 0);
+		tags[i] = ios[i].h.tag;
+	}
+}
+
+static void read_verify(unsigned n, unsigned seed)
+{
+	for (unsigned i = 0; i < n; i++) {
+		memset(ios[i].buf, 0, 4096);
+		CHECK_EQ(submit(&ios[i], 0, i * 4096), 0);
+	}
+	CHECK(wait_all(n, 10000), "reads did not complete");
+	for (unsigned i = 0; i < n; i++) {
+		CHECK_EQ(atomic_load(&ios[i].status), 0);
+		CHECK(check(&ios[i], seed + i), "block %u differs", i);
+	}
+}
+
+static void test_policies(void)
+{
+	uint64_t w0, w1;
+	unsigned tags[64];
+
+	if (open_sess(0))
+		return;
+	/* min-inflight with 64 in flight: both paths carry IO */
+	for (int rep = 0; rep < 20; rep++) {
+		write_batch(64, 1, tags);
+		CHECK(wait_all(64, 10000), "writes did not complete");
+	}
+	w0 = path_writes(0);
+	w1 = path_writes(1);
+	CHECK(w0 > 0 && w1 > 0, "min-inflight: path writes %llu / %llu",
+	      (unsigned long long)w0, (unsigned long long)w1);
+	read_verify(64, 1);
+	/* round-robin from one thread, one at a time: exact alternation */
+	CHECK_EQ(rtrs_clt_set_policy(sess, RTRS_MP_POLICY_RR), 0);
+	CHECK_EQ(rtrs_clt_get_policy(sess), RTRS_MP_POLICY_RR);
+	CHECK_EQ(rtrs_clt_reset_stats(sess), 0);
+	for (unsigned i = 0; i < 100; i++) {
+		fill(&ios[0], i);
+		CHECK_EQ(submit(&ios[0], 1, 0), 0);
+		CHECK(wait_all(1, 5000), "write did not complete");
+	}
+	CHECK_EQ(path_writes(0), 50);
+	CHECK_EQ(path_writes(1), 50);
+	CHECK_EQ(rtrs_clt_set_policy(sess, 7), -EINVAL);
+	/* a path that is down is skipped */
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
+	CHECK_EQ(path_state(1), RTRS_PATH_CLOSED);
+	CHECK_EQ(rtrs_clt_reset_stats(sess), 0);
+	for (unsigned i = 0; i < 10; i++) {
+		CHECK_EQ(submit(&ios[0], 1, 0), 0);
+		CHECK(wait_all(1, 5000), "write did not complete");
+	}
+	CHECK_EQ(path_writes(0), 10);
+	CHECK_EQ(path_writes(1), 0);
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
+	CHECK_EQ(path_state(1), RTRS_PATH_CONNECTED);
+	CHECK_EQ(rtrs_clt_path_info(sess, 5, &(struct rtrs_path_info){ 0 }),
+		 -ENOENT);
+	close_sess();
+}
+
+static void test_failover(void)
+{
+	struct rtrs_srv_stats s0, s1;
+	struct rtrs_clt_stats cs;
+	unsigned tags[32];
+
+	if (open_sess(0))
+		return;
+	rtrs_srv_get_stats(srv, &s0);
+	/* every request on path 0, held there by the server */
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
+	atomic_store(&hold_ms, 500);
+	write_batch(32, 100, tags);
+	t_sleep_ms(100);
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
+	CHECK(wait_all(32, 10000), "writes did not complete after failover");
+	atomic_store(&hold_ms, 0);
+	for (unsigned i = 0; i < 32; i++) {
+		CHECK_EQ(atomic_load(&ios[i].status), 0);
+		CHECK_EQ(atomic_load(&execs[tags[i]]), 1);
+	}
+	rtrs_clt_get_stats(sess, &cs);
+	CHECK_EQ(cs.failovers, 32);
+	CHECK_EQ(cs.errors, 0);
+	rtrs_srv_get_stats(srv, &s1);
+	CHECK_EQ(s1.executed - s0.executed, 32);
+	CHECK_EQ(s1.dup_attached + s1.dup_answered -
+		 s0.dup_attached - s0.dup_answered, 32);
+	read_verify(32, 100);
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 0), 0);
+	close_sess();
+}
+
+static void test_nopath(void)
+{
+	unsigned tags[16];
+
+	if (open_sess(0))
+		return;
+	atomic_store(&hold_ms, 300);
+	write_batch(16, 7, tags);
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
+	CHECK(wait_all(16, 5000), "callbacks missing with no path");
+	for (unsigned i = 0; i < 16; i++)
+		CHECK_EQ(atomic_load(&ios[i].status), -ECONNABORTED);
+	CHECK_EQ(submit(&ios[0], 1, 0), -ENOTCONN);
+	atomic_store(&hold_ms, 0);
+	t_sleep_ms(400);        /* the server's held answers go nowhere */
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 0), 0);
+	/* the permits work again; the fence of the old path goes along */
+	write_batch(16, 9, tags);
+	CHECK(wait_all(16, 5000), "writes after reconnect");
+	for (unsigned i = 0; i < 16; i++)
+		CHECK_EQ(atomic_load(&ios[i].status), 0);
+	read_verify(16, 9);
+	close_sess();
+}
+
+static void test_hold(void)
+{
+	struct rtrs_clt_stats cs;
+	unsigned tags[8];
+
+	if (open_sess(3000))
+		return;
+	atomic_store(&hold_ms, 300);
+	write_batch(8, 50, tags);
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
+	atomic_store(&hold_ms, 0);
+	t_sleep_ms(500);
+	for (unsigned i = 0; i < 8; i++)
+		CHECK(!atomic_load(&ios[i].done), "request %u not held", i);
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
+	CHECK(wait_all(8, 5000), "held requests not released");
+	for (unsigned i = 0; i < 8; i++) {
+		CHECK_EQ(atomic_load(&ios[i].status), 0);
+		CHECK_EQ(atomic_load(&execs[tags[i]]), 1);
+	}
+	rtrs_clt_get_stats(sess, &cs);
+	CHECK_EQ(cs.held, 8);
+	read_verify(8, 50);
+	/* held past the timeout */
+	atomic_store(&hold_ms, 300);
+	write_batch(4, 60, tags);
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
+	atomic_store(&hold_ms, 0);
+	CHECK(!wait_all(4, 2000), "released before the timeout");
+	CHECK(wait_all(4, 3000), "not failed after the timeout");
+	for (unsigned i = 0; i < 4; i++)
+		CHECK_EQ(atomic_load(&ios[i].status), -ECONNABORTED);
+	close_sess();
+}
+
+static char rule[2][200];
+
+static void ipt(const char *op)
+{
+	char cmd[512];
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(cmd, sizeof(cmd), "iptables -%s %s 2>/dev/null", op,
+			 rule[i]);
+		if (system(cmd) != 0 && op[0] == 'I')
+			fprintf(stderr, "iptables -I failed\n");
+	}
+}
+
+static void ipt_cleanup(void)
+{
+	if (rule[0][0])
+		ipt("D");
+}
+
+static void test_heartbeat(void)
+{
+	const char *port = strrchr(addr[1], ':') + 1;
+	uint64_t t0, t1;
+	unsigned tags[8];
+	struct rtrs_path_info in;
+
+	if (geteuid() != 0 || system("iptables -L -n >/dev/null 2>&1") != 0) {
+		printf("heartbeat: needs root and iptables, skipped\n");
+		return;
+	}
+	if (open_sess(0))
+		return;
+	snprintf(rule[0], sizeof(rule[0]),
+		 "INPUT -d 127.0.0.2 -p tcp --dport %s -j DROP", port);
+	snprintf(rule[1], sizeof(rule[1]),
+		 "INPUT -s 127.0.0.2 -p tcp --sport %s -j DROP", port);
+	atexit(ipt_cleanup);
+	ipt("I");
+	t0 = now_ms();
+	while (path_state(1) == RTRS_PATH_CONNECTED && now_ms() - t0 < 5000)
+		t_sleep_ms(10);
+	t1 = now_ms();
+	/* 3 missed x 200 ms, +1 interval for the phase, + scheduling slack */
+	CHECK(t1 - t0 <= 4 * 200 + 200, "declared failed after %llu ms",
+	      (unsigned long long)(t1 - t0));
+	rtrs_clt_path_info(sess, 1, &in);
+	CHECK_EQ(in.hb_timeouts, 1);
+	/* IO goes on over path 0 */
+	write_batch(8, 70, tags);
+	CHECK(wait_all(8, 5000), "IO with one path silent");
+	read_verify(8, 70);
+	ipt("D");
+	rule[0][0] = 0;
+	t0 = now_ms();
+	while (path_state(1) != RTRS_PATH_CONNECTED && now_ms() - t0 < 10000)
+		t_sleep_ms(20);
+	CHECK_EQ(path_state(1), RTRS_PATH_CONNECTED);
+	rtrs_clt_path_info(sess, 1, &in);
+	CHECK(in.reconnects_ok >= 1, "no reconnect counted");
+	close_sess();
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "all";
+	pthread_t th;
+
+	if (srv_start())
+		return 77;
+	pthread_create(&th, NULL, answer_main, NULL);
+	if (!strcmp(mode, "all") || !strcmp(mode, "policies"))
+		test_policies();
+	if (!strcmp(mode, "all") || !strcmp(mode, "failover"))
+		test_failover();
+	if (!strcmp(mode, "all") || !strcmp(mode, "nopath"))
+		test_nopath();
+	if (!strcmp(mode, "all") || !strcmp(mode, "hold"))
+		test_hold();
+	if (!strcmp(mode, "heartbeat"))
+		test_heartbeat();
+	pthread_mutex_lock(&q_lock);
+	q_stop = true;
+	pthread_mutex_unlock(&q_lock);
+	pthread_join(th, NULL);
+	rtrs_srv_close(srv);
+	return t_finish();
+}
