@@ -1783,8 +1783,7 @@ int rtrs_clt_query(struct rtrs_clt_sess *s, struct rtrs_attrs *a)
 	a->queue_depth = s->geom.queue_depth;
 	a->max_io_size = s->geom.max_io_size;
 	a->max_segments = s->max_segments;
-	a->max_hdr_size = s->geom.max_hdr_size -
-			  (uint32_t)(RTRS_WRITE_MSG_LEN + RTRS_FENCE_LEN);
+	a->max_hdr_size = s->geom.max_hdr_size;
 	return 0;
 }
 
