@@ -946,8 +946,6 @@ int rtrs_clt_request(struct rtrs_clt_sess *s, enum rtrs_dir dir,
 	r = &s->reqs[pm->mem_id];
 	if (atomic_load(&r->state) != REQ_IDLE)
 		return -EBUSY;
-	if (!s->attr.no_path_timeout_ms && !any_path_connected(s, NULL))
-		return -ENOTCONN;
 
 	r->dir = dir;
 	r->ops = *ops;

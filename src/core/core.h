@@ -163,7 +163,6 @@ struct clt_path {
 	_Atomic bool draining;          /* being removed: no new requests */
 	int recon_attempts;
 	uint64_t recon_due_ns;
-	bool ever_connected;
 	/* heartbeats */
 	struct rtrs_timer hb;
 	_Atomic bool rx_seen;

@@ -46,7 +46,7 @@ enum rtrs_imm_type {
 	RTRS_IMM_IO_REQ = 0,
 	RTRS_IMM_IO_RSP = 1,
 	RTRS_IMM_IO_RSP_W_INV = 2,     /* not sent by librtrs (no remote invalidate) */
-	RTRS_IMM_HB = 8,               /* reserved: multipath heartbeats */
+	RTRS_IMM_HB = 8,               /* heartbeat, both directions, cid 0 */
 	RTRS_IMM_HB_ACK = 9,
 };
 
