@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
-# Install the Debian packages librtrs needs to build, test and demo.
+# Install the Debian packages librtrs needs to build, test and demo
+# (`deps.sh plot`: gnuplot for scripts/plot-timeline).
 # As root it runs apt-get; otherwise it prints the one command to run.
 set -euo pipefail
 
 PKGS=(cmake ninja-build pkg-config gcc libfabric-dev libfabric-bin
       libcmocka-dev iproute2 iptables procps valgrind)
+# `deps.sh plot`: only what scripts/plot-timeline needs
+if [ "${1:-}" = plot ]; then
+	PKGS=(gnuplot-nox)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

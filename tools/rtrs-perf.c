@@ -14,6 +14,7 @@
  * errors, 2 on bad usage or setup failure.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -214,11 +215,13 @@ static void usage(void)
 		"usage:\n"
 		"  rtrs-perf server --listen ADDR:PORT[,...] [--provider P] [--qd N]\n"
 		"                   [--chunk SIZE] [--no-invalidate] [--size SIZE]\n"
-		"                   [--exit-after SEC] [--resp-thread]\n"
+		"                   [--exit-after SEC] [--resp-thread] [--store FILE]\n"
 		"  rtrs-perf client --connect ADDR:PORT[,...] --rw read|write|randrw\n"
 		"                   --bs SIZE --qd N [--threads N] [--time SEC]\n"
 		"                   [--verify] [--provider P] [--json] [--size SIZE]\n"
 		"                   [--no-reg] [--name SESSNAME] [--io-cons N]\n"
+		"                   [--timeline FILE] [--policy rr|mi|ml]\n"
+		"                   [--hb MS,MISSED] [--no-path-timeout MS]\n"
 		"  rtrs-perf raw server|client ...  (see rtrs-perf(1))\n");
 }
 
@@ -233,9 +236,12 @@ static int server_main(int argc, char **argv)
 		{ "size", required_argument, NULL, 's' },
 		{ "exit-after", required_argument, NULL, 'x' },
 		{ "resp-thread", no_argument, NULL, 'R' },
+		{ "store", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	const char *store = NULL;
+	int sfd = -1;
 	struct rtrs_srv_attr attr;
 	pthread_t worker;
 	struct rtrs_srv_ctx *ctx;
@@ -248,7 +254,7 @@ static int server_main(int argc, char **argv)
 
 	rtrs_srv_attr_init(&attr);
 	srv.size = 256ull << 20;
-	while ((c = getopt_long(argc, argv, "l:p:q:c:ns:x:Rh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:p:q:c:ns:x:RS:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
 		case 'p': attr.provider = optarg; break;
@@ -265,14 +271,26 @@ static int server_main(int argc, char **argv)
 			break;
 		case 'x': exit_after = atof(optarg); break;
 		case 'R': srv.resp_thread = true; break;
+		case 'S': store = optarg; break;
 		default: goto bad;
 		}
 	}
 	if (!listen)
 		goto bad;
 	n = split_list(listen, addrs, 16);
+	if (store) {
+		/* a file keeps the data across a server restart */
+		sfd = open(store, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (sfd < 0 || ftruncate(sfd, (off_t)srv.size)) {
+			fprintf(stderr, "rtrs-perf server: %s: %s\n", store,
+				strerror(errno));
+			return 2;
+		}
+	}
 	srv.store = mmap(NULL, srv.size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			 store ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS, sfd, 0);
+	if (sfd >= 0)
+		close(sfd);
 	if (srv.store == MAP_FAILED) {
 		fprintf(stderr, "rtrs-perf server: cannot map %llu bytes\n",
 			(unsigned long long)srv.size);
@@ -378,6 +396,9 @@ static struct {
 	_Atomic uint64_t ios, bytes, errors, verify_errors, submit_errors;
 	struct perf_hist hist;
 	struct job *jobs;
+	/* --timeline: the longest time without any completion */
+	bool track_gap;
+	_Atomic uint64_t last_done_ns, max_gap_ns;
 } cl;
 
 static uint64_t rng_next(uint64_t *s)
@@ -473,6 +494,15 @@ static void slot_conf(void *priv, int status)
 
 	if (!j->prefill)
 		hist_add(&cl.hist, now - sl->start);
+	if (cl.track_gap && !j->prefill) {
+		uint64_t prev = atomic_exchange(&cl.last_done_ns, now);
+		uint64_t m = atomic_load(&cl.max_gap_ns);
+
+		while (prev && now > prev && now - prev > m &&
+		       !atomic_compare_exchange_weak(&cl.max_gap_ns, &m,
+						     now - prev))
+			;
+	}
 	if (status) {
 		if (atomic_fetch_add(&cl.errors, 1) < 5)
 			fprintf(stderr, "rtrs-perf: IO error: %s\n",
@@ -597,6 +627,69 @@ static const char *rw_name(enum rw_mode m)
 	return m == RW_READ ? "read" : m == RW_WRITE ? "write" : "randrw";
 }
 
+/* --timeline: one row per 100 ms: seconds, IOPS, then per path its IOPS
+ * and state (enum rtrs_path_state; -1 for an empty slot). */
+struct timeline {
+	FILE *f;
+	struct rtrs_clt_sess *s;
+	unsigned npaths;
+	uint64_t t0, last_t, last_ios, last_path[RTRS_MAX_PATHS];
+};
+
+static int tl_open(struct timeline *tl, const char *file,
+		   struct rtrs_clt_sess *s)
+{
+	tl->f = fopen(file, "w");
+	if (!tl->f) {
+		fprintf(stderr, "rtrs-perf: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	tl->s = s;
+	tl->npaths = (unsigned)rtrs_clt_path_slots(s);
+	fprintf(tl->f, "# rtrs-perf timeline: state 0 connecting, 1 connected, "
+		"2 closing, 3 closed, 4 reconnecting, 5 dead, -1 none\n"
+		"# t_s\tiops");
+	for (unsigned i = 0; i < tl->npaths; i++) {
+		struct rtrs_path_info in;
+
+		fprintf(tl->f, "\tpath%u_iops\tpath%u_state", i, i);
+		if (!rtrs_clt_path_info(s, i, &in))
+			tl->last_path[i] = in.read_cnt + in.write_cnt;
+	}
+	fprintf(tl->f, "\n");
+	return 0;
+}
+
+static void tl_tick(struct timeline *tl, uint64_t now)
+{
+	uint64_t ios = atomic_load(&cl.ios);
+	double dt = (double)(now - tl->last_t) / 1e9;
+
+	if (dt <= 0)
+		return;
+	fprintf(tl->f, "%.2f\t%.0f", (double)(now - tl->t0) / 1e9,
+		(double)(ios - tl->last_ios) / dt);
+	for (unsigned i = 0; i < tl->npaths; i++) {
+		struct rtrs_path_info in;
+
+		if (rtrs_clt_path_info(tl->s, i, &in)) {
+			fprintf(tl->f, "\t0\t-1");
+			continue;
+		}
+		/* a stats reset moves the counters back: restart from there */
+		if (in.read_cnt + in.write_cnt < tl->last_path[i])
+			tl->last_path[i] = 0;
+		fprintf(tl->f, "\t%.0f\t%d",
+			(double)(in.read_cnt + in.write_cnt - tl->last_path[i]) / dt,
+			(int)in.state);
+		tl->last_path[i] = in.read_cnt + in.write_cnt;
+	}
+	fprintf(tl->f, "\n");
+	fflush(tl->f);
+	tl->last_ios = ios;
+	tl->last_t = now;
+}
+
 static int client_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -613,6 +706,10 @@ static int client_main(int argc, char **argv)
 		{ "no-reg", no_argument, NULL, 'N' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "io-cons", required_argument, NULL, 'i' },
+		{ "timeline", required_argument, NULL, 'L' },
+		{ "policy", required_argument, NULL, 'P' },
+		{ "hb", required_argument, NULL, 'H' },
+		{ "no-path-timeout", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -622,6 +719,8 @@ static int client_main(int argc, char **argv)
 	struct rtrs_attrs qa;
 	struct rtrs_clt_stats cst;
 	char *connect = NULL, *addrs[RTRS_MAX_PATHS], name[64];
+	const char *timeline = NULL;
+	struct timeline tl = { 0 };
 	size_t npaths;
 	uint64_t t0, t_end, last_ios = 0, last_t, elapsed;
 	int c, ret, rc = 0;
@@ -635,7 +734,7 @@ static int client_main(int argc, char **argv)
 	cl.size = 64ull << 20;
 	cl.seed = perf_now_ns();
 	snprintf(name, sizeof(name), "rtrs-perf-%d", (int)getpid());
-	while ((c = getopt_long(argc, argv, "c:r:b:q:t:T:vp:js:Nn:i:h", opts,
+	while ((c = getopt_long(argc, argv, "c:r:b:q:t:T:vp:js:Nn:i:L:P:H:O:h", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'c': connect = optarg; break;
@@ -667,6 +766,23 @@ static int client_main(int argc, char **argv)
 		case 'N': cl.noreg = true; break;
 		case 'n': snprintf(name, sizeof(name), "%s", optarg); break;
 		case 'i': attr.io_cons = (unsigned)atoi(optarg); break;
+		case 'L': timeline = optarg; break;
+		case 'P':
+			if (!strcmp(optarg, "rr"))
+				attr.policy = RTRS_MP_POLICY_RR;
+			else if (!strcmp(optarg, "mi"))
+				attr.policy = RTRS_MP_POLICY_MIN_INFLIGHT;
+			else if (!strcmp(optarg, "ml"))
+				attr.policy = RTRS_MP_POLICY_MIN_LATENCY;
+			else
+				goto bad;
+			break;
+		case 'H':
+			if (sscanf(optarg, "%u,%u", &attr.hb_interval_ms,
+				   &attr.hb_missed_max) != 2)
+				goto bad;
+			break;
+		case 'O': attr.no_path_timeout_ms = (unsigned)atoi(optarg); break;
 		default: goto bad;
 		}
 	}
@@ -706,6 +822,11 @@ static int client_main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (timeline && tl_open(&tl, timeline, s)) {
+		rc = 2;
+		goto out;
+	}
+	cl.track_gap = timeline != NULL;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	if (cl.verify && cl.rw != RW_WRITE) {
@@ -724,12 +845,19 @@ static int client_main(int argc, char **argv)
 	}
 	t0 = last_t = perf_now_ns();
 	t_end = t0 + (uint64_t)(cl.time * 1e9);
+	tl.t0 = tl.last_t = t0;
 	run_jobs();
-	while (!stop_sig && perf_now_ns() < t_end) {
-		uint64_t now, ios;
+	for (uint64_t tick = 1; !stop_sig && perf_now_ns() < t_end; tick++) {
+		uint64_t now, ios, due = t0 + tick * 100000000ull;
+		struct timespec ts = { (time_t)(due / 1000000000ull),
+				       (long)(due % 1000000000ull) };
 
-		usleep(100 * 1000);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
+				       NULL) == EINTR && !stop_sig)
+			;
 		now = perf_now_ns();
+		if (tl.f)
+			tl_tick(&tl, now);
 		if (now - last_t < 1000000000ull)
 			continue;
 		ios = atomic_load(&cl.ios);
@@ -760,7 +888,8 @@ static int client_main(int argc, char **argv)
 			       "\"lat_us\":{\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f},"
 			       "\"errors\":%llu,\"verify_errors\":%llu,"
 			       "\"ios\":%llu,\"cpu_migrations\":%llu,"
-			       "\"tx_backlog\":%llu}\n",
+			       "\"tx_backlog\":%llu,\"failovers\":%llu,"
+			       "\"max_gap_ms\":%.3f}\n",
 			       rw_name(cl.rw), (unsigned long long)cl.bs, cl.qd,
 			       cl.threads, secs, iops, mibs,
 			       hist_pct(&cl.hist, 50), hist_pct(&cl.hist, 99),
@@ -769,8 +898,16 @@ static int client_main(int argc, char **argv)
 			       (unsigned long long)atomic_load(&cl.verify_errors),
 			       (unsigned long long)atomic_load(&cl.ios),
 			       (unsigned long long)cst.cpu_migration_from,
-			       (unsigned long long)cst.tx_backlog);
+			       (unsigned long long)cst.tx_backlog,
+			       (unsigned long long)cst.failovers,
+			       cl.track_gap ? (double)atomic_load(&cl.max_gap_ns) / 1e6
+					    : -1.0);
 		} else {
+			if (cl.track_gap)
+				printf("longest gap between completions %.1f ms, "
+				       "failovers %llu\n",
+				       (double)atomic_load(&cl.max_gap_ns) / 1e6,
+				       (unsigned long long)cst.failovers);
 			printf("%s bs=%llu qd=%u threads=%u: %.0f IOPS, %.1f MiB/s, "
 			       "lat p50 %.1f us p99 %.1f us p99.9 %.1f us, "
 			       "errors %llu, verify errors %llu\n",
@@ -784,6 +921,8 @@ static int client_main(int argc, char **argv)
 	if (atomic_load(&cl.errors) || atomic_load(&cl.verify_errors))
 		rc = 1;
 out:
+	if (tl.f)
+		fclose(tl.f);
 	for (unsigned i = 0; i < cl.threads; i++)
 		job_fini(&cl.jobs[i]);
 	rtrs_clt_close(s);

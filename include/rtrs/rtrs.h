@@ -95,6 +95,14 @@ typedef void (*rtrs_log_fn)(enum rtrs_log_level level, const char *msg,
 RTRS_API void rtrs_set_log_fn(rtrs_log_fn fn, void *priv);
 RTRS_API void rtrs_set_log_level(enum rtrs_log_level level);
 
+/*
+ * rtrs_ctl_run_dir - the directory of the control sockets, where a process
+ * with open sessions serves "<pid>.sock" (mode 0600) for rtrsctl(8):
+ * $RTRS_RUN_DIR, else /run/rtrs for root, else $XDG_RUNTIME_DIR/rtrs.
+ * Errors: -EINVAL, -ENOENT (none of them applies), -ENAMETOOLONG.
+ */
+RTRS_API int rtrs_ctl_run_dir(char *buf, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* Client                                                              */
 /* ------------------------------------------------------------------ */
@@ -124,6 +132,9 @@ struct rtrs_clt_attr {
 	unsigned int no_path_timeout_ms;
 	void *priv;                /* passed to link_ev */
 	void (*link_ev)(void *priv, enum rtrs_clt_link_ev ev);
+	/* 1: not served on the process's control socket (rtrsctl(8));
+	 * default 0. RTRS_CTL=0 in the environment disables it for all. */
+	int ctl_disable;
 };
 
 /* Fill @attr with the defaults. */
@@ -273,7 +284,8 @@ struct rtrs_clt_stats {
 	uint64_t cpu_migration_from; /* completions handled off the submitting CPU's connection CPU */
 	uint64_t cpu_migration_to;
 	uint64_t tx_backlog;       /* posts deferred because the provider queue was full */
-	uint64_t failovers;        /* requests re-issued on another path */
+	uint64_t failovers;        /* re-issues of requests whose path failed
+				      (on another path, or held until one came back) */
 	uint64_t held;             /* requests held while no path was up */
 	uint32_t paths, paths_connected;
 };
@@ -323,6 +335,7 @@ struct rtrs_srv_attr {
 	 * request executed twice; link_ev DISCONNECTED fires when it ends.
 	 * 0 frees at once. Default 10000. */
 	unsigned int linger_ms;
+	int ctl_disable;           /* as in struct rtrs_clt_attr */
 };
 
 RTRS_API void rtrs_srv_attr_init(struct rtrs_srv_attr *attr);

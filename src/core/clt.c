@@ -192,6 +192,7 @@ static void failover_path_reqs(struct clt_path *p)
 
 		if (atomic_load(&r->state) != REQ_POSTED)
 			continue;
+
 		c = atomic_load(&r->con);
 		if (!c || c->path != p)
 			continue;
@@ -211,10 +212,8 @@ static void failover_path_reqs(struct clt_path *p)
 		r->retry = true;
 		if (p->srv_id)
 			r->fence_path = p->srv_id;
-		if (issue(r, p) == 0) {
-			atomic_fetch_add(&s->st_failovers, 1);
-			continue;
-		}
+		if (issue(r, p) == 0)
+			continue;       /* counted as a failover by issue() */
 		if (s->attr.no_path_timeout_ms && !atomic_load(&s->closing))
 			hold_req(r);
 		else
@@ -415,6 +414,14 @@ static void handle_hb(struct clt_con *c, unsigned type)
 	}
 }
 
+static void handle_close_ack(struct clt_path *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->close_acked = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
 static void clt_cqe(void *ctx, const struct fab_cqe *c)
 {
 	struct clt_con *con = ctx;
@@ -449,6 +456,9 @@ static void clt_cqe(void *ctx, const struct fab_cqe *c)
 		case RTRS_IMM_HB_ACK:
 			handle_hb(con, rtrs_imm_type(c->imm));
 			break;
+		case RTRS_IMM_CLOSE_ACK:
+			handle_close_ack(p);
+			break;
 		default:
 			plog(RTRS_LOG_ERR, p, "unknown immediate type %u",
 			     rtrs_imm_type(c->imm));
@@ -465,6 +475,8 @@ static void clt_cqe(void *ctx, const struct fab_cqe *c)
 		else if (rtrs_imm_type(c->imm) == RTRS_IMM_HB ||
 			 rtrs_imm_type(c->imm) == RTRS_IMM_HB_ACK)
 			handle_hb(con, rtrs_imm_type(c->imm));
+		else if (rtrs_imm_type(c->imm) == RTRS_IMM_CLOSE_ACK)
+			handle_close_ack(p);
 		else {
 			plog(RTRS_LOG_ERR, p, "unexpected remote write");
 			path_close(p, -EPROTO);
@@ -816,8 +828,10 @@ static int issue(struct clt_req *r, struct clt_path *avoid)
 		pthread_mutex_unlock(&c->lock);
 		if (ret)        /* partly posted: the path's failover re-issues it */
 			path_close(p, ret);
-		if (retry)
+		if (retry) {    /* a re-issue: now, or a held one later */
 			atomic_fetch_add(&p->st_failovers, 1);
+			atomic_fetch_add(&s->st_failovers, 1);
+		}
 		return 0;
 	}
 	return last;
@@ -1747,14 +1761,68 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 	}
 	s->recon_started = true;
 	s->opened = true;
+	if (!s->attr.ctl_disable)
+		rtrs__ctl_register(RTRS_CTL_CLT, s);
 	*out = s;
 	return 0;
+}
+
+/*
+ * Tell every fencing server path that the session is closing and wait
+ * (bounded) for the acknowledgement: the server then frees the session with
+ * its last path instead of keeping it linger_ms for retries that will never
+ * come, and the name is free for the next client at once.
+ */
+static void sess_say_goodbye(struct rtrs_clt_sess *s)
+{
+	unsigned n = atomic_load(&s->npaths);
+	bool sent[RTRS_MAX_PATHS] = { false };
+
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+		struct clt_con *c0;
+		int ret = -ENOTCONN;
+
+		if (!p || atomic_load(&p->state) != CLT_PATH_CONNECTED ||
+		    !(p->rsp.flags & RTRS_MSG_FENCE_F))
+			continue;
+		c0 = &p->cons[0];
+		pthread_mutex_lock(&p->lock);
+		p->close_acked = false;
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_lock(&c0->lock);
+		if (!c0->dead)
+			ret = rtrs__fab_post_send(c0->ep, NULL, 0, NULL, true,
+						  rtrs_imm(RTRS_IMM_CLOSE, 0),
+						  NULL, false);
+		pthread_mutex_unlock(&c0->lock);
+		sent[i] = ret == 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+		struct timespec dl = rtrs_deadline(RTRS_CLOSE_ACK_MS);
+		bool acked;
+
+		if (!p || !sent[i])
+			continue;
+		pthread_mutex_lock(&p->lock);
+		while (!p->close_acked &&
+		       atomic_load(&p->state) == CLT_PATH_CONNECTED &&
+		       pthread_cond_timedwait(&p->cond, &p->lock, &dl) == 0)
+			;
+		acked = p->close_acked;
+		pthread_mutex_unlock(&p->lock);
+		/* one acknowledgement is enough: the session is server-wide */
+		if (acked)
+			break;
+	}
 }
 
 void rtrs_clt_close(struct rtrs_clt_sess *s)
 {
 	if (!s)
 		return;
+	rtrs__ctl_unregister(s);        /* waits for a running rtrsctl command */
 	pthread_mutex_lock(&s->lock);
 	s->closing = true;
 	pthread_cond_broadcast(&s->cond);       /* permit waiters */
@@ -1769,6 +1837,7 @@ void rtrs_clt_close(struct rtrs_clt_sess *s)
 	while (atomic_load(&s->inflight))
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	sess_say_goodbye(s);
 	sess_free(s);
 }
 

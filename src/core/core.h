@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "fabric/fabric.h"
 #include "proto/wire.h"
@@ -30,6 +31,7 @@
 #include "util/util.h"
 
 #define RTRS_DEF_CONNECT_TIMEOUT_MS 5000
+#define RTRS_CLOSE_ACK_MS 1000        /* close waits this long for CLOSE_ACK */
 #define RTRS_DEF_QD 512
 #define RTRS_DEF_CHUNK (128u << 10)
 #define RTRS_MAX_SEGMENTS RTRS_PROTO_MAX_READ_DESC
@@ -169,6 +171,7 @@ struct clt_path {
 	unsigned hb_missed;             /* timer thread */
 	_Atomic uint64_t hb_sent_ns;
 	_Atomic bool hb_outstanding;
+	bool close_acked;               /* CLOSE_ACK received; under lock */
 	_Atomic uint64_t hb_lat_ns;     /* smoothed round trip, 0 = none yet */
 	/* statistics */
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
@@ -293,6 +296,8 @@ struct srv_path {
 	uint32_t id;                    /* unique in the session, never 0 */
 	bool fence;                     /* the client sends fence records */
 	struct rtrs_timer hb;
+	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
+		st_write_bytes;         /* answered on this path */
 	_Atomic bool rx_seen;           /* any completion since the last tick */
 	unsigned hb_missed;             /* timer thread only */
 };
@@ -314,6 +319,7 @@ struct rtrs_srv_sess {
 	bool link_up;
 	uint32_t next_path_id;          /* under ctx->lock */
 	struct rtrs_timer linger;       /* frees it when no path came back */
+	bool client_closed;             /* CLOSE received: no linger; ctx->lock */
 };
 
 struct rtrs_srv_ctx {
@@ -333,6 +339,19 @@ struct rtrs_srv_ctx {
 		st_hb_timeouts;
 	bool timers;
 };
+
+/* ctl.c: the control socket (rtrsctl) */
+enum rtrs_ctl_kind { RTRS_CTL_CLT = 1, RTRS_CTL_SRV = 2 };
+void rtrs__ctl_register(enum rtrs_ctl_kind kind, void *obj);
+void rtrs__ctl_unregister(void *obj);
+void rtrs__ctl_json_str(FILE *f, const char *s);
+/* srv.c, called with the control registry locked: print the listener's
+ * sessions (only @name if set), return how many were printed */
+int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
+		       const char *name);
+/* close path @id of session @name; -ENOENT if there is none */
+int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
+			     uint32_t id);
 
 /* common.c */
 int rtrs__cond_init_mono(pthread_cond_t *c);

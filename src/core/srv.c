@@ -113,11 +113,14 @@ static void path_put(struct srv_path *p)
 		s->npaths_up--;
 	last = s->npaths == 0;
 	was_up = s->link_up;
-	if (last && !ctx->closing && ctx->attr.linger_ms) {
+	if (last && !ctx->closing && (ctx->attr.linger_ms || s->client_closed)) {
 		/* keep the chunks and their fence state for a client that
-		 * comes back (a retry must not run twice) */
+		 * comes back (a retry must not run twice); a client that said
+		 * CLOSE will not: free it now, but on the timer thread like a
+		 * lingering one, so that an armed linger cannot race us */
 		last = false;
-		rtrs__timer_arm(&s->linger, ctx->attr.linger_ms);
+		rtrs__timer_arm(&s->linger,
+				s->client_closed ? 0 : ctx->attr.linger_ms);
 	} else if (last) {
 		rtrs_list_del(&s->node);
 	}
@@ -178,10 +181,18 @@ static void op_finish(struct rtrs_srv_op *op)
 						  memory_order_relaxed);
 			atomic_fetch_add_explicit(&ctx->st_read_bytes, len,
 						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&p->st_read_cnt, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&p->st_read_bytes, len,
+						  memory_order_relaxed);
 		} else {
 			atomic_fetch_add_explicit(&ctx->st_write_cnt, 1,
 						  memory_order_relaxed);
 			atomic_fetch_add_explicit(&ctx->st_write_bytes, len,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&p->st_write_cnt, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&p->st_write_bytes, len,
 						  memory_order_relaxed);
 		}
 	}
@@ -621,6 +632,28 @@ static void send_hb_ack(struct srv_con *c)
 		path_close(c->path, ret, false);
 }
 
+/* The client closes its session: it will not come back for its requests,
+ * so the session goes with its last path instead of lingering. */
+static void handle_close(struct srv_con *c)
+{
+	struct srv_path *p = c->path;
+	struct rtrs_srv_ctx *ctx = p->sess->ctx;
+	int ret;
+
+	if (c->cid != 0 || !p->fence) {
+		pslog(RTRS_LOG_ERR, p, "close request on con %u", c->cid);
+		path_close(p, -EPROTO, true);
+		return;
+	}
+	pthread_mutex_lock(&ctx->lock);
+	p->sess->client_closed = true;
+	pthread_mutex_unlock(&ctx->lock);
+	ret = rtrs__fab_post_send(c->ep, NULL, 0, NULL, true,
+				  rtrs_imm(RTRS_IMM_CLOSE_ACK, 0), NULL, false);
+	if (ret && ret != -ENOTCONN && ret != -EAGAIN)
+		path_close(p, ret, false);
+}
+
 static void handle_imm(struct srv_con *c, uint32_t imm)
 {
 	switch (rtrs_imm_type(imm)) {
@@ -631,6 +664,9 @@ static void handle_imm(struct srv_con *c, uint32_t imm)
 		send_hb_ack(c);
 		break;
 	case RTRS_IMM_HB_ACK:
+		break;
+	case RTRS_IMM_CLOSE:
+		handle_close(c);
 		break;
 	default:
 		pslog(RTRS_LOG_ERR, c->path, "unknown immediate type %u",
@@ -1045,7 +1081,14 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 		path_put(p);    /* the endpoint that never was */
 		return;
 	}
-	rtrs__fab_ep_peer(c->ep, p->peer, sizeof(p->peer));
+	if (req.cid == 0) {
+		char peer[sizeof(p->peer)];
+
+		rtrs__fab_ep_peer(c->ep, peer, sizeof(peer));
+		pthread_mutex_lock(&ctx->lock);  /* rtrsctl reads it */
+		memcpy(p->peer, peer, sizeof(peer));
+		pthread_mutex_unlock(&ctx->lock);
+	}
 	if (caps->rx_cq_data)
 		nrx = (unsigned)MIN(caps->rx_size, (size_t)s->geom.queue_depth + 8);
 	else
@@ -1148,6 +1191,8 @@ int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 		}
 		ctx->npeps = i + 1;
 	}
+	if (!ctx->attr.ctl_disable)
+		rtrs__ctl_register(RTRS_CTL_SRV, ctx);
 	*out = ctx;
 	return 0;
 
@@ -1187,6 +1232,7 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 	if (!ctx)
 		return;
 	ls = ctx->ls;
+	rtrs__ctl_unregister(ctx);
 	pthread_mutex_lock(&ctx->lock);
 	ctx->closing = true;
 	pthread_mutex_unlock(&ctx->lock);
@@ -1304,5 +1350,146 @@ int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st)
 	st->stale_dropped = atomic_load(&ctx->st_stale_dropped);
 	st->paths_fenced = atomic_load(&ctx->st_paths_fenced);
 	st->hb_timeouts = atomic_load(&ctx->st_hb_timeouts);
+	return 0;
+}
+
+/* ---- control socket (ctl.c) ---- */
+
+static const char *srv_path_state_str(int st)
+{
+	return st == SRV_PATH_CONNECTED ? "connected"
+	       : st == SRV_PATH_CONNECTING ? "connecting" : "closing";
+}
+
+int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
+		       const char *name)
+{
+	struct rtrs_list *sp, *pp;
+	char addr[160];
+	int n = 0;
+
+	if (json)
+		fprintf(f, "{\"listen\":[");
+	else if (!name)
+		fprintf(f, "server");
+	for (size_t i = 0; i < ctx->npeps && !(name && !json); i++) {
+		if (rtrs__fab_pep_name(ctx->ls[i].pep, addr, sizeof(addr)))
+			snprintf(addr, sizeof(addr), "?");
+		if (json) {
+			fprintf(f, "%s", i ? "," : "");
+			rtrs__ctl_json_str(f, addr);
+		} else {
+			fprintf(f, " %s", addr);
+		}
+	}
+	if (json || !name) {
+		struct rtrs_srv_stats st;
+
+		rtrs_srv_get_stats(ctx, &st);
+		fprintf(f, json ? "],\"stats\":{\"read_cnt\":%llu,\"read_bytes\":%llu,"
+			"\"write_cnt\":%llu,\"write_bytes\":%llu,\"executed\":%llu,"
+			"\"dup_answered\":%llu,\"dup_attached\":%llu,"
+			"\"stale_dropped\":%llu,\"paths_fenced\":%llu,"
+			"\"hb_timeouts\":%llu,\"paths_closed_bad_input\":%llu}"
+			: "\n  rdma: %llu %llu %llu %llu\n  executed %llu  "
+			"dup_answered %llu  dup_attached %llu  stale_dropped %llu  "
+			"paths_fenced %llu  hb_timeouts %llu  bad_input %llu\n",
+			(unsigned long long)st.read_cnt,
+			(unsigned long long)st.read_bytes,
+			(unsigned long long)st.write_cnt,
+			(unsigned long long)st.write_bytes,
+			(unsigned long long)st.executed,
+			(unsigned long long)st.dup_answered,
+			(unsigned long long)st.dup_attached,
+			(unsigned long long)st.stale_dropped,
+			(unsigned long long)st.paths_fenced,
+			(unsigned long long)st.hb_timeouts,
+			(unsigned long long)st.paths_closed_bad_input);
+	}
+	pthread_mutex_lock(&ctx->lock);
+	if (json)
+		fprintf(f, ",\"sessions\":[");
+	else if (!name)
+		fprintf(f, "  sessions %u\n", ctx->nsess);
+	rtrs_list_for_each(sp, &ctx->sessions) {
+		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
+						       node);
+		bool first = true;
+
+		if (!s->named || (name && strcmp(name, s->name)))
+			continue;
+		if (json) {
+			fprintf(f, "%s{\"name\":", n ? "," : "");
+			rtrs__ctl_json_str(f, s->name);
+			fprintf(f, ",\"queue_depth\":%u,\"paths\":[",
+				s->geom.queue_depth);
+		} else {
+			fprintf(f, "server session %s  queue_depth %u  paths %u%s\n",
+				s->name, s->geom.queue_depth, s->npaths,
+				s->npaths ? "" : " (lingering)");
+		}
+		rtrs_list_for_each(pp, &s->paths) {
+			struct srv_path *p = container_of(pp, struct srv_path,
+							  node);
+			unsigned long long rc = atomic_load(&p->st_read_cnt),
+					   rb = atomic_load(&p->st_read_bytes),
+					   wc = atomic_load(&p->st_write_cnt),
+					   wb = atomic_load(&p->st_write_bytes);
+			const char *st = srv_path_state_str(atomic_load(&p->state));
+
+			if (json) {
+				fprintf(f, "%s{\"id\":%u,\"state\":\"%s\","
+					"\"src_addr\":", first ? "" : ",", p->id,
+					st);
+				rtrs__ctl_json_str(f, p->peer);
+				fprintf(f, ",\"read_cnt\":%llu,\"read_bytes\":%llu,"
+					"\"write_cnt\":%llu,\"write_bytes\":%llu}",
+					rc, rb, wc, wb);
+			} else {
+				fprintf(f, "  path %u\n    state: %s\n"
+					"    src_addr: %s\n"
+					"    stats/rdma: %llu %llu %llu %llu\n",
+					p->id, st, p->peer, rc, rb, wc, wb);
+			}
+			first = false;
+		}
+		if (json)
+			fprintf(f, "]}");
+		n++;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (json)
+		fprintf(f, "]}");
+	return n;
+}
+
+int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
+			     uint32_t id)
+{
+	struct rtrs_list *sp, *pp;
+	struct srv_path *found = NULL;
+
+	pthread_mutex_lock(&ctx->lock);
+	rtrs_list_for_each(sp, &ctx->sessions) {
+		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
+						       node);
+
+		if (!s->named || strcmp(name, s->name))
+			continue;
+		rtrs_list_for_each(pp, &s->paths) {
+			struct srv_path *p = container_of(pp, struct srv_path,
+							  node);
+
+			if (p->id == id && !found) {
+				atomic_fetch_add(&p->ref, 1);
+				found = p;
+			}
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (!found)
+		return -ENOENT;
+	path_close(found, -ECONNRESET, false);
+	path_put(found);
 	return 0;
 }

@@ -492,7 +492,14 @@ static int post_prologue(struct fab_ep *e)
 		pthread_mutex_unlock(&e->post_lock);
 		return -ENOTCONN;
 	}
-	f = rtrs__fab_fault_post();
+	if (rtrs__fab_fault_peer_filter()) {
+		char peer[128];
+
+		f = rtrs__fab_fault_post(rtrs__fab_ep_peer(e, peer, sizeof(peer))
+						 ? NULL : peer);
+	} else {
+		f = rtrs__fab_fault_post(NULL);
+	}
 	if (f) {
 		pthread_mutex_unlock(&e->post_lock);
 		if (f > 0) {

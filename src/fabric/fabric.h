@@ -180,7 +180,9 @@ int rtrs__fab_pep_name(const struct fab_pep *pep, char *buf, size_t len);
 
 /* ---- fault injection (tests) ----
  * Configured from $RTRS_FAULT ("post_fail=N,close_after=N,drop_rx=N,
- * delay_rx=N,delay_ms=M") at engine start or with rtrs__fab_fault_set(). Counters are process-wide:
+ * delay_rx=N,delay_ms=M,peer=HOST") at engine start or with
+ * rtrs__fab_fault_set(). Counters are process-wide; with peer=HOST only
+ * posts on endpoints connected to that host count (one path of several):
  * the Nth post fails with -EIO; every post after the Nth is swallowed (it
  * returns 0 but goes nowhere) and its endpoint reports FAB_CM_SHUTDOWN, as
  * if the peer vanished with operations in flight; the Nth received
@@ -193,10 +195,14 @@ struct fab_fault {
 	uint64_t drop_rx;
 	uint64_t delay_rx;      /* the Nth received completion ... */
 	uint64_t delay_ms;      /* ... is delivered this much later */
+	char peer[64];          /* "": every endpoint; else posts to this host */
 };
 void rtrs__fab_fault_set(const struct fab_fault *f);
 /* internal to the fabric layer */
-int rtrs__fab_fault_post(void);   /* 0, -EIO (fail), or 1 (swallow, shut down) */
+/* 0, -EIO (fail), or 1 (swallow, shut down); @peer is the endpoint's
+ * peer "host:port" or NULL if unknown */
+int rtrs__fab_fault_post(const char *peer);
+bool rtrs__fab_fault_peer_filter(void);
 /* Called per received completion: sleeps if it is the one to delay;
  * true if it is the one to drop. */
 bool rtrs__fab_fault_rx(void);

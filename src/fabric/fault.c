@@ -2,6 +2,7 @@
 /* Deterministic fault injection at the fabric boundary, for tests. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 
 static _Atomic uint64_t post_fail, close_after, drop_rx, delay_rx, delay_ms;
 static _Atomic uint64_t posts, rxs;
+static char peer_host[64];      /* set before the engine runs, then read-only */
 
 void rtrs__fab_fault_set(const struct fab_fault *f)
 {
@@ -21,6 +23,13 @@ void rtrs__fab_fault_set(const struct fab_fault *f)
 	atomic_store(&delay_ms, f->delay_ms);
 	atomic_store(&posts, 0);
 	atomic_store(&rxs, 0);
+	memcpy(peer_host, f->peer, sizeof(peer_host));
+	peer_host[sizeof(peer_host) - 1] = 0;
+}
+
+bool rtrs__fab_fault_peer_filter(void)
+{
+	return peer_host[0] != 0;
 }
 
 void rtrs__fab_fault_from_env(void)
@@ -51,20 +60,25 @@ void rtrs__fab_fault_from_env(void)
 			f.delay_rx = v;
 		else if (!strcmp(tok, "delay_ms"))
 			f.delay_ms = v;
+		else if (!strcmp(tok, "peer"))
+			snprintf(f.peer, sizeof(f.peer), "%s", eq + 1);
 		else
 			rtrs_warn("RTRS_FAULT: unknown key %s", tok);
 	}
 	rtrs__fab_fault_set(&f);
 }
 
-int rtrs__fab_fault_post(void)
+int rtrs__fab_fault_post(const char *peer)
 {
 	uint64_t pf = atomic_load_explicit(&post_fail, memory_order_relaxed);
 	uint64_t ca = atomic_load_explicit(&close_after, memory_order_relaxed);
+	size_t hl = strlen(peer_host);
 	uint64_t n;
 
 	if (!pf && !ca)
 		return 0;
+	if (hl && (!peer || strncmp(peer, peer_host, hl) || peer[hl] != ':'))
+		return 0;       /* another path's endpoint */
 	n = atomic_fetch_add(&posts, 1) + 1;
 	if (pf && n == pf)
 		return -EIO;

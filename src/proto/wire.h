@@ -48,6 +48,8 @@ enum rtrs_imm_type {
 	RTRS_IMM_IO_RSP_W_INV = 2,     /* not sent by librtrs (no remote invalidate) */
 	RTRS_IMM_HB = 8,               /* heartbeat, both directions, cid 0 */
 	RTRS_IMM_HB_ACK = 9,
+	RTRS_IMM_CLOSE = 10,           /* client closes the session, cid 0 */
+	RTRS_IMM_CLOSE_ACK = 11,       /* server: it will not linger */
 };
 
 #define RTRS_MSG_NEED_INVAL_F (1u << 0)   /* rdma_read.flags; never set by us */

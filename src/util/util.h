@@ -85,6 +85,8 @@ static inline void rtrs_list_del(struct rtrs_list *n)
 	n->next = n->prev = n;
 }
 
+#define rtrs_list_for_each(pos, head)                                        \
+	for (pos = (head)->next; pos != (head); pos = pos->next)
 #define rtrs_list_for_each_safe(pos, tmp, head)                              \
 	for (pos = (head)->next, tmp = pos->next; pos != (head);             \
 	     pos = tmp, tmp = pos->next)

@@ -8,6 +8,12 @@
  *    the server drops that path;
  *  - a key reused after the server revoked it (always_invalidate) cuts the
  *    client off; with always_invalidate off the same write is accepted.
+ *  - fencing (a fenced two-path raw session): a late original after its
+ *    retry, a request older than the chunk's last one, and a retry of an
+ *    answered request are never handed to rdma_ev (the server's executed
+ *    counter, read on its control socket, does not move; the chunk's data
+ *    in the store is the executed request's); a request naming an
+ *    abandoned path closes that path first.
  * The good session must see no error and no data mismatch, and the server
  * must still accept a new session at the end.
  *
@@ -16,6 +22,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <rdma/fabric.h>
 #include <rdma/fi_cm.h>
@@ -150,12 +158,12 @@ static int raw_connect(struct rcon *c, const void *priv, size_t len)
 	return rcon_event(c, 3000);
 }
 
-static int sess_connect(struct rsess *s)
+static int sess_connect_f(struct rsess *s, bool fence)
 {
 	for (int cid = 0; cid < 2; cid++) {
 		char priv[RTRS_CONN_PRIV_LEN];
 		struct rtrs_conn_req r = { .cid = (uint16_t)cid, .cid_num = 2,
-					   .first_conn = true };
+					   .first_conn = true, .fence = fence };
 
 		memcpy(r.sess_uuid, s->uuid, 16);
 		memcpy(r.paths_uuid, s->puuid, 16);
@@ -165,6 +173,11 @@ static int sess_connect(struct rsess *s)
 	}
 	return rtrs__proto_geom(&s->g, s->c[0].rsp.queue_depth,
 				s->c[0].rsp.max_io_size, s->c[0].rsp.max_hdr_size);
+}
+
+static int sess_connect(struct rsess *s)
+{
+	return sess_connect_f(s, false);
 }
 
 static void info_cb(void *arg, uint32_t chunk, uint64_t addr, uint32_t key)
@@ -274,7 +287,7 @@ static int raw_write(struct rsess *s, const void *buf, size_t len,
 
 static struct {
 	struct rtrs_clt_sess *sess;
-	_Atomic bool stop;
+	_Atomic bool stop, pause, paused;
 	_Atomic uint64_t ios, errors, mismatches;
 	pthread_t thr;
 } good;
@@ -322,6 +335,12 @@ static void *good_main(void *arg)
 	while (!atomic_load(&good.stop)) {
 		uint64_t off = (gen % 64) * sizeof(b);
 
+		if (atomic_load(&good.pause)) {
+			atomic_store(&good.paused, true);
+			t_sleep_ms(1);
+			continue;
+		}
+		atomic_store(&good.paused, false);
 		gen++;
 		perf_stamp(b, sizeof(b), off, gen, 7);
 		if (good_io(RTRS_WRITE, off, b, sizeof(b)) ||
@@ -536,6 +555,181 @@ static void key_reuse_case(bool invalidate)
 	sess_close(&s);
 }
 
+/* ---- fencing ---- */
+
+static pid_t srv_pid;
+
+/* One counter of the server's stats, read on its control socket; -1 when
+ * the socket does not answer. */
+static long long srv_stat(const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[80], buf[16384], key[64], *at;
+	size_t n = 0;
+	int fd;
+
+	if (rtrs_ctl_run_dir(dir, sizeof(dir)))
+		return -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%d.sock", dir,
+		 (int)srv_pid);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, "json list\n", 10) != 10) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (ssize_t r; (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0;)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = 0;
+	snprintf(key, sizeof(key), "\"%s\":", name);
+	at = strstr(buf, key);
+	return at ? atoll(at + strlen(key)) : -1;
+}
+
+/* A path of a fenced raw session: path uuid fresh, session uuid @puuid. */
+static bool fpath_new(struct rsess *s, const uint8_t *puuid)
+{
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	rtrs__random(s->uuid, 16);
+	memcpy(s->puuid, puuid, 16);
+	ret = sess_connect_f(s, true);
+	if (!ret)
+		ret = sess_info(s, "fenced");
+	CHECK(ret == 0, "fenced path setup failed (%d)", ret);
+	CHECK(s->c[0].rsp.flags & RTRS_MSG_FENCE_F, "server did not fence");
+	if (ret)
+		sess_close(s);
+	return ret == 0;
+}
+
+/* A fenced WRITE of 512 bytes of @fill to the store at @off through chunk
+ * @chunk. Waits for the answer unless @expect_answer is false; returns the
+ * answer's status (0), 1 when none came, -1 on a failed post. With
+ * always_invalidate the answer carries the chunk's next key on this path. */
+static int fwrite_req(struct rsess *s, uint32_t chunk, uint64_t off, int fill,
+		      uint32_t seq, uint16_t flags, uint32_t fence_path,
+		      bool expect_answer)
+{
+	static uint8_t msg[1024];
+	struct perf_hdr h = { .magic = PERF_MAGIC, .op = PERF_OP_WRITE,
+			      .off = off, .len = 512 };
+	struct rtrs_fence f = { .seq = seq, .fence_path = fence_path,
+				.flags = flags };
+	uint32_t imm;
+	void *buf;
+	ssize_t n;
+	size_t len;
+
+	memset(msg, fill, 512);
+	memcpy(msg + 512, &h, sizeof(h));
+	len = 512 + sizeof(h);
+	len += rtrs__proto_write_msg_encode(msg + len, sizeof(h));
+	len += rtrs__proto_fence_encode(msg + len, &f);
+	if (raw_write(s, msg, len, s->addr[chunk], s->key[chunk], true,
+		      rtrs__proto_io_req_imm(&s->g, chunk, 512 + sizeof(h))))
+		return -1;
+	n = wait_recv(&s->c[1], &buf, &imm, expect_answer ? 3000 : 300);
+	if (n < 0)
+		return 1;
+	if (rtrs_imm_type(imm) != RTRS_IMM_IO_RSP)
+		return -1;
+	if (n == 8) {
+		uint16_t id;
+		uint32_t key;
+
+		if (!rtrs__proto_rkey_rsp_decode(buf, 8, s->g.queue_depth, &id,
+						 &key) && id == chunk)
+			s->key[chunk] = key;
+	}
+	fi_recv(s->c[1].ep, buf, sizeof(s->c[1].rx[0]), NULL, 0, buf);
+	return -(int)((imm >> 19) & 0x1ff);
+}
+
+/* The store's 512 bytes at @off, through the good session, are all @fill. */
+static bool store_is(uint64_t off, int fill)
+{
+	uint8_t b[512];
+
+	if (good_io(RTRS_READ, off, b, sizeof(b)))
+		return false;
+	for (size_t i = 0; i < sizeof(b); i++)
+		if (b[i] != (uint8_t)fill)
+			return false;
+	return true;
+}
+
+static void fence_cases(void)
+{
+	struct rsess a, b;
+	uint8_t puuid[16];
+	long long ex, st, du, fe;
+	const uint64_t base = 48ull << 20;
+
+	if (srv_stat("executed") < 0) {
+		CHECK(0, "server control socket not reachable");
+		return;
+	}
+	/* the good session pauses: the executed counter is ours alone */
+	atomic_store(&good.pause, true);
+	while (!atomic_load(&good.paused))
+		t_sleep_ms(1);
+	rtrs__random(puuid, 16);
+	if (!fpath_new(&a, puuid))
+		goto out;
+	if (!fpath_new(&b, puuid)) {
+		sess_close(&a);
+		goto out;
+	}
+
+	/* a late original after its retry: dropped */
+	ex = srv_stat("executed");
+	st = srv_stat("stale_dropped");
+	CHECK_EQ(fwrite_req(&b, 10, base, 0xbb, 5, RTRS_FENCE_RETRY_F, 0, true), 0);
+	CHECK_EQ(fwrite_req(&a, 10, base, 0xaa, 5, 0, 0, false), 1);
+	CHECK_EQ(srv_stat("executed"), ex + 1);
+	CHECK_EQ(srv_stat("stale_dropped"), st + 1);
+	CHECK(store_is(base, 0xbb), "late original overwrote its retry");
+
+	/* a request older than the chunk's last one: dropped */
+	ex = srv_stat("executed");
+	st = srv_stat("stale_dropped");
+	CHECK_EQ(fwrite_req(&a, 11, base + 4096, 0xcc, 7, 0, 0, true), 0);
+	CHECK_EQ(fwrite_req(&a, 11, base + 4096, 0xdd, 6, 0, 0, false), 1);
+	CHECK_EQ(srv_stat("executed"), ex + 1);
+	CHECK_EQ(srv_stat("stale_dropped"), st + 1);
+	CHECK(store_is(base + 4096, 0xcc), "an older request was executed");
+
+	/* a retry of an answered request: the stored status, not run again */
+	ex = srv_stat("executed");
+	du = srv_stat("dup_answered");
+	CHECK_EQ(fwrite_req(&a, 12, base + 8192, 0xee, 9, 0, 0, true), 0);
+	CHECK_EQ(fwrite_req(&b, 12, base + 8192, 0xff, 9, RTRS_FENCE_RETRY_F, 0,
+			    true), 0);
+	CHECK_EQ(srv_stat("executed"), ex + 1);
+	CHECK_EQ(srv_stat("dup_answered"), du + 1);
+	CHECK(store_is(base + 8192, 0xee), "a retry of an answered request ran");
+
+	/* naming the abandoned path closes it before the request runs; a
+	 * late write on it lands nowhere */
+	ex = srv_stat("executed");
+	fe = srv_stat("paths_fenced");
+	CHECK_EQ(fwrite_req(&b, 13, base + 12288, 0x11, 3, RTRS_FENCE_PATH_F,
+			    a.c[0].rsp.path_id, true), 0);
+	CHECK(dropped(&a, 3000), "the fenced path was not closed");
+	CHECK_EQ(srv_stat("paths_fenced"), fe + 1);
+	CHECK_EQ(srv_stat("executed"), ex + 1);
+	fwrite_req(&a, 13, base + 12288, 0x22, 4, 0, 0, false);
+	CHECK(store_is(base + 12288, 0x11), "a write on a fenced path landed");
+	sess_close(&a);
+	sess_close(&b);
+out:
+	atomic_store(&good.pause, false);
+}
+
 int main(int argc, char **argv)
 {
 	struct t_server srv;
@@ -550,6 +744,7 @@ int main(int argc, char **argv)
 	if (t_server_start(&srv, "--qd", "500",
 			   invalidate ? NULL : "--no-invalidate", NULL))
 		return 1;
+	srv_pid = srv.pid;
 	colon = strrchr(srv.addr, ':');
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - srv.addr), srv.addr);
 	snprintf(port, sizeof(port), "%s", colon + 1);
@@ -563,6 +758,7 @@ int main(int argc, char **argv)
 	info_cases();
 	io_cases();
 	key_reuse_case(invalidate);
+	fence_cases();
 
 	atomic_store(&good.stop, true);
 	pthread_join(good.thr, NULL);

@@ -16,15 +16,26 @@
  *  hold        - no_path_timeout_ms: requests in flight when the last
  *                path goes are held and complete once a path is back
  *                (executed once); held past the timeout -> -ECONNABORTED.
+ *  postfail    - (RTRS_FAULT=post_fail=2,peer=127.0.0.2) the first request
+ *                posted on path 1 fails in the provider: it completes on
+ *                path 0, executed once, and path 1 stays connected.
+ *  ctl         - the control socket: none with ctl_disable, one while a
+ *                session is open, gone after close; malformed, over-long
+ *                and stalled requests get the documented errors. A clean
+ *                close frees the server session at once (no linger).
  *  heartbeat   - (root + iptables) path 1's traffic silently dropped: the
  *                path is declared failed within (missed + 1) x interval,
  *                IO continues on path 0, the path reconnects after the
  *                rule is removed.
  * The mode is argv[1]; no argument runs all but heartbeat.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "harness.h"
 
@@ -42,6 +53,8 @@ static _Atomic unsigned execs[NTAGS];
 static _Atomic unsigned hold_ms;         /* answer after this long */
 static struct rtrs_srv_ctx *srv;
 static char addr[2][128];
+static int srv_ctl_disable;
+static unsigned hb_ms = 200;            /* both sides */
 
 /* answers held by the worker */
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -123,8 +136,9 @@ static int srv_start(void)
 	a.queue_depth = 128;
 	a.chunk_size = 64 << 10;
 	a.ops.rdma_ev = rdma_ev;
-	a.hb_interval_ms = 200;
+	a.hb_interval_ms = hb_ms;
 	a.hb_missed_max = 3;
+	a.ctl_disable = srv_ctl_disable;
 	ret = rtrs_srv_open(ls, 2, &a, &srv);
 	if (ret) {
 		fprintf(stderr, "srv open: %s\n", rtrs_strerror(ret));
@@ -195,6 +209,8 @@ static bool check(struct io *io, unsigned seed)
 	return true;
 }
 
+static int ctl_disable;
+
 static int open_sess(unsigned no_path_ms)
 {
 	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
@@ -202,10 +218,11 @@ static int open_sess(unsigned no_path_ms)
 	int ret;
 
 	rtrs_clt_attr_init(&a);
-	a.hb_interval_ms = 200;
+	a.hb_interval_ms = hb_ms;
 	a.hb_missed_max = 3;
 	a.reconnect_delay_ms = 200;
 	a.no_path_timeout_ms = no_path_ms;
+	a.ctl_disable = ctl_disable;
 	ret = rtrs_clt_open("test-mpath", pa, 2, &a, &sess);
 	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
 	if (ret)
@@ -470,11 +487,167 @@ static void test_heartbeat(void)
 	close_sess();
 }
 
+/* ---- a failed post on one path ---- */
+
+static void test_postfail(void)
+{
+	const char *f = getenv("RTRS_FAULT");
+	struct rtrs_clt_stats st;
+
+	if (!f || !strstr(f, "peer=127.0.0.2")) {
+		CHECK(0, "postfail needs RTRS_FAULT=post_fail=2,peer=127.0.0.2");
+		return;
+	}
+	/* posts on path 1: #1 its info request, #2 the first request (no
+	 * heartbeat posts: hb_ms is long in this mode) */
+	if (open_sess(0))
+		return;
+	CHECK_EQ(rtrs_clt_set_policy(sess, RTRS_MP_POLICY_RR), 0);
+	CHECK_EQ(rtrs_clt_reset_stats(sess), 0);
+	memset((void *)execs, 0, sizeof(execs));
+	for (unsigned i = 0; i < 4; i++) {
+		fill(&ios[0], 40 + i);
+		CHECK_EQ(submit(&ios[0], 1, i * 4096), 0);
+		CHECK(wait_all(1, 5000), "write %u did not complete", i);
+		CHECK_EQ(atomic_load(&ios[0].status), 0);
+		CHECK_EQ(atomic_load(&execs[ios[0].h.tag]), 1);
+	}
+	/* round-robin sent two to each path; path 1's first went to path 0 */
+	CHECK_EQ(path_writes(0), 3);
+	CHECK_EQ(path_writes(1), 1);
+	CHECK_EQ(path_state(1), RTRS_PATH_CONNECTED);
+	rtrs_clt_get_stats(sess, &st);
+	CHECK_EQ(st.errors, 0);
+	CHECK_EQ(st.failovers, 0);
+	read_verify(4, 40);
+	close_sess();
+}
+
+/* ---- control socket ---- */
+
+static char ctl_path[108];
+
+/* Send @req raw (no newline added) and read the answer's status; the body
+ * goes to @body. -1000 when the socket fails. */
+static int ctl_call(const char *req, size_t len, char *body, size_t cap)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[8192];
+	size_t n = 0;
+	int fd, st = -1000;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl_path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (fd >= 0)
+			close(fd);
+		return st;
+	}
+	if (len && send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		close(fd);
+		return st;
+	}
+	for (;;) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&pf, 1, 10000) <= 0)
+			break;
+		r = read(fd, buf + n, sizeof(buf) - 1 - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = 0;
+	if (sscanf(buf, "status %d", &st) != 1)
+		st = -1000;
+	if (body) {
+		char *nl = strchr(buf, '\n');
+
+		snprintf(body, cap, "%s", nl ? nl + 1 : "");
+	}
+	return st;
+}
+
+static bool ctl_exists(void)
+{
+	struct stat st;
+
+	return stat(ctl_path, &st) == 0;
+}
+
+static void test_ctl(void)
+{
+	char dir[80], body[8192], big[2048];
+	uint64_t t0;
+	int ret;
+
+	if (rtrs_ctl_run_dir(dir, sizeof(dir))) {
+		CHECK(0, "no run dir (RTRS_RUN_DIR unset)");
+		return;
+	}
+	snprintf(ctl_path, sizeof(ctl_path), "%s/%d.sock", dir, (int)getpid());
+	CHECK(!ctl_exists(), "server with ctl_disable has no socket");
+	ctl_disable = 1;
+	if (open_sess(0))
+		return;
+	CHECK(!ctl_exists(), "session with ctl_disable has no socket");
+	close_sess();
+	{
+		/* a clean close tells the server (CLOSE/CLOSE_ACK): the
+		 * session goes with its paths, not after linger_ms (10 s),
+		 * and the name is free again at once */
+		struct rtrs_srv_stats st;
+		uint64_t until = now_ms() + 2000;
+
+		do {
+			rtrs_srv_get_stats(srv, &st);
+		} while (st.sessions && now_ms() < until && (t_sleep_ms(10), 1));
+		CHECK_EQ(st.sessions, 0);
+	}
+	ctl_disable = 0;
+	if (open_sess(0))
+		return;
+	CHECK(ctl_exists(), "open session serves %s", ctl_path);
+	CHECK_EQ(ctl_call("text has test-mpath\n", 20, NULL, 0), 0);
+	CHECK_EQ(ctl_call("text has nosuch\n", 16, NULL, 0), -ENOENT);
+	ret = ctl_call("text stats test-mpath\n", 22, body, sizeof(body));
+	CHECK_EQ(ret, 0);
+	CHECK(strstr(body, "client session test-mpath") &&
+	      strstr(body, "paths: 2 (2 connected)"), "stats body: %s", body);
+	/* the server is not on the socket: only the client is listed */
+	CHECK(!strstr(body, "server"), "ctl_disable server listed: %s", body);
+	CHECK_EQ(ctl_call("json bogus\n", 11, NULL, 0), -EINVAL);
+	CHECK_EQ(ctl_call("xml list\n", 9, NULL, 0), -EINVAL);
+	CHECK_EQ(ctl_call("text disconnect test-mpath 99999999999\n", 39, NULL, 0),
+		 -EINVAL);
+	CHECK_EQ(ctl_call("text disconnect test-mpath 5\n", 29, NULL, 0),
+		 -ENOENT);
+	CHECK_EQ(ctl_call("text policy test-mpath 7\n", 25, NULL, 0), -EINVAL);
+	CHECK_EQ(ctl_call("\n", 1, NULL, 0), -EINVAL);
+	memset(big, 'a', sizeof(big));
+	CHECK_EQ(ctl_call(big, sizeof(big), NULL, 0), -EMSGSIZE);
+	/* half a line, then silence: answered with -ETIMEDOUT, not held */
+	t0 = now_ms();
+	CHECK_EQ(ctl_call("text li", 7, NULL, 0), -ETIMEDOUT);
+	CHECK(now_ms() - t0 < 5000, "stalled request held %llu ms",
+	      (unsigned long long)(now_ms() - t0));
+	/* still serving, and the paths are untouched */
+	CHECK_EQ(ctl_call("text list\n", 10, body, sizeof(body)), 0);
+	CHECK(strstr(body, "paths 2/2 connected") != NULL, "list: %s", body);
+	close_sess();
+	CHECK(!ctl_exists(), "socket removed at close");
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "all";
 	pthread_t th;
 
+	srv_ctl_disable = !strcmp(mode, "ctl");
+	if (!strcmp(mode, "postfail"))
+		hb_ms = 10000;
 	if (srv_start())
 		return 77;
 	pthread_create(&th, NULL, answer_main, NULL);
@@ -488,6 +661,10 @@ int main(int argc, char **argv)
 		test_hold();
 	if (!strcmp(mode, "heartbeat"))
 		test_heartbeat();
+	if (!strcmp(mode, "ctl"))
+		test_ctl();
+	if (!strcmp(mode, "postfail"))
+		test_postfail();
 	pthread_mutex_lock(&q_lock);
 	q_stop = true;
 	pthread_mutex_unlock(&q_lock);

@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * The control socket: what the kernel exposes in sysfs, a librtrs process
+ * serves on a Unix socket, $RTRS_RUN_DIR/<pid>.sock (see rtrsctl(8)).
+ *
+ * It exists while at least one session or listener that did not set
+ * ctl_disable is open. One library thread accepts, checks that the peer
+ * runs as our user (or root), reads one request line and writes one answer:
+ *
+ *   request: "<text|json> <verb> [arg ...]\n"
+ *   answer:  "status <0 or -errno>\n" followed by the body
+ *
+ * Commands run on that thread with the registry lock held, so a session
+ * cannot be closed under a command (rtrs_clt_close() unregisters first and
+ * waits for a running command).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "util/log.h"
+
+#define CTL_LINE_MAX 1024
+#define CTL_ARGS_MAX 8
+#define CTL_READ_MS 2000
+
+struct ctl_ent {
+	struct rtrs_list node;
+	enum rtrs_ctl_kind kind;
+	void *obj;
+};
+
+static struct {
+	pthread_mutex_t life;           /* start/stop; outer to reg */
+	pthread_mutex_t reg;            /* the registry and running commands */
+	struct rtrs_list ents;
+	unsigned n;
+	bool running;
+	int lfd, wake[2];
+	pthread_t thread;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} C = {
+	.life = PTHREAD_MUTEX_INITIALIZER,
+	.reg = PTHREAD_MUTEX_INITIALIZER,
+	.ents = { &C.ents, &C.ents },
+	.lfd = -1,
+	.wake = { -1, -1 },
+};
+
+int rtrs_ctl_run_dir(char *buf, size_t len)
+{
+	const char *e = getenv("RTRS_RUN_DIR");
+	int n;
+
+	if (!buf || !len)
+		return -EINVAL;
+	if (e && *e)
+		n = snprintf(buf, len, "%s", e);
+	else if (geteuid() == 0)
+		n = snprintf(buf, len, "/run/rtrs");
+	else if ((e = getenv("XDG_RUNTIME_DIR")) && *e)
+		n = snprintf(buf, len, "%s/rtrs", e);
+	else
+		return -ENOENT;
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* ---- output helpers, shared with srv.c ---- */
+
+void rtrs__ctl_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static const char *policy_name(int p)
+{
+	switch (p) {
+	case RTRS_MP_POLICY_RR: return "round-robin";
+	case RTRS_MP_POLICY_MIN_INFLIGHT: return "min-inflight";
+	case RTRS_MP_POLICY_MIN_LATENCY: return "min-latency";
+	}
+	return "unknown";
+}
+
+/* The kernel's mpath_policy spellings: 0/1/2, round-robin|rr,
+ * min-inflight|mi, min-latency|ml (any case). */
+static int policy_parse(const char *s)
+{
+	static const char *const names[][3] = {
+		{ "0", "round-robin", "rr" },
+		{ "1", "min-inflight", "mi" },
+		{ "2", "min-latency", "ml" },
+	};
+
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			if (!strcasecmp(s, names[i][j]))
+				return i;
+	return -EINVAL;
+}
+
+static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
+{
+	struct rtrs_clt_stats st;
+	struct rtrs_path_info in;
+	int slots = rtrs_clt_path_slots(s), pol = rtrs_clt_get_policy(s);
+	bool first = true;
+
+	rtrs_clt_get_stats(s, &st);
+	if (json) {
+		fprintf(f, "{\"name\":");
+		rtrs__ctl_json_str(f, s->name);
+		fprintf(f, ",\"mpath_policy\":\"%s\",\"max_reconnect_attempts\":%d,"
+			"\"stats\":{\"read_cnt\":%llu,\"read_bytes\":%llu,"
+			"\"write_cnt\":%llu,\"write_bytes\":%llu,\"errors\":%llu,"
+			"\"inflight\":%llu,\"failovers\":%llu,\"held\":%llu,"
+			"\"tx_backlog\":%llu,\"cpu_migration_from\":%llu,"
+			"\"cpu_migration_to\":%llu,\"paths\":%u,"
+			"\"paths_connected\":%u},\"paths\":[",
+			policy_name(pol), s->attr.max_reconnect_attempts,
+			(unsigned long long)st.read_cnt,
+			(unsigned long long)st.read_bytes,
+			(unsigned long long)st.write_cnt,
+			(unsigned long long)st.write_bytes,
+			(unsigned long long)st.errors,
+			(unsigned long long)st.inflight,
+			(unsigned long long)st.failovers,
+			(unsigned long long)st.held,
+			(unsigned long long)st.tx_backlog,
+			(unsigned long long)st.cpu_migration_from,
+			(unsigned long long)st.cpu_migration_to, st.paths,
+			st.paths_connected);
+	} else if (full) {
+		fprintf(f, "client session %s\n  mpath_policy: %s (%s: %d)\n"
+			"  max_reconnect_attempts: %d\n"
+			"  paths: %u (%u connected)\n"
+			"  rdma: %llu %llu %llu %llu %llu %llu\n"
+			"  errors: %llu  held: %llu  tx_backlog: %llu\n",
+			s->name, policy_name(pol),
+			pol == 0 ? "RR" : pol == 1 ? "MI" : "ML", pol,
+			s->attr.max_reconnect_attempts, st.paths,
+			st.paths_connected, (unsigned long long)st.read_cnt,
+			(unsigned long long)st.read_bytes,
+			(unsigned long long)st.write_cnt,
+			(unsigned long long)st.write_bytes,
+			(unsigned long long)st.inflight,
+			(unsigned long long)st.failovers,
+			(unsigned long long)st.errors,
+			(unsigned long long)st.held,
+			(unsigned long long)st.tx_backlog);
+	} else {
+		fprintf(f, "client %s  policy %s  paths %u/%u connected  "
+			"inflight %llu  failovers %llu\n", s->name,
+			policy_name(pol), st.paths_connected, st.paths,
+			(unsigned long long)st.inflight,
+			(unsigned long long)st.failovers);
+		fprintf(f, "  %-4s %-12s %-22s %-22s %10s %10s %8s %9s %7s %9s\n",
+			"PATH", "STATE", "SRC", "DST", "READS", "WRITES",
+			"INFLIGHT", "FAILOVERS", "RECONN", "LAT_US");
+	}
+	for (int i = 0; i < slots; i++) {
+		if (rtrs_clt_path_info(s, (unsigned)i, &in))
+			continue;
+		if (json) {
+			fprintf(f, "%s{\"idx\":%u,\"state\":\"%s\",\"src_addr\":",
+				first ? "" : ",", in.idx,
+				rtrs_path_state_str(in.state));
+			rtrs__ctl_json_str(f, in.src);
+			fprintf(f, ",\"dst_addr\":");
+			rtrs__ctl_json_str(f, in.dst);
+			fprintf(f, ",\"read_cnt\":%llu,\"read_bytes\":%llu,"
+				"\"write_cnt\":%llu,\"write_bytes\":%llu,"
+				"\"inflight\":%llu,\"failover_cnt\":%llu,"
+				"\"reconnects_ok\":%llu,\"reconnects_failed\":%llu,"
+				"\"hb_timeouts\":%llu,\"cur_latency_ns\":%llu,"
+				"\"cpu_migration_from\":%llu,"
+				"\"cpu_migration_to\":%llu}",
+				(unsigned long long)in.read_cnt,
+				(unsigned long long)in.read_bytes,
+				(unsigned long long)in.write_cnt,
+				(unsigned long long)in.write_bytes,
+				(unsigned long long)in.inflight,
+				(unsigned long long)in.failovers,
+				(unsigned long long)in.reconnects_ok,
+				(unsigned long long)in.reconnects_failed,
+				(unsigned long long)in.hb_timeouts,
+				(unsigned long long)in.cur_latency_ns,
+				(unsigned long long)in.cpu_migration_from,
+				(unsigned long long)in.cpu_migration_to);
+		} else if (full) {
+			/* the kernel's sysfs file names and formats */
+			fprintf(f, "  path %u\n    state: %s\n    src_addr: %s\n"
+				"    dst_addr: %s\n"
+				"    stats/rdma: %llu %llu %llu %llu %llu %llu\n"
+				"    stats/reconnects: %llu %llu\n"
+				"    stats/cpu_migration_from: %llu\n"
+				"    stats/cpu_migration_to: %llu\n"
+				"    hb_timeouts: %llu\n"
+				"    cur_latency: %llu ns\n", in.idx,
+				rtrs_path_state_str(in.state),
+				*in.src ? in.src : "-", in.dst,
+				(unsigned long long)in.read_cnt,
+				(unsigned long long)in.read_bytes,
+				(unsigned long long)in.write_cnt,
+				(unsigned long long)in.write_bytes,
+				(unsigned long long)in.inflight,
+				(unsigned long long)in.failovers,
+				(unsigned long long)in.reconnects_ok,
+				(unsigned long long)in.reconnects_failed,
+				(unsigned long long)in.cpu_migration_from,
+				(unsigned long long)in.cpu_migration_to,
+				(unsigned long long)in.hb_timeouts,
+				(unsigned long long)in.cur_latency_ns);
+		} else {
+			fprintf(f, "  %-4u %-12s %-22s %-22s %10llu %10llu %8llu "
+				"%9llu %3llu/%-3llu %9.1f\n", in.idx,
+				rtrs_path_state_str(in.state),
+				*in.src ? in.src : "-", in.dst,
+				(unsigned long long)in.read_cnt,
+				(unsigned long long)in.write_cnt,
+				(unsigned long long)in.inflight,
+				(unsigned long long)in.failovers,
+				(unsigned long long)in.reconnects_ok,
+				(unsigned long long)in.reconnects_failed,
+				in.cur_latency_ns / 1000.0);
+		}
+		first = false;
+	}
+	if (json)
+		fprintf(f, "]}");
+}
+
+/* list / stats: every registered object, optionally only sessions @name. */
+static int cmd_dump(FILE *f, bool json, bool full, const char *name)
+{
+	struct rtrs_list *pos;
+	char comm[64] = "";
+	int first_c = 1, first_s = 1, found = 0;
+	FILE *cf = fopen("/proc/self/comm", "re");
+
+	if (cf) {
+		if (fgets(comm, sizeof(comm), cf))
+			comm[strcspn(comm, "\n")] = 0;
+		fclose(cf);
+	}
+	if (json) {
+		fprintf(f, "{\"pid\":%d,\"comm\":", (int)getpid());
+		rtrs__ctl_json_str(f, comm);
+		fprintf(f, ",\"clients\":[");
+	} else {
+		fprintf(f, "process %d (%s)\n", (int)getpid(), comm);
+	}
+	rtrs_list_for_each(pos, &C.ents) {
+		struct ctl_ent *e = container_of(pos, struct ctl_ent, node);
+		struct rtrs_clt_sess *s = e->obj;
+
+		if (e->kind != RTRS_CTL_CLT || (name && strcmp(name, s->name)))
+			continue;
+		if (json && !first_c)
+			fputc(',', f);
+		dump_clt(f, s, json, full);
+		first_c = 0;
+		found++;
+	}
+	if (json)
+		fprintf(f, "],\"servers\":[");
+	rtrs_list_for_each(pos, &C.ents) {
+		struct ctl_ent *e = container_of(pos, struct ctl_ent, node);
+		int n;
+
+		if (e->kind != RTRS_CTL_SRV)
+			continue;
+		if (json && !first_s)
+			fputc(',', f);
+		n = rtrs__srv_ctl_dump(e->obj, f, json, name);
+		if (json || n > 0 || !name)
+			first_s = 0;
+		found += n;
+	}
+	if (json)
+		fprintf(f, "]}\n");
+	return name && !found ? -ENOENT : 0;
+}
+
+static struct rtrs_clt_sess *find_clt(const char *name)
+{
+	struct rtrs_list *pos;
+
+	rtrs_list_for_each(pos, &C.ents) {
+		struct ctl_ent *e = container_of(pos, struct ctl_ent, node);
+		struct rtrs_clt_sess *s = e->obj;
+
+		if (e->kind == RTRS_CTL_CLT && !strcmp(s->name, name))
+			return s;
+	}
+	return NULL;
+}
+
+static int parse_idx(const char *a, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!a || *a < '0' || *a > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(a, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* "[src@]dst", also "src,dst" as the kernel's add_path accepts */
+static int parse_path(char *a, struct rtrs_path_addr *pa)
+{
+	char *sep = strpbrk(a, "@,");
+
+	pa->src = NULL;
+	pa->dst = a;
+	if (sep) {
+		*sep = 0;
+		pa->src = a;
+		pa->dst = sep + 1;
+	}
+	return *pa->dst && (!pa->src || *pa->src) ? 0 : -EINVAL;
+}
+
+static int cmd_run(FILE *f, int argc, char **argv)
+{
+	struct rtrs_clt_sess *s;
+	struct rtrs_path_addr pa;
+	unsigned idx;
+	bool json;
+	int ret;
+
+	if (argc < 2)
+		return -EINVAL;
+	if (!strcmp(argv[0], "json"))
+		json = true;
+	else if (!strcmp(argv[0], "text"))
+		json = false;
+	else
+		return -EINVAL;
+	if (!strcmp(argv[1], "list") && argc == 2)
+		return cmd_dump(f, json, false, NULL);
+	if (!strcmp(argv[1], "stats") && argc <= 3)
+		return cmd_dump(f, json, true, argc == 3 ? argv[2] : NULL);
+	if (!strcmp(argv[1], "server-disconnect") && argc == 4) {
+		struct rtrs_list *pos;
+
+		if (parse_idx(argv[3], &idx))
+			return -EINVAL;
+		ret = -ENOENT;
+		rtrs_list_for_each(pos, &C.ents) {
+			struct ctl_ent *e = container_of(pos, struct ctl_ent,
+							 node);
+
+			if (e->kind == RTRS_CTL_SRV && ret == -ENOENT)
+				ret = rtrs__srv_ctl_close_path(e->obj, argv[2],
+							       idx);
+		}
+		return ret;
+	}
+	if (argc < 3)
+		return -EINVAL;
+	s = find_clt(argv[2]);
+	if (!s)
+		return -ENOENT;
+	if (!strcmp(argv[1], "has") && argc == 3)
+		return 0;
+	if (!strcmp(argv[1], "reset-stats") && argc == 3)
+		return rtrs_clt_reset_stats(s);
+	if (!strcmp(argv[1], "policy") && argc == 3) {
+		fprintf(f, "%s\n", policy_name(rtrs_clt_get_policy(s)));
+		return 0;
+	}
+	if (!strcmp(argv[1], "policy") && argc == 4) {
+		ret = policy_parse(argv[3]);
+		return ret < 0 ? ret
+			       : rtrs_clt_set_policy(s, (enum rtrs_mp_policy)ret);
+	}
+	if (!strcmp(argv[1], "add-path") && argc == 4) {
+		if (parse_path(argv[3], &pa))
+			return -EINVAL;
+		ret = rtrs_clt_add_path(s, &pa, &idx);
+		if (!ret)
+			fprintf(f, "%u\n", idx);
+		return ret;
+	}
+	if (argc != 4)
+		return -EINVAL;
+	if (parse_idx(argv[3], &idx))
+		return -EINVAL;
+	if (!strcmp(argv[1], "remove-path"))
+		return rtrs_clt_remove_path(s, idx);
+	if (!strcmp(argv[1], "disconnect"))
+		return rtrs_clt_disconnect_path(s, idx);
+	if (!strcmp(argv[1], "reconnect"))
+		return rtrs_clt_reconnect_path(s, idx);
+	return -EINVAL;
+}
+
+/* Read one line within CTL_READ_MS; 0 or -errno. */
+static int read_line(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+	uint64_t end = rtrs_now_ms() + CTL_READ_MS;
+
+	while (n < cap - 1) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		uint64_t now = rtrs_now_ms();
+		ssize_t r;
+
+		if (now >= end)
+			return -ETIMEDOUT;
+		if (poll(&pf, 1, (int)(end - now)) <= 0)
+			continue;
+		r = read(fd, buf + n, cap - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EPROTO;
+		n += (size_t)r;
+		buf[n] = 0;
+		if (memchr(buf, '\n', n)) {
+			buf[strcspn(buf, "\n")] = 0;
+			return 0;
+		}
+	}
+	return -EMSGSIZE;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void serve(int fd)
+{
+	char line[CTL_LINE_MAX], *argv[CTL_ARGS_MAX], *save = NULL, *body = NULL;
+	char head[32];
+	size_t blen = 0;
+	struct ucred cr;
+	socklen_t crl = sizeof(cr);
+	int argc = 0, ret;
+	FILE *f;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) ||
+	    (cr.uid != geteuid() && cr.uid != 0)) {
+		snprintf(head, sizeof(head), "status %d\n", -EACCES);
+		write_all(fd, head, strlen(head));
+		return;
+	}
+	ret = read_line(fd, line, sizeof(line));
+	f = open_memstream(&body, &blen);
+	if (!f)
+		return;
+	if (!ret) {
+		for (char *t = strtok_r(line, " \t", &save);
+		     t && argc < CTL_ARGS_MAX; t = strtok_r(NULL, " \t", &save))
+			argv[argc++] = t;
+		pthread_mutex_lock(&C.reg);
+		ret = cmd_run(f, argc, argv);
+		pthread_mutex_unlock(&C.reg);
+	}
+	fclose(f);
+	snprintf(head, sizeof(head), "status %d\n", ret);
+	write_all(fd, head, strlen(head));
+	if (body)
+		write_all(fd, body, blen);
+	free(body);
+}
+
+static void *ctl_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd pf[2] = {
+			{ .fd = C.lfd, .events = POLLIN },
+			{ .fd = C.wake[0], .events = POLLIN },
+		};
+		int fd;
+
+		if (poll(pf, 2, -1) < 0)
+			continue;
+		if (pf[1].revents)
+			break;
+		if (!(pf[0].revents & POLLIN))
+			continue;
+		fd = accept4(C.lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		serve(fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Create the directory (0700) or accept an existing one that only we own. */
+static int dir_ready(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022))
+		return -EPERM;
+	return 0;
+}
+
+static int ctl_start(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	sigset_t all, old;
+	char dir[sizeof(sa.sun_path)];
+	int ret, n;
+
+	ret = rtrs_ctl_run_dir(dir, sizeof(dir));
+	if (!ret)
+		ret = dir_ready(dir);
+	if (ret)
+		return ret;
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%d.sock", dir,
+		     (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	unlink(sa.sun_path);            /* left by a process with our pid */
+	C.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (C.lfd < 0)
+		return -errno;
+	if (bind(C.lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    chmod(sa.sun_path, 0600) || listen(C.lfd, 8) ||
+	    pipe2(C.wake, O_CLOEXEC)) {
+		ret = -errno;
+		goto err;
+	}
+	snprintf(C.path, sizeof(C.path), "%s", sa.sun_path);
+	/* the library's thread takes no signals meant for the application */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&C.thread, NULL, ctl_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ret)
+		return 0;
+err:
+	unlink(sa.sun_path);
+	close(C.lfd);
+	C.lfd = -1;
+	for (int i = 0; i < 2; i++) {
+		if (C.wake[i] >= 0)
+			close(C.wake[i]);
+		C.wake[i] = -1;
+	}
+	C.path[0] = 0;
+	return ret;
+}
+
+static void ctl_stop(void)
+{
+	char b = 1;
+
+	if (write(C.wake[1], &b, 1) != 1)
+		rtrs_warn("ctl: cannot wake the control thread");
+	pthread_join(C.thread, NULL);
+	unlink(C.path);
+	close(C.lfd);
+	close(C.wake[0]);
+	close(C.wake[1]);
+	C.lfd = C.wake[0] = C.wake[1] = -1;
+	C.path[0] = 0;
+}
+
+static bool ctl_env_disabled(void)
+{
+	const char *e = getenv("RTRS_CTL");
+
+	return e && !strcmp(e, "0");
+}
+
+void rtrs__ctl_register(enum rtrs_ctl_kind kind, void *obj)
+{
+	struct ctl_ent *e;
+	int ret;
+
+	if (ctl_env_disabled())
+		return;
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		rtrs_warn("ctl: out of memory, session not on the control socket");
+		return;
+	}
+	e->kind = kind;
+	e->obj = obj;
+	pthread_mutex_lock(&C.life);
+	pthread_mutex_lock(&C.reg);
+	rtrs_list_add_tail(&C.ents, &e->node);
+	C.n++;
+	pthread_mutex_unlock(&C.reg);
+	if (!C.running) {
+		ret = ctl_start();
+		if (ret == -ENOENT)     /* no run directory for this user */
+			rtrs_info("ctl: no control socket: set RTRS_RUN_DIR "
+				  "or XDG_RUNTIME_DIR");
+		else if (ret)
+			rtrs_warn("ctl: no control socket: %s", rtrs_strerror(ret));
+		else
+			C.running = true;
+	}
+	pthread_mutex_unlock(&C.life);
+}
+
+void rtrs__ctl_unregister(void *obj)
+{
+	struct rtrs_list *pos, *tmp;
+	struct ctl_ent *found = NULL;
+
+	pthread_mutex_lock(&C.life);
+	pthread_mutex_lock(&C.reg);     /* waits for a running command */
+	rtrs_list_for_each_safe(pos, tmp, &C.ents) {
+		struct ctl_ent *e = container_of(pos, struct ctl_ent, node);
+
+		if (e->obj == obj) {
+			rtrs_list_del(&e->node);
+			C.n--;
+			found = e;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&C.reg);
+	free(found);
+	if (found && !C.n && C.running) {
+		ctl_stop();
+		C.running = false;
+	}
+	pthread_mutex_unlock(&C.life);
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+# rtrsctl against a running rtrs-perf server and a two-path rtrs-perf client
+# doing verified IO: every verb, text and JSON, the socket's permissions, a
+# non-owner refused, and the sockets gone when the processes exit.
+#
+#   test_rtrsctl.sh RTRS_PERF RTRSCTL
+set -uo pipefail
+perf=$1 ctl=$2
+work=$(mktemp -d)
+export RTRS_RUN_DIR=$work/run
+pass=0 fail=0
+spid=0 cpid=0
+
+cleanup() {
+	[ "$cpid" -gt 0 ] && kill -9 "$cpid" 2>/dev/null
+	[ "$spid" -gt 0 ] && kill -9 "$spid" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+check() { # description command...
+	local d=$1; shift
+	if "$@"; then ok; else bad "$d"; fi
+}
+# retry a condition for up to 10 s (states change asynchronously)
+eventually() {
+	local d=$1; shift
+	for _ in $(seq 1 100); do
+		if "$@" >/dev/null 2>&1; then ok; return 0; fi
+		sleep 0.1
+	done
+	bad "$d"
+	return 1
+}
+path_state() { # idx state: the text stats say so
+	"$ctl" stats perfsess | awk -v i="$1" -v st="$2" '
+		/^client session/ { c = 1 } /^server/ { c = 0 }
+		c && $1 == "path" && $2 == i { p = 1; next }
+		c && p && $1 == "state:" { exit !($2 == st) }'
+}
+writes() { # client's write count
+	"$ctl" --json stats perfsess | grep -o '"clients":\[{[^}]*' |
+		grep -o '"write_cnt":[0-9]*' | grep -o '[0-9]*$'
+}
+
+"$perf" server --listen 127.0.0.1:0,127.0.0.2:0 --size 64M > "$work/srv.out" 2> "$work/srv.err" &
+spid=$!
+for _ in $(seq 1 100); do
+	[ "$(grep -c '^listening' "$work/srv.out")" -ge 2 ] && break
+	sleep 0.1
+done
+a1=$(awk '/^listening/ { print $2; exit }' "$work/srv.out")
+a2=$(awk '/^listening/ { n++; if (n == 2) print $2 }' "$work/srv.out")
+if [ -z "$a1" ] || [ -z "$a2" ]; then
+	echo "server did not start" >&2
+	exit 1
+fi
+"$perf" client --connect "$a1,$a2" --name perfsess --rw write --bs 4k \
+	--qd 16 --time 60 --size 16M --verify --hb 200,3 > "$work/clt.out" 2>&1 &
+cpid=$!
+eventually "client socket" test -S "$RTRS_RUN_DIR/$cpid.sock"
+eventually "both paths connected" sh -c "'$ctl' list | grep -q 'paths 2/2 connected'"
+
+# the socket: owner-only, in an owner-only directory
+check "socket mode 0600" [ "$(stat -c %a "$RTRS_RUN_DIR/$cpid.sock")" = 600 ]
+check "directory mode 0700" [ "$(stat -c %a "$RTRS_RUN_DIR")" = 700 ]
+# a non-owner is refused even when the directory is opened up: the socket's
+# mode stops it
+chmod 755 "$RTRS_RUN_DIR" "$work"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip: the non-owner check needs root (setpriv to nobody)"
+elif command -v setpriv >/dev/null; then
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$ctl" --pid "$cpid" list 2>&1)
+	check "non-owner refused (got: $out)" grep -q "Permission denied" <<<"$out"
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$ctl" disconnect perfsess 0 2>&1)
+	check "non-owner cannot run a verb" [ $? -ne 0 ]
+	check "path 0 untouched by the non-owner" path_state 0 connected
+else
+	bad "setpriv (util-linux) missing"
+fi
+chmod 700 "$RTRS_RUN_DIR" "$work"
+
+# list and stats, text and JSON
+out=$("$ctl" list)
+check "list shows the client" grep -q "^client perfsess " <<<"$out"
+check "list shows the server session" grep -q "^server session perfsess " <<<"$out"
+check "list shows both processes" [ "$(grep -c '^process ' <<<"$out")" -eq 2 ]
+out=$("$ctl" --json list)
+check "json list has processes" grep -q '^{"processes":\[{"pid":' <<<"$out"
+check "json: two client paths" [ "$(grep -o '"dst_addr"' <<<"$out" | wc -l)" -eq 2 ]
+out=$("$ctl" stats perfsess)
+check "stats uses the kernel's names" grep -q "stats/rdma: " <<<"$out"
+check "stats shows mpath_policy" grep -q "mpath_policy: min-inflight (MI: 1)" <<<"$out"
+"$ctl" stats nosuchsess >/dev/null 2>&1
+check "stats of an unknown session fails" [ $? -eq 1 ]
+
+# policy
+check "policy rr" "$ctl" policy perfsess rr
+check "policy reads back" [ "$("$ctl" policy perfsess)" = round-robin ]
+check "policy ML (kernel spelling)" "$ctl" policy perfsess ML
+check "policy reads back min-latency" [ "$("$ctl" policy perfsess)" = min-latency ]
+"$ctl" policy perfsess fastest 2>/dev/null
+check "bad policy refused" [ $? -eq 1 ]
+check "policy back to mi" "$ctl" policy perfsess 1
+
+# disconnect / reconnect
+check "disconnect path 1" "$ctl" disconnect perfsess 1
+check "path 1 closed" path_state 1 closed
+w1=$(writes); sleep 0.5; w2=$(writes)
+check "IO continues on path 0 ($w1 -> $w2)" [ "$w2" -gt "$w1" ]
+check "reconnect path 1" "$ctl" reconnect perfsess 1
+check "path 1 connected" path_state 1 connected
+"$ctl" disconnect perfsess 7 2>/dev/null
+check "disconnect of an empty slot fails" [ $? -eq 1 ]
+
+# reset-stats: path 1's reconnect count goes back to 0 0
+check "reconnect counted" sh -c "'$ctl' stats perfsess | grep -q 'stats/reconnects: 1 0'"
+check "reset-stats" "$ctl" reset-stats perfsess
+check "counters zeroed" sh -c "! '$ctl' stats perfsess | grep -q 'stats/reconnects: 1 0'"
+
+# add-path / remove-path
+out=$("$ctl" add-path perfsess "$a2")
+check "add-path returns slot 2 (got '$out')" [ "$out" = 2 ]
+check "path 2 connected" path_state 2 connected
+check "remove-path 2" "$ctl" remove-path perfsess 2
+check "slot 2 gone" sh -c "! '$ctl' stats perfsess | grep -q '^  path 2$'"
+
+# server-disconnect: the server closes one of its paths; the client fails
+# over and reconnects it
+sid=$("$ctl" --pid "$spid" stats perfsess | awk '/^server session/ { s = 1 } s && $1 == "path" { print $2; exit }')
+check "server path id found" [ -n "$sid" ]
+check "server-disconnect" "$ctl" server-disconnect perfsess "$sid"
+eventually "client back to 2/2 connected" sh -c "'$ctl' list | grep -q 'paths 2/2 connected'"
+
+# --pid of a process without a socket
+"$ctl" --pid 999999 list >/dev/null 2>&1
+check "--pid of no process: nothing listed" [ "$("$ctl" --pid 999999 list 2>/dev/null | wc -l)" -eq 0 ]
+
+# the client ends cleanly: verified IO, no errors; its socket goes
+kill -INT "$cpid"
+wait "$cpid"
+rc=$?
+check "client exit 0 (no IO or verify errors)" [ "$rc" -eq 0 ]
+check "client saw no errors" grep -q "errors 0, verify errors 0" "$work/clt.out"
+check "client socket removed" [ ! -e "$RTRS_RUN_DIR/$cpid.sock" ]
+cpid=0
+kill -TERM "$spid"
+wait "$spid"
+check "server socket removed" [ ! -e "$RTRS_RUN_DIR/$spid.sock" ]
+spid=0
+
+# RTRS_CTL=0: no socket at all
+RTRS_CTL=0 "$perf" server --listen 127.0.0.1:0 --exit-after 1 > "$work/s2.out" 2>&1 &
+p=$!
+sleep 0.5
+check "RTRS_CTL=0 serves no socket" [ ! -e "$RTRS_RUN_DIR/$p.sock" ]
+wait "$p"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
