@@ -23,20 +23,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-start() { # name cmd... ; sets PORT_<name>
-	local name=$1; shift
-	"$@" > "$out/$name.srv" 2>&1 &
-	pids+=($!)
-	eval "PID_$name=$!"
-	for _ in $(seq 1 200); do
-		local p
-		p=$(awk '/^listening/{n=split($2,a,":"); print a[n]; exit}' "$out/$name.srv")
-		if [ -n "$p" ]; then eval "PORT_$name=$p"; return 0; fi
-		sleep 0.05
-	done
-	echo "bench: $name did not start" >&2
-	exit 1
-}
+. "$(dirname "$0")/bench-lib.sh"
 
 start raw "$perf" raw server --listen 127.0.0.1:0
 start inv "$perf" server --listen 127.0.0.1:0 --size 256M

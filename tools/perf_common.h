@@ -103,6 +103,7 @@ static inline size_t perf_check(const void *buf, size_t len, uint64_t block,
 struct perf_hist {
 	_Atomic uint64_t b[HIST_GROUPS * HIST_SUB];
 	_Atomic uint64_t n;
+	_Atomic uint64_t max;       /* ns */
 };
 
 static inline unsigned hist_idx(uint64_t v)
@@ -132,6 +133,9 @@ static inline void hist_add(struct perf_hist *h, uint64_t ns)
 {
 	atomic_fetch_add_explicit(&h->b[hist_idx(ns)], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->n, 1, memory_order_relaxed);
+	for (uint64_t m = atomic_load_explicit(&h->max, memory_order_relaxed);
+	     ns > m && !atomic_compare_exchange_weak(&h->max, &m, ns);)
+		;
 }
 
 static inline double hist_pct(struct perf_hist *h, double pct)

@@ -96,6 +96,7 @@ static struct {
 	uint64_t size;
 	_Atomic uint64_t sessions;
 	bool resp_thread;
+	unsigned delay_us;          /* --delay-us: a slow backend */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct pending *head, **tail;
@@ -149,6 +150,8 @@ static void *srv_worker(void *arg)
 		if (!srv.head)
 			srv.tail = &srv.head;
 		pthread_mutex_unlock(&srv.lock);
+		if (srv.delay_us)
+			usleep(srv.delay_us);
 		rtrs_srv_resp(p->op, srv_execute(p->op, p->data, p->len, &p->h));
 		free(p);
 		pthread_mutex_lock(&srv.lock);
@@ -216,6 +219,7 @@ static void usage(void)
 		"  rtrs-perf server --listen ADDR:PORT[,...] [--provider P] [--qd N]\n"
 		"                   [--chunk SIZE] [--no-invalidate] [--size SIZE]\n"
 		"                   [--exit-after SEC] [--resp-thread] [--store FILE]\n"
+		"                   [--delay-us N]\n"
 		"  rtrs-perf client --connect ADDR:PORT[,...] --rw read|write|randrw\n"
 		"                   --bs SIZE --qd N [--threads N] [--time SEC]\n"
 		"                   [--verify] [--provider P] [--json] [--size SIZE]\n"
@@ -237,6 +241,7 @@ static int server_main(int argc, char **argv)
 		{ "exit-after", required_argument, NULL, 'x' },
 		{ "resp-thread", no_argument, NULL, 'R' },
 		{ "store", required_argument, NULL, 'S' },
+		{ "delay-us", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -254,7 +259,7 @@ static int server_main(int argc, char **argv)
 
 	rtrs_srv_attr_init(&attr);
 	srv.size = 256ull << 20;
-	while ((c = getopt_long(argc, argv, "l:p:q:c:ns:x:RS:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:p:q:c:ns:x:RS:D:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
 		case 'p': attr.provider = optarg; break;
@@ -272,6 +277,10 @@ static int server_main(int argc, char **argv)
 		case 'x': exit_after = atof(optarg); break;
 		case 'R': srv.resp_thread = true; break;
 		case 'S': store = optarg; break;
+		case 'D':
+			srv.delay_us = (unsigned)atoi(optarg);
+			srv.resp_thread = true;
+			break;
 		default: goto bad;
 		}
 	}
@@ -334,12 +343,20 @@ static int server_main(int argc, char **argv)
 	}
 	fprintf(stderr,
 		"rtrs-perf server: reads %llu (%llu B) writes %llu (%llu B) "
-		"sessions %llu bad-input paths %llu\n",
+		"sessions %llu bad-input paths %llu hb-timeouts %llu "
+		"executed %llu dup-answered %llu dup-attached %llu "
+		"stale-dropped %llu paths-fenced %llu\n",
 		(unsigned long long)st.read_cnt, (unsigned long long)st.read_bytes,
 		(unsigned long long)st.write_cnt,
 		(unsigned long long)st.write_bytes,
 		(unsigned long long)atomic_load(&srv.sessions),
-		(unsigned long long)st.paths_closed_bad_input);
+		(unsigned long long)st.paths_closed_bad_input,
+		(unsigned long long)st.hb_timeouts,
+		(unsigned long long)st.executed,
+		(unsigned long long)st.dup_answered,
+		(unsigned long long)st.dup_attached,
+		(unsigned long long)st.stale_dropped,
+		(unsigned long long)st.paths_fenced);
 	munmap(srv.store, srv.size);
 	return 0;
 bad:
@@ -722,7 +739,7 @@ static int client_main(int argc, char **argv)
 	const char *timeline = NULL;
 	struct timeline tl = { 0 };
 	size_t npaths;
-	uint64_t t0, t_end, last_ios = 0, last_t, elapsed;
+	uint64_t t0, t_end, last_ios = 0, last_t, elapsed, hb_to = 0, recon = 0;
 	int c, ret, rc = 0;
 	bool have_rw = false;
 
@@ -877,6 +894,14 @@ static int client_main(int argc, char **argv)
 	join_jobs();
 	elapsed = perf_now_ns() - t0;
 	rtrs_clt_get_stats(s, &cst);
+	for (int i = 0; i < rtrs_clt_path_slots(s); i++) {
+		struct rtrs_path_info in;
+
+		if (!rtrs_clt_path_info(s, (unsigned)i, &in)) {
+			hb_to += in.hb_timeouts;
+			recon += in.reconnects_ok;
+		}
+	}
 	{
 		double secs = (double)elapsed / 1e9;
 		double iops = (double)atomic_load(&cl.ios) / secs;
@@ -885,28 +910,33 @@ static int client_main(int argc, char **argv)
 		if (cl.json) {
 			printf("{\"rw\":\"%s\",\"bs\":%llu,\"qd\":%u,\"threads\":%u,"
 			       "\"time_s\":%.3f,\"iops\":%.1f,\"mib_s\":%.2f,"
-			       "\"lat_us\":{\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f},"
+			       "\"lat_us\":{\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f,"
+			       "\"max\":%.2f},"
 			       "\"errors\":%llu,\"verify_errors\":%llu,"
 			       "\"ios\":%llu,\"cpu_migrations\":%llu,"
 			       "\"tx_backlog\":%llu,\"failovers\":%llu,"
+			       "\"hb_timeouts\":%llu,\"reconnects\":%llu,"
 			       "\"max_gap_ms\":%.3f}\n",
 			       rw_name(cl.rw), (unsigned long long)cl.bs, cl.qd,
 			       cl.threads, secs, iops, mibs,
 			       hist_pct(&cl.hist, 50), hist_pct(&cl.hist, 99),
 			       hist_pct(&cl.hist, 99.9),
+			       (double)atomic_load(&cl.hist.max) / 1e3,
 			       (unsigned long long)atomic_load(&cl.errors),
 			       (unsigned long long)atomic_load(&cl.verify_errors),
 			       (unsigned long long)atomic_load(&cl.ios),
 			       (unsigned long long)cst.cpu_migration_from,
 			       (unsigned long long)cst.tx_backlog,
 			       (unsigned long long)cst.failovers,
+			       (unsigned long long)hb_to, (unsigned long long)recon,
 			       cl.track_gap ? (double)atomic_load(&cl.max_gap_ns) / 1e6
 					    : -1.0);
 		} else {
 			if (cl.track_gap)
 				printf("longest gap between completions %.1f ms, "
-				       "failovers %llu\n",
+				       "longest request %.1f ms, failovers %llu\n",
 				       (double)atomic_load(&cl.max_gap_ns) / 1e6,
+				       (double)atomic_load(&cl.hist.max) / 1e6,
 				       (unsigned long long)cst.failovers);
 			printf("%s bs=%llu qd=%u threads=%u: %.0f IOPS, %.1f MiB/s, "
 			       "lat p50 %.1f us p99 %.1f us p99.9 %.1f us, "

@@ -741,7 +741,8 @@ static int prepare_data(struct clt_req *r, struct clt_path *p)
 
 		n = rtrs__proto_read_msg_encode(iu + r->usr_len, r->usr_len, desc,
 						(uint16_t)data_cnt);
-		rtrs__proto_fence_encode(iu + r->usr_len + n, &fence);
+		if (r->sess->fence)
+			rtrs__proto_fence_encode(iu + r->usr_len + n, &fence);
 		r->iov[0].iov_base = iu;
 		r->iov[0].iov_len = r->usr_len + r->msg_len;
 		r->desc[0] = rtrs__fab_mr_desc(p->iu_mr);
@@ -749,7 +750,8 @@ static int prepare_data(struct clt_req *r, struct clt_path *p)
 		char *iu = req_iu(r);
 
 		n = rtrs__proto_write_msg_encode(iu + r->usr_len, r->usr_len);
-		rtrs__proto_fence_encode(iu + r->usr_len + n, &fence);
+		if (r->sess->fence)
+			rtrs__proto_fence_encode(iu + r->usr_len + n, &fence);
 		r->iov[data_cnt].iov_base = iu;
 		r->iov[data_cnt].iov_len = r->usr_len + r->msg_len;
 		r->desc[data_cnt] = rtrs__fab_mr_desc(p->iu_mr);
@@ -953,7 +955,8 @@ int rtrs_clt_request(struct rtrs_clt_sess *s, enum rtrs_dir dir,
 		data_len += data[i].iov_len;
 	}
 	msg_len = (dir == RTRS_READ ? RTRS_READ_MSG_LEN(data_cnt)
-				    : RTRS_WRITE_MSG_LEN) + RTRS_FENCE_LEN;
+				    : RTRS_WRITE_MSG_LEN) +
+		  (s->fence ? RTRS_FENCE_LEN : 0);
 	if (usr_len + msg_len > hdr_size(s) || data_len > s->geom.max_io_size)
 		return -EMSGSIZE;
 
@@ -1194,7 +1197,7 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		.cid_num = (uint16_t)p->ncons,
 		.recon_cnt = p->recon_cnt,
 		.first_conn = true,
-		.fence = true,
+		.fence = s->fence,
 	};
 	unsigned loop = c->cid == 0 ? 0 : (c->cid - 1) % rtrs__fab_nloops();
 	struct fab_ep *ep;
@@ -1263,11 +1266,11 @@ static int path_handshake(struct clt_path *p)
 	ret = connect_con(p, c0);
 	if (ret)
 		return ret;
-	if (!(p->rsp.flags & RTRS_MSG_FENCE_F) || !p->rsp.path_id) {
+	if (s->fence && (!(p->rsp.flags & RTRS_MSG_FENCE_F) || !p->rsp.path_id)) {
 		plog(RTRS_LOG_ERR, p, "the server does not fence requests");
 		return -EPROTO;
 	}
-	p->srv_id = p->rsp.path_id;
+	p->srv_id = s->fence ? p->rsp.path_id : 0;
 	pthread_mutex_lock(&s->lock);
 	if (!s->permits) {
 		ret = sess_setup(s, &p->rsp);
@@ -1726,6 +1729,9 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 		return -EINVAL;
 	}
 	atomic_init(&s->policy, (int)s->attr.policy);
+	/* RTRS_FENCE=0: no sequence fencing, as the kernel (at-least-once
+	 * failover); for measuring its cost and for kernel-style servers */
+	s->fence = !(getenv("RTRS_FENCE") && !strcmp(getenv("RTRS_FENCE"), "0"));
 	snprintf(s->name, sizeof(s->name), "%s", sessname);
 	rtrs__random(s->paths_uuid, sizeof(s->paths_uuid));
 	pthread_mutex_init(&s->lock, NULL);

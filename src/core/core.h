@@ -200,6 +200,7 @@ struct rtrs_clt_sess {
 	pthread_mutex_t ctl_lock;       /* serializes add/remove/reconnect */
 	struct rtrs_geom geom;
 	bool new_rkey;
+	bool fence;                     /* sequence fencing (RTRS_FENCE != 0) */
 	uint32_t max_segments;
 	/* permits */
 	struct rtrs_permit *permits;

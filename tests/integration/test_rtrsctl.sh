@@ -47,18 +47,8 @@ writes() { # client's write count
 		grep -o '"write_cnt":[0-9]*' | grep -o '[0-9]*$'
 }
 
-"$perf" server --listen 127.0.0.1:0,127.0.0.2:0 --size 64M > "$work/srv.out" 2> "$work/srv.err" &
-spid=$!
-for _ in $(seq 1 100); do
-	[ "$(grep -c '^listening' "$work/srv.out")" -ge 2 ] && break
-	sleep 0.1
-done
-a1=$(awk '/^listening/ { print $2; exit }' "$work/srv.out")
-a2=$(awk '/^listening/ { n++; if (n == 2) print $2 }' "$work/srv.out")
-if [ -z "$a1" ] || [ -z "$a2" ]; then
-	echo "server did not start" >&2
-	exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+srv_start_two "$perf" "$work" --size 64M
 "$perf" client --connect "$a1,$a2" --name perfsess --rw write --bs 4k \
 	--qd 16 --time 60 --size 16M --verify --hb 200,3 > "$work/clt.out" 2>&1 &
 cpid=$!
