@@ -321,6 +321,7 @@ struct rtrs_srv_sess {
 	uint32_t next_path_id;          /* under ctx->lock */
 	struct rtrs_timer linger;       /* frees it when no path came back */
 	bool client_closed;             /* CLOSE received: no linger; ctx->lock */
+	bool evicted;                   /* its name went to a new session */
 };
 
 struct rtrs_srv_ctx {

@@ -684,8 +684,16 @@ static bool name_taken(struct rtrs_srv_ctx *ctx, struct rtrs_srv_sess *self,
 		struct rtrs_srv_sess *s = container_of(pos, struct rtrs_srv_sess,
 						       node);
 
-		if (s != self && s->named && !strcmp(s->name, name))
+		if (s == self || !s->named || s->evicted || strcmp(s->name, name))
+			continue;
+		if (s->npaths)
 			return true;
+		/* A lingering session (no path) gives its name up to a new
+		 * one at once: its client closed without a path to say so, or
+		 * restarted. It goes now; if its client does come back, it is
+		 * refused (-EPERM) and none of its requests runs again. */
+		s->evicted = true;
+		rtrs__timer_arm(&s->linger, 0);
 	}
 	return false;
 }
@@ -972,7 +980,7 @@ static struct rtrs_srv_sess *find_sess(struct rtrs_srv_ctx *ctx,
 		struct rtrs_srv_sess *s = container_of(pos, struct rtrs_srv_sess,
 						       node);
 
-		if (!memcmp(s->uuid, uuid, 16))
+		if (!s->evicted && !memcmp(s->uuid, uuid, 16))
 			return s;
 	}
 	return NULL;

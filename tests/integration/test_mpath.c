@@ -606,6 +606,30 @@ static void test_ctl(void)
 		} while (st.sessions && now_ms() < until && (t_sleep_ms(10), 1));
 		CHECK_EQ(st.sessions, 0);
 	}
+	{
+		/* closed without a path to say so: the server session
+		 * lingers, and a new session with the name takes over at once */
+		struct rtrs_srv_stats st;
+		uint64_t until;
+
+		if (open_sess(0))
+			return;
+		CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
+		CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
+		close_sess();
+		t_sleep_ms(100);
+		rtrs_srv_get_stats(srv, &st);
+		CHECK_EQ(st.sessions, 1);       /* lingering */
+		if (open_sess(0))
+			return;
+		until = now_ms() + 2000;
+		do {
+			rtrs_srv_get_stats(srv, &st);
+		} while (st.sessions != 1 && now_ms() < until &&
+			 (t_sleep_ms(10), 1));
+		CHECK_EQ(st.sessions, 1);       /* the old one went */
+		close_sess();
+	}
 	ctl_disable = 0;
 	if (open_sess(0))
 		return;
