@@ -396,6 +396,18 @@ struct rtrs_srv_stats {
 
 RTRS_API int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st);
 
+/* One session's counters (per path: rtrsctl(8) stats). @sess is valid from
+ * link_ev CONNECTED until link_ev DISCONNECTED. */
+struct rtrs_srv_sess_stats {
+	uint64_t read_cnt, read_bytes;   /* answered with status 0 */
+	uint64_t write_cnt, write_bytes;
+	uint32_t paths;            /* path objects, any state */
+	uint32_t paths_connected;
+};
+
+RTRS_API int rtrs_srv_sess_get_stats(struct rtrs_srv_sess *sess,
+				     struct rtrs_srv_sess_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -185,6 +185,10 @@ static void op_finish(struct rtrs_srv_op *op)
 						  memory_order_relaxed);
 			atomic_fetch_add_explicit(&p->st_read_bytes, len,
 						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&op->sess->st_read_cnt, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&op->sess->st_read_bytes, len,
+						  memory_order_relaxed);
 		} else {
 			atomic_fetch_add_explicit(&ctx->st_write_cnt, 1,
 						  memory_order_relaxed);
@@ -193,6 +197,10 @@ static void op_finish(struct rtrs_srv_op *op)
 			atomic_fetch_add_explicit(&p->st_write_cnt, 1,
 						  memory_order_relaxed);
 			atomic_fetch_add_explicit(&p->st_write_bytes, len,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&op->sess->st_write_cnt, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&op->sess->st_write_bytes, len,
 						  memory_order_relaxed);
 		}
 	}
@@ -1361,6 +1369,23 @@ int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st)
 	return 0;
 }
 
+int rtrs_srv_sess_get_stats(struct rtrs_srv_sess *s,
+			    struct rtrs_srv_sess_stats *st)
+{
+	if (!s || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->read_cnt = atomic_load(&s->st_read_cnt);
+	st->read_bytes = atomic_load(&s->st_read_bytes);
+	st->write_cnt = atomic_load(&s->st_write_cnt);
+	st->write_bytes = atomic_load(&s->st_write_bytes);
+	pthread_mutex_lock(&s->ctx->lock);
+	st->paths = s->npaths;
+	st->paths_connected = s->npaths_up;
+	pthread_mutex_unlock(&s->ctx->lock);
+	return 0;
+}
+
 /* ---- control socket (ctl.c) ---- */
 
 static const char *srv_path_state_str(int st)
@@ -1429,12 +1454,23 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 		if (json) {
 			fprintf(f, "%s{\"name\":", n ? "," : "");
 			rtrs__ctl_json_str(f, s->name);
-			fprintf(f, ",\"queue_depth\":%u,\"paths\":[",
-				s->geom.queue_depth);
+			fprintf(f, ",\"queue_depth\":%u,\"read_cnt\":%llu,"
+				"\"read_bytes\":%llu,\"write_cnt\":%llu,"
+				"\"write_bytes\":%llu,\"paths\":[",
+				s->geom.queue_depth,
+				(unsigned long long)atomic_load(&s->st_read_cnt),
+				(unsigned long long)atomic_load(&s->st_read_bytes),
+				(unsigned long long)atomic_load(&s->st_write_cnt),
+				(unsigned long long)atomic_load(&s->st_write_bytes));
 		} else {
-			fprintf(f, "server session %s  queue_depth %u  paths %u%s\n",
+			fprintf(f, "server session %s  queue_depth %u  paths %u%s\n"
+				"  rdma: %llu %llu %llu %llu\n",
 				s->name, s->geom.queue_depth, s->npaths,
-				s->npaths ? "" : " (lingering)");
+				s->npaths ? "" : " (lingering)",
+				(unsigned long long)atomic_load(&s->st_read_cnt),
+				(unsigned long long)atomic_load(&s->st_read_bytes),
+				(unsigned long long)atomic_load(&s->st_write_cnt),
+				(unsigned long long)atomic_load(&s->st_write_bytes));
 		}
 		rtrs_list_for_each(pp, &s->paths) {
 			struct srv_path *p = container_of(pp, struct srv_path,

@@ -54,6 +54,7 @@ static _Atomic unsigned hold_ms;         /* answer after this long */
 static struct rtrs_srv_ctx *srv;
 static char addr[2][128];
 static int srv_ctl_disable;
+static struct rtrs_srv_sess *_Atomic srv_sess;  /* the last one seen */
 static unsigned hb_ms = 200;            /* both sides */
 
 /* answers held by the worker */
@@ -112,6 +113,7 @@ static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
 	    h.tag >= NTAGS)
 		return -EINVAL;
 	atomic_fetch_add(&execs[h.tag], 1);
+	atomic_store(&srv_sess, rtrs_srv_op_sess(op));
 	if (h.op == 1)
 		memcpy(mem + h.off, data, h.len);
 	else
@@ -310,6 +312,18 @@ static void test_policies(void)
 	}
 	CHECK_EQ(path_writes(0), 50);
 	CHECK_EQ(path_writes(1), 50);
+	{
+		/* the server's view of the session: both paths, every write */
+		struct rtrs_srv_sess_stats ss;
+
+		CHECK_EQ(rtrs_srv_sess_get_stats(atomic_load(&srv_sess), &ss), 0);
+		CHECK_EQ(ss.paths, 2);
+		CHECK_EQ(ss.paths_connected, 2);
+		CHECK_EQ(ss.write_cnt, 20 * 64 + 100);
+		CHECK_EQ(ss.write_bytes, (20 * 64 + 100) * 4096);
+		CHECK_EQ(ss.read_cnt, 64);
+		CHECK_EQ(rtrs_srv_sess_get_stats(NULL, &ss), -EINVAL);
+	}
 	CHECK_EQ(rtrs_clt_set_policy(sess, 7), -EINVAL);
 	/* a path that is down is skipped */
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
