@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
+/*
+ * librnbd - block devices exported by rnbd-server, over librtrs.
+ *
+ * A session (one librtrs session, any number of paths) carries any number
+ * of opened devices. IO is asynchronous with a completion callback, or
+ * synchronous with the rnbd_pread()-style helpers. Every function returns
+ * >= 0 on success and a negative errno on failure. Callbacks run on
+ * librtrs's progress threads and must not block; they may submit IO.
+ */
+#ifndef RNBD_RNBD_H
+#define RNBD_RNBD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rtrs/rtrs.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RNBD_API __attribute__((visibility("default")))
+#else
+#define RNBD_API
+#endif
+
+struct rnbd_sess;
+struct rnbd_dev;
+
+enum rnbd_access {
+	RNBD_ACCESS_RO = 0,        /* any number of readers */
+	RNBD_ACCESS_RW = 1,        /* one writer */
+	RNBD_ACCESS_MIGRATION = 2, /* a second writer, for live migration */
+};
+
+enum rnbd_op {
+	RNBD_READ = 0,
+	RNBD_WRITE = 1,
+	RNBD_FLUSH = 2,
+	RNBD_DISCARD = 3,
+	RNBD_WRITE_ZEROES = 5,
+};
+
+/* flags of rnbd_submit() */
+#define RNBD_FUA (1u << 9)         /* the write is durable when it completes */
+#define RNBD_PREFLUSH (1u << 10)   /* flush the device's cache first */
+#define RNBD_NOUNMAP (1u << 11)    /* write zeroes without deallocating */
+
+struct rnbd_dev_info {
+	uint64_t size;                  /* bytes */
+	uint32_t logical_block_size;    /* offsets and lengths align to this */
+	uint32_t physical_block_size;
+	uint32_t max_io_size;           /* bytes per READ/WRITE */
+	uint32_t max_discard_size;      /* bytes, 0 = no discard */
+	uint32_t max_write_zeroes_size; /* bytes, 0 = no write-zeroes */
+	uint32_t discard_granularity;
+	int write_cache;                /* the device has a volatile cache */
+	int fua;                        /* FUA is honoured */
+	enum rnbd_access access;
+};
+
+/*
+ * rnbd_sess_open - connect to an rnbd-server over @npaths paths and agree
+ * on the protocol version. @attr is passed to rtrs_clt_open() (NULL for the
+ * defaults). Errors: as rtrs_clt_open(), and -EPROTO (not an rnbd server).
+ */
+RNBD_API int rnbd_sess_open(const char *sessname,
+			    const struct rtrs_path_addr *paths, size_t npaths,
+			    const struct rtrs_clt_attr *attr,
+			    struct rnbd_sess **out);
+/* Close every device still open, then the session. */
+RNBD_API void rnbd_sess_close(struct rnbd_sess *sess);
+/* The librtrs session underneath (statistics, path control). */
+RNBD_API struct rtrs_clt_sess *rnbd_sess_rtrs(struct rnbd_sess *sess);
+
+/*
+ * rnbd_dev_open - open the export @name with @access. Errors: -ENOENT (no
+ * such export), -EACCES (a name that leaves the export directory), -EROFS
+ * (a write mode on a read-only export), -EPERM (the access mode is taken:
+ * a second writer), -EEXIST (this session has it open already), -EINVAL,
+ * -ENOTCONN, -EPROTO.
+ */
+RNBD_API int rnbd_dev_open(struct rnbd_sess *sess, const char *name,
+			   enum rnbd_access access, struct rnbd_dev **out);
+RNBD_API int rnbd_dev_info(struct rnbd_dev *dev, struct rnbd_dev_info *info);
+/* Close: waits for the device's IO in flight, then tells the server. */
+RNBD_API int rnbd_dev_close(struct rnbd_dev *dev);
+
+typedef void (*rnbd_done_fn)(void *priv, int status);
+
+/*
+ * rnbd_submit - start one request. READ fills @buf, WRITE sends it; FLUSH
+ * takes no range (offset and len 0); DISCARD and WRITE_ZEROES take a range
+ * and no buffer. @done is called exactly once iff this returns 0.
+ * Errors: -EAGAIN (every permit of the session is in use: retry after a
+ * completion), -EINVAL (alignment, range, flags), -EROFS (read-only
+ * device), -EMSGSIZE (longer than max_io_size), -ENOTCONN.
+ * Completion status: 0, or -EIO/-ENOSPC/... from the server's backend,
+ * -EINVAL for a request the server refused, -ECONNABORTED without a path.
+ */
+RNBD_API int rnbd_submit(struct rnbd_dev *dev, enum rnbd_op op, uint64_t offset,
+			 void *buf, size_t len, unsigned flags,
+			 rnbd_done_fn done, void *priv);
+
+/* Synchronous helpers: wait for a permit and for the completion. */
+RNBD_API int rnbd_pread(struct rnbd_dev *dev, void *buf, size_t len,
+			uint64_t offset);
+RNBD_API int rnbd_pwrite(struct rnbd_dev *dev, const void *buf, size_t len,
+			 uint64_t offset, unsigned flags);
+RNBD_API int rnbd_flush(struct rnbd_dev *dev);
+RNBD_API int rnbd_discard(struct rnbd_dev *dev, uint64_t offset, uint64_t len);
+RNBD_API int rnbd_write_zeroes(struct rnbd_dev *dev, uint64_t offset,
+			       uint64_t len, unsigned flags);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * librnbd: the rnbd client, built on the public librtrs API only.
+ * Control messages (SESS_INFO, OPEN, CLOSE) go on the admin connection,
+ * IO on the IO connections; every message is a librtrs user header.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rnbd/rnbd.h"
+#include "proto.h"
+
+struct rnbd_dev {
+	struct rnbd_sess *sess;
+	struct rnbd_dev *next;          /* sess->devs, under sess->lock */
+	uint32_t id;
+	char name[RNBD_NAME_MAX + 1];
+	struct rnbd_dev_info info;
+	unsigned inflight;              /* under sess->lock */
+	bool closing;
+};
+
+struct rnbd_sess {
+	struct rtrs_clt_sess *rtrs;
+	struct rtrs_attrs qa;
+	uint8_t ver;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;            /* a device's IO drained */
+	struct rnbd_dev *devs;
+};
+
+struct rnbd_req {
+	struct rnbd_dev *dev;
+	struct rtrs_permit *pm;
+	rnbd_done_fn done;
+	void *priv;
+};
+
+/* ---- one synchronous librtrs request ---- */
+
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int status;
+};
+
+static void waiter_conf(void *priv, int status)
+{
+	struct waiter *w = priv;
+
+	pthread_mutex_lock(&w->lock);
+	w->status = status;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int call(struct rnbd_sess *s, enum rtrs_con_type ct, enum rtrs_dir dir,
+		const void *usr, size_t ulen, void *data, size_t dlen)
+{
+	struct waiter w = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			    .cond = PTHREAD_COND_INITIALIZER };
+	struct rtrs_req_ops ops = { &w, waiter_conf };
+	struct iovec u = { (void *)usr, ulen }, d = { data, dlen };
+	struct rtrs_permit *pm;
+	int ret;
+
+	ret = rtrs_clt_get_permit(s->rtrs, ct, RTRS_PERMIT_WAIT, &pm);
+	if (ret)
+		return ret;
+	ret = rtrs_clt_request(s->rtrs, dir, &ops, pm, &u, 1, &d, dlen ? 1 : 0,
+			       NULL);
+	if (!ret) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		ret = w.status;
+	}
+	rtrs_clt_put_permit(s->rtrs, pm);
+	return ret;
+}
+
+/* ---- session ---- */
+
+int rnbd_sess_open(const char *sessname, const struct rtrs_path_addr *paths,
+		   size_t npaths, const struct rtrs_clt_attr *attr,
+		   struct rnbd_sess **out)
+{
+	uint8_t msg[RNBD_SESS_INFO_LEN], rsp[RNBD_SESS_INFO_RSP_LEN];
+	struct rnbd_sess *s;
+	uint8_t ver;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	ret = rtrs_clt_open(sessname, paths, npaths, attr, &s->rtrs);
+	if (ret)
+		goto err;
+	ret = rtrs_clt_query(s->rtrs, &s->qa);
+	if (ret)
+		goto err_close;
+	rnbd_proto_sess_info_encode(msg, RNBD_MSG_SESS_INFO, RNBD_PROTO_VER_MAJOR);
+	memset(rsp, 0, sizeof(rsp));
+	ret = call(s, RTRS_ADMIN_CON, RTRS_READ, msg, sizeof(msg), rsp,
+		   sizeof(rsp));
+	if (!ret && rnbd_proto_sess_info_decode(rsp, sizeof(rsp),
+						RNBD_MSG_SESS_INFO_RSP, &ver))
+		ret = -EPROTO;
+	if (ret)
+		goto err_close;
+	s->ver = ver < RNBD_PROTO_VER_MAJOR ? ver : RNBD_PROTO_VER_MAJOR;
+	*out = s;
+	return 0;
+
+err_close:
+	rtrs_clt_close(s->rtrs);
+err:
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+	return ret;
+}
+
+struct rtrs_clt_sess *rnbd_sess_rtrs(struct rnbd_sess *s)
+{
+	return s ? s->rtrs : NULL;
+}
+
+void rnbd_sess_close(struct rnbd_sess *s)
+{
+	if (!s)
+		return;
+	for (;;) {
+		struct rnbd_dev *d;
+
+		pthread_mutex_lock(&s->lock);
+		for (d = s->devs; d && d->closing; d = d->next)
+			;
+		pthread_mutex_unlock(&s->lock);
+		if (!d)
+			break;
+		rnbd_dev_close(d);
+	}
+	rtrs_clt_close(s->rtrs);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}
+
+/* ---- devices ---- */
+
+int rnbd_dev_open(struct rnbd_sess *s, const char *name,
+		  enum rnbd_access access, struct rnbd_dev **out)
+{
+	uint8_t msg[RNBD_OPEN_LEN], rsp[RNBD_OPEN_RSP_LEN];
+	struct rnbd_open_rsp r;
+	struct rnbd_dev *d;
+	uint64_t max_io;
+	int ret;
+
+	if (!s || !out || (unsigned)access > RNBD_ACCESS_MIGRATION)
+		return -EINVAL;
+	ret = rnbd_proto_open_encode(msg, (uint8_t)access, name);
+	if (ret < 0)
+		return ret;
+	/* one handle per device and session, as the kernel's map_device: the
+	 * server gives a session the same device again */
+	pthread_mutex_lock(&s->lock);
+	for (d = s->devs; d && strcmp(d->name, name); d = d->next)
+		;
+	pthread_mutex_unlock(&s->lock);
+	if (d)
+		return -EEXIST;
+	memset(rsp, 0, sizeof(rsp));
+	ret = call(s, RTRS_ADMIN_CON, RTRS_READ, msg, sizeof(msg), rsp,
+		   sizeof(rsp));
+	if (ret)
+		return ret;
+	if (rnbd_proto_open_rsp_decode(rsp, sizeof(rsp), &r))
+		return -EPROTO;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->sess = s;
+	d->id = r.device_id;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->info.size = r.nsectors << 9;
+	d->info.logical_block_size = r.logical_block_size;
+	d->info.physical_block_size = r.physical_block_size;
+	max_io = (uint64_t)r.max_hw_sectors << 9;
+	d->info.max_io_size = !max_io || max_io > s->qa.max_io_size
+				      ? s->qa.max_io_size : (uint32_t)max_io;
+	d->info.max_discard_size = r.max_discard_sectors > (UINT32_MAX >> 9)
+					   ? UINT32_MAX & ~511u
+					   : r.max_discard_sectors << 9;
+	d->info.max_write_zeroes_size =
+		r.max_write_zeroes_sectors > (UINT32_MAX >> 9)
+			? UINT32_MAX & ~511u : r.max_write_zeroes_sectors << 9;
+	d->info.discard_granularity = r.discard_granularity;
+	d->info.write_cache = !!(r.cache_policy & RNBD_CACHE_WRITEBACK);
+	d->info.fua = !!(r.cache_policy & RNBD_CACHE_FUA);
+	d->info.access = access;
+	pthread_mutex_lock(&s->lock);
+	d->next = s->devs;
+	s->devs = d;
+	pthread_mutex_unlock(&s->lock);
+	*out = d;
+	return 0;
+}
+
+int rnbd_dev_info(struct rnbd_dev *d, struct rnbd_dev_info *info)
+{
+	if (!d || !info)
+		return -EINVAL;
+	*info = d->info;
+	return 0;
+}
+
+int rnbd_dev_close(struct rnbd_dev *d)
+{
+	struct rnbd_sess *s;
+	struct rnbd_dev **pp;
+	uint8_t msg[RNBD_CLOSE_LEN];
+	int ret;
+
+	if (!d)
+		return -EINVAL;
+	s = d->sess;
+	pthread_mutex_lock(&s->lock);
+	d->closing = true;
+	while (d->inflight)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	rnbd_proto_close_encode(msg, d->id);
+	ret = call(s, RTRS_ADMIN_CON, RTRS_WRITE, msg, sizeof(msg), NULL, 0);
+	pthread_mutex_lock(&s->lock);
+	for (pp = &s->devs; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	free(d);
+	return ret;
+}
+
+/* ---- IO ---- */
+
+static void req_conf(void *priv, int status)
+{
+	struct rnbd_req *r = priv;
+	struct rnbd_dev *d = r->dev;
+	struct rnbd_sess *s = d->sess;
+	rnbd_done_fn done = r->done;
+	void *p = r->priv;
+
+	rtrs_clt_put_permit(s->rtrs, r->pm);
+	free(r);
+	done(p, status);
+	pthread_mutex_lock(&s->lock);
+	if (--d->inflight == 0 && d->closing)
+		pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int check_io(const struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
+		    const void *buf, size_t len, unsigned flags)
+{
+	const struct rnbd_dev_info *in = &d->info;
+	uint32_t lbs = in->logical_block_size;
+
+	if (flags & ~(unsigned)(RNBD_FUA | RNBD_PREFLUSH | RNBD_NOUNMAP))
+		return -EINVAL;
+	if ((flags & RNBD_NOUNMAP) && op != RNBD_WRITE_ZEROES)
+		return -EINVAL;
+	if (op != RNBD_READ && op != RNBD_FLUSH && in->access == RNBD_ACCESS_RO)
+		return -EROFS;
+	switch (op) {
+	case RNBD_FLUSH:
+		return off || len || buf ? -EINVAL : 0;
+	case RNBD_READ:
+	case RNBD_WRITE:
+		if (!buf || !len)
+			return -EINVAL;
+		if (len > in->max_io_size)
+			return -EMSGSIZE;
+		break;
+	case RNBD_DISCARD:
+	case RNBD_WRITE_ZEROES:
+		if (buf || !len)
+			return -EINVAL;
+		if (len > (op == RNBD_DISCARD ? in->max_discard_size
+					      : in->max_write_zeroes_size))
+			return op == RNBD_DISCARD && !in->max_discard_size
+				       ? -EOPNOTSUPP : -EMSGSIZE;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if ((off | len) & (lbs - 1))
+		return -EINVAL;
+	if (off > in->size || len > in->size - off)
+		return -EINVAL;
+	return 0;
+}
+
+static int submit(struct rnbd_dev *d, enum rnbd_op op, uint64_t off, void *buf,
+		  size_t len, unsigned flags, rnbd_done_fn done, void *priv,
+		  enum rtrs_wait wait)
+{
+	struct rnbd_sess *s;
+	struct rnbd_io io;
+	uint8_t msg[RNBD_IO_LEN];
+	struct rnbd_req *r;
+	struct iovec u = { msg, sizeof(msg) }, dv = { buf, len };
+	struct rtrs_req_ops ops;
+	int ret;
+
+	if (!d || !done)
+		return -EINVAL;
+	s = d->sess;
+	ret = check_io(d, op, off, buf, len, flags);
+	if (ret)
+		return ret;
+	r = malloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	ret = rtrs_clt_get_permit(s->rtrs, RTRS_IO_CON, wait, &r->pm);
+	if (ret) {
+		free(r);
+		return ret;
+	}
+	r->dev = d;
+	r->done = done;
+	r->priv = priv;
+	io = (struct rnbd_io){ .device_id = d->id, .sector = off >> 9,
+			       .rw = (uint32_t)op | flags, .bi_size = (uint32_t)len };
+	rnbd_proto_io_encode(msg, &io);
+	ops = (struct rtrs_req_ops){ r, req_conf };
+	pthread_mutex_lock(&s->lock);
+	if (d->closing) {
+		pthread_mutex_unlock(&s->lock);
+		rtrs_clt_put_permit(s->rtrs, r->pm);
+		free(r);
+		return -ESHUTDOWN;
+	}
+	d->inflight++;
+	pthread_mutex_unlock(&s->lock);
+	ret = rtrs_clt_request(s->rtrs, op == RNBD_READ ? RTRS_READ : RTRS_WRITE,
+			       &ops, r->pm, &u, 1, &dv,
+			       op == RNBD_READ || op == RNBD_WRITE ? 1 : 0, NULL);
+	if (ret) {
+		rtrs_clt_put_permit(s->rtrs, r->pm);
+		free(r);
+		pthread_mutex_lock(&s->lock);
+		if (--d->inflight == 0 && d->closing)
+			pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return ret;
+}
+
+int rnbd_submit(struct rnbd_dev *d, enum rnbd_op op, uint64_t off, void *buf,
+		size_t len, unsigned flags, rnbd_done_fn done, void *priv)
+{
+	return submit(d, op, off, buf, len, flags, done, priv,
+		      RTRS_PERMIT_NOWAIT);
+}
+
+static int sync_io(struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
+		   void *buf, size_t len, unsigned flags)
+{
+	struct waiter w = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			    .cond = PTHREAD_COND_INITIALIZER };
+	int ret = submit(d, op, off, buf, len, flags, waiter_conf, &w,
+			 RTRS_PERMIT_WAIT);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	return w.status;
+}
+
+/* Split a long range into pieces of at most @max bytes. */
+static int sync_range(struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
+		      char *buf, uint64_t len, unsigned flags, uint32_t max)
+{
+	if (!d || !len)
+		return -EINVAL;
+	max &= ~(d->info.logical_block_size - 1);
+	if (!max)
+		return op == RNBD_DISCARD ? -EOPNOTSUPP : -EINVAL;
+	while (len) {
+		size_t n = len > max ? max : (size_t)len;
+		int ret = sync_io(d, op, off, buf, n, flags);
+
+		if (ret)
+			return ret;
+		off += n;
+		len -= n;
+		if (buf)
+			buf += n;
+	}
+	return 0;
+}
+
+int rnbd_pread(struct rnbd_dev *d, void *buf, size_t len, uint64_t off)
+{
+	return d ? sync_range(d, RNBD_READ, off, buf, len, 0, d->info.max_io_size)
+		 : -EINVAL;
+}
+
+int rnbd_pwrite(struct rnbd_dev *d, const void *buf, size_t len, uint64_t off,
+		unsigned flags)
+{
+	return d ? sync_range(d, RNBD_WRITE, off, (char *)buf, len, flags,
+			      d->info.max_io_size)
+		 : -EINVAL;
+}
+
+int rnbd_flush(struct rnbd_dev *d)
+{
+	return sync_io(d, RNBD_FLUSH, 0, NULL, 0, 0);
+}
+
+int rnbd_discard(struct rnbd_dev *d, uint64_t off, uint64_t len)
+{
+	return d ? sync_range(d, RNBD_DISCARD, off, NULL, len, 0,
+			      d->info.max_discard_size)
+		 : -EINVAL;
+}
+
+int rnbd_write_zeroes(struct rnbd_dev *d, uint64_t off, uint64_t len,
+		      unsigned flags)
+{
+	return d ? sync_range(d, RNBD_WRITE_ZEROES, off, NULL, len, flags,
+			      d->info.max_write_zeroes_size)
+		 : -EINVAL;
+}

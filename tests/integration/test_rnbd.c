@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * rnbd end to end: a real rnbd-server process exports a file (rw), a file
+ * (ro) and a directory; librnbd clients over two paths:
+ *  - write patterns (also longer than max IO, and 32 at once with the
+ *    asynchronous API), read them back, and find the same bytes in the
+ *    exported file; FUA, flush, discard and write-zeroes leave zeroes;
+ *  - access modes: one writer, readers alongside, migration allows
+ *    exactly two writers, a session re-opening gets its device again;
+ *  - hostile names (.., absolute, a symlink out of the export dir, a
+ *    read-only export opened for writing) are refused and nothing outside
+ *    the export is touched;
+ *  - hostile IO built by hand on a bare librtrs session (past the end,
+ *    unaligned, unknown flags, wrong sizes, a foreign device id) gets
+ *    -EINVAL/-EBADF/-EROFS and leaves the file untouched;
+ *  - SIGTERM ends the server cleanly.
+ *
+ *   test_rnbd RNBD_SERVER
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+#include "rnbd/proto.h"
+#include "rnbd/rnbd.h"
+
+#define DISK (8u << 20)
+
+static char tdir[64], disk[128], rodisk[128], outside[128];
+static char addr[2][128];
+static pid_t srv_pid;
+
+static int server_start(const char *exe)
+{
+	char e1[256], e2[256], ex[128], line[256];
+	const char *argv[16];
+	int fds[2], n = 0, got = 0;
+	FILE *out;
+
+	snprintf(e1, sizeof(e1), "disk=%s", disk);
+	snprintf(e2, sizeof(e2), "rodisk=%s:ro", rodisk);
+	snprintf(ex, sizeof(ex), "%s/exports", tdir);
+	argv[n++] = exe;
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1:0,127.0.0.2:0";
+	argv[n++] = "--export";
+	argv[n++] = e1;
+	argv[n++] = "--export";
+	argv[n++] = e2;
+	argv[n++] = "--export-dir";
+	argv[n++] = ex;
+	argv[n] = NULL;
+	if (pipe(fds))
+		return -1;
+	srv_pid = fork();
+	if (srv_pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execv(exe, (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	out = fdopen(fds[0], "r");
+	while (out && got < 2 && fgets(line, sizeof(line), out))
+		if (sscanf(line, "listening %127s", addr[got]) == 1)
+			got++;
+	if (got < 2) {
+		fprintf(stderr, "rnbd-server did not start\n");
+		kill(srv_pid, SIGKILL);
+		return -1;
+	}
+	return 0;
+}
+
+static int sess_open(const char *name, struct rnbd_sess **s)
+{
+	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
+	int ret = rnbd_sess_open(name, pa, 2, NULL, s);
+
+	CHECK(ret == 0, "rnbd_sess_open %s: %s", name, rtrs_strerror(ret));
+	return ret;
+}
+
+static void fill(uint8_t *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
+}
+
+/* The exported file holds @b at @off. */
+static bool file_has(const char *path, const uint8_t *b, size_t n, uint64_t off)
+{
+	uint8_t *f = malloc(n);
+	int fd = open(path, O_RDONLY);
+	bool ok = fd >= 0 && f && pread(fd, f, n, (off_t)off) == (ssize_t)n &&
+		  !memcmp(f, b, n);
+
+	if (fd >= 0)
+		close(fd);
+	free(f);
+	return ok;
+}
+
+static bool all_zero(const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* ---- data ---- */
+
+struct aio {
+	_Atomic int done, status;
+};
+
+static void aio_done(void *priv, int status)
+{
+	struct aio *a = priv;
+
+	atomic_store(&a->status, status);
+	atomic_store(&a->done, 1);
+}
+
+static void data_cases(struct rnbd_sess *s)
+{
+	static uint8_t w[300 << 10], r[300 << 10], big[32][4096];
+	struct rnbd_dev_info in;
+	struct rnbd_dev *d;
+	struct aio a[32];
+	int ret;
+
+	ret = rnbd_dev_open(s, "disk", RNBD_ACCESS_RW, &d);
+	CHECK(ret == 0, "open disk: %s", rtrs_strerror(ret));
+	if (ret)
+		return;
+	CHECK_EQ(rnbd_dev_info(d, &in), 0);
+	CHECK_EQ(in.size, DISK);
+	CHECK_EQ(in.logical_block_size, 512);
+	CHECK(in.max_io_size >= 4096, "max io %u", in.max_io_size);
+
+	/* longer than one request: split by the helper */
+	fill(w, sizeof(w), 1);
+	CHECK_EQ(rnbd_pwrite(d, w, sizeof(w), 1 << 20, 0), 0);
+	memset(r, 0, sizeof(r));
+	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 1 << 20), 0);
+	CHECK(!memcmp(w, r, sizeof(w)), "read back differs");
+	CHECK(file_has(disk, w, sizeof(w), 1 << 20), "the file differs");
+	/* FUA, flush, the last sector */
+	fill(w, 512, 2);
+	CHECK_EQ(rnbd_pwrite(d, w, 512, DISK - 512, RNBD_FUA), 0);
+	CHECK_EQ(rnbd_flush(d), 0);
+	CHECK(file_has(disk, w, 512, DISK - 512), "FUA write not in the file");
+	/* discard and write-zeroes read back as zeroes */
+	CHECK_EQ(rnbd_discard(d, 1 << 20, 64 << 10), 0);
+	CHECK_EQ(rnbd_write_zeroes(d, (1 << 20) + (128 << 10), 8192, 0), 0);
+	CHECK_EQ(rnbd_write_zeroes(d, (1 << 20) + (160 << 10), 4096,
+				   RNBD_NOUNMAP), 0);
+	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 1 << 20), 0);
+	CHECK(all_zero(r, 64 << 10), "discarded range not zero");
+	CHECK(all_zero(r + (128 << 10), 8192), "write-zeroes range not zero");
+	CHECK(all_zero(r + (160 << 10), 4096), "write-zeroes NOUNMAP not zero");
+	fill(w, sizeof(w), 1);
+	CHECK(!memcmp(r + (64 << 10), w + (64 << 10), 64 << 10),
+	      "data next to the discard changed");
+	/* 32 at once, asynchronous */
+	for (int i = 0; i < 32; i++) {
+		fill(big[i], 4096, 100 + (unsigned)i);
+		atomic_store(&a[i].done, 0);
+		ret = rnbd_submit(d, RNBD_WRITE, (uint64_t)(2 << 20) + i * 8192u,
+				  big[i], 4096, 0, aio_done, &a[i]);
+		CHECK_EQ(ret, 0);
+		if (ret)
+			atomic_store(&a[i].done, 1);
+	}
+	for (int i = 0; i < 32; i++) {
+		while (!atomic_load(&a[i].done))
+			t_sleep_ms(1);
+		CHECK_EQ(atomic_load(&a[i].status), 0);
+		CHECK(file_has(disk, big[i], 4096, (2u << 20) + i * 8192u),
+		      "async write %d not in the file", i);
+	}
+	/* the client's own checks */
+	CHECK_EQ(rnbd_pread(d, r, 512, DISK), -EINVAL);
+	CHECK_EQ(rnbd_pread(d, r, 100, 0), -EINVAL);
+	CHECK_EQ(rnbd_pwrite(d, w, 512, 0, 1u << 20), -EINVAL);
+	CHECK_EQ(rnbd_submit(d, RNBD_WRITE, 0, w, 4096, RNBD_NOUNMAP, aio_done,
+			     &a[0]), -EINVAL);
+	CHECK_EQ(rnbd_submit(d, RNBD_WRITE, 0, w, in.max_io_size + 512, 0,
+			     aio_done, &a[0]), -EMSGSIZE);
+	CHECK_EQ(rnbd_dev_close(d), 0);
+}
+
+/* ---- access modes and names ---- */
+
+static void access_cases(struct rnbd_sess *a, struct rnbd_sess *b,
+			 struct rnbd_sess *c)
+{
+	struct rnbd_dev *rw, *rw2 = NULL, *ro1, *ro2, *m1, *m2, *x;
+	uint8_t buf[512];
+	char name[160];
+	int fd;
+
+	CHECK_EQ(rnbd_dev_open(a, "disk", RNBD_ACCESS_RW, &rw), 0);
+	/* a second writer is refused; readers coexist */
+	CHECK_EQ(rnbd_dev_open(b, "disk", RNBD_ACCESS_RW, &x), -EPERM);
+	CHECK_EQ(rnbd_dev_open(b, "disk", RNBD_ACCESS_RO, &ro1), 0);
+	CHECK_EQ(rnbd_dev_open(c, "disk", RNBD_ACCESS_RO, &ro2), 0);
+	CHECK_EQ(rnbd_pread(ro1, buf, sizeof(buf), 0), 0);
+	CHECK_EQ(rnbd_pwrite(ro1, buf, sizeof(buf), 0, 0), -EROFS);
+	/* the same session again: one handle per device */
+	CHECK_EQ(rnbd_dev_open(a, "disk", RNBD_ACCESS_RW, &rw2), -EEXIST);
+	CHECK_EQ(rnbd_dev_close(ro1), 0);
+	CHECK_EQ(rnbd_dev_close(ro2), 0);
+	/* migration: exactly two writers */
+	CHECK_EQ(rnbd_dev_open(b, "disk", RNBD_ACCESS_MIGRATION, &m1), 0);
+	CHECK_EQ(rnbd_dev_open(c, "disk", RNBD_ACCESS_MIGRATION, &m2), -EPERM);
+	CHECK_EQ(rnbd_dev_close(m1), 0);
+	CHECK_EQ(rnbd_dev_close(rw), 0);
+	/* with the writer gone, one can come */
+	CHECK_EQ(rnbd_dev_open(c, "disk", RNBD_ACCESS_MIGRATION, &m2), 0);
+	CHECK_EQ(rnbd_dev_open(b, "disk", RNBD_ACCESS_MIGRATION, &m1), 0);
+	CHECK_EQ(rnbd_dev_open(a, "disk", RNBD_ACCESS_MIGRATION, &x), -EPERM);
+	CHECK_EQ(rnbd_dev_close(m1), 0);
+	CHECK_EQ(rnbd_dev_close(m2), 0);
+
+	/* names */
+	CHECK_EQ(rnbd_dev_open(a, "rodisk", RNBD_ACCESS_RW, &x), -EROFS);
+	CHECK_EQ(rnbd_dev_open(a, "rodisk", RNBD_ACCESS_RO, &x), 0);
+	CHECK_EQ(rnbd_dev_close(x), 0);
+	CHECK_EQ(rnbd_dev_open(a, "nosuch", RNBD_ACCESS_RO, &x), -ENOENT);
+	CHECK_EQ(rnbd_dev_open(a, "../outside", RNBD_ACCESS_RW, &x), -EACCES);
+	CHECK_EQ(rnbd_dev_open(a, "sub/../inner", RNBD_ACCESS_RW, &x), -EACCES);
+	CHECK_EQ(rnbd_dev_open(a, "./inner", RNBD_ACCESS_RW, &x), -EACCES);
+	CHECK_EQ(rnbd_dev_open(a, outside, RNBD_ACCESS_RW, &x), -EACCES);
+	CHECK_EQ(rnbd_dev_open(a, "escape", RNBD_ACCESS_RW, &x), -EACCES);
+	CHECK_EQ(rnbd_dev_open(a, "", RNBD_ACCESS_RW, &x), -EINVAL);
+	memset(name, 'n', 63);
+	name[63] = 0;
+	CHECK_EQ(rnbd_dev_open(a, name, RNBD_ACCESS_RW, &x), -ENOENT);
+	/* a file inside the export dir works, writes land in it */
+	CHECK_EQ(rnbd_dev_open(a, "inner", RNBD_ACCESS_RW, &x), 0);
+	fill(buf, sizeof(buf), 9);
+	CHECK_EQ(rnbd_pwrite(x, buf, sizeof(buf), 512, 0), 0);
+	snprintf(name, sizeof(name), "%s/exports/inner", tdir);
+	CHECK(file_has(name, buf, sizeof(buf), 512), "inner file differs");
+	CHECK_EQ(rnbd_dev_close(x), 0);
+	/* the file outside the export dir is untouched (all zero) */
+	fd = open(outside, O_RDONLY);
+	CHECK(fd >= 0 && pread(fd, buf, sizeof(buf), 0) == sizeof(buf) &&
+	      all_zero(buf, sizeof(buf)), "the file outside was touched");
+	if (fd >= 0)
+		close(fd);
+}
+
+/* ---- hostile IO on a bare librtrs session ---- */
+
+struct rwait {
+	_Atomic int done, status;
+};
+
+static void rconf(void *priv, int status)
+{
+	struct rwait *w = priv;
+
+	atomic_store(&w->status, status);
+	atomic_store(&w->done, 1);
+}
+
+static int raw_call(struct rtrs_clt_sess *s, enum rtrs_dir dir,
+		    const void *usr, size_t ulen, void *data, size_t dlen)
+{
+	struct rwait w = { 0, 0 };
+	struct rtrs_req_ops ops = { &w, rconf };
+	struct iovec u = { (void *)usr, ulen }, d = { data, dlen };
+	struct rtrs_permit *pm;
+	int ret = rtrs_clt_get_permit(s, RTRS_IO_CON, RTRS_PERMIT_WAIT, &pm);
+
+	if (ret)
+		return ret;
+	ret = rtrs_clt_request(s, dir, &ops, pm, &u, 1, &d, dlen ? 1 : 0, NULL);
+	while (!ret && !atomic_load(&w.done))
+		t_sleep_ms(1);
+	rtrs_clt_put_permit(s, pm);
+	return ret ? ret : atomic_load(&w.status);
+}
+
+static int raw_io(struct rtrs_clt_sess *s, uint32_t id, uint64_t sector,
+		  uint32_t rw, uint32_t bi_size, enum rtrs_dir dir, void *data,
+		  size_t dlen)
+{
+	uint8_t m[RNBD_IO_LEN];
+	struct rnbd_io io = { .device_id = id, .sector = sector, .rw = rw,
+			      .bi_size = bi_size };
+
+	rnbd_proto_io_encode(m, &io);
+	return raw_call(s, dir, m, sizeof(m), data, dlen);
+}
+
+static void hostile_cases(void)
+{
+	struct rtrs_path_addr pa = { NULL, addr[0] };
+	struct rtrs_clt_sess *s;
+	static uint8_t before[DISK], after[DISK], buf[8192];
+	uint8_t om[RNBD_OPEN_LEN], rsp[RNBD_OPEN_RSP_LEN], m[64];
+	struct rnbd_open_rsp r;
+	uint32_t id, roid;
+	int fd = open(disk, O_RDONLY);
+
+	if (fd < 0 || pread(fd, before, DISK, 0) != DISK) {
+		CHECK(0, "cannot read %s", disk);
+		return;
+	}
+	if (rtrs_clt_open("rnbd-hostile", &pa, 1, NULL, &s)) {
+		CHECK(0, "bare session");
+		close(fd);
+		return;
+	}
+	rnbd_proto_open_encode(om, RNBD_ACCESS_RW, "disk");
+	CHECK_EQ(raw_call(s, RTRS_READ, om, sizeof(om), rsp, sizeof(rsp)), 0);
+	CHECK_EQ(rnbd_proto_open_rsp_decode(rsp, sizeof(rsp), &r), 0);
+	id = r.device_id;
+	/* the server gives the session its device again (remap) */
+	CHECK_EQ(raw_call(s, RTRS_READ, om, sizeof(om), rsp, sizeof(rsp)), 0);
+	CHECK_EQ(rnbd_proto_open_rsp_decode(rsp, sizeof(rsp), &r), 0);
+	CHECK_EQ(r.device_id, id);
+	rnbd_proto_open_encode(om, RNBD_ACCESS_RO, "rodisk");
+	CHECK_EQ(raw_call(s, RTRS_READ, om, sizeof(om), rsp, sizeof(rsp)), 0);
+	CHECK_EQ(rnbd_proto_open_rsp_decode(rsp, sizeof(rsp), &r), 0);
+	roid = r.device_id;
+	memset(buf, 0xee, sizeof(buf));
+	/* past the end, straddling it, unaligned, wrong sizes */
+	CHECK_EQ(raw_io(s, id, DISK >> 9, RNBD_OP_WRITE, 512, RTRS_WRITE, buf,
+			512), -EINVAL);
+	CHECK_EQ(raw_io(s, id, (DISK >> 9) - 1, RNBD_OP_WRITE, 1024, RTRS_WRITE,
+			buf, 1024), -EINVAL);
+	CHECK_EQ(raw_io(s, id, UINT64_MAX >> 9, RNBD_OP_WRITE, 512, RTRS_WRITE,
+			buf, 512), -EINVAL);
+	CHECK_EQ(raw_io(s, id, 0, RNBD_OP_WRITE, 100, RTRS_WRITE, buf, 100),
+		 -EINVAL);
+	CHECK_EQ(raw_io(s, id, 0, RNBD_OP_WRITE, 1024, RTRS_WRITE, buf, 512),
+		 -EINVAL);
+	CHECK_EQ(raw_io(s, id, 0, RNBD_OP_READ, 512, RTRS_WRITE, buf, 512),
+		 -EINVAL);
+	CHECK_EQ(raw_io(s, id, 1, RNBD_OP_DISCARD, 1000, RTRS_WRITE, NULL, 0),
+		 -EINVAL);
+	CHECK_EQ(raw_io(s, id, 0, RNBD_OP_DISCARD, 4096, RTRS_WRITE, buf, 512),
+		 -EINVAL);
+	CHECK_EQ(raw_io(s, id, 0, RNBD_OP_FLUSH, 512, RTRS_WRITE, NULL, 0),
+		 -EINVAL);
+	/* unknown op and flags, NOUNMAP on a write, secure erase */
+	CHECK_EQ(raw_io(s, id, 0, 9, 512, RTRS_WRITE, buf, 512), -EINVAL);
+	CHECK_EQ(raw_io(s, id, 0, RNBD_OP_WRITE | (1u << 20), 512, RTRS_WRITE,
+			buf, 512), -EINVAL);
+	CHECK_EQ(raw_io(s, id, 0, RNBD_OP_WRITE | RNBD_F_NOUNMAP, 512,
+			RTRS_WRITE, buf, 512), -EINVAL);
+	CHECK_EQ(raw_io(s, id, 0, RNBD_OP_SECURE_ERASE, 4096, RTRS_WRITE, NULL,
+			0), -EOPNOTSUPP);
+	/* a device this session never opened; a read-only one written */
+	CHECK_EQ(raw_io(s, id + 100, 0, RNBD_OP_WRITE, 512, RTRS_WRITE, buf,
+			512), -EBADF);
+	CHECK_EQ(raw_io(s, roid, 0, RNBD_OP_WRITE, 512, RTRS_WRITE, buf, 512),
+		 -EROFS);
+	/* malformed messages: short, unknown type, open with junk */
+	memset(m, 0, sizeof(m));
+	m[0] = 4;
+	CHECK_EQ(raw_call(s, RTRS_WRITE, m, 20, buf, 512), -EINVAL);
+	m[0] = 9;
+	CHECK_EQ(raw_call(s, RTRS_WRITE, m, sizeof(m), buf, 512), -EINVAL);
+	rnbd_proto_open_encode(om, RNBD_ACCESS_RW, "disk");
+	om[200] = 'x';          /* a second name after the terminator */
+	CHECK_EQ(raw_call(s, RTRS_READ, om, sizeof(om), rsp, sizeof(rsp)),
+		 -EINVAL);
+	/* the exported file did not change */
+	CHECK(pread(fd, after, DISK, 0) == DISK && !memcmp(before, after, DISK),
+	      "hostile IO changed the file");
+	close(fd);
+	rtrs_clt_close(s);
+}
+
+int main(int argc, char **argv)
+{
+	struct rnbd_sess *a, *b, *c;
+	char path[160];
+	int fd, st;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: test_rnbd RNBD_SERVER\n");
+		return 2;
+	}
+	snprintf(tdir, sizeof(tdir), "/tmp/test-rnbd.XXXXXX");
+	if (!mkdtemp(tdir))
+		return 1;
+	snprintf(disk, sizeof(disk), "%s/disk", tdir);
+	snprintf(rodisk, sizeof(rodisk), "%s/rodisk", tdir);
+	snprintf(outside, sizeof(outside), "%s/outside", tdir);
+	snprintf(path, sizeof(path), "%s/exports", tdir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/exports/sub", tdir);
+	mkdir(path, 0700);
+	const char *files[] = { disk, rodisk, outside };
+	for (int i = 0; i < 3; i++) {
+		fd = open(files[i], O_RDWR | O_CREAT, 0600);
+		if (fd < 0 || ftruncate(fd, DISK))
+			return 1;
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/exports/inner", tdir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0 || ftruncate(fd, 1 << 20))
+		return 1;
+	close(fd);
+	snprintf(path, sizeof(path), "%s/exports/escape", tdir);
+	if (symlink(outside, path))
+		return 1;
+	if (server_start(argv[1]))
+		return 1;
+	if (sess_open("rnbd-a", &a) || sess_open("rnbd-b", &b) ||
+	    sess_open("rnbd-c", &c)) {
+		kill(srv_pid, SIGKILL);
+		return t_finish();
+	}
+	data_cases(a);
+	access_cases(a, b, c);
+	hostile_cases();
+	rnbd_sess_close(a);
+	rnbd_sess_close(b);
+	rnbd_sess_close(c);
+	kill(srv_pid, SIGTERM);
+	waitpid(srv_pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "server exit status %d", st);
+	snprintf(path, sizeof(path), "rm -rf %s", tdir);
+	if (system(path))
+		fprintf(stderr, "cannot remove %s\n", tdir);
+	return t_finish();
+}

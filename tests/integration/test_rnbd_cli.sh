@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+# The rnbd command line against a real rnbd-server over two paths: copy a
+# file onto the device, read it back (an unaligned length), copy the whole
+# device out, compare; info; refusals exit 1.
+#
+#   test_rnbd_cli.sh RNBD_SERVER RNBD
+set -uo pipefail
+srvbin=$1 cli=$2
+work=$(mktemp -d)
+spid=0
+trap '[ "$spid" -gt 0 ] && kill -9 "$spid" 2>/dev/null; rm -rf "$work"' EXIT
+fail=0
+bad() { echo "FAIL: $*" >&2; fail=1; }
+
+truncate -s 16M "$work/disk"
+head -c 3000000 /dev/urandom > "$work/in.bin"
+"$srvbin" --listen 127.0.0.1:0,127.0.0.2:0 --export "disk=$work/disk" \
+	--export "ro=$work/disk:ro" > "$work/srv.out" 2> "$work/srv.err" &
+spid=$!
+for _ in $(seq 1 100); do
+	[ "$(grep -c '^listening' "$work/srv.out")" -ge 2 ] && break
+	sleep 0.1
+done
+s=$(awk '/^listening/ { printf "%s%s", (n++ ? "," : ""), $2 }' "$work/srv.out")
+[ -n "$s" ] || { echo "server did not start" >&2; exit 1; }
+
+"$cli" info -s "$s" -d disk > "$work/info" || bad "info failed"
+grep -q "^size 16777216$" "$work/info" || bad "info: $(cat "$work/info")"
+"$cli" copy -s "$s" -d disk --from "$work/in.bin" --progress 2> "$work/copy.err" ||
+	bad "copy to the device failed: $(cat "$work/copy.err")"
+grep -q "100.0%" "$work/copy.err" || bad "no progress shown"
+cmp -n 3000000 "$work/disk" "$work/in.bin" || bad "the exported file differs"
+"$cli" read -s "$s" -d disk --length 3000000 -o "$work/out.bin" || bad "read failed"
+cmp "$work/in.bin" "$work/out.bin" || bad "read back differs"
+"$cli" copy -s "$s" -d disk --to "$work/all.bin" || bad "copy from the device failed"
+cmp "$work/all.bin" "$work/disk" || bad "device copy differs"
+printf 'tail' | "$cli" write -s "$s" -d disk --offset 4096 -i - --fua || bad "write from stdin failed"
+[ "$(dd if="$work/disk" bs=1 skip=4096 count=4 2>/dev/null)" = tail ] || bad "stdin write not in the file"
+# refusals: a read-only export written, a missing device, a bad offset
+"$cli" write -s "$s" -d ro -i "$work/in.bin" 2>/dev/null; [ $? -eq 1 ] || bad "ro write not refused"
+"$cli" info -s "$s" -d nosuch 2>/dev/null; [ $? -eq 1 ] || bad "missing device not refused"
+"$cli" read -s "$s" -d disk --offset 100 -o /dev/null 2>/dev/null; [ $? -eq 1 ] || bad "unaligned offset not refused"
+"$cli" bogus -s "$s" -d disk 2>/dev/null; [ $? -eq 2 ] || bad "bad command not a usage error"
+kill -TERM "$spid"
+wait "$spid" || bad "server exit status $?"
+spid=0
+[ "$fail" -eq 0 ] && echo "rnbd cli: all passed"
+exit "$fail"

@@ -1,0 +1,779 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * rnbd-server: export files and block devices over librtrs.
+ *
+ *   rnbd-server --listen ADDR:PORT[,...] [--export NAME=PATH[:ro]]...
+ *               [--export-dir DIR] [--config FILE] [--threads N]
+ *               [--provider P]
+ *
+ * Protocol: docs/rnbd-protocol.md. Requests are served by a pool of
+ * worker threads (rdma_ev runs on librtrs's progress threads and must not
+ * block), straight from and into the librtrs chunk. SIGTERM/SIGINT: stop
+ * accepting, answer what is in flight, close, exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "rnbd/proto.h"
+#include "rtrs/rtrs.h"
+
+#define MAX_THREADS 64
+
+struct export {
+	struct export *next;
+	char name[RNBD_NAME_MAX + 1];   /* "" for one found in the export dir */
+	char path[PATH_MAX];
+	bool ro, bdev;
+	int fd;
+	uint64_t size;
+	dev_t dev;
+	ino_t ino;
+	unsigned writers;               /* RW and MIGRATION opens, under S.lock */
+};
+
+struct sdev {
+	struct export *e;
+	uint8_t mode;
+	bool used;
+};
+
+struct ssess {
+	pthread_mutex_t lock;
+	struct sdev *devs;
+	uint32_t ndevs;
+	char name[256];
+};
+
+struct job {
+	struct job *next;
+	struct rtrs_srv_op *op;
+	struct ssess *ss;
+	void *data;
+	size_t len;
+	size_t usrlen;
+	uint8_t usr[RNBD_OPEN_LEN];
+};
+
+static struct {
+	pthread_mutex_t lock;           /* exports' writers, the list */
+	struct export *exports;
+	int dirfd;
+	char dir_real[PATH_MAX];        /* the export dir, resolved */
+	/* the work queue */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct job *head, **tail;
+	bool stop;
+	unsigned nthreads;
+	pthread_t threads[MAX_THREADS];
+} S = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.qlock = PTHREAD_MUTEX_INITIALIZER,
+	.qcond = PTHREAD_COND_INITIALIZER,
+	.dirfd = -1,
+	.nthreads = 4,
+};
+
+static volatile sig_atomic_t stop_sig;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_sig = 1;
+}
+
+/* ---- exports ---- */
+
+static int export_stat(struct export *e)
+{
+	struct stat st;
+
+	if (fstat(e->fd, &st))
+		return -errno;
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	if (S_ISBLK(st.st_mode)) {
+		e->bdev = true;
+		if (ioctl(e->fd, BLKGETSIZE64, &e->size))
+			return -errno;
+	} else if (S_ISREG(st.st_mode)) {
+		e->size = (uint64_t)st.st_size;
+	} else {
+		return -EINVAL;
+	}
+	e->size &= ~(uint64_t)511;
+	return 0;
+}
+
+/* Is @fd a file below the export directory? */
+static bool fd_beneath(int fd)
+{
+	char link[64], real[PATH_MAX];
+	size_t n = strlen(S.dir_real);
+	ssize_t r;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	r = readlink(link, real, sizeof(real) - 1);
+	if (r < 0)
+		return false;
+	real[r] = 0;
+	return !strncmp(real, S.dir_real, n) && real[n] == '/';
+}
+
+/* Open @path of an export (through the page cache for now). */
+static int export_open_fd(int dirfd, const char *path, bool ro, bool beneath)
+{
+	struct open_how how = {
+		.flags = (uint64_t)((ro ? O_RDONLY : O_RDWR) | O_CLOEXEC),
+		.resolve = beneath ? RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS : 0,
+	};
+	long fd;
+
+	fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) {
+		/* no openat2 (kernels before 5.6, valgrind): open, then check
+		 * where the descriptor really points */
+		fd = openat(dirfd, path, (int)how.flags);
+		if (fd >= 0 && beneath && !fd_beneath((int)fd)) {
+			close((int)fd);
+			return -EACCES;
+		}
+	}
+	if (fd < 0 && errno == EROFS && !ro)
+		return -EROFS;
+	if (fd < 0)
+		return errno == EXDEV || errno == ELOOP ? -EACCES : -errno;
+	return (int)fd;
+}
+
+static int export_add(const char *spec)
+{
+	struct export *e = calloc(1, sizeof(*e));
+	const char *eq = strchr(spec, '=');
+	size_t n;
+	char *colon;
+	int ret;
+
+	if (!e)
+		return -ENOMEM;
+	if (!eq || eq == spec || (size_t)(eq - spec) > RNBD_NAME_MAX ||
+	    strlen(eq + 1) >= sizeof(e->path)) {
+		free(e);
+		return -EINVAL;
+	}
+	n = (size_t)(eq - spec);
+	memcpy(e->name, spec, n);
+	snprintf(e->path, sizeof(e->path), "%s", eq + 1);
+	colon = strrchr(e->path, ':');
+	if (colon && !strcmp(colon, ":ro")) {
+		*colon = 0;
+		e->ro = true;
+	}
+	ret = export_open_fd(AT_FDCWD, e->path, e->ro, false);
+	if (ret < 0) {
+		free(e);
+		return ret;
+	}
+	e->fd = ret;
+	ret = export_stat(e);
+	if (ret) {
+		close(e->fd);
+		free(e);
+		return ret;
+	}
+	e->next = S.exports;
+	S.exports = e;
+	return 0;
+}
+
+/* A name asked for by a client: a named export, else a file under the
+ * export directory that stays beneath it. Called with S.lock held. */
+static int export_find(const char *name, struct export **out)
+{
+	struct export *e, tmp = { 0 };
+	const char *p;
+	int fd, ret;
+
+	for (e = S.exports; e; e = e->next)
+		if (e->name[0] && !strcmp(e->name, name)) {
+			*out = e;
+			return 0;
+		}
+	if (S.dirfd < 0)
+		return -ENOENT;
+	/* no absolute names, no "." or ".." components, no empty ones */
+	if (name[0] == '/')
+		return -EACCES;
+	for (p = name; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (!n || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return -EACCES;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	/* writable if the file allows it; read-only otherwise */
+	fd = export_open_fd(S.dirfd, name, false, true);
+	if (fd == -EACCES || fd == -EROFS || fd == -EPERM) {
+		tmp.ro = true;
+		fd = export_open_fd(S.dirfd, name, true, true);
+	}
+	if (fd < 0)
+		return fd;
+	tmp.fd = fd;
+	ret = export_stat(&tmp);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	/* one export per file, however it is named */
+	for (e = S.exports; e; e = e->next)
+		if (!e->name[0] && e->dev == tmp.dev && e->ino == tmp.ino) {
+			close(fd);
+			*out = e;
+			return 0;
+		}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*e = tmp;
+	snprintf(e->path, sizeof(e->path), "%s", name);
+	e->next = S.exports;
+	S.exports = e;
+	*out = e;
+	return 0;
+}
+
+/* ---- requests ---- */
+
+static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
+		   void *data, size_t datalen, enum rtrs_dir dir)
+{
+	char name[RNBD_NAME_MAX + 1];
+	struct rnbd_open_rsp r = { 0 };
+	struct export *e = NULL;
+	uint8_t mode;
+	uint32_t id;
+	int ret;
+
+	if (rnbd_proto_open_decode(usr, usrlen, &mode, name))
+		return -EINVAL;
+	if (dir != RTRS_READ || datalen < RNBD_OPEN_RSP_LEN)
+		return -EINVAL;
+	pthread_mutex_lock(&S.lock);
+	ret = export_find(name, &e);
+	if (!ret && mode && e->ro)
+		ret = -EROFS;
+	pthread_mutex_lock(&ss->lock);
+	/* the same export again in this session: the same device (remap) */
+	for (id = 0; !ret && id < ss->ndevs; id++)
+		if (ss->devs[id].used && ss->devs[id].e == e &&
+		    ss->devs[id].mode == mode)
+			break;
+	if (!ret && id == ss->ndevs) {
+		if ((mode == 1 && e->writers) || (mode == 2 && e->writers >= 2))
+			ret = -EPERM;
+		for (id = 0; !ret && id < ss->ndevs && ss->devs[id].used; id++)
+			;
+		if (!ret && id == ss->ndevs) {
+			struct sdev *nd = realloc(ss->devs, (ss->ndevs + 8) *
+							       sizeof(*nd));
+
+			if (!nd) {
+				ret = -ENOMEM;
+			} else {
+				memset(nd + ss->ndevs, 0, 8 * sizeof(*nd));
+				ss->devs = nd;
+				ss->ndevs += 8;
+			}
+		}
+		if (!ret) {
+			ss->devs[id] = (struct sdev){ e, mode, true };
+			if (mode)
+				e->writers++;
+		}
+	}
+	pthread_mutex_unlock(&ss->lock);
+	pthread_mutex_unlock(&S.lock);
+	if (ret)
+		return ret;
+	r.device_id = id;
+	r.nsectors = e->size >> 9;
+	r.max_hw_sectors = 0;           /* the session's max IO decides */
+	r.max_discard_sectors = UINT32_MAX >> 9;
+	r.max_write_zeroes_sectors = UINT32_MAX >> 9;
+	r.discard_granularity = 4096;
+	r.physical_block_size = 4096;
+	r.logical_block_size = 512;
+	r.max_segments = 128;
+	r.cache_policy = RNBD_CACHE_WRITEBACK | RNBD_CACHE_FUA;
+	memset(data, 0, datalen);
+	rnbd_proto_open_rsp_encode(data, &r);
+	fprintf(stderr, "rnbd-server: session %s opened %s (%s) as device %u\n",
+		ss->name, name, mode == 0 ? "ro" : mode == 1 ? "rw" : "migration",
+		id);
+	return 0;
+}
+
+/* Called with S.lock held (lock order: S.lock, then a session's lock). */
+static void dev_release(struct sdev *d)
+{
+	if (d->mode && d->e->writers)
+		d->e->writers--;
+	d->used = false;
+	d->e = NULL;
+}
+
+static int do_close(struct ssess *ss, const uint8_t *usr, size_t usrlen)
+{
+	uint32_t id;
+	int ret = 0;
+
+	if (rnbd_proto_close_decode(usr, usrlen, &id))
+		return -EINVAL;
+	pthread_mutex_lock(&S.lock);
+	pthread_mutex_lock(&ss->lock);
+	if (id >= ss->ndevs || !ss->devs[id].used)
+		ret = -EBADF;
+	else
+		dev_release(&ss->devs[id]);
+	pthread_mutex_unlock(&ss->lock);
+	pthread_mutex_unlock(&S.lock);
+	return ret;
+}
+
+static int full_pread(int fd, char *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)             /* the file shrank under us */
+			return -EIO;
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int full_pwrite(int fd, const char *buf, size_t len, uint64_t off,
+		       bool fua)
+{
+	while (len) {
+		struct iovec v = { (void *)buf, len };
+		ssize_t n = pwritev2(fd, &v, 1, (off_t)off, fua ? RWF_DSYNC : 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int zero_range(struct export *e, uint64_t off, uint64_t len, bool punch)
+{
+	static const char zeros[65536];
+
+	if (e->bdev) {
+		uint64_t r[2] = { off, len };
+
+		if (!ioctl(e->fd, punch ? BLKDISCARD : BLKZEROOUT, r))
+			return 0;
+		if (punch)
+			return -errno;
+	} else if (!fallocate(e->fd, FALLOC_FL_KEEP_SIZE |
+					     (punch ? FALLOC_FL_PUNCH_HOLE
+						    : FALLOC_FL_ZERO_RANGE),
+			      (off_t)off, (off_t)len)) {
+		return 0;
+	} else if (errno != EOPNOTSUPP) {
+		return -errno;
+	}
+	/* no support: write the zeroes */
+	while (len) {
+		size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+		int ret = full_pwrite(e->fd, zeros, n, off, false);
+
+		if (ret)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int do_io(struct ssess *ss, const uint8_t *usr, size_t usrlen,
+		 void *data, size_t datalen, enum rtrs_dir dir)
+{
+	struct rnbd_io io;
+	struct export *e;
+	uint32_t op;
+	uint64_t off;
+	bool write_op;
+	uint8_t mode;
+	int ret;
+
+	if (rnbd_proto_io_decode(usr, usrlen, &io))
+		return -EINVAL;
+	op = io.rw & RNBD_OP_MASK;
+	pthread_mutex_lock(&ss->lock);
+	if (io.device_id >= ss->ndevs || !ss->devs[io.device_id].used) {
+		pthread_mutex_unlock(&ss->lock);
+		return -EBADF;
+	}
+	/* an export stays open while the server runs: safe after unlock */
+	e = ss->devs[io.device_id].e;
+	mode = ss->devs[io.device_id].mode;
+	pthread_mutex_unlock(&ss->lock);
+	write_op = op != RNBD_OP_READ && op != RNBD_OP_FLUSH;
+	if (op == RNBD_OP_SECURE_ERASE)
+		return -EOPNOTSUPP;
+	if (write_op && !mode)
+		return -EROFS;
+	/* the data travels in the direction of the operation, and only for
+	 * READ and WRITE */
+	if ((op == RNBD_OP_READ) != (dir == RTRS_READ) && op != RNBD_OP_FLUSH &&
+	    op != RNBD_OP_DISCARD && op != RNBD_OP_WRITE_ZEROES)
+		return -EINVAL;
+	if (op == RNBD_OP_READ || op == RNBD_OP_WRITE) {
+		if (!io.bi_size || io.bi_size != datalen)
+			return -EINVAL;
+	} else if (datalen || (op == RNBD_OP_FLUSH) != !io.bi_size) {
+		return -EINVAL;
+	}
+	if (io.bi_size & 511)
+		return -EINVAL;
+	if (io.sector > (e->size >> 9) ||
+	    io.bi_size > e->size - (io.sector << 9))
+		return -EINVAL;
+	off = io.sector << 9;
+	if ((io.rw & RNBD_F_PREFLUSH) && fdatasync(e->fd))
+		return -errno;
+	switch (op) {
+	case RNBD_OP_READ:
+		return full_pread(e->fd, data, datalen, off);
+	case RNBD_OP_WRITE:
+		return full_pwrite(e->fd, data, datalen, off,
+				   io.rw & RNBD_F_FUA);
+	case RNBD_OP_FLUSH:
+		return fdatasync(e->fd) ? -errno : 0;
+	case RNBD_OP_DISCARD:
+	case RNBD_OP_WRITE_ZEROES:
+		ret = zero_range(e, off, io.bi_size,
+				 op == RNBD_OP_DISCARD ||
+					 !(io.rw & RNBD_F_NOUNMAP));
+		if (!ret && (io.rw & RNBD_F_FUA) && fdatasync(e->fd))
+			ret = -errno;
+		return ret;
+	}
+	return -EINVAL;
+}
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&S.qlock);
+	for (;;) {
+		struct job *j;
+		int ret = -EINVAL;
+
+		while (!S.head && !S.stop)
+			pthread_cond_wait(&S.qcond, &S.qlock);
+		if (!S.head)
+			break;
+		j = S.head;
+		S.head = j->next;
+		if (!S.head)
+			S.tail = &S.head;
+		pthread_mutex_unlock(&S.qlock);
+		switch (rnbd_proto_type(j->usr, j->usrlen)) {
+		case RNBD_MSG_OPEN:
+			ret = do_open(j->ss, j->usr, j->usrlen, j->data, j->len,
+				      rtrs_srv_op_dir(j->op));
+			break;
+		case RNBD_MSG_CLOSE:
+			ret = do_close(j->ss, j->usr, j->usrlen);
+			break;
+		case RNBD_MSG_IO:
+			ret = do_io(j->ss, j->usr, j->usrlen, j->data, j->len,
+				    rtrs_srv_op_dir(j->op));
+			break;
+		}
+		rtrs_srv_resp(j->op, ret);
+		free(j);
+		pthread_mutex_lock(&S.qlock);
+	}
+	pthread_mutex_unlock(&S.qlock);
+	return NULL;
+}
+
+static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
+		   size_t datalen, const void *usr, size_t usrlen)
+{
+	struct ssess *ss = sess_priv;
+	struct job *j;
+	uint8_t ver;
+
+	if (!ss)
+		return -ENOTCONN;
+	switch (rnbd_proto_type(usr, usrlen)) {
+	case RNBD_MSG_SESS_INFO:
+		if (rnbd_proto_sess_info_decode(usr, usrlen, RNBD_MSG_SESS_INFO,
+						&ver) ||
+		    rtrs_srv_op_dir(op) != RTRS_READ ||
+		    datalen < RNBD_SESS_INFO_RSP_LEN)
+			return -EINVAL;
+		memset(data, 0, datalen);
+		rnbd_proto_sess_info_encode(data, RNBD_MSG_SESS_INFO_RSP,
+					    ver < RNBD_PROTO_VER_MAJOR
+						    ? ver : RNBD_PROTO_VER_MAJOR);
+		rtrs_srv_resp(op, 0);
+		return 0;
+	case RNBD_MSG_OPEN:
+	case RNBD_MSG_CLOSE:
+	case RNBD_MSG_IO:
+		if (usrlen > sizeof(j->usr))
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	j = malloc(sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->next = NULL;
+	j->op = op;
+	j->ss = ss;
+	j->data = data;
+	j->len = datalen;
+	j->usrlen = usrlen;
+	memcpy(j->usr, usr, usrlen);
+	pthread_mutex_lock(&S.qlock);
+	*S.tail = j;
+	S.tail = &j->next;
+	pthread_cond_signal(&S.qcond);
+	pthread_mutex_unlock(&S.qlock);
+	return 0;
+}
+
+static int link_ev(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
+		   void *priv)
+{
+	struct ssess *ss;
+
+	if (ev == RTRS_SRV_LINK_EV_CONNECTED) {
+		(void)priv;
+		ss = calloc(1, sizeof(*ss));
+		if (!ss)
+			return -ENOMEM;
+		pthread_mutex_init(&ss->lock, NULL);
+		rtrs_srv_get_sess_name(sess, ss->name, sizeof(ss->name));
+		rtrs_srv_set_sess_priv(sess, ss);
+		fprintf(stderr, "rnbd-server: session %s connected\n", ss->name);
+		return 0;
+	}
+	ss = priv;
+	if (!ss)
+		return 0;
+	/* every op of the session has been answered: close its devices */
+	pthread_mutex_lock(&S.lock);
+	for (uint32_t i = 0; i < ss->ndevs; i++)
+		if (ss->devs[i].used)
+			dev_release(&ss->devs[i]);
+	pthread_mutex_unlock(&S.lock);
+	fprintf(stderr, "rnbd-server: session %s disconnected\n", ss->name);
+	pthread_mutex_destroy(&ss->lock);
+	free(ss->devs);
+	free(ss);
+	return 0;
+}
+
+/* ---- configuration ---- */
+
+static char *listen_spec;
+
+static int config_line(char *line, const char *where)
+{
+	char *key = strtok(line, " \t\r\n"), *val = strtok(NULL, " \t\r\n");
+	int ret = 0;
+
+	if (!key || key[0] == '#')
+		return 0;
+	if (!val) {
+		fprintf(stderr, "rnbd-server: %s: '%s' needs a value\n", where, key);
+		return -EINVAL;
+	}
+	if (!strcmp(key, "listen")) {
+		free(listen_spec);
+		listen_spec = strdup(val);
+	} else if (!strcmp(key, "export")) {
+		ret = export_add(val);
+		if (ret)
+			fprintf(stderr, "rnbd-server: %s: export %s: %s\n", where,
+				val, strerror(-ret));
+	} else if (!strcmp(key, "export-dir")) {
+		if (S.dirfd >= 0)
+			close(S.dirfd);
+		S.dirfd = open(val, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (S.dirfd >= 0 && !realpath(val, S.dir_real)) {
+			close(S.dirfd);
+			S.dirfd = -1;
+		}
+		if (S.dirfd < 0) {
+			ret = -errno;
+			fprintf(stderr, "rnbd-server: %s: %s: %s\n", where, val,
+				strerror(errno));
+		}
+	} else if (!strcmp(key, "threads")) {
+		S.nthreads = (unsigned)atoi(val);
+		if (!S.nthreads || S.nthreads > MAX_THREADS)
+			ret = -EINVAL;
+	} else {
+		fprintf(stderr, "rnbd-server: %s: unknown key '%s'\n", where, key);
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+static int config_file(const char *file)
+{
+	char line[PATH_MAX + 64], where[PATH_MAX + 32];
+	FILE *f = fopen(file, "re");
+	int n = 0, ret = 0;
+
+	if (!f) {
+		fprintf(stderr, "rnbd-server: %s: %s\n", file, strerror(errno));
+		return -errno;
+	}
+	while (!ret && fgets(line, sizeof(line), f)) {
+		snprintf(where, sizeof(where), "%s:%d", file, ++n);
+		ret = config_line(line, where);
+	}
+	fclose(f);
+	return ret;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: rnbd-server --listen ADDR:PORT[,...] [--export NAME=PATH[:ro]]...\n"
+		"                   [--export-dir DIR] [--config FILE] [--threads N]\n"
+		"                   [--provider P]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "export", required_argument, NULL, 'e' },
+		{ "export-dir", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rtrs_srv_attr attr;
+	struct rtrs_srv_ctx *ctx;
+	char *addrs[16], *save = NULL, line[PATH_MAX + 32];
+	size_t n = 0;
+	int c, ret;
+
+	rtrs_srv_attr_init(&attr);
+	S.tail = &S.head;
+	while ((c = getopt_long(argc, argv, "l:e:d:c:t:p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': snprintf(line, sizeof(line), "listen %s", optarg); break;
+		case 'e': snprintf(line, sizeof(line), "export %s", optarg); break;
+		case 'd': snprintf(line, sizeof(line), "export-dir %s", optarg); break;
+		case 't': snprintf(line, sizeof(line), "threads %s", optarg); break;
+		case 'c':
+			if (config_file(optarg))
+				return 2;
+			continue;
+		case 'p': attr.provider = optarg; continue;
+		case 'h': usage(); return 0;
+		default: usage(); return 2;
+		}
+		if (config_line(line, "command line"))
+			return 2;
+	}
+	if (!listen_spec || (!S.exports && S.dirfd < 0)) {
+		usage();
+		return 2;
+	}
+	for (char *t = strtok_r(listen_spec, ",", &save); t && n < 16;
+	     t = strtok_r(NULL, ",", &save))
+		addrs[n++] = t;
+	for (unsigned i = 0; i < S.nthreads; i++)
+		pthread_create(&S.threads[i], NULL, worker, NULL);
+	attr.ops.rdma_ev = rdma_ev;
+	attr.ops.link_ev = link_ev;
+	/* a client's session is gone for good when its paths are: the
+	 * devices it opened go with it */
+	ret = rtrs_srv_open((const char *const *)addrs, n, &attr, &ctx);
+	if (ret) {
+		fprintf(stderr, "rnbd-server: %s\n", rtrs_strerror(ret));
+		return 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char a[160];
+
+		if (!rtrs_srv_get_listen_addr(ctx, i, a, sizeof(a)))
+			printf("listening %s\n", a);
+	}
+	fflush(stdout);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	while (!stop_sig)
+		usleep(50 * 1000);
+	fprintf(stderr, "rnbd-server: shutting down\n");
+	/* stops accepting, closes the sessions, waits for every answer: the
+	 * workers still run */
+	rtrs_srv_close(ctx);
+	pthread_mutex_lock(&S.qlock);
+	S.stop = true;
+	pthread_cond_broadcast(&S.qcond);
+	pthread_mutex_unlock(&S.qlock);
+	for (unsigned i = 0; i < S.nthreads; i++)
+		pthread_join(S.threads[i], NULL);
+	while (S.exports) {
+		struct export *e = S.exports;
+
+		S.exports = e->next;
+		close(e->fd);
+		free(e);
+	}
+	if (S.dirfd >= 0)
+		close(S.dirfd);
+	free(listen_spec);
+	return 0;
+}

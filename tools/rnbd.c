@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * rnbd: the command line of librnbd.
+ *
+ *   rnbd info  -s ADDR:PORT[,...] -d NAME
+ *   rnbd read  -s ... -d NAME [--offset N] [--length N] [-o FILE|-]
+ *   rnbd write -s ... -d NAME [--offset N] [-i FILE|-] [--fua]
+ *   rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]
+ *
+ * Exit status: 0 success, 1 an IO or protocol error, 2 bad usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rnbd/rnbd.h"
+
+#define CHUNK (1u << 20)
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: rnbd info  -s ADDR:PORT[,...] -d NAME\n"
+"       rnbd read  -s ... -d NAME [--offset N] [--length N] [-o FILE|-]\n"
+"       rnbd write -s ... -d NAME [--offset N] [-i FILE|-] [--fua]\n"
+"       rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]\n"
+"common: [--session NAME] [--provider P] [--ro]\n");
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress(uint64_t done, uint64_t total, double t0, bool end)
+{
+	double el = now_s() - t0, mib = (double)done / 1048576.0;
+	int w = 30, n = total ? (int)((double)done * w / (double)total) : w;
+
+	fprintf(stderr, "\r[%.*s%*s] %5.1f%% %8.1f MiB %7.1f MiB/s", n,
+		"##############################", w - n, "",
+		total ? 100.0 * (double)done / (double)total : 100.0, mib,
+		el > 0 ? mib / el : 0.0);
+	if (end)
+		fputc('\n', stderr);
+}
+
+static int write_all(int fd, const char *b, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -errno;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* read up to @n bytes (less only at end of input) */
+static ssize_t read_full(int fd, char *b, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, b + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (!r)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "offset", required_argument, NULL, 'O' },
+		{ "length", required_argument, NULL, 'L' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "in", required_argument, NULL, 'i' },
+		{ "to", required_argument, NULL, 'T' },
+		{ "from", required_argument, NULL, 'F' },
+		{ "fua", no_argument, NULL, 'u' },
+		{ "ro", no_argument, NULL, 'r' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "session", required_argument, NULL, 'n' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rtrs_path_addr paths[8];
+	struct rtrs_clt_attr attr;
+	struct rnbd_sess *s = NULL;
+	struct rnbd_dev *d = NULL;
+	struct rnbd_dev_info in;
+	const char *cmd, *dev = NULL, *out = NULL, *inp = NULL, *to = NULL,
+		   *from = NULL;
+	char *server = NULL, name[64], *save = NULL, *buf = NULL;
+	uint64_t off = 0, len = UINT64_MAX, done = 0;
+	bool fua = false, ro = false, prog = false;
+	size_t npaths = 0;
+	int c, fd = -1, ret = 0, rc = 1;
+	double t0;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	cmd = argv[1];
+	rtrs_clt_attr_init(&attr);
+	snprintf(name, sizeof(name), "rnbd-%d", (int)getpid());
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "s:d:o:i:n:p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': server = optarg; break;
+		case 'd': dev = optarg; break;
+		case 'O': if (parse_u64(optarg, &off)) goto bad; break;
+		case 'L': if (parse_u64(optarg, &len)) goto bad; break;
+		case 'o': out = optarg; break;
+		case 'i': inp = optarg; break;
+		case 'T': to = optarg; break;
+		case 'F': from = optarg; break;
+		case 'u': fua = true; break;
+		case 'r': ro = true; break;
+		case 'P': prog = true; break;
+		case 'n': snprintf(name, sizeof(name), "%s", optarg); break;
+		case 'p': attr.provider = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: goto bad;
+		}
+	}
+	if (!server || !dev)
+		goto bad;
+	for (char *t = strtok_r(server, ",", &save); t && npaths < 8;
+	     t = strtok_r(NULL, ",", &save))
+		paths[npaths++] = (struct rtrs_path_addr){ NULL, t };
+	if (strcmp(cmd, "info") && strcmp(cmd, "read") && strcmp(cmd, "write") &&
+	    strcmp(cmd, "copy"))
+		goto bad;
+	if (!strcmp(cmd, "copy") && !to == !from)
+		goto bad;
+	ret = rnbd_sess_open(name, paths, npaths, &attr, &s);
+	if (ret) {
+		fprintf(stderr, "rnbd: connect: %s\n", rtrs_strerror(ret));
+		return 1;
+	}
+	ro = ro || !strcmp(cmd, "info") || !strcmp(cmd, "read") || to;
+	ret = rnbd_dev_open(s, dev, ro ? RNBD_ACCESS_RO : RNBD_ACCESS_RW, &d);
+	if (ret) {
+		fprintf(stderr, "rnbd: open %s: %s\n", dev, rtrs_strerror(ret));
+		goto out;
+	}
+	rnbd_dev_info(d, &in);
+	if (!strcmp(cmd, "info")) {
+		printf("device %s\nsize %llu\nlogical_block_size %u\n"
+		       "physical_block_size %u\nmax_io_size %u\n"
+		       "max_discard_size %u\nmax_write_zeroes_size %u\n"
+		       "write_cache %s\nfua %s\n", dev,
+		       (unsigned long long)in.size, in.logical_block_size,
+		       in.physical_block_size, in.max_io_size,
+		       in.max_discard_size, in.max_write_zeroes_size,
+		       in.write_cache ? "yes" : "no", in.fua ? "yes" : "no");
+		rc = 0;
+		goto out;
+	}
+	buf = aligned_alloc(4096, CHUNK);
+	if (!buf || off > in.size || off % in.logical_block_size) {
+		fprintf(stderr, "rnbd: %s\n", !buf ? "out of memory"
+			: off > in.size ? "offset past the end"
+					: "offset not a multiple of the block size");
+		goto out;
+	}
+	if (!strcmp(cmd, "read") || to) {
+		const char *dst = to ? to : out;
+
+		if (len == UINT64_MAX || len > in.size - off)
+			len = in.size - off;
+		fd = !dst || !strcmp(dst, "-") ? 1
+			: open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fprintf(stderr, "rnbd: %s: %s\n", dst, strerror(errno));
+			goto out;
+		}
+		t0 = now_s();
+		while (done < len) {
+			size_t n = len - done > CHUNK ? CHUNK : (size_t)(len - done);
+			/* the device reads whole blocks; the output gets @n */
+			size_t rn = (n + in.logical_block_size - 1) &
+				    ~(size_t)(in.logical_block_size - 1);
+
+			ret = rnbd_pread(d, buf, rn, off + done);
+			if (!ret)
+				ret = write_all(fd, buf, n);
+			if (ret)
+				break;
+			done += n;
+			if (prog)
+				progress(done, len, t0, false);
+		}
+	} else {
+		const char *src = from ? from : inp;
+		struct stat st;
+
+		fd = !src || !strcmp(src, "-") ? 0
+			: open(src, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "rnbd: %s: %s\n", src, strerror(errno));
+			goto out;
+		}
+		len = !fstat(fd, &st) && S_ISREG(st.st_mode) ? (uint64_t)st.st_size
+							      : 0;
+		t0 = now_s();
+		for (;;) {
+			ssize_t n = read_full(fd, buf, CHUNK);
+
+			if (n < 0) {
+				ret = (int)n;
+				break;
+			}
+			if (!n)
+				break;
+			/* a short last piece is padded to the block size */
+			if ((size_t)n % in.logical_block_size) {
+				size_t pad = in.logical_block_size -
+					     (size_t)n % in.logical_block_size;
+
+				memset(buf + n, 0, pad);
+				n += (ssize_t)pad;
+			}
+			ret = rnbd_pwrite(d, buf, (size_t)n, off + done,
+					  fua ? RNBD_FUA : 0);
+			if (ret)
+				break;
+			done += (uint64_t)n;
+			if (prog)
+				progress(done, len, t0, false);
+		}
+		if (!ret)
+			ret = rnbd_flush(d);
+	}
+	if (prog)
+		progress(done, len, t0, true);
+	if (ret)
+		fprintf(stderr, "rnbd: %s at offset %llu: %s\n", cmd,
+			(unsigned long long)(off + done), rtrs_strerror(ret));
+	else
+		rc = 0;
+out:
+	if (fd > 2)
+		close(fd);
+	free(buf);
+	if (d)
+		rnbd_dev_close(d);
+	rnbd_sess_close(s);
+	return rc;
+bad:
+	usage(stderr);
+	return 2;
+}
