@@ -4,7 +4,10 @@
  *
  * A session (one librtrs session, any number of paths) carries any number
  * of opened devices. IO is asynchronous with a completion callback, or
- * synchronous with the rnbd_pread()-style helpers. Every function returns
+ * synchronous with the rnbd_pread()-style helpers. Paths fail over as in
+ * librtrs; on a server that restarted the session's devices are opened
+ * again and their requests sent again (set the librtrs attribute
+ * no_path_timeout_ms so that requests wait for it). Every function returns
  * >= 0 on success and a negative errno on failure. Callbacks run on
  * librtrs's progress threads and must not block; they may submit IO.
  */
@@ -59,6 +62,7 @@ struct rnbd_dev_info {
 	int write_cache;                /* the device has a volatile cache */
 	int fua;                        /* FUA is honoured */
 	enum rnbd_access access;
+	uint64_t reopens;               /* times re-opened on a restarted server */
 };
 
 /*

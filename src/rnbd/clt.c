@@ -3,6 +3,12 @@
  * librnbd: the rnbd client, built on the public librtrs API only.
  * Control messages (SESS_INFO, OPEN, CLOSE) go on the admin connection,
  * IO on the IO connections; every message is a librtrs user header.
+ *
+ * A server that restarted has forgotten the session's devices: librtrs
+ * reconnects and re-issues the requests, and the server answers them
+ * -EBADF. Such a request is parked on its device, a session thread opens
+ * the device again (OPEN is idempotent per session) and sends the parked
+ * requests with the new device id; the caller sees no error.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,10 +21,15 @@
 #include "rnbd/rnbd.h"
 #include "proto.h"
 
+struct rnbd_req;
+
 struct rnbd_dev {
 	struct rnbd_sess *sess;
 	struct rnbd_dev *next;          /* sess->devs, under sess->lock */
-	uint32_t id;
+	_Atomic uint32_t id;
+	uint8_t mode;
+	struct rnbd_req *parked;        /* waiting for a re-open, sess->lock */
+	uint64_t reopens;
 	char name[RNBD_NAME_MAX + 1];
 	struct rnbd_dev_info info;
 	unsigned inflight;              /* under sess->lock */
@@ -32,6 +43,10 @@ struct rnbd_sess {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;            /* a device's IO drained */
 	struct rnbd_dev *devs;
+	/* the re-open thread */
+	pthread_t thr;
+	pthread_cond_t work;
+	bool thr_started, stop;
 };
 
 struct rnbd_req {
@@ -39,7 +54,20 @@ struct rnbd_req {
 	struct rtrs_permit *pm;
 	rnbd_done_fn done;
 	void *priv;
+	struct rnbd_req *next;          /* parked */
+	enum rnbd_op op;
+	uint64_t off;
+	void *buf;
+	size_t len;
+	unsigned flags;
+	unsigned reopens;               /* re-opens this request went through */
 };
+
+#define RNBD_MAX_REOPENS 3
+
+static void *reopen_main(void *arg);
+static int send_req(struct rnbd_req *r);
+static void finish_req(struct rnbd_req *r, int status);
 
 /* ---- one synchronous librtrs request ---- */
 
@@ -105,6 +133,7 @@ int rnbd_sess_open(const char *sessname, const struct rtrs_path_addr *paths,
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	pthread_cond_init(&s->work, NULL);
 	ret = rtrs_clt_open(sessname, paths, npaths, attr, &s->rtrs);
 	if (ret)
 		goto err;
@@ -121,6 +150,10 @@ int rnbd_sess_open(const char *sessname, const struct rtrs_path_addr *paths,
 	if (ret)
 		goto err_close;
 	s->ver = ver < RNBD_PROTO_VER_MAJOR ? ver : RNBD_PROTO_VER_MAJOR;
+	ret = -pthread_create(&s->thr, NULL, reopen_main, s);
+	if (ret)
+		goto err_close;
+	s->thr_started = true;
 	*out = s;
 	return 0;
 
@@ -129,6 +162,7 @@ err_close:
 err:
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->work);
 	free(s);
 	return ret;
 }
@@ -153,18 +187,42 @@ void rnbd_sess_close(struct rnbd_sess *s)
 			break;
 		rnbd_dev_close(d);
 	}
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	if (s->thr_started)
+		pthread_join(s->thr, NULL);
 	rtrs_clt_close(s->rtrs);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->work);
 	free(s);
 }
 
 /* ---- devices ---- */
 
+/* OPEN @name in @mode; the answer in @r. */
+static int open_exchange(struct rnbd_sess *s, const char *name, uint8_t mode,
+			 struct rnbd_open_rsp *r)
+{
+	uint8_t msg[RNBD_OPEN_LEN], rsp[RNBD_OPEN_RSP_LEN];
+	int ret = rnbd_proto_open_encode(msg, mode, name);
+
+	if (ret < 0)
+		return ret;
+	memset(rsp, 0, sizeof(rsp));
+	ret = call(s, RTRS_ADMIN_CON, RTRS_READ, msg, sizeof(msg), rsp,
+		   sizeof(rsp));
+	if (ret)
+		return ret;
+	return rnbd_proto_open_rsp_decode(rsp, sizeof(rsp), r) ? -EPROTO : 0;
+}
+
 int rnbd_dev_open(struct rnbd_sess *s, const char *name,
 		  enum rnbd_access access, struct rnbd_dev **out)
 {
-	uint8_t msg[RNBD_OPEN_LEN], rsp[RNBD_OPEN_RSP_LEN];
+	uint8_t msg[RNBD_OPEN_LEN];
 	struct rnbd_open_rsp r;
 	struct rnbd_dev *d;
 	uint64_t max_io;
@@ -183,18 +241,15 @@ int rnbd_dev_open(struct rnbd_sess *s, const char *name,
 	pthread_mutex_unlock(&s->lock);
 	if (d)
 		return -EEXIST;
-	memset(rsp, 0, sizeof(rsp));
-	ret = call(s, RTRS_ADMIN_CON, RTRS_READ, msg, sizeof(msg), rsp,
-		   sizeof(rsp));
+	ret = open_exchange(s, name, (uint8_t)access, &r);
 	if (ret)
 		return ret;
-	if (rnbd_proto_open_rsp_decode(rsp, sizeof(rsp), &r))
-		return -EPROTO;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->sess = s;
 	d->id = r.device_id;
+	d->mode = (uint8_t)access;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->info.size = r.nsectors << 9;
 	d->info.logical_block_size = r.logical_block_size;
@@ -224,7 +279,10 @@ int rnbd_dev_info(struct rnbd_dev *d, struct rnbd_dev_info *info)
 {
 	if (!d || !info)
 		return -EINVAL;
+	pthread_mutex_lock(&d->sess->lock);
 	*info = d->info;
+	info->reopens = d->reopens;
+	pthread_mutex_unlock(&d->sess->lock);
 	return 0;
 }
 
@@ -258,9 +316,10 @@ int rnbd_dev_close(struct rnbd_dev *d)
 
 /* ---- IO ---- */
 
-static void req_conf(void *priv, int status)
+/* The end of a request: permit back, the caller told, the device's
+ * in-flight count down. */
+static void finish_req(struct rnbd_req *r, int status)
 {
-	struct rnbd_req *r = priv;
 	struct rnbd_dev *d = r->dev;
 	struct rnbd_sess *s = d->sess;
 	rnbd_done_fn done = r->done;
@@ -273,6 +332,93 @@ static void req_conf(void *priv, int status)
 	if (--d->inflight == 0 && d->closing)
 		pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+}
+
+static void req_conf(void *priv, int status)
+{
+	struct rnbd_req *r = priv;
+	struct rnbd_dev *d = r->dev;
+	struct rnbd_sess *s = d->sess;
+
+	/* the server does not know the device: it restarted. Park the
+	 * request for the re-open thread (it keeps its permit). */
+	if (status == -EBADF && r->reopens < RNBD_MAX_REOPENS) {
+		pthread_mutex_lock(&s->lock);
+		if (!s->stop) {
+			r->next = d->parked;
+			d->parked = r;
+			pthread_cond_signal(&s->work);
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	finish_req(r, status);
+}
+
+/* Send (again) a request that owns its permit; 0 or the error. */
+static int send_req(struct rnbd_req *r)
+{
+	struct rnbd_dev *d = r->dev;
+	struct rnbd_io io = { .device_id = atomic_load(&d->id),
+			      .sector = r->off >> 9,
+			      .rw = (uint32_t)r->op | r->flags,
+			      .bi_size = (uint32_t)r->len };
+	uint8_t msg[RNBD_IO_LEN];
+	struct iovec u = { msg, sizeof(msg) }, dv = { r->buf, r->len };
+	struct rtrs_req_ops ops = { r, req_conf };
+
+	rnbd_proto_io_encode(msg, &io);
+	return rtrs_clt_request(d->sess->rtrs,
+				r->op == RNBD_READ ? RTRS_READ : RTRS_WRITE,
+				&ops, r->pm, &u, 1, &dv,
+				r->op == RNBD_READ || r->op == RNBD_WRITE ? 1 : 0,
+				NULL);
+}
+
+/* The re-open thread: one OPEN per device with parked requests, then
+ * the requests again with the device's new id. */
+static void *reopen_main(void *arg)
+{
+	struct rnbd_sess *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct rnbd_dev *d;
+		struct rnbd_req *q;
+		struct rnbd_open_rsp rsp;
+		int ret;
+
+		for (d = s->devs; d && !d->parked; d = d->next)
+			;
+		if (!d) {
+			if (s->stop)
+				break;
+			pthread_cond_wait(&s->work, &s->lock);
+			continue;
+		}
+		q = d->parked;
+		d->parked = NULL;
+		pthread_mutex_unlock(&s->lock);
+		ret = open_exchange(s, d->name, d->mode, &rsp);
+		if (!ret) {
+			atomic_store(&d->id, rsp.device_id);
+			pthread_mutex_lock(&s->lock);
+			d->reopens++;
+			pthread_mutex_unlock(&s->lock);
+		}
+		while (q) {
+			struct rnbd_req *r = q;
+
+			q = r->next;
+			r->reopens++;
+			if (ret || send_req(r))
+				finish_req(r, ret ? ret : -ENOTCONN);
+		}
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
 }
 
 static int check_io(const struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
@@ -321,11 +467,7 @@ static int submit(struct rnbd_dev *d, enum rnbd_op op, uint64_t off, void *buf,
 		  enum rtrs_wait wait)
 {
 	struct rnbd_sess *s;
-	struct rnbd_io io;
-	uint8_t msg[RNBD_IO_LEN];
 	struct rnbd_req *r;
-	struct iovec u = { msg, sizeof(msg) }, dv = { buf, len };
-	struct rtrs_req_ops ops;
 	int ret;
 
 	if (!d || !done)
@@ -342,13 +484,9 @@ static int submit(struct rnbd_dev *d, enum rnbd_op op, uint64_t off, void *buf,
 		free(r);
 		return ret;
 	}
-	r->dev = d;
-	r->done = done;
-	r->priv = priv;
-	io = (struct rnbd_io){ .device_id = d->id, .sector = off >> 9,
-			       .rw = (uint32_t)op | flags, .bi_size = (uint32_t)len };
-	rnbd_proto_io_encode(msg, &io);
-	ops = (struct rtrs_req_ops){ r, req_conf };
+	*r = (struct rnbd_req){ .dev = d, .pm = r->pm, .done = done,
+				.priv = priv, .op = op, .off = off, .buf = buf,
+				.len = len, .flags = flags };
 	pthread_mutex_lock(&s->lock);
 	if (d->closing) {
 		pthread_mutex_unlock(&s->lock);
@@ -358,9 +496,7 @@ static int submit(struct rnbd_dev *d, enum rnbd_op op, uint64_t off, void *buf,
 	}
 	d->inflight++;
 	pthread_mutex_unlock(&s->lock);
-	ret = rtrs_clt_request(s->rtrs, op == RNBD_READ ? RTRS_READ : RTRS_WRITE,
-			       &ops, r->pm, &u, 1, &dv,
-			       op == RNBD_READ || op == RNBD_WRITE ? 1 : 0, NULL);
+	ret = send_req(r);
 	if (ret) {
 		rtrs_clt_put_permit(s->rtrs, r->pm);
 		free(r);

@@ -13,6 +13,9 @@
  *  - hostile IO built by hand on a bare librtrs session (past the end,
  *    unaligned, unknown flags, wrong sizes, a foreign device id) gets
  *    -EINVAL/-EBADF/-EROFS and leaves the file untouched;
+ *  - the server is killed (SIGKILL) and started again under verified IO
+ *    from two threads: the devices are opened again on the new server and
+ *    no request fails (no_path_timeout_ms holds them meanwhile);
  *  - SIGTERM ends the server cleanly.
  *
  *   test_rnbd RNBD_SERVER
@@ -33,7 +36,10 @@ static char tdir[64], disk[128], rodisk[128], outside[128];
 static char addr[2][128];
 static pid_t srv_pid;
 
-static int server_start(const char *exe)
+static const char *srv_exe;
+
+/* @listen: NULL = port 0 on both addresses, learnt into addr[] */
+static int server_start(const char *exe, const char *listen)
 {
 	char e1[256], e2[256], ex[128], line[256];
 	const char *argv[16];
@@ -45,7 +51,7 @@ static int server_start(const char *exe)
 	snprintf(ex, sizeof(ex), "%s/exports", tdir);
 	argv[n++] = exe;
 	argv[n++] = "--listen";
-	argv[n++] = "127.0.0.1:0,127.0.0.2:0";
+	argv[n++] = listen ? listen : "127.0.0.1:0,127.0.0.2:0";
 	argv[n++] = "--export";
 	argv[n++] = e1;
 	argv[n++] = "--export";
@@ -383,6 +389,91 @@ static void hostile_cases(void)
 	rtrs_clt_close(s);
 }
 
+/* ---- a server restart under IO ---- */
+
+static struct {
+	struct rnbd_dev *d;
+	_Atomic bool stop;
+	_Atomic uint64_t ios, errors, mismatches;
+	_Atomic int last_err;
+} rs;
+
+static void *restart_io(void *arg)
+{
+	unsigned t = (unsigned)(uintptr_t)arg, gen = 0;
+	static uint8_t w[2][16384], r[2][16384];
+
+	while (!atomic_load(&rs.stop)) {
+		uint64_t off = (3u << 20) + t * (1u << 20) + (gen % 32) * 16384u;
+		int ret;
+
+		fill(w[t], sizeof(w[t]), gen++ * 2 + t);
+		ret = rnbd_pwrite(rs.d, w[t], sizeof(w[t]), off, 0);
+		if (!ret)
+			ret = rnbd_pread(rs.d, r[t], sizeof(r[t]), off);
+		if (ret) {
+			atomic_fetch_add(&rs.errors, 1);
+			atomic_store(&rs.last_err, ret);
+			continue;
+		}
+		if (memcmp(w[t], r[t], sizeof(w[t])))
+			atomic_fetch_add(&rs.mismatches, 1);
+		atomic_fetch_add(&rs.ios, 2);
+	}
+	return NULL;
+}
+
+static void restart_case(void)
+{
+	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
+	struct rtrs_clt_attr at;
+	struct rnbd_dev_info in;
+	struct rnbd_sess *s;
+	pthread_t th[2];
+	char listen[300];
+	uint64_t before;
+	int st;
+
+	rtrs_clt_attr_init(&at);
+	at.no_path_timeout_ms = 20000;
+	at.reconnect_delay_ms = 200;
+	at.hb_interval_ms = 200;
+	at.hb_missed_max = 3;
+	if (rnbd_sess_open("rnbd-restart", pa, 2, &at, &s)) {
+		CHECK(0, "restart session");
+		return;
+	}
+	if (rnbd_dev_open(s, "disk", RNBD_ACCESS_RW, &rs.d)) {
+		CHECK(0, "restart device");
+		rnbd_sess_close(s);
+		return;
+	}
+	for (uintptr_t i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, restart_io, (void *)i);
+	t_sleep_ms(300);
+	before = atomic_load(&rs.ios);
+	kill(srv_pid, SIGKILL);
+	waitpid(srv_pid, &st, 0);
+	snprintf(listen, sizeof(listen), "%s,%s", addr[0], addr[1]);
+	CHECK_EQ(server_start(srv_exe, listen), 0);
+	/* IO goes on once the paths are back and the device is re-opened */
+	for (int i = 0; i < 100 && atomic_load(&rs.ios) < before + 200; i++)
+		t_sleep_ms(100);
+	atomic_store(&rs.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK(atomic_load(&rs.ios) >= before + 200, "IO did not resume: %llu",
+	      (unsigned long long)(atomic_load(&rs.ios) - before));
+	CHECK(atomic_load(&rs.errors) == 0, "%llu IO errors (last %d)",
+	      (unsigned long long)atomic_load(&rs.errors),
+	      atomic_load(&rs.last_err));
+	CHECK_EQ(atomic_load(&rs.mismatches), 0);
+	CHECK_EQ(rnbd_dev_info(rs.d, &in), 0);
+	CHECK(in.reopens >= 1, "the device was not re-opened");
+	CHECK_EQ(rnbd_dev_close(rs.d), 0);
+	rnbd_sess_close(s);
+}
+
 int main(int argc, char **argv)
 {
 	struct rnbd_sess *a, *b, *c;
@@ -418,7 +509,8 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/exports/escape", tdir);
 	if (symlink(outside, path))
 		return 1;
-	if (server_start(argv[1]))
+	srv_exe = argv[1];
+	if (server_start(argv[1], NULL))
 		return 1;
 	if (sess_open("rnbd-a", &a) || sess_open("rnbd-b", &b) ||
 	    sess_open("rnbd-c", &c)) {
@@ -428,6 +520,7 @@ int main(int argc, char **argv)
 	data_cases(a);
 	access_cases(a, b, c);
 	hostile_cases();
+	restart_case();
 	rnbd_sess_close(a);
 	rnbd_sess_close(b);
 	rnbd_sess_close(c);
