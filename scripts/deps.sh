@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PKGS=(cmake ninja-build pkg-config gcc libfabric-dev libfabric-bin
-      libcmocka-dev iproute2 iptables procps valgrind)
+      libcmocka-dev iproute2 iptables procps valgrind liburing-dev)
 # `deps.sh plot`: only what scripts/plot-timeline needs
 if [ "${1:-}" = plot ]; then
 	PKGS=(gnuplot-nox)

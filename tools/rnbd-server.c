@@ -6,10 +6,12 @@
  *               [--export-dir DIR] [--config FILE] [--threads N]
  *               [--provider P]
  *
- * Protocol: docs/rnbd-protocol.md. Requests are served by a pool of
- * worker threads (rdma_ev runs on librtrs's progress threads and must not
- * block), straight from and into the librtrs chunk. SIGTERM/SIGINT: stop
- * accepting, answer what is in flight, close, exit 0.
+ * Protocol: docs/rnbd-protocol.md. READ, WRITE and FLUSH go to an io_uring
+ * served by one thread, straight from and into the librtrs chunk; OPEN,
+ * CLOSE, DISCARD and WRITE_ZEROES (and everything with --no-uring, or
+ * where io_uring cannot be set up) to a pool of worker threads: rdma_ev
+ * runs on librtrs's progress threads and must not block. SIGTERM/SIGINT:
+ * stop accepting, answer what is in flight, close, exit 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +19,14 @@
 #include <limits.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
+#include <liburing.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -59,9 +63,19 @@ struct ssess {
 	char name[256];
 };
 
+struct io_req {
+	struct export *e;
+	uint32_t op, rw, len;
+	uint64_t off;
+};
+
 struct job {
 	struct job *next;
 	struct rtrs_srv_op *op;
+	/* io_uring: the checked IO, bytes done, PREFLUSH still to do */
+	struct io_req q;
+	uint32_t done;
+	bool preflush;
 	struct ssess *ss;
 	void *data;
 	size_t len;
@@ -429,16 +443,13 @@ static int zero_range(struct export *e, uint64_t off, uint64_t len, bool punch)
 	return 0;
 }
 
-static int do_io(struct ssess *ss, const uint8_t *usr, size_t usrlen,
-		 void *data, size_t datalen, enum rtrs_dir dir)
+/* Every check of docs/rnbd-protocol.md 1.3; 0 or the status to answer. */
+static int io_check(struct ssess *ss, const uint8_t *usr, size_t usrlen,
+		    size_t datalen, enum rtrs_dir dir, struct io_req *q)
 {
 	struct rnbd_io io;
-	struct export *e;
 	uint32_t op;
-	uint64_t off;
-	bool write_op;
 	uint8_t mode;
-	int ret;
 
 	if (rnbd_proto_io_decode(usr, usrlen, &io))
 		return -EINVAL;
@@ -449,13 +460,12 @@ static int do_io(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 		return -EBADF;
 	}
 	/* an export stays open while the server runs: safe after unlock */
-	e = ss->devs[io.device_id].e;
+	q->e = ss->devs[io.device_id].e;
 	mode = ss->devs[io.device_id].mode;
 	pthread_mutex_unlock(&ss->lock);
-	write_op = op != RNBD_OP_READ && op != RNBD_OP_FLUSH;
 	if (op == RNBD_OP_SECURE_ERASE)
 		return -EOPNOTSUPP;
-	if (write_op && !mode)
+	if (op != RNBD_OP_READ && op != RNBD_OP_FLUSH && !mode)
 		return -EROFS;
 	/* the data travels in the direction of the operation, and only for
 	 * READ and WRITE */
@@ -470,30 +480,239 @@ static int do_io(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	}
 	if (io.bi_size & 511)
 		return -EINVAL;
-	if (io.sector > (e->size >> 9) ||
-	    io.bi_size > e->size - (io.sector << 9))
+	if (io.sector > (q->e->size >> 9) ||
+	    io.bi_size > q->e->size - (io.sector << 9))
 		return -EINVAL;
-	off = io.sector << 9;
-	if ((io.rw & RNBD_F_PREFLUSH) && fdatasync(e->fd))
+	q->op = op;
+	q->rw = io.rw;
+	q->len = io.bi_size;
+	q->off = io.sector << 9;
+	return 0;
+}
+
+/* Run a checked IO on this thread. */
+static int io_exec(const struct io_req *q, void *data)
+{
+	struct export *e = q->e;
+	int ret;
+
+	if ((q->rw & RNBD_F_PREFLUSH) && fdatasync(e->fd))
 		return -errno;
-	switch (op) {
+	switch (q->op) {
 	case RNBD_OP_READ:
-		return full_pread(e->fd, data, datalen, off);
+		return full_pread(e->fd, data, q->len, q->off);
 	case RNBD_OP_WRITE:
-		return full_pwrite(e->fd, data, datalen, off,
-				   io.rw & RNBD_F_FUA);
+		return full_pwrite(e->fd, data, q->len, q->off,
+				   q->rw & RNBD_F_FUA);
 	case RNBD_OP_FLUSH:
 		return fdatasync(e->fd) ? -errno : 0;
 	case RNBD_OP_DISCARD:
 	case RNBD_OP_WRITE_ZEROES:
-		ret = zero_range(e, off, io.bi_size,
-				 op == RNBD_OP_DISCARD ||
-					 !(io.rw & RNBD_F_NOUNMAP));
-		if (!ret && (io.rw & RNBD_F_FUA) && fdatasync(e->fd))
+		ret = zero_range(e, q->off, q->len,
+				 q->op == RNBD_OP_DISCARD ||
+					 !(q->rw & RNBD_F_NOUNMAP));
+		if (!ret && (q->rw & RNBD_F_FUA) && fdatasync(e->fd))
 			ret = -errno;
 		return ret;
 	}
 	return -EINVAL;
+}
+
+static int do_io(struct ssess *ss, const uint8_t *usr, size_t usrlen,
+		 void *data, size_t datalen, enum rtrs_dir dir)
+{
+	struct io_req q;
+	int ret = io_check(ss, usr, usrlen, datalen, dir, &q);
+
+	return ret ? ret : io_exec(&q, data);
+}
+
+/* ---- io_uring ---- */
+
+#define RING_ENTRIES 256
+#define TAG_WAKE ((uint64_t)1)
+
+static struct {
+	bool on;
+	struct io_uring ring;
+	int efd;
+	uint64_t efd_val;               /* the ring reads the eventfd into it */
+	pthread_t thr;
+	pthread_mutex_t lock;
+	struct job *head, **tail;       /* handed over by rdma_ev */
+	bool stop;
+	unsigned inflight;              /* ring thread only */
+} U = { .lock = PTHREAD_MUTEX_INITIALIZER, .efd = -1 };
+
+static struct io_uring_sqe *ring_sqe(void)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&U.ring);
+
+	if (!sqe) {                     /* full: hand what is there over */
+		io_uring_submit(&U.ring);
+		sqe = io_uring_get_sqe(&U.ring);
+	}
+	return sqe;
+}
+
+/* Queue the next step of @j: its PREFLUSH, or (the rest of) its IO. */
+static void ring_prep(struct job *j)
+{
+	struct io_uring_sqe *sqe = ring_sqe();
+	int fd = j->q.e->fd;
+
+	if (!sqe) {                     /* cannot happen after a submit */
+		rtrs_srv_resp(j->op, -EAGAIN);
+		free(j);
+		return;
+	}
+	if (j->preflush || j->q.op == RNBD_OP_FLUSH) {
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+	} else if (j->q.op == RNBD_OP_READ) {
+		io_uring_prep_read(sqe, fd, (char *)j->data + j->done,
+				   j->q.len - j->done, j->q.off + j->done);
+	} else {
+		io_uring_prep_write(sqe, fd, (char *)j->data + j->done,
+				    j->q.len - j->done, j->q.off + j->done);
+		if (j->q.rw & RNBD_F_FUA)
+			sqe->rw_flags = RWF_DSYNC;
+	}
+	io_uring_sqe_set_data(sqe, j);
+	U.inflight++;
+}
+
+static void ring_arm_wake(void)
+{
+	struct io_uring_sqe *sqe = ring_sqe();
+
+	if (!sqe)
+		return;
+	io_uring_prep_read(sqe, U.efd, &U.efd_val, sizeof(U.efd_val), 0);
+	io_uring_sqe_set_data64(sqe, TAG_WAKE);
+}
+
+static void ring_done(struct job *j, int res)
+{
+	U.inflight--;
+	if (res == -EAGAIN || res == -EINTR) {
+		ring_prep(j);           /* try the same step again */
+		return;
+	}
+	if (res < 0) {
+		rtrs_srv_resp(j->op, res);
+		free(j);
+		return;
+	}
+	if (j->preflush) {
+		j->preflush = false;
+	} else if (j->q.op != RNBD_OP_FLUSH) {
+		if (!res) {             /* end of file: the file shrank */
+			rtrs_srv_resp(j->op, -EIO);
+			free(j);
+			return;
+		}
+		j->done += (uint32_t)res;
+	}
+	if (j->q.op != RNBD_OP_FLUSH ? j->done < j->q.len : j->preflush) {
+		ring_prep(j);
+		return;
+	}
+	rtrs_srv_resp(j->op, 0);
+	free(j);
+}
+
+static void *ring_main(void *arg)
+{
+	(void)arg;
+	ring_arm_wake();
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		bool wake = false, stop;
+
+		io_uring_submit_and_wait(&U.ring, 1);
+		io_uring_for_each_cqe(&U.ring, head, cqe) {
+			if (io_uring_cqe_get_data64(cqe) == TAG_WAKE)
+				wake = true;
+			else
+				ring_done(io_uring_cqe_get_data(cqe), cqe->res);
+			n++;
+		}
+		io_uring_cq_advance(&U.ring, n);
+		if (!wake)
+			continue;
+		pthread_mutex_lock(&U.lock);
+		while (U.head) {
+			struct job *j = U.head;
+
+			U.head = j->next;
+			ring_prep(j);
+		}
+		U.tail = &U.head;
+		stop = U.stop;
+		pthread_mutex_unlock(&U.lock);
+		if (stop && !U.inflight)
+			break;
+		ring_arm_wake();
+	}
+	return NULL;
+}
+
+static void ring_wake(void)
+{
+	uint64_t one = 1;
+
+	if (write(U.efd, &one, sizeof(one)) != sizeof(one))
+		fprintf(stderr, "rnbd-server: cannot wake the ring\n");
+}
+
+static void ring_queue(struct job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&U.lock);
+	*U.tail = j;
+	U.tail = &j->next;
+	pthread_mutex_unlock(&U.lock);
+	ring_wake();
+}
+
+static int ring_start(void)
+{
+	int ret;
+
+	U.tail = &U.head;
+	U.efd = eventfd(0, EFD_CLOEXEC);
+	if (U.efd < 0)
+		return -errno;
+	ret = io_uring_queue_init(RING_ENTRIES, &U.ring, 0);
+	if (ret) {
+		close(U.efd);
+		U.efd = -1;
+		return ret;
+	}
+	ret = -pthread_create(&U.thr, NULL, ring_main, NULL);
+	if (ret) {
+		io_uring_queue_exit(&U.ring);
+		close(U.efd);
+		U.efd = -1;
+		return ret;
+	}
+	U.on = true;
+	return 0;
+}
+
+/* After every request was answered: end the ring thread. */
+static void ring_stop(void)
+{
+	if (!U.on)
+		return;
+	pthread_mutex_lock(&U.lock);
+	U.stop = true;
+	pthread_mutex_unlock(&U.lock);
+	ring_wake();
+	pthread_join(U.thr, NULL);
+	io_uring_queue_exit(&U.ring);
+	close(U.efd);
 }
 
 static void *worker(void *arg)
@@ -556,9 +775,33 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 						    ? ver : RNBD_PROTO_VER_MAJOR);
 		rtrs_srv_resp(op, 0);
 		return 0;
+	case RNBD_MSG_IO:
+		if (U.on) {
+			struct io_req q;
+			int ret = io_check(ss, usr, usrlen, datalen,
+					   rtrs_srv_op_dir(op), &q);
+
+			if (ret)
+				return ret;
+			if (q.op == RNBD_OP_READ || q.op == RNBD_OP_WRITE ||
+			    q.op == RNBD_OP_FLUSH) {
+				j = calloc(1, sizeof(*j));
+				if (!j)
+					return -ENOMEM;
+				j->op = op;
+				j->q = q;
+				j->data = data;
+				j->len = datalen;
+				j->preflush = q.op != RNBD_OP_FLUSH &&
+					      (q.rw & RNBD_F_PREFLUSH);
+				ring_queue(j);
+				return 0;
+			}
+		}
+		/* the rest goes to the workers */
+		/* fall through */
 	case RNBD_MSG_OPEN:
 	case RNBD_MSG_CLOSE:
-	case RNBD_MSG_IO:
 		if (usrlen > sizeof(j->usr))
 			return -EINVAL;
 		break;
@@ -685,7 +928,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: rnbd-server --listen ADDR:PORT[,...] [--export NAME=PATH[:ro]]...\n"
 		"                   [--export-dir DIR] [--config FILE] [--threads N]\n"
-		"                   [--provider P]\n");
+		"                   [--provider P] [--no-uring]\n");
 }
 
 int main(int argc, char **argv)
@@ -697,9 +940,11 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "provider", required_argument, NULL, 'p' },
+		{ "no-uring", no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool uring = true;
 	struct rtrs_srv_attr attr;
 	struct rtrs_srv_ctx *ctx;
 	char *addrs[16], *save = NULL, line[PATH_MAX + 32];
@@ -719,6 +964,7 @@ int main(int argc, char **argv)
 				return 2;
 			continue;
 		case 'p': attr.provider = optarg; continue;
+		case 'U': uring = false; continue;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -734,6 +980,9 @@ int main(int argc, char **argv)
 		addrs[n++] = t;
 	for (unsigned i = 0; i < S.nthreads; i++)
 		pthread_create(&S.threads[i], NULL, worker, NULL);
+	if (uring && (ret = ring_start()))
+		fprintf(stderr, "rnbd-server: no io_uring (%s): worker threads "
+			"serve all IO\n", strerror(-ret));
 	attr.ops.rdma_ev = rdma_ev;
 	attr.ops.link_ev = link_ev;
 	/* a client's session is gone for good when its paths are: the
@@ -765,6 +1014,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&S.qlock);
 	for (unsigned i = 0; i < S.nthreads; i++)
 		pthread_join(S.threads[i], NULL);
+	ring_stop();
 	while (S.exports) {
 		struct export *e = S.exports;
 

@@ -18,7 +18,7 @@
  *    no request fails (no_path_timeout_ms holds them meanwhile);
  *  - SIGTERM ends the server cleanly.
  *
- *   test_rnbd RNBD_SERVER
+ *   test_rnbd RNBD_SERVER [SERVER_ARG]
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -36,7 +36,7 @@ static char tdir[64], disk[128], rodisk[128], outside[128];
 static char addr[2][128];
 static pid_t srv_pid;
 
-static const char *srv_exe;
+static const char *srv_exe, *srv_arg;
 
 /* @listen: NULL = port 0 on both addresses, learnt into addr[] */
 static int server_start(const char *exe, const char *listen)
@@ -58,6 +58,8 @@ static int server_start(const char *exe, const char *listen)
 	argv[n++] = e2;
 	argv[n++] = "--export-dir";
 	argv[n++] = ex;
+	if (srv_arg)
+		argv[n++] = srv_arg;
 	argv[n] = NULL;
 	if (pipe(fds))
 		return -1;
@@ -510,6 +512,7 @@ int main(int argc, char **argv)
 	if (symlink(outside, path))
 		return 1;
 	srv_exe = argv[1];
+	srv_arg = argc > 2 ? argv[2] : NULL;
 	if (server_start(argv[1], NULL))
 		return 1;
 	if (sess_open("rnbd-a", &a) || sess_open("rnbd-b", &b) ||
