@@ -6,12 +6,15 @@
  *   rnbd read  -s ... -d NAME [--offset N] [--length N] [-o FILE|-]
  *   rnbd write -s ... -d NAME [--offset N] [-i FILE|-] [--fua]
  *   rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]
+ *   rnbd bench -s ... -d NAME --rw randread|randwrite|read|write
+ *              [--bs N] [--qd N] [--time SEC] [--json]
  *
  * Exit status: 0 success, 1 an IO or protocol error, 2 bad usage.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,8 @@ static void usage(FILE *f)
 "       rnbd read  -s ... -d NAME [--offset N] [--length N] [-o FILE|-]\n"
 "       rnbd write -s ... -d NAME [--offset N] [-i FILE|-] [--fua]\n"
 "       rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]\n"
+"       rnbd bench -s ... -d NAME --rw randread|randwrite|read|write\n"
+"                  [--bs N] [--qd N] [--time SEC] [--json]\n"
 "common: [--session NAME] [--provider P] [--ro]\n");
 }
 
@@ -109,6 +114,170 @@ static ssize_t read_full(int fd, char *b, size_t n)
 	return (ssize_t)got;
 }
 
+/* ---- bench: QD requests in flight for a while, fio-like numbers ---- */
+
+#define LAT_BUCKETS 64
+
+struct bench {
+	struct rnbd_dev *dev;
+	struct rnbd_dev_info in;
+	int rw;                         /* 0 randread 1 randwrite 2 read 3 write */
+	size_t bs;
+	uint64_t span, seq_next, rng;
+	double end;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned active;
+	uint64_t ios, errors;
+	uint64_t lat[LAT_BUCKETS][8];   /* log2 buckets, 8 sub-buckets */
+	double lat_max;
+	char *mem;
+};
+
+struct slot {
+	struct bench *b;
+	char *buf;
+	double start;
+};
+
+static void bench_next(struct slot *sl);
+
+static void lat_add(struct bench *b, double us)
+{
+	uint64_t v = us < 1 ? 1 : (uint64_t)us;
+	unsigned g = 63 - (unsigned)__builtin_clzll(v);
+	unsigned sub = g >= 3 ? (unsigned)((v >> (g - 3)) & 7) : 0;
+
+	b->lat[g][sub]++;
+	if (us > b->lat_max)
+		b->lat_max = us;
+}
+
+static double lat_pct(struct bench *b, double pct)
+{
+	uint64_t n = 0, want, seen = 0;
+
+	for (int g = 0; g < LAT_BUCKETS; g++)
+		for (int s = 0; s < 8; s++)
+			n += b->lat[g][s];
+	want = (uint64_t)((double)n * pct / 100.0);
+	for (int g = 0; g < LAT_BUCKETS; g++)
+		for (int s = 0; s < 8; s++) {
+			seen += b->lat[g][s];
+			if (n && seen > want)
+				return g >= 3 ? (double)((8u + (unsigned)s) << (g - 3))
+					      : (double)(1u << g);
+		}
+	return 0;
+}
+
+static void bench_done(void *priv, int status)
+{
+	struct slot *sl = priv;
+	struct bench *b = sl->b;
+	double t = now_s();
+
+	pthread_mutex_lock(&b->lock);
+	if (status)
+		b->errors++;
+	else
+		b->ios++;
+	lat_add(b, (t - sl->start) * 1e6);
+	pthread_mutex_unlock(&b->lock);
+	bench_next(sl);
+}
+
+static void bench_next(struct slot *sl)
+{
+	struct bench *b = sl->b;
+	uint64_t blocks = b->span / b->bs, off;
+	int ret;
+
+	pthread_mutex_lock(&b->lock);
+	if (now_s() >= b->end || b->errors) {
+		if (--b->active == 0)
+			pthread_cond_signal(&b->cond);
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
+	if (b->rw >= 2) {
+		off = b->seq_next;
+		b->seq_next = (b->seq_next + b->bs) % (blocks * b->bs);
+	} else {
+		b->rng ^= b->rng << 13;
+		b->rng ^= b->rng >> 7;
+		b->rng ^= b->rng << 17;
+		off = (b->rng % blocks) * b->bs;
+	}
+	pthread_mutex_unlock(&b->lock);
+	sl->start = now_s();
+	ret = rnbd_submit(b->dev, b->rw & 1 ? RNBD_WRITE : RNBD_READ, off,
+			  sl->buf, b->bs, 0, bench_done, sl);
+	if (ret)
+		bench_done(sl, ret);
+}
+
+static int bench(struct rnbd_dev *d, const struct rnbd_dev_info *in,
+		 const char *rw, size_t bs, unsigned qd, double secs, bool json)
+{
+	static const char *const names[] = { "randread", "randwrite", "read",
+					      "write" };
+	struct bench b = { .dev = d, .in = *in, .bs = bs, .rng = 88172645463325252ull,
+			   .lock = PTHREAD_MUTEX_INITIALIZER,
+			   .cond = PTHREAD_COND_INITIALIZER };
+	struct slot *slots;
+	double t0, el;
+	int i;
+
+	for (i = 0; i < 4 && strcmp(rw, names[i]); i++)
+		;
+	if (i == 4 || !bs || bs % in->logical_block_size || bs > in->max_io_size ||
+	    !qd || secs <= 0 || in->size < bs) {
+		fprintf(stderr, "rnbd bench: bad --rw, --bs, --qd or --time\n");
+		return 2;
+	}
+	b.rw = i;
+	b.span = in->size;
+	b.mem = aligned_alloc(4096, ((size_t)qd * bs + 4095) & ~(size_t)4095);
+	slots = calloc(qd, sizeof(*slots));
+	if (!b.mem || !slots) {
+		free(b.mem);
+		free(slots);
+		return 1;
+	}
+	memset(b.mem, 0x5a, (size_t)qd * bs);
+	t0 = now_s();
+	b.end = t0 + secs;
+	b.active = qd;
+	for (unsigned k = 0; k < qd; k++) {
+		slots[k] = (struct slot){ &b, b.mem + (size_t)k * bs, 0 };
+		bench_next(&slots[k]);
+	}
+	pthread_mutex_lock(&b.lock);
+	while (b.active)
+		pthread_cond_wait(&b.cond, &b.lock);
+	pthread_mutex_unlock(&b.lock);
+	el = now_s() - t0;
+	if (json)
+		printf("{\"rw\":\"%s\",\"bs\":%zu,\"qd\":%u,\"time_s\":%.3f,"
+		       "\"iops\":%.1f,\"mib_s\":%.2f,\"lat_us\":{\"p50\":%.1f,"
+		       "\"p99\":%.1f,\"max\":%.1f},\"errors\":%llu}\n",
+		       names[b.rw], bs, qd, el, (double)b.ios / el,
+		       (double)b.ios * (double)bs / 1048576.0 / el,
+		       lat_pct(&b, 50), lat_pct(&b, 99), b.lat_max,
+		       (unsigned long long)b.errors);
+	else
+		printf("%s bs=%zu qd=%u: %.0f IOPS, %.1f MiB/s, lat p50 %.0f us "
+		       "p99 %.0f us max %.0f us, errors %llu\n", names[b.rw], bs,
+		       qd, (double)b.ios / el,
+		       (double)b.ios * (double)bs / 1048576.0 / el,
+		       lat_pct(&b, 50), lat_pct(&b, 99), b.lat_max,
+		       (unsigned long long)b.errors);
+	free(b.mem);
+	free(slots);
+	return b.errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -125,9 +294,19 @@ int main(int argc, char **argv)
 		{ "progress", no_argument, NULL, 'P' },
 		{ "session", required_argument, NULL, 'n' },
 		{ "provider", required_argument, NULL, 'p' },
+		{ "rw", required_argument, NULL, 'w' },
+		{ "bs", required_argument, NULL, 'b' },
+		{ "qd", required_argument, NULL, 'q' },
+		{ "time", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *rw = NULL;
+	uint64_t bs = 4096;
+	unsigned qd = 32;
+	double secs = 5;
+	bool json = false;
 	struct rtrs_path_addr paths[8];
 	struct rtrs_clt_attr attr;
 	struct rnbd_sess *s = NULL;
@@ -165,6 +344,11 @@ int main(int argc, char **argv)
 		case 'P': prog = true; break;
 		case 'n': snprintf(name, sizeof(name), "%s", optarg); break;
 		case 'p': attr.provider = optarg; break;
+		case 'w': rw = optarg; break;
+		case 'b': if (parse_u64(optarg, &bs)) goto bad; break;
+		case 'q': qd = (unsigned)atoi(optarg); break;
+		case 't': secs = atof(optarg); break;
+		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
@@ -175,7 +359,9 @@ int main(int argc, char **argv)
 	     t = strtok_r(NULL, ",", &save))
 		paths[npaths++] = (struct rtrs_path_addr){ NULL, t };
 	if (strcmp(cmd, "info") && strcmp(cmd, "read") && strcmp(cmd, "write") &&
-	    strcmp(cmd, "copy"))
+	    strcmp(cmd, "copy") && strcmp(cmd, "bench"))
+		goto bad;
+	if (!strcmp(cmd, "bench") && !rw)
 		goto bad;
 	if (!strcmp(cmd, "copy") && !to == !from)
 		goto bad;
@@ -184,7 +370,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rnbd: connect: %s\n", rtrs_strerror(ret));
 		return 1;
 	}
-	ro = ro || !strcmp(cmd, "info") || !strcmp(cmd, "read") || to;
+	ro = ro || !strcmp(cmd, "info") || !strcmp(cmd, "read") || to ||
+	     (rw && !strstr(rw, "write"));
 	ret = rnbd_dev_open(s, dev, ro ? RNBD_ACCESS_RO : RNBD_ACCESS_RW, &d);
 	if (ret) {
 		fprintf(stderr, "rnbd: open %s: %s\n", dev, rtrs_strerror(ret));
@@ -201,6 +388,10 @@ int main(int argc, char **argv)
 		       in.max_discard_size, in.max_write_zeroes_size,
 		       in.write_cache ? "yes" : "no", in.fua ? "yes" : "no");
 		rc = 0;
+		goto out;
+	}
+	if (!strcmp(cmd, "bench")) {
+		rc = bench(d, &in, rw, (size_t)bs, qd, secs, json);
 		goto out;
 	}
 	buf = aligned_alloc(4096, CHUNK);

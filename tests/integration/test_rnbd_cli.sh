@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # The rnbd command line against a real rnbd-server over two paths: copy a
 # file onto the device, read it back (an unaligned length), copy the whole
-# device out, compare; info; refusals exit 1.
+# device out, compare; info; bench; refusals exit 1 (usage errors 2).
 #
 #   test_rnbd_cli.sh RNBD_SERVER RNBD
 set -uo pipefail
@@ -37,6 +37,14 @@ cmp "$work/in.bin" "$work/out.bin" || bad "read back differs"
 cmp "$work/all.bin" "$work/disk" || bad "device copy differs"
 printf 'tail' | "$cli" write -s "$s" -d disk --offset 4096 -i - --fua || bad "write from stdin failed"
 [ "$(dd if="$work/disk" bs=1 skip=4096 count=4 2>/dev/null)" = tail ] || bad "stdin write not in the file"
+# bench: a short run of each kind, no error, some IO
+for rw in randwrite randread write read; do
+	j=$("$cli" bench -s "$s" -d disk --rw "$rw" --bs 4k --qd 8 --time 0.5 --json) ||
+		bad "bench $rw failed"
+	grep -q '"errors":0' <<<"$j" && ! grep -q '"iops":0.0' <<<"$j" ||
+		bad "bench $rw: $j"
+done
+"$cli" bench -s "$s" -d disk --rw sideways 2>/dev/null; [ $? -eq 2 ] || bad "bad --rw not a usage error"
 # refusals: a read-only export written, a missing device, a bad offset
 "$cli" write -s "$s" -d ro -i "$work/in.bin" 2>/dev/null; [ $? -eq 1 ] || bad "ro write not refused"
 "$cli" info -s "$s" -d nosuch 2>/dev/null; [ $? -eq 1 ] || bad "missing device not refused"
