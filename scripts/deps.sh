@@ -6,7 +6,8 @@
 set -euo pipefail
 
 PKGS=(cmake ninja-build pkg-config gcc libfabric-dev libfabric-bin
-      libcmocka-dev iproute2 iptables procps valgrind liburing-dev)
+      libcmocka-dev iproute2 iptables procps valgrind liburing-dev
+      nbdkit nbdkit-plugin-dev qemu-utils libnbd-bin fuse3 fuse2fs e2fsprogs)
 # `deps.sh plot`: only what scripts/plot-timeline needs
 if [ "${1:-}" = plot ]; then
 	PKGS=(gnuplot-nox)
