@@ -7,7 +7,8 @@ set -euo pipefail
 
 PKGS=(cmake ninja-build pkg-config gcc libfabric-dev libfabric-bin
       libcmocka-dev iproute2 iptables procps valgrind liburing-dev
-      nbdkit nbdkit-plugin-dev qemu-utils libnbd-bin fuse3 fuse2fs e2fsprogs)
+      nbdkit nbdkit-plugin-dev qemu-utils libnbd-bin fuse3 fuse2fs e2fsprogs
+      fio dpkg-dev)
 # `deps.sh plot`: only what scripts/plot-timeline needs
 if [ "${1:-}" = plot ]; then
 	PKGS=(gnuplot-nox)
@@ -19,7 +20,15 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# the fio engine builds against the installed fio's own source
+fio_src() {
+	[ "${1:-}" = plot ] && return 0
+	"$(dirname "$0")/fio-src.sh" "$(dirname "$0")/../.deps"
+}
+if [ ${#missing[@]} -eq 0 ]; then
+	fio_src "${1:-}"
+	exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "librtrs needs: ${missing[*]}" >&2
@@ -30,3 +39,4 @@ echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fio_src "${1:-}"

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * librnbd-fio.so: a fio ioengine for rnbd devices (asynchronous, as fio's
+ * own nbd engine). It includes fio's GPL-2.0 headers and runs inside fio,
+ * so it is GPL-2.0; it is built against the source of the installed fio
+ * (scripts/fio-src.sh), because fio loads only engines of its own version.
+ *
+ *   [job]
+ *   ioengine=external:/path/to/librnbd-fio.so
+ *   rnbd_server=ADDR:PORT[,ADDR:PORT...]
+ *   rnbd_device=NAME
+ *   rnbd_no_path_timeout=MS        (default 30000: wait for a path)
+ *
+ * Each job opens its own librnbd session (one path per address) and the
+ * device; completions arrive on librtrs threads and wait in a list until
+ * fio reaps them.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fio.h"
+#include "optgroup.h"
+
+#include <rnbd/rnbd.h>
+
+#define MAX_PATHS 8
+
+struct rnbd_fio_options {
+	void *pad;                      /* no option may sit at offset 0 */
+	char *server;
+	char *device;
+	unsigned int no_path_timeout;
+};
+
+static struct fio_option options[] = {
+	{
+		.name = "rnbd_server",
+		.lname = "rnbd server",
+		.help = "rnbd-server address(es), ADDR:PORT[,ADDR:PORT...]",
+		.type = FIO_OPT_STR_STORE,
+		.off1 = offsetof(struct rnbd_fio_options, server),
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_NBD,
+	},
+	{
+		.name = "rnbd_device",
+		.lname = "rnbd device",
+		.help = "name of the exported device",
+		.type = FIO_OPT_STR_STORE,
+		.off1 = offsetof(struct rnbd_fio_options, device),
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_NBD,
+	},
+	{
+		.name = "rnbd_no_path_timeout",
+		.lname = "rnbd no-path timeout",
+		.help = "ms requests wait for a path before failing",
+		.type = FIO_OPT_INT,
+		.off1 = offsetof(struct rnbd_fio_options, no_path_timeout),
+		.def = "30000",
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_NBD,
+	},
+	{
+		.name = NULL,
+	},
+};
+
+struct rnbd_data {
+	struct rnbd_sess *sess;
+	struct rnbd_dev *dev;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct io_u **done;             /* completed, not yet reaped */
+	unsigned int ndone;
+	struct io_u **events;           /* handed to fio by getevents */
+	unsigned int cap;
+};
+
+static int eng_connect(struct thread_data *td, struct rnbd_data *d)
+{
+	struct rnbd_fio_options *o = td->eo;
+	struct rtrs_path_addr paths[MAX_PATHS];
+	struct rtrs_clt_attr attr;
+	char name[64], *list, *save = NULL;
+	size_t n = 0;
+	int ret;
+
+	if (!o->server || !o->device) {
+		log_err("fio: rnbd: rnbd_server and rnbd_device are required\n");
+		return 1;
+	}
+	list = strdup(o->server);
+	if (!list)
+		return 1;
+	for (char *t = strtok_r(list, ",", &save); t && n < MAX_PATHS;
+	     t = strtok_r(NULL, ",", &save))
+		paths[n++] = (struct rtrs_path_addr){ NULL, t };
+	rtrs_clt_attr_init(&attr);
+	attr.no_path_timeout_ms = o->no_path_timeout;
+	snprintf(name, sizeof(name), "fio-%d-%d", (int)getpid(), td->thread_number);
+	ret = rnbd_sess_open(name, paths, n, &attr, &d->sess);
+	free(list);
+	if (ret) {
+		log_err("fio: rnbd: connect %s: %s\n", o->server, rtrs_strerror(ret));
+		return 1;
+	}
+	ret = rnbd_dev_open(d->sess, o->device,
+			    td_write(td) || td_trim(td) ? RNBD_ACCESS_RW
+							: RNBD_ACCESS_RO,
+			    &d->dev);
+	if (ret) {
+		log_err("fio: rnbd: open %s: %s\n", o->device, rtrs_strerror(ret));
+		rnbd_sess_close(d->sess);
+		d->sess = NULL;
+		return 1;
+	}
+	return 0;
+}
+
+static void eng_disconnect(struct rnbd_data *d)
+{
+	if (d->dev)
+		rnbd_dev_close(d->dev);
+	if (d->sess)
+		rnbd_sess_close(d->sess);
+	d->dev = NULL;
+	d->sess = NULL;
+}
+
+/* In the parent: declare the "file" and learn its size (the session is
+ * closed again before fio forks its jobs). */
+static int eng_setup(struct thread_data *td)
+{
+	struct rnbd_data *d = calloc(1, sizeof(*d));
+	struct rnbd_dev_info in;
+	struct fio_file *f;
+
+	if (!d)
+		return 1;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	td->io_ops_data = d;
+	if (!td->files_index) {
+		add_file(td, "rnbd", 0, 0);
+		td->o.nr_files = td->o.nr_files ? : 1;
+		td->o.open_files++;
+	}
+	f = td->files[0];
+	if (eng_connect(td, d))
+		return 1;
+	rnbd_dev_info(d->dev, &in);
+	f->real_file_size = in.size;
+	eng_disconnect(d);
+	return 0;
+}
+
+static int eng_init(struct thread_data *td)
+{
+	struct rnbd_data *d = td->io_ops_data;
+
+	d->cap = td->o.iodepth ? td->o.iodepth : 1;
+	d->done = calloc(d->cap, sizeof(*d->done));
+	d->events = calloc(d->cap, sizeof(*d->events));
+	if (!d->done || !d->events)
+		return 1;
+	return eng_connect(td, d);
+}
+
+static void eng_cleanup(struct thread_data *td)
+{
+	struct rnbd_data *d = td->io_ops_data;
+
+	if (!d)
+		return;
+	eng_disconnect(d);
+	free(d->done);
+	free(d->events);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->cond);
+	free(d);
+	td->io_ops_data = NULL;
+}
+
+/* On a librtrs thread. */
+static void eng_done(void *priv, int status)
+{
+	struct io_u *io_u = priv;
+	struct rnbd_data *d = io_u->engine_data;
+
+	io_u->error = -status;
+	pthread_mutex_lock(&d->lock);
+	d->done[d->ndone++] = io_u;     /* at most iodepth are in flight */
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static enum fio_q_status eng_queue(struct thread_data *td, struct io_u *io_u)
+{
+	struct rnbd_data *d = td->io_ops_data;
+	enum rnbd_op op;
+	void *buf = io_u->xfer_buf;
+	uint64_t off = io_u->offset, len = io_u->xfer_buflen;
+	int ret;
+
+	fio_ro_check(td, io_u);
+	io_u->engine_data = d;
+	switch (io_u->ddir) {
+	case DDIR_READ: op = RNBD_READ; break;
+	case DDIR_WRITE: op = RNBD_WRITE; break;
+	case DDIR_TRIM: op = RNBD_DISCARD; buf = NULL; break;
+	case DDIR_SYNC: op = RNBD_FLUSH; buf = NULL; off = len = 0; break;
+	default:
+		io_u->error = EINVAL;
+		return FIO_Q_COMPLETED;
+	}
+	ret = rnbd_submit(d->dev, op, off, buf, len, 0, eng_done, io_u);
+	if (ret == -EAGAIN)
+		return FIO_Q_BUSY;
+	if (ret) {
+		io_u->error = -ret;
+		return FIO_Q_COMPLETED;
+	}
+	return FIO_Q_QUEUED;
+}
+
+static int eng_getevents(struct thread_data *td, unsigned int min,
+			 unsigned int max, const struct timespec *t)
+{
+	struct rnbd_data *d = td->io_ops_data;
+	struct timespec dl;
+	unsigned int n;
+
+	if (t) {
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += t->tv_sec;
+		dl.tv_nsec += t->tv_nsec;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&d->lock);
+	while (d->ndone < min) {
+		if (!t)
+			pthread_cond_wait(&d->cond, &d->lock);
+		else if (pthread_cond_timedwait(&d->cond, &d->lock, &dl))
+			break;
+	}
+	n = d->ndone < max ? d->ndone : max;
+	memcpy(d->events, d->done, n * sizeof(*d->events));
+	memmove(d->done, d->done + n, (d->ndone - n) * sizeof(*d->done));
+	d->ndone -= n;
+	pthread_mutex_unlock(&d->lock);
+	return (int)n;
+}
+
+static struct io_u *eng_event(struct thread_data *td, int i)
+{
+	struct rnbd_data *d = td->io_ops_data;
+
+	return d->events[i];
+}
+
+static int eng_open_file(struct thread_data *td, struct fio_file *f)
+{
+	(void)td;
+	(void)f;
+	return 0;
+}
+
+static int eng_invalidate(struct thread_data *td, struct fio_file *f)
+{
+	(void)td;
+	(void)f;
+	return 0;
+}
+
+/* found by fio with dlsym("ioengine") */
+struct ioengine_ops ioengine = {
+	.name = "rnbd",
+	.version = FIO_IOOPS_VERSION,
+	.options = options,
+	.option_struct_size = sizeof(struct rnbd_fio_options),
+	.flags = FIO_DISKLESSIO | FIO_NOEXTEND,
+	.setup = eng_setup,
+	.init = eng_init,
+	.cleanup = eng_cleanup,
+	.queue = eng_queue,
+	.getevents = eng_getevents,
+	.event = eng_event,
+	.open_file = eng_open_file,
+	.close_file = eng_open_file,
+	.invalidate = eng_invalidate,
+};

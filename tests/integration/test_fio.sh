@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+# fio with verify=crc32c on an rnbd device, two ways: the native engine
+# (librnbd-fio.so, two paths) and fio's own nbd engine through
+# nbdkit-rnbd-plugin. Every job must end with err=0 and fio's exit 0
+# (verify_fatal stops on the first mismatch).
+#
+#   test_fio.sh RNBD_SERVER ENGINE PLUGIN
+set -uo pipefail
+srvbin=$(realpath "$1") engine=$(realpath "$2") plugin=$(realpath "$3")
+command -v fio >/dev/null || { echo "skip: no fio"; exit 77; }
+work=$(mktemp -d)
+spid=0 npid=0
+cleanup() {
+	[ "$npid" -gt 0 ] && kill "$npid" 2>/dev/null
+	[ "$spid" -gt 0 ] && kill "$spid" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail=0
+bad() { echo "FAIL: $*" >&2; fail=1; }
+
+truncate -s 64M "$work/disk"
+"$srvbin" --listen 127.0.0.1:0,127.0.0.2:0 --export "disk=$work/disk" \
+	> "$work/srv.out" 2> "$work/srv.err" &
+spid=$!
+for _ in $(seq 1 100); do
+	[ "$(grep -c '^listening' "$work/srv.out")" -ge 2 ] && break
+	sleep 0.1
+done
+s=$(awk '/^listening/ { printf "%s%s", (n++ ? "," : ""), $2 }' "$work/srv.out")
+[ -n "$s" ] || { echo "rnbd-server did not start" >&2; exit 1; }
+
+run() { # name, then the engine lines
+	local name=$1; shift
+	{
+		echo "[global]"
+		for l in "$@"; do echo "$l"; done
+		cat <<JOB
+size=32m
+verify=crc32c
+do_verify=1
+verify_fatal=1
+verify_state_save=0
+[w4k]
+rw=randwrite
+bs=4k
+iodepth=16
+[rw64k]
+stonewall
+rw=randrw
+bs=64k
+iodepth=4
+offset=32m
+JOB
+	} > "$work/$name.fio"
+	if ! (cd "$work" && fio "$work/$name.fio") > "$work/$name.out" 2>&1; then
+		bad "$name: fio failed"
+		tail -20 "$work/$name.out" >&2
+	fi
+	[ "$(grep -c 'err= 0' "$work/$name.out")" -eq 2 ] || bad "$name: a job had errors"
+	echo "$name: $(grep -E '^ +(READ|WRITE):' "$work/$name.out" | tr -s ' ' | paste -sd ';')"
+}
+
+run native "ioengine=external:$engine" "rnbd_server=$s" "rnbd_device=disk"
+
+if command -v nbdkit >/dev/null; then
+	sock=$work/nbd.sock
+	nbdkit -f -U "$sock" "$plugin" server="$s" device=disk > "$work/nbdkit.log" 2>&1 &
+	npid=$!
+	for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
+	run nbd "ioengine=nbd" "uri=nbd+unix:///?socket=$sock"
+	kill "$npid"; wait "$npid" 2>/dev/null; npid=0
+else
+	echo "skip: no nbdkit (nbd engine part)"
+fi
+kill -TERM "$spid"; wait "$spid" || bad "rnbd-server exit $?"; spid=0
+[ "$fail" -eq 0 ] && echo "fio: all passed"
+exit "$fail"
