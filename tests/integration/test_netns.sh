@@ -12,9 +12,13 @@
 # round-robin alternates. Last both links are cut: the client gets errors
 # and ends (no hang). Namespaces go even when the test fails.
 #
-#   test_netns.sh RTRS_PERF        (root; exit 77 = skipped)
+# With RNBD_SERVER and FIO_ENGINE given (and fio installed), fio with
+# verify=crc32c runs through the native rnbd engine while a link is cut
+# and restored: zero errors, zero verify failures.
+#
+#   test_netns.sh RTRS_PERF [RNBD_SERVER FIO_ENGINE]   (root; 77 = skipped)
 set -uo pipefail
-perf=$1
+perf=$1 rnbdsrv=${2:-} engine=${3:-}
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 77; }
 command -v ip >/dev/null || { echo "skip: no ip(8)"; exit 77; }
 
@@ -133,6 +137,52 @@ for pol in $pols; do
 	fi
 done
 [ -n "$pols" ] && ip netns exec "$C" tc qdisc del dev "rtc1-$$" root
+
+# fio through the native rnbd engine, a link cut and restored under it
+if [ -n "$rnbdsrv" ] && [ -n "$engine" ] && command -v fio >/dev/null; then
+	kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; spid=0
+	truncate -s 64M "$work/rnbd.img"
+	ip netns exec "$S" "$rnbdsrv" --listen "$A0,$A1" --export "disk=$work/rnbd.img" \
+		> "$work/rnbd.out" 2>&1 &
+	spid=$!
+	for _ in $(seq 1 100); do
+		[ "$(grep -c '^listening' "$work/rnbd.out")" -ge 2 ] && break
+		sleep 0.1
+	done
+	cat > "$work/fio.job" <<JOB
+[global]
+ioengine=external:$engine
+rnbd_server=$A0,$A1
+rnbd_device=disk
+size=48m
+time_based=1
+runtime=12
+verify=crc32c
+verify_fatal=1
+verify_backlog=256
+verify_state_save=0
+[w]
+rw=randwrite
+bs=4k
+iodepth=32
+JOB
+	(cd "$work" && RTRS_LOG_LEVEL=err ip netns exec "$C" fio "$work/fio.job") \
+		> "$work/fio.out" 2>&1 &
+	fpid=$!
+	# long enough for the default heartbeat (1 s x 5) to fail the path
+	sleep 2
+	ip netns exec "$S" iptables -A INPUT -i "rts0-$$" -j DROP
+	sleep 7
+	ip netns exec "$S" iptables -D INPUT -i "rts0-$$" -j DROP
+	if wait "$fpid" && grep -q "err= 0" "$work/fio.out"; then
+		ok
+		echo "fio under a cut: $(grep -E '^ +(read|write):' "$work/fio.out" | tr -s ' ' | paste -sd ';')"
+	else
+		bad "fio under a cut: $(tail -15 "$work/fio.out")"
+	fi
+	kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; spid=0
+	server_start
+fi
 
 # both links cut, no hold: requests fail, the client ends on its own
 ip netns exec "$C" "$perf" client --connect "$A0,$A1" --name netns-both \
