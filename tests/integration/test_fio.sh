@@ -22,15 +22,8 @@ fail=0
 bad() { echo "FAIL: $*" >&2; fail=1; }
 
 truncate -s 64M "$work/disk"
-"$srvbin" --listen 127.0.0.1:0,127.0.0.2:0 --export "disk=$work/disk" \
-	> "$work/srv.out" 2> "$work/srv.err" &
-spid=$!
-for _ in $(seq 1 100); do
-	[ "$(grep -c '^listening' "$work/srv.out")" -ge 2 ] && break
-	sleep 0.1
-done
-s=$(awk '/^listening/ { printf "%s%s", (n++ ? "," : ""), $2 }' "$work/srv.out")
-[ -n "$s" ] || { echo "rnbd-server did not start" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+rnbd_srv_start "$srvbin" "$work" --export "disk=$work/disk"
 
 run() { # name, then the engine lines
 	local name=$1; shift

@@ -15,15 +15,9 @@ bad() { echo "FAIL: $*" >&2; fail=1; }
 
 truncate -s 16M "$work/disk"
 head -c 3000000 /dev/urandom > "$work/in.bin"
-"$srvbin" --listen 127.0.0.1:0,127.0.0.2:0 --export "disk=$work/disk" \
-	--export "ro=$work/disk:ro" > "$work/srv.out" 2> "$work/srv.err" &
-spid=$!
-for _ in $(seq 1 100); do
-	[ "$(grep -c '^listening' "$work/srv.out")" -ge 2 ] && break
-	sleep 0.1
-done
-s=$(awk '/^listening/ { printf "%s%s", (n++ ? "," : ""), $2 }' "$work/srv.out")
-[ -n "$s" ] || { echo "server did not start" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+rnbd_srv_start "$srvbin" "$work" --export "disk=$work/disk" \
+	--export "ro=$work/disk:ro"
 
 "$cli" info -s "$s" -d disk > "$work/info" || bad "info failed"
 grep -q "^size 16777216$" "$work/info" || bad "info: $(cat "$work/info")"
