@@ -13,6 +13,7 @@
  * runs on librtrs's progress threads and must not block. SIGTERM/SIGINT:
  * stop accepting, answer what is in flight, close, exit 0.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -349,6 +350,53 @@ static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 }
 
 /* Called with S.lock held (lock order: S.lock, then a session's lock). */
+/* LIST (ours): the named exports, then the files of the export dir. */
+static int do_list(const uint8_t *usr, size_t usrlen, void *data,
+		   size_t datalen, enum rtrs_dir dir)
+{
+	struct export *e;
+	int ret = 0;
+
+	if (rnbd_proto_list_decode(usr, usrlen) || dir != RTRS_READ ||
+	    datalen < RNBD_LIST_RSP_HDR)
+		return -EINVAL;
+	memset(data, 0, datalen);
+	rnbd_proto_list_rsp_init(data);
+	pthread_mutex_lock(&S.lock);
+	for (e = S.exports; e && !ret; e = e->next)
+		if (e->name[0])
+			ret = rnbd_proto_list_rsp_add(data, datalen, e->name,
+						      e->ro ? RNBD_LIST_F_RO : 0);
+	pthread_mutex_unlock(&S.lock);
+	if (!ret && S.dirfd >= 0) {
+		int fd = openat(S.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			return -errno;
+		}
+		while (!ret && (de = readdir(d))) {
+			struct stat st;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+			    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+			    !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+				continue;
+			ret = rnbd_proto_list_rsp_add(data, datalen, de->d_name,
+				RNBD_LIST_F_DIR |
+				(faccessat(dirfd(d), de->d_name, W_OK,
+					   AT_SYMLINK_NOFOLLOW) ? RNBD_LIST_F_RO : 0));
+			if (ret == -EINVAL)     /* a name too long to open */
+				ret = 0;
+		}
+		closedir(d);
+	}
+	return ret == -ENOSPC ? -E2BIG : ret;
+}
+
 static void dev_release(struct sdev *d)
 {
 	if (d->mode && d->e->writers)
@@ -740,6 +788,10 @@ static void *worker(void *arg)
 		case RNBD_MSG_CLOSE:
 			ret = do_close(j->ss, j->usr, j->usrlen);
 			break;
+		case RNBD_MSG_LIST:
+			ret = do_list(j->usr, j->usrlen, j->data, j->len,
+				      rtrs_srv_op_dir(j->op));
+			break;
 		case RNBD_MSG_IO:
 			ret = do_io(j->ss, j->usr, j->usrlen, j->data, j->len,
 				    rtrs_srv_op_dir(j->op));
@@ -802,6 +854,7 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 		/* fall through */
 	case RNBD_MSG_OPEN:
 	case RNBD_MSG_CLOSE:
+	case RNBD_MSG_LIST:
 		if (usrlen > sizeof(j->usr))
 			return -EINVAL;
 		break;

@@ -2,6 +2,7 @@
 /*
  * rnbd: the command line of librnbd.
  *
+ *   rnbd list-exports -s ADDR:PORT[,...]
  *   rnbd info  -s ADDR:PORT[,...] -d NAME
  *   rnbd read  -s ... -d NAME [--offset N] [--length N] [-o FILE|-]
  *   rnbd write -s ... -d NAME [--offset N] [-i FILE|-] [--fua]
@@ -30,13 +31,21 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: rnbd info  -s ADDR:PORT[,...] -d NAME\n"
+"usage: rnbd list-exports -s ADDR:PORT[,...]\n"
+"       rnbd info  -s ADDR:PORT[,...] -d NAME\n"
 "       rnbd read  -s ... -d NAME [--offset N] [--length N] [-o FILE|-]\n"
 "       rnbd write -s ... -d NAME [--offset N] [-i FILE|-] [--fua]\n"
 "       rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]\n"
 "       rnbd bench -s ... -d NAME --rw randread|randwrite|read|write\n"
 "                  [--bs N] [--qd N] [--time SEC] [--json]\n"
 "common: [--session NAME] [--provider P] [--ro]\n");
+}
+
+static void print_export(void *priv, const char *name, unsigned flags)
+{
+	(void)priv;
+	printf("%s\t%s%s\n", name, flags & RNBD_EXPORT_RO ? "ro" : "rw",
+	       flags & RNBD_EXPORT_DIR ? "\tdir" : "");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -353,13 +362,14 @@ int main(int argc, char **argv)
 		default: goto bad;
 		}
 	}
-	if (!server || !dev)
+	if (!server || (!dev && strcmp(cmd, "list-exports")))
 		goto bad;
 	for (char *t = strtok_r(server, ",", &save); t && npaths < 8;
 	     t = strtok_r(NULL, ",", &save))
 		paths[npaths++] = (struct rtrs_path_addr){ NULL, t };
 	if (strcmp(cmd, "info") && strcmp(cmd, "read") && strcmp(cmd, "write") &&
-	    strcmp(cmd, "copy") && strcmp(cmd, "bench"))
+	    strcmp(cmd, "copy") && strcmp(cmd, "bench") &&
+	    strcmp(cmd, "list-exports"))
 		goto bad;
 	if (!strcmp(cmd, "bench") && !rw)
 		goto bad;
@@ -369,6 +379,14 @@ int main(int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "rnbd: connect: %s\n", rtrs_strerror(ret));
 		return 1;
+	}
+	if (!strcmp(cmd, "list-exports")) {
+		ret = rnbd_list_exports(s, print_export, NULL);
+		if (ret < 0)
+			fprintf(stderr, "rnbd: list-exports: %s\n",
+				rtrs_strerror(ret));
+		rc = ret < 0;
+		goto out;
 	}
 	ro = ro || !strcmp(cmd, "info") || !strcmp(cmd, "read") || to ||
 	     (rw && !strstr(rw, "write"));

@@ -74,6 +74,20 @@ RNBD_API int rnbd_sess_open(const char *sessname,
 			    const struct rtrs_path_addr *paths, size_t npaths,
 			    const struct rtrs_clt_attr *attr,
 			    struct rnbd_sess **out);
+/*
+ * rnbd_list_exports - call @fn for every export of the server: the named
+ * ones, then the files of its export directory (flags: RNBD_EXPORT_RO,
+ * RNBD_EXPORT_DIR). Returns how many, or -E2BIG (more than one request
+ * holds), -EINVAL (a server without the listing: the kernel's), -ENOTCONN,
+ * -EPROTO.
+ */
+#define RNBD_EXPORT_RO (1u << 0)
+#define RNBD_EXPORT_DIR (1u << 1)
+RNBD_API int rnbd_list_exports(struct rnbd_sess *sess,
+			       void (*fn)(void *priv, const char *name,
+					  unsigned flags),
+			       void *priv);
+
 /* Close every device still open, then the session. */
 RNBD_API void rnbd_sess_close(struct rnbd_sess *sess);
 /* The librtrs session underneath (statistics, path control). */

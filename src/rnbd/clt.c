@@ -167,6 +167,43 @@ err:
 	return ret;
 }
 
+struct list_cb {
+	void (*fn)(void *priv, const char *name, unsigned flags);
+	void *priv;
+};
+
+static void list_one(void *priv, const char *name, uint8_t flags)
+{
+	struct list_cb *cb = priv;
+
+	if (cb->fn)
+		cb->fn(cb->priv, name, flags);
+}
+
+int rnbd_list_exports(struct rnbd_sess *s,
+		      void (*fn)(void *priv, const char *name, unsigned flags),
+		      void *priv)
+{
+	uint8_t msg[RNBD_LIST_LEN];
+	struct list_cb cb = { fn, priv };
+	size_t cap;
+	void *buf;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	cap = s->qa.max_io_size;
+	buf = calloc(1, cap);
+	if (!buf)
+		return -ENOMEM;
+	rnbd_proto_list_encode(msg);
+	ret = call(s, RTRS_ADMIN_CON, RTRS_READ, msg, sizeof(msg), buf, cap);
+	if (!ret)
+		ret = rnbd_proto_list_rsp_decode(buf, cap, list_one, &cb);
+	free(buf);
+	return ret;
+}
+
 struct rtrs_clt_sess *rnbd_sess_rtrs(struct rnbd_sess *s)
 {
 	return s ? s->rtrs : NULL;

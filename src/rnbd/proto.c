@@ -69,12 +69,14 @@ static int check(const void *buf, size_t len, size_t want,
 int rnbd_proto_type(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
+	uint16_t t;
 
 	if (!buf || len < RNBD_HDR_LEN)
 		return -EPROTO;
-	if (get16(p) > RNBD_MSG_CLOSE)
+	t = get16(p);
+	if (t > RNBD_MSG_CLOSE && t != RNBD_MSG_LIST && t != RNBD_MSG_LIST_RSP)
 		return -EPROTO;
-	return get16(p);
+	return t;
 }
 
 size_t rnbd_proto_sess_info_encode(void *buf, enum rnbd_msg_type type,
@@ -247,4 +249,87 @@ int rnbd_proto_io_decode(const void *buf, size_t len, struct rnbd_io *io)
 	if (!all_zero(p + 26, 6))
 		return -EPROTO;
 	return 0;
+}
+
+size_t rnbd_proto_list_encode(void *buf)
+{
+	uint8_t *p = buf;
+
+	hdr(p, RNBD_MSG_LIST);
+	put32(p + 4, 0);
+	return RNBD_LIST_LEN;
+}
+
+int rnbd_proto_list_decode(const void *buf, size_t len)
+{
+	if (check(buf, len, RNBD_LIST_LEN, RNBD_MSG_LIST) ||
+	    get32((const uint8_t *)buf + 4))
+		return -EPROTO;
+	return 0;
+}
+
+void rnbd_proto_list_rsp_init(void *buf)
+{
+	uint8_t *p = buf;
+
+	hdr(p, RNBD_MSG_LIST_RSP);
+	put32(p + 4, 0);
+	put32(p + 8, 0);
+}
+
+int rnbd_proto_list_rsp_add(void *buf, size_t cap, const char *name,
+			    uint8_t flags)
+{
+	uint8_t *p = buf;
+	uint32_t n = get32(p + 4), used = get32(p + 8);
+	size_t len = strlen(name);
+
+	if (!len || len > RNBD_NAME_MAX || flags & ~(RNBD_LIST_F_RO | RNBD_LIST_F_DIR))
+		return -EINVAL;
+	if (cap < RNBD_LIST_RSP_HDR || cap - RNBD_LIST_RSP_HDR - used < 2 + len)
+		return -ENOSPC;
+	p += RNBD_LIST_RSP_HDR + used;
+	p[0] = flags;
+	p[1] = (uint8_t)len;
+	memcpy(p + 2, name, len);
+	put32((uint8_t *)buf + 4, n + 1);
+	put32((uint8_t *)buf + 8, used + 2 + (uint32_t)len);
+	return 0;
+}
+
+int rnbd_proto_list_rsp_decode(const void *buf, size_t len,
+			       void (*fn)(void *priv, const char *name,
+					  uint8_t flags),
+			       void *priv)
+{
+	const uint8_t *p = buf;
+	uint32_t n, used, off = 0;
+	char name[RNBD_NAME_MAX + 1];
+
+	if (!buf || len < RNBD_LIST_RSP_HDR ||
+	    get16(p) != RNBD_MSG_LIST_RSP || get16(p + 2))
+		return -EPROTO;
+	n = get32(p + 4);
+	used = get32(p + 8);
+	if (used > len - RNBD_LIST_RSP_HDR || n > used / 3)
+		return -EPROTO;
+	p += RNBD_LIST_RSP_HDR;
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t fl, nl;
+
+		if (used - off < 2)
+			return -EPROTO;
+		fl = p[off];
+		nl = p[off + 1];
+		if (!nl || nl > RNBD_NAME_MAX || used - off - 2 < nl ||
+		    (fl & ~(RNBD_LIST_F_RO | RNBD_LIST_F_DIR)) ||
+		    memchr(p + off + 2, 0, nl))
+			return -EPROTO;
+		memcpy(name, p + off + 2, nl);
+		name[nl] = 0;
+		if (fn)
+			fn(priv, name, fl);
+		off += 2u + nl;
+	}
+	return off == used ? (int)n : -EPROTO;
 }

@@ -21,6 +21,9 @@ enum rnbd_msg_type {
 	RNBD_MSG_OPEN_RSP = 3,
 	RNBD_MSG_IO = 4,
 	RNBD_MSG_CLOSE = 5,
+	/* ours, not the kernel's: a listing of the server's exports */
+	RNBD_MSG_LIST = 100,
+	RNBD_MSG_LIST_RSP = 101,
 };
 
 /* wire sizes */
@@ -31,6 +34,8 @@ enum rnbd_msg_type {
 #define RNBD_OPEN_RSP_LEN 56
 #define RNBD_CLOSE_LEN 8
 #define RNBD_IO_LEN 32
+#define RNBD_LIST_LEN 8
+#define RNBD_LIST_RSP_HDR 12
 #define RNBD_NAME_MAX 254            /* dev_name[255] holds a NUL */
 
 /* the rw field of an IO: operation in bits 0..7, flags above */
@@ -99,6 +104,23 @@ int rnbd_proto_open_rsp_decode(const void *buf, size_t len,
 
 size_t rnbd_proto_close_encode(void *buf, uint32_t device_id);
 int rnbd_proto_close_decode(const void *buf, size_t len, uint32_t *device_id);
+
+/* LIST: hdr | le32 reserved (0). LIST_RSP: hdr | le32 count | le32 length
+ * of the entries | entries: u8 flags | u8 name length | name bytes. */
+#define RNBD_LIST_F_RO (1u << 0)      /* read-only export */
+#define RNBD_LIST_F_DIR (1u << 1)     /* a file of the export directory */
+size_t rnbd_proto_list_encode(void *buf);
+int rnbd_proto_list_decode(const void *buf, size_t len);
+/* Start a response in @buf of @cap bytes; add entries; -ENOSPC when full. */
+void rnbd_proto_list_rsp_init(void *buf);
+int rnbd_proto_list_rsp_add(void *buf, size_t cap, const char *name,
+			    uint8_t flags);
+/* Walk a response: @fn per entry (name NUL-terminated); the count, or
+ * -EPROTO for a malformed one. */
+int rnbd_proto_list_rsp_decode(const void *buf, size_t len,
+			       void (*fn)(void *priv, const char *name,
+					  uint8_t flags),
+			       void *priv);
 
 size_t rnbd_proto_io_encode(void *buf, const struct rnbd_io *io);
 /* Structure only (known op and flag bits, NOUNMAP only on WRITE_ZEROES);

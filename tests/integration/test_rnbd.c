@@ -5,6 +5,7 @@
  *  - write patterns (also longer than max IO, and 32 at once with the
  *    asynchronous API), read them back, and find the same bytes in the
  *    exported file; FUA, flush, discard and write-zeroes leave zeroes;
+ *  - list-exports names the exports and the export dir's files only;
  *  - access modes: one writer, readers alongside, migration allows
  *    exactly two writers, a session re-opening gets its device again;
  *  - hostile names (.., absolute, a symlink out of the export dir, a
@@ -205,6 +206,35 @@ static void data_cases(struct rnbd_sess *s)
 }
 
 /* ---- access modes and names ---- */
+
+struct listing {
+	char text[1024];
+};
+
+static void list_cb(void *priv, const char *name, unsigned flags)
+{
+	struct listing *l = priv;
+	size_t n = strlen(l->text);
+
+	snprintf(l->text + n, sizeof(l->text) - n, "%s:%s%s ", name,
+		 flags & RNBD_EXPORT_RO ? "ro" : "rw",
+		 flags & RNBD_EXPORT_DIR ? ":dir" : "");
+}
+
+static void list_cases(struct rnbd_sess *a)
+{
+	struct listing l = { "" };
+	int n = rnbd_list_exports(a, list_cb, &l);
+
+	/* disk, rodisk, and the dir's inner; not the symlink, not the sub
+	 * directory, nothing outside */
+	CHECK(n == 3, "list-exports: %d entries: %s", n, l.text);
+	CHECK(strstr(l.text, "disk:rw ") && strstr(l.text, "rodisk:ro ") &&
+	      strstr(l.text, "inner:rw:dir "), "listing: %s", l.text);
+	CHECK(!strstr(l.text, "escape") && !strstr(l.text, "outside") &&
+	      !strstr(l.text, "sub"), "listing shows too much: %s", l.text);
+	CHECK_EQ(rnbd_list_exports(NULL, list_cb, &l), -EINVAL);
+}
 
 static void access_cases(struct rnbd_sess *a, struct rnbd_sess *b,
 			 struct rnbd_sess *c)
@@ -521,6 +551,7 @@ int main(int argc, char **argv)
 		return t_finish();
 	}
 	data_cases(a);
+	list_cases(a);
 	access_cases(a, b, c);
 	hostile_cases();
 	restart_case();

@@ -31,6 +31,9 @@ cmp "$work/in.bin" "$work/out.bin" || bad "read back differs"
 cmp "$work/all.bin" "$work/disk" || bad "device copy differs"
 printf 'tail' | "$cli" write -s "$s" -d disk --offset 4096 -i - --fua || bad "write from stdin failed"
 [ "$(dd if="$work/disk" bs=1 skip=4096 count=4 2>/dev/null)" = tail ] || bad "stdin write not in the file"
+"$cli" list-exports -s "$s" > "$work/list" || bad "list-exports failed"
+grep -qP '^disk\trw$' "$work/list" && grep -qP '^ro\tro$' "$work/list" ||
+	bad "list-exports: $(cat "$work/list")"
 # bench: a short run of each kind, no error, some IO
 for rw in randwrite randread write read; do
 	j=$("$cli" bench -s "$s" -d disk --rw "$rw" --bs 4k --qd 8 --time 0.5 --json) ||

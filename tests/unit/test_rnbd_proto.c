@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -223,6 +224,86 @@ static void test_io(void **st)
 	assert_int_equal(rnbd_proto_io_decode(b, 33, &o), -EPROTO);
 }
 
+struct seen {
+	char names[4][300];
+	uint8_t flags[4];
+	int n;
+};
+
+static void collect(void *priv, const char *name, uint8_t flags)
+{
+	struct seen *s = priv;
+
+	if (s->n < 4) {
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+		s->flags[s->n] = flags;
+	}
+	s->n++;
+}
+
+static void test_list(void **st)
+{
+	uint8_t b[64], m[RNBD_LIST_LEN];
+	struct seen sn = { .n = 0 };
+	char longname[300];
+
+	(void)st;
+	assert_int_equal(rnbd_proto_list_encode(m), 8);
+	assert_int_equal(m[0], 100);
+	assert_int_equal(rnbd_proto_list_decode(m, 8), 0);
+	m[5] = 1;
+	assert_int_equal(rnbd_proto_list_decode(m, 8), -EPROTO);
+	assert_int_equal(rnbd_proto_list_decode(m, 7), -EPROTO);
+	memset(b, 0, sizeof(b));
+	rnbd_proto_list_rsp_init(b);
+	assert_int_equal(rnbd_proto_list_rsp_add(b, sizeof(b), "vol0", 0), 0);
+	assert_int_equal(rnbd_proto_list_rsp_add(b, sizeof(b), "gold",
+						 RNBD_LIST_F_RO), 0);
+	assert_int_equal(rnbd_proto_list_rsp_add(b, sizeof(b), "x", 4), -EINVAL);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	assert_int_equal(rnbd_proto_list_rsp_add(b, sizeof(b), longname, 0),
+			 -EINVAL);
+	/* 12 + 6 + 6 used of 64: a 39-byte name does not fit, 38 does */
+	longname[39] = 0;
+	assert_int_equal(rnbd_proto_list_rsp_add(b, sizeof(b), longname, 0),
+			 -ENOSPC);
+	longname[38] = 0;
+	assert_int_equal(rnbd_proto_list_rsp_add(b, sizeof(b), longname,
+						 RNBD_LIST_F_DIR), 0);
+	assert_int_equal(rnbd_proto_list_rsp_decode(b, sizeof(b), collect, &sn), 3);
+	assert_string_equal(sn.names[0], "vol0");
+	assert_string_equal(sn.names[1], "gold");
+	assert_int_equal(sn.flags[1], RNBD_LIST_F_RO);
+	assert_int_equal(strlen(sn.names[2]), 38);
+	assert_int_equal(sn.flags[2], RNBD_LIST_F_DIR);
+	/* hostile: more entries than bytes, a NUL in a name, a length past
+	 * the end, unknown flags, bytes left over, too short */
+	b[4] = 30;
+	assert_int_equal(rnbd_proto_list_rsp_decode(b, sizeof(b), NULL, NULL),
+			 -EPROTO);
+	b[4] = 3;
+	b[12 + 3] = 0;
+	assert_int_equal(rnbd_proto_list_rsp_decode(b, sizeof(b), NULL, NULL),
+			 -EPROTO);
+	b[12 + 3] = 'l';
+	b[12 + 1] = 200;
+	assert_int_equal(rnbd_proto_list_rsp_decode(b, sizeof(b), NULL, NULL),
+			 -EPROTO);
+	b[12 + 1] = 4;
+	b[12] = 8;
+	assert_int_equal(rnbd_proto_list_rsp_decode(b, sizeof(b), NULL, NULL),
+			 -EPROTO);
+	b[12] = 0;
+	b[4] = 2;               /* the third entry's bytes left over */
+	assert_int_equal(rnbd_proto_list_rsp_decode(b, sizeof(b), NULL, NULL),
+			 -EPROTO);
+	b[4] = 3;
+	assert_int_equal(rnbd_proto_list_rsp_decode(b, 11, NULL, NULL), -EPROTO);
+	assert_int_equal(rnbd_proto_list_rsp_decode(b, 40, NULL, NULL), -EPROTO);
+	assert_int_equal(rnbd_proto_list_rsp_decode(b, sizeof(b), NULL, NULL), 3);
+}
+
 /* Random bytes at every length: decoders never crash, and whatever they
  * accept re-encodes to the same bytes. */
 static void test_fuzz(void **st)
@@ -263,6 +344,7 @@ static void test_fuzz(void **st)
 			rnbd_proto_close_encode(e, id);
 			assert_memory_equal(e, b, 8);
 		}
+		rnbd_proto_list_rsp_decode(b, len, NULL, NULL);
 		if (!rnbd_proto_io_decode(b, len, &io)) {
 			rnbd_proto_io_encode(e, &io);
 			assert_memory_equal(e, b, 32);
@@ -279,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_open_rsp),
 		cmocka_unit_test(test_close),
 		cmocka_unit_test(test_io),
+		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_fuzz),
 	};
 
