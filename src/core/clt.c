@@ -1899,6 +1899,22 @@ static struct clt_path *path_get(struct rtrs_clt_sess *s, unsigned idx)
 		       ? sess_path(s, idx) : NULL;
 }
 
+/* For the path verbs: @p at slot @idx with s->ctl_lock held (0), or
+ * -EINVAL/-ENOENT with it released. */
+static int ctl_get_path(struct rtrs_clt_sess *s, unsigned idx,
+			struct clt_path **p)
+{
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->ctl_lock);
+	*p = path_get(s, idx);
+	if (!*p) {
+		pthread_mutex_unlock(&s->ctl_lock);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 int rtrs_clt_path_slots(struct rtrs_clt_sess *s)
 {
 	return s ? (int)atomic_load(&s->npaths) : -EINVAL;
@@ -1962,15 +1978,11 @@ int rtrs_clt_add_path(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a,
 int rtrs_clt_disconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 {
 	struct clt_path *p;
+	int ret;
 
-	if (!s)
-		return -EINVAL;
-	pthread_mutex_lock(&s->ctl_lock);
-	p = path_get(s, idx);
-	if (!p) {
-		pthread_mutex_unlock(&s->ctl_lock);
-		return -ENOENT;
-	}
+	ret = ctl_get_path(s, idx, &p);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&s->lock);
 	p->admin_down = true;
 	/* a scheduled reconnect is cancelled */
@@ -1987,14 +1999,9 @@ int rtrs_clt_reconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 	struct clt_path *p;
 	int ret;
 
-	if (!s)
-		return -EINVAL;
-	pthread_mutex_lock(&s->ctl_lock);
-	p = path_get(s, idx);
-	if (!p) {
-		pthread_mutex_unlock(&s->ctl_lock);
-		return -ENOENT;
-	}
+	ret = ctl_get_path(s, idx, &p);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&s->lock);
 	p->admin_down = true;           /* no automatic attempt meanwhile */
 	pthread_mutex_unlock(&s->lock);
@@ -2013,15 +2020,11 @@ int rtrs_clt_remove_path(struct rtrs_clt_sess *s, unsigned idx)
 {
 	struct clt_path *p;
 	uint64_t until;
+	int ret;
 
-	if (!s)
-		return -EINVAL;
-	pthread_mutex_lock(&s->ctl_lock);
-	p = path_get(s, idx);
-	if (!p) {
-		pthread_mutex_unlock(&s->ctl_lock);
-		return -ENOENT;
-	}
+	ret = ctl_get_path(s, idx, &p);
+	if (ret)
+		return ret;
 	if (atomic_load(&p->inflight) && !any_path_connected(s, p)) {
 		pthread_mutex_unlock(&s->ctl_lock);
 		return -EBUSY;

@@ -23,7 +23,7 @@ bad() { echo "FAIL: $*" >&2; fail=1; }
 
 truncate -s 64M "$work/disk"
 . "$(dirname "$0")/lib.sh"
-rnbd_srv_start "$srvbin" "$work" --export "disk=$work/disk"
+srv_start_two "$work" "$srvbin" --export "disk=$work/disk"
 
 run() { # name, then the engine lines
 	local name=$1; shift

@@ -29,7 +29,7 @@ bad() { echo "FAIL: $*" >&2; fail=1; }
 
 truncate -s 64M "$work/disk"
 . "$(dirname "$0")/lib.sh"
-rnbd_srv_start "$srvbin" "$work" --export "disk=$work/disk"
+srv_start_two "$work" "$srvbin" --export "disk=$work/disk"
 sock=$work/nbd.sock
 nbdkit -f -U "$sock" "$plugin" server="$s" device=disk > "$work/nbdkit.log" 2>&1 &
 npid=$!

@@ -16,7 +16,7 @@ bad() { echo "FAIL: $*" >&2; fail=1; }
 truncate -s 16M "$work/disk"
 head -c 3000000 /dev/urandom > "$work/in.bin"
 . "$(dirname "$0")/lib.sh"
-rnbd_srv_start "$srvbin" "$work" --export "disk=$work/disk" \
+srv_start_two "$work" "$srvbin" --export "disk=$work/disk" \
 	--export "ro=$work/disk:ro"
 
 "$cli" info -s "$s" -d disk > "$work/info" || bad "info failed"

@@ -48,7 +48,7 @@ writes() { # client's write count
 }
 
 . "$(dirname "$0")/lib.sh"
-srv_start_two "$perf" "$work" --size 64M
+srv_start_two "$work" "$perf" server --size 64M
 "$perf" client --connect "$a1,$a2" --name perfsess --rw write --bs 4k \
 	--qd 16 --time 60 --size 16M --verify --hb 200,3 > "$work/clt.out" 2>&1 &
 cpid=$!

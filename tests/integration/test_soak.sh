@@ -14,7 +14,7 @@ spid=0
 trap '[ "$spid" -gt 0 ] && kill -9 "$spid" 2>/dev/null; rm -rf "$work"' EXIT
 
 . "$(dirname "$0")/lib.sh"
-srv_start_two "$perf" "$work" --size 64M --delay-us 200
+srv_start_two "$work" "$perf" server --size 64M --delay-us 200
 # the server's heartbeat is its default (1 s x 5); the client's is the
 # tightest: it is the side that would fail over
 "$perf" client --connect "$a1,$a2" --rw write --bs 128k --qd 16 --threads 2 \
