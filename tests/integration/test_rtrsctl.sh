@@ -64,12 +64,21 @@ chmod 755 "$RTRS_RUN_DIR" "$work"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skip: the non-owner check needs root (setpriv to nobody)"
 elif command -v setpriv >/dev/null; then
-	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$ctl" --pid "$cpid" list 2>&1)
+	# the non-owner runs a copy of rtrsctl and librtrs it can reach (the
+	# build tree may sit below a directory only root can enter)
+	mkdir -p "$work/nb"
+	cp "$ctl" "$(ldd "$ctl" | awk '/librtrs/ { print $3 }')" "$work/nb/"
+	chmod -R a+rX "$work/nb"
+	nobody() {
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			env LD_LIBRARY_PATH="$work/nb" "$work/nb/rtrsctl" "$@"
+	}
+	out=$(nobody --pid "$cpid" list 2>&1)
 	check "non-owner refused (got: $out)" grep -q "Permission denied" <<<"$out"
-	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$ctl" disconnect perfsess 0 2>&1)
+	out=$(nobody disconnect perfsess 0 2>&1)
 	check "non-owner cannot run a verb" [ $? -ne 0 ]
+	check "the non-owner's rtrsctl ran and found nothing (got: $out)" \
+		grep -q "no client session perfsess" <<<"$out"
 	check "path 0 untouched by the non-owner" path_state 0 connected
 else
 	bad "setpriv (util-linux) missing"
