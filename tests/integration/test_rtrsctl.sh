@@ -65,13 +65,16 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "skip: the non-owner check needs root (setpriv to nobody)"
 elif command -v setpriv >/dev/null; then
 	# the non-owner runs a copy of rtrsctl and librtrs it can reach (the
-	# build tree may sit below a directory only root can enter)
+	# build tree, and the sanitizers' suppression files named in the
+	# environment, may sit below a directory only root can enter;
+	# rtrsctl starts no library thread, so it needs none)
 	mkdir -p "$work/nb"
 	cp "$ctl" "$(ldd "$ctl" | awk '/librtrs/ { print $3 }')" "$work/nb/"
 	chmod -R a+rX "$work/nb"
 	nobody() {
 		setpriv --reuid=65534 --regid=65534 --clear-groups \
-			env LD_LIBRARY_PATH="$work/nb" "$work/nb/rtrsctl" "$@"
+			env -u TSAN_OPTIONS -u LSAN_OPTIONS -u ASAN_OPTIONS \
+			LD_LIBRARY_PATH="$work/nb" "$work/nb/rtrsctl" "$@"
 	}
 	out=$(nobody --pid "$cpid" list 2>&1)
 	check "non-owner refused (got: $out)" grep -q "Permission denied" <<<"$out"
