@@ -106,6 +106,8 @@ static void path_put(struct srv_path *p)
 
 	if (atomic_fetch_sub(&p->ref, 1) != 1)
 		return;
+	/* now: once the lock is dropped, an armed linger may free @s */
+	pslog(RTRS_LOG_INFO, p, "path closed");
 	pthread_mutex_lock(&ctx->lock);
 	rtrs_list_del(&p->node);
 	s->npaths--;
@@ -125,7 +127,6 @@ static void path_put(struct srv_path *p)
 		rtrs_list_del(&s->node);
 	}
 	pthread_mutex_unlock(&ctx->lock);
-	pslog(RTRS_LOG_INFO, p, "path closed");
 	path_free(p);
 	if (last) {
 		if (was_up && ctx->attr.ops.link_ev)
