@@ -312,14 +312,20 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 		while (op->posted < op->sg_cnt) {
 			struct rtrs_sg_desc *d = &op->desc[op->posted];
 			struct iovec iov = { src, d->len };
+			/* the answer rides on the last write as its immediate
+			 * (one message instead of two), unless a new rkey has
+			 * to travel with it */
+			bool last = op->posted + 1 == op->sg_cnt && p->nmrs <= 1;
 
 			ret = rtrs__fab_post_write(c->ep, &iov, &desc, 1, d->addr,
-						   d->key, false, 0, &op->ctx,
+						   d->key, last, imm, &op->ctx,
 						   false);
 			if (ret)
 				return ret;
 			src += d->len;
 			op->posted++;
+			if (last)
+				return 0;
 		}
 	}
 	if (p->nmrs > 1) {

@@ -207,7 +207,7 @@ static ssize_t wait_recv(struct rcon *c, void **buf, uint32_t *imm, unsigned ms)
 		/* an RDMA write with immediate that used no receive (tcp:
 		 * a READ's data carries its answer) */
 		if (n == 1 && (e.flags & FI_REMOTE_CQ_DATA) &&
-		    (e.flags & FI_RMA)) {
+		    (e.flags & (FI_RMA | FI_REMOTE_WRITE))) {
 			*buf = NULL;
 			if (imm)
 				*imm = (uint32_t)e.data;
