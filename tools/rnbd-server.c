@@ -23,6 +23,7 @@
 #include <liburing.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -44,7 +46,11 @@ struct export {
 	char name[RNBD_NAME_MAX + 1];   /* "" for one found in the export dir */
 	char path[PATH_MAX];
 	bool ro, bdev;
-	int fd;
+	bool mem;                       /* tmpfs/ramfs: IO never waits for a device */
+	int fd;                         /* through the page cache */
+	int dfd;                        /* O_DIRECT, or -1 */
+	uint32_t dio_off, dio_mem;      /* dfd's alignment of offsets/lengths, memory */
+	atomic_bool no_nowait;          /* RWF_NOWAIT refused: stop trying */
 	uint64_t size;
 	dev_t dev;
 	ino_t ino;
@@ -96,12 +102,14 @@ static struct {
 	bool stop;
 	unsigned nthreads;
 	pthread_t threads[MAX_THREADS];
+	bool direct;                    /* O_DIRECT where the file system allows */
 } S = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.qlock = PTHREAD_MUTEX_INITIALIZER,
 	.qcond = PTHREAD_COND_INITIALIZER,
 	.dirfd = -1,
 	.nthreads = 4,
+	.direct = true,
 };
 
 static volatile sig_atomic_t stop_sig;
@@ -133,6 +141,78 @@ static int export_stat(struct export *e)
 	}
 	e->size &= ~(uint64_t)511;
 	return 0;
+}
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+#ifndef RAMFS_MAGIC
+#define RAMFS_MAGIC 0x858458f6
+#endif
+
+/*
+ * How @e's IO is done. A file on tmpfs or ramfs is memory: its IO runs
+ * inline on the librtrs thread that received it (O_DIRECT means nothing
+ * there). Elsewhere a second descriptor with O_DIRECT, when the file system
+ * takes it and tells its alignment (statx STATX_DIOALIGN, or the logical
+ * block size of a block device), serves the aligned READs and WRITEs; the
+ * rest goes through the page cache (the kernel keeps the two coherent).
+ */
+static void export_io_setup(struct export *e)
+{
+	struct statfs sf;
+	struct statx sx;
+	char proc[64];
+	int fd;
+
+	e->dfd = -1;
+	if (!e->bdev && !fstatfs(e->fd, &sf) &&
+	    (sf.f_type == TMPFS_MAGIC || (unsigned long)sf.f_type == RAMFS_MAGIC)) {
+		e->mem = true;
+		return;
+	}
+	if (!S.direct)
+		return;
+	if (!statx(e->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) &&
+	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align) {
+		e->dio_off = sx.stx_dio_offset_align;
+		e->dio_mem = sx.stx_dio_mem_align;
+	} else if (e->bdev) {
+		int bs;
+
+		if (ioctl(e->fd, BLKSSZGET, &bs) || bs <= 0)
+			return;
+		e->dio_off = e->dio_mem = (uint32_t)bs;
+	} else {
+		return;                 /* no O_DIRECT here */
+	}
+	if (e->dio_off > 4096 || e->dio_mem > 4096 ||
+	    (e->dio_off & (e->dio_off - 1)) || (e->dio_mem & (e->dio_mem - 1)))
+		return;
+	/* the same file again (fcntl cannot set O_DIRECT on a descriptor
+	 * shared with the buffered one) */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", e->fd);
+	fd = open(proc, (e->ro ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
+	if (fd >= 0) {
+		struct stat st;
+
+		if (!fstat(fd, &st) && st.st_dev == e->dev && st.st_ino == e->ino)
+			e->dfd = fd;
+		else
+			close(fd);
+	}
+}
+
+/* The descriptor for @len bytes at @off from/to @buf: O_DIRECT when
+ * aligned for it. */
+static int export_fd(const struct export *e, uint64_t off, uint64_t len,
+		     const void *buf)
+{
+	if (e->dfd >= 0 && !(off & (e->dio_off - 1)) &&
+	    !(len & (e->dio_off - 1)) &&
+	    !((uintptr_t)buf & (e->dio_mem ? e->dio_mem - 1 : 0)))
+		return e->dfd;
+	return e->fd;
 }
 
 /* Is @fd a file below the export directory? */
@@ -211,6 +291,7 @@ static int export_add(const char *spec)
 		free(e);
 		return ret;
 	}
+	e->dfd = -1;                    /* export_io_setup() once configured */
 	e->next = S.exports;
 	S.exports = e;
 	return 0;
@@ -272,6 +353,7 @@ static int export_find(const char *name, struct export **out)
 	}
 	*e = tmp;
 	snprintf(e->path, sizeof(e->path), "%s", name);
+	export_io_setup(e);
 	e->next = S.exports;
 	S.exports = e;
 	*out = e;
@@ -548,10 +630,11 @@ static int io_exec(const struct io_req *q, void *data)
 		return -errno;
 	switch (q->op) {
 	case RNBD_OP_READ:
-		return full_pread(e->fd, data, q->len, q->off);
+		return full_pread(export_fd(e, q->off, q->len, data), data,
+				  q->len, q->off);
 	case RNBD_OP_WRITE:
-		return full_pwrite(e->fd, data, q->len, q->off,
-				   q->rw & RNBD_F_FUA);
+		return full_pwrite(export_fd(e, q->off, q->len, data), data,
+				   q->len, q->off, q->rw & RNBD_F_FUA);
 	case RNBD_OP_FLUSH:
 		return fdatasync(e->fd) ? -errno : 0;
 	case RNBD_OP_DISCARD:
@@ -573,6 +656,31 @@ static int do_io(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	int ret = io_check(ss, usr, usrlen, datalen, dir, &q);
 
 	return ret ? ret : io_exec(&q, data);
+}
+
+/*
+ * A READ of a page-cache file tried here without waiting (RWF_NOWAIT):
+ * 0 when it is all done, < 0 the status to answer, 1 when the rest
+ * (from *@done) must go to the ring, or all of it to the workers.
+ */
+static int io_try_nowait(const struct io_req *q, void *data, uint32_t *done)
+{
+	struct export *e = q->e;
+	struct iovec v = { data, q->len };
+	ssize_t n;
+
+	if (q->op != RNBD_OP_READ || (q->rw & RNBD_F_PREFLUSH) ||
+	    e->dfd >= 0 || atomic_load_explicit(&e->no_nowait,
+						memory_order_relaxed))
+		return 1;
+	n = preadv2(e->fd, &v, 1, (off_t)q->off, RWF_NOWAIT);
+	if (n == (ssize_t)q->len)
+		return 0;
+	if (n > 0)
+		*done = (uint32_t)n;    /* the ring does the rest */
+	else if (n < 0 && errno == EOPNOTSUPP)
+		atomic_store_explicit(&e->no_nowait, true, memory_order_relaxed);
+	return 1;
 }
 
 /* ---- io_uring ---- */
@@ -607,7 +715,8 @@ static struct io_uring_sqe *ring_sqe(void)
 static void ring_prep(struct job *j)
 {
 	struct io_uring_sqe *sqe = ring_sqe();
-	int fd = j->q.e->fd;
+	char *buf = (char *)j->data + j->done;
+	int fd = export_fd(j->q.e, j->q.off + j->done, j->q.len - j->done, buf);
 
 	if (!sqe) {                     /* cannot happen after a submit */
 		rtrs_srv_resp(j->op, -EAGAIN);
@@ -617,11 +726,11 @@ static void ring_prep(struct job *j)
 	if (j->preflush || j->q.op == RNBD_OP_FLUSH) {
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
 	} else if (j->q.op == RNBD_OP_READ) {
-		io_uring_prep_read(sqe, fd, (char *)j->data + j->done,
-				   j->q.len - j->done, j->q.off + j->done);
+		io_uring_prep_read(sqe, fd, buf, j->q.len - j->done,
+				   j->q.off + j->done);
 	} else {
-		io_uring_prep_write(sqe, fd, (char *)j->data + j->done,
-				    j->q.len - j->done, j->q.off + j->done);
+		io_uring_prep_write(sqe, fd, buf, j->q.len - j->done,
+				    j->q.off + j->done);
 		if (j->q.rw & RNBD_F_FUA)
 			sqe->rw_flags = RWF_DSYNC;
 	}
@@ -805,6 +914,18 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static struct job *job_new(struct rtrs_srv_op *op, void *data, size_t len)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j) {
+		j->op = op;
+		j->data = data;
+		j->len = len;
+	}
+	return j;
+}
+
 static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 		   size_t datalen, const void *usr, size_t usrlen)
 {
@@ -827,29 +948,38 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 						    ? ver : RNBD_PROTO_VER_MAJOR);
 		rtrs_srv_resp(op, 0);
 		return 0;
-	case RNBD_MSG_IO:
-		if (U.on) {
-			struct io_req q;
-			int ret = io_check(ss, usr, usrlen, datalen,
-					   rtrs_srv_op_dir(op), &q);
+	case RNBD_MSG_IO: {
+		struct io_req q;
+		uint32_t done = 0;
+		int ret = io_check(ss, usr, usrlen, datalen,
+				   rtrs_srv_op_dir(op), &q);
 
-			if (ret)
-				return ret;
-			if (q.op == RNBD_OP_READ || q.op == RNBD_OP_WRITE ||
-			    q.op == RNBD_OP_FLUSH) {
-				j = calloc(1, sizeof(*j));
-				if (!j)
-					return -ENOMEM;
-				j->op = op;
-				j->q = q;
-				j->data = data;
-				j->len = datalen;
-				j->preflush = q.op != RNBD_OP_FLUSH &&
-					      (q.rw & RNBD_F_PREFLUSH);
-				ring_queue(j);
-				return 0;
-			}
+		if (ret)
+			return ret;
+		if (q.op != RNBD_OP_READ && q.op != RNBD_OP_WRITE &&
+		    q.op != RNBD_OP_FLUSH)
+			goto workers;
+		if (q.e->mem) {         /* memory: done here and now */
+			rtrs_srv_resp(op, io_exec(&q, data));
+			return 0;
 		}
+		ret = io_try_nowait(&q, data, &done);
+		if (ret <= 0) {
+			rtrs_srv_resp(op, ret);
+			return 0;
+		}
+		if (!U.on)
+			goto workers;
+		j = job_new(op, data, datalen);
+		if (!j)
+			return -ENOMEM;
+		j->q = q;
+		j->done = done;
+		j->preflush = q.op != RNBD_OP_FLUSH && (q.rw & RNBD_F_PREFLUSH);
+		ring_queue(j);
+		return 0;
+	}
+	workers:
 		/* the rest goes to the workers */
 		/* fall through */
 	case RNBD_MSG_OPEN:
@@ -861,14 +991,10 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 	default:
 		return -EINVAL;
 	}
-	j = malloc(sizeof(*j));
+	j = job_new(op, data, datalen);
 	if (!j)
 		return -ENOMEM;
-	j->next = NULL;
-	j->op = op;
 	j->ss = ss;
-	j->data = data;
-	j->len = datalen;
 	j->usrlen = usrlen;
 	memcpy(j->usr, usr, usrlen);
 	pthread_mutex_lock(&S.qlock);
@@ -947,6 +1073,13 @@ static int config_line(char *line, const char *where)
 			fprintf(stderr, "rnbd-server: %s: %s: %s\n", where, val,
 				strerror(errno));
 		}
+	} else if (!strcmp(key, "direct")) {
+		if (!strcmp(val, "on"))
+			S.direct = true;
+		else if (!strcmp(val, "off"))
+			S.direct = false;
+		else
+			ret = -EINVAL;
 	} else if (!strcmp(key, "threads")) {
 		S.nthreads = (unsigned)atoi(val);
 		if (!S.nthreads || S.nthreads > MAX_THREADS)
@@ -981,7 +1114,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: rnbd-server --listen ADDR:PORT[,...] [--export NAME=PATH[:ro]]...\n"
 		"                   [--export-dir DIR] [--config FILE] [--threads N]\n"
-		"                   [--provider P] [--no-uring]\n");
+		"                   [--provider P] [--no-uring] [--no-direct]\n"
+		"                   [--always-invalidate 0|1]\n");
 }
 
 int main(int argc, char **argv)
@@ -994,6 +1128,8 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "provider", required_argument, NULL, 'p' },
 		{ "no-uring", no_argument, NULL, 'U' },
+		{ "no-direct", no_argument, NULL, 'D' },
+		{ "always-invalidate", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1006,7 +1142,7 @@ int main(int argc, char **argv)
 
 	rtrs_srv_attr_init(&attr);
 	S.tail = &S.head;
-	while ((c = getopt_long(argc, argv, "l:e:d:c:t:p:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:e:d:c:t:p:I:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': snprintf(line, sizeof(line), "listen %s", optarg); break;
 		case 'e': snprintf(line, sizeof(line), "export %s", optarg); break;
@@ -1018,6 +1154,14 @@ int main(int argc, char **argv)
 			continue;
 		case 'p': attr.provider = optarg; continue;
 		case 'U': uring = false; continue;
+		case 'D': snprintf(line, sizeof(line), "direct off"); break;
+		case 'I':
+			if (strcmp(optarg, "0") && strcmp(optarg, "1")) {
+				usage();
+				return 2;
+			}
+			attr.always_invalidate = optarg[0] == '1';
+			continue;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -1027,6 +1171,11 @@ int main(int argc, char **argv)
 	if (!listen_spec || (!S.exports && S.dirfd < 0)) {
 		usage();
 		return 2;
+	}
+	for (struct export *e = S.exports; e; e = e->next) {
+		export_io_setup(e);
+		printf("export %s io=%s\n", e->name,
+		       e->mem ? "memory" : e->dfd >= 0 ? "direct" : "page-cache");
 	}
 	for (char *t = strtok_r(listen_spec, ",", &save); t && n < 16;
 	     t = strtok_r(NULL, ",", &save))
@@ -1073,6 +1222,8 @@ int main(int argc, char **argv)
 
 		S.exports = e->next;
 		close(e->fd);
+		if (e->dfd >= 0)
+			close(e->dfd);
 		free(e);
 	}
 	if (S.dirfd >= 0)

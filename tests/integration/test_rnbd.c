@@ -33,7 +33,8 @@
 
 #define DISK (8u << 20)
 
-static char tdir[64], disk[128], rodisk[128], outside[128];
+static char tdir[64], disk[128], rodisk[128], outside[128], memdisk[128];
+static char io_disk[32], io_mem[32];    /* how the server does their IO */
 static char addr[2][128];
 static pid_t srv_pid;
 
@@ -42,7 +43,7 @@ static const char *srv_exe, *srv_arg;
 /* @listen: NULL = port 0 on both addresses, learnt into addr[] */
 static int server_start(const char *exe, const char *listen)
 {
-	char e1[256], e2[256], ex[128], line[256];
+	char e1[256], e2[256], e3[256], ex[128], line[256], name[64], io[32];
 	const char *argv[16];
 	int fds[2], n = 0, got = 0;
 	FILE *out;
@@ -59,6 +60,11 @@ static int server_start(const char *exe, const char *listen)
 	argv[n++] = e2;
 	argv[n++] = "--export-dir";
 	argv[n++] = ex;
+	if (memdisk[0]) {
+		snprintf(e3, sizeof(e3), "memdisk=%s", memdisk);
+		argv[n++] = "--export";
+		argv[n++] = e3;
+	}
 	if (srv_arg)
 		argv[n++] = srv_arg;
 	argv[n] = NULL;
@@ -74,9 +80,14 @@ static int server_start(const char *exe, const char *listen)
 	}
 	close(fds[1]);
 	out = fdopen(fds[0], "r");
-	while (out && got < 2 && fgets(line, sizeof(line), out))
+	while (out && got < 2 && fgets(line, sizeof(line), out)) {
 		if (sscanf(line, "listening %127s", addr[got]) == 1)
 			got++;
+		else if (sscanf(line, "export %63s io=%31s", name, io) == 2 &&
+			 (!strcmp(name, "disk") || !strcmp(name, "memdisk")))
+			snprintf(name[0] == 'd' ? io_disk : io_mem,
+				 sizeof(io_disk), "%s", io);
+	}
 	if (got < 2) {
 		fprintf(stderr, "rnbd-server did not start\n");
 		kill(srv_pid, SIGKILL);
@@ -228,7 +239,7 @@ static void list_cases(struct rnbd_sess *a)
 
 	/* disk, rodisk, and the dir's inner; not the symlink, not the sub
 	 * directory, nothing outside */
-	CHECK(n == 3, "list-exports: %d entries: %s", n, l.text);
+	CHECK(n == 3 + !!memdisk[0], "list-exports: %d entries: %s", n, l.text);
 	CHECK(strstr(l.text, "disk:rw ") && strstr(l.text, "rodisk:ro ") &&
 	      strstr(l.text, "inner:rw:dir "), "listing: %s", l.text);
 	CHECK(!strstr(l.text, "escape") && !strstr(l.text, "outside") &&
@@ -506,6 +517,40 @@ static void restart_case(void)
 	rnbd_sess_close(s);
 }
 
+/* How the server does IO: O_DIRECT on a file system that takes it (unless
+ * --no-direct), inline on tmpfs; data through each way lands in the file. */
+static void io_mode_cases(struct rnbd_sess *s)
+{
+	static uint8_t w[200 << 10], r[200 << 10];
+	const char *want = "page-cache";
+	struct statx sx;
+	struct rnbd_dev *d;
+	int ret;
+
+	if (!(srv_arg && !strcmp(srv_arg, "--no-direct")) &&
+	    !statx(AT_FDCWD, disk, 0, STATX_DIOALIGN, &sx) &&
+	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align &&
+	    sx.stx_dio_offset_align <= 512)
+		want = "direct";
+	CHECK(!strcmp(io_disk, want), "disk io=%s, expected %s", io_disk, want);
+	if (!memdisk[0])
+		return;
+	CHECK(!strcmp(io_mem, "memory"), "tmpfs export io=%s", io_mem);
+	ret = rnbd_dev_open(s, "memdisk", RNBD_ACCESS_RW, &d);
+	CHECK(ret == 0, "open memdisk: %s", rtrs_strerror(ret));
+	if (ret)
+		return;
+	fill(w, sizeof(w), 9);
+	CHECK_EQ(rnbd_pwrite(d, w, sizeof(w), 3 << 9, RNBD_FUA), 0);
+	CHECK_EQ(rnbd_flush(d), 0);
+	memset(r, 0, sizeof(r));
+	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 3 << 9), 0);
+	CHECK(!memcmp(w, r, sizeof(w)), "memdisk: read back differs");
+	CHECK(file_has(memdisk, w, sizeof(w), 3 << 9), "memdisk: the file differs");
+	CHECK_EQ(rnbd_pread(d, r, 512, DISK), -EINVAL);
+	CHECK_EQ(rnbd_dev_close(d), 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct rnbd_sess *a, *b, *c;
@@ -538,6 +583,13 @@ int main(int argc, char **argv)
 	if (fd < 0 || ftruncate(fd, 1 << 20))
 		return 1;
 	close(fd);
+	/* a tmpfs export, where /dev/shm is one */
+	snprintf(memdisk, sizeof(memdisk), "/dev/shm/test-rnbd.%d", (int)getpid());
+	fd = open(memdisk, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || ftruncate(fd, DISK))
+		memdisk[0] = 0;
+	if (fd >= 0)
+		close(fd);
 	snprintf(path, sizeof(path), "%s/exports/escape", tdir);
 	if (symlink(outside, path))
 		return 1;
@@ -551,6 +603,7 @@ int main(int argc, char **argv)
 		return t_finish();
 	}
 	data_cases(a);
+	io_mode_cases(a);
 	list_cases(a);
 	access_cases(a, b, c);
 	hostile_cases();
@@ -561,6 +614,8 @@ int main(int argc, char **argv)
 	kill(srv_pid, SIGTERM);
 	waitpid(srv_pid, &st, 0);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "server exit status %d", st);
+	if (memdisk[0])
+		unlink(memdisk);
 	snprintf(path, sizeof(path), "rm -rf %s", tdir);
 	if (system(path))
 		fprintf(stderr, "cannot remove %s\n", tdir);
