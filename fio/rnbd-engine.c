@@ -10,6 +10,13 @@
  *   rnbd_server=ADDR:PORT[,ADDR:PORT...]
  *   rnbd_device=NAME
  *   rnbd_no_path_timeout=MS        (default 30000: wait for a path)
+ *   rnbd_access=ro|rw|migration    (default: rw for a job that writes or
+ *                                   trims, else ro; two writing jobs on
+ *                                   one device need migration)
+ *   rnbd_busy_poll=US              (default 0: fio sleeps until a
+ *                                   completion; > 0: it spins this long
+ *                                   first, as RTRS_POLL_US does for the
+ *                                   librtrs threads)
  *
  * Each job opens its own librnbd session (one path per address) and the
  * device; completions arrive on librtrs threads and wait in a list until
@@ -35,6 +42,8 @@ struct rnbd_fio_options {
 	char *server;
 	char *device;
 	unsigned int no_path_timeout;
+	char *access;
+	unsigned int busy_poll;
 };
 
 static struct fio_option options[] = {
@@ -67,6 +76,25 @@ static struct fio_option options[] = {
 		.group = FIO_OPT_G_NBD,
 	},
 	{
+		.name = "rnbd_access",
+		.lname = "rnbd access mode",
+		.help = "ro, rw or migration (default: rw if the job writes)",
+		.type = FIO_OPT_STR_STORE,
+		.off1 = offsetof(struct rnbd_fio_options, access),
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_NBD,
+	},
+	{
+		.name = "rnbd_busy_poll",
+		.lname = "rnbd busy poll",
+		.help = "us to spin for a completion before sleeping",
+		.type = FIO_OPT_INT,
+		.off1 = offsetof(struct rnbd_fio_options, busy_poll),
+		.def = "0",
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_NBD,
+	},
+	{
 		.name = NULL,
 	},
 };
@@ -88,11 +116,24 @@ static int eng_connect(struct thread_data *td, struct rnbd_data *d)
 	struct rtrs_path_addr paths[MAX_PATHS];
 	struct rtrs_clt_attr attr;
 	char name[64], *list, *save = NULL;
+	enum rnbd_access mode;
 	size_t n = 0;
 	int ret;
 
 	if (!o->server || !o->device) {
 		log_err("fio: rnbd: rnbd_server and rnbd_device are required\n");
+		return 1;
+	}
+	if (!o->access)
+		mode = td_write(td) || td_trim(td) ? RNBD_ACCESS_RW : RNBD_ACCESS_RO;
+	else if (!strcmp(o->access, "ro"))
+		mode = RNBD_ACCESS_RO;
+	else if (!strcmp(o->access, "rw"))
+		mode = RNBD_ACCESS_RW;
+	else if (!strcmp(o->access, "migration"))
+		mode = RNBD_ACCESS_MIGRATION;
+	else {
+		log_err("fio: rnbd: rnbd_access must be ro, rw or migration\n");
 		return 1;
 	}
 	list = strdup(o->server);
@@ -110,10 +151,7 @@ static int eng_connect(struct thread_data *td, struct rnbd_data *d)
 		log_err("fio: rnbd: connect %s: %s\n", o->server, rtrs_strerror(ret));
 		return 1;
 	}
-	ret = rnbd_dev_open(d->sess, o->device,
-			    td_write(td) || td_trim(td) ? RNBD_ACCESS_RW
-							: RNBD_ACCESS_RO,
-			    &d->dev);
+	ret = rnbd_dev_open(d->sess, o->device, mode, &d->dev);
 	if (ret) {
 		log_err("fio: rnbd: open %s: %s\n", o->device, rtrs_strerror(ret));
 		rnbd_sess_close(d->sess);
@@ -195,7 +233,8 @@ static void eng_done(void *priv, int status)
 
 	io_u->error = -status;
 	pthread_mutex_lock(&d->lock);
-	d->done[d->ndone++] = io_u;     /* at most iodepth are in flight */
+	d->done[d->ndone] = io_u;       /* at most iodepth are in flight */
+	__atomic_store_n(&d->ndone, d->ndone + 1, __ATOMIC_RELEASE);
 	pthread_cond_signal(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 }
@@ -229,13 +268,30 @@ static enum fio_q_status eng_queue(struct thread_data *td, struct io_u *io_u)
 	return FIO_Q_QUEUED;
 }
 
+static uint64_t ns_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int eng_getevents(struct thread_data *td, unsigned int min,
 			 unsigned int max, const struct timespec *t)
 {
 	struct rnbd_data *d = td->io_ops_data;
+	struct rnbd_fio_options *o = td->eo;
 	struct timespec dl;
 	unsigned int n;
 
+	if (o->busy_poll && min) {
+		/* wake-ups of an idle vCPU cost more than the round trip */
+		uint64_t end = ns_now() + (uint64_t)o->busy_poll * 1000;
+
+		while (__atomic_load_n(&d->ndone, __ATOMIC_ACQUIRE) < min &&
+		       ns_now() < end)
+			;
+	}
 	if (t) {
 		clock_gettime(CLOCK_REALTIME, &dl);
 		dl.tv_sec += t->tv_sec;

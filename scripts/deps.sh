@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # Install the Debian packages librtrs needs to build, test and demo
-# (`deps.sh plot`: gnuplot for scripts/plot-timeline).
+# (`deps.sh plot`: gnuplot for scripts/plot-timeline; `deps.sh bench`:
+# what scripts/bench-rnbd.sh adds).
 # As root it runs apt-get; otherwise it prints the one command to run.
 set -euo pipefail
 
@@ -9,9 +10,12 @@ PKGS=(cmake ninja-build pkg-config gcc libfabric-dev libfabric-bin
       libcmocka-dev iproute2 iptables procps valgrind liburing-dev
       nbdkit nbdkit-plugin-dev qemu-utils libnbd-bin fuse3 fuse2fs e2fsprogs
       fio dpkg-dev)
-# `deps.sh plot`: only what scripts/plot-timeline needs
+# `deps.sh plot`: only what scripts/plot-timeline needs; `deps.sh bench`:
+# what scripts/bench-rnbd.sh needs on top of the build's packages
 if [ "${1:-}" = plot ]; then
 	PKGS=(gnuplot-nox)
+elif [ "${1:-}" = bench ]; then
+	PKGS=(gnuplot-nox jq fio nbdkit libnbd-bin)
 fi
 
 missing=()
@@ -22,7 +26,7 @@ for p in "${PKGS[@]}"; do
 done
 # the fio engine builds against the installed fio's own source
 fio_src() {
-	[ "${1:-}" = plot ] && return 0
+	[ -n "${1:-}" ] && return 0
 	"$(dirname "$0")/fio-src.sh" "$(dirname "$0")/../.deps"
 }
 if [ ${#missing[@]} -eq 0 ]; then
