@@ -57,7 +57,9 @@ start rnbd "$srv" --listen 127.0.0.1:0 --export "disk=$disk" ${SRV_ARGS:-}
 # shellcheck disable=SC2086
 RTRS_PIN=0 start rnbdt "$srv" --listen 127.0.0.1:0 --export "disk=$disk" \
 	--always-invalidate 0 ${SRV_ARGS:-}
-start raw "$build/tools/rtrs-perf" raw server --listen 127.0.0.1:0
+# a raw server serves one client at a time: one per job
+start raw1 "$build/tools/rtrs-perf" raw server --listen 127.0.0.1:0
+start raw2 "$build/tools/rtrs-perf" raw server --listen 127.0.0.1:0
 
 # nbdkit on the first free port from 10809
 for port in $(seq 10809 10909); do
@@ -91,7 +93,8 @@ raw_run() { # result-file read|write bs qd jobs
 	case $bs in *k) bs=$(( ${bs%k} * 1024 )) ;; esac
 	local cl=()
 	for i in $(seq 1 "$nj"); do
-		"$build/tools/rtrs-perf" raw client --connect "127.0.0.1:$PORT_raw" \
+		local port_var=PORT_raw$i
+		"$build/tools/rtrs-perf" raw client --connect "127.0.0.1:${!port_var}" \
 			--rw "$rw" --bs "$bs" --qd "$qd" --time "$secs" --json > "$f.$i" 2>/dev/null &
 		cl+=($!)
 	done
