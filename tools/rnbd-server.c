@@ -649,15 +649,6 @@ static int io_exec(const struct io_req *q, void *data)
 	return -EINVAL;
 }
 
-static int do_io(struct ssess *ss, const uint8_t *usr, size_t usrlen,
-		 void *data, size_t datalen, enum rtrs_dir dir)
-{
-	struct io_req q;
-	int ret = io_check(ss, usr, usrlen, datalen, dir, &q);
-
-	return ret ? ret : io_exec(&q, data);
-}
-
 /*
  * A READ of a page-cache file tried here without waiting (RWF_NOWAIT):
  * 0 when it is all done, < 0 the status to answer, 1 when the rest
@@ -901,9 +892,8 @@ static void *worker(void *arg)
 			ret = do_list(j->usr, j->usrlen, j->data, j->len,
 				      rtrs_srv_op_dir(j->op));
 			break;
-		case RNBD_MSG_IO:
-			ret = do_io(j->ss, j->usr, j->usrlen, j->data, j->len,
-				    rtrs_srv_op_dir(j->op));
+		case RNBD_MSG_IO:       /* checked by rdma_ev */
+			ret = io_exec(&j->q, j->data);
 			break;
 		}
 		rtrs_srv_resp(j->op, ret);
@@ -926,10 +916,20 @@ static struct job *job_new(struct rtrs_srv_op *op, void *data, size_t len)
 	return j;
 }
 
+static void work_queue(struct job *j)
+{
+	pthread_mutex_lock(&S.qlock);
+	*S.tail = j;
+	S.tail = &j->next;
+	pthread_cond_signal(&S.qcond);
+	pthread_mutex_unlock(&S.qlock);
+}
+
 static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 		   size_t datalen, const void *usr, size_t usrlen)
 {
 	struct ssess *ss = sess_priv;
+	struct io_req q = { 0 };
 	struct job *j;
 	uint8_t ver;
 
@@ -949,7 +949,6 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 		rtrs_srv_resp(op, 0);
 		return 0;
 	case RNBD_MSG_IO: {
-		struct io_req q;
 		uint32_t done = 0;
 		int ret = io_check(ss, usr, usrlen, datalen,
 				   rtrs_srv_op_dir(op), &q);
@@ -958,7 +957,7 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 			return ret;
 		if (q.op != RNBD_OP_READ && q.op != RNBD_OP_WRITE &&
 		    q.op != RNBD_OP_FLUSH)
-			goto workers;
+			break;          /* to the workers, checked */
 		if (q.e->mem) {         /* memory: done here and now */
 			rtrs_srv_resp(op, io_exec(&q, data));
 			return 0;
@@ -969,7 +968,7 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 			return 0;
 		}
 		if (!U.on)
-			goto workers;
+			break;
 		j = job_new(op, data, datalen);
 		if (!j)
 			return -ENOMEM;
@@ -979,9 +978,6 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 		ring_queue(j);
 		return 0;
 	}
-	workers:
-		/* the rest goes to the workers */
-		/* fall through */
 	case RNBD_MSG_OPEN:
 	case RNBD_MSG_CLOSE:
 	case RNBD_MSG_LIST:
@@ -991,17 +987,16 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 	default:
 		return -EINVAL;
 	}
+	/* the workers: OPEN, CLOSE, LIST, and checked IO (io_check took
+	 * exactly RNBD_IO_LEN bytes of header) */
 	j = job_new(op, data, datalen);
 	if (!j)
 		return -ENOMEM;
 	j->ss = ss;
+	j->q = q;
 	j->usrlen = usrlen;
 	memcpy(j->usr, usr, usrlen);
-	pthread_mutex_lock(&S.qlock);
-	*S.tail = j;
-	S.tail = &j->next;
-	pthread_cond_signal(&S.qcond);
-	pthread_mutex_unlock(&S.qlock);
+	work_queue(j);
 	return 0;
 }
 
