@@ -620,29 +620,17 @@ static bool fpath_new(struct rsess *s, const uint8_t *puuid)
  * @chunk. Waits for the answer unless @expect_answer is false; returns the
  * answer's status (0), 1 when none came, -1 on a failed post. With
  * always_invalidate the answer carries the chunk's next key on this path. */
-static int fwrite_req(struct rsess *s, uint32_t chunk, uint64_t off, int fill,
-		      uint32_t seq, uint16_t flags, uint32_t fence_path,
-		      bool expect_answer)
+/*
+ * The answer to a request on @chunk: its status (0 or -errno), 1 when
+ * none came within @ms, -1 when something else came. A new key for the
+ * chunk (always_invalidate) is kept, and the receive posted again.
+ */
+static int raw_answer(struct rsess *s, uint32_t chunk, unsigned ms)
 {
-	static uint8_t msg[1024];
-	struct perf_hdr h = { .magic = PERF_MAGIC, .op = PERF_OP_WRITE,
-			      .off = off, .len = 512 };
-	struct rtrs_fence f = { .seq = seq, .fence_path = fence_path,
-				.flags = flags };
 	uint32_t imm;
 	void *buf;
-	ssize_t n;
-	size_t len;
+	ssize_t n = wait_recv(&s->c[1], &buf, &imm, ms);
 
-	memset(msg, fill, 512);
-	memcpy(msg + 512, &h, sizeof(h));
-	len = 512 + sizeof(h);
-	len += rtrs__proto_write_msg_encode(msg + len, sizeof(h));
-	len += rtrs__proto_fence_encode(msg + len, &f);
-	if (raw_write(s, msg, len, s->addr[chunk], s->key[chunk], true,
-		      rtrs__proto_io_req_imm(&s->g, chunk, 512 + sizeof(h))))
-		return -1;
-	n = wait_recv(&s->c[1], &buf, &imm, expect_answer ? 3000 : 300);
 	if (n < 0)
 		return 1;
 	if (rtrs_imm_type(imm) != RTRS_IMM_IO_RSP)
@@ -655,8 +643,31 @@ static int fwrite_req(struct rsess *s, uint32_t chunk, uint64_t off, int fill,
 						 &key) && id == chunk)
 			s->key[chunk] = key;
 	}
-	fi_recv(s->c[1].ep, buf, sizeof(s->c[1].rx[0]), NULL, 0, buf);
+	if (buf)        /* NULL: a write with immediate, no receive used */
+		fi_recv(s->c[1].ep, buf, sizeof(s->c[1].rx[0]), NULL, 0, buf);
 	return -(int)((imm >> 19) & 0x1ff);
+}
+
+static int fwrite_req(struct rsess *s, uint32_t chunk, uint64_t off, int fill,
+		      uint32_t seq, uint16_t flags, uint32_t fence_path,
+		      bool expect_answer)
+{
+	static uint8_t msg[1024];
+	struct perf_hdr h = { .magic = PERF_MAGIC, .op = PERF_OP_WRITE,
+			      .off = off, .len = 512 };
+	struct rtrs_fence f = { .seq = seq, .fence_path = fence_path,
+				.flags = flags };
+	size_t len;
+
+	memset(msg, fill, 512);
+	memcpy(msg + 512, &h, sizeof(h));
+	len = 512 + sizeof(h);
+	len += rtrs__proto_write_msg_encode(msg + len, sizeof(h));
+	len += rtrs__proto_fence_encode(msg + len, &f);
+	if (raw_write(s, msg, len, s->addr[chunk], s->key[chunk], true,
+		      rtrs__proto_io_req_imm(&s->g, chunk, 512 + sizeof(h))))
+		return -1;
+	return raw_answer(s, chunk, expect_answer ? 3000 : 300);
 }
 
 /* A fenced READ of 512 bytes at @off through chunk @chunk into @dst
@@ -671,9 +682,6 @@ static int fread_req(struct rsess *s, uint32_t chunk, uint64_t off,
 	struct rtrs_fence f = { .seq = seq, .flags = flags };
 	struct fid_mr *mr = NULL;
 	struct rtrs_sg_desc d;
-	uint32_t imm;
-	void *buf;
-	ssize_t n;
 	size_t len;
 	int ret = -1;
 
@@ -693,24 +701,7 @@ static int fread_req(struct rsess *s, uint32_t chunk, uint64_t off,
 	if (raw_write(s, msg, len, s->addr[chunk] + 512, s->key[chunk], true,
 		      rtrs__proto_io_req_imm(&s->g, chunk, 512 + sizeof(h))))
 		goto out;
-	n = wait_recv(&s->c[1], &buf, &imm, 3000);
-	if (n < 0) {
-		ret = 1;
-		goto out;
-	}
-	if (rtrs_imm_type(imm) != RTRS_IMM_IO_RSP)
-		goto out;
-	if (n == 8) {
-		uint16_t id;
-		uint32_t key;
-
-		if (!rtrs__proto_rkey_rsp_decode(buf, 8, s->g.queue_depth, &id,
-						 &key) && id == chunk)
-			s->key[chunk] = key;
-	}
-	if (buf)
-		fi_recv(s->c[1].ep, buf, sizeof(s->c[1].rx[0]), NULL, 0, buf);
-	ret = -(int)((imm >> 19) & 0x1ff);
+	ret = raw_answer(s, chunk, 3000);
 out:
 	fi_close(&mr->fid);
 	return ret;
