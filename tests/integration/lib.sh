@@ -23,3 +23,13 @@ srv_start_two() {
 	fi
 	s=$a1,$a2
 }
+
+# nbdkit_start DIR PLUGIN SERVERS DEVICE: serve the rnbd DEVICE on SERVERS
+# through nbdkit-rnbd-plugin on the Unix socket DIR/nbd.sock; sets npid and
+# sock; its log in DIR/nbdkit.log.
+nbdkit_start() {
+	sock=$1/nbd.sock
+	nbdkit -f -U "$sock" "$2" server="$3" device="$4" > "$1/nbdkit.log" 2>&1 &
+	npid=$!
+	for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
+}

@@ -59,10 +59,7 @@ JOB
 run native "ioengine=external:$engine" "rnbd_server=$s" "rnbd_device=disk"
 
 if command -v nbdkit >/dev/null; then
-	sock=$work/nbd.sock
-	nbdkit -f -U "$sock" "$plugin" server="$s" device=disk > "$work/nbdkit.log" 2>&1 &
-	npid=$!
-	for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
+	nbdkit_start "$work" "$plugin" "$s" disk
 	run nbd "ioengine=nbd" "uri=nbd+unix:///?socket=$sock"
 	kill "$npid"; wait "$npid" 2>/dev/null; npid=0
 else

@@ -30,10 +30,7 @@ bad() { echo "FAIL: $*" >&2; fail=1; }
 truncate -s 64M "$work/disk"
 . "$(dirname "$0")/lib.sh"
 srv_start_two "$work" "$srvbin" --export "disk=$work/disk"
-sock=$work/nbd.sock
-nbdkit -f -U "$sock" "$plugin" server="$s" device=disk > "$work/nbdkit.log" 2>&1 &
-npid=$!
-for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
+nbdkit_start "$work" "$plugin" "$s" disk
 uri="nbd+unix:///?socket=$sock"
 
 info=$(nbdinfo "$uri" 2>&1) || bad "nbdinfo: $info"

@@ -309,23 +309,11 @@ static void access_cases(struct rnbd_sess *a, struct rnbd_sess *b,
 
 /* ---- hostile IO on a bare librtrs session ---- */
 
-struct rwait {
-	_Atomic int done, status;
-};
-
-static void rconf(void *priv, int status)
-{
-	struct rwait *w = priv;
-
-	atomic_store(&w->status, status);
-	atomic_store(&w->done, 1);
-}
-
 static int raw_call(struct rtrs_clt_sess *s, enum rtrs_dir dir,
 		    const void *usr, size_t ulen, void *data, size_t dlen)
 {
-	struct rwait w = { 0, 0 };
-	struct rtrs_req_ops ops = { &w, rconf };
+	struct aio w = { 0, 0 };
+	struct rtrs_req_ops ops = { &w, aio_done };
 	struct iovec u = { (void *)usr, ulen }, d = { data, dlen };
 	struct rtrs_permit *pm;
 	int ret = rtrs_clt_get_permit(s, RTRS_IO_CON, RTRS_PERMIT_WAIT, &pm);
