@@ -4,14 +4,18 @@
  *
  *   rnbd-server --listen ADDR:PORT[,...] [--export NAME=PATH[:ro]]...
  *               [--export-dir DIR] [--config FILE] [--threads N]
- *               [--provider P]
+ *               [--provider P] [--no-uring] [--no-direct]
+ *               [--always-invalidate 0|1]
  *
- * Protocol: docs/rnbd-protocol.md. READ, WRITE and FLUSH go to an io_uring
- * served by one thread, straight from and into the librtrs chunk; OPEN,
- * CLOSE, DISCARD and WRITE_ZEROES (and everything with --no-uring, or
- * where io_uring cannot be set up) to a pool of worker threads: rdma_ev
- * runs on librtrs's progress threads and must not block. SIGTERM/SIGINT:
- * stop accepting, answer what is in flight, close, exit 0.
+ * Protocol: docs/rnbd-protocol.md. rdma_ev runs on librtrs's progress
+ * threads and must not block: it checks every IO there, then READ, WRITE
+ * and FLUSH go to an io_uring served by one thread, straight from and into
+ * the librtrs chunk (O_DIRECT where the file system takes it); OPEN, CLOSE,
+ * DISCARD and WRITE_ZEROES (and everything with --no-uring, or where
+ * io_uring cannot be set up) to a pool of worker threads. Two exceptions
+ * run on the progress thread, as neither waits for a device: the IO of a
+ * tmpfs/ramfs export, and a READ that RWF_NOWAIT finds in the page cache.
+ * SIGTERM/SIGINT: stop accepting, answer what is in flight, close, exit 0.
  */
 #include <dirent.h>
 #include <errno.h>
