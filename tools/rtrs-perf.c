@@ -225,7 +225,7 @@ static void usage(void)
 		"                   [--verify] [--provider P] [--json] [--size SIZE]\n"
 		"                   [--no-reg] [--name SESSNAME] [--io-cons N]\n"
 		"                   [--timeline FILE] [--policy rr|mi|ml]\n"
-		"                   [--hb MS,MISSED] [--no-path-timeout MS]\n"
+		"                   [--hb MS,MISSED] [--no-path-timeout MS] [--poll]\n"
 		"  rtrs-perf raw server|client ...  (see rtrs-perf(1))\n");
 }
 
@@ -407,7 +407,7 @@ static struct {
 	uint64_t bs, size;
 	unsigned qd, threads;
 	double time;
-	bool verify, json, noreg;
+	bool verify, json, noreg, poll;
 	uint64_t seed;
 	_Atomic bool stop;
 	_Atomic uint64_t ios, bytes, errors, verify_errors, submit_errors;
@@ -550,15 +550,34 @@ static void slot_conf(void *priv, int status)
 	slot_submit(sl);
 }
 
-/* Run all slots of @j until they stop; returns when none is active. */
+/* Is any slot of @j still running? */
+static bool job_active(struct job *j)
+{
+	bool a;
+
+	pthread_mutex_lock(&j->lock);
+	a = j->active;
+	pthread_mutex_unlock(&j->lock);
+	return a;
+}
+
+/* Run all slots of @j until they stop; returns when none is active. With
+ * --poll the job's thread reads the completions and runs slot_conf. */
 static void job_run(struct job *j)
 {
 	pthread_mutex_lock(&j->lock);
 	j->active = j->qd;
 	pthread_mutex_unlock(&j->lock);
 	for (unsigned i = 0; i < j->qd; i++) {
-		int ret = rtrs_clt_get_permit(j->sess, RTRS_IO_CON,
-					      RTRS_PERMIT_WAIT, &j->slots[i].permit);
+		int ret;
+
+		/* a polling thread must not sleep for a permit */
+		while ((ret = rtrs_clt_get_permit(j->sess, RTRS_IO_CON,
+						  cl.poll ? RTRS_PERMIT_NOWAIT
+							  : RTRS_PERMIT_WAIT,
+						  &j->slots[i].permit)) == -EAGAIN &&
+		       cl.poll)
+			rtrs_clt_poll(j->sess, 10);
 
 		if (ret) {
 			fprintf(stderr, "rtrs-perf: permit: %s\n",
@@ -570,6 +589,19 @@ static void job_run(struct job *j)
 			continue;
 		}
 		slot_submit(&j->slots[i]);
+	}
+	if (cl.poll) {
+		while (job_active(j)) {
+			int ret = rtrs_clt_poll(j->sess, 100);
+
+			if (ret < 0) {
+				fprintf(stderr, "rtrs-perf: poll: %s\n",
+					rtrs_strerror(ret));
+				atomic_fetch_add(&cl.errors, 1);
+				break;
+			}
+		}
+		return;
 	}
 	pthread_mutex_lock(&j->lock);
 	while (j->active)
@@ -727,6 +759,7 @@ static int client_main(int argc, char **argv)
 		{ "policy", required_argument, NULL, 'P' },
 		{ "hb", required_argument, NULL, 'H' },
 		{ "no-path-timeout", required_argument, NULL, 'O' },
+		{ "poll", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -751,7 +784,7 @@ static int client_main(int argc, char **argv)
 	cl.size = 64ull << 20;
 	cl.seed = perf_now_ns();
 	snprintf(name, sizeof(name), "rtrs-perf-%d", (int)getpid());
-	while ((c = getopt_long(argc, argv, "c:r:b:q:t:T:vp:js:Nn:i:L:P:H:O:h", opts,
+	while ((c = getopt_long(argc, argv, "c:r:b:q:t:T:vp:js:Nn:i:L:P:H:O:Wh", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'c': connect = optarg; break;
@@ -800,6 +833,10 @@ static int client_main(int argc, char **argv)
 				goto bad;
 			break;
 		case 'O': attr.no_path_timeout_ms = (unsigned)atoi(optarg); break;
+		case 'W':
+			cl.poll = true;
+			attr.progress = RTRS_PROGRESS_POLL;
+			break;
 		default: goto bad;
 		}
 	}

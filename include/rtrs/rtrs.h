@@ -11,7 +11,9 @@
  * Threading (see rtrs(7)): the library owns its progress threads. Completion
  * callbacks (conf, rdma_ev, link_ev) run on those threads and must not block;
  * they may call rtrs_clt_request(), rtrs_clt_put_permit() and
- * rtrs_srv_resp(). Unless a function says otherwise it is thread-safe.
+ * rtrs_srv_resp(). A client session opened with RTRS_PROGRESS_POLL runs the
+ * conf callbacks of its IO requests inside rtrs_clt_poll() instead. Unless
+ * a function says otherwise it is thread-safe.
  */
 #ifndef RTRS_RTRS_H
 #define RTRS_RTRS_H
@@ -68,6 +70,12 @@ enum rtrs_mp_policy {
 	RTRS_MP_POLICY_RR = 0,
 	RTRS_MP_POLICY_MIN_INFLIGHT = 1,
 	RTRS_MP_POLICY_MIN_LATENCY = 2,
+};
+
+/* Who reads a client session's completions (attr.progress). */
+enum rtrs_progress {
+	RTRS_PROGRESS_THREAD = 0,  /* the library's threads (default) */
+	RTRS_PROGRESS_POLL = 1,    /* the application, in rtrs_clt_poll() */
 };
 
 enum rtrs_log_level {
@@ -135,6 +143,11 @@ struct rtrs_clt_attr {
 	/* 1: not served on the process's control socket (rtrsctl(8));
 	 * default 0. RTRS_CTL=0 in the environment disables it for all. */
 	int ctl_disable;
+	/* RTRS_PROGRESS_POLL: the completions of the IO connections are read,
+	 * and the conf callbacks of requests on IO permits run, only inside
+	 * rtrs_clt_poll() on the application's thread: no hand-off between
+	 * threads per request. Default RTRS_PROGRESS_THREAD. */
+	enum rtrs_progress progress;
 };
 
 /* Fill @attr with the defaults. */
@@ -199,6 +212,23 @@ RTRS_API int rtrs_clt_request(struct rtrs_clt_sess *sess, enum rtrs_dir dir,
 		     const struct iovec *usr, size_t usr_cnt,
 		     const struct iovec *data, size_t data_cnt,
 		     struct rtrs_mr *mr);
+
+/*
+ * rtrs_clt_poll - drive a session opened with progress = RTRS_PROGRESS_POLL
+ * from the calling thread: read the completions of its IO connections and
+ * run the conf callbacks of its requests on IO permits. Completions found
+ * elsewhere (a path failed, a held request timed out) wait for this call
+ * too; rtrs_clt_close() runs those still pending. When nothing is ready and
+ * a request on an IO permit is in flight, waits up to @timeout_ms (0: not
+ * at all, -1: no limit) for one. Several threads may poll one session.
+ * Requests on admin permits, heartbeats, reconnects and path control stay
+ * on the library's threads; IO on the session moves only while someone
+ * polls. Do not wait for an IO permit (RTRS_PERMIT_WAIT) on the only
+ * polling thread: take them with RTRS_PERMIT_NOWAIT and poll on -EAGAIN.
+ * Returns the number of conf callbacks run, or -EINVAL (not a poll-mode
+ * session), -EDEADLK (called from one of the session's own callbacks).
+ */
+RTRS_API int rtrs_clt_poll(struct rtrs_clt_sess *sess, int timeout_ms);
 
 struct rtrs_attrs {
 	uint32_t queue_depth;      /* permits in the session */

@@ -115,8 +115,36 @@ static void req_release_mrs(struct clt_req *r)
 	r->ntmp = 0;
 }
 
+/* Poll mode: the session whose rtrs_clt_poll() runs on this thread, and
+ * how many conf callbacks it ran. */
+struct polling {
+	struct rtrs_clt_sess *sess;
+	int ran;
+};
+static _Thread_local struct polling polling;
+
+static inline bool polled_req(const struct clt_req *r)
+{
+	return r->sess->poller && r->permit->con_type == RTRS_IO_CON;
+}
+
+static void run_conf(struct clt_req *r, const struct rtrs_req_ops *ops,
+		     int status)
+{
+	bool polled = polled_req(r);
+	struct rtrs_clt_sess *s = r->sess;
+
+	if (polled)
+		polling.ran++;
+	ops->conf(ops->priv, status);
+	if (polled)
+		atomic_fetch_sub(&s->io_pending, 1);
+}
+
 /* Move @r out of POSTED and run its completion; false if someone else did.
- * @answered: the server's response (not a local failure). */
+ * @answered: the server's response (not a local failure). In poll mode a
+ * request on an IO permit completed off the polling thread waits in
+ * done_q for rtrs_clt_poll(). */
 static bool complete_req(struct clt_req *r, int status, bool answered)
 {
 	struct rtrs_clt_sess *s = r->sess;
@@ -163,13 +191,24 @@ static bool complete_req(struct clt_req *r, int status, bool answered)
 	atomic_store(&r->con, NULL);    /* its path may go once it is idle */
 	ops = r->ops;
 	atomic_store(&r->state, REQ_IDLE);
+	if (polled_req(r) && polling.sess != s) {
+		/* the permit stays the caller's until conf: @r is not reused;
+		 * queued before inflight drops, for close() to find it */
+		r->done_status = status;
+		pthread_mutex_lock(&s->done_lock);
+		rtrs_list_add_tail(&s->done_q, &r->done_node);
+		pthread_mutex_unlock(&s->done_lock);
+		rtrs__fab_poller_wake(s->poller);
+		r = NULL;
+	}
 	/* the last one out wakes a close() waiting for in-flight requests */
 	if (atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->closing)) {
 		pthread_mutex_lock(&s->lock);
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 	}
-	ops.conf(ops.priv, status);
+	if (r)
+		run_conf(r, &ops, status);
 	return true;
 }
 
@@ -985,6 +1024,8 @@ int rtrs_clt_request(struct rtrs_clt_sess *s, enum rtrs_dir dir,
 	if (!atomic_compare_exchange_strong(&r->state, &expected, REQ_POSTED))
 		return -EBUSY;
 	atomic_fetch_add(&s->inflight, 1);
+	if (polled_req(r))      /* before it can complete */
+		atomic_fetch_add(&s->io_pending, 1);
 	ret = issue(r, NULL);
 	if (ret == -ENOTCONN && s->attr.no_path_timeout_ms &&
 	    sess_may_recover(s)) {
@@ -995,6 +1036,8 @@ int rtrs_clt_request(struct rtrs_clt_sess *s, enum rtrs_dir dir,
 		/* nothing reached a server: the sequence gap is harmless */
 		atomic_store(&r->state, REQ_IDLE);
 		atomic_fetch_sub(&s->inflight, 1);
+		if (polled_req(r))
+			atomic_fetch_sub(&s->io_pending, 1);
 		return ret;
 	}
 	return 0;
@@ -1217,7 +1260,8 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	}
 	p->eps_open++;
 	pthread_mutex_unlock(&p->lock);
-	ret = rtrs__fab_ep_create(p->dom, loop, &clt_ep_ops, c, &ep);
+	ret = rtrs__fab_ep_create(p->dom, loop, c->cid ? s->poller : NULL,
+				  &clt_ep_ops, c, &ep);
 	if (ret) {
 		pthread_mutex_lock(&p->lock);
 		last = --p->eps_open == 0 &&
@@ -1673,6 +1717,8 @@ static void sess_free(struct rtrs_clt_sess *s)
 	}
 	if (s->engine)
 		rtrs__fab_engine_put();
+	rtrs__fab_poller_destroy(s->poller);
+	pthread_mutex_destroy(&s->done_lock);
 	free(s->permits);
 	free(s->free_permits);
 	free(s->reqs);
@@ -1693,6 +1739,8 @@ static int attr_check(const struct rtrs_clt_attr *a)
 	if ((unsigned)a->policy > RTRS_MP_POLICY_MIN_LATENCY)
 		return -EINVAL;
 	if (a->max_reconnect_attempts < -1 || a->reconnect_delay_ms < 0)
+		return -EINVAL;
+	if ((unsigned)a->progress > RTRS_PROGRESS_POLL)
 		return -EINVAL;
 	return 0;
 }
@@ -1740,7 +1788,16 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 	rtrs__cond_init_mono(&s->recon_cond);
 	rtrs_list_init(&s->held);
 	rtrs_list_init(&s->graveyard);
+	pthread_mutex_init(&s->done_lock, NULL);
+	rtrs_list_init(&s->done_q);
 	rtrs__timer_init(&s->hold_timer, hold_tick);
+	if (s->attr.progress == RTRS_PROGRESS_POLL) {
+		ret = rtrs__fab_poller_create(&s->poller);
+		if (ret) {
+			sess_free(s);
+			return ret;
+		}
+	}
 	ret = rtrs__timers_get();
 	if (ret) {
 		sess_free(s);
@@ -1839,12 +1896,74 @@ void rtrs_clt_close(struct rtrs_clt_sess *s)
 		s->recon_started = false;
 	}
 	release_held(s, false);                 /* fails them: closing */
+	if (s->poller) {
+		/* the application may not poll any more: answers on the IO
+		 * connections are read here, and pending callbacks run here */
+		while (atomic_load(&s->io_pending))
+			if (rtrs_clt_poll(s, 100) < 0)
+				break;
+	}
 	pthread_mutex_lock(&s->lock);
 	while (atomic_load(&s->inflight))
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	sess_say_goodbye(s);
 	sess_free(s);
+}
+
+/* Run the callbacks of requests completed off the polling thread. */
+static void run_done_q(struct rtrs_clt_sess *s)
+{
+	struct rtrs_list q, *pos, *tmp;
+
+	rtrs_list_init(&q);
+	pthread_mutex_lock(&s->done_lock);
+	rtrs_list_for_each_safe(pos, tmp, &s->done_q) {
+		rtrs_list_del(pos);
+		rtrs_list_add_tail(&q, pos);
+	}
+	pthread_mutex_unlock(&s->done_lock);
+	rtrs_list_for_each_safe(pos, tmp, &q) {
+		struct clt_req *r = container_of(pos, struct clt_req, done_node);
+
+		rtrs_list_del(pos);
+		run_conf(r, &r->ops, r->done_status);
+	}
+}
+
+int rtrs_clt_poll(struct rtrs_clt_sess *s, int timeout_ms)
+{
+	struct polling saved = polling;
+	uint64_t end = 0;
+	int ran;
+
+	if (!s || !s->poller || timeout_ms < -1)
+		return -EINVAL;
+	if (polling.sess == s)
+		return -EDEADLK;
+	polling.sess = s;
+	polling.ran = 0;
+	if (timeout_ms > 0)
+		end = rtrs_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		int left = timeout_ms;
+
+		run_done_q(s);
+		rtrs__fab_poller_progress(s->poller);
+		if (polling.ran || !timeout_ms || !atomic_load(&s->io_pending))
+			break;
+		if (timeout_ms > 0) {
+			uint64_t now = rtrs_now_ns();
+
+			if (now >= end)
+				break;
+			left = (int)((end - now + 999999) / 1000000);
+		}
+		rtrs__fab_poller_wait(s->poller, left);
+	}
+	ran = polling.ran;
+	polling = saved;
+	return ran;
 }
 
 int rtrs_clt_query(struct rtrs_clt_sess *s, struct rtrs_attrs *a)

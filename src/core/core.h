@@ -88,6 +88,9 @@ struct clt_req {
 	bool retry;                     /* re-issued after a path failure */
 	uint32_t fence_path;            /* server id of a path it left, or 0 */
 	uint64_t hold_until_ns;         /* held for no_path_timeout_ms */
+	/* poll mode: completed off the polling thread, conf not run yet */
+	struct rtrs_list done_node;     /* sess->done_q, under done_lock */
+	int done_status;
 };
 
 struct clt_rx {
@@ -216,6 +219,11 @@ struct rtrs_clt_sess {
 		st_write_bytes, st_errors, st_mig_from, st_mig_to, st_backlog,
 		st_failovers, st_held;
 	bool engine;
+	/* RTRS_PROGRESS_POLL */
+	struct fab_poller *poller;      /* reads the IO connections' CQs */
+	pthread_mutex_t done_lock;
+	struct rtrs_list done_q;        /* completions for rtrs_clt_poll() */
+	_Atomic uint64_t io_pending;    /* IO-permit requests before conf */
 };
 
 /* server */

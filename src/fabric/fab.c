@@ -331,6 +331,7 @@ static struct fab_ep *ep_alloc(struct fab_dom *d, unsigned loop,
 	rtrs_list_init(&e->node);
 	rtrs_list_init(&e->att_node);
 	rtrs_list_init(&e->cls_node);
+	rtrs_list_init(&e->pnode);
 	e->loop = rtrs__fab_loop(loop);
 	e->dom = d;
 	e->ops = ops;
@@ -357,6 +358,7 @@ void rtrs__fab_ep_destroy(struct fab_ep *e)
 }
 
 int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
+			struct fab_poller *poller,
 			const struct fab_ep_ops *ops, void *ctx,
 			struct fab_ep **out)
 {
@@ -377,6 +379,10 @@ int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
 	}
 	/* published before the loop sees it: callbacks may use it at once */
 	*out = e;
+	if (poller) {
+		e->poller = poller;
+		rtrs__fab_poller_add(e);
+	}
 	return rtrs__fab_loop_attach_ep(e);
 }
 
@@ -437,7 +443,10 @@ void rtrs__fab_ep_close(struct fab_ep *e)
 void rtrs__fab_ep_want_tx(struct fab_ep *e)
 {
 	atomic_store(&e->want_tx, true);
-	rtrs__fab_loop_wake(e->loop);
+	if (e->poller)
+		rtrs__fab_poller_wake(e->poller);
+	else
+		rtrs__fab_loop_wake(e->loop);
 }
 
 const struct fab_caps *rtrs__fab_ep_caps(const struct fab_ep *e)

@@ -41,6 +41,14 @@ struct fab_mr {
 
 struct fab_loop;
 
+/* Application-driven progress: the CQs of its endpoints are read by
+ * whoever calls rtrs__fab_poller_progress(), never by a loop. */
+struct fab_poller {
+	pthread_mutex_t lock;           /* eps; held while draining them */
+	struct rtrs_list eps;
+	int epfd, evfd;                 /* the CQ wait fds + a wake-up */
+};
+
 struct fab_ep {
 	struct rtrs_list node;          /* in loop->eps, loop thread only */
 	struct rtrs_list att_node;      /* in loop->attach, under loop->lock */
@@ -62,6 +70,8 @@ struct fab_ep {
 	bool cq_ready, eq_ready;        /* loop thread only: fd fired */
 	bool cq_more;                   /* loop thread only: budget hit */
 	int cq_tag, eq_tag;             /* epoll cookies (addresses used) */
+	struct fab_poller *poller;      /* NULL: the loop reads the CQ */
+	struct rtrs_list pnode;         /* in poller->eps, under its lock */
 };
 
 struct fab_pep {
@@ -95,6 +105,8 @@ void rtrs__fab_loop_close_ep(struct fab_ep *ep);
 void rtrs__fab_loop_close_pep(struct fab_pep *pep);
 struct fab_loop *rtrs__fab_loop(unsigned idx);
 void rtrs__fab_loop_wake(struct fab_loop *l);
+
+void rtrs__fab_poller_add(struct fab_ep *ep);
 
 /* fab.c, used by loop.c */
 void rtrs__fab_ep_destroy(struct fab_ep *ep);

@@ -14,6 +14,11 @@
  *   They never block: a full provider queue returns -EAGAIN; the caller
  *   queues the work and calls rtrs__fab_ep_want_tx(), which makes the loop
  *   call ops->tx_ready() once the queue may have room.
+ * - Application-driven progress (struct fab_poller): an endpoint created
+ *   with a poller has its CQ read only by threads calling
+ *   rtrs__fab_poller_progress(), which run its ops->cqe() and ops->tx_ready()
+ *   (serialized by the poller's lock); its loop still reads its EQ (ops->cm)
+ *   and closes it (ops->closed, and the flushed completions' ops->cqe).
  * - rtrs__fab_ep_close() may be called from any thread and returns at once;
  *   the loop closes the endpoint, hands every flushed completion to
  *   ops->cqe() with err != 0, then calls ops->closed(). After closed() no
@@ -33,6 +38,7 @@ struct fab_ep;
 struct fab_pep;
 struct fab_mr;
 struct fab_connreq;
+struct fab_poller;
 
 /* Per-operation context: embed one per outstanding operation. The first
  * member is scratch space that providers needing FI_CONTEXT may use. */
@@ -134,9 +140,11 @@ uint64_t rtrs__fab_mr_raddr(const struct fab_mr *mr, const void *p);
 
 /* ---- endpoints ---- */
 
-/* Active side: create an endpoint towards @d's address on loop @loop.
- * Post receives, then call rtrs__fab_ep_connect(). */
+/* Active side: create an endpoint towards @d's address on loop @loop,
+ * its CQ read by @poller's callers if not NULL. Post receives, then call
+ * rtrs__fab_ep_connect(). */
 int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
+			struct fab_poller *poller,
 			const struct fab_ep_ops *ops, void *ctx,
 			struct fab_ep **out);
 int rtrs__fab_ep_connect(struct fab_ep *ep, const void *data, size_t len);
@@ -167,6 +175,23 @@ int rtrs__fab_post_write(struct fab_ep *ep, const struct iovec *iov,
 			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
 			 bool has_imm, uint32_t imm, struct fab_opctx *ctx,
 			 bool signal);
+
+/* ---- application-driven progress ---- */
+
+int rtrs__fab_poller_create(struct fab_poller **out);
+/* Every endpoint created with @pl must have been closed (ops->closed run). */
+void rtrs__fab_poller_destroy(struct fab_poller *pl);
+/* Read the CQs of @pl's endpoints on the calling thread and run their
+ * callbacks; also ops->tx_ready() for those that asked. Never blocks for
+ * long (waits only for another thread draining @pl). Returns the number of
+ * completions handled. */
+int rtrs__fab_poller_progress(struct fab_poller *pl);
+/* Sleep until one of @pl's CQs may have completions, rtrs__fab_poller_wake()
+ * was called since the last wait, or @timeout_ms passed (-1: no limit).
+ * Returns at once when a CQ is not empty. */
+void rtrs__fab_poller_wait(struct fab_poller *pl, int timeout_ms);
+/* Any thread: end a rtrs__fab_poller_wait(), now or the next one. */
+void rtrs__fab_poller_wake(struct fab_poller *pl);
 
 /* ---- listeners ---- */
 

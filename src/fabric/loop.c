@@ -3,7 +3,9 @@
  * Progress threads. One loop per online CPU, pinned to it. A loop owns the
  * CQs and EQs of its endpoints and listeners: it blocks in epoll on their
  * wait fds (after fi_trywait says that is safe, with a bounded timeout),
- * then drains every CQ and EQ it owns and runs the callbacks.
+ * then drains every CQ and EQ it owns and runs the callbacks. The CQ of an
+ * endpoint created with a poller is not the loop's: the application reads
+ * it through rtrs__fab_poller_progress() (at the end of this file).
  */
 #include "fab_int.h"
 
@@ -282,9 +284,17 @@ static void drain_pep(struct fab_pep *p)
 
 static void close_ep_now(struct fab_loop *l, struct fab_ep *e)
 {
+	if (e->poller) {
+		/* waits for a thread draining it: afterwards none can */
+		pthread_mutex_lock(&e->poller->lock);
+		rtrs_list_del(&e->pnode);
+		epoll_ctl(e->poller->epfd, EPOLL_CTL_DEL, e->cq_fd, NULL);
+		pthread_mutex_unlock(&e->poller->lock);
+	}
 	if (e->attached) {
 		rtrs_list_del(&e->node);
-		epoll_del(l, e->cq_fd);
+		if (!e->poller)
+			epoll_del(l, e->cq_fd);
 		epoll_del(l, e->eq_fd);
 		e->attached = false;
 	}
@@ -327,7 +337,8 @@ static void run_commands(struct fab_loop *l)
 		rtrs_list_add_tail(&l->eps, &e->node);
 		e->cq_tag = 1;
 		e->eq_tag = 2;
-		epoll_add(l, e->cq_fd, &e->cq_tag);
+		if (!e->poller)
+			epoll_add(l, e->cq_fd, &e->cq_tag);
 		epoll_add(l, e->eq_fd, &e->eq_tag);
 		e->attached = true;
 		/* look at it at once: events may predate the attach */
@@ -435,7 +446,7 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
 
 		if (atomic_load(&e->closing))
 			continue;
-		if (e->cq_ready || e->cq_more || sweep) {
+		if (!e->poller && (e->cq_ready || e->cq_more || sweep)) {
 			int n = drain_cq(e, false);
 
 			e->cq_ready = false;
@@ -454,6 +465,8 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
 	rtrs_list_for_each_safe(pos, tmp, &l->eps) {
 		struct fab_ep *e = container_of(pos, struct fab_ep, node);
 
+		if (e->poller)
+			continue;       /* its poller calls tx_ready */
 		if (atomic_exchange(&e->want_tx, false) &&
 		    !atomic_load(&e->closing)) {
 			e->ops->tx_ready(e->ctx);
@@ -483,11 +496,13 @@ static bool can_block(struct fab_loop *l)
 
 		if (atomic_load(&e->closing))
 			continue;
-		int busy;
+		int busy = 0;
 
-		pthread_mutex_lock(&e->post_lock);
-		busy = fi_trywait(e->dom->fabric, &cq, 1);
-		pthread_mutex_unlock(&e->post_lock);
+		if (!e->poller) {
+			pthread_mutex_lock(&e->post_lock);
+			busy = fi_trywait(e->dom->fabric, &cq, 1);
+			pthread_mutex_unlock(&e->post_lock);
+		}
 		if (busy) {
 			e->cq_ready = true;
 			ok = false;
@@ -673,4 +688,120 @@ void rtrs__fab_engine_put(void)
 		engine.n = 0;
 	}
 	pthread_mutex_unlock(&engine.lock);
+}
+
+/* ---- application-driven progress ---- */
+
+int rtrs__fab_poller_create(struct fab_poller **out)
+{
+	struct fab_poller *pl = calloc(1, sizeof(*pl));
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+	int ret;
+
+	if (!pl)
+		return -ENOMEM;
+	pthread_mutex_init(&pl->lock, NULL);
+	rtrs_list_init(&pl->eps);
+	pl->epfd = epoll_create1(EPOLL_CLOEXEC);
+	pl->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (pl->epfd < 0 || pl->evfd < 0 ||
+	    epoll_ctl(pl->epfd, EPOLL_CTL_ADD, pl->evfd, &ev)) {
+		ret = -errno;
+		rtrs__fab_poller_destroy(pl);
+		return ret;
+	}
+	*out = pl;
+	return 0;
+}
+
+void rtrs__fab_poller_destroy(struct fab_poller *pl)
+{
+	if (!pl)
+		return;
+	if (pl->epfd >= 0)
+		close(pl->epfd);
+	if (pl->evfd >= 0)
+		close(pl->evfd);
+	pthread_mutex_destroy(&pl->lock);
+	free(pl);
+}
+
+/* From rtrs__fab_ep_create(): the endpoint is not attached to its loop
+ * yet, so nothing reads its CQ before this. */
+void rtrs__fab_poller_add(struct fab_ep *e)
+{
+	struct fab_poller *pl = e->poller;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 };
+
+	pthread_mutex_lock(&pl->lock);
+	rtrs_list_add_tail(&pl->eps, &e->pnode);
+	if (e->cq_fd >= 0 && epoll_ctl(pl->epfd, EPOLL_CTL_ADD, e->cq_fd, &ev))
+		rtrs_err("poller: epoll add fd %d: %d", e->cq_fd, errno);
+	pthread_mutex_unlock(&pl->lock);
+}
+
+int rtrs__fab_poller_progress(struct fab_poller *pl)
+{
+	struct rtrs_list *pos, *tmp;
+	int n = 0;
+
+	pthread_mutex_lock(&pl->lock);
+	rtrs_list_for_each_safe(pos, tmp, &pl->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
+
+		if (atomic_load(&e->closing))
+			continue;       /* its loop flushes it */
+		n += drain_cq(e, false);
+		if (atomic_exchange(&e->want_tx, false) &&
+		    !atomic_load(&e->closing))
+			e->ops->tx_ready(e->ctx);
+	}
+	pthread_mutex_unlock(&pl->lock);
+	return n;
+}
+
+void rtrs__fab_poller_wait(struct fab_poller *pl, int timeout_ms)
+{
+	struct epoll_event evs[8];
+	struct rtrs_list *pos;
+	int n;
+
+	/* as can_block(): tcp may hold data in user space that no fd shows */
+	pthread_mutex_lock(&pl->lock);
+	rtrs_list_for_each(pos, &pl->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
+		struct fid *cq = &e->cq->fid;
+		int busy;
+
+		if (atomic_load(&e->closing))
+			continue;
+		if (atomic_load(&e->want_tx)) {
+			pthread_mutex_unlock(&pl->lock);
+			return;
+		}
+		pthread_mutex_lock(&e->post_lock);
+		busy = fi_trywait(e->dom->fabric, &cq, 1);
+		pthread_mutex_unlock(&e->post_lock);
+		if (busy) {
+			pthread_mutex_unlock(&pl->lock);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&pl->lock);
+	n = epoll_wait(pl->epfd, evs, 8, timeout_ms);
+	for (int i = 0; i < n; i++) {
+		uint64_t v;
+
+		if (evs[i].data.u64 == 0 &&
+		    read(pl->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			rtrs_err_rl("poller: eventfd read %d", errno);
+	}
+}
+
+void rtrs__fab_poller_wake(struct fab_poller *pl)
+{
+	uint64_t one = 1;
+
+	if (write(pl->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		rtrs_err_rl("poller: eventfd write: %d", errno);
 }

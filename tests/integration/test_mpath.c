@@ -23,6 +23,12 @@
  *                session is open, gone after close; malformed, over-long
  *                and stalled requests get the documented errors. A clean
  *                close frees the server session at once (no linger).
+ *  poll        - a session in RTRS_PROGRESS_POLL mode: every conf of an IO
+ *                request runs inside rtrs_clt_poll() on the polling thread
+ *                (after a failover and without a path too), exactly once;
+ *                nothing runs while nobody polls; close runs what is left;
+ *                admin requests need no polling; misuse gets -EINVAL and
+ *                -EDEADLK.
  *  heartbeat   - (root + iptables) path 1's traffic silently dropped: the
  *                path is declared failed within (missed + 1) x interval,
  *                IO continues on path 0, the path reconnects after the
@@ -158,16 +164,30 @@ struct io {
 	struct hdr h;
 	uint8_t buf[4096];
 	_Atomic int done, status;
+	_Atomic unsigned calls;         /* conf calls for this request */
 };
 
 static struct rtrs_clt_sess *sess;
 static struct io ios[64];
 static unsigned next_tag;
+/* poll mode: the polling thread, conf calls elsewhere, and what
+ * rtrs_clt_poll() said when a conf called it */
+static bool poll_mode;
+static pthread_t poll_thr;
+static _Atomic unsigned off_thread;
+static _Atomic int nested_poll = 1;
 
 static void conf(void *priv, int status)
 {
 	struct io *io = priv;
 
+	if (poll_mode) {
+		if (!pthread_equal(pthread_self(), poll_thr))
+			atomic_fetch_add(&off_thread, 1);
+		else
+			atomic_store(&nested_poll, rtrs_clt_poll(sess, 0));
+	}
+	atomic_fetch_add(&io->calls, 1);
 	atomic_store(&io->status, status);
 	atomic_store(&io->done, 1);
 }
@@ -179,6 +199,7 @@ static int submit(struct io *io, uint32_t op, uint32_t off)
 
 	io->h = (struct hdr){ op, off, 4096, next_tag++ % NTAGS };
 	atomic_store(&io->done, 0);
+	atomic_store(&io->calls, 0);
 	atomic_store(&io->status, 1);
 	return rtrs_clt_request(sess, op ? RTRS_WRITE : RTRS_READ, &ops, io->pm,
 				&hv, 1, &dv, 1, NULL);
@@ -192,6 +213,8 @@ static bool wait_all(unsigned n, unsigned ms)
 		while (!atomic_load(&ios[i].done))
 			if (now_ms() > until)
 				return false;
+			else if (poll_mode)
+				rtrs_clt_poll(sess, 10);
 			else
 				t_sleep_ms(1);
 	return true;
@@ -225,6 +248,8 @@ static int open_sess(unsigned no_path_ms)
 	a.reconnect_delay_ms = 200;
 	a.no_path_timeout_ms = no_path_ms;
 	a.ctl_disable = ctl_disable;
+	if (poll_mode)
+		a.progress = RTRS_PROGRESS_POLL;
 	ret = rtrs_clt_open("test-mpath", pa, 2, &a, &sess);
 	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
 	if (ret)
@@ -436,6 +461,110 @@ static void test_hold(void)
 	for (unsigned i = 0; i < 4; i++)
 		CHECK_EQ(atomic_load(&ios[i].status), -ECONNABORTED);
 	close_sess();
+}
+
+static void test_poll(void)
+{
+	struct rtrs_clt_stats cs;
+	struct rtrs_permit *adm;
+	unsigned tags[32];
+	int n, total;
+
+	/* a session of the default mode cannot be polled */
+	if (open_sess(0))
+		return;
+	CHECK_EQ(rtrs_clt_poll(sess, 0), -EINVAL);
+	close_sess();
+	CHECK_EQ(rtrs_clt_poll(NULL, 0), -EINVAL);
+
+	poll_mode = true;
+	poll_thr = pthread_self();
+	if (open_sess(0))
+		goto out;
+	CHECK_EQ(rtrs_clt_poll(sess, -2), -EINVAL);
+	/* nothing in flight: returns at once even without a time limit */
+	CHECK_EQ(rtrs_clt_poll(sess, -1), 0);
+
+	/* answers wait for the poll: no callback runs meanwhile */
+	write_batch(32, 300, tags);
+	t_sleep_ms(300);
+	for (unsigned i = 0; i < 32; i++)
+		CHECK(!atomic_load(&ios[i].done), "conf %u ran without a poll", i);
+	for (total = 0; total < 32 && (n = rtrs_clt_poll(sess, 1000)) > 0;)
+		total += n;
+	CHECK_EQ(total, 32);
+	for (unsigned i = 0; i < 32; i++) {
+		CHECK_EQ(atomic_load(&ios[i].status), 0);
+		CHECK_EQ(atomic_load(&ios[i].calls), 1);
+		CHECK_EQ(atomic_load(&execs[tags[i]]), 1);
+	}
+	CHECK_EQ(atomic_load(&nested_poll), -EDEADLK);
+	read_verify(32, 300);
+
+	/* failover: the re-issued requests complete on path 1, still here */
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
+	atomic_store(&hold_ms, 500);
+	write_batch(32, 400, tags);
+	t_sleep_ms(100);
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
+	CHECK(wait_all(32, 10000), "writes did not complete after failover");
+	atomic_store(&hold_ms, 0);
+	for (unsigned i = 0; i < 32; i++) {
+		CHECK_EQ(atomic_load(&ios[i].status), 0);
+		CHECK_EQ(atomic_load(&ios[i].calls), 1);
+		CHECK_EQ(atomic_load(&execs[tags[i]]), 1);
+	}
+	rtrs_clt_get_stats(sess, &cs);
+	CHECK_EQ(cs.failovers, 32);
+	read_verify(32, 400);
+
+	/* no path: the failures are delivered by the poll as well */
+	atomic_store(&hold_ms, 300);
+	write_batch(16, 500, tags);
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
+	CHECK(wait_all(16, 5000), "callbacks missing with no path");
+	for (unsigned i = 0; i < 16; i++) {
+		CHECK_EQ(atomic_load(&ios[i].status), -ECONNABORTED);
+		CHECK_EQ(atomic_load(&ios[i].calls), 1);
+	}
+	atomic_store(&hold_ms, 0);
+	t_sleep_ms(400);        /* the server's held answers go nowhere */
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 0), 0);
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
+
+	/* requests on an admin permit complete on the library's threads */
+	CHECK_EQ(rtrs_clt_get_permit(sess, RTRS_ADMIN_CON, RTRS_PERMIT_NOWAIT,
+				     &adm), 0);
+	{
+		struct rtrs_permit *io_pm = ios[0].pm;
+
+		ios[0].pm = adm;
+		fill(&ios[0], 600);
+		CHECK_EQ(submit(&ios[0], 1, 0), 0);
+		for (unsigned t = 0; t < 5000 && !atomic_load(&ios[0].done); t++)
+			t_sleep_ms(1);
+		CHECK(atomic_load(&ios[0].done), "admin request needs a poll");
+		CHECK_EQ(atomic_load(&ios[0].status), 0);
+		ios[0].pm = io_pm;
+		rtrs_clt_put_permit(sess, adm);
+		atomic_fetch_sub(&off_thread, 1);       /* that one, expected */
+	}
+
+	/* close with answers outstanding: their callbacks run in close,
+	 * which also takes the permits back */
+	atomic_store(&hold_ms, 200);
+	write_batch(8, 700, tags);
+	rtrs_clt_close(sess);
+	sess = NULL;
+	atomic_store(&hold_ms, 0);
+	for (unsigned i = 0; i < 8; i++) {
+		CHECK_EQ(atomic_load(&ios[i].calls), 1);
+		CHECK_EQ(atomic_load(&ios[i].status), 0);
+	}
+	CHECK_EQ(atomic_load(&off_thread), 0);
+out:
+	poll_mode = false;
 }
 
 static char rule[2][200];
@@ -697,6 +826,8 @@ int main(int argc, char **argv)
 		test_nopath();
 	if (!strcmp(mode, "all") || !strcmp(mode, "hold"))
 		test_hold();
+	if (!strcmp(mode, "all") || !strcmp(mode, "poll"))
+		test_poll();
 	if (!strcmp(mode, "heartbeat"))
 		test_heartbeat();
 	if (!strcmp(mode, "ctl"))
