@@ -9,7 +9,9 @@
  * again and their requests sent again (set the librtrs attribute
  * no_path_timeout_ms so that requests wait for it). Every function returns
  * >= 0 on success and a negative errno on failure. Callbacks run on
- * librtrs's progress threads and must not block; they may submit IO.
+ * librtrs's progress threads and must not block; they may submit IO. With
+ * the librtrs attribute progress = RTRS_PROGRESS_POLL they run inside
+ * rnbd_poll() on the application's thread instead (see there).
  */
 #ifndef RNBD_RNBD_H
 #define RNBD_RNBD_H
@@ -88,7 +90,8 @@ RNBD_API int rnbd_list_exports(struct rnbd_sess *sess,
 					  unsigned flags),
 			       void *priv);
 
-/* Close every device still open, then the session. */
+/* Close every device still open, then the session. Not from a callback
+ * (in poll mode it then returns at once and closes nothing). */
 RNBD_API void rnbd_sess_close(struct rnbd_sess *sess);
 /* The librtrs session underneath (statistics, path control). */
 RNBD_API struct rtrs_clt_sess *rnbd_sess_rtrs(struct rnbd_sess *sess);
@@ -103,7 +106,8 @@ RNBD_API struct rtrs_clt_sess *rnbd_sess_rtrs(struct rnbd_sess *sess);
 RNBD_API int rnbd_dev_open(struct rnbd_sess *sess, const char *name,
 			   enum rnbd_access access, struct rnbd_dev **out);
 RNBD_API int rnbd_dev_info(struct rnbd_dev *dev, struct rnbd_dev_info *info);
-/* Close: waits for the device's IO in flight, then tells the server. */
+/* Close: waits for the device's IO in flight (polling in poll mode; from
+ * a callback that is -EDEADLK), then tells the server. */
 RNBD_API int rnbd_dev_close(struct rnbd_dev *dev);
 
 typedef void (*rnbd_done_fn)(void *priv, int status);
@@ -122,7 +126,21 @@ RNBD_API int rnbd_submit(struct rnbd_dev *dev, enum rnbd_op op, uint64_t offset,
 			 void *buf, size_t len, unsigned flags,
 			 rnbd_done_fn done, void *priv);
 
-/* Synchronous helpers: wait for a permit and for the completion. */
+/*
+ * rnbd_poll - for a session opened with the librtrs attribute progress =
+ * RTRS_PROGRESS_POLL: read the session's completions on the calling thread
+ * and run their callbacks, waiting up to @timeout_ms (0: not at all, -1: no
+ * limit) for at least one while IO is in flight. IO moves only while a
+ * thread polls; rnbd_submit() returns -EAGAIN when every permit is in use,
+ * then poll. The synchronous helpers and rnbd_dev_close() poll by
+ * themselves. Returns the number of completions handled (a request parked
+ * for a re-open counts; its callback runs later), or -EINVAL (not a
+ * poll-mode session), -EDEADLK (from one of the session's callbacks).
+ */
+RNBD_API int rnbd_poll(struct rnbd_sess *sess, int timeout_ms);
+
+/* Synchronous helpers: wait for a permit and for the completion. In poll
+ * mode: -EDEADLK from a callback. */
 RNBD_API int rnbd_pread(struct rnbd_dev *dev, void *buf, size_t len,
 			uint64_t offset);
 RNBD_API int rnbd_pwrite(struct rnbd_dev *dev, const void *buf, size_t len,

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rnbd/rnbd.h"
 #include "proto.h"
@@ -47,6 +48,11 @@ struct rnbd_sess {
 	pthread_t thr;
 	pthread_cond_t work;
 	bool thr_started, stop;
+	/* RTRS_PROGRESS_POLL: callbacks run in rnbd_poll() */
+	bool poll;
+	_Atomic unsigned io_inflight;   /* submitted, done not called yet */
+	_Atomic unsigned parked;        /* waiting for the re-open thread */
+	struct rnbd_req *failed;        /* re-open failed: done in rnbd_poll */
 };
 
 struct rnbd_req {
@@ -61,6 +67,7 @@ struct rnbd_req {
 	size_t len;
 	unsigned flags;
 	unsigned reopens;               /* re-opens this request went through */
+	int status;                     /* of a request in sess->failed */
 };
 
 #define RNBD_MAX_REOPENS 3
@@ -134,6 +141,10 @@ int rnbd_sess_open(const char *sessname, const struct rtrs_path_addr *paths,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	pthread_cond_init(&s->work, NULL);
+	s->poll = attr &&
+		  attr->size >= offsetof(struct rtrs_clt_attr, progress) +
+					sizeof(attr->progress) &&
+		  attr->progress == RTRS_PROGRESS_POLL;
 	ret = rtrs_clt_open(sessname, paths, npaths, attr, &s->rtrs);
 	if (ret)
 		goto err;
@@ -222,7 +233,8 @@ void rnbd_sess_close(struct rnbd_sess *s)
 		pthread_mutex_unlock(&s->lock);
 		if (!d)
 			break;
-		rnbd_dev_close(d);
+		if (rnbd_dev_close(d) == -EDEADLK)
+			return;         /* from a callback (poll mode): misuse */
 	}
 	pthread_mutex_lock(&s->lock);
 	s->stop = true;
@@ -335,8 +347,23 @@ int rnbd_dev_close(struct rnbd_dev *d)
 	s = d->sess;
 	pthread_mutex_lock(&s->lock);
 	d->closing = true;
-	while (d->inflight)
+	while (d->inflight) {
+		if (s->poll) {
+			/* the application may not poll any more */
+			pthread_mutex_unlock(&s->lock);
+			ret = rnbd_poll(s, 100);
+			pthread_mutex_lock(&s->lock);
+			if (ret < 0)
+				break;  /* from a callback: it cannot finish */
+			continue;
+		}
 		pthread_cond_wait(&s->cond, &s->lock);
+	}
+	if (d->inflight) {
+		d->closing = false;
+		pthread_mutex_unlock(&s->lock);
+		return -EDEADLK;
+	}
 	pthread_mutex_unlock(&s->lock);
 	rnbd_proto_close_encode(msg, d->id);
 	ret = call(s, RTRS_ADMIN_CON, RTRS_WRITE, msg, sizeof(msg), NULL, 0);
@@ -365,9 +392,26 @@ static void finish_req(struct rnbd_req *r, int status)
 	rtrs_clt_put_permit(s->rtrs, r->pm);
 	free(r);
 	done(p, status);
+	atomic_fetch_sub(&s->io_inflight, 1);
 	pthread_mutex_lock(&s->lock);
 	if (--d->inflight == 0 && d->closing)
 		pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* From the re-open thread: in poll mode the callback runs in rnbd_poll(). */
+static void fail_req(struct rnbd_req *r, int status)
+{
+	struct rnbd_sess *s = r->dev->sess;
+
+	if (!s->poll) {
+		finish_req(r, status);
+		return;
+	}
+	r->status = status;
+	pthread_mutex_lock(&s->lock);
+	r->next = s->failed;
+	s->failed = r;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -384,6 +428,7 @@ static void req_conf(void *priv, int status)
 		if (!s->stop) {
 			r->next = d->parked;
 			d->parked = r;
+			atomic_fetch_add(&s->parked, 1);
 			pthread_cond_signal(&s->work);
 			pthread_mutex_unlock(&s->lock);
 			return;
@@ -450,7 +495,8 @@ static void *reopen_main(void *arg)
 			q = r->next;
 			r->reopens++;
 			if (ret || send_req(r))
-				finish_req(r, ret ? ret : -ENOTCONN);
+				fail_req(r, ret ? ret : -ENOTCONN);
+			atomic_fetch_sub(&s->parked, 1);
 		}
 		pthread_mutex_lock(&s->lock);
 	}
@@ -532,11 +578,13 @@ static int submit(struct rnbd_dev *d, enum rnbd_op op, uint64_t off, void *buf,
 		return -ESHUTDOWN;
 	}
 	d->inflight++;
+	atomic_fetch_add(&s->io_inflight, 1);
 	pthread_mutex_unlock(&s->lock);
 	ret = send_req(r);
 	if (ret) {
 		rtrs_clt_put_permit(s->rtrs, r->pm);
 		free(r);
+		atomic_fetch_sub(&s->io_inflight, 1);
 		pthread_mutex_lock(&s->lock);
 		if (--d->inflight == 0 && d->closing)
 			pthread_cond_broadcast(&s->cond);
@@ -552,14 +600,96 @@ int rnbd_submit(struct rnbd_dev *d, enum rnbd_op op, uint64_t off, void *buf,
 		      RTRS_PERMIT_NOWAIT);
 }
 
+/* Callbacks of requests whose re-open failed (poll mode). */
+static int run_failed(struct rnbd_sess *s)
+{
+	struct rnbd_req *f;
+	int n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	f = s->failed;
+	s->failed = NULL;
+	pthread_mutex_unlock(&s->lock);
+	while (f) {
+		struct rnbd_req *r = f;
+
+		f = r->next;
+		finish_req(r, r->status);
+		n++;
+	}
+	return n;
+}
+
+int rnbd_poll(struct rnbd_sess *s, int timeout_ms)
+{
+	struct timespec t0;
+	int n = 0;
+
+	if (!s || !s->poll || timeout_ms < -1)
+		return -EINVAL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct timespec now;
+		int ret, slice = timeout_ms;
+		long el = 0;
+
+		if (timeout_ms > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			el = (now.tv_sec - t0.tv_sec) * 1000 +
+			     (now.tv_nsec - t0.tv_nsec) / 1000000;
+			slice = el >= timeout_ms ? 0 : timeout_ms - (int)el;
+		}
+		/* bounded: the re-open thread may queue failures meanwhile */
+		if (slice < 0 || slice > 100)
+			slice = 100;
+		ret = rtrs_clt_poll(s->rtrs, slice);
+		if (ret < 0)
+			return ret;     /* -EDEADLK: from a callback */
+		n += ret + run_failed(s);
+		if (n || !timeout_ms || !atomic_load(&s->io_inflight) ||
+		    (timeout_ms > 0 && el >= timeout_ms))
+			return n;
+		if (atomic_load(&s->parked)) {
+			/* with the re-open thread, not in librtrs */
+			struct timespec ms = { 0, 1000000 };
+
+			nanosleep(&ms, NULL);
+		}
+	}
+}
+
 static int sync_io(struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
 		   void *buf, size_t len, unsigned flags)
 {
 	struct waiter w = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			    .cond = PTHREAD_COND_INITIALIZER };
-	int ret = submit(d, op, off, buf, len, flags, waiter_conf, &w,
-			 RTRS_PERMIT_WAIT);
+	struct rnbd_sess *s = d ? d->sess : NULL;
+	int ret;
 
+	if (s && s->poll) {
+		/* this thread drives the session: it must not sleep on a
+		 * permit or a completion that only a poll can bring */
+		ret = rnbd_poll(s, 0);
+		if (ret < 0)
+			return ret;     /* -EDEADLK: inside a callback */
+		while ((ret = submit(d, op, off, buf, len, flags, waiter_conf,
+				     &w, RTRS_PERMIT_NOWAIT)) == -EAGAIN)
+			rnbd_poll(s, 10);
+		if (ret)
+			return ret;
+		for (;;) {
+			bool done;
+
+			pthread_mutex_lock(&w.lock);
+			done = w.done;
+			pthread_mutex_unlock(&w.lock);
+			if (done)
+				return w.status;
+			rnbd_poll(s, 100);
+		}
+	}
+	ret = submit(d, op, off, buf, len, flags, waiter_conf, &w,
+		     RTRS_PERMIT_WAIT);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&w.lock);

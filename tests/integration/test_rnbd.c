@@ -14,9 +14,13 @@
  *  - hostile IO built by hand on a bare librtrs session (past the end,
  *    unaligned, unknown flags, wrong sizes, a foreign device id) gets
  *    -EINVAL/-EBADF/-EROFS and leaves the file untouched;
+ *  - a session in librtrs poll mode: callbacks run only inside
+ *    rnbd_poll() on the polling thread, exactly once; the synchronous
+ *    helpers and rnbd_dev_close() poll by themselves;
  *  - the server is killed (SIGKILL) and started again under verified IO
  *    from two threads: the devices are opened again on the new server and
- *    no request fails (no_path_timeout_ms holds them meanwhile);
+ *    no request fails (no_path_timeout_ms holds them meanwhile); once with
+ *    library threads, once in poll mode (both IO threads polling);
  *  - SIGTERM ends the server cleanly.
  *
  *   test_rnbd RNBD_SERVER [SERVER_ARG]
@@ -137,14 +141,102 @@ static bool all_zero(const uint8_t *b, size_t n)
 
 struct aio {
 	_Atomic int done, status;
+	_Atomic unsigned calls;
 };
+
+/* poll mode: the session, its polling thread, callbacks run elsewhere,
+ * and what rnbd_poll() said from inside a callback */
+static struct rnbd_sess *poll_sess;
+static pthread_t poll_thr;
+static _Atomic unsigned off_thread;
+static _Atomic int nested_poll = 1;
 
 static void aio_done(void *priv, int status)
 {
 	struct aio *a = priv;
 
+	if (poll_sess) {
+		if (!pthread_equal(pthread_self(), poll_thr))
+			atomic_fetch_add(&off_thread, 1);
+		else
+			atomic_store(&nested_poll, rnbd_poll(poll_sess, 0));
+	}
+	atomic_fetch_add(&a->calls, 1);
 	atomic_store(&a->status, status);
 	atomic_store(&a->done, 1);
+}
+
+/* RTRS_PROGRESS_POLL: callbacks run inside rnbd_poll() on this thread;
+ * the synchronous helpers and close poll by themselves. */
+static void poll_cases(struct rnbd_sess *other)
+{
+	static uint8_t w[300 << 10], r[300 << 10], blk[32][4096];
+	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
+	struct rtrs_clt_attr at;
+	struct rnbd_dev *d;
+	struct aio a[32];
+	int ret, n, total;
+
+	CHECK_EQ(rnbd_poll(other, 0), -EINVAL);
+	CHECK_EQ(rnbd_poll(NULL, 0), -EINVAL);
+	rtrs_clt_attr_init(&at);
+	at.progress = RTRS_PROGRESS_POLL;
+	ret = rnbd_sess_open("rnbd-poll", pa, 2, &at, &poll_sess);
+	CHECK(ret == 0, "poll session: %s", rtrs_strerror(ret));
+	if (ret) {
+		poll_sess = NULL;
+		return;
+	}
+	poll_thr = pthread_self();
+	ret = rnbd_dev_open(poll_sess, "disk", RNBD_ACCESS_RW, &d);
+	CHECK(ret == 0, "poll: open disk: %s", rtrs_strerror(ret));
+	if (ret)
+		goto out;
+	CHECK_EQ(rnbd_poll(poll_sess, -2), -EINVAL);
+	CHECK_EQ(rnbd_poll(poll_sess, -1), 0);  /* nothing in flight */
+	/* the helpers drive the session themselves */
+	fill(w, sizeof(w), 21);
+	CHECK_EQ(rnbd_pwrite(d, w, sizeof(w), 5 << 20, 0), 0);
+	CHECK_EQ(rnbd_flush(d), 0);
+	memset(r, 0, sizeof(r));
+	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 5 << 20), 0);
+	CHECK(!memcmp(w, r, sizeof(w)), "poll: read back differs");
+	CHECK(file_has(disk, w, sizeof(w), 5 << 20), "poll: the file differs");
+	/* asynchronous: nothing completes until polled */
+	for (int i = 0; i < 32; i++) {
+		fill(blk[i], 4096, 200 + (unsigned)i);
+		a[i] = (struct aio){ 0 };
+		CHECK_EQ(rnbd_submit(d, RNBD_WRITE, (6u << 20) + i * 8192u,
+				     blk[i], 4096, 0, aio_done, &a[i]), 0);
+	}
+	t_sleep_ms(200);
+	for (int i = 0; i < 32; i++)
+		CHECK(!atomic_load(&a[i].done), "poll: %d done without a poll", i);
+	for (total = 0; total < 32 && (n = rnbd_poll(poll_sess, 1000)) > 0;)
+		total += n;
+	CHECK_EQ(total, 32);
+	for (int i = 0; i < 32; i++) {
+		CHECK_EQ(atomic_load(&a[i].status), 0);
+		CHECK_EQ(atomic_load(&a[i].calls), 1);
+		CHECK(file_has(disk, blk[i], 4096, (6u << 20) + i * 8192u),
+		      "poll: async write %d not in the file", i);
+	}
+	CHECK_EQ(atomic_load(&nested_poll), -EDEADLK);
+	/* close with IO in flight: it polls until the IO is done */
+	for (int i = 0; i < 8; i++) {
+		a[i] = (struct aio){ 0 };
+		CHECK_EQ(rnbd_submit(d, RNBD_READ, (6u << 20) + i * 8192u,
+				     blk[i], 4096, 0, aio_done, &a[i]), 0);
+	}
+	CHECK_EQ(rnbd_dev_close(d), 0);
+	for (int i = 0; i < 8; i++) {
+		CHECK_EQ(atomic_load(&a[i].calls), 1);
+		CHECK_EQ(atomic_load(&a[i].status), 0);
+	}
+	CHECK_EQ(atomic_load(&off_thread), 0);
+out:
+	rnbd_sess_close(poll_sess);
+	poll_sess = NULL;
 }
 
 static void data_cases(struct rnbd_sess *s)
@@ -454,7 +546,7 @@ static void *restart_io(void *arg)
 	return NULL;
 }
 
-static void restart_case(void)
+static void restart_case(bool poll)
 {
 	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
 	struct rtrs_clt_attr at;
@@ -470,7 +562,14 @@ static void restart_case(void)
 	at.reconnect_delay_ms = 200;
 	at.hb_interval_ms = 200;
 	at.hb_missed_max = 3;
-	if (rnbd_sess_open("rnbd-restart", pa, 2, &at, &s)) {
+	/* poll mode: both IO threads drive the session through the
+	 * synchronous helpers, across the re-open */
+	if (poll)
+		at.progress = RTRS_PROGRESS_POLL;
+	atomic_store(&rs.stop, false);
+	atomic_store(&rs.ios, 0);
+	if (rnbd_sess_open(poll ? "rnbd-restart-poll" : "rnbd-restart", pa, 2,
+			   &at, &s)) {
 		CHECK(0, "restart session");
 		return;
 	}
@@ -592,10 +691,12 @@ int main(int argc, char **argv)
 	}
 	data_cases(a);
 	io_mode_cases(a);
+	poll_cases(a);
 	list_cases(a);
 	access_cases(a, b, c);
 	hostile_cases();
-	restart_case();
+	restart_case(false);
+	restart_case(true);
 	rnbd_sess_close(a);
 	rnbd_sess_close(b);
 	rnbd_sess_close(c);
