@@ -13,14 +13,17 @@
  *   rnbd_access=ro|rw|migration    (default: rw for a job that writes or
  *                                   trims, else ro; two writing jobs on
  *                                   one device need migration)
+ *   rnbd_poll=0|1                  (default 1: the job's thread reads its
+ *                                   session's completions itself, librtrs
+ *                                   RTRS_PROGRESS_POLL; 0: they arrive on
+ *                                   librtrs threads and wait in a list)
  *   rnbd_busy_poll=US              (default 0: fio sleeps until a
  *                                   completion; > 0: it spins this long
  *                                   first, as RTRS_POLL_US does for the
  *                                   librtrs threads)
  *
  * Each job opens its own librnbd session (one path per address) and the
- * device; completions arrive on librtrs threads and wait in a list until
- * fio reaps them.
+ * device.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -44,6 +47,7 @@ struct rnbd_fio_options {
 	unsigned int no_path_timeout;
 	char *access;
 	unsigned int busy_poll;
+	unsigned int poll;
 };
 
 static struct fio_option options[] = {
@@ -91,6 +95,16 @@ static struct fio_option options[] = {
 		.type = FIO_OPT_INT,
 		.off1 = offsetof(struct rnbd_fio_options, busy_poll),
 		.def = "0",
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_NBD,
+	},
+	{
+		.name = "rnbd_poll",
+		.lname = "rnbd poll mode",
+		.help = "1: reap completions on the job's thread (librtrs poll mode)",
+		.type = FIO_OPT_BOOL,
+		.off1 = offsetof(struct rnbd_fio_options, poll),
+		.def = "1",
 		.category = FIO_OPT_C_ENGINE,
 		.group = FIO_OPT_G_NBD,
 	},
@@ -144,6 +158,8 @@ static int eng_connect(struct thread_data *td, struct rnbd_data *d)
 		paths[n++] = (struct rtrs_path_addr){ NULL, t };
 	rtrs_clt_attr_init(&attr);
 	attr.no_path_timeout_ms = o->no_path_timeout;
+	if (o->poll)
+		attr.progress = RTRS_PROGRESS_POLL;
 	snprintf(name, sizeof(name), "fio-%d-%d", (int)getpid(), td->thread_number);
 	ret = rnbd_sess_open(name, paths, n, &attr, &d->sess);
 	free(list);
@@ -225,7 +241,7 @@ static void eng_cleanup(struct thread_data *td)
 	td->io_ops_data = NULL;
 }
 
-/* On a librtrs thread. */
+/* On a librtrs thread, or inside rnbd_poll() on the job's thread. */
 static void eng_done(void *priv, int status)
 {
 	struct io_u *io_u = priv;
@@ -276,6 +292,43 @@ static uint64_t ns_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Poll mode: run completions on this thread until @min are there; fio
+ * may reap fewer than it has (max), so some may be there already. */
+static void poll_events(struct thread_data *td, struct rnbd_data *d,
+			unsigned int min, unsigned int max,
+			const struct timespec *t)
+{
+	struct rnbd_fio_options *o = td->eo;
+	uint64_t now, end = UINT64_MAX, spin_end;
+
+	if (d->ndone >= max)
+		return;
+	if (d->ndone >= min)
+		min = 0;        /* take what is ready, do not wait */
+	now = ns_now();
+	if (t)
+		end = now + (uint64_t)t->tv_sec * 1000000000u +
+		      (uint64_t)t->tv_nsec;
+	spin_end = now + (uint64_t)o->busy_poll * 1000;
+	do {
+		int ret, to = -1;
+
+		if (now < spin_end)
+			to = 0;         /* rnbd_busy_poll */
+		else if (t)
+			to = now >= end ? 0
+					: (int)((end - now + 999999) / 1000000);
+		ret = rnbd_poll(d->sess, min ? to : 0);
+		if (ret < 0) {
+			log_err("fio: rnbd: poll: %s\n", rtrs_strerror(ret));
+			return;
+		}
+		if (!min || d->ndone >= min)
+			return;
+		now = ns_now();
+	} while (now < end);
+}
+
 static int eng_getevents(struct thread_data *td, unsigned int min,
 			 unsigned int max, const struct timespec *t)
 {
@@ -284,7 +337,9 @@ static int eng_getevents(struct thread_data *td, unsigned int min,
 	struct timespec dl;
 	unsigned int n;
 
-	if (o->busy_poll && min) {
+	if (o->poll) {
+		poll_events(td, d, min, max, t);
+	} else if (o->busy_poll && min) {
 		/* wake-ups of an idle vCPU cost more than the round trip */
 		uint64_t end = ns_now() + (uint64_t)o->busy_poll * 1000;
 
@@ -302,7 +357,7 @@ static int eng_getevents(struct thread_data *td, unsigned int min,
 		}
 	}
 	pthread_mutex_lock(&d->lock);
-	while (d->ndone < min) {
+	while (!o->poll && d->ndone < min) {
 		if (!t)
 			pthread_cond_wait(&d->cond, &d->lock);
 		else if (pthread_cond_timedwait(&d->cond, &d->lock, &dl))

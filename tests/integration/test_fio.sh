@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
-# fio with verify=crc32c on an rnbd device, two ways: the native engine
-# (librnbd-fio.so, two paths) and fio's own nbd engine through
+# fio with verify=crc32c on an rnbd device, three ways: the native engine
+# (librnbd-fio.so, two paths) in poll mode (its default) and with librtrs
+# threads (rnbd_poll=0), and fio's own nbd engine through
 # nbdkit-rnbd-plugin. Every job must end with err=0 and fio's exit 0
 # (verify_fatal stops on the first mismatch).
 #
@@ -57,6 +58,8 @@ JOB
 }
 
 run native "ioengine=external:$engine" "rnbd_server=$s" "rnbd_device=disk"
+run native-threads "ioengine=external:$engine" "rnbd_server=$s" \
+	"rnbd_device=disk" "rnbd_poll=0"
 
 if command -v nbdkit >/dev/null; then
 	nbdkit_start "$work" "$plugin" "$s" disk
