@@ -187,8 +187,9 @@ void rtrs__fab_poller_destroy(struct fab_poller *pl);
  * completions handled. */
 int rtrs__fab_poller_progress(struct fab_poller *pl);
 /* Sleep until one of @pl's CQs may have completions, rtrs__fab_poller_wake()
- * was called since the last wait, or @timeout_ms passed (-1: no limit).
- * Returns at once when a CQ is not empty. */
+ * was called since the last wait, or @timeout_ms passed (-1: no limit), and
+ * never longer than the loops' sweep (100 ms): the caller reads the CQs
+ * again then. Returns at once when a CQ is not empty. */
 void rtrs__fab_poller_wait(struct fab_poller *pl, int timeout_ms);
 /* Any thread: end a rtrs__fab_poller_wait(), now or the next one. */
 void rtrs__fab_poller_wake(struct fab_poller *pl);

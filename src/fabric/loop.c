@@ -788,6 +788,10 @@ void rtrs__fab_poller_wait(struct fab_poller *pl, int timeout_ms)
 		}
 	}
 	pthread_mutex_unlock(&pl->lock);
+	/* bounded as the loops' sleep: a provider whose wait fd misses a
+	 * completion (net) is read again within LOOP_SWEEP_MS */
+	if (timeout_ms < 0 || timeout_ms > LOOP_SWEEP_MS)
+		timeout_ms = LOOP_SWEEP_MS;
 	n = epoll_wait(pl->epfd, evs, 8, timeout_ms);
 	for (int i = 0; i < n; i++) {
 		uint64_t v;
