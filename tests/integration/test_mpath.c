@@ -367,19 +367,17 @@ static void test_policies(void)
 	close_sess();
 }
 
-static void test_failover(void)
+/* 32 writes held on path 0, path 0 cut: all 32 fail over to path 1 and
+ * complete once each, executed once (the caller checks the data). */
+static void failover_writes(unsigned seed)
 {
-	struct rtrs_srv_stats s0, s1;
 	struct rtrs_clt_stats cs;
 	unsigned tags[32];
 
-	if (open_sess(0))
-		return;
-	rtrs_srv_get_stats(srv, &s0);
 	/* every request on path 0, held there by the server */
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
 	atomic_store(&hold_ms, 500);
-	write_batch(32, 100, tags);
+	write_batch(32, seed, tags);
 	t_sleep_ms(100);
 	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
@@ -387,11 +385,22 @@ static void test_failover(void)
 	atomic_store(&hold_ms, 0);
 	for (unsigned i = 0; i < 32; i++) {
 		CHECK_EQ(atomic_load(&ios[i].status), 0);
+		CHECK_EQ(atomic_load(&ios[i].calls), 1);
 		CHECK_EQ(atomic_load(&execs[tags[i]]), 1);
 	}
 	rtrs_clt_get_stats(sess, &cs);
 	CHECK_EQ(cs.failovers, 32);
 	CHECK_EQ(cs.errors, 0);
+}
+
+static void test_failover(void)
+{
+	struct rtrs_srv_stats s0, s1;
+
+	if (open_sess(0))
+		return;
+	rtrs_srv_get_stats(srv, &s0);
+	failover_writes(100);
 	rtrs_srv_get_stats(srv, &s1);
 	CHECK_EQ(s1.executed - s0.executed, 32);
 	CHECK_EQ(s1.dup_attached + s1.dup_answered -
@@ -465,7 +474,6 @@ static void test_hold(void)
 
 static void test_poll(void)
 {
-	struct rtrs_clt_stats cs;
 	struct rtrs_permit *adm;
 	unsigned tags[32];
 	int n, total;
@@ -502,21 +510,7 @@ static void test_poll(void)
 	read_verify(32, 300);
 
 	/* failover: the re-issued requests complete on path 1, still here */
-	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
-	atomic_store(&hold_ms, 500);
-	write_batch(32, 400, tags);
-	t_sleep_ms(100);
-	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
-	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
-	CHECK(wait_all(32, 10000), "writes did not complete after failover");
-	atomic_store(&hold_ms, 0);
-	for (unsigned i = 0; i < 32; i++) {
-		CHECK_EQ(atomic_load(&ios[i].status), 0);
-		CHECK_EQ(atomic_load(&ios[i].calls), 1);
-		CHECK_EQ(atomic_load(&execs[tags[i]]), 1);
-	}
-	rtrs_clt_get_stats(sess, &cs);
-	CHECK_EQ(cs.failovers, 32);
+	failover_writes(400);
 	read_verify(32, 400);
 
 	/* no path: the failures are delivered by the poll as well */
