@@ -1916,12 +1916,8 @@ static void run_done_q(struct rtrs_clt_sess *s)
 {
 	struct rtrs_list q, *pos, *tmp;
 
-	rtrs_list_init(&q);
 	pthread_mutex_lock(&s->done_lock);
-	rtrs_list_for_each_safe(pos, tmp, &s->done_q) {
-		rtrs_list_del(pos);
-		rtrs_list_add_tail(&q, pos);
-	}
+	rtrs_list_take(&q, &s->done_q);
 	pthread_mutex_unlock(&s->done_lock);
 	rtrs_list_for_each_safe(pos, tmp, &q) {
 		struct clt_req *r = container_of(pos, struct clt_req, done_node);

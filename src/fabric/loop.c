@@ -310,24 +310,11 @@ static void run_commands(struct fab_loop *l)
 {
 	struct rtrs_list attach, close, pattach, pclose, *pos, *tmp;
 
-	rtrs_list_init(&attach);
-	rtrs_list_init(&close);
-	rtrs_list_init(&pattach);
-	rtrs_list_init(&pclose);
 	pthread_mutex_lock(&l->lock);
-#define TAKE(dst, src)                                                       \
-	if (!rtrs_list_empty(&l->src)) {                                     \
-		dst.next = l->src.next;                                      \
-		dst.prev = l->src.prev;                                      \
-		dst.next->prev = &dst;                                       \
-		dst.prev->next = &dst;                                       \
-		rtrs_list_init(&l->src);                                     \
-	}
-	TAKE(attach, attach)
-	TAKE(close, close)
-	TAKE(pattach, pattach)
-	TAKE(pclose, pclose)
-#undef TAKE
+	rtrs_list_take(&attach, &l->attach);
+	rtrs_list_take(&close, &l->close);
+	rtrs_list_take(&pattach, &l->pattach);
+	rtrs_list_take(&pclose, &l->pclose);
 	pthread_mutex_unlock(&l->lock);
 
 	rtrs_list_for_each_safe(pos, tmp, &attach) {

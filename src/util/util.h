@@ -85,6 +85,21 @@ static inline void rtrs_list_del(struct rtrs_list *n)
 	n->next = n->prev = n;
 }
 
+/* Move every entry of @src to @dst (which need not be initialised);
+ * @src is left empty. */
+static inline void rtrs_list_take(struct rtrs_list *dst, struct rtrs_list *src)
+{
+	if (rtrs_list_empty(src)) {
+		rtrs_list_init(dst);
+		return;
+	}
+	dst->next = src->next;
+	dst->prev = src->prev;
+	dst->next->prev = dst;
+	dst->prev->next = dst;
+	rtrs_list_init(src);
+}
+
 #define rtrs_list_for_each(pos, head)                                        \
 	for (pos = (head)->next; pos != (head); pos = pos->next)
 #define rtrs_list_for_each_safe(pos, tmp, head)                              \
