@@ -622,12 +622,13 @@ static int run_failed(struct rnbd_sess *s)
 
 int rnbd_poll(struct rnbd_sess *s, int timeout_ms)
 {
-	struct timespec t0;
+	struct timespec t0 = { 0 };
 	int n = 0;
 
 	if (!s || !s->poll || timeout_ms < -1)
 		return -EINVAL;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (timeout_ms > 0)     /* only a time limit needs the clock */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct timespec now;
 		int ret, slice = timeout_ms;
