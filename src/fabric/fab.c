@@ -85,6 +85,23 @@ static void read_caps(struct fab_dom *d)
 	c->mr_prov_key = m & (FI_MR_PROV_KEY | FI_MR_BASIC);
 	c->rx_cq_data = i->mode & FI_RX_CQ_DATA;
 	c->cq_data_size = i->domain_attr->cq_data_size;
+	/* xnet: "net" in 1.17, "tcp" from 1.18 */
+	d->guard_map = !strcmp(c->prov, "net") ||
+		       (!strcmp(c->prov, "tcp") &&
+			FI_VERSION_GE(fi_version(), FI_VERSION(1, 18)));
+}
+
+/* Writers first: a registration waits for the progress calls in flight,
+ * not for every one that starts after it. */
+static void init_map_lock(struct fab_dom *d)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&d->map_lock, &a);
+	pthread_rwlockattr_destroy(&a);
 }
 
 int rtrs__fab_dom_open(const char *prov, const char *node,
@@ -148,7 +165,7 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 		return -ENOMEM;
 	}
 	atomic_init(&d->ref, 1);
-	pthread_mutex_init(&d->mr_lock, NULL);
+	init_map_lock(d);
 	/* the first entry is the provider's best match */
 	if (info->next) {
 		fi_freeinfo(info->next);
@@ -169,7 +186,7 @@ err_fabric:
 	fi_close(&d->fabric->fid);
 err_free:
 	fi_freeinfo(info);
-	pthread_mutex_destroy(&d->mr_lock);
+	pthread_rwlock_destroy(&d->map_lock);
 	free(d);
 	return rtrs__fab_errno(ret);
 }
@@ -186,7 +203,7 @@ void rtrs__fab_dom_put(struct fab_dom *d)
 	fi_close(&d->domain->fid);
 	fi_close(&d->fabric->fid);
 	fi_freeinfo(d->info);
-	pthread_mutex_destroy(&d->mr_lock);
+	pthread_rwlock_destroy(&d->map_lock);
 	free(d);
 }
 
@@ -221,19 +238,19 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 
 		while (!key)
 			key = rtrs__random_u32();
-		pthread_mutex_lock(&d->mr_lock);
+		pthread_rwlock_wrlock(&d->map_lock);
 		ret = fi_mr_reg(d->domain, buf, len, acc, 0, key, 0, &m->mr,
 				NULL);
-		pthread_mutex_unlock(&d->mr_lock);
+		pthread_rwlock_unlock(&d->map_lock);
 		ret = rtrs__fab_errno(ret);
 		if (!ret) {
 			uint64_t k = fi_mr_key(m->mr);
 
 			if (k > UINT32_MAX) {
 				/* our wire carries 32-bit keys */
-				pthread_mutex_lock(&d->mr_lock);
+				pthread_rwlock_wrlock(&d->map_lock);
 				fi_close(&m->mr->fid);
-				pthread_mutex_unlock(&d->mr_lock);
+				pthread_rwlock_unlock(&d->map_lock);
 				ret = -EOVERFLOW;
 				break;
 			}
@@ -256,9 +273,9 @@ void rtrs__fab_mr_close(struct fab_mr *m)
 {
 	if (!m)
 		return;
-	pthread_mutex_lock(&m->dom->mr_lock);
+	pthread_rwlock_wrlock(&m->dom->map_lock);
 	fi_close(&m->mr->fid);
-	pthread_mutex_unlock(&m->dom->mr_lock);
+	pthread_rwlock_unlock(&m->dom->map_lock);
 	rtrs__fab_dom_put(m->dom);
 	free(m);
 }

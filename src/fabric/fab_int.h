@@ -25,11 +25,33 @@ struct fab_dom {
 	struct fid_fabric *fabric;
 	struct fid_domain *domain;
 	struct fab_caps caps;
-	/* Registrations are made and dropped from any thread; libfabric
-	 * 1.17's net provider corrupts its MR map when two of these run at
-	 * once (FI_THREAD_SAFE notwithstanding). A leaf lock. */
-	pthread_mutex_t mr_lock;
+	/* The provider's MR map. Registrations are made and dropped from
+	 * any thread, and progress (fi_cq_read, fi_eq_read, fi_trywait)
+	 * looks keys up in the map for incoming RMA. libfabric 1.17's net
+	 * provider does that under its progress lock, which fi_mr_reg
+	 * takes but fi_close(mr) does not: it takes no lock at all
+	 * (FI_THREAD_SAFE notwithstanding). Seen as a SIGSEGV in the key
+	 * lookup under fi_cq_read and fi_eq_read, and as connections
+	 * dropped with every request on them failed. Progress holds this
+	 * shared where guard_map (xnet: net in 1.17, tcp from 1.18; 1.17's
+	 * tcp locks its map itself); fi_mr_reg and fi_close(mr) hold it
+	 * exclusive. Nothing else is taken while it is held. */
+	pthread_rwlock_t map_lock;
+	bool guard_map;
 };
+
+/* Around every provider call that may run progress (fab_dom.map_lock). */
+static inline void fab_progress_begin(struct fab_dom *d)
+{
+	if (d->guard_map)
+		pthread_rwlock_rdlock(&d->map_lock);
+}
+
+static inline void fab_progress_end(struct fab_dom *d)
+{
+	if (d->guard_map)
+		pthread_rwlock_unlock(&d->map_lock);
+}
 
 struct fab_mr {
 	struct fab_dom *dom;

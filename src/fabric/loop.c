@@ -158,7 +158,9 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 		 * the same endpoint (tcp and net 1.17 lose or corrupt
 		 * operations when both run at once, FI_THREAD_SAFE or not) */
 		pthread_mutex_lock(&e->post_lock);
+		fab_progress_begin(e->dom);
 		n = fi_cq_read(e->cq, ent, CQ_BATCH);
+		fab_progress_end(e->dom);
 		pthread_mutex_unlock(&e->post_lock);
 
 		if (n > 0) {
@@ -180,7 +182,9 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 
 			memset(&ee, 0, sizeof(ee));
 			pthread_mutex_lock(&e->post_lock);
+			fab_progress_begin(e->dom);
 			n = fi_cq_readerr(e->cq, &ee, 0);
+			fab_progress_end(e->dom);
 			pthread_mutex_unlock(&e->post_lock);
 			if (n < 1)
 				break;
@@ -208,7 +212,11 @@ static void drain_eq(struct fab_ep *e)
 	uint32_t event;
 
 	for (;;) {
-		ssize_t n = fi_eq_read(e->eq, &event, &u, sizeof(u), 0);
+		ssize_t n;
+
+		fab_progress_begin(e->dom);
+		n = fi_eq_read(e->eq, &event, &u, sizeof(u), 0);
+		fab_progress_end(e->dom);
 
 		if (n == -FI_EAGAIN)
 			return;
@@ -217,7 +225,10 @@ static void drain_eq(struct fab_ep *e)
 			int err;
 
 			memset(&ee, 0, sizeof(ee));
-			if (fi_eq_readerr(e->eq, &ee, 0) < 1)
+			fab_progress_begin(e->dom);
+			n = fi_eq_readerr(e->eq, &ee, 0);
+			fab_progress_end(e->dom);
+			if (n < 1)
 				return;
 			err = rtrs__fab_errno(ee.err ? ee.err : FI_EIO);
 			e->ops->cm(e->ctx,
@@ -255,7 +266,11 @@ static void drain_pep(struct fab_pep *p)
 	uint32_t event;
 
 	for (;;) {
-		ssize_t n = fi_eq_read(p->eq, &event, &u, sizeof(u), 0);
+		ssize_t n;
+
+		fab_progress_begin(p->dom);
+		n = fi_eq_read(p->eq, &event, &u, sizeof(u), 0);
+		fab_progress_end(p->dom);
 
 		if (n == -FI_EAGAIN)
 			return;
@@ -263,7 +278,9 @@ static void drain_pep(struct fab_pep *p)
 			struct fi_eq_err_entry ee;
 
 			memset(&ee, 0, sizeof(ee));
+			fab_progress_begin(p->dom);
 			fi_eq_readerr(p->eq, &ee, 0);
+			fab_progress_end(p->dom);
 			rtrs_dbg("listener EQ error %d", ee.err);
 			continue;
 		}
@@ -487,14 +504,19 @@ static bool can_block(struct fab_loop *l)
 
 		if (!e->poller) {
 			pthread_mutex_lock(&e->post_lock);
+			fab_progress_begin(e->dom);
 			busy = fi_trywait(e->dom->fabric, &cq, 1);
+			fab_progress_end(e->dom);
 			pthread_mutex_unlock(&e->post_lock);
 		}
 		if (busy) {
 			e->cq_ready = true;
 			ok = false;
 		}
-		if (fi_trywait(e->dom->fabric, &eq, 1)) {
+		fab_progress_begin(e->dom);
+		busy = fi_trywait(e->dom->fabric, &eq, 1);
+		fab_progress_end(e->dom);
+		if (busy) {
 			e->eq_ready = true;
 			ok = false;
 		}
@@ -502,8 +524,12 @@ static bool can_block(struct fab_loop *l)
 	rtrs_list_for_each_safe(pos, tmp, &l->peps) {
 		struct fab_pep *p = container_of(pos, struct fab_pep, node);
 		struct fid *f = &p->eq->fid;
+		int busy;
 
-		if (fi_trywait(p->dom->fabric, &f, 1)) {
+		fab_progress_begin(p->dom);
+		busy = fi_trywait(p->dom->fabric, &f, 1);
+		fab_progress_end(p->dom);
+		if (busy) {
 			p->eq_ready = true;
 			ok = false;
 		}
@@ -767,7 +793,9 @@ void rtrs__fab_poller_wait(struct fab_poller *pl, int timeout_ms)
 			return;
 		}
 		pthread_mutex_lock(&e->post_lock);
+		fab_progress_begin(e->dom);
 		busy = fi_trywait(e->dom->fabric, &cq, 1);
+		fab_progress_end(e->dom);
 		pthread_mutex_unlock(&e->post_lock);
 		if (busy) {
 			pthread_mutex_unlock(&pl->lock);
