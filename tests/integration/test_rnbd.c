@@ -50,6 +50,7 @@ static int server_start(const char *exe, const char *listen)
 	char e1[256], e2[256], e3[256], ex[128], line[256], name[64], io[32];
 	const char *argv[16];
 	int fds[2], n = 0, got = 0;
+	pid_t parent;
 	FILE *out;
 
 	snprintf(e1, sizeof(e1), "disk=%s", disk);
@@ -74,8 +75,10 @@ static int server_start(const char *exe, const char *listen)
 	argv[n] = NULL;
 	if (pipe(fds))
 		return -1;
+	parent = getpid();
 	srv_pid = fork();
 	if (srv_pid == 0) {
+		t_child_dies_with_parent(parent);
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
