@@ -1300,7 +1300,7 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	return ret;
 }
 
-static int path_handshake(struct clt_path *p)
+static int path_handshake(struct clt_path *p, bool recon)
 {
 	struct rtrs_clt_sess *s = p->sess;
 	const struct fab_caps *caps = rtrs__fab_dom_caps(p->dom);
@@ -1386,8 +1386,15 @@ static int path_handshake(struct clt_path *p)
 		ret = p->info_err;
 	if (ret)
 		return ret;
-	if (path_set_state(p, CLT_PATH_CONNECTED) < 0)
+	/* counted before the state shows it: whoever sees the path back
+	 * also sees the reconnect */
+	if (recon)
+		atomic_fetch_add(&p->st_recon_ok, 1);
+	if (path_set_state(p, CLT_PATH_CONNECTED) < 0) {
+		if (recon)
+			atomic_fetch_sub(&p->st_recon_ok, 1);
 		return p->err ? p->err : -ECONNABORTED;
+	}
 	path_wake(p);
 	plog(RTRS_LOG_INFO, p, "connected: %u connections, qd %u, io %u",
 	     p->ncons, s->geom.queue_depth, s->geom.max_io_size);
@@ -1473,14 +1480,14 @@ static void path_reset(struct clt_path *p)
 
 /* One connection attempt of a path in CONNECTING; on failure the path is
  * closed (and, once open() has returned, reconnects as configured). */
-static int path_connect(struct clt_path *p)
+static int path_connect(struct clt_path *p, bool recon)
 {
 	int ret;
 
 	path_reset(p);
 	rtrs__random(p->uuid, sizeof(p->uuid));  /* a new server path object */
 	p->recon_cnt++;
-	ret = path_handshake(p);
+	ret = path_handshake(p, recon);
 	if (ret) {
 		plog(RTRS_LOG_ERR, p, "connect failed: %s", rtrs_strerror(ret));
 		path_close(p, ret);
@@ -1528,12 +1535,11 @@ static int path_attempt(struct clt_path *p)
 	p->recon_attempts++;
 	pthread_mutex_unlock(&s->lock);
 	was_down = !any_path_connected(s, p);
-	ret = path_connect(p);
+	ret = path_connect(p, true);
 	if (ret) {
 		atomic_fetch_add(&p->st_recon_fail, 1);
 		return ret;
 	}
-	atomic_fetch_add(&p->st_recon_ok, 1);
 	plog(RTRS_LOG_INFO, p, "reconnected");
 	path_up(p, was_down);
 	return 0;
@@ -1673,7 +1679,7 @@ static int path_open(struct rtrs_clt_sess *s, unsigned idx,
 	atomic_store(&s->paths[idx], p);
 	if (atomic_load(&s->npaths) <= idx)
 		atomic_store(&s->npaths, idx + 1);
-	ret = path_connect(p);
+	ret = path_connect(p, false);
 	if (ret) {
 		path_shutdown(p);
 		atomic_store(&s->paths[idx], NULL);
