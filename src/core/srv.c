@@ -248,9 +248,19 @@ static void path_close(struct srv_path *p, int err, bool bad_input)
 	/* endpoints closed: nothing more of this path lands in our memory
 	 * (the tcp provider writes only while we read its CQ; the loop skips
 	 * closed endpoints) */
-	for (unsigned i = 0; i < p->cid_num; i++)
-		if (p->cons[i] && p->cons[i]->ep)
-			rtrs__fab_ep_close(p->cons[i]->ep);
+	for (unsigned i = 0; i < p->cid_num; i++) {
+		struct srv_con *c = p->cons[i];
+		struct fab_ep *ep;
+
+		if (!c)
+			continue;
+		/* srv_connreq() may be creating it: it sets c->ep under
+		 * c->lock, then looks whether the path closed meanwhile */
+		pthread_mutex_lock(&c->lock);
+		ep = c->ep;
+		pthread_mutex_unlock(&c->lock);
+		rtrs__fab_ep_close(ep);
+	}
 	rtrs__timer_stop(&p->hb);
 	path_put(p);    /* the path's own reference */
 }
@@ -1095,13 +1105,21 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	 * on one host the two ends of a connection run on different CPUs,
 	 * across hosts it makes no difference. */
 	loop = req.cid % rtrs__fab_nloops();
+	pthread_mutex_lock(&c->lock);
 	ret = rtrs__fab_ep_accept_create(l->pep, creq, loop, &srv_ep_ops, c,
 					 &c->ep);
+	pthread_mutex_unlock(&c->lock);
 	if (ret) {
 		reject(l, creq, ret, "endpoint");
 		c->dead = true;
 		path_close(p, ret, false);
 		path_put(p);    /* the endpoint that never was */
+		return;
+	}
+	if (atomic_load(&p->state) == SRV_PATH_CLOSING) {
+		/* closed (fenced) while the endpoint was made: path_close()
+		 * may have missed it, and its connection must not come up */
+		rtrs__fab_ep_close(c->ep);
 		return;
 	}
 	if (req.cid == 0) {
