@@ -483,6 +483,28 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
 	return more;
 }
 
+/* fi_trywait on one CQ or EQ; true if it has something to read first. */
+static bool busy_fid(struct fab_dom *d, struct fid *f)
+{
+	int busy;
+
+	fab_progress_begin(d);
+	busy = fi_trywait(d->fabric, &f, 1);
+	fab_progress_end(d);
+	return busy != 0;
+}
+
+/* The same for @e's CQ, kept apart from posts as drain_cq() does. */
+static bool busy_cq(struct fab_ep *e)
+{
+	bool busy;
+
+	pthread_mutex_lock(&e->post_lock);
+	busy = busy_fid(e->dom, &e->cq->fid);
+	pthread_mutex_unlock(&e->post_lock);
+	return busy;
+}
+
 /*
  * Before blocking, every CQ and EQ must agree (fi_trywait): tcp keeps
  * prefetched socket data in user space, where no fd shows it. Those that
@@ -496,40 +518,22 @@ static bool can_block(struct fab_loop *l)
 
 	rtrs_list_for_each_safe(pos, tmp, &l->eps) {
 		struct fab_ep *e = container_of(pos, struct fab_ep, node);
-		struct fid *cq = &e->cq->fid, *eq = &e->eq->fid;
 
 		if (atomic_load(&e->closing))
 			continue;
-		int busy = 0;
-
-		if (!e->poller) {
-			pthread_mutex_lock(&e->post_lock);
-			fab_progress_begin(e->dom);
-			busy = fi_trywait(e->dom->fabric, &cq, 1);
-			fab_progress_end(e->dom);
-			pthread_mutex_unlock(&e->post_lock);
-		}
-		if (busy) {
+		if (!e->poller && busy_cq(e)) {
 			e->cq_ready = true;
 			ok = false;
 		}
-		fab_progress_begin(e->dom);
-		busy = fi_trywait(e->dom->fabric, &eq, 1);
-		fab_progress_end(e->dom);
-		if (busy) {
+		if (busy_fid(e->dom, &e->eq->fid)) {
 			e->eq_ready = true;
 			ok = false;
 		}
 	}
 	rtrs_list_for_each_safe(pos, tmp, &l->peps) {
 		struct fab_pep *p = container_of(pos, struct fab_pep, node);
-		struct fid *f = &p->eq->fid;
-		int busy;
 
-		fab_progress_begin(p->dom);
-		busy = fi_trywait(p->dom->fabric, &f, 1);
-		fab_progress_end(p->dom);
-		if (busy) {
+		if (busy_fid(p->dom, &p->eq->fid)) {
 			p->eq_ready = true;
 			ok = false;
 		}
@@ -783,21 +787,10 @@ void rtrs__fab_poller_wait(struct fab_poller *pl, int timeout_ms)
 	pthread_mutex_lock(&pl->lock);
 	rtrs_list_for_each(pos, &pl->eps) {
 		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
-		struct fid *cq = &e->cq->fid;
-		int busy;
 
 		if (atomic_load(&e->closing))
 			continue;
-		if (atomic_load(&e->want_tx)) {
-			pthread_mutex_unlock(&pl->lock);
-			return;
-		}
-		pthread_mutex_lock(&e->post_lock);
-		fab_progress_begin(e->dom);
-		busy = fi_trywait(e->dom->fabric, &cq, 1);
-		fab_progress_end(e->dom);
-		pthread_mutex_unlock(&e->post_lock);
-		if (busy) {
+		if (atomic_load(&e->want_tx) || busy_cq(e)) {
 			pthread_mutex_unlock(&pl->lock);
 			return;
 		}
