@@ -273,9 +273,10 @@ struct srv_rx {
 struct srv_con {
 	struct srv_path *path;
 	unsigned cid;
-	struct fab_ep *ep;
+	struct fab_ep *ep;              /* set and closed under lock */
 	pthread_mutex_t lock;
 	bool dead;
+	bool ep_closed;                 /* under lock: ep closed, by one */
 	struct rtrs_list backlog;       /* ops waiting for tx room */
 	struct srv_rx *rx;
 	unsigned nrx;

@@ -209,7 +209,38 @@ static void op_finish(struct rtrs_srv_op *op)
 	path_put(p);
 }
 
-/* Close every connection of @p; any thread; idempotent. */
+/* Close @c's endpoint, if it has one, exactly once. The loop frees an
+ * endpoint soon after its close, so whoever comes second must not touch it:
+ * path_close() and srv_connreq(), which makes the endpoint and uses it
+ * until the accept under c->lock, settle it here. */
+static void con_close_ep(struct srv_con *c)
+{
+	struct fab_ep *ep = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->ep && !c->ep_closed) {
+		ep = c->ep;
+		c->ep_closed = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	rtrs__fab_ep_close(ep);
+}
+
+/* Connection @i of @p, or NULL; srv_connreq() adds them under ctx->lock. */
+static struct srv_con *path_con(struct srv_path *p, unsigned i)
+{
+	struct rtrs_srv_ctx *ctx = p->sess->ctx;
+	struct srv_con *c;
+
+	pthread_mutex_lock(&ctx->lock);
+	c = p->cons[i];
+	pthread_mutex_unlock(&ctx->lock);
+	return c;
+}
+
+/* Close every connection of @p; any thread; idempotent. A connection
+ * srv_connreq() adds after the first loop below sees the path closing and
+ * closes its endpoint itself. */
 static void path_close(struct srv_path *p, int err, bool bad_input)
 {
 	struct rtrs_list done, *pos, *tmp;
@@ -229,7 +260,7 @@ static void path_close(struct srv_path *p, int err, bool bad_input)
 	}
 	rtrs_list_init(&done);
 	for (unsigned i = 0; i < p->cid_num; i++) {
-		struct srv_con *c = p->cons[i];
+		struct srv_con *c = path_con(p, i);
 
 		if (!c)
 			continue;
@@ -245,23 +276,18 @@ static void path_close(struct srv_path *p, int err, bool bad_input)
 		rtrs_list_del(pos);
 		op_finish(container_of(pos, struct rtrs_srv_op, bl_node));
 	}
+	/* the heartbeat posts on connection 0 from the timer thread: it
+	 * stops before the endpoint goes */
+	rtrs__timer_stop(&p->hb);
 	/* endpoints closed: nothing more of this path lands in our memory
 	 * (the tcp provider writes only while we read its CQ; the loop skips
 	 * closed endpoints) */
 	for (unsigned i = 0; i < p->cid_num; i++) {
-		struct srv_con *c = p->cons[i];
-		struct fab_ep *ep;
+		struct srv_con *c = path_con(p, i);
 
-		if (!c)
-			continue;
-		/* srv_connreq() may be creating it: it sets c->ep under
-		 * c->lock, then looks whether the path closed meanwhile */
-		pthread_mutex_lock(&c->lock);
-		ep = c->ep;
-		pthread_mutex_unlock(&c->lock);
-		rtrs__fab_ep_close(ep);
+		if (c)
+			con_close_ep(c);
 	}
-	rtrs__timer_stop(&p->hb);
 	path_put(p);    /* the path's own reference */
 }
 
@@ -1105,28 +1131,32 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	 * on one host the two ends of a connection run on different CPUs,
 	 * across hosts it makes no difference. */
 	loop = req.cid % rtrs__fab_nloops();
+	/* c->lock is held until the accept is posted: path_close(), from
+	 * any thread, waits for it before it closes the endpoint */
 	pthread_mutex_lock(&c->lock);
 	ret = rtrs__fab_ep_accept_create(l->pep, creq, loop, &srv_ep_ops, c,
 					 &c->ep);
-	pthread_mutex_unlock(&c->lock);
 	if (ret) {
+		pthread_mutex_unlock(&c->lock);
 		reject(l, creq, ret, "endpoint");
-		c->dead = true;
 		path_close(p, ret, false);
 		path_put(p);    /* the endpoint that never was */
 		return;
 	}
 	if (atomic_load(&p->state) == SRV_PATH_CLOSING) {
 		/* closed (fenced) while the endpoint was made: path_close()
-		 * may have missed it, and its connection must not come up */
-		rtrs__fab_ep_close(c->ep);
+		 * may have passed this connection, and it must not come up */
+		pthread_mutex_unlock(&c->lock);
+		con_close_ep(c);
 		return;
 	}
 	if (req.cid == 0) {
 		char peer[sizeof(p->peer)];
 
 		rtrs__fab_ep_peer(c->ep, peer, sizeof(peer));
-		pthread_mutex_lock(&ctx->lock);  /* rtrsctl reads it */
+		/* rtrsctl reads it; c->lock, then ctx->lock (nothing takes
+		 * them the other way round) */
+		pthread_mutex_lock(&ctx->lock);
 		memcpy(p->peer, peer, sizeof(peer));
 		pthread_mutex_unlock(&ctx->lock);
 	}
@@ -1145,6 +1175,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	rtrs__proto_conn_rsp_encode(priv, &rsp);
 	if (!ret)
 		ret = rtrs__fab_ep_accept(c->ep, priv, sizeof(priv));
+	pthread_mutex_unlock(&c->lock);
 	if (ret) {
 		rtrs_warn("srv: accept failed: %s", rtrs_strerror(ret));
 		path_close(p, ret, false);
