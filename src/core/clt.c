@@ -1271,6 +1271,9 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 			path_down_final(p);
 		return ret;
 	}
+	/* c->lock is held while @ep is used here: a path_close() from
+	 * another thread closes it only afterwards, and the loop frees a
+	 * closed endpoint */
 	pthread_mutex_lock(&c->lock);
 	if (c->dead) {
 		pthread_mutex_unlock(&c->lock);
@@ -1278,7 +1281,6 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		return -ECONNABORTED;
 	}
 	c->ep = ep;
-	pthread_mutex_unlock(&c->lock);
 	if (c->cid) {
 		/* a receive for every response that can be outstanding */
 		size_t n = MIN(rtrs__fab_dom_caps(p->dom)->rx_size,
@@ -1287,11 +1289,11 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		ret = con_alloc_rx(c, (unsigned)n);
 		if (!ret)
 			ret = con_post_rx(c);
-		if (ret)
-			return ret;
 	}
 	rtrs__proto_conn_req_encode(priv, &req);
-	ret = rtrs__fab_ep_connect(c->ep, priv, sizeof(priv));
+	if (!ret)
+		ret = rtrs__fab_ep_connect(ep, priv, sizeof(priv));
+	pthread_mutex_unlock(&c->lock);
 	if (ret)
 		return ret;
 	ret = path_wait(p, con_done, c, s->attr.connect_timeout_ms);
