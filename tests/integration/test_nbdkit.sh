@@ -15,8 +15,9 @@ for t in nbdkit qemu-img nbdinfo nbdcopy; do
 	command -v "$t" >/dev/null || { echo "skip: no $t"; exit 77; }
 done
 work=$(mktemp -d)
-spid=0 npid=0 fpid=0
+spid=0 npid=0 fpid=0 f2pid=0
 cleanup() {
+	[ "$f2pid" -gt 0 ] && { fusermount3 -u "$work/mnt" 2>/dev/null; kill "$f2pid" 2>/dev/null; }
 	[ "$fpid" -gt 0 ] && { fusermount3 -u "$work/mnt" 2>/dev/null; fusermount3 -u "$work/fuse" 2>/dev/null; kill "$fpid" 2>/dev/null; }
 	[ "$npid" -gt 0 ] && kill "$npid" 2>/dev/null
 	[ "$spid" -gt 0 ] && kill "$spid" 2>/dev/null
@@ -51,6 +52,26 @@ nbdcopy "$uri" "$work/copy.img" || bad "nbdcopy"
 qemu-io -f raw -c "write -P 0x5a 1M 64k" -c "read -P 0x5a 1M 64k" "$uri" \
 	> "$work/qemu-io.log" 2>&1 || bad "qemu-io pattern: $(cat "$work/qemu-io.log")"
 
+# fuse2fs in the foreground: it writes the file system back after
+# fusermount3 returns, so a second mount waits for it to exit
+f2_mount() {    # OPTIONS
+	fuse2fs -f -o "$1" "$work/fuse/disk" "$work/mnt" > "$work/fuse2fs.log" 2>&1 &
+	f2pid=$!
+	for _ in $(seq 1 100); do
+		mountpoint -q "$work/mnt" && return 0
+		kill -0 "$f2pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+f2_umount() {
+	fusermount3 -u "$work/mnt"
+	wait "$f2pid"
+	local st=$?
+	f2pid=0
+	return "$st"
+}
+
 if command -v nbdfuse >/dev/null && command -v fuse2fs >/dev/null && [ -e /dev/fuse ]; then
 	mkdir -p "$work/fuse" "$work/mnt"
 	nbdfuse "$work/fuse/disk" "$uri" > "$work/nbdfuse.log" 2>&1 &
@@ -58,16 +79,19 @@ if command -v nbdfuse >/dev/null && command -v fuse2fs >/dev/null && [ -e /dev/f
 	for _ in $(seq 1 100); do [ -e "$work/fuse/disk" ] && break; sleep 0.1; done
 	mkfs.ext4 -q -F "$work/fuse/disk" || bad "mkfs.ext4"
 	e2fsck -fn "$work/fuse/disk" > "$work/fsck1.log" 2>&1 || bad "e2fsck after mkfs: $(cat "$work/fsck1.log")"
-	if fuse2fs -o fakeroot "$work/fuse/disk" "$work/mnt" > "$work/fuse2fs.log" 2>&1; then
+	if f2_mount fakeroot; then
 		for i in $(seq 1 20); do
 			head -c $((i * 10000)) /dev/urandom > "$work/mnt/f$i"
 		done
 		sync
 		sums=$(cd "$work/mnt" && sha256sum f* | sort)
-		fusermount3 -u "$work/mnt"
-		fuse2fs -o fakeroot,ro "$work/fuse/disk" "$work/mnt" > /dev/null 2>&1 || bad "fuse2fs remount"
-		[ "$(cd "$work/mnt" && sha256sum f* | sort)" = "$sums" ] || bad "files differ after remount"
-		fusermount3 -u "$work/mnt"
+		f2_umount || bad "fuse2fs exit $?: $(cat "$work/fuse2fs.log")"
+		if f2_mount fakeroot,ro; then
+			[ "$(cd "$work/mnt" && sha256sum f* | sort)" = "$sums" ] || bad "files differ after remount"
+			f2_umount || bad "fuse2fs ro exit $?: $(cat "$work/fuse2fs.log")"
+		else
+			bad "fuse2fs remount: $(cat "$work/fuse2fs.log")"
+		fi
 		e2fsck -fn "$work/fuse/disk" > "$work/fsck2.log" 2>&1 || bad "e2fsck after files: $(cat "$work/fsck2.log")"
 	else
 		bad "fuse2fs mount: $(cat "$work/fuse2fs.log")"
