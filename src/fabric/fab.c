@@ -3,13 +3,48 @@
 #include "fab_int.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
+
+/*
+ * Debian's libfabric links libinfinipath (its psm provider), whose load-time
+ * constructor installs handlers for SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGILL
+ * and SIGABRT that print a message and call exit(1): a crashed process then
+ * runs exit handlers beside the threads it broke, and can hang instead of
+ * dumping core; Ctrl-C exits with status 1. We never use psm (it has no
+ * FI_EP_MSG endpoints). Those signals get their default action back, but
+ * only while the handler installed is that library's. This runs after the
+ * constructors of our dependencies, before the application's main.
+ */
+__attribute__((constructor)) static void fab_signals_default(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGILL,
+				    SIGABRT };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa;
+		Dl_info di;
+		void *h;
+
+		if (sigaction(sigs[i], NULL, &sa))
+			continue;
+		h = (sa.sa_flags & SA_SIGINFO) ? (void *)sa.sa_sigaction
+					       : (void *)sa.sa_handler;
+		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN ||
+		    !dladdr(h, &di) || !di.dli_fname)
+			continue;
+		if (strstr(di.dli_fname, "infinipath") ||
+		    strstr(di.dli_fname, "libpsm"))
+			signal(sigs[i], SIG_DFL);
+	}
+}
 
 int rtrs__fab_errno(int fi_err)
 {

@@ -8,7 +8,6 @@
 #ifndef RTRS_TEST_HARNESS_H
 #define RTRS_TEST_HARNESS_H
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -42,35 +41,6 @@ static int t_passed, t_failed;
 		long long a_ = (long long)(a), b_ = (long long)(b);          \
 		CHECK(a_ == b_, "%lld != %lld", a_, b_);                     \
 	} while (0)
-
-/*
- * Debian's libfabric loads libinfinipath, whose load-time handlers for
- * SIGSEGV, SIGBUS, SIGILL and SIGABRT print a backtrace and call exit():
- * a crashed test then runs exit handlers beside the threads it broke and
- * can hang until the ctest timeout. Crash at once instead. (Runs after
- * the libraries' constructors, before main.)
- */
-__attribute__((constructor)) static void t_crash_at_once(void)
-{
-	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGABRT };
-
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		struct sigaction sa;
-		Dl_info di;
-		void *h;
-
-		if (sigaction(sigs[i], NULL, &sa))
-			continue;
-		h = (sa.sa_flags & SA_SIGINFO) ? (void *)sa.sa_sigaction
-					       : (void *)sa.sa_handler;
-		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN ||
-		    !dladdr(h, &di) || !di.dli_fname)
-			continue;
-		if (strstr(di.dli_fname, "infinipath") ||
-		    strstr(di.dli_fname, "psm"))
-			signal(sigs[i], SIG_DFL);
-	}
-}
 
 /* In a forked server, before exec: die with the test. A test that crashes
  * or hits its ctest timeout must not leave its server behind. (Every test
