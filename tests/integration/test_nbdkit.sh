@@ -18,7 +18,7 @@ work=$(mktemp -d)
 spid=0 npid=0 fpid=0 f2pid=0
 cleanup() {
 	[ "$f2pid" -gt 0 ] && { fusermount3 -u "$work/mnt" 2>/dev/null; kill "$f2pid" 2>/dev/null; }
-	[ "$fpid" -gt 0 ] && { fusermount3 -u "$work/mnt" 2>/dev/null; fusermount3 -u "$work/fuse" 2>/dev/null; kill "$fpid" 2>/dev/null; }
+	[ "$fpid" -gt 0 ] && { fusermount3 -u "$work/fuse" 2>/dev/null; kill "$fpid" 2>/dev/null; }
 	[ "$npid" -gt 0 ] && kill "$npid" 2>/dev/null
 	[ "$spid" -gt 0 ] && kill "$spid" 2>/dev/null
 	wait 2>/dev/null
