@@ -19,8 +19,10 @@
  *                                   librtrs threads and wait in a list)
  *   rnbd_busy_poll=US              (default 0: fio sleeps until a
  *                                   completion; > 0: it spins this long
- *                                   first, as RTRS_POLL_US does for the
- *                                   librtrs threads)
+ *                                   first, whether or not a CPU is
+ *                                   spare; RTRS_POLL_US in the
+ *                                   environment spins in rnbd_poll()
+ *                                   only while one is, rtrs(7))
  *
  * Each job opens its own librnbd session (one path per address) and the
  * device.

@@ -220,7 +220,9 @@ RTRS_API int rtrs_clt_request(struct rtrs_clt_sess *sess, enum rtrs_dir dir,
  * elsewhere (a path failed, a held request timed out) wait for this call
  * too; rtrs_clt_close() runs those still pending. When nothing is ready and
  * a request on an IO permit is in flight, waits up to @timeout_ms (0: not
- * at all, -1: no limit) for one. Several threads may poll one session.
+ * at all, -1: no limit) for one ($RTRS_POLL_US: polling that long first,
+ * while the machine has a CPU to spare, rtrs(7)). Several threads may poll
+ * one session.
  * Requests on admin permits, heartbeats, reconnects and path control stay
  * on the library's threads; IO on the session moves only while someone
  * polls. Do not wait for an IO permit (RTRS_PERMIT_WAIT) on the only

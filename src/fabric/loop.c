@@ -10,6 +10,7 @@
 #include "fab_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,39 @@ static struct {
  * pin the loops. */
 static uint64_t poll_ns;
 static bool no_pin;
+
+/*
+ * A spinner keeps a CPU from every other thread, and a wake-up on an idle
+ * vCPU costs more than the round trip it waits for: so spin only while
+ * the machine has no more runnable threads than CPUs (the spinner counts
+ * itself). The count is /proc/loadavg's (machine-wide, as sched sees it),
+ * read at most every SPARE_CHECK_NS per thread: about 2 us a read here.
+ * Opened at engine start when $RTRS_POLL_US is set; if it cannot be read,
+ * nothing spins.
+ */
+#define SPARE_CHECK_NS 10000ull
+static int loadavg_fd = -1;
+static unsigned online_cpus;
+
+static bool cpu_spare(void)
+{
+	static _Thread_local uint64_t checked;
+	static _Thread_local bool spare;
+	uint64_t now = rtrs_now_ns();
+
+	if (now - checked >= SPARE_CHECK_NS) {
+		int r = rtrs__nr_running(loadavg_fd);
+
+		spare = r > 0 && (unsigned)r <= online_cpus;
+		checked = now;
+	}
+	return spare;
+}
+
+bool rtrs__fab_may_spin(uint64_t since_ns)
+{
+	return poll_ns && rtrs_now_ns() - since_ns < poll_ns && cpu_spare();
+}
 
 struct fab_loop *rtrs__fab_loop(unsigned idx)
 {
@@ -566,7 +600,7 @@ static void *loop_main(void *arg)
 		/* optional busy-poll window after work (RTRS_POLL_US) */
 		if (work)
 			busy_until = now_ns + poll_ns;
-		if (!more && now_ns < busy_until) {
+		if (!more && now_ns < busy_until && cpu_spare()) {
 			struct rtrs_list *pos;
 
 			for (pos = l->eps.next; pos != &l->eps; pos = pos->next)
@@ -671,6 +705,14 @@ int rtrs__fab_engine_get(void)
 
 			poll_ns = pu ? strtoull(pu, NULL, 10) * 1000 : 0;
 			no_pin = pin_env && !strcmp(pin_env, "0");
+			online_cpus = n;
+			if (poll_ns) {
+				loadavg_fd = open("/proc/loadavg",
+						  O_RDONLY | O_CLOEXEC);
+				if (loadavg_fd < 0)
+					rtrs_warn("RTRS_POLL_US: /proc/loadavg: %d; not polling",
+						  -errno);
+			}
 		}
 		pick_cpus(cpus, n);
 		engine.n = n;
@@ -685,6 +727,9 @@ int rtrs__fab_engine_get(void)
 				engine.loops = NULL;
 				engine.n = 0;
 				engine.ref--;
+				if (loadavg_fd >= 0)
+					close(loadavg_fd);
+				loadavg_fd = -1;
 				break;
 			}
 		}
@@ -703,6 +748,9 @@ void rtrs__fab_engine_put(void)
 		free(engine.loops);
 		engine.loops = NULL;
 		engine.n = 0;
+		if (loadavg_fd >= 0)
+			close(loadavg_fd);
+		loadavg_fd = -1;
 	}
 	pthread_mutex_unlock(&engine.lock);
 }

@@ -84,3 +84,38 @@ unsigned rtrs__ncpus(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+
+int rtrs__loadavg_running(const char *s)
+{
+	long r = 0;
+	int digits = 0;
+
+	if (!s)
+		return -EINVAL;
+	/* three load averages, each followed by one space */
+	for (int f = 0; f < 3; f++) {
+		s = strchr(s, ' ');
+		if (!s)
+			return -EINVAL;
+		s++;
+	}
+	for (; *s >= '0' && *s <= '9'; s++, digits++) {
+		r = r * 10 + (*s - '0');
+		if (r > INT32_MAX)
+			return -EINVAL;
+	}
+	if (!digits || *s != '/')
+		return -EINVAL;
+	return (int)r;
+}
+
+int rtrs__nr_running(int fd)
+{
+	char buf[128];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return rtrs__loadavg_running(buf);
+}

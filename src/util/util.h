@@ -122,5 +122,14 @@ uint32_t rtrs__random_u32(void);
 /* Online CPUs, at least 1. */
 unsigned rtrs__ncpus(void);
 
+/* The runnable threads of the machine, the reader included: the R of the
+ * fourth field ("R/T") of /proc/loadavg's text @s. Returns R (>= 0) or
+ * -EINVAL if @s does not have that form. */
+int rtrs__loadavg_running(const char *s);
+
+/* Read the runnable count from @fd, an open /proc/loadavg (pread at 0).
+ * Returns it or a negative errno. */
+int rtrs__nr_running(int fd);
+
 
 #endif

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "proto/wire.h"
+#include "util/util.h"
 
 static struct rtrs_geom geom_512_128k(void)
 {
@@ -523,6 +524,22 @@ static void test_fuzz_io(void **st)
 	free(c);
 }
 
+/* The runnable count that gates RTRS_POLL_US (src/fabric/loop.c). */
+static void test_loadavg(void **state)
+{
+	(void)state;
+	assert_int_equal(rtrs__loadavg_running("0.65 1.90 2.26 1/81 7438\n"), 1);
+	assert_int_equal(rtrs__loadavg_running("12.00 9.10 8.00 37/1204 99"), 37);
+	assert_int_equal(rtrs__loadavg_running("0.00 0.00 0.00 0/5 1"), 0);
+	assert_int_equal(rtrs__loadavg_running(""), -EINVAL);
+	assert_int_equal(rtrs__loadavg_running("0.65 1.90 2.26"), -EINVAL);
+	assert_int_equal(rtrs__loadavg_running("0.65 1.90 2.26 /81 1"), -EINVAL);
+	assert_int_equal(rtrs__loadavg_running("0.65 1.90 2.26 3 1"), -EINVAL);
+	assert_int_equal(rtrs__loadavg_running("0.65 1.90 2.26 x/81"), -EINVAL);
+	assert_int_equal(rtrs__loadavg_running("1 2 3 99999999999/2 1"), -EINVAL);
+	assert_int_equal(rtrs__loadavg_running(NULL), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_io_read),
 		cmocka_unit_test(test_io_fence),
 		cmocka_unit_test(test_fuzz_io),
+		cmocka_unit_test(test_loadavg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
