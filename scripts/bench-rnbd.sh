@@ -8,6 +8,8 @@
 #   rnbd-t the same, set up for a host whose 2 CPUs are shared by client,
 #          server and fio: progress threads not pinned (RTRS_PIN=0, both
 #          sides) and a server without always_invalidate;
+#   rnbd-p rnbd-t, and both sides poll up to RTRS_POLL_US=100 before they
+#          sleep, while the machine has a CPU to spare (rtrs(7));
 #   nbd    fio's nbd engine -> `nbdkit memory size=1G` on TCP loopback;
 #   raw    the libfabric provider itself: `rtrs-perf raw client` (one per
 #          job) with the row's size, direction and depth, sequential;
@@ -22,10 +24,13 @@
 #   scripts/bench-rnbd.sh [BUILD_DIR]
 #       REPS=3 TIME=5 IONOS_TIME=10 OUT=build/bench-rnbd PLOT=0
 #       SRV_ARGS="..." (extra rnbd-server options)
+#   A part of it (no IONOS profile, no chart unless all of it ran):
+#       PEERS="rnbd-p nbd" ROWS="r4k1 w4k1" JOBS="1 2" IONOS=0
 set -euo pipefail
 build=${1:-build/plain}
 reps=${REPS:-3}
 secs=${TIME:-5}
+POLL_US=100
 ionos_secs=${IONOS_TIME:-10}
 out=${OUT:-build/bench-rnbd}
 srv="$build/tools/rnbd-server"
@@ -57,6 +62,9 @@ start rnbd "$srv" --listen 127.0.0.1:0 --export "disk=$disk" ${SRV_ARGS:-}
 # shellcheck disable=SC2086
 RTRS_PIN=0 start rnbdt "$srv" --listen 127.0.0.1:0 --export "disk=$disk" \
 	--always-invalidate 0 ${SRV_ARGS:-}
+# shellcheck disable=SC2086
+RTRS_PIN=0 RTRS_POLL_US=$POLL_US start rnbdp "$srv" --listen 127.0.0.1:0 \
+	--export "disk=$disk" --always-invalidate 0 ${SRV_ARGS:-}
 # a raw server serves one client at a time: one per job
 start raw1 "$build/tools/rtrs-perf" raw server --listen 127.0.0.1:0
 start raw2 "$build/tools/rtrs-perf" raw server --listen 127.0.0.1:0
@@ -78,7 +86,24 @@ nbdcopy "$disk" "$nbd_uri"      # the same prefill as the file
 
 rows=(r4k1:randread:4k:1 r4k32:randread:4k:32 w4k1:randwrite:4k:1
       w4k32:randwrite:4k:32 r128k:read:128k:8 w128k:write:128k:8)
-peers=(rnbd rnbd-t nbd raw local)
+peers=(rnbd rnbd-t rnbd-p nbd raw local)
+jobs=(1 2)
+ionos=${IONOS:-1}
+part=0
+if [ -n "${PEERS:-}${ROWS:-}${JOBS:-}" ]; then
+	part=1 ionos=${IONOS:-0}
+	# shellcheck disable=SC2206
+	[ -n "${PEERS:-}" ] && peers=($PEERS)
+	# shellcheck disable=SC2206
+	[ -n "${JOBS:-}" ] && jobs=($JOBS)
+	if [ -n "${ROWS:-}" ]; then
+		sel=()
+		for r in "${rows[@]}"; do
+			case " $ROWS " in *" ${r%%:*} "*) sel+=("$r") ;; esac
+		done
+		rows=("${sel[@]}")
+	fi
+fi
 
 fio_run() { # result-file fio-args...
 	local f=$1; shift
@@ -110,12 +135,13 @@ raw_run() { # result-file read|write bs qd jobs
 }
 
 matrix_run() { # peer row nj rep
-	local peer=$1 row=$2 nj=$3 r=$4 name rw bs qd eng=() pin=1
+	local peer=$1 row=$2 nj=$3 r=$4 name rw bs qd eng=() pin=1 poll=0
 	IFS=: read -r name rw bs qd <<< "$row"
 	case $peer in
-	rnbd|rnbd-t)
+	rnbd|rnbd-t|rnbd-p)
 		local p=$PORT_rnbd
 		[ "$peer" = rnbd-t ] && p=$PORT_rnbdt pin=0
+		[ "$peer" = rnbd-p ] && p=$PORT_rnbdp pin=0 poll=$POLL_US
 		eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$p"
 		     --rnbd_device=disk)
 		# a second writing job needs the migration mode
@@ -131,7 +157,7 @@ matrix_run() { # peer row nj rep
 		if [ "$qd" -eq 1 ]; then eng+=(--ioengine=psync); else eng+=(--ioengine=io_uring); fi
 		;;
 	esac
-	RTRS_PIN=$pin fio_run "$out/$peer.$name.j$nj.$r.json" --name="$peer-$name" "${eng[@]}" \
+	RTRS_PIN=$pin RTRS_POLL_US=$poll fio_run "$out/$peer.$name.j$nj.$r.json" --name="$peer-$name" "${eng[@]}" \
 		--rw="$rw" --bs="$bs" --iodepth="$qd" --numjobs="$nj" \
 		--size=512m --offset_increment=512m --norandommap --randrepeat=0 \
 		--time_based --runtime="$secs" --ramp_time=1 --group_reporting \
@@ -139,7 +165,7 @@ matrix_run() { # peer row nj rep
 }
 
 for r in $(seq 1 "$reps"); do
-	for nj in 1 2; do
+	for nj in "${jobs[@]}"; do
 		for row in "${rows[@]}"; do
 			echo "bench-rnbd: rep $r/$reps, ${row%%:*}, $nj job(s)" >&2
 			for peer in "${peers[@]}"; do
@@ -151,24 +177,27 @@ done
 
 # the IONOS profile (block-peers.md 5), our engine instead of libaio
 ionos_run() { # peer rep
-	local eng=() pin=1
+	local eng=() pin=1 poll=0
 	case $1 in
 	rnbd) eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$PORT_rnbd" --rnbd_device=disk) ;;
 	rnbd-t) eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$PORT_rnbdt" --rnbd_device=disk)
 		pin=0 ;;
+	rnbd-p) eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$PORT_rnbdp" --rnbd_device=disk)
+		pin=0 poll=$POLL_US ;;
 	nbd) eng=(--ioengine=nbd --uri="$nbd_uri") ;;
 	esac
-	RTRS_PIN=$pin fio_run "$out/ionos.$1.$2.json" --name="ionos-$1" "${eng[@]}" \
+	RTRS_PIN=$pin RTRS_POLL_US=$poll fio_run "$out/ionos.$1.$2.json" --name="ionos-$1" "${eng[@]}" \
 		--bssplit=512/20:1k/16:2k/9:4k/12:8k/19:16k/10:32k/8:64k/4 \
 		--fadvise_hint=0 --rw=randrw:2 --random_distribution=zipf:1.2 \
 		--time_based --runtime="$ionos_secs" --ramp_time=2 \
 		--iodepth=129 --iodepth_batch_submit=128 --iodepth_batch_complete=128 \
 		--numjobs=1 --group_reporting --size=1g --lat_percentiles=1
 }
-for r in $(seq 1 "$reps"); do
+[ "$ionos" = 1 ] && for r in $(seq 1 "$reps"); do
 	echo "bench-rnbd: IONOS profile, rep $r/$reps" >&2
 	ionos_run rnbd "$r"
 	ionos_run rnbd-t "$r"
+	ionos_run rnbd-p "$r"
 	ionos_run nbd "$r"
 done
 
@@ -203,47 +232,63 @@ label() { case $1 in
 	w4k1) echo "4k randwrite QD1" ;; w4k32) echo "4k randwrite QD32" ;;
 	r128k) echo "128k read QD8" ;; w128k) echo "128k write QD8" ;; esac; }
 
+has() { case " ${peers[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+rnbds=()
+for p in rnbd rnbd-t rnbd-p; do has $p && rnbds+=("$p"); done
 echo
-echo "Medians of $reps runs of ${secs} s (after 1 s ramp); IOPS (p50/p99 us of total latency); rnbd/nbd = median of the per-run ratios."
+echo "Medians of $reps runs of ${secs} s (after 1 s ramp); IOPS (p50/p99 us of total latency); X/nbd = median of the per-run ratios."
 echo
-echo "| case | jobs | rnbd IOPS, p50/p99 us | rnbd-t IOPS, p50/p99 | nbd IOPS, p50/p99 | raw IOPS, p50/p99 | local IOPS | rnbd/nbd | rnbd-t/nbd | rnbd/raw | rnbd-t runs |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+hdr="| case | jobs |" sep="|---|---:|"
+for p in "${peers[@]}"; do
+	if [ "$p" = local ]; then hdr+=" local IOPS |"; else hdr+=" $p IOPS, p50/p99 us |"; fi
+	sep+="---:|"
+done
+if has nbd; then for p in "${rnbds[@]}"; do hdr+=" $p/nbd |" sep+="---:|"; done; fi
+has raw && has rnbd-p && hdr+=" rnbd-p/raw |" sep+="---:|"
+echo "$hdr"
+echo "$sep"
 : > "$out/matrix.csv"
 cell() { # peer key: "IOPS, p50/p99"
 	printf "%.0f, %s/%s" "$(across iops "$1.$2" | median)" \
 		"$(across pct "$1.$2" 50.000000 | median)" "$(across pct "$1.$2" 99.000000 | median)"
 }
-for nj in 1 2; do
+for nj in "${jobs[@]}"; do
 	for row in "${rows[@]}"; do
 		n=${row%%:*} k=$n.j$nj
-		printf "| %s | %d | %s | %s | %s | %s | %.0f | %s | %s | %s | %s |\n" \
-			"$(label "$n")" "$nj" "$(cell rnbd "$k")" "$(cell rnbd-t "$k")" \
-			"$(cell nbd "$k")" "$(cell raw "$k")" "$(across iops local.$k | median)" \
-			"$(ratio rnbd nbd "$k")" "$(ratio rnbd-t nbd "$k")" "$(ratio rnbd raw "$k")" \
-			"$(across iops rnbd-t.$k | paste -sd ' ')"
+		line="| $(label "$n") | $nj |"
 		printf '"%s, %dj"' "$(label "$n")" "$nj" >> "$out/matrix.csv"
-		for p in rnbd rnbd-t nbd raw local; do
-			printf '\t%s' "$(across iops $p.$k | median)" >> "$out/matrix.csv"
+		for p in "${peers[@]}"; do
+			if [ "$p" = local ]; then
+				line+=" $(printf %.0f "$(across iops local.$k | median)") |"
+			else
+				line+=" $(cell "$p" "$k") |"
+			fi
+			printf '\t%s' "$(across iops "$p.$k" | median)" >> "$out/matrix.csv"
 		done
 		echo >> "$out/matrix.csv"
+		if has nbd; then for p in "${rnbds[@]}"; do line+=" $(ratio "$p" nbd "$k") |"; done; fi
+		has raw && has rnbd-p && line+=" $(ratio rnbd-p raw "$k") |"
+		echo "$line"
 	done
 done
-echo
-echo "IONOS profile (bssplit 512..64k, randrw:2, zipf:1.2, QD 129, batch 128), ${ionos_secs} s after 2 s ramp, medians of $reps:"
-echo
-echo "| peer | read IOPS | write IOPS | MiB/s | mean latency us (read) | p99 us | runs (read IOPS) |"
-echo "|---|---:|---:|---:|---:|---:|---|"
-for p in rnbd rnbd-t nbd; do
-	printf "| %s | %s | %s | %s | %s | %s | %s |\n" "$p" \
-		"$(across jv ionos.$p '.read.iops | floor' | median)" \
-		"$(across jv ionos.$p '.write.iops | floor' | median)" \
-		"$(across mibs ionos.$p | median)" \
-		"$(across jv ionos.$p '.read.lat_ns.mean / 1000 | floor' | median)" \
-		"$(across pct ionos.$p 99.000000 | median)" \
-		"$(across jv ionos.$p '.read.iops | floor' | paste -sd ' ')"
-done
+if [ "$ionos" = 1 ]; then
+	echo
+	echo "IONOS profile (bssplit 512..64k, randrw:2, zipf:1.2, QD 129, batch 128), ${ionos_secs} s after 2 s ramp, medians of $reps:"
+	echo
+	echo "| peer | read IOPS | write IOPS | MiB/s | mean latency us (read) | p99 us | runs (read IOPS) |"
+	echo "|---|---:|---:|---:|---:|---:|---|"
+	for p in rnbd rnbd-t rnbd-p nbd; do
+		printf "| %s | %s | %s | %s | %s | %s | %s |\n" "$p" \
+			"$(across jv ionos.$p '.read.iops | floor' | median)" \
+			"$(across jv ionos.$p '.write.iops | floor' | median)" \
+			"$(across mibs ionos.$p | median)" \
+			"$(across jv ionos.$p '.read.lat_ns.mean / 1000 | floor' | median)" \
+			"$(across pct ionos.$p 99.000000 | median)" \
+			"$(across jv ionos.$p '.read.iops | floor' | paste -sd ' ')"
+	done
+fi
 
-if [ "${PLOT:-0}" = 1 ]; then
+if [ "${PLOT:-0}" = 1 ] && [ "$part" = 0 ]; then
 	command -v gnuplot >/dev/null || "$(dirname "$0")/deps.sh" bench
 	mkdir -p docs/img
 	gnuplot <<GP
@@ -262,9 +307,10 @@ set grid ytics
 set datafile separator "\t"
 plot "$out/matrix.csv" using 2:xtic(1) title "rnbd (defaults)" lc rgb "#1f77b4", \
      "" using 3 title "rnbd (unpinned, no always_invalidate)" lc rgb "#6baed6", \
-     "" using 4 title "NBD (nbdkit memory, fio nbd engine)" lc rgb "#ff7f0e", \
-     "" using 5 title "raw libfabric tcp (rtrs-perf raw)" lc rgb "#2ca02c", \
-     "" using 6 title "local tmpfs, no network" lc rgb "#9a9a9a"
+     "" using 4 title "rnbd (unpinned, polling while a CPU is spare)" lc rgb "#08306b", \
+     "" using 5 title "NBD (nbdkit memory, fio nbd engine)" lc rgb "#ff7f0e", \
+     "" using 6 title "raw libfabric tcp (rtrs-perf raw)" lc rgb "#2ca02c", \
+     "" using 7 title "local tmpfs, no network" lc rgb "#9a9a9a"
 GP
 	echo "bench-rnbd: docs/img/rnbd-matrix.png" >&2
 fi
