@@ -1938,7 +1938,7 @@ static void run_done_q(struct rtrs_clt_sess *s)
 int rtrs_clt_poll(struct rtrs_clt_sess *s, int timeout_ms)
 {
 	struct polling saved = polling;
-	uint64_t end = 0, idle_since = 0;
+	uint64_t end = 0, idle_since = 0, now;
 	int ran;
 
 	if (!s || !s->poller || timeout_ms < -1)
@@ -1956,17 +1956,15 @@ int rtrs_clt_poll(struct rtrs_clt_sess *s, int timeout_ms)
 		rtrs__fab_poller_progress(s->poller);
 		if (polling.ran || !timeout_ms || !atomic_load(&s->io_pending))
 			break;
-		if (timeout_ms > 0 || !idle_since) {
-			uint64_t now = rtrs_now_ns();
-
-			if (!idle_since)
-				idle_since = now;
-			if (timeout_ms > 0 && now >= end)
+		now = rtrs_now_ns();
+		if (!idle_since)
+			idle_since = now;
+		if (timeout_ms > 0) {
+			if (now >= end)
 				break;
-			if (timeout_ms > 0)
-				left = (int)((end - now + 999999) / 1000000);
+			left = (int)((end - now + 999999) / 1000000);
 		}
-		if (rtrs__fab_may_spin(idle_since))
+		if (rtrs__fab_may_spin(idle_since, now))
 			continue;       /* $RTRS_POLL_US, while a CPU is spare */
 		rtrs__fab_poller_wait(s->poller, left);
 	}

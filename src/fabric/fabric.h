@@ -193,11 +193,11 @@ int rtrs__fab_poller_progress(struct fab_poller *pl);
 void rtrs__fab_poller_wait(struct fab_poller *pl, int timeout_ms);
 /* Any thread: end a rtrs__fab_poller_wait(), now or the next one. */
 void rtrs__fab_poller_wake(struct fab_poller *pl);
-/* $RTRS_POLL_US for a poller: true if a caller that has found nothing
- * since @since_ns (rtrs_now_ns()) should read the CQs again rather than
- * sleep: within the window, and only while the machine has a CPU for
- * every runnable thread (the spinner included), as the loops spin. */
-bool rtrs__fab_may_spin(uint64_t since_ns);
+/* $RTRS_POLL_US, for the loops and pollers: true if a caller that has
+ * found nothing since @since_ns should read its CQs again rather than
+ * sleep: @now_ns (both rtrs_now_ns()) is within the window, and the
+ * machine has a CPU for every runnable thread (the spinner included). */
+bool rtrs__fab_may_spin(uint64_t since_ns, uint64_t now_ns);
 
 /* ---- listeners ---- */
 

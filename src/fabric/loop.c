@@ -62,11 +62,10 @@ static bool no_pin;
 static int loadavg_fd = -1;
 static unsigned online_cpus;
 
-static bool cpu_spare(void)
+static bool cpu_spare(uint64_t now)
 {
 	static _Thread_local uint64_t checked;
 	static _Thread_local bool spare;
-	uint64_t now = rtrs_now_ns();
 
 	if (now - checked >= SPARE_CHECK_NS) {
 		int r = rtrs__nr_running(loadavg_fd);
@@ -77,9 +76,16 @@ static bool cpu_spare(void)
 	return spare;
 }
 
-bool rtrs__fab_may_spin(uint64_t since_ns)
+bool rtrs__fab_may_spin(uint64_t since_ns, uint64_t now_ns)
 {
-	return poll_ns && rtrs_now_ns() - since_ns < poll_ns && cpu_spare();
+	return poll_ns && now_ns - since_ns < poll_ns && cpu_spare(now_ns);
+}
+
+static void loadavg_close(void)
+{
+	if (loadavg_fd >= 0)
+		close(loadavg_fd);
+	loadavg_fd = -1;
 }
 
 struct fab_loop *rtrs__fab_loop(unsigned idx)
@@ -582,7 +588,7 @@ static void *loop_main(void *arg)
 	uint64_t last_sweep = 0;
 	bool more = true;
 
-	uint64_t busy_until = 0;
+	uint64_t last_work = 0;
 
 	pin(l);
 	while (!atomic_load(&l->stop)) {
@@ -599,8 +605,8 @@ static void *loop_main(void *arg)
 			continue;
 		/* optional busy-poll window after work (RTRS_POLL_US) */
 		if (work)
-			busy_until = now_ns + poll_ns;
-		if (!more && now_ns < busy_until && cpu_spare()) {
+			last_work = now_ns;
+		if (!more && rtrs__fab_may_spin(last_work, now_ns)) {
 			struct rtrs_list *pos;
 
 			for (pos = l->eps.next; pos != &l->eps; pos = pos->next)
@@ -727,9 +733,7 @@ int rtrs__fab_engine_get(void)
 				engine.loops = NULL;
 				engine.n = 0;
 				engine.ref--;
-				if (loadavg_fd >= 0)
-					close(loadavg_fd);
-				loadavg_fd = -1;
+				loadavg_close();
 				break;
 			}
 		}
@@ -748,9 +752,7 @@ void rtrs__fab_engine_put(void)
 		free(engine.loops);
 		engine.loops = NULL;
 		engine.n = 0;
-		if (loadavg_fd >= 0)
-			close(loadavg_fd);
-		loadavg_fd = -1;
+		loadavg_close();
 	}
 	pthread_mutex_unlock(&engine.lock);
 }

@@ -84,7 +84,6 @@ unsigned rtrs__ncpus(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-
 int rtrs__loadavg_running(const char *s)
 {
 	long r = 0;
