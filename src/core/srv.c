@@ -581,7 +581,10 @@ static void handle_io_req(struct srv_con *c, uint32_t payload)
 	bool answer_now;
 	int st, ret;
 
-	if (atomic_load(&p->state) != SRV_PATH_CONNECTED) {
+	st = atomic_load(&p->state);
+	if (st == SRV_PATH_CLOSING)
+		return;         /* its client retries it on another path */
+	if (st != SRV_PATH_CONNECTED) {
 		pslog(RTRS_LOG_ERR, p, "request before the info exchange");
 		path_close(p, -EPROTO, true);
 		return;
