@@ -398,6 +398,37 @@ RTRS_API void rtrs_srv_close(struct rtrs_srv_ctx *ctx);
  */
 RTRS_API int rtrs_srv_resp(struct rtrs_srv_op *op, int status);
 
+struct rtrs_srv_mr;
+
+/*
+ * rtrs_srv_mr_reg - register @buf..@buf+@len, memory the application keeps
+ * (a mapped file, a cache), with every listener of @ctx as a source of READ
+ * answers for rtrs_srv_resp_buf(). Keep it registered until after
+ * rtrs_srv_close(): a READ retried after a failover is answered again from
+ * the same place.
+ * Errors: -EINVAL, -ENOMEM, and provider registration errors.
+ */
+RTRS_API int rtrs_srv_mr_reg(struct rtrs_srv_ctx *ctx, const void *buf,
+			     size_t len, struct rtrs_srv_mr **out);
+/* Deregister; after rtrs_srv_close() of its @ctx. -EINVAL on NULL. */
+RTRS_API int rtrs_srv_mr_dereg(struct rtrs_srv_mr *mr);
+
+/*
+ * rtrs_srv_resp_buf - answer the READ @op with success, its data taken from
+ * @buf (the op's full length, the datalen given to rdma_ev, inside @mr)
+ * instead of from the op's chunk: the provider sends straight from @buf, no
+ * copy into the chunk. The bytes the client gets are those at @buf while
+ * they are sent. May be called from any thread, once per op, instead of
+ * rtrs_srv_resp(). Needs always_invalidate = 0: the answer then rides on
+ * the data, and if sending from @buf fails (it was unmapped), the path
+ * fails instead of answering; the client retries the READ elsewhere.
+ * Errors: -EINVAL (@op not a READ or already answered, @buf not wholly in
+ * @mr), -EOPNOTSUPP (always_invalidate): then @op is not answered;
+ * -ENOTCONN as rtrs_srv_resp().
+ */
+RTRS_API int rtrs_srv_resp_buf(struct rtrs_srv_op *op, struct rtrs_srv_mr *mr,
+			       const void *buf);
+
 /* Direction of @op: RTRS_READ (fill the data) or RTRS_WRITE. */
 RTRS_API enum rtrs_dir rtrs_srv_op_dir(const struct rtrs_srv_op *op);
 

@@ -252,6 +252,10 @@ struct rtrs_srv_op {
 	uint32_t data_len;
 	int status;
 	unsigned posted;                /* READ descriptors already written */
+	/* a READ answered by rtrs_srv_resp_buf(): its data is sent from here,
+	 * not from the chunk (kept for a retry's answer) */
+	const char *src;
+	struct rtrs_srv_mr *src_mr;
 	uint16_t sg_cnt;
 	struct rtrs_sg_desc desc[RTRS_PROTO_MAX_READ_DESC];
 	char rkey_rsp[RTRS_RKEY_RSP_LEN];

@@ -62,6 +62,25 @@ static inline char *chunk_ptr(const struct rtrs_srv_sess *s, uint32_t id)
 	return s->chunks + (size_t)id * s->geom.chunk_size;
 }
 
+/* Application memory registered with each listener's domain. */
+struct rtrs_srv_mr {
+	const char *buf;
+	size_t len;
+	size_t n;
+	struct {
+		struct fab_dom *dom;    /* compared only */
+		struct fab_mr *mr;
+	} reg[];
+};
+
+static void *srv_mr_desc(const struct rtrs_srv_mr *m, const struct fab_dom *d)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->reg[i].dom == d)
+			return rtrs__fab_mr_desc(m->reg[i].mr);
+	return NULL;
+}
+
 /* ---- lifetimes ---- */
 
 static void sess_free(struct rtrs_srv_sess *s)
@@ -340,14 +359,15 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 	int ret;
 
 	if (op->dir == RTRS_READ && op->status == 0) {
-		char *src = chunk_ptr(s, op->id);
-		void *desc = rtrs__fab_mr_desc(mr);
+		const char *src = op->src ? op->src : chunk_ptr(s, op->id);
+		void *desc = op->src ? srv_mr_desc(op->src_mr, p->dom)
+				     : rtrs__fab_mr_desc(mr);
 
 		for (unsigned i = 0; i < op->posted; i++)
 			src += op->desc[i].len;
 		while (op->posted < op->sg_cnt) {
 			struct rtrs_sg_desc *d = &op->desc[op->posted];
-			struct iovec iov = { src, d->len };
+			struct iovec iov = { (void *)src, d->len };
 			/* the answer rides on the last write as its immediate
 			 * (one message instead of two), unless a new rkey has
 			 * to travel with it */
@@ -376,19 +396,43 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 				   false);
 }
 
-int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
+/*
+ * Answer @op with @status. The application's answers set where a READ's
+ * data comes from (@src, NULL: the chunk); a retry's answer (@keep_src)
+ * sends it from where the first answer did.
+ */
+static int answer(struct rtrs_srv_op *op, int status, bool keep_src,
+		  const char *src, struct rtrs_srv_mr *src_mr)
 {
 	struct srv_con *c;
 	struct srv_path *p;
 	int busy = OP_BUSY, ret;
 
-	if (!op)
-		return -EINVAL;
 	/* the lock orders this against a retry re-routing the answer */
 	pthread_mutex_lock(&op->lock);
+	if (src && (op->dir != RTRS_READ ||
+		    (uintptr_t)src < (uintptr_t)src_mr->buf ||
+		    (uintptr_t)src - (uintptr_t)src_mr->buf > src_mr->len ||
+		    src_mr->len - ((uintptr_t)src - (uintptr_t)src_mr->buf) <
+			    op->data_len)) {
+		pthread_mutex_unlock(&op->lock);
+		return -EINVAL;
+	}
+	/* with always_invalidate the answer is a message of its own, after
+	 * the data: tcp sends it even when writing the data failed (an
+	 * application buffer can fault, a chunk cannot), and the client
+	 * would take what it has for the data */
+	if (src && op->sess->ctx->attr.always_invalidate) {
+		pthread_mutex_unlock(&op->lock);
+		return -EOPNOTSUPP;
+	}
 	if (!atomic_compare_exchange_strong(&op->state, &busy, OP_RESP)) {
 		pthread_mutex_unlock(&op->lock);
 		return -EINVAL;
+	}
+	if (!keep_src) {
+		op->src = src;
+		op->src_mr = src_mr;
 	}
 	c = op->con;
 	p = c->path;
@@ -435,6 +479,60 @@ int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
 		path_close(p, ret, false);
 	op_finish(op);
 	return ret ? -ENOTCONN : 0;
+}
+
+int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
+{
+	if (!op)
+		return -EINVAL;
+	return answer(op, status, false, NULL, NULL);
+}
+
+int rtrs_srv_resp_buf(struct rtrs_srv_op *op, struct rtrs_srv_mr *mr,
+		      const void *buf)
+{
+	if (!op || !mr || !buf)
+		return -EINVAL;
+	return answer(op, 0, false, buf, mr);
+}
+
+int rtrs_srv_mr_reg(struct rtrs_srv_ctx *ctx, const void *buf, size_t len,
+		    struct rtrs_srv_mr **out)
+{
+	struct rtrs_srv_mr *m;
+	int ret = 0;
+
+	if (!ctx || !buf || !len || !out ||
+	    (uintptr_t)buf + len < (uintptr_t)buf)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m) + ctx->npeps * sizeof(m->reg[0]));
+	if (!m)
+		return -ENOMEM;
+	m->buf = buf;
+	m->len = len;
+	for (size_t i = 0; i < ctx->npeps && !ret; i++) {
+		m->reg[i].dom = ctx->ls[i].dom;
+		ret = rtrs__fab_mr_reg(ctx->ls[i].dom, (void *)buf, len,
+				       FAB_ACC_LOCAL, &m->reg[i].mr);
+		if (!ret)
+			m->n = i + 1;
+	}
+	if (ret) {
+		rtrs_srv_mr_dereg(m);
+		return ret;
+	}
+	*out = m;
+	return 0;
+}
+
+int rtrs_srv_mr_dereg(struct rtrs_srv_mr *m)
+{
+	if (!m)
+		return -EINVAL;
+	for (size_t i = 0; i < m->n; i++)
+		rtrs__fab_mr_close(m->reg[i].mr);
+	free(m);
+	return 0;
 }
 
 static void srv_tx_ready(void *ctx)
@@ -632,7 +730,7 @@ again:
 			atomic_fetch_add(&ctx->st_dup_attached, 1);
 			pthread_mutex_unlock(&op->lock);
 			if (answer_now)
-				rtrs_srv_resp(op, op->last_status);
+				answer(op, op->last_status, true, NULL, NULL);
 			return;
 		}
 		/* executed and answered already: answer again from the store
@@ -643,7 +741,7 @@ again:
 		atomic_fetch_add(&p->ref, 1);
 		atomic_fetch_add(&ctx->st_dup_answered, 1);
 		pthread_mutex_unlock(&op->lock);
-		rtrs_srv_resp(op, op->last_status);
+		answer(op, op->last_status, true, NULL, NULL);
 		return;
 	}
 	if (p->fence && op->last_seq && seq_before(m.seq, op->last_seq))

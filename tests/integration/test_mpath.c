@@ -29,6 +29,16 @@
  *                nothing runs while nobody polls; close runs what is left;
  *                admin requests need no polling; misuse gets -EINVAL and
  *                -EDEADLK.
+ *  zcopy       - READs answered by rtrs_srv_resp_buf() from the registered
+ *                memory area (no copy into the chunk): data verified,
+ *                also for 32 held READs that fail over to path 1
+ *                (failovers == 32, each executed once); a WRITE, a NULL
+ *                region and a buffer not wholly inside the region get
+ *                -EINVAL and the op is then answered normally; bad
+ *                registration arguments get -EINVAL. The server runs with
+ *                always_invalidate = 0.
+ *  zcopy_inv   - the same with always_invalidate = 1: every
+ *                rtrs_srv_resp_buf() gets -EOPNOTSUPP, READs are copied.
  *  heartbeat   - (root + iptables) path 1's traffic silently dropped: the
  *                path is declared failed within (missed + 1) x interval,
  *                IO continues on path 0, the path reconnects after the
@@ -63,9 +73,52 @@ static int srv_ctl_disable;
 static struct rtrs_srv_sess *_Atomic srv_sess;  /* the last one seen */
 static unsigned hb_ms = 200;            /* both sides */
 
+/* zcopy: READs are answered from mem, registered as zmr; what the
+ * answers returned */
+static bool zcopy, zcopy_inv;
+static struct rtrs_srv_mr *zmr;
+static uint8_t outside[4096];
+static _Atomic unsigned zc_sent, zc_einval, zc_eopnotsupp, zc_wrong;
+
+/* Answer @op; a READ in zcopy mode from @src (its place in mem). */
+static int reply(struct rtrs_srv_op *op, const uint8_t *src)
+{
+	int ret;
+
+	if (!src)
+		return rtrs_srv_resp(op, 0);
+	ret = rtrs_srv_resp_buf(op, zmr, src);
+	if (!ret)
+		atomic_fetch_add(&zc_sent, 1);
+	else
+		atomic_fetch_add(&zc_wrong, 1);
+	return ret;
+}
+
+/* A misuse that must get -EINVAL and leave @op unanswered. */
+static void expect_einval(int ret)
+{
+	if (ret == -EINVAL)
+		atomic_fetch_add(&zc_einval, 1);
+	else
+		atomic_fetch_add(&zc_wrong, 1);
+}
+
+static void expect_eopnotsupp(int ret)
+{
+	if (ret == -EOPNOTSUPP)
+		atomic_fetch_add(&zc_eopnotsupp, 1);
+	else
+		atomic_fetch_add(&zc_wrong, 1);
+}
+
 /* answers held by the worker */
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct { struct rtrs_srv_op *op; uint64_t due; } q[1024];
+static struct {
+	struct rtrs_srv_op *op;
+	uint64_t due;
+	const uint8_t *src;
+} q[1024];
 static unsigned q_n;
 static bool q_stop;
 
@@ -88,9 +141,10 @@ static void *answer_main(void *arg)
 		for (unsigned i = 0; i < q_n; i++) {
 			if (q[i].due <= t || q_stop) {
 				struct rtrs_srv_op *op = q[i].op;
+				const uint8_t *src = q[i].src;
 
 				pthread_mutex_unlock(&q_lock);
-				rtrs_srv_resp(op, 0);
+				reply(op, src);
 				pthread_mutex_lock(&q_lock);
 			} else {
 				q[k++] = q[i];
@@ -108,6 +162,7 @@ static void *answer_main(void *arg)
 static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
 		   size_t datalen, const void *usr, size_t usrlen)
 {
+	const uint8_t *src = NULL;
 	struct hdr h;
 	unsigned d;
 
@@ -120,15 +175,31 @@ static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
 		return -EINVAL;
 	atomic_fetch_add(&execs[h.tag], 1);
 	atomic_store(&srv_sess, rtrs_srv_op_sess(op));
+	if (zcopy && h.op == 1) {
+		/* not a READ */
+		expect_einval(rtrs_srv_resp_buf(op, zmr, mem + h.off));
+	} else if (zcopy) {
+		/* no region, 1 byte past it, wholly outside */
+		expect_einval(rtrs_srv_resp_buf(op, NULL, mem + h.off));
+		expect_einval(rtrs_srv_resp_buf(op, zmr, mem + MEM - h.len + 1));
+		expect_einval(rtrs_srv_resp_buf(op, zmr, outside));
+		if (zcopy_inv)
+			expect_eopnotsupp(rtrs_srv_resp_buf(op, zmr, mem + h.off));
+		else
+			src = mem + h.off;
+	}
 	if (h.op == 1)
 		memcpy(mem + h.off, data, h.len);
-	else
+	else if (!src)
 		memcpy(data, mem + h.off, h.len);
+	else
+		memset(data, 0xee, h.len);      /* the chunk must not be sent */
 	d = atomic_load(&hold_ms);
 	if (!d)
-		return rtrs_srv_resp(op, 0) ? -EIO : 0;
+		return reply(op, src) ? -EIO : 0;
 	pthread_mutex_lock(&q_lock);
 	q[q_n].op = op;
+	q[q_n].src = src;
 	q[q_n++].due = now_ms() + d;
 	pthread_mutex_unlock(&q_lock);
 	return 0;
@@ -147,6 +218,7 @@ static int srv_start(void)
 	a.hb_interval_ms = hb_ms;
 	a.hb_missed_max = 3;
 	a.ctl_disable = srv_ctl_disable;
+	a.always_invalidate = !zcopy || zcopy_inv;
 	ret = rtrs_srv_open(ls, 2, &a, &srv);
 	if (ret) {
 		fprintf(stderr, "srv open: %s\n", rtrs_strerror(ret));
@@ -406,6 +478,57 @@ static void test_failover(void)
 	CHECK_EQ(s1.dup_attached + s1.dup_answered -
 		 s0.dup_attached - s0.dup_answered, 32);
 	read_verify(32, 100);
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 0), 0);
+	close_sess();
+}
+
+static void test_zcopy(void)
+{
+	struct rtrs_srv_mr *m;
+	struct rtrs_clt_stats cs;
+	unsigned tags[32];
+
+	CHECK_EQ(rtrs_srv_mr_reg(NULL, mem, MEM, &m), -EINVAL);
+	CHECK_EQ(rtrs_srv_mr_reg(srv, NULL, MEM, &m), -EINVAL);
+	CHECK_EQ(rtrs_srv_mr_reg(srv, mem, 0, &m), -EINVAL);
+	CHECK_EQ(rtrs_srv_mr_reg(srv, mem, SIZE_MAX, &m), -EINVAL);
+	CHECK_EQ(rtrs_srv_mr_reg(srv, mem, MEM, NULL), -EINVAL);
+	CHECK_EQ(rtrs_srv_mr_dereg(NULL), -EINVAL);
+	CHECK_EQ(rtrs_srv_resp_buf(NULL, NULL, mem), -EINVAL);
+	if (open_sess(0))
+		return;
+	/* 32 writes (each -EINVAL once, then answered), read back from mem */
+	write_batch(32, 300, tags);
+	CHECK(wait_all(32, 10000), "writes did not complete");
+	read_verify(32, 300);
+	CHECK_EQ(atomic_load(&zc_sent), zcopy_inv ? 0 : 32);
+	/* 32 READs held on path 0, which goes: answered on path 1 from mem */
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
+	atomic_store(&hold_ms, 500);
+	for (unsigned i = 0; i < 32; i++) {
+		memset(ios[i].buf, 0, 4096);
+		CHECK_EQ(submit(&ios[i], 0, i * 4096), 0);
+		tags[i] = ios[i].h.tag;
+	}
+	t_sleep_ms(100);
+	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
+	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
+	CHECK(wait_all(32, 10000), "reads did not complete after failover");
+	atomic_store(&hold_ms, 0);
+	for (unsigned i = 0; i < 32; i++) {
+		CHECK_EQ(atomic_load(&ios[i].status), 0);
+		CHECK_EQ(atomic_load(&ios[i].calls), 1);
+		CHECK_EQ(atomic_load(&execs[tags[i]]), 1);
+		CHECK(check(&ios[i], 300 + i), "block %u differs", i);
+	}
+	rtrs_clt_get_stats(sess, &cs);
+	CHECK_EQ(cs.failovers, 32);
+	CHECK_EQ(cs.errors, 0);
+	/* writes: 1 misuse each; reads: 3 (and in zcopy_inv the answer) */
+	CHECK_EQ(atomic_load(&zc_sent), zcopy_inv ? 0 : 64);
+	CHECK_EQ(atomic_load(&zc_einval), 32 + 3 * 64);
+	CHECK_EQ(atomic_load(&zc_eopnotsupp), zcopy_inv ? 64 : 0);
+	CHECK_EQ(atomic_load(&zc_wrong), 0);
 	CHECK_EQ(rtrs_clt_reconnect_path(sess, 0), 0);
 	close_sess();
 }
@@ -809,8 +932,15 @@ int main(int argc, char **argv)
 	srv_ctl_disable = !strcmp(mode, "ctl");
 	if (!strcmp(mode, "postfail"))
 		hb_ms = 10000;
+	zcopy_inv = !strcmp(mode, "zcopy_inv");
+	zcopy = zcopy_inv || !strcmp(mode, "zcopy");
 	if (srv_start())
 		return 77;
+	if (zcopy && rtrs_srv_mr_reg(srv, mem, MEM, &zmr)) {
+		fprintf(stderr, "rtrs_srv_mr_reg failed\n");
+		rtrs_srv_close(srv);
+		return 1;
+	}
 	pthread_create(&th, NULL, answer_main, NULL);
 	if (!strcmp(mode, "all") || !strcmp(mode, "policies"))
 		test_policies();
@@ -822,6 +952,8 @@ int main(int argc, char **argv)
 		test_hold();
 	if (!strcmp(mode, "all") || !strcmp(mode, "poll"))
 		test_poll();
+	if (zcopy)
+		test_zcopy();
 	if (!strcmp(mode, "heartbeat"))
 		test_heartbeat();
 	if (!strcmp(mode, "ctl"))
@@ -833,5 +965,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&q_lock);
 	pthread_join(th, NULL);
 	rtrs_srv_close(srv);
+	/* after the close: a retried READ could still be answered from it */
+	rtrs_srv_mr_dereg(zmr);
 	return t_finish();
 }
