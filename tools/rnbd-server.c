@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -51,6 +52,9 @@ struct export {
 	char path[PATH_MAX];
 	bool ro, bdev;
 	bool mem;                       /* tmpfs/ramfs: IO never waits for a device */
+	/* memory: the file mapped and registered, READs answered from it */
+	const char *map;
+	_Atomic(struct rtrs_srv_mr *) mr;
 	int fd;                         /* through the page cache */
 	int dfd;                        /* O_DIRECT, or -1 */
 	uint32_t dio_off, dio_mem;      /* dfd's alignment of offsets/lengths, memory */
@@ -107,6 +111,10 @@ static struct {
 	unsigned nthreads;
 	pthread_t threads[MAX_THREADS];
 	bool direct;                    /* O_DIRECT where the file system allows */
+	/* memory exports: READs from a mapping (needs always_invalidate 0,
+	 * rtrs_srv_resp_buf(3)) */
+	bool zero_copy;
+	struct rtrs_srv_ctx *ctx;       /* under lock, once listening */
 } S = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.qlock = PTHREAD_MUTEX_INITIALIZER,
@@ -114,6 +122,7 @@ static struct {
 	.dirfd = -1,
 	.nthreads = 4,
 	.direct = true,
+	.zero_copy = true,
 };
 
 static volatile sig_atomic_t stop_sig;
@@ -217,6 +226,40 @@ static int export_fd(const struct export *e, uint64_t off, uint64_t len,
 	    !((uintptr_t)buf & (e->dio_mem ? e->dio_mem - 1 : 0)))
 		return e->dfd;
 	return e->fd;
+}
+
+/*
+ * A memory export's READs are answered straight from a shared mapping of
+ * the file (rtrs_srv_resp_buf()): no copy into the chunk. Needs the
+ * listeners (S.ctx); without it, or if mapping or registering fails, READs
+ * are copied as before. The server itself never touches the mapping: if
+ * the file shrinks under it, sending from the lost pages fails with EFAULT
+ * in the kernel and closes that connection, no signal.
+ */
+static void export_map(struct export *e)
+{
+	struct rtrs_srv_mr *mr;
+	void *m;
+	int ret;
+
+	if (!e->mem || !S.zero_copy || !S.ctx || !e->size ||
+	    e->size > SIZE_MAX || atomic_load(&e->mr))
+		return;
+	m = mmap(NULL, (size_t)e->size, PROT_READ, MAP_SHARED, e->fd, 0);
+	if (m == MAP_FAILED) {
+		fprintf(stderr, "rnbd-server: %s: mmap: %s; READs are copied\n",
+			e->path, strerror(errno));
+		return;
+	}
+	ret = rtrs_srv_mr_reg(S.ctx, m, (size_t)e->size, &mr);
+	if (ret) {
+		fprintf(stderr, "rnbd-server: %s: registration: %s; READs are copied\n",
+			e->path, rtrs_strerror(ret));
+		munmap(m, (size_t)e->size);
+		return;
+	}
+	e->map = m;
+	atomic_store_explicit(&e->mr, mr, memory_order_release);
 }
 
 /* Is @fd a file below the export directory? */
@@ -358,6 +401,7 @@ static int export_find(const char *name, struct export **out)
 	*e = tmp;
 	snprintf(e->path, sizeof(e->path), "%s", name);
 	export_io_setup(e);
+	export_map(e);
 	e->next = S.exports;
 	S.exports = e;
 	*out = e;
@@ -963,6 +1007,13 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 		    q.op != RNBD_OP_FLUSH)
 			break;          /* to the workers, checked */
 		if (q.e->mem) {         /* memory: done here and now */
+			struct rtrs_srv_mr *mr = atomic_load_explicit(
+				&q.e->mr, memory_order_acquire);
+
+			if (mr && q.op == RNBD_OP_READ &&
+			    !(q.rw & RNBD_F_PREFLUSH) &&
+			    !rtrs_srv_resp_buf(op, mr, q.e->map + q.off))
+				return 0;
 			rtrs_srv_resp(op, io_exec(&q, data));
 			return 0;
 		}
@@ -1079,6 +1130,13 @@ static int config_line(char *line, const char *where)
 			S.direct = false;
 		else
 			ret = -EINVAL;
+	} else if (!strcmp(key, "zero-copy")) {
+		if (!strcmp(val, "on"))
+			S.zero_copy = true;
+		else if (!strcmp(val, "off"))
+			S.zero_copy = false;
+		else
+			ret = -EINVAL;
 	} else if (!strcmp(key, "threads")) {
 		S.nthreads = (unsigned)atoi(val);
 		if (!S.nthreads || S.nthreads > MAX_THREADS)
@@ -1114,7 +1172,7 @@ static void usage(void)
 		"usage: rnbd-server --listen ADDR:PORT[,...] [--export NAME=PATH[:ro]]...\n"
 		"                   [--export-dir DIR] [--config FILE] [--threads N]\n"
 		"                   [--provider P] [--no-uring] [--no-direct]\n"
-		"                   [--always-invalidate 0|1]\n");
+		"                   [--no-zero-copy] [--always-invalidate 0|1]\n");
 }
 
 int main(int argc, char **argv)
@@ -1128,6 +1186,7 @@ int main(int argc, char **argv)
 		{ "provider", required_argument, NULL, 'p' },
 		{ "no-uring", no_argument, NULL, 'U' },
 		{ "no-direct", no_argument, NULL, 'D' },
+		{ "no-zero-copy", no_argument, NULL, 'Z' },
 		{ "always-invalidate", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1154,6 +1213,7 @@ int main(int argc, char **argv)
 		case 'p': attr.provider = optarg; continue;
 		case 'U': uring = false; continue;
 		case 'D': snprintf(line, sizeof(line), "direct off"); break;
+		case 'Z': snprintf(line, sizeof(line), "zero-copy off"); break;
 		case 'I':
 			if (strcmp(optarg, "0") && strcmp(optarg, "1")) {
 				usage();
@@ -1171,11 +1231,8 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	for (struct export *e = S.exports; e; e = e->next) {
+	for (struct export *e = S.exports; e; e = e->next)
 		export_io_setup(e);
-		printf("export %s io=%s\n", e->name,
-		       e->mem ? "memory" : e->dfd >= 0 ? "direct" : "page-cache");
-	}
 	for (char *t = strtok_r(listen_spec, ",", &save); t && n < 16;
 	     t = strtok_r(NULL, ",", &save))
 		addrs[n++] = t;
@@ -1193,6 +1250,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rnbd-server: %s\n", rtrs_strerror(ret));
 		return 2;
 	}
+	pthread_mutex_lock(&S.lock);
+	S.ctx = ctx;
+	S.zero_copy = S.zero_copy && !attr.always_invalidate;
+	for (struct export *e = S.exports; e; e = e->next) {
+		export_map(e);
+		printf("export %s io=%s%s\n", e->name,
+		       e->mem ? "memory" : e->dfd >= 0 ? "direct" : "page-cache",
+		       atomic_load(&e->mr) ? " zero-copy" : "");
+	}
+	pthread_mutex_unlock(&S.lock);
 	for (size_t i = 0; i < n; i++) {
 		char a[160];
 
@@ -1220,6 +1287,10 @@ int main(int argc, char **argv)
 		struct export *e = S.exports;
 
 		S.exports = e->next;
+		if (atomic_load(&e->mr)) {
+			rtrs_srv_mr_dereg(atomic_load(&e->mr));
+			munmap((void *)e->map, (size_t)e->size);
+		}
 		close(e->fd);
 		if (e->dfd >= 0)
 			close(e->dfd);

@@ -39,6 +39,7 @@
 
 static char tdir[64], disk[128], rodisk[128], outside[128], memdisk[128];
 static char io_disk[32], io_mem[32];    /* how the server does their IO */
+static bool mem_zero_copy;              /* memdisk's READs from a mapping */
 static char addr[2][128];
 static pid_t srv_pid;
 
@@ -91,9 +92,12 @@ static int server_start(const char *exe, const char *listen)
 		if (sscanf(line, "listening %127s", addr[got]) == 1)
 			got++;
 		else if (sscanf(line, "export %63s io=%31s", name, io) == 2 &&
-			 (!strcmp(name, "disk") || !strcmp(name, "memdisk")))
+			 (!strcmp(name, "disk") || !strcmp(name, "memdisk"))) {
 			snprintf(name[0] == 'd' ? io_disk : io_mem,
 				 sizeof(io_disk), "%s", io);
+			if (name[0] == 'm')
+				mem_zero_copy = strstr(line, " zero-copy\n");
+		}
 	}
 	if (got < 2) {
 		fprintf(stderr, "rnbd-server did not start\n");
@@ -626,6 +630,10 @@ static void io_mode_cases(struct rnbd_sess *s)
 	if (!memdisk[0])
 		return;
 	CHECK(!strcmp(io_mem, "memory"), "tmpfs export io=%s", io_mem);
+	/* READs from a mapping need always_invalidate off */
+	CHECK(mem_zero_copy == (srv_arg && !strcmp(srv_arg, "--always-invalidate=0")),
+	      "memdisk zero-copy %d with %s", mem_zero_copy,
+	      srv_arg ? srv_arg : "no option");
 	ret = rnbd_dev_open(s, "memdisk", RNBD_ACCESS_RW, &d);
 	CHECK(ret == 0, "open memdisk: %s", rtrs_strerror(ret));
 	if (ret)
@@ -637,6 +645,11 @@ static void io_mode_cases(struct rnbd_sess *s)
 	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 3 << 9), 0);
 	CHECK(!memcmp(w, r, sizeof(w)), "memdisk: read back differs");
 	CHECK(file_has(memdisk, w, sizeof(w), 3 << 9), "memdisk: the file differs");
+	/* a punched hole reads back as zeros, through the mapping too */
+	CHECK_EQ(rnbd_discard(d, 64 << 10, 64 << 10), 0);
+	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 3 << 9), 0);
+	memset(w + (64 << 10) - (3 << 9), 0, 64 << 10);
+	CHECK(!memcmp(w, r, sizeof(w)), "memdisk: read after discard differs");
 	CHECK_EQ(rnbd_pread(d, r, 512, DISK), -EINVAL);
 	CHECK_EQ(rnbd_dev_close(d), 0);
 }
