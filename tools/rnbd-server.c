@@ -234,7 +234,10 @@ static int export_fd(const struct export *e, uint64_t off, uint64_t len,
  * listeners (S.ctx); without it, or if mapping or registering fails, READs
  * are copied as before. The server itself never touches the mapping: if
  * the file shrinks under it, sending from the lost pages fails with EFAULT
- * in the kernel and closes that connection, no signal.
+ * in the kernel and closes that connection, no signal. So each READ first
+ * checks that the file still holds it (export_holds()); one past a shrunk
+ * end is copied and fails alone with -EIO. Only a shrink between that
+ * check and the send fails the connection.
  */
 static void export_map(struct export *e)
 {
@@ -260,6 +263,14 @@ static void export_map(struct export *e)
 	}
 	e->map = m;
 	atomic_store_explicit(&e->mr, mr, memory_order_release);
+}
+
+/* Does @e's file still reach @end? An fstat, cheaper than the copy. */
+static bool export_holds(const struct export *e, uint64_t end)
+{
+	struct stat st;
+
+	return !fstat(e->fd, &st) && (uint64_t)st.st_size >= end;
 }
 
 /* Is @fd a file below the export directory? */
@@ -1012,6 +1023,7 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 
 			if (mr && q.op == RNBD_OP_READ &&
 			    !(q.rw & RNBD_F_PREFLUSH) &&
+			    export_holds(q.e, q.off + q.len) &&
 			    !rtrs_srv_resp_buf(op, mr, q.e->map + q.off))
 				return 0;
 			rtrs_srv_resp(op, io_exec(&q, data));

@@ -651,6 +651,17 @@ static void io_mode_cases(struct rnbd_sess *s)
 	memset(w + (64 << 10) - (3 << 9), 0, 64 << 10);
 	CHECK(!memcmp(w, r, sizeof(w)), "memdisk: read after discard differs");
 	CHECK_EQ(rnbd_pread(d, r, 512, DISK), -EINVAL);
+	/* the file shrinks under the export: a READ past its new end fails
+	 * alone (-EIO), one before it still reads, and so does one after it
+	 * has grown back */
+	if (!truncate(memdisk, 64 << 10)) {
+		CHECK_EQ(rnbd_pread(d, r, 4096, 128 << 10), -EIO);
+		CHECK_EQ(rnbd_pread(d, r, 4096, 0), 0);
+		CHECK(!memcmp(w, r + (3 << 9), 4096 - (3 << 9)),
+		      "memdisk: read after the shrink differs");
+		CHECK_EQ(truncate(memdisk, DISK), 0);
+		CHECK_EQ(rnbd_pread(d, r, 4096, 128 << 10), 0);
+	}
 	CHECK_EQ(rnbd_dev_close(d), 0);
 }
 
