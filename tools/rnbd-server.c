@@ -112,7 +112,7 @@ static struct {
 	pthread_t threads[MAX_THREADS];
 	bool direct;                    /* O_DIRECT where the file system allows */
 	/* memory exports: READs from a mapping (needs always_invalidate 0,
-	 * rtrs_srv_resp_buf(3)) */
+	 * rtrs_srv_resp_buf(), rtrs_srv_open(3)) */
 	bool zero_copy;
 	struct rtrs_srv_ctx *ctx;       /* under lock, once listening */
 } S = {
