@@ -513,7 +513,7 @@ int rtrs_srv_mr_reg(struct rtrs_srv_ctx *ctx, const void *buf, size_t len,
 	for (size_t i = 0; i < ctx->npeps && !ret; i++) {
 		m->reg[i].dom = ctx->ls[i].dom;
 		ret = rtrs__fab_mr_reg(ctx->ls[i].dom, (void *)buf, len,
-				       FAB_ACC_LOCAL, &m->reg[i].mr);
+				       FAB_ACC_SOURCE, &m->reg[i].mr);
 		if (!ret)
 			m->n = i + 1;
 	}
@@ -734,7 +734,8 @@ again:
 			return;
 		}
 		/* executed and answered already: answer again from the store
-		 * (a READ's data is still in the chunk) */
+		 * (a READ's data is still in the chunk, or where
+		 * rtrs_srv_resp_buf() took it from) */
 		op_take(op, c, &m, desc);
 		atomic_store(&op->state, OP_BUSY);
 		revoke_arrival(p, id);

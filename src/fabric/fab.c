@@ -263,6 +263,8 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 		return -ENOMEM;
 	if (access & FAB_ACC_LOCAL)
 		acc |= FI_SEND | FI_RECV | FI_WRITE | FI_READ;
+	if (access & FAB_ACC_SOURCE)
+		acc |= FI_SEND | FI_WRITE;
 	if (access & FAB_ACC_REMOTE_WRITE)
 		acc |= FI_REMOTE_WRITE;
 	/* Requested keys must be unique in the domain: random 32-bit keys,

@@ -66,6 +66,9 @@ struct fab_caps {
 /* Access bits for registrations. */
 #define FAB_ACC_LOCAL 0x1       /* source/target of local operations */
 #define FAB_ACC_REMOTE_WRITE 0x2
+#define FAB_ACC_SOURCE 0x4      /* only the source of sends and writes: may
+				   be read-only memory (verbs pins others
+				   for writing) */
 
 /* Completion flags. */
 #define FAB_CQE_RECV 0x1        /* a posted receive completed */
