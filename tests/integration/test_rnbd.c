@@ -43,7 +43,16 @@ static bool mem_zero_copy;              /* memdisk's READs from a mapping */
 static char addr[2][128];
 static pid_t srv_pid;
 
-static const char *srv_exe, *srv_arg;
+static const char *srv_exe;
+static char **srv_args;                 /* extra server options, NULL-ended */
+
+static bool srv_has(const char *opt)
+{
+	for (char **a = srv_args; a && *a; a++)
+		if (!strcmp(*a, opt))
+			return true;
+	return false;
+}
 
 /* @listen: NULL = port 0 on both addresses, learnt into addr[] */
 static int server_start(const char *exe, const char *listen)
@@ -71,8 +80,8 @@ static int server_start(const char *exe, const char *listen)
 		argv[n++] = "--export";
 		argv[n++] = e3;
 	}
-	if (srv_arg)
-		argv[n++] = srv_arg;
+	for (char **a = srv_args; a && *a && n < 15; a++)
+		argv[n++] = *a;
 	argv[n] = NULL;
 	if (pipe(fds))
 		return -1;
@@ -621,7 +630,7 @@ static void io_mode_cases(struct rnbd_sess *s)
 	struct rnbd_dev *d;
 	int ret;
 
-	if (!(srv_arg && !strcmp(srv_arg, "--no-direct")) &&
+	if (!srv_has("--no-direct") &&
 	    !statx(AT_FDCWD, disk, 0, STATX_DIOALIGN, &sx) &&
 	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align &&
 	    sx.stx_dio_offset_align <= 512)
@@ -631,9 +640,8 @@ static void io_mode_cases(struct rnbd_sess *s)
 		return;
 	CHECK(!strcmp(io_mem, "memory"), "tmpfs export io=%s", io_mem);
 	/* READs from a mapping need always_invalidate off */
-	CHECK(mem_zero_copy == (srv_arg && !strcmp(srv_arg, "--always-invalidate=0")),
-	      "memdisk zero-copy %d with %s", mem_zero_copy,
-	      srv_arg ? srv_arg : "no option");
+	CHECK(mem_zero_copy == srv_has("--always-invalidate=0"),
+	      "memdisk zero-copy %d", mem_zero_copy);
 	ret = rnbd_dev_open(s, "memdisk", RNBD_ACCESS_RW, &d);
 	CHECK(ret == 0, "open memdisk: %s", rtrs_strerror(ret));
 	if (ret)
@@ -672,7 +680,7 @@ int main(int argc, char **argv)
 	int fd, st;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: test_rnbd RNBD_SERVER\n");
+		fprintf(stderr, "usage: test_rnbd RNBD_SERVER [OPTION]...\n");
 		return 2;
 	}
 	snprintf(tdir, sizeof(tdir), "/tmp/test-rnbd.XXXXXX");
@@ -708,7 +716,7 @@ int main(int argc, char **argv)
 	if (symlink(outside, path))
 		return 1;
 	srv_exe = argv[1];
-	srv_arg = argc > 2 ? argv[2] : NULL;
+	srv_args = argv + 2;
 	if (server_start(argv[1], NULL))
 		return 1;
 	if (sess_open("rnbd-a", &a) || sess_open("rnbd-b", &b) ||
