@@ -1103,6 +1103,15 @@ static int link_ev(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
 
 static char *listen_spec;
 
+/* "on" or "off" into @flag; -EINVAL otherwise. */
+static int on_off(const char *val, bool *flag)
+{
+	if (strcmp(val, "on") && strcmp(val, "off"))
+		return -EINVAL;
+	*flag = !strcmp(val, "on");
+	return 0;
+}
+
 static int config_line(char *line, const char *where)
 {
 	char *key = strtok(line, " \t\r\n"), *val = strtok(NULL, " \t\r\n");
@@ -1135,24 +1144,18 @@ static int config_line(char *line, const char *where)
 			fprintf(stderr, "rnbd-server: %s: %s: %s\n", where, val,
 				strerror(errno));
 		}
-	} else if (!strcmp(key, "direct")) {
-		if (!strcmp(val, "on"))
-			S.direct = true;
-		else if (!strcmp(val, "off"))
-			S.direct = false;
-		else
-			ret = -EINVAL;
-	} else if (!strcmp(key, "zero-copy")) {
-		if (!strcmp(val, "on"))
-			S.zero_copy = true;
-		else if (!strcmp(val, "off"))
-			S.zero_copy = false;
-		else
-			ret = -EINVAL;
+	} else if (!strcmp(key, "direct") || !strcmp(key, "zero-copy")) {
+		ret = on_off(val, key[0] == 'd' ? &S.direct : &S.zero_copy);
+		if (ret)
+			fprintf(stderr, "rnbd-server: %s: %s is on or off, not '%s'\n",
+				where, key, val);
 	} else if (!strcmp(key, "threads")) {
 		S.nthreads = (unsigned)atoi(val);
-		if (!S.nthreads || S.nthreads > MAX_THREADS)
+		if (!S.nthreads || S.nthreads > MAX_THREADS) {
+			fprintf(stderr, "rnbd-server: %s: threads is 1..%d, not '%s'\n",
+				where, MAX_THREADS, val);
 			ret = -EINVAL;
+		}
 	} else {
 		fprintf(stderr, "rnbd-server: %s: unknown key '%s'\n", where, key);
 		ret = -EINVAL;
