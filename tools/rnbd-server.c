@@ -1023,9 +1023,15 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 
 			if (mr && q.op == RNBD_OP_READ &&
 			    !(q.rw & RNBD_F_PREFLUSH) &&
-			    export_holds(q.e, q.off + q.len) &&
-			    !rtrs_srv_resp_buf(op, mr, q.e->map + q.off))
-				return 0;
+			    export_holds(q.e, q.off + q.len)) {
+				int r = rtrs_srv_resp_buf(op, mr,
+							  q.e->map + q.off);
+
+				/* answered, or its path is gone (finished
+				 * all the same): never answer twice */
+				if (r != -EINVAL && r != -EOPNOTSUPP)
+					return 0;
+			}
 			rtrs_srv_resp(op, io_exec(&q, data));
 			return 0;
 		}
