@@ -37,8 +37,9 @@
  *                -EINVAL and the op is then answered normally; bad
  *                registration arguments get -EINVAL. The server runs with
  *                always_invalidate = 0.
- *  zcopy_inv   - the same with always_invalidate = 1: every
- *                rtrs_srv_resp_buf() gets -EOPNOTSUPP, READs are copied.
+ *  zcopy_inv   - the same with always_invalidate = 1: the misuses still
+ *                get -EINVAL, a valid rtrs_srv_resp_buf() -EOPNOTSUPP,
+ *                and READs are copied.
  *  heartbeat   - (root + iptables) path 1's traffic silently dropped: the
  *                path is declared failed within (missed + 1) x interval,
  *                IO continues on path 0, the path reconnects after the
