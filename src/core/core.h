@@ -334,6 +334,7 @@ struct rtrs_srv_sess {
 	uint32_t next_path_id;          /* under ctx->lock */
 	struct rtrs_timer linger;       /* frees it when no path came back */
 	bool client_closed;             /* CLOSE received: no linger; ctx->lock */
+	bool gone;                      /* freed by its last path; ctx->lock */
 	bool evicted;                   /* its name went to a new session */
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
 		st_write_bytes;

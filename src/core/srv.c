@@ -144,6 +144,7 @@ static void path_put(struct srv_path *p)
 				s->client_closed ? 0 : ctx->attr.linger_ms);
 	} else if (last) {
 		rtrs_list_del(&s->node);
+		s->gone = true;         /* an armed linger leaves it to us */
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	path_free(p);
@@ -151,6 +152,9 @@ static void path_put(struct srv_path *p)
 		if (was_up && ctx->attr.ops.link_ev)
 			ctx->attr.ops.link_ev(s, RTRS_SRV_LINK_EV_DISCONNECTED,
 					      s->priv);
+		/* a linger armed when an earlier path was the last one (the
+		 * client came back) must not fire on freed memory */
+		rtrs__timer_stop(&s->linger);
 		sess_free(s);
 	}
 	pthread_mutex_lock(&ctx->lock);
@@ -169,7 +173,7 @@ static void sess_linger_end(struct rtrs_timer *t)
 	bool was_up;
 
 	pthread_mutex_lock(&ctx->lock);
-	if (s->npaths || ctx->closing) {
+	if (s->npaths || ctx->closing || s->gone) {
 		pthread_mutex_unlock(&ctx->lock);
 		return;
 	}
