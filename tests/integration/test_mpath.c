@@ -96,21 +96,14 @@ static int reply(struct rtrs_srv_op *op, const uint8_t *src)
 	return ret;
 }
 
-/* A misuse that must get -EINVAL and leave @op unanswered. */
-static void expect_einval(int ret)
+/* A call that must fail with @err (-EINVAL or -EOPNOTSUPP) and leave the
+ * op unanswered: counted per error, anything else as wrong. */
+static void expect_err(int ret, int err)
 {
-	if (ret == -EINVAL)
-		atomic_fetch_add(&zc_einval, 1);
-	else
+	if (ret != err)
 		atomic_fetch_add(&zc_wrong, 1);
-}
-
-static void expect_eopnotsupp(int ret)
-{
-	if (ret == -EOPNOTSUPP)
-		atomic_fetch_add(&zc_eopnotsupp, 1);
 	else
-		atomic_fetch_add(&zc_wrong, 1);
+		atomic_fetch_add(err == -EINVAL ? &zc_einval : &zc_eopnotsupp, 1);
 }
 
 /* answers held by the worker */
@@ -178,14 +171,16 @@ static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
 	atomic_store(&srv_sess, rtrs_srv_op_sess(op));
 	if (zcopy && h.op == 1) {
 		/* not a READ */
-		expect_einval(rtrs_srv_resp_buf(op, zmr, mem + h.off));
+		expect_err(rtrs_srv_resp_buf(op, zmr, mem + h.off), -EINVAL);
 	} else if (zcopy) {
 		/* no region, 1 byte past it, wholly outside */
-		expect_einval(rtrs_srv_resp_buf(op, NULL, mem + h.off));
-		expect_einval(rtrs_srv_resp_buf(op, zmr, mem + MEM - h.len + 1));
-		expect_einval(rtrs_srv_resp_buf(op, zmr, outside));
+		expect_err(rtrs_srv_resp_buf(op, NULL, mem + h.off), -EINVAL);
+		expect_err(rtrs_srv_resp_buf(op, zmr, mem + MEM - h.len + 1),
+			   -EINVAL);
+		expect_err(rtrs_srv_resp_buf(op, zmr, outside), -EINVAL);
 		if (zcopy_inv)
-			expect_eopnotsupp(rtrs_srv_resp_buf(op, zmr, mem + h.off));
+			expect_err(rtrs_srv_resp_buf(op, zmr, mem + h.off),
+				   -EOPNOTSUPP);
 		else
 			src = mem + h.off;
 	}
@@ -446,9 +441,11 @@ static void test_policies(void)
 	close_sess();
 }
 
-/* 32 writes held on path 0, path 0 cut: all 32 fail over to path 1 and
- * complete once each, executed once (the caller checks the data). */
-static void failover_writes(unsigned seed)
+/* 32 requests (@op 1: writes of @seed's blocks, 0: reads of them) held
+ * on path 0, path 0 cut: all 32 fail over to path 1 and complete once
+ * each, executed once. A read's data is checked here, a write's by the
+ * caller. */
+static void failover_batch(uint32_t op, unsigned seed)
 {
 	struct rtrs_clt_stats cs;
 	unsigned tags[32];
@@ -456,16 +453,27 @@ static void failover_writes(unsigned seed)
 	/* every request on path 0, held there by the server */
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
 	atomic_store(&hold_ms, 500);
-	write_batch(32, seed, tags);
+	if (op == 1) {
+		write_batch(32, seed, tags);
+	} else {
+		for (unsigned i = 0; i < 32; i++) {
+			memset(ios[i].buf, 0, 4096);
+			CHECK_EQ(submit(&ios[i], 0, i * 4096), 0);
+			tags[i] = ios[i].h.tag;
+		}
+	}
 	t_sleep_ms(100);
 	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
-	CHECK(wait_all(32, 10000), "writes did not complete after failover");
+	CHECK(wait_all(32, 10000), "%s did not complete after failover",
+	      op == 1 ? "writes" : "reads");
 	atomic_store(&hold_ms, 0);
 	for (unsigned i = 0; i < 32; i++) {
 		CHECK_EQ(atomic_load(&ios[i].status), 0);
 		CHECK_EQ(atomic_load(&ios[i].calls), 1);
 		CHECK_EQ(atomic_load(&execs[tags[i]]), 1);
+		if (op == 0)
+			CHECK(check(&ios[i], seed + i), "block %u differs", i);
 	}
 	rtrs_clt_get_stats(sess, &cs);
 	CHECK_EQ(cs.failovers, 32);
@@ -479,7 +487,7 @@ static void test_failover(void)
 	if (open_sess(0))
 		return;
 	rtrs_srv_get_stats(srv, &s0);
-	failover_writes(100);
+	failover_batch(1, 100);
 	rtrs_srv_get_stats(srv, &s1);
 	CHECK_EQ(s1.executed - s0.executed, 32);
 	CHECK_EQ(s1.dup_attached + s1.dup_answered -
@@ -492,7 +500,6 @@ static void test_failover(void)
 static void test_zcopy(void)
 {
 	struct rtrs_srv_mr *m;
-	struct rtrs_clt_stats cs;
 	unsigned tags[32];
 
 	CHECK_EQ(rtrs_srv_mr_reg(NULL, mem, MEM, &m), -EINVAL);
@@ -510,27 +517,7 @@ static void test_zcopy(void)
 	read_verify(32, 300);
 	CHECK_EQ(atomic_load(&zc_sent), zcopy_inv ? 0 : 32);
 	/* 32 READs held on path 0, which goes: answered on path 1 from mem */
-	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
-	atomic_store(&hold_ms, 500);
-	for (unsigned i = 0; i < 32; i++) {
-		memset(ios[i].buf, 0, 4096);
-		CHECK_EQ(submit(&ios[i], 0, i * 4096), 0);
-		tags[i] = ios[i].h.tag;
-	}
-	t_sleep_ms(100);
-	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
-	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
-	CHECK(wait_all(32, 10000), "reads did not complete after failover");
-	atomic_store(&hold_ms, 0);
-	for (unsigned i = 0; i < 32; i++) {
-		CHECK_EQ(atomic_load(&ios[i].status), 0);
-		CHECK_EQ(atomic_load(&ios[i].calls), 1);
-		CHECK_EQ(atomic_load(&execs[tags[i]]), 1);
-		CHECK(check(&ios[i], 300 + i), "block %u differs", i);
-	}
-	rtrs_clt_get_stats(sess, &cs);
-	CHECK_EQ(cs.failovers, 32);
-	CHECK_EQ(cs.errors, 0);
+	failover_batch(0, 300);
 	/* writes: 1 misuse each; reads: 3 (and in zcopy_inv the answer) */
 	CHECK_EQ(atomic_load(&zc_sent), zcopy_inv ? 0 : 64);
 	CHECK_EQ(atomic_load(&zc_einval), 32 + 3 * 64);
@@ -640,7 +627,7 @@ static void test_poll(void)
 	read_verify(32, 300);
 
 	/* failover: the re-issued requests complete on path 1, still here */
-	failover_writes(400);
+	failover_batch(1, 400);
 	read_verify(32, 400);
 
 	/* no path: the failures are delivered by the poll as well */
