@@ -673,6 +673,36 @@ static void io_mode_cases(struct rnbd_sess *s)
 	CHECK_EQ(rnbd_dev_close(d), 0);
 }
 
+/* The files live in /tmp and in /dev/shm (memory): remove them on every
+ * way out that can be caught. */
+static void cleanup(void)
+{
+	char cmd[96];
+
+	if (memdisk[0])
+		unlink(memdisk);
+	memdisk[0] = 0;
+	if (tdir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
+		if (system(cmd))
+			fprintf(stderr, "cannot remove %s\n", tdir);
+		tdir[0] = 0;
+	}
+}
+
+/* SIGHUP/SIGINT/SIGPIPE/SIGTERM (ctrl-C, a closed output pipe, a harness
+ * stopping the run): async-signal-safe calls only; the /tmp directory is
+ * left behind, the memory is not. */
+static void on_stop_signal(int sig)
+{
+	if (memdisk[0])
+		unlink(memdisk);
+	if (srv_pid > 0)
+		kill(srv_pid, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int main(int argc, char **argv)
 {
 	struct rnbd_sess *a, *b, *c;
@@ -686,6 +716,10 @@ int main(int argc, char **argv)
 	snprintf(tdir, sizeof(tdir), "/tmp/test-rnbd.XXXXXX");
 	if (!mkdtemp(tdir))
 		return 1;
+	signal(SIGHUP, on_stop_signal);
+	signal(SIGINT, on_stop_signal);
+	signal(SIGPIPE, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
 	snprintf(disk, sizeof(disk), "%s/disk", tdir);
 	snprintf(rodisk, sizeof(rodisk), "%s/rodisk", tdir);
 	snprintf(outside, sizeof(outside), "%s/outside", tdir);
@@ -697,31 +731,37 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++) {
 		fd = open(files[i], O_RDWR | O_CREAT, 0600);
 		if (fd < 0 || ftruncate(fd, DISK))
-			return 1;
+			goto fail;
 		close(fd);
 	}
 	snprintf(path, sizeof(path), "%s/exports/inner", tdir);
 	fd = open(path, O_RDWR | O_CREAT, 0600);
 	if (fd < 0 || ftruncate(fd, 1 << 20))
-		return 1;
+		goto fail;
 	close(fd);
 	/* a tmpfs export, where /dev/shm is one */
 	snprintf(memdisk, sizeof(memdisk), "/dev/shm/test-rnbd.%d", (int)getpid());
 	fd = open(memdisk, O_RDWR | O_CREAT | O_EXCL, 0600);
-	if (fd < 0 || ftruncate(fd, DISK))
+	if (fd >= 0 && ftruncate(fd, DISK)) {
+		close(fd);
+		unlink(memdisk);
+		fd = -1;
+	}
+	if (fd < 0)
 		memdisk[0] = 0;
-	if (fd >= 0)
+	else
 		close(fd);
 	snprintf(path, sizeof(path), "%s/exports/escape", tdir);
 	if (symlink(outside, path))
-		return 1;
+		goto fail;
 	srv_exe = argv[1];
 	srv_args = argv + 2;
 	if (server_start(argv[1], NULL))
-		return 1;
+		goto fail;
 	if (sess_open("rnbd-a", &a) || sess_open("rnbd-b", &b) ||
 	    sess_open("rnbd-c", &c)) {
 		kill(srv_pid, SIGKILL);
+		cleanup();
 		return t_finish();
 	}
 	data_cases(a);
@@ -738,10 +778,10 @@ int main(int argc, char **argv)
 	kill(srv_pid, SIGTERM);
 	waitpid(srv_pid, &st, 0);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "server exit status %d", st);
-	if (memdisk[0])
-		unlink(memdisk);
-	snprintf(path, sizeof(path), "rm -rf %s", tdir);
-	if (system(path))
-		fprintf(stderr, "cannot remove %s\n", tdir);
+	cleanup();
 	return t_finish();
+
+fail:
+	cleanup();
+	return 1;
 }
