@@ -401,12 +401,13 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 }
 
 /*
- * Answer @op with @status. The application's answers set where a READ's
- * data comes from (@src, NULL: the chunk); a retry's answer (@keep_src)
- * sends it from where the first answer did.
+ * Answer @op with @status. @src (in @src_mr) is where a READ's data comes
+ * from; without it, from where it was set for this request: the chunk
+ * (a new request starts with none), or a retry's answer sends it from
+ * where the first answer did.
  */
-static int answer(struct rtrs_srv_op *op, int status, bool keep_src,
-		  const char *src, struct rtrs_srv_mr *src_mr)
+static int answer(struct rtrs_srv_op *op, int status, const char *src,
+		  struct rtrs_srv_mr *src_mr)
 {
 	struct srv_con *c;
 	struct srv_path *p;
@@ -434,7 +435,7 @@ static int answer(struct rtrs_srv_op *op, int status, bool keep_src,
 		pthread_mutex_unlock(&op->lock);
 		return -EINVAL;
 	}
-	if (!keep_src) {
+	if (src) {
 		op->src = src;
 		op->src_mr = src_mr;
 	}
@@ -489,7 +490,7 @@ int rtrs_srv_resp(struct rtrs_srv_op *op, int status)
 {
 	if (!op)
 		return -EINVAL;
-	return answer(op, status, false, NULL, NULL);
+	return answer(op, status, NULL, NULL);
 }
 
 int rtrs_srv_resp_buf(struct rtrs_srv_op *op, struct rtrs_srv_mr *mr,
@@ -497,7 +498,7 @@ int rtrs_srv_resp_buf(struct rtrs_srv_op *op, struct rtrs_srv_mr *mr,
 {
 	if (!op || !mr || !buf)
 		return -EINVAL;
-	return answer(op, 0, false, buf, mr);
+	return answer(op, 0, buf, mr);
 }
 
 int rtrs_srv_mr_reg(struct rtrs_srv_ctx *ctx, const void *buf, size_t len,
@@ -734,7 +735,7 @@ again:
 			atomic_fetch_add(&ctx->st_dup_attached, 1);
 			pthread_mutex_unlock(&op->lock);
 			if (answer_now)
-				answer(op, op->last_status, true, NULL, NULL);
+				answer(op, op->last_status, NULL, NULL);
 			return;
 		}
 		/* executed and answered already: answer again from the store
@@ -746,7 +747,7 @@ again:
 		atomic_fetch_add(&p->ref, 1);
 		atomic_fetch_add(&ctx->st_dup_answered, 1);
 		pthread_mutex_unlock(&op->lock);
-		answer(op, op->last_status, true, NULL, NULL);
+		answer(op, op->last_status, NULL, NULL);
 		return;
 	}
 	if (p->fence && op->last_seq && seq_before(m.seq, op->last_seq))
@@ -760,6 +761,8 @@ again:
 	/* a new request */
 	op->last_seq = m.seq;
 	op->last_status = -EINPROGRESS;
+	op->src = NULL;                 /* from the chunk unless answered so */
+	op->src_mr = NULL;
 	op_take(op, c, &m, desc);
 	atomic_store(&op->state, OP_BUSY);
 	revoke_arrival(p, id);
