@@ -189,7 +189,7 @@ static void poll_cases(struct rnbd_sess *other)
 	static uint8_t w[300 << 10], r[300 << 10], blk[32][4096];
 	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
 	struct rtrs_clt_attr at;
-	struct rnbd_dev *d;
+	struct rnbd_dev *d = NULL;
 	struct aio a[32];
 	int ret, n, total;
 
@@ -259,7 +259,7 @@ static void data_cases(struct rnbd_sess *s)
 {
 	static uint8_t w[300 << 10], r[300 << 10], big[32][4096];
 	struct rnbd_dev_info in;
-	struct rnbd_dev *d;
+	struct rnbd_dev *d = NULL;
 	struct aio a[32];
 	int ret;
 
@@ -358,7 +358,9 @@ static void list_cases(struct rnbd_sess *a)
 static void access_cases(struct rnbd_sess *a, struct rnbd_sess *b,
 			 struct rnbd_sess *c)
 {
-	struct rnbd_dev *rw, *rw2 = NULL, *ro1, *ro2, *m1, *m2, *x;
+	/* NULL while not opened: after a failed open, calls get -EINVAL */
+	struct rnbd_dev *rw = NULL, *rw2 = NULL, *ro1 = NULL, *ro2 = NULL;
+	struct rnbd_dev *m1 = NULL, *m2 = NULL, *x = NULL;
 	uint8_t buf[512];
 	char name[160];
 	int fd;
@@ -627,7 +629,7 @@ static void io_mode_cases(struct rnbd_sess *s)
 	static uint8_t w[200 << 10], r[200 << 10];
 	const char *want = "page-cache";
 	struct statx sx;
-	struct rnbd_dev *d;
+	struct rnbd_dev *d = NULL;
 	int ret;
 
 	if (!srv_has("--no-direct") &&
