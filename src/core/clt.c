@@ -1162,11 +1162,11 @@ static int con_alloc_rx(struct clt_con *c, unsigned n)
 	int ret;
 
 	c->rx = calloc(n, sizeof(*c->rx));
-	c->rxmem = calloc(n, RTRS_RX_BUF);
+	c->rxmem = calloc(n, RTRS_RX_STRIDE);
 	if (!c->rx || !c->rxmem)
 		return -ENOMEM;
 	if (rtrs__fab_dom_caps(p->dom)->mr_local) {
-		ret = rtrs__fab_mr_reg(p->dom, c->rxmem, (size_t)n * RTRS_RX_BUF,
+		ret = rtrs__fab_mr_reg(p->dom, c->rxmem, (size_t)n * RTRS_RX_STRIDE,
 				       FAB_ACC_LOCAL, &c->rx_mr);
 		if (ret)
 			return ret;
@@ -1174,7 +1174,7 @@ static int con_alloc_rx(struct clt_con *c, unsigned n)
 	c->nrx = n;
 	for (unsigned i = 0; i < n; i++) {
 		c->rx[i].con = c;
-		c->rx[i].buf = c->rxmem + (size_t)i * RTRS_RX_BUF;
+		c->rx[i].buf = c->rxmem + (size_t)i * RTRS_RX_STRIDE;
 		c->rx[i].len = RTRS_RX_BUF;
 		c->rx[i].ctx.owner = &c->rx[i];
 		c->rx[i].ctx.kind = CTX_RX;
@@ -1346,11 +1346,12 @@ static int path_handshake(struct clt_path *p, bool recon)
 	}
 	/* info exchange on con 0: the big receive first, then the small ones */
 	p->info_len = RTRS_INFO_RSP_LEN(s->geom.queue_depth);
-	p->info_buf = calloc(1, p->info_len);
+	p->info_buf = calloc(1, p->info_len + FAB_MSG_ROOM);
 	if (!p->info_buf)
 		return -ENOMEM;
 	if (caps->mr_local) {
-		ret = rtrs__fab_mr_reg(p->dom, p->info_buf, p->info_len,
+		ret = rtrs__fab_mr_reg(p->dom, p->info_buf,
+				       p->info_len + FAB_MSG_ROOM,
 				       FAB_ACC_LOCAL, &p->info_mr);
 		if (ret)
 			return ret;
@@ -1378,7 +1379,7 @@ static int path_handshake(struct clt_path *p, bool recon)
 			return ret;
 	}
 	p->info_tx.kind = CTX_MISC;
-	ret = rtrs__fab_post_send(c0->ep, p->info_req, sizeof(p->info_req),
+	ret = rtrs__fab_post_send(c0->ep, p->info_req, RTRS_INFO_REQ_LEN,
 				  rtrs__fab_mr_desc(p->info_req_mr), false, 0,
 				  &p->info_tx, false);
 	if (ret)

@@ -37,6 +37,10 @@
 #define RTRS_MAX_SEGMENTS RTRS_PROTO_MAX_READ_DESC
 #define RTRS_RX_BUF 64                /* response / heartbeat receive size */
 #define RTRS_SRV_RX_BUF 512           /* server admin receive size */
+/* Every buffer we send or receive a message in has FAB_MSG_ROOM bytes
+ * beyond its message for the fabric (caps.msg_room): */
+#define RTRS_RX_STRIDE (RTRS_RX_BUF + FAB_MSG_ROOM)
+#define RTRS_SRV_RX_STRIDE (RTRS_SRV_RX_BUF + FAB_MSG_ROOM)
 
 enum { REQ_IDLE = 0, REQ_POSTED = 1, REQ_DONE = 2 };
 
@@ -157,7 +161,7 @@ struct clt_path {
 	struct fab_mr *info_mr;
 	struct fab_mr *info_req_mr;
 	struct fab_opctx info_tx;
-	char info_req[RTRS_INFO_REQ_LEN];
+	char info_req[RTRS_INFO_REQ_LEN + FAB_MSG_ROOM];
 	struct clt_rbuf *rbufs;
 	struct fab_mr *iu_mr;
 	uint16_t recon_cnt;
@@ -258,7 +262,7 @@ struct rtrs_srv_op {
 	struct rtrs_srv_mr *src_mr;
 	uint16_t sg_cnt;
 	struct rtrs_sg_desc desc[RTRS_PROTO_MAX_READ_DESC];
-	char rkey_rsp[RTRS_RKEY_RSP_LEN];
+	char rkey_rsp[RTRS_RKEY_RSP_LEN + FAB_MSG_ROOM];
 	struct rtrs_list bl_node;
 	/* Fencing (docs/protocol.md section 7). The lock serializes arrivals
 	 * for this chunk on every path with the answer's routing, and guards

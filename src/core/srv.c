@@ -392,7 +392,7 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 		rtrs__proto_rkey_rsp_encode(op->rkey_rsp, (uint16_t)op->id,
 					    rtrs__fab_mr_key(mr));
 		return rtrs__fab_post_send(c->ep, op->rkey_rsp,
-					   sizeof(op->rkey_rsp),
+					   RTRS_RKEY_RSP_LEN,
 					   rtrs__fab_mr_desc(p->ops_mr), true,
 					   imm, &op->ctx, false);
 	}
@@ -1065,7 +1065,7 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	p->nmrs = inv ? s->geom.queue_depth : 1;
 	p->mrs = calloc(p->nmrs, sizeof(*p->mrs));
 	p->info_rsp_len = RTRS_INFO_RSP_LEN(p->nmrs);
-	p->info_rsp = calloc(1, p->info_rsp_len);
+	p->info_rsp = calloc(1, p->info_rsp_len + FAB_MSG_ROOM);
 	if (!p->cons || !p->mrs || !p->info_rsp)
 		ret = -ENOMEM;
 	for (unsigned i = 0; !ret && i < p->nmrs; i++)
@@ -1074,7 +1074,8 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 				       FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE,
 				       &p->mrs[i]);
 	if (!ret && caps->mr_local)
-		ret = rtrs__fab_mr_reg(p->dom, p->info_rsp, p->info_rsp_len,
+		ret = rtrs__fab_mr_reg(p->dom, p->info_rsp,
+				       p->info_rsp_len + FAB_MSG_ROOM,
 				       FAB_ACC_LOCAL, &p->info_mr);
 	/* the key responses live in the ops (rkey_rsp) */
 	if (!ret && caps->mr_local && inv)
@@ -1095,12 +1096,12 @@ static int con_setup_rx(struct srv_con *c, unsigned n)
 	int ret;
 
 	c->rx = calloc(n, sizeof(*c->rx));
-	c->rxmem = calloc(n, RTRS_SRV_RX_BUF);
+	c->rxmem = calloc(n, RTRS_SRV_RX_STRIDE);
 	if (!c->rx || !c->rxmem)
 		return -ENOMEM;
 	if (rtrs__fab_dom_caps(p->dom)->mr_local) {
 		ret = rtrs__fab_mr_reg(p->dom, c->rxmem,
-				       (size_t)n * RTRS_SRV_RX_BUF, FAB_ACC_LOCAL,
+				       (size_t)n * RTRS_SRV_RX_STRIDE, FAB_ACC_LOCAL,
 				       &c->rx_mr);
 		if (ret)
 			return ret;
@@ -1108,7 +1109,7 @@ static int con_setup_rx(struct srv_con *c, unsigned n)
 	c->nrx = n;
 	for (unsigned i = 0; i < n; i++) {
 		c->rx[i].con = c;
-		c->rx[i].buf = c->rxmem + (size_t)i * RTRS_SRV_RX_BUF;
+		c->rx[i].buf = c->rxmem + (size_t)i * RTRS_SRV_RX_STRIDE;
 		c->rx[i].ctx.owner = &c->rx[i];
 		c->rx[i].ctx.kind = CTX_RX;
 		ret = rtrs__fab_post_recv(c->ep, c->rx[i].buf, RTRS_SRV_RX_BUF,

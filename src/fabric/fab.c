@@ -120,6 +120,11 @@ static void read_caps(struct fab_dom *d)
 	c->mr_prov_key = m & (FI_MR_PROV_KEY | FI_MR_BASIC);
 	c->rx_cq_data = i->mode & FI_RX_CQ_DATA;
 	c->cq_data_size = i->domain_attr->cq_data_size;
+	/* $RTRS_NO_CQ_DATA=1 (tests): behave as on a provider without remote
+	 * CQ data, so the emulation runs on tcp and net too */
+	if (getenv("RTRS_NO_CQ_DATA") && !strcmp(getenv("RTRS_NO_CQ_DATA"), "1"))
+		c->cq_data_size = 0;
+	c->msg_room = c->cq_data_size < sizeof(uint32_t) ? FAB_MSG_ROOM : 0;
 	/* xnet: "net" in 1.17, "tcp" from 1.18 */
 	d->guard_map = !strcmp(c->prov, "net") ||
 		       (!strcmp(c->prov, "tcp") &&
@@ -208,6 +213,13 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 	}
 	d->info = info;
 	read_caps(d);
+	if (d->caps.msg_room && d->caps.inject_size < FAB_MSG_ROOM) {
+		/* a trailer-only message must go without a registration */
+		rtrs_err("provider %s: no remote CQ data and inject size %zu",
+			 d->caps.prov, d->caps.inject_size);
+		ret = -FI_EOPNOTSUPP;
+		goto err_free;
+	}
 	ret = fi_fabric(info->fabric_attr, &d->fabric, NULL);
 	if (ret)
 		goto err_free;
@@ -440,8 +452,33 @@ int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
 	return rtrs__fab_loop_attach_ep(e);
 }
 
+/*
+ * The CM private data @fid's provider carries (verbs: 55 bytes, after its
+ * own 1-byte header; tcp and net: 256). Longer data loses its tail if the
+ * tail is all zero (the reserved bytes of our layouts), else -EMSGSIZE.
+ */
+static int cm_data_fit(struct fid *fid, const void *data, size_t *len)
+{
+	size_t max = 0, ol = sizeof(max);
+
+	if (!data || !*len)
+		return 0;
+	if (fi_getopt(fid, FI_OPT_ENDPOINT, FI_OPT_CM_DATA_SIZE, &max, &ol) ||
+	    *len <= max)
+		return 0;       /* no limit known: let the provider judge */
+	for (size_t i = max; i < *len; i++)
+		if (((const uint8_t *)data)[i])
+			return -EMSGSIZE;
+	*len = max;
+	return 0;
+}
+
 int rtrs__fab_ep_connect(struct fab_ep *e, const void *data, size_t len)
 {
+	int ret = cm_data_fit(&e->ep->fid, data, &len);
+
+	if (ret)
+		return ret;
 	return rtrs__fab_errno(fi_connect(e->ep, e->dom->info->dest_addr,
 					  data, len));
 }
@@ -472,12 +509,20 @@ int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
 
 int rtrs__fab_ep_accept(struct fab_ep *e, const void *data, size_t len)
 {
+	int ret = cm_data_fit(&e->ep->fid, data, &len);
+
+	if (ret)
+		return ret;
 	return rtrs__fab_errno(fi_accept(e->ep, data, len));
 }
 
 int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
 		     const void *data, size_t len)
 {
+	int ret = cm_data_fit(&pep->pep->fid, data, &len);
+
+	if (ret)
+		return ret;
 	return rtrs__fab_errno(fi_reject(pep->pep, req->info->handle, data,
 					 len));
 }
@@ -544,7 +589,159 @@ int rtrs__fab_ep_peer(const struct fab_ep *e, char *buf, size_t len)
 	return addr_str(a, buf, len);
 }
 
+/* ---- immediate emulation ----
+ * iWARP carries no immediate data (libfabric's verbs provider reports
+ * cq_data_size 0 there). On such a provider every message ends in an
+ * 8-byte trailer, le32 imm | le16 flags | le16 magic, which the receiver
+ * strips (the buffers have caps.msg_room for it); a write with immediate
+ * is the write followed by a trailer-only message, which RC delivers only
+ * after the write's data is placed. So the core sees the same completions
+ * on every provider.
+ */
+#define TRL_MAGIC 0x5254u
+#define TRL_IMM 0x1u    /* the immediate is valid */
+#define TRL_RMA 0x2u    /* the notification of a remote write */
+#define TRL_INJECT_MAX 512
+
+static void trl_encode(uint8_t *t, bool has_imm, uint32_t imm, bool rma)
+{
+	unsigned f = (has_imm ? TRL_IMM : 0) | (rma ? TRL_RMA : 0);
+
+	if (!has_imm)
+		imm = 0;
+	for (int i = 0; i < 4; i++)
+		t[i] = (uint8_t)(imm >> (8 * i));
+	t[4] = (uint8_t)f;
+	t[5] = (uint8_t)(f >> 8);
+	t[6] = (uint8_t)TRL_MAGIC;
+	t[7] = (uint8_t)(TRL_MAGIC >> 8);
+}
+
+void rtrs__fab_trl_rx(struct fab_cqe *c)
+{
+	const uint8_t *t;
+	unsigned f;
+
+	if (c->len < FAB_MSG_ROOM || !c->ctx || !c->ctx->rx_buf) {
+		c->err = -EPROTO;
+		return;
+	}
+	t = (const uint8_t *)c->ctx->rx_buf + c->len - FAB_MSG_ROOM;
+	f = t[4] | (unsigned)t[5] << 8;
+	if ((t[6] | (unsigned)t[7] << 8) != TRL_MAGIC ||
+	    (f & ~(TRL_IMM | TRL_RMA))) {
+		c->err = -EPROTO;
+		return;
+	}
+	c->len -= FAB_MSG_ROOM;
+	if (f & TRL_IMM) {
+		c->flags |= FAB_CQE_IMM;
+		c->imm = (uint32_t)t[0] | (uint32_t)t[1] << 8 |
+			 (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+	}
+	if (f & TRL_RMA)
+		c->flags |= FAB_CQE_RMA_IN;
+}
+
+/* A message and its trailer; with post_lock held. Small ones are copied
+ * (injected); others get the trailer in the caller's msg_room. */
+static ssize_t trl_send(struct fab_ep *e, const void *buf, size_t len,
+			void *desc, bool has_imm, uint32_t imm, bool rma,
+			struct fab_opctx *ctx, bool signal)
+{
+	size_t total = len + FAB_MSG_ROOM;
+	struct iovec iov;
+	struct fi_msg m = { .msg_iov = &iov, .iov_count = 1, .context = ctx };
+
+	if (total <= e->dom->caps.inject_size && total <= TRL_INJECT_MAX) {
+		uint8_t tmp[TRL_INJECT_MAX];
+
+		if (len)
+			memcpy(tmp, buf, len);
+		trl_encode(tmp + len, has_imm, imm, rma);
+		if (!signal)
+			return fi_inject(e->ep, tmp, total, 0);
+		iov = (struct iovec){ tmp, total };
+		return fi_sendmsg(e->ep, &m, FI_INJECT | FI_COMPLETION);
+	}
+	trl_encode((uint8_t *)buf + len, has_imm, imm, rma);
+	iov = (struct iovec){ (void *)buf, total };
+	m.desc = desc ? &desc : NULL;
+	return fi_sendmsg(e->ep, &m, signal ? FI_COMPLETION : 0);
+}
+
+/* With post_lock held. */
+static int trl_flush_locked(struct fab_ep *e)
+{
+	ssize_t r;
+
+	if (!e->trl_pending)
+		return 0;
+	if (e->trl_ctx) {
+		struct iovec iov = { e->trl, sizeof(e->trl) };
+		struct fi_msg m = { .msg_iov = &iov, .iov_count = 1,
+				    .context = e->trl_ctx };
+
+		r = fi_sendmsg(e->ep, &m, FI_INJECT | FI_COMPLETION);
+	} else {
+		r = fi_inject(e->ep, e->trl, sizeof(e->trl), 0);
+	}
+	if (!r)
+		e->trl_pending = false;
+	return rtrs__fab_errno((int)r);
+}
+
+int rtrs__fab_trl_flush(struct fab_ep *e)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&e->post_lock);
+	if (!e->dead)
+		ret = trl_flush_locked(e);
+	pthread_mutex_unlock(&e->post_lock);
+	return ret;
+}
+
 /* ---- posting ---- */
+
+/* A write with immediate where the provider has none: the write, then
+ * its notification; with post_lock held. The write completes to no one:
+ * @ctx (with @signal) goes with the notification, which the send queue
+ * completes after the write. If the write is out but the notification
+ * finds the queue full, the notification is kept and sent before
+ * anything else: the caller must not post the write again (another path
+ * could then see a stale copy land in the chunk after its own). */
+static ssize_t write_trl(struct fab_ep *e, const struct iovec *iov,
+			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
+			 size_t total, uint32_t imm, struct fab_opctx *ctx,
+			 bool signal)
+{
+	struct fi_rma_iov riov = { .addr = raddr, .len = total, .key = key };
+	struct fi_msg_rma m = {
+		.msg_iov = iov,
+		.desc = desc,
+		.iov_count = cnt,
+		.rma_iov = &riov,
+		.rma_iov_count = 1,
+		.context = ctx,
+	};
+	ssize_t r = fi_writemsg(e->ep, &m, 0);
+
+	if (r)
+		return r;
+	r = trl_send(e, NULL, 0, NULL, true, imm, true, ctx, signal);
+	if (r != -FI_EAGAIN)
+		return r;
+	trl_encode(e->trl, true, imm, true);
+	e->trl_ctx = signal ? ctx : NULL;
+	e->trl_pending = true;
+	atomic_store(&e->want_tx, true);
+	if (e->poller)
+		rtrs__fab_poller_wake(e->poller);
+	else
+		rtrs__fab_loop_wake(e->loop);
+	return 0;
+}
 
 static int post_prologue(struct fab_ep *e)
 {
@@ -574,7 +771,10 @@ static int post_prologue(struct fab_ep *e)
 		}
 		return f;
 	}
-	return 0;
+	f = trl_flush_locked(e);
+	if (f)
+		pthread_mutex_unlock(&e->post_lock);
+	return f;
 }
 
 int rtrs__fab_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
@@ -586,6 +786,10 @@ int rtrs__fab_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
 	if (e->dead) {
 		pthread_mutex_unlock(&e->post_lock);
 		return -ENOTCONN;
+	}
+	if (e->dom->caps.msg_room) {
+		ctx->rx_buf = buf;
+		len += e->dom->caps.msg_room;
 	}
 	r = fi_recv(e->ep, buf, len, desc, 0, ctx);
 	pthread_mutex_unlock(&e->post_lock);
@@ -601,14 +805,17 @@ int rtrs__fab_post_send(struct fab_ep *e, const void *buf, size_t len,
 
 	if (ret)
 		return ret < 0 ? ret : 0;   /* > 0: swallowed */
-	if (!signal && len <= e->dom->caps.inject_size) {
+	if (e->dom->caps.msg_room) {
+		r = trl_send(e, buf, len, desc, has_imm, imm, false, ctx,
+			     signal);
+	} else if (!signal && len <= e->dom->caps.inject_size) {
 		r = has_imm ? fi_injectdata(e->ep, buf, len, imm, 0)
 			    : fi_inject(e->ep, buf, len, 0);
 	} else {
 		struct iovec iov = { (void *)buf, len };
 		struct fi_msg m = {
 			.msg_iov = &iov,
-			.desc = &desc,
+			.desc = desc ? &desc : NULL,
 			.iov_count = 1,
 			.context = ctx,
 			.data = imm,
@@ -638,7 +845,10 @@ int rtrs__fab_post_write(struct fab_ep *e, const struct iovec *iov,
 	ret = post_prologue(e);
 	if (ret)
 		return ret < 0 ? ret : 0;   /* > 0: swallowed */
-	{
+	if (has_imm && e->dom->caps.msg_room) {
+		r = write_trl(e, iov, desc, cnt, raddr, key, total, imm, ctx,
+			      signal);
+	} else {
 		struct fi_rma_iov riov = { .addr = raddr, .len = total,
 					   .key = key };
 		struct fi_msg_rma m = {

@@ -94,6 +94,12 @@ struct fab_ep {
 	int cq_tag, eq_tag;             /* epoll cookies (addresses used) */
 	struct fab_poller *poller;      /* NULL: the loop reads the CQ */
 	struct rtrs_list pnode;         /* in poller->eps, under its lock */
+	/* Immediate emulation (caps.msg_room): the notification of a
+	 * write whose data is posted but that found the send queue full.
+	 * Under post_lock; sent before any other post on this endpoint. */
+	bool trl_pending;
+	uint8_t trl[FAB_MSG_ROOM];
+	struct fab_opctx *trl_ctx;
 };
 
 struct fab_pep {
@@ -132,5 +138,12 @@ void rtrs__fab_poller_add(struct fab_ep *ep);
 
 /* fab.c, used by loop.c */
 void rtrs__fab_ep_destroy(struct fab_ep *ep);
+/* Immediate emulation: turn a received message's trailer into the
+ * completion's immediate (c->len shrinks by the trailer); -EPROTO in
+ * c->err if it has none. */
+void rtrs__fab_trl_rx(struct fab_cqe *c);
+/* Send the pending notification, if any: 0, or -EAGAIN while the send
+ * queue stays full. Takes post_lock. */
+int rtrs__fab_trl_flush(struct fab_ep *ep);
 
 #endif

@@ -46,6 +46,7 @@ struct fab_opctx {
 	void *provider_scratch[4];
 	void *owner;
 	unsigned kind;
+	void *rx_buf;           /* the fabric's: where a receive lands */
 };
 
 /* What the provider asked for, read after fi_getinfo. */
@@ -61,7 +62,15 @@ struct fab_caps {
 	bool mr_prov_key;       /* provider picks keys */
 	bool rx_cq_data;        /* remote immediate consumes a posted receive */
 	size_t cq_data_size;
+	/* Bytes every buffer given to rtrs__fab_post_send() and
+	 * rtrs__fab_post_recv() must have beyond its length, inside the
+	 * same registration: 0, or FAB_MSG_ROOM on a provider without
+	 * remote CQ data (iWARP), where the fabric carries the immediate
+	 * in a trailer of each message (see fab.c). */
+	size_t msg_room;
 };
+
+#define FAB_MSG_ROOM 8          /* the most msg_room can be */
 
 /* Access bits for registrations. */
 #define FAB_ACC_LOCAL 0x1       /* source/target of local operations */
@@ -71,7 +80,9 @@ struct fab_caps {
 				   for writing) */
 
 /* Completion flags. */
-#define FAB_CQE_RECV 0x1        /* a posted receive completed */
+#define FAB_CQE_RECV 0x1        /* a posted receive completed (also with
+				   FAB_CQE_RMA_IN: a remote write with
+				   immediate that consumed it, len 0) */
 #define FAB_CQE_IMM 0x2         /* imm is valid */
 #define FAB_CQE_TX 0x4          /* a local send or write completed */
 #define FAB_CQE_RMA_IN 0x8      /* a remote write targeted us */
@@ -150,6 +161,9 @@ int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
 			struct fab_poller *poller,
 			const struct fab_ep_ops *ops, void *ctx,
 			struct fab_ep **out);
+/* Private data (@data, @len) of connect, accept and reject: a provider
+ * that carries fewer bytes gets them without the tail when the tail is all
+ * zero (else -EMSGSIZE); the peer then receives the shorter data. */
 int rtrs__fab_ep_connect(struct fab_ep *ep, const void *data, size_t len);
 
 /* Passive side, from inside connreq(). Then post receives and accept. */

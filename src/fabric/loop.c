@@ -168,7 +168,11 @@ static void epoll_del(struct fab_loop *l, int fd)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-static void to_cqe(const struct fi_cq_data_entry *e, struct fab_cqe *c)
+/* @rx_cq_data: the provider's remote writes with immediate consume a
+ * posted receive (verbs), whose context the entry carries: that receive
+ * completed too, and is reported as one (FAB_CQE_RECV | FAB_CQE_RMA_IN). */
+static void to_cqe(const struct fi_cq_data_entry *e, bool rx_cq_data,
+		   struct fab_cqe *c)
 {
 	c->ctx = e->op_context;
 	c->flags = 0;
@@ -179,8 +183,11 @@ static void to_cqe(const struct fi_cq_data_entry *e, struct fab_cqe *c)
 		c->flags |= FAB_CQE_RECV;
 	if (e->flags & FI_REMOTE_CQ_DATA)
 		c->flags |= FAB_CQE_IMM;
-	if (e->flags & FI_REMOTE_WRITE)
+	if (e->flags & FI_REMOTE_WRITE) {
 		c->flags |= FAB_CQE_RMA_IN;
+		if (rx_cq_data && c->ctx)
+			c->flags |= FAB_CQE_RECV;
+	}
 	if (!(c->flags & (FAB_CQE_RECV | FAB_CQE_RMA_IN)))
 		c->flags |= FAB_CQE_TX;
 }
@@ -207,7 +214,10 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 			for (ssize_t i = 0; i < n; i++) {
 				struct fab_cqe c;
 
-				to_cqe(&ent[i], &c);
+				to_cqe(&ent[i], e->dom->caps.rx_cq_data, &c);
+				if (e->dom->caps.msg_room &&
+				    (c.flags & FAB_CQE_RECV))
+					rtrs__fab_trl_rx(&c);
 				if ((c.flags & (FAB_CQE_RECV | FAB_CQE_RMA_IN)) &&
 				    rtrs__fab_fault_rx())
 					continue;
@@ -359,6 +369,13 @@ static void close_ep_now(struct fab_loop *l, struct fab_ep *e)
 	fi_close(&e->ep->fid);
 	e->ep = NULL;
 	drain_cq(e, true);
+	if (e->trl_pending && e->trl_ctx) {
+		/* a write's notification that never went out */
+		struct fab_cqe c = { .ctx = e->trl_ctx, .flags = FAB_CQE_TX,
+				     .err = -ECANCELED };
+
+		e->ops->cqe(e->ctx, &c);
+	}
 	e->ops->closed(e->ctx);
 	rtrs__fab_ep_destroy(e);
 }
@@ -513,9 +530,14 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
 			continue;       /* its poller calls tx_ready */
 		if (atomic_exchange(&e->want_tx, false) &&
 		    !atomic_load(&e->closing)) {
-			e->ops->tx_ready(e->ctx);
 			/* posting may complete operations inline: look again */
 			e->cq_ready = true;
+			if (rtrs__fab_trl_flush(e)) {
+				atomic_store(&e->want_tx, true);
+				more = true;
+				continue;
+			}
+			e->ops->tx_ready(e->ctx);
 			if (atomic_load(&e->want_tx))
 				more = true;
 		}
@@ -819,8 +841,12 @@ int rtrs__fab_poller_progress(struct fab_poller *pl)
 		if (atomic_load(&e->closing))
 			continue;       /* its loop flushes it */
 		n += drain_cq(e, false);
-		if (atomic_exchange(&e->want_tx, false) &&
-		    !atomic_load(&e->closing))
+		if (!atomic_exchange(&e->want_tx, false) ||
+		    atomic_load(&e->closing))
+			continue;
+		if (rtrs__fab_trl_flush(e))
+			atomic_store(&e->want_tx, true);
+		else
 			e->ops->tx_ready(e->ctx);
 	}
 	pthread_mutex_unlock(&pl->lock);

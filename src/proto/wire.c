@@ -148,7 +148,7 @@ int rtrs__proto_conn_req_decode(const void *buf, size_t len,
 {
 	const uint8_t *p = buf;
 
-	if (!buf || len < RTRS_CONN_PRIV_LEN)
+	if (!buf || len < RTRS_CONN_REQ_MIN_LEN)
 		return -EPROTO;
 	if (p[0] || p[1])
 		return -EPROTO;
@@ -193,7 +193,7 @@ int rtrs__proto_conn_rsp_decode(const void *buf, size_t len,
 	const uint8_t *p = buf;
 	int16_t e;
 
-	if (!buf || len < RTRS_CONN_PRIV_LEN)
+	if (!buf || len < RTRS_CONN_RSP_MIN_LEN)
 		return -EPROTO;
 	if (get16(p) != RTRS_PROTO_MAGIC)
 		return -EPROTO;

@@ -20,6 +20,11 @@
 #define RTRS_PROTO_VER ((RTRS_PROTO_VER_MAJOR << 8) | RTRS_PROTO_VER_MINOR)
 
 #define RTRS_CONN_PRIV_LEN 56          /* CM private data, both directions */
+/* The significant bytes of each: a CM that carries fewer than 56 bytes
+ * (libfabric's verbs provider: 55) cuts the trailing reserved bytes, which
+ * are zero; a receiver reads what is missing as zero. */
+#define RTRS_CONN_REQ_MIN_LEN 45       /* through flags */
+#define RTRS_CONN_RSP_MIN_LEN 24       /* through path_id */
 #define RTRS_PROTO_MAX_HDR 4096        /* max_hdr_size offered by our servers */
 #define RTRS_PROTO_MAX_CIDS 4096       /* connections per path */
 #define RTRS_PROTO_MAX_QD 65535

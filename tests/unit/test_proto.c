@@ -116,9 +116,17 @@ static void test_conn_req(void **st)
 	assert_memory_equal(d.sess_uuid, r.sess_uuid, 16);
 	assert_memory_equal(d.paths_uuid, r.paths_uuid, 16);
 
-	/* truncated at every length */
-	for (size_t n = 0; n < sizeof(buf); n++)
+	/* truncated before its last significant byte: refused; after it
+	 * (the trailing reserved bytes cut by a CM that carries less) read
+	 * as if the zeros were there */
+	for (size_t n = 0; n < RTRS_CONN_REQ_MIN_LEN; n++)
 		assert_int_equal(rtrs__proto_conn_req_decode(buf, n, &d), -EPROTO);
+	for (size_t n = RTRS_CONN_REQ_MIN_LEN; n < sizeof(buf); n++) {
+		memset(&d, 0, sizeof(d));
+		assert_int_equal(rtrs__proto_conn_req_decode(buf, n, &d), 0);
+		assert_true(d.fence);
+		assert_memory_equal(d.paths_uuid, r.paths_uuid, 16);
+	}
 	assert_int_equal(rtrs__proto_conn_req_decode(NULL, 56, &d), -EPROTO);
 	/* hostile fields */
 	buf[0] = 1;
@@ -158,8 +166,13 @@ static void test_conn_rsp(void **st)
 	assert_int_equal(d.max_io_size, 128 << 10);
 	assert_int_equal(d.flags, RTRS_MSG_NEW_RKEY_F | RTRS_MSG_FENCE_F);
 	assert_int_equal(d.path_id, 0xabcdef01);
-	for (size_t n = 0; n < sizeof(buf); n++)
+	for (size_t n = 0; n < RTRS_CONN_RSP_MIN_LEN; n++)
 		assert_int_equal(rtrs__proto_conn_rsp_decode(buf, n, &d), -EPROTO);
+	for (size_t n = RTRS_CONN_RSP_MIN_LEN; n < sizeof(buf); n++) {
+		memset(&d, 0, sizeof(d));
+		assert_int_equal(rtrs__proto_conn_rsp_decode(buf, n, &d), 0);
+		assert_int_equal(d.path_id, 0xabcdef01);
+	}
 	/* a reject carries a negative errno */
 	r.err = -EPERM;
 	rtrs__proto_conn_rsp_encode(buf, &r);
