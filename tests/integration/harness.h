@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Integration harness: the server runs as a separate process
- * (rtrs-perf server, path in $RTRS_PERF), started on 127.0.0.1 port 0; its
- * first stdout line tells the bound address. Tests exit 0 (pass), 1 (fail)
- * or 77 (skip), and print "N passed, N failed".
+ * (rtrs-perf server, path in $RTRS_PERF), started on the first test
+ * address, port 0; its first stdout line tells the bound address. Tests
+ * exit 0 (pass), 1 (fail) or 77 (skip), and print "N passed, N failed".
+ *
+ * The test addresses: $RTRS_TEST_ADDRS "A1,A2" (the RDMA lab: addresses on
+ * its rxe and siw links), default 127.0.0.1 and 127.0.0.2.
  */
 #ifndef RTRS_TEST_HARNESS_H
 #define RTRS_TEST_HARNESS_H
@@ -52,13 +55,45 @@ static inline void t_child_dies_with_parent(pid_t parent)
 		_exit(127);
 }
 
+/* Test address @i (0 or 1), "host" without a port. */
+static inline const char *t_addr(int i)
+{
+	static char a[2][64];
+	static int init;
+
+	if (!init) {
+		const char *e = getenv("RTRS_TEST_ADDRS");
+		const char *comma = e ? strchr(e, ',') : NULL;
+
+		snprintf(a[0], sizeof(a[0]), "127.0.0.1");
+		snprintf(a[1], sizeof(a[1]), "127.0.0.2");
+		if (e && *e) {
+			snprintf(a[0], sizeof(a[0]), "%.*s",
+				 comma ? (int)(comma - e) : (int)strlen(e), e);
+			if (comma && comma[1])
+				snprintf(a[1], sizeof(a[1]), "%s", comma + 1);
+		}
+		init = 1;
+	}
+	return a[i & 1];
+}
+
+/* "host:0" on test address @i, for a listener. */
+static inline const char *t_listen(int i)
+{
+	static char l[2][160];
+
+	snprintf(l[i & 1], sizeof(l[i & 1]), "%s:0", t_addr(i));
+	return l[i & 1];
+}
+
 struct t_server {
 	pid_t pid;
 	char addr[128];
 	FILE *out;
 };
 
-/* Start "rtrs-perf server --listen 127.0.0.1:0 [extra...]" (NULL-ended). */
+/* Start "rtrs-perf server --listen ADDR1:0 [extra...]" (NULL-ended). */
 static inline int t_server_start(struct t_server *s, ...)
 {
 	const char *perf = getenv("RTRS_PERF");
@@ -75,7 +110,7 @@ static inline int t_server_start(struct t_server *s, ...)
 	argv[n++] = perf;
 	argv[n++] = "server";
 	argv[n++] = "--listen";
-	argv[n++] = "127.0.0.1:0";
+	argv[n++] = t_listen(0);
 	argv[n++] = "--size";
 	argv[n++] = "64M";
 	va_start(ap, s);

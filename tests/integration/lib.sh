@@ -1,14 +1,23 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # Shared by the shell tests (sourced).
 
-# srv_start_two DIR CMD [args...]: run "CMD args --listen 127.0.0.1:0,
-# 127.0.0.2:0" (rtrs-perf server, rnbd-server) in the background; sets spid,
+# The test addresses: $RTRS_TEST_ADDRS "A1,A2" (the RDMA lab's), default
+# 127.0.0.1 and 127.0.0.2.
+ADDR1=127.0.0.1
+ADDR2=127.0.0.2
+case ${RTRS_TEST_ADDRS:-} in
+?*,?*) ADDR1=${RTRS_TEST_ADDRS%%,*} ADDR2=${RTRS_TEST_ADDRS#*,} ;;
+?*) ADDR1=$RTRS_TEST_ADDRS ;;
+esac
+
+# srv_start_two DIR CMD [args...]: run "CMD args --listen ADDR1:0,
+# ADDR2:0" (rtrs-perf server, rnbd-server) in the background; sets spid,
 # a1 and a2 (its two addresses) and s ("a1,a2"); its output in DIR/srv.out
 # and DIR/srv.err. Exits 1 if it does not start.
 srv_start_two() {
 	local dir=$1
 	shift
-	"$@" --listen 127.0.0.1:0,127.0.0.2:0 > "$dir/srv.out" 2> "$dir/srv.err" &
+	"$@" --listen "$ADDR1:0,$ADDR2:0" > "$dir/srv.out" 2> "$dir/srv.err" &
 	spid=$!
 	for _ in $(seq 1 100); do
 		[ "$(grep -c '^listening' "$dir/srv.out")" -ge 2 ] && break

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
- * End-to-end IO against a real server process on 127.0.0.1: byte-for-byte
+ * End-to-end IO against a real server process (harness.h): byte-for-byte
  * verified READ and WRITE of every shape, many threads, permits, error
  * passthrough and API misuse. Extra arguments are passed to the server
  * (e.g. --no-invalidate).
@@ -409,10 +409,12 @@ static void test_open_errors(const char *addr)
 {
 	struct rtrs_clt_sess *s2;
 	struct rtrs_path_addr pa = { NULL, addr };
-	struct rtrs_path_addr bad = { NULL, "127.0.0.1:1" };
+	char bad_addr[80];
+	struct rtrs_path_addr bad = { NULL, bad_addr };
 	struct rtrs_path_addr garbage = { NULL, "no-port" };
 	char name[300];
 
+	snprintf(bad_addr, sizeof(bad_addr), "%s:1", t_addr(0));
 	CHECK_EQ(rtrs_clt_open("a/b", &pa, 1, NULL, &s2), -EINVAL);
 	CHECK_EQ(rtrs_clt_open("a.b", &pa, 1, NULL, &s2), -EINVAL);
 	memset(name, 'n', sizeof(name));

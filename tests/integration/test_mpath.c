@@ -203,7 +203,7 @@ static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
 
 static int srv_start(void)
 {
-	const char *ls[2] = { "127.0.0.1:0", "127.0.0.2:0" };
+	const char *ls[2] = { t_listen(0), t_listen(1) };
 	struct rtrs_srv_attr a;
 	int ret;
 
@@ -712,9 +712,9 @@ static void test_heartbeat(void)
 	if (open_sess(0))
 		return;
 	snprintf(rule[0], sizeof(rule[0]),
-		 "INPUT -d 127.0.0.2 -p tcp --dport %s -j DROP", port);
+		 "INPUT -d %s -p tcp --dport %s -j DROP", t_addr(1), port);
 	snprintf(rule[1], sizeof(rule[1]),
-		 "INPUT -s 127.0.0.2 -p tcp --sport %s -j DROP", port);
+		 "INPUT -s %s -p tcp --sport %s -j DROP", t_addr(1), port);
 	atexit(ipt_cleanup);
 	ipt("I");
 	t0 = now_ms();
@@ -748,8 +748,9 @@ static void test_postfail(void)
 	const char *f = getenv("RTRS_FAULT");
 	struct rtrs_clt_stats st;
 
-	if (!f || !strstr(f, "peer=127.0.0.2")) {
-		CHECK(0, "postfail needs RTRS_FAULT=post_fail=2,peer=127.0.0.2");
+	if (!f || !strstr(f, "peer=") || !strstr(f, t_addr(1))) {
+		CHECK(0, "postfail needs RTRS_FAULT=post_fail=2,peer=%s",
+		      t_addr(1));
 		return;
 	}
 	/* posts on path 1: #1 its info request, #2 the first request (no

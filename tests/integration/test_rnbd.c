@@ -58,6 +58,7 @@ static bool srv_has(const char *opt)
 static int server_start(const char *exe, const char *listen)
 {
 	char e1[256], e2[256], e3[256], ex[128], line[256], name[64], io[32];
+	char both[160];
 	const char *argv[16];
 	int fds[2], n = 0, got = 0;
 	pid_t parent;
@@ -68,7 +69,11 @@ static int server_start(const char *exe, const char *listen)
 	snprintf(ex, sizeof(ex), "%s/exports", tdir);
 	argv[n++] = exe;
 	argv[n++] = "--listen";
-	argv[n++] = listen ? listen : "127.0.0.1:0,127.0.0.2:0";
+	if (!listen) {
+		snprintf(both, sizeof(both), "%s,%s", t_listen(0), t_listen(1));
+		listen = both;
+	}
+	argv[n++] = listen;
 	argv[n++] = "--export";
 	argv[n++] = e1;
 	argv[n++] = "--export";

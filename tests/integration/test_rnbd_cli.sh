@@ -51,11 +51,11 @@ kill -TERM "$spid"
 wait "$spid" || bad "server exit status $?"
 spid=0
 # bad settings: exit 2 with a line that names them
-printf 'listen 127.0.0.1:0\nexport d=%s\nzero-copy maybe\n' "$work/disk" > "$work/bad.conf"
+printf 'listen %s:0\nexport d=%s\nzero-copy maybe\n' "$ADDR1" "$work/disk" > "$work/bad.conf"
 "$srvbin" --config "$work/bad.conf" 2> "$work/bad.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "bad.conf:3: zero-copy is on or off, not 'maybe'" "$work/bad.err" ||
 	bad "bad config value: exit $rc, $(cat "$work/bad.err")"
-"$srvbin" --listen 127.0.0.1:0 --export "d=$work/disk" --threads 0 2> "$work/bad.err"; rc=$?
+"$srvbin" --listen "$ADDR1:0" --export "d=$work/disk" --threads 0 2> "$work/bad.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "threads is 1..64, not '0'" "$work/bad.err" ||
 	bad "bad --threads: exit $rc, $(cat "$work/bad.err")"
 

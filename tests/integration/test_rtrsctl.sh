@@ -158,7 +158,7 @@ check "server socket removed" [ ! -e "$RTRS_RUN_DIR/$spid.sock" ]
 spid=0
 
 # RTRS_CTL=0: no socket at all
-RTRS_CTL=0 "$perf" server --listen 127.0.0.1:0 --exit-after 1 > "$work/s2.out" 2>&1 &
+RTRS_CTL=0 "$perf" server --listen "$ADDR1:0" --exit-after 1 > "$work/s2.out" 2>&1 &
 p=$!
 sleep 0.5
 check "RTRS_CTL=0 serves no socket" [ ! -e "$RTRS_RUN_DIR/$p.sock" ]
