@@ -120,10 +120,17 @@ static void read_caps(struct fab_dom *d)
 	c->mr_prov_key = m & (FI_MR_PROV_KEY | FI_MR_BASIC);
 	c->rx_cq_data = i->mode & FI_RX_CQ_DATA;
 	c->cq_data_size = i->domain_attr->cq_data_size;
-	/* $RTRS_NO_CQ_DATA=1 (tests): behave as on a provider without remote
-	 * CQ data, so the emulation runs on tcp and net too */
-	if (getenv("RTRS_NO_CQ_DATA") && !strcmp(getenv("RTRS_NO_CQ_DATA"), "1"))
-		c->cq_data_size = 0;
+	/* $RTRS_NO_CQ_DATA (tests): 1 behaves as a provider without remote
+	 * CQ data, so the emulation runs on tcp and net too; 2 also as one
+	 * that injects nothing (siw: 2 bytes) */
+	{
+		const char *nc = getenv("RTRS_NO_CQ_DATA");
+
+		if (nc && (!strcmp(nc, "1") || !strcmp(nc, "2")))
+			c->cq_data_size = 0;
+		if (nc && !strcmp(nc, "2"))
+			c->inject_size = 0;
+	}
 	c->msg_room = c->cq_data_size < sizeof(uint32_t) ? FAB_MSG_ROOM : 0;
 	/* xnet: "net" in 1.17, "tcp" from 1.18 */
 	d->guard_map = !strcmp(c->prov, "net") ||
@@ -213,13 +220,6 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 	}
 	d->info = info;
 	read_caps(d);
-	if (d->caps.msg_room && d->caps.inject_size < FAB_MSG_ROOM) {
-		/* a trailer-only message must go without a registration */
-		rtrs_err("provider %s: no remote CQ data and inject size %zu",
-			 d->caps.prov, d->caps.inject_size);
-		ret = -FI_EOPNOTSUPP;
-		goto err_free;
-	}
 	ret = fi_fabric(info->fabric_attr, &d->fabric, NULL);
 	if (ret)
 		goto err_free;
@@ -412,6 +412,7 @@ static struct fab_ep *ep_alloc(struct fab_dom *d, unsigned loop,
  * (from the loop) one whose completions have been drained. */
 void rtrs__fab_ep_destroy(struct fab_ep *e)
 {
+	rtrs__fab_trl_slots_free(e);
 	if (e->ep)
 		fi_close(&e->ep->fid);
 	if (e->cq)
@@ -434,6 +435,8 @@ int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
 	if (!e)
 		return -ENOMEM;
 	ret = open_ep_queues(e);
+	if (!ret)
+		ret = rtrs__fab_trl_slots_init(e);
 	if (!ret)
 		ret = rtrs__fab_errno(fi_endpoint(d->domain, d->info, &e->ep,
 						  NULL));
@@ -493,6 +496,8 @@ int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
 	if (!e)
 		return -ENOMEM;
 	ret = open_ep_queues(e);
+	if (!ret)
+		ret = rtrs__fab_trl_slots_init(e);
 	if (!ret)
 		ret = rtrs__fab_errno(fi_endpoint(pep->dom->domain, req->info,
 						  &e->ep, NULL));
@@ -589,159 +594,7 @@ int rtrs__fab_ep_peer(const struct fab_ep *e, char *buf, size_t len)
 	return addr_str(a, buf, len);
 }
 
-/* ---- immediate emulation ----
- * iWARP carries no immediate data (libfabric's verbs provider reports
- * cq_data_size 0 there). On such a provider every message ends in an
- * 8-byte trailer, le32 imm | le16 flags | le16 magic, which the receiver
- * strips (the buffers have caps.msg_room for it); a write with immediate
- * is the write followed by a trailer-only message, which RC delivers only
- * after the write's data is placed. So the core sees the same completions
- * on every provider.
- */
-#define TRL_MAGIC 0x5254u
-#define TRL_IMM 0x1u    /* the immediate is valid */
-#define TRL_RMA 0x2u    /* the notification of a remote write */
-#define TRL_INJECT_MAX 512
-
-static void trl_encode(uint8_t *t, bool has_imm, uint32_t imm, bool rma)
-{
-	unsigned f = (has_imm ? TRL_IMM : 0) | (rma ? TRL_RMA : 0);
-
-	if (!has_imm)
-		imm = 0;
-	for (int i = 0; i < 4; i++)
-		t[i] = (uint8_t)(imm >> (8 * i));
-	t[4] = (uint8_t)f;
-	t[5] = (uint8_t)(f >> 8);
-	t[6] = (uint8_t)TRL_MAGIC;
-	t[7] = (uint8_t)(TRL_MAGIC >> 8);
-}
-
-void rtrs__fab_trl_rx(struct fab_cqe *c)
-{
-	const uint8_t *t;
-	unsigned f;
-
-	if (c->len < FAB_MSG_ROOM || !c->ctx || !c->ctx->rx_buf) {
-		c->err = -EPROTO;
-		return;
-	}
-	t = (const uint8_t *)c->ctx->rx_buf + c->len - FAB_MSG_ROOM;
-	f = t[4] | (unsigned)t[5] << 8;
-	if ((t[6] | (unsigned)t[7] << 8) != TRL_MAGIC ||
-	    (f & ~(TRL_IMM | TRL_RMA))) {
-		c->err = -EPROTO;
-		return;
-	}
-	c->len -= FAB_MSG_ROOM;
-	if (f & TRL_IMM) {
-		c->flags |= FAB_CQE_IMM;
-		c->imm = (uint32_t)t[0] | (uint32_t)t[1] << 8 |
-			 (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
-	}
-	if (f & TRL_RMA)
-		c->flags |= FAB_CQE_RMA_IN;
-}
-
-/* A message and its trailer; with post_lock held. Small ones are copied
- * (injected); others get the trailer in the caller's msg_room. */
-static ssize_t trl_send(struct fab_ep *e, const void *buf, size_t len,
-			void *desc, bool has_imm, uint32_t imm, bool rma,
-			struct fab_opctx *ctx, bool signal)
-{
-	size_t total = len + FAB_MSG_ROOM;
-	struct iovec iov;
-	struct fi_msg m = { .msg_iov = &iov, .iov_count = 1, .context = ctx };
-
-	if (total <= e->dom->caps.inject_size && total <= TRL_INJECT_MAX) {
-		uint8_t tmp[TRL_INJECT_MAX];
-
-		if (len)
-			memcpy(tmp, buf, len);
-		trl_encode(tmp + len, has_imm, imm, rma);
-		if (!signal)
-			return fi_inject(e->ep, tmp, total, 0);
-		iov = (struct iovec){ tmp, total };
-		return fi_sendmsg(e->ep, &m, FI_INJECT | FI_COMPLETION);
-	}
-	trl_encode((uint8_t *)buf + len, has_imm, imm, rma);
-	iov = (struct iovec){ (void *)buf, total };
-	m.desc = desc ? &desc : NULL;
-	return fi_sendmsg(e->ep, &m, signal ? FI_COMPLETION : 0);
-}
-
-/* With post_lock held. */
-static int trl_flush_locked(struct fab_ep *e)
-{
-	ssize_t r;
-
-	if (!e->trl_pending)
-		return 0;
-	if (e->trl_ctx) {
-		struct iovec iov = { e->trl, sizeof(e->trl) };
-		struct fi_msg m = { .msg_iov = &iov, .iov_count = 1,
-				    .context = e->trl_ctx };
-
-		r = fi_sendmsg(e->ep, &m, FI_INJECT | FI_COMPLETION);
-	} else {
-		r = fi_inject(e->ep, e->trl, sizeof(e->trl), 0);
-	}
-	if (!r)
-		e->trl_pending = false;
-	return rtrs__fab_errno((int)r);
-}
-
-int rtrs__fab_trl_flush(struct fab_ep *e)
-{
-	int ret = 0;
-
-	pthread_mutex_lock(&e->post_lock);
-	if (!e->dead)
-		ret = trl_flush_locked(e);
-	pthread_mutex_unlock(&e->post_lock);
-	return ret;
-}
-
 /* ---- posting ---- */
-
-/* A write with immediate where the provider has none: the write, then
- * its notification; with post_lock held. The write completes to no one:
- * @ctx (with @signal) goes with the notification, which the send queue
- * completes after the write. If the write is out but the notification
- * finds the queue full, the notification is kept and sent before
- * anything else: the caller must not post the write again (another path
- * could then see a stale copy land in the chunk after its own). */
-static ssize_t write_trl(struct fab_ep *e, const struct iovec *iov,
-			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
-			 size_t total, uint32_t imm, struct fab_opctx *ctx,
-			 bool signal)
-{
-	struct fi_rma_iov riov = { .addr = raddr, .len = total, .key = key };
-	struct fi_msg_rma m = {
-		.msg_iov = iov,
-		.desc = desc,
-		.iov_count = cnt,
-		.rma_iov = &riov,
-		.rma_iov_count = 1,
-		.context = ctx,
-	};
-	ssize_t r = fi_writemsg(e->ep, &m, 0);
-
-	if (r)
-		return r;
-	r = trl_send(e, NULL, 0, NULL, true, imm, true, ctx, signal);
-	if (r != -FI_EAGAIN)
-		return r;
-	trl_encode(e->trl, true, imm, true);
-	e->trl_ctx = signal ? ctx : NULL;
-	e->trl_pending = true;
-	atomic_store(&e->want_tx, true);
-	if (e->poller)
-		rtrs__fab_poller_wake(e->poller);
-	else
-		rtrs__fab_loop_wake(e->loop);
-	return 0;
-}
 
 static int post_prologue(struct fab_ep *e)
 {
@@ -771,7 +624,7 @@ static int post_prologue(struct fab_ep *e)
 		}
 		return f;
 	}
-	f = trl_flush_locked(e);
+	f = rtrs__fab_trl_flush_locked(e);
 	if (f)
 		pthread_mutex_unlock(&e->post_lock);
 	return f;
@@ -806,7 +659,7 @@ int rtrs__fab_post_send(struct fab_ep *e, const void *buf, size_t len,
 	if (ret)
 		return ret < 0 ? ret : 0;   /* > 0: swallowed */
 	if (e->dom->caps.msg_room) {
-		r = trl_send(e, buf, len, desc, has_imm, imm, false, ctx,
+		r = rtrs__fab_trl_send(e, buf, len, desc, has_imm, imm, false, ctx,
 			     signal);
 	} else if (!signal && len <= e->dom->caps.inject_size) {
 		r = has_imm ? fi_injectdata(e->ep, buf, len, imm, 0)
@@ -846,7 +699,7 @@ int rtrs__fab_post_write(struct fab_ep *e, const struct iovec *iov,
 	if (ret)
 		return ret < 0 ? ret : 0;   /* > 0: swallowed */
 	if (has_imm && e->dom->caps.msg_room) {
-		r = write_trl(e, iov, desc, cnt, raddr, key, total, imm, ctx,
+		r = rtrs__fab_trl_write(e, iov, desc, cnt, raddr, key, total, imm, ctx,
 			      signal);
 	} else {
 		struct fi_rma_iov riov = { .addr = raddr, .len = total,

@@ -62,6 +62,7 @@ struct fab_mr {
 };
 
 struct fab_loop;
+struct fab_trl_slot;
 
 /* Application-driven progress: the CQs of its endpoints are read by
  * whoever calls rtrs__fab_poller_progress(), never by a loop. */
@@ -100,6 +101,11 @@ struct fab_ep {
 	bool trl_pending;
 	uint8_t trl[FAB_MSG_ROOM];
 	struct fab_opctx *trl_ctx;
+	/* trailer slots (fab.c), the free list under post_lock */
+	struct fab_trl_slot *slots;
+	struct fab_mr *slots_mr;
+	uint32_t *slot_free;
+	unsigned nslots, nfree;
 };
 
 struct fab_pep {
@@ -138,10 +144,26 @@ void rtrs__fab_poller_add(struct fab_ep *ep);
 
 /* fab.c, used by loop.c */
 void rtrs__fab_ep_destroy(struct fab_ep *ep);
+/* trailer.c: immediate emulation (caps.msg_room) */
+int rtrs__fab_trl_slots_init(struct fab_ep *ep);
+void rtrs__fab_trl_slots_free(struct fab_ep *ep);
+/* With post_lock held: a message with its trailer; the notification of
+ * a write, after the write. */
+ssize_t rtrs__fab_trl_send(struct fab_ep *ep, const void *buf, size_t len,
+			   void *desc, bool has_imm, uint32_t imm, bool rma,
+			   struct fab_opctx *ctx, bool signal);
+ssize_t rtrs__fab_trl_write(struct fab_ep *ep, const struct iovec *iov,
+			    void **desc, size_t cnt, uint64_t raddr,
+			    uint32_t key, size_t total, uint32_t imm,
+			    struct fab_opctx *ctx, bool signal);
+int rtrs__fab_trl_flush_locked(struct fab_ep *ep);
 /* Immediate emulation: turn a received message's trailer into the
  * completion's immediate (c->len shrinks by the trailer); -EPROTO in
  * c->err if it has none. */
 void rtrs__fab_trl_rx(struct fab_cqe *c);
+/* A completion of one of @ep's trailer slots frees it and becomes its
+ * owner's (true) or is swallowed (false); others: true. */
+bool rtrs__fab_trl_cqe(struct fab_ep *ep, struct fab_cqe *c);
 /* Send the pending notification, if any: 0, or -EAGAIN while the send
  * queue stays full. Takes post_lock. */
 int rtrs__fab_trl_flush(struct fab_ep *ep);

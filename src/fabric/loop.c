@@ -215,6 +215,8 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 				struct fab_cqe c;
 
 				to_cqe(&ent[i], e->dom->caps.rx_cq_data, &c);
+				if (!rtrs__fab_trl_cqe(e, &c))
+					continue;
 				if (e->dom->caps.msg_room &&
 				    (c.flags & FAB_CQE_RECV))
 					rtrs__fab_trl_rx(&c);
@@ -244,6 +246,7 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 				c.flags |= FAB_CQE_RECV;
 			else
 				c.flags |= FAB_CQE_TX;
+			rtrs__fab_trl_cqe(e, &c);
 			e->ops->cqe(e->ctx, &c);
 			done++;
 			continue;
