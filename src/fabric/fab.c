@@ -214,7 +214,7 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 	ret = fi_domain(d->fabric, info, &d->domain, NULL);
 	if (ret)
 		goto err_fabric;
-	rtrs__fab_wait_probe(d);
+	rtrs__fab_wait_probe(d, passive);
 	*out = d;
 	return 0;
 
@@ -380,7 +380,7 @@ static struct fab_ep *ep_alloc(struct fab_dom *d, unsigned loop,
 	rtrs_list_init(&e->att_node);
 	rtrs_list_init(&e->cls_node);
 	rtrs_list_init(&e->pnode);
-	e->loop = rtrs__fab_loop(loop);
+	e->loop = rtrs__fab_loop_of(d, loop);
 	e->dom = d;
 	e->ops = ops;
 	e->ctx = ctx;
@@ -670,7 +670,7 @@ int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
 	rtrs_list_init(&p->node);
 	rtrs_list_init(&p->att_node);
 	rtrs_list_init(&p->cls_node);
-	p->loop = rtrs__fab_loop(loop);
+	p->loop = rtrs__fab_loop_of(d, loop);
 	p->dom = d;
 	p->ops = ops;
 	p->ctx = ctx;

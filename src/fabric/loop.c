@@ -96,6 +96,11 @@ struct fab_loop *rtrs__fab_loop(unsigned idx)
 	return &engine.loops[idx % engine.n];
 }
 
+struct fab_loop *rtrs__fab_loop_of(const struct fab_dom *d, unsigned idx)
+{
+	return rtrs__fab_loop(d->wait_sets ? d->home_loop : idx);
+}
+
 unsigned rtrs__fab_nloops(void)
 {
 	return engine.n;
@@ -564,9 +569,22 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
  * then look into the set's CQs and EQs -- and never blocks
  * (util_wait_fd_run() returns -FI_ETIMEDOUT after one clean try).
  *
+ * Those wait objects all watch the domain's one progress fd, and any
+ * progress call serves every socket of the domain under one lock
+ * (xnet.h: "There is a progress instance for each fabric and domain
+ * object ... that's where the opened sockets reside"; xnet_cq_readfrom()
+ * takes "xnet_cq2_progress(cq)->active_lock"). Endpoints of one domain
+ * spread over loops therefore wake every one of those loops for every
+ * event, and all but one then queue on that lock and find nothing (QD 1
+ * p50 latency was 2-3x tcp's that way). So every endpoint and listener of
+ * such a domain runs on one loop (rtrs__fab_loop_of()), domains taking
+ * turns over the loops; that gives up no parallelism the provider had to
+ * offer.
+ *
  * Whether a provider needs this is measured, not looked up by name:
  * rtrs__fab_wait_probe() signals a throwaway CQ and asks fi_trywait().
- * tcp rearms its fds (and verbs, from its source) and keeps FI_WAIT_FD.
+ * tcp rearms its fds (and verbs, from its source) and keeps FI_WAIT_FD
+ * and the loops it is given.
  */
 
 /* The wait fd of a throwaway CQ after fi_cq_signal() and a successful
@@ -626,7 +644,10 @@ void rtrs__fab_wait_close(struct fid_wait *ws)
 			 rtrs_strerror(rtrs__fab_errno(ret)));
 }
 
-void rtrs__fab_wait_probe(struct fab_dom *d)
+/* Spreads the domains that keep to one loop over the loops. */
+static _Atomic unsigned next_home;
+
+void rtrs__fab_wait_probe(struct fab_dom *d, bool passive)
 {
 	struct fid_wait *ws = NULL;
 	int fd;
@@ -638,7 +659,12 @@ void rtrs__fab_wait_probe(struct fab_dom *d)
 		d->wait_sets = true;
 	rtrs__fab_wait_close(ws);
 	if (d->wait_sets) {
-		rtrs_dbg("%s: fi_trywait leaves wait fds readable: wait sets",
+		/* a listener's domain one loop further: as the core puts the
+		 * server's end of connection k on loop k and the client's on
+		 * k - 1 (srv.c, clt.c), the two ends of a connection on one
+		 * host then run on different CPUs */
+		d->home_loop = atomic_fetch_add(&next_home, 1) + passive;
+		rtrs_dbg("%s: fi_trywait leaves wait fds readable: wait sets, one loop per domain",
 			 d->caps.prov);
 	} else {
 		rtrs_warn("%s: wait fds are not rearmed; completions wait for the %d ms sweep",
