@@ -226,6 +226,7 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 	ret = fi_domain(d->fabric, info, &d->domain, NULL);
 	if (ret)
 		goto err_fabric;
+	rtrs__fab_wait_probe(d, passive);
 	*out = d;
 	return 0;
 
@@ -359,17 +360,10 @@ static int open_ep_queues(struct fab_ep *e)
 	int ret;
 
 	ca.size = e->dom->caps.tx_size + e->dom->caps.rx_size + 64;
-	ret = fi_cq_open(e->dom->domain, &ca, &e->cq, NULL);
+	ret = rtrs__fab_cq_open(e->dom, &ca, &e->cq, &e->cq_ws, &e->cq_fd);
 	if (ret)
-		return rtrs__fab_errno(ret);
-	ret = fi_control(&e->cq->fid, FI_GETWAIT, &e->cq_fd);
-	if (ret)
-		return rtrs__fab_errno(ret);
-	ret = fi_eq_open(e->dom->fabric, &ea, &e->eq, NULL);
-	if (ret)
-		return rtrs__fab_errno(ret);
-	ret = fi_control(&e->eq->fid, FI_GETWAIT, &e->eq_fd);
-	return rtrs__fab_errno(ret);
+		return ret;
+	return rtrs__fab_eq_open(e->dom, &ea, &e->eq, &e->eq_ws, &e->eq_fd);
 }
 
 static int bind_ep(struct fab_ep *e)
@@ -398,7 +392,7 @@ static struct fab_ep *ep_alloc(struct fab_dom *d, unsigned loop,
 	rtrs_list_init(&e->att_node);
 	rtrs_list_init(&e->cls_node);
 	rtrs_list_init(&e->pnode);
-	e->loop = rtrs__fab_loop(loop);
+	e->loop = rtrs__fab_loop_of(d, loop);
 	e->dom = d;
 	e->ops = ops;
 	e->ctx = ctx;
@@ -419,6 +413,8 @@ void rtrs__fab_ep_destroy(struct fab_ep *e)
 		fi_close(&e->cq->fid);
 	if (e->eq)
 		fi_close(&e->eq->fid);
+	rtrs__fab_wait_close(e->cq_ws);
+	rtrs__fab_wait_close(e->eq_ws);
 	pthread_mutex_destroy(&e->post_lock);
 	rtrs__fab_dom_put(e->dom);
 	free(e);
@@ -737,27 +733,26 @@ int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
 	rtrs_list_init(&p->node);
 	rtrs_list_init(&p->att_node);
 	rtrs_list_init(&p->cls_node);
-	p->loop = rtrs__fab_loop(loop);
+	p->loop = rtrs__fab_loop_of(d, loop);
 	p->dom = d;
 	p->ops = ops;
 	p->ctx = ctx;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
-	ret = fi_eq_open(d->fabric, &ea, &p->eq, NULL);
-	if (!ret)
-		ret = fi_control(&p->eq->fid, FI_GETWAIT, &p->eq_fd);
+	ret = rtrs__fab_eq_open(d, &ea, &p->eq, &p->eq_ws, &p->eq_fd);
 	if (!ret)
 		ret = fi_passive_ep(d->fabric, d->info, &p->pep, NULL);
 	if (!ret)
 		ret = fi_pep_bind(p->pep, &p->eq->fid, 0);
 	if (!ret)
 		ret = fi_listen(p->pep);
-	ret = rtrs__fab_errno(ret);
+	ret = rtrs__fab_errno(ret);     /* -errno from rtrs__fab_eq_open too */
 	if (ret) {
 		if (p->pep)
 			fi_close(&p->pep->fid);
 		if (p->eq)
 			fi_close(&p->eq->fid);
+		rtrs__fab_wait_close(p->eq_ws);
 		pthread_mutex_destroy(&p->lock);
 		pthread_cond_destroy(&p->cond);
 		free(p);
@@ -781,6 +776,7 @@ void rtrs__fab_pep_close(struct fab_pep *p)
 	pthread_mutex_unlock(&p->lock);
 	fi_close(&p->pep->fid);
 	fi_close(&p->eq->fid);
+	rtrs__fab_wait_close(p->eq_ws);
 	rtrs__fab_dom_put(p->dom);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);

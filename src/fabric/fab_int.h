@@ -38,6 +38,13 @@ struct fab_dom {
 	 * exclusive. Nothing else is taken while it is held. */
 	pthread_rwlock_t map_lock;
 	bool guard_map;
+	/* Set by rtrs__fab_wait_probe() (see loop.c): fi_trywait() leaves
+	 * a CQ's wait fd readable, so CQs and EQs get wait sets of their
+	 * own, rearmed with fi_wait(ws, 0); and as that provider's wait
+	 * objects all watch the domain's one progress fd, every endpoint
+	 * and listener of the domain runs on loop home_loop. */
+	bool wait_sets;
+	unsigned home_loop;
 };
 
 /* Around every provider call that may run progress (fab_dom.map_lock). */
@@ -81,6 +88,7 @@ struct fab_ep {
 	struct fid_ep *ep;
 	struct fid_cq *cq;
 	struct fid_eq *eq;
+	struct fid_wait *cq_ws, *eq_ws; /* NULL unless dom->wait_sets */
 	int cq_fd, eq_fd;
 	const struct fab_ep_ops *ops;
 	void *ctx;
@@ -116,6 +124,7 @@ struct fab_pep {
 	struct fab_dom *dom;
 	struct fid_pep *pep;
 	struct fid_eq *eq;
+	struct fid_wait *eq_ws;         /* NULL unless dom->wait_sets */
 	int eq_fd;
 	const struct fab_pep_ops *ops;
 	void *ctx;
@@ -138,9 +147,21 @@ int rtrs__fab_loop_attach_pep(struct fab_pep *pep);
 void rtrs__fab_loop_close_ep(struct fab_ep *ep);
 void rtrs__fab_loop_close_pep(struct fab_pep *pep);
 struct fab_loop *rtrs__fab_loop(unsigned idx);
+/* The loop for an endpoint or listener of @d that asked for loop @idx. */
+struct fab_loop *rtrs__fab_loop_of(const struct fab_dom *d, unsigned idx);
 void rtrs__fab_loop_wake(struct fab_loop *l);
 
 void rtrs__fab_poller_add(struct fab_ep *ep);
+
+/* Wait objects (loop.c). The probe runs once per domain, from
+ * rtrs__fab_dom_open(). The open functions fill in the wait fd and, when
+ * d->wait_sets, the wait set; close the set after its CQ or EQ. */
+void rtrs__fab_wait_probe(struct fab_dom *d, bool passive);
+int rtrs__fab_cq_open(struct fab_dom *d, struct fi_cq_attr *attr,
+		      struct fid_cq **cq, struct fid_wait **ws, int *fd);
+int rtrs__fab_eq_open(struct fab_dom *d, struct fi_eq_attr *attr,
+		      struct fid_eq **eq, struct fid_wait **ws, int *fd);
+void rtrs__fab_wait_close(struct fid_wait *ws);
 
 /* fab.c, used by loop.c */
 void rtrs__fab_ep_destroy(struct fab_ep *ep);

@@ -7,7 +7,10 @@
  *
  * Threading contract
  * - Progress threads ("loops") are pinned one per online CPU. Each endpoint
- *   and listener belongs to one loop, which alone reads its CQ and EQ. Every
+ *   and listener belongs to one loop, which alone reads its CQ and EQ: the
+ *   one asked for, except where a provider's wait objects all watch the
+ *   whole domain (libfabric 1.17 net; see "wait objects" in loop.c): there
+ *   every endpoint and listener of a domain shares one loop. Every
  *   callback (struct fab_ep_ops, struct fab_pep_ops) runs on that loop thread,
  *   never concurrently for the same endpoint, and with no fabric lock held.
  * - Posting functions may be called from any thread, including callbacks.
