@@ -115,7 +115,10 @@ RTRS_API int rtrs_ctl_run_dir(char *buf, size_t len);
 /* Client                                                              */
 /* ------------------------------------------------------------------ */
 
-/* One path: destination "host:port", optional source "host" or "host:port". */
+/* One path: destination "host:port", optional source "host" or "host:port".
+ * The destination may name its own libfabric provider in front,
+ * "verbs://host:port", "tcp://host:port": one session may run path 0 on
+ * RDMA and path 1 on tcp. Without one, the session's provider is used. */
 struct rtrs_path_addr {
 	const char *src;           /* NULL: let the system choose */
 	const char *dst;
@@ -374,7 +377,9 @@ RTRS_API void rtrs_srv_attr_init(struct rtrs_srv_attr *attr);
 
 /*
  * rtrs_srv_open - listen on every "host:port" in @addrs (port 0 picks one;
- * see rtrs_srv_get_listen_addr()). Binds only to the given addresses.
+ * see rtrs_srv_get_listen_addr()). Binds only to the given addresses. An
+ * address may name its provider in front ("verbs://host:port"), else
+ * attr->provider is used.
  * Errors: -EINVAL (bad attr: queue depth and chunk size must fit the 28-bit
  * immediate), -EADDRINUSE, -ENODATA, -ENOMEM.
  */

@@ -1613,13 +1613,16 @@ static void path_free(struct clt_path *p)
 static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 		      const struct rtrs_path_addr *a, struct clt_path **out)
 {
-	char host[128], port[16];
+	char host[128], port[16], prov[32];
+	const char *dst = rtrs__split_provider(a->dst, s->attr.provider, prov,
+					      sizeof(prov));
 	struct clt_path *p;
 	unsigned nio;
 	int ret;
 
-	ret = rtrs__split_hostport(a->dst, host, sizeof(host), port,
-				   sizeof(port));
+	if (!dst)
+		return -EINVAL;
+	ret = rtrs__split_hostport(dst, host, sizeof(host), port, sizeof(port));
 	if (ret)
 		return ret;
 	p = calloc(1, sizeof(*p));
@@ -1655,11 +1658,10 @@ static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 		/* "host" or "host:port" */
 		if (rtrs__split_hostport(a->src, sh, sizeof(sh), sp, sizeof(sp)))
 			snprintf(sh, sizeof(sh), "%s", a->src);
-		ret = rtrs__fab_dom_open(s->attr.provider, host, port, sh, false,
-					 &p->dom);
+		ret = rtrs__fab_dom_open(prov, host, port, sh, false, &p->dom);
 	} else {
-		ret = rtrs__fab_dom_open(s->attr.provider, host, port, NULL,
-					 false, &p->dom);
+		ret = rtrs__fab_dom_open(prov, host, port, NULL, false,
+					 &p->dom);
 	}
 	if (ret) {
 		path_free(p);

@@ -1353,15 +1353,18 @@ int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 	if (ret)
 		goto err_free;
 	for (size_t i = 0; i < naddrs; i++) {
-		char host[128], port[16];
+		char host[128], port[16], prov[32];
+		const char *a = rtrs__split_provider(addrs[i], attr->provider,
+						     prov, sizeof(prov));
 
 		ls[i].ctx = ctx;
 		ls[i].loop = (unsigned)i % rtrs__fab_nloops();
-		ret = rtrs__split_hostport(addrs[i], host, sizeof(host), port,
-					   sizeof(port));
+		ret = a ? rtrs__split_hostport(a, host, sizeof(host), port,
+					       sizeof(port))
+			: -EINVAL;
 		if (!ret)
-			ret = rtrs__fab_dom_open(attr->provider, host, port, NULL,
-						 true, &ls[i].dom);
+			ret = rtrs__fab_dom_open(prov, host, port, NULL, true,
+						 &ls[i].dom);
 		if (!ret)
 			ret = rtrs__fab_pep_open(ls[i].dom, ls[i].loop,
 						 &srv_pep_ops, &ls[i], &ls[i].pep);

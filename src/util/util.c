@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -40,6 +41,24 @@ int rtrs__split_hostport(const char *s, char *host, size_t hlen, char *port,
 	host[n] = 0;
 	strcpy(port, colon + 1);
 	return 0;
+}
+
+const char *rtrs__split_provider(const char *s, const char *def, char *prov,
+				 size_t plen)
+{
+	const char *sep = s ? strstr(s, "://") : NULL;
+	size_t n;
+
+	if (!sep) {
+		snprintf(prov, plen, "%s", def ? def : "");
+		return s;
+	}
+	n = (size_t)(sep - s);
+	if (!n || n >= plen)
+		return NULL;
+	memcpy(prov, s, n);
+	prov[n] = 0;
+	return sep + 3;
 }
 
 void rtrs__random(void *buf, size_t len)

@@ -111,6 +111,12 @@ static inline void rtrs_list_take(struct rtrs_list *dst, struct rtrs_list *src)
 int rtrs__split_hostport(const char *s, char *host, size_t hlen, char *port,
 			 size_t plen);
 
+/* "[PROVIDER://]ADDR": the provider named in front of an address, or
+ * @def; returns where the address starts, or NULL (-EINVAL) for an empty
+ * or overlong provider name. */
+const char *rtrs__split_provider(const char *s, const char *def, char *prov,
+				 size_t plen);
+
 /* Fill @buf with random bytes (getrandom, falls back to a time-seeded mix). */
 void rtrs__random(void *buf, size_t len);
 

@@ -220,8 +220,15 @@ static int srv_start(void)
 		fprintf(stderr, "srv open: %s\n", rtrs_strerror(ret));
 		return ret;
 	}
-	for (int i = 0; i < 2; i++)
-		rtrs_srv_get_listen_addr(srv, (size_t)i, addr[i], sizeof(addr[i]));
+	for (int i = 0; i < 2; i++) {
+		const char *sep = strstr(t_addr(i), "://");
+		char la[96];
+
+		/* a path's provider ("tcp://", "net://") goes with it */
+		rtrs_srv_get_listen_addr(srv, (size_t)i, la, sizeof(la));
+		snprintf(addr[i], sizeof(addr[i]), "%.*s%s",
+			 sep ? (int)(sep + 3 - t_addr(i)) : 0, t_addr(i), la);
+	}
 	return 0;
 }
 

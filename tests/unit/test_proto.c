@@ -94,6 +94,26 @@ static void test_imm_rsp(void **st)
 						   &status), -EPROTO);
 }
 
+static void test_split_provider(void **st)
+{
+	char prov[16];
+
+	(void)st;
+	assert_string_equal(rtrs__split_provider("verbs://10.0.0.1:7",
+						 "tcp", prov, sizeof(prov)),
+			    "10.0.0.1:7");
+	assert_string_equal(prov, "verbs");
+	assert_string_equal(rtrs__split_provider("[::1]:7", "tcp", prov,
+						 sizeof(prov)), "[::1]:7");
+	assert_string_equal(prov, "tcp");
+	assert_string_equal(rtrs__split_provider("h:7", NULL, prov,
+						 sizeof(prov)), "h:7");
+	assert_string_equal(prov, "");
+	assert_null(rtrs__split_provider("://h:7", "tcp", prov, sizeof(prov)));
+	assert_null(rtrs__split_provider("averyveryverylongname://h:7", "tcp",
+					 prov, sizeof(prov)));
+}
+
 static void test_conn_req(void **st)
 {
 	uint8_t buf[RTRS_CONN_PRIV_LEN];
@@ -560,6 +580,7 @@ int main(void)
 		cmocka_unit_test(test_geom),
 		cmocka_unit_test(test_imm_req),
 		cmocka_unit_test(test_imm_rsp),
+		cmocka_unit_test(test_split_provider),
 		cmocka_unit_test(test_conn_req),
 		cmocka_unit_test(test_conn_rsp),
 		cmocka_unit_test(test_names),
