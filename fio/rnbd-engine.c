@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fio.h"
@@ -189,12 +190,56 @@ static void eng_disconnect(struct rnbd_data *d)
 	d->sess = NULL;
 }
 
-/* In the parent: declare the "file" and learn its size (the session is
- * closed again before fio forks its jobs). */
+/* The device's size, or 0 on failure. When fio forks its jobs (the
+ * default, thread=0), the session that learns it is opened in a child of
+ * its own: RDMA resources, and libfabric's verbs provider, which keeps the
+ * devices it opened for the life of the process, do not survive a fork,
+ * so the process that forks the jobs must never have used them. */
+static uint64_t probe_size(struct thread_data *td, struct rnbd_data *d)
+{
+	struct rnbd_dev_info in;
+	uint64_t size = 0;
+	int fds[2], st;
+	pid_t pid;
+
+	if (td->o.use_thread) {
+		if (eng_connect(td, d))
+			return 0;
+		rnbd_dev_info(d->dev, &in);
+		eng_disconnect(d);
+		return in.size;
+	}
+	if (pipe(fds))
+		return 0;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return 0;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (!eng_connect(td, d)) {
+			rnbd_dev_info(d->dev, &in);
+			size = in.size;
+			eng_disconnect(d);
+		}
+		_exit(write(fds[1], &size, sizeof(size)) == sizeof(size) ? 0 : 1);
+	}
+	close(fds[1]);
+	if (read(fds[0], &size, sizeof(size)) != sizeof(size))
+		size = 0;
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return size;
+}
+
+/* In the parent: declare the "file" and learn its size (in a child of its
+ * own, see probe_size()) before fio forks its jobs. */
 static int eng_setup(struct thread_data *td)
 {
 	struct rnbd_data *d = calloc(1, sizeof(*d));
-	struct rnbd_dev_info in;
 	struct fio_file *f;
 
 	if (!d)
@@ -208,12 +253,8 @@ static int eng_setup(struct thread_data *td)
 		td->o.open_files++;
 	}
 	f = td->files[0];
-	if (eng_connect(td, d))
-		return 1;
-	rnbd_dev_info(d->dev, &in);
-	f->real_file_size = in.size;
-	eng_disconnect(d);
-	return 0;
+	f->real_file_size = probe_size(td, d);
+	return f->real_file_size ? 0 : 1;
 }
 
 static int eng_init(struct thread_data *td)
