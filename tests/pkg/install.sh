@@ -3,7 +3,8 @@
 # cmake --install BUILD --prefix PREFIX into an empty scratch prefix:
 # everything lands under PREFIX (nothing in the system's directories), and
 # the installed tools, plugin and fio engine start without LD_LIBRARY_PATH,
-# on the libraries of PREFIX. The fixture of the pkg.consumer.* tests.
+# on the libraries of PREFIX, and man finds the functions' pages. The
+# fixture of the pkg.consumer.* tests.
 #   install.sh BUILDDIR PREFIX VERSION
 set -u
 build=$1 prefix=$2 ver=$3
@@ -57,5 +58,11 @@ fi
 for m in $(find "$prefix" -name librnbd-fio.so); do
 	resolves "$m"
 done
+# man finds a function documented on another function's page (an alias)
+if command -v man >/dev/null; then
+	p=$(man -M "$prefix/share/man" -w rtrs_clt_close 2>&1)
+	[ "$p" = "$prefix/share/man/man3/rtrs_clt_open.3" ] ||
+		bad "man rtrs_clt_close: '$p'"
+fi
 [ $fail = 0 ] && echo "installed into $prefix; tools start: $(ls "$prefix/bin" | tr '\n' ' ')"
 exit $fail
