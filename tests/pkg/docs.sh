@@ -3,7 +3,10 @@
 # The documentation against the tree:
 #  - every file the README, docs/*.md and the man pages cite (a path under
 #    one of the repository's directories, a path starting with ../, or a
-#    *.md name) is in the repository.
+#    *.md name) is in the repository;
+#  - the C code the README's "A client and a server" section shows is
+#    examples/hello.c's, line for line ("/* ... */" lines mark what is left
+#    out), so the README shows the program the suite builds and runs.
 #   docs.sh SRCDIR
 set -u
 src=$(cd "$1" && pwd)
@@ -41,5 +44,16 @@ for doc in README.md docs/*.md docs/man/*.[1378]; do
 	done
 done | grep . && fail=1
 
-[ $fail = 0 ] && echo "docs cite only files of the repository"
+# the README's example
+[ -f examples/hello.c ] || { echo "FAIL: no examples/hello.c"; exit 1; }
+awk '/^## A client and a server/ { s = 1; next } s && /^## / { s = 0 }
+     s && /^```c/ { c = 1; next } c && /^```/ { c = 0 } c' README.md >"${TMPDIR:-/tmp}/readme-example.$$"
+n=$(grep -c . "${TMPDIR:-/tmp}/readme-example.$$")
+[ "$n" -ge 20 ] || bad "README.md: no C example under '## A client and a server'"
+while IFS= read -r line; do
+	case $line in ''|*'/* ... '*|*'/* ... */') continue ;; esac
+	grep -qxF -- "$line" examples/hello.c || bad "README.md example line not in examples/hello.c: $line"
+done <"${TMPDIR:-/tmp}/readme-example.$$"
+rm -f "${TMPDIR:-/tmp}/readme-example.$$"
+[ $fail = 0 ] && echo "docs cite only files of the repository; the README shows examples/hello.c ($n lines)"
 exit $fail

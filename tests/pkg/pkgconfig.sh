@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
-# A program built with pkg-config --cflags --libs librnbd (which requires
-# librtrs) against the scratch prefix that pkg.install filled, and run.
+# Programs built with pkg-config against the scratch prefix that
+# pkg.install filled, and run: the consumer with --libs librnbd (which
+# requires librtrs), and examples/hello.c as the README builds it.
 #   pkgconfig.sh PREFIX SRCDIR WORKDIR VERSION
 set -eu
 prefix=$1 src=$2 work=$3 ver=$4
@@ -21,3 +22,8 @@ ${CC:-cc} -std=c11 -Wall -Wextra -Werror "$src/tests/pkg/consumer/consumer.c" \
 ldd "$work/consumer" | grep -q "librtrs.so.0 => $prefix/" ||
 	{ echo "FAIL: consumer does not use $prefix's librtrs"; exit 1; }
 "$work/consumer" "$ver"
+cd "$work"
+${CC:-cc} -std=c11 -Wall -Wextra -Werror "$src/examples/hello.c" \
+	$(pkg-config --cflags --libs librtrs) \
+	-Wl,-rpath,"$(pkg-config --variable=libdir librtrs)" -o hello
+./hello
