@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # Programs built with pkg-config against the scratch prefix that
 # pkg.install filled, and run: the consumer with --libs librnbd (which
-# requires librtrs), and examples/hello.c as the README builds it.
+# requires librtrs), and examples/hello.c as the README builds it;
+# examples/rnbd_hello.c is only built (it needs an rnbd-server).
 #   pkgconfig.sh PREFIX SRCDIR WORKDIR VERSION
 set -eu
 prefix=$1 src=$2 work=$3 ver=$4
@@ -27,3 +28,5 @@ ${CC:-cc} -std=c11 -Wall -Wextra -Werror "$src/examples/hello.c" \
 	$(pkg-config --cflags --libs librtrs) \
 	-Wl,-rpath,"$(pkg-config --variable=libdir librtrs)" -o hello
 ./hello
+${CC:-cc} -std=c11 -Wall -Wextra -Werror "$src/examples/rnbd_hello.c" \
+	$(pkg-config --cflags --libs librnbd) -o rnbd_hello
