@@ -1187,13 +1187,14 @@ static int config_file(const char *file)
 	return ret;
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: rnbd-server --listen ADDR:PORT[,...] [--export NAME=PATH[:ro]]...\n"
 		"                   [--export-dir DIR] [--config FILE] [--threads N]\n"
 		"                   [--provider P] [--no-uring] [--no-direct]\n"
-		"                   [--no-zero-copy] [--always-invalidate 0|1]\n");
+		"                   [--no-zero-copy] [--always-invalidate 0|1]\n"
+		"       rnbd-server --help | --version\n");
 }
 
 int main(int argc, char **argv)
@@ -1210,6 +1211,7 @@ int main(int argc, char **argv)
 		{ "no-zero-copy", no_argument, NULL, 'Z' },
 		{ "always-invalidate", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool uring = true;
@@ -1221,7 +1223,7 @@ int main(int argc, char **argv)
 
 	rtrs_srv_attr_init(&attr);
 	S.tail = &S.head;
-	while ((c = getopt_long(argc, argv, "l:e:d:c:t:p:I:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:e:d:c:t:p:I:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': snprintf(line, sizeof(line), "listen %s", optarg); break;
 		case 'e': snprintf(line, sizeof(line), "export %s", optarg); break;
@@ -1237,19 +1239,20 @@ int main(int argc, char **argv)
 		case 'Z': snprintf(line, sizeof(line), "zero-copy off"); break;
 		case 'I':
 			if (strcmp(optarg, "0") && strcmp(optarg, "1")) {
-				usage();
+				usage(stderr);
 				return 2;
 			}
 			attr.always_invalidate = optarg[0] == '1';
 			continue;
-		case 'h': usage(); return 0;
-		default: usage(); return 2;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("rnbd-server %s\n", RTRS_VERSION_STRING); return 0;
+		default: usage(stderr); return 2;
 		}
 		if (config_line(line, "command line"))
 			return 2;
 	}
 	if (!listen_spec || (!S.exports && S.dirfd < 0)) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	for (struct export *e = S.exports; e; e = e->next)

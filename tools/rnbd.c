@@ -38,7 +38,8 @@ static void usage(FILE *f)
 "       rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]\n"
 "       rnbd bench -s ... -d NAME --rw randread|randwrite|read|write\n"
 "                  [--bs N] [--qd N] [--time SEC] [--json]\n"
-"common: [--session NAME] [--provider P] [--ro]\n");
+"common: [--session NAME] [--provider P] [--ro]\n"
+"       rnbd --help | --version\n");
 }
 
 static void print_export(void *priv, const char *name, unsigned flags)
@@ -333,6 +334,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("rnbd %s\n", RTRS_VERSION_STRING);
+		return 0;
 	}
 	cmd = argv[1];
 	rtrs_clt_attr_init(&attr);

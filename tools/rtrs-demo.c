@@ -306,6 +306,8 @@ int main(int argc, char **argv)
 		{ "addr", required_argument, NULL, 'a' },
 		{ "addr2", required_argument, NULL, 'b' },
 		{ "cut", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	const char *prov = NULL, *host = "127.0.0.1", *host2 = "127.0.0.2";
@@ -325,7 +327,7 @@ int main(int argc, char **argv)
 	struct io *ios;
 	uint64_t t0, last_b = 0, last_t;
 
-	while ((c = getopt_long(argc, argv, "t:q:p:a:b:c:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:q:p:a:b:c:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': secs = atof(optarg); break;
 		case 'q': qd = (unsigned)atoi(optarg); break;
@@ -333,11 +335,15 @@ int main(int argc, char **argv)
 		case 'a': host = optarg; break;
 		case 'b': host2 = optarg; break;
 		case 'c': cutmode = optarg; break;
+		case 'V': printf("rtrs-demo %s\n", RTRS_VERSION_STRING); return 0;
+		case 'h':
 		default:
-			fprintf(stderr, "usage: rtrs-demo [--time SEC] [--qd N] "
+			fprintf(c == 'h' ? stdout : stderr,
+				"usage: rtrs-demo [--time SEC] [--qd N] "
 				"[--provider P] [--addr HOST] [--addr2 HOST] "
-				"[--cut auto|iptables|admin|none]\n");
-			return 2;
+				"[--cut auto|iptables|admin|none]\n"
+				"       rtrs-demo --help | --version\n");
+			return c == 'h' ? 0 : 2;
 		}
 	}
 	if (!qd || qd > NBLK / 2 || secs <= 0)

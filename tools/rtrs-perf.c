@@ -212,9 +212,9 @@ static int srv_link_ev(struct rtrs_srv_sess *s, enum rtrs_srv_link_ev ev,
 	return 0;
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage:\n"
 		"  rtrs-perf server --listen ADDR:PORT[,...] [--provider P] [--qd N]\n"
 		"                   [--chunk SIZE] [--no-invalidate] [--size SIZE]\n"
@@ -226,7 +226,8 @@ static void usage(void)
 		"                   [--no-reg] [--name SESSNAME] [--io-cons N]\n"
 		"                   [--timeline FILE] [--policy rr|mi|ml]\n"
 		"                   [--hb MS,MISSED] [--no-path-timeout MS] [--poll]\n"
-		"  rtrs-perf raw server|client ...  (see rtrs-perf(1))\n");
+		"  rtrs-perf raw server|client ...  (see rtrs-perf(1))\n"
+		"  rtrs-perf --help | --version\n");
 }
 
 static int server_main(int argc, char **argv)
@@ -281,6 +282,7 @@ static int server_main(int argc, char **argv)
 			srv.delay_us = (unsigned)atoi(optarg);
 			srv.resp_thread = true;
 			break;
+		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
 	}
@@ -360,7 +362,7 @@ static int server_main(int argc, char **argv)
 	munmap(srv.store, srv.size);
 	return 0;
 bad:
-	usage();
+	usage(stderr);
 	return 2;
 }
 
@@ -837,6 +839,7 @@ static int client_main(int argc, char **argv)
 			cl.poll = true;
 			attr.progress = RTRS_PROGRESS_POLL;
 			break;
+		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
 	}
@@ -996,15 +999,23 @@ out:
 	free(cl.jobs);
 	return rc;
 bad:
-	usage();
+	usage(stderr);
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		usage();
+		usage(stderr);
 		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("rtrs-perf %s\n", RTRS_VERSION_STRING);
+		return 0;
 	}
 	if (!strcmp(argv[1], "server"))
 		return server_main(argc - 1, argv + 1);
@@ -1012,6 +1023,6 @@ int main(int argc, char **argv)
 		return client_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "raw"))
 		return perf_raw_main(argc - 1, argv + 1);
-	usage();
+	usage(stderr);
 	return 2;
 }

@@ -28,6 +28,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: rtrsctl [--json] [--pid PID] [--dir DIR] COMMAND [ARGS]\n"
+"       rtrsctl --help | --version\n"
 "commands:\n"
 "  list                           processes, sessions and paths\n"
 "  stats [SESSION]                statistics (kernel sysfs names)\n"
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char dir[256], req[1024], *body;
@@ -150,12 +152,13 @@ int main(int argc, char **argv)
 
 	if (rtrs_ctl_run_dir(dir, sizeof(dir)))
 		dir[0] = 0;
-	while ((c = getopt_long(argc, argv, "jp:d:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jp:d:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'p': pid = atoi(optarg); break;
 		case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("rtrsctl %s\n", RTRS_VERSION_STRING); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <rtrs/version.h>          /* RTRS_VERSION_STRING, _MAJOR, ... */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -31,9 +33,6 @@ extern "C" {
 #else
 #define RTRS_API
 #endif
-
-#define RTRS_VERSION_MAJOR 0
-#define RTRS_VERSION_MINOR 1
 
 /* Limits that callers may rely on. */
 #define RTRS_MAX_PATHS 128         /* paths per session */

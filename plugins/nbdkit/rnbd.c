@@ -238,7 +238,7 @@ static int plg_zero(void *h, uint32_t count, uint64_t off, uint32_t flags)
 static struct nbdkit_plugin plugin = {
 	.name = "rnbd",
 	.longname = "rnbd devices over librtrs",
-	.version = "0.2",
+	.version = RTRS_VERSION_STRING,
 	.description = "Serve an rnbd device (rnbd-server over librtrs) as NBD",
 	.unload = plg_unload,
 	.config = plg_config,
