@@ -353,7 +353,7 @@ run_lab() {    # MODE ARGS...
 	trap 'exit 143' TERM
 	cp "$here/guest.sh" "$T/guest.sh"
 	mkdir "$T/bin"
-	cp "$here/lab-modules" "$T/bin/"
+	cp "$here/lab-modules" "$here/lab-link" "$T/bin/"
 	echo "$ROOT/lib/modules" > "$T/modules"
 	echo "$mode" > "$T/mode"
 	{
