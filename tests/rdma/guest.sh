@@ -126,6 +126,7 @@ if [ "$mode" = shell ]; then
 	 setsid -c bash -i) </dev/ttyS0 >/dev/ttyS0 2>&1
 	off
 fi
+read -r t_job _ < /proc/uptime
 (
 	. "$share/env"
 	export PATH=$share/bin:$PATH
@@ -134,8 +135,9 @@ fi
 rc=$?
 if [ "$rc" -ne 0 ]; then
 	{
-		echo "lab: exit status $rc; kernel warnings and errors:"
-		dmesg --level=emerg,alert,crit,err,warn
+		echo "lab: exit status $rc; kernel warnings and errors since the job started:"
+		dmesg --level=emerg,alert,crit,err,warn |
+			awk -v t="$t_job" '{ s = $0; sub(/^\[ */, "", s) } s + 0 >= t + 0'
 	} >>"$share/out" 2>&1
 fi
 echo "$rc" > "$share/status.tmp" && mv "$share/status.tmp" "$share/status"
