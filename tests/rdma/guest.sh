@@ -71,7 +71,8 @@ run insmod "$LAB_MODULES/siw.ko"
 #    rdma_bind_addr fails with ENODEV.) The stray GID stays in the table.
 # Setting either end down cuts the wire: on the down end connects fail at
 # once (ENETUNREACH), on the other end they time out (no ARP answer);
-# traffic in flight is lost. Up again, new connections work.
+# traffic in flight is lost. Up again, new connections work - over rxe
+# only after `lab-link rxe reset` if a QP failed during the cut (README).
 export LAB_RXE_SRV=192.168.77.1 LAB_RXE_CLT=192.168.77.2
 export LAB_SIW_SRV=192.168.78.1 LAB_SIW_CLT=192.168.78.2
 export LAB_RXE_LINK=vrxe1 LAB_RXE_LINK_SRV=vrxe0

@@ -181,11 +181,12 @@ prep_source() {
 }
 
 kmake() {      # DIR ARGS...: an out-of-tree build against the headers
-	local dir=$1
+	local dir=$1 rc=0
 	shift
-	make -s -C "$HDR" M="$dir" -j"$(nproc)" "$@" modules 2>&1 |
-		grep -v -e '^Skipping BTF generation' >&2 || true
-	[ "${PIPESTATUS[0]}" -eq 0 ] || die "module build in $dir failed"
+	make -s -C "$HDR" M="$dir" -j"$(nproc)" "$@" modules > "$dir/build.log" 2>&1 ||
+		rc=$?
+	grep -v -e '^Skipping BTF generation' "$dir/build.log" >&2 || true
+	[ "$rc" -eq 0 ] || die "module build in $dir failed"
 }
 prep_modules() {
 	stamp_ok modules "modules-v1" && return 0
