@@ -94,14 +94,24 @@ resolve() {
 	EXTRA=$MODDIR/extra
 }
 
-# one stamp per step; each stamp's key chains the previous one, so a step
-# redone (or a recipe changed) redoes everything after it
+# one stamp per step; each stamp's key chains the recipes before it, so a
+# changed recipe redoes its step and every later one; a step that ran drops
+# the later steps' stamps (kernel empties root/, where the modules go)
+STEPS=(kernel source modules initramfs)
 KEY=""
 stamp_ok() {   # STEP RECIPE
 	KEY="$2|$KEY"
 	[ -f "$D/stamps/$1" ] && [ "$(cat "$D/stamps/$1")" = "$KEY" ]
 }
-stamp_set() { mkdir -p "$D/stamps"; printf '%s\n' "$KEY" > "$D/stamps/$1"; }
+stamp_set() {  # STEP
+	local s later=""
+	mkdir -p "$D/stamps"
+	for s in "${STEPS[@]}"; do
+		[ -n "$later" ] && rm -f "$D/stamps/$s"
+		[ "$s" = "$1" ] && later=1
+	done
+	printf '%s\n' "$KEY" > "$D/stamps/$1"
+}
 
 T0=0
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
