@@ -92,8 +92,15 @@ else
 		if iops_ok "$r"; then ok "rtrs-perf raw $rw over rxe: $r"; else ko "rtrs-perf raw $rw over rxe: $r"; fi
 		kill "$SPID"; wait "$SPID" 2>/dev/null
 	done
-	if fi_info -p verbs -d "$LAB_SIW_DEV_SRV" -v 2>/dev/null | grep -q 'cq_data_size: 0$'; then
-		sk "rtrs-perf raw over siw: it writes with immediate data, siw has none (cq_data_size 0)"
+	cqd=$(fi_info -p verbs -t FI_EP_MSG -d "$LAB_SIW_DEV_SRV" -v 2>/dev/null |
+	      awk '$1 == "cq_data_size:" { print $2; exit }')
+	if [ "${cqd:-0}" = 0 ]; then
+		sk "rtrs-perf raw over siw: it writes with immediate data, siw has none (cq_data_size ${cqd:-?})"
+	else
+		raw_server "$LAB_SIW_SRV:7000" || ko "raw server on siw"
+		r=$(raw_client "$LAB_SIW_SRV:7000" write 3)
+		if iops_ok "$r"; then ok "rtrs-perf raw write over siw: $r"; else ko "rtrs-perf raw write over siw: $r"; fi
+		kill "$SPID"; wait "$SPID" 2>/dev/null
 	fi
 fi
 
