@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # Install the Debian packages librtrs needs to build, test and demo
 # (`deps.sh plot`: gnuplot for scripts/plot-timeline; `deps.sh bench`:
-# what scripts/bench-rnbd.sh adds).
+# what scripts/bench-rnbd.sh adds; `deps.sh lab`: the host side of the
+# RDMA lab, tests/rdma/lab.sh).
 # As root it runs apt-get; otherwise it prints the one command to run.
 set -euo pipefail
 
@@ -16,13 +17,23 @@ if [ "${1:-}" = plot ]; then
 	PKGS=(gnuplot-nox)
 elif [ "${1:-}" = bench ]; then
 	PKGS=(gnuplot-nox jq fio nbdkit libnbd-bin)
+elif [ "${1:-}" = lab ]; then
+	# qemu and the initramfs; apt-get download, dpkg-deb and depmod for
+	# the kernel; gcc-12 and make for the out-of-tree modules against
+	# Debian's headers (their kbuild tools link libelf); the RDMA user
+	# space that runs in the guest from the host's root file system
+	PKGS=(qemu-system-x86 busybox-static kmod cpio xz-utils gzip
+	      coreutils util-linux apt dpkg gcc-12 make libelf1 libssl3 zlib1g
+	      iproute2 rdma-core ibverbs-providers ibverbs-utils rdmacm-utils
+	      perftest librdmacm-dev libibverbs-dev libfabric-bin)
 fi
 
+# one dpkg-query for all: tests/rdma/lab.sh calls this on every prepare
+installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>/dev/null |
+	awk '/ install ok installed$/ { printf "%s ", $1 }')"
 missing=()
 for p in "${PKGS[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		missing+=("$p")
-	fi
+	[[ $installed == *" $p "* ]] || missing+=("$p")
 done
 # the fio engine builds against the installed fio's own source
 fio_src() {
