@@ -55,52 +55,61 @@ export LAB_MODULES=/lib/modules/$KVER/extra
 run modprobe -a rdma_rxe rdma_ucm rdma_cm ib_uverbs loop libcrc32c veth
 run insmod "$LAB_MODULES/siw.ko"
 
-# Two veth pairs, both ends in this namespace, each pair one "wire":
-#   vrxe0 192.168.77.1 (server) <-> vrxe1 192.168.77.2 (client)  rxe0, rxe1
-#   vsiw0 192.168.78.1 (server) <-> vsiw1 192.168.78.2 (client)  siw0, siw1
-# Traffic between the two addresses of a pair must cross the pair, not the
-# loopback (rxe drops what comes in on lo, and a cut would cut nothing):
-#  - the local table is looked up after two rules for what this host
-#    sends to the lab's nets: the main table, else "unreachable" (a link
-#    that is down never falls back to the loopback); received packets
-#    still find their local address;
-#  - each end has its address twice: NET.x/32, whose GID rxe uses, and
-#    NET.x peer NET.y, whose route to the peer the kernel restores when
-#    the link comes up again. (A peer address alone gives rxe the peer's
-#    GID - roce_gid_mgmt takes ifa_address, which is the peer - and
-#    rdma_bind_addr fails with ENODEV.) The stray GID stays in the table.
-# Setting either end down cuts the wire: on the down end connects fail at
-# once (ENETUNREACH), on the other end they time out (no ARP answer);
-# traffic in flight is lost. Up again, new connections work - over rxe
-# only after `lab-link rxe reset` if a QP failed during the cut (README).
+# Two wires, each a switch (a bridge in the network namespace lab-wire)
+# with one port per end:
+#   vrxe0 192.168.77.1 (server, rxe0) -- w-rxe0 [br-rxe] w-rxe1 -- vrxe1 192.168.77.2 (client, rxe1)
+#   vsiw0 192.168.78.1 (server, siw0) -- w-siw0 [br-siw] w-siw1 -- vsiw1 192.168.78.2 (client, siw1)
+# A cut is a cable pulled: the switch port of the client end goes down,
+# the client's NIC loses its carrier (lab-link). Setting the NIC itself
+# down (ip link set vrxe1 down) is another thing: Debian's 6.1 rxe then
+# takes no packet any more on that device once its RC QPs were flushed
+# (seen here: new connections time out long after it is up again), and
+# the kernel drops the routes through it.
+# Traffic between the two addresses must cross the wire, not the loopback
+# (rxe drops what comes in on lo, and a cut would cut nothing):
+#  - each address is a /32 with a host route to the other end through its
+#    NIC (routes stay when only the carrier goes); no peer-form address,
+#    whose GID would be the peer's (roce_gid_mgmt takes ifa_address);
+#  - what this host sends to the lab's nets looks up the main table, else
+#    is unreachable, before the local table: nothing falls back to lo.
 export LAB_RXE_SRV=192.168.77.1 LAB_RXE_CLT=192.168.77.2
 export LAB_SIW_SRV=192.168.78.1 LAB_SIW_CLT=192.168.78.2
 export LAB_RXE_LINK=vrxe1 LAB_RXE_LINK_SRV=vrxe0
 export LAB_SIW_LINK=vsiw1 LAB_SIW_LINK_SRV=vsiw0
 export LAB_RXE_DEV_SRV=rxe0 LAB_RXE_DEV_CLT=rxe1
 export LAB_SIW_DEV_SRV=siw0 LAB_SIW_DEV_CLT=siw1
+export LAB_WIRE_NS=lab-wire
 # one ip(8) and one rdma(8) process: every exec costs here
 for k in all default; do
 	echo 0 > /proc/sys/net/ipv4/conf/$k/rp_filter
 	echo 1 > /proc/sys/net/ipv4/conf/$k/accept_local
 done
-wire() {       # PREFIX NET: veth pair PREFIX0/PREFIX1 with NET.1/NET.2
-	local a=${1}0 b=${1}1 net=$2
-	printf '%s\n' "link add $a type veth peer name $b" \
-		"addr add $net.1/32 dev $a" "addr add $net.1 peer $net.2/32 dev $a" \
-		"addr add $net.2/32 dev $b" "addr add $net.2 peer $net.1/32 dev $b" \
+wire() {       # NAME NET: vNAME0/vNAME1 with NET.1/NET.2 on switch br-NAME
+	local a=v${1}0 b=v${1}1 net=$2
+	printf '%s\n' "link add $a type veth peer name w-${1}0 netns lab-wire" \
+		"link add $b type veth peer name w-${1}1 netns lab-wire" >&4
+	printf '%s\n' "link add br-$1 type bridge" \
+		"link set w-${1}0 master br-$1" "link set w-${1}1 master br-$1" \
+		"link set br-$1 up" "link set w-${1}0 up" \
+		"link set w-${1}1 up" >&5
+	printf '%s\n' "addr add $net.1/32 dev $a" "addr add $net.2/32 dev $b" \
 		"link set $a up" "link set $b up" \
+		"route add $net.2/32 dev $a src $net.1" \
+		"route add $net.1/32 dev $b src $net.2" \
 		"rule add pref 10 iif lo to $net.0/24 lookup main" \
-		"rule add pref 20 iif lo to $net.0/24 unreachable"
+		"rule add pref 20 iif lo to $net.0/24 unreachable" >&6
 }
+run ip netns add lab-wire
 {
-	echo "link set lo up"
-	wire vrxe 192.168.77
-	wire vsiw 192.168.78
-	echo "rule add pref 100 lookup local"
-	echo "rule del pref 0 lookup local"
-} > /run/lab-net
-run ip -b /run/lab-net
+	echo "link set lo up" >&5
+	wire rxe 192.168.77
+	wire siw 192.168.78
+	echo "rule add pref 100 lookup local" >&6
+	echo "rule del pref 0 lookup local" >&6
+} 4>/run/lab-net1 5>/run/lab-net2 6>/run/lab-net3
+run ip -b /run/lab-net1
+run ip -n lab-wire -b /run/lab-net2
+run ip -b /run/lab-net3
 printf '%s\n' "link add rxe0 type rxe netdev vrxe0" \
 	"link add rxe1 type rxe netdev vrxe1" \
 	"link add siw0 type siw netdev vsiw0" \
