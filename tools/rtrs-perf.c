@@ -741,6 +741,32 @@ static void tl_tick(struct timeline *tl, uint64_t now)
 	tl->last_t = now;
 }
 
+/* "paths":[...] of the JSON summary: each path's state and counters. */
+static void print_paths_json(struct rtrs_clt_sess *s)
+{
+	bool first = true;
+
+	for (int i = 0; i < rtrs_clt_path_slots(s); i++) {
+		struct rtrs_path_info in;
+
+		if (rtrs_clt_path_info(s, (unsigned)i, &in))
+			continue;
+		printf("%s{\"idx\":%u,\"dst\":\"%s\",\"state\":\"%s\","
+		       "\"failovers_in\":%llu,\"reconnects\":%llu,"
+		       "\"reconnects_failed\":%llu,\"hb_timeouts\":%llu,"
+		       "\"reads\":%llu,\"writes\":%llu}",
+		       first ? "" : ",", in.idx, in.dst,
+		       rtrs_path_state_str(in.state),
+		       (unsigned long long)in.failovers,
+		       (unsigned long long)in.reconnects_ok,
+		       (unsigned long long)in.reconnects_failed,
+		       (unsigned long long)in.hb_timeouts,
+		       (unsigned long long)in.read_cnt,
+		       (unsigned long long)in.write_cnt);
+		first = false;
+	}
+}
+
 static int client_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -956,7 +982,7 @@ static int client_main(int argc, char **argv)
 			       "\"ios\":%llu,\"cpu_migrations\":%llu,"
 			       "\"tx_backlog\":%llu,\"failovers\":%llu,"
 			       "\"hb_timeouts\":%llu,\"reconnects\":%llu,"
-			       "\"max_gap_ms\":%.3f}\n",
+			       "\"max_gap_ms\":%.3f,\"paths\":[",
 			       rw_name(cl.rw), (unsigned long long)cl.bs, cl.qd,
 			       cl.threads, secs, iops, mibs,
 			       hist_pct(&cl.hist, 50), hist_pct(&cl.hist, 99),
@@ -971,6 +997,8 @@ static int client_main(int argc, char **argv)
 			       (unsigned long long)hb_to, (unsigned long long)recon,
 			       cl.track_gap ? (double)atomic_load(&cl.max_gap_ns) / 1e6
 					    : -1.0);
+			print_paths_json(s);
+			printf("]}\n");
 		} else {
 			if (cl.track_gap)
 				printf("longest gap between completions %.1f ms, "
