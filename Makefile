@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # make demo   - build and run the loopback demo (server + client, verified IO)
-# make check  - build plain, ASan+UBSan and TSan, and run the suite in each
+# make check  - build plain, ASan+UBSan and TSan, and run the suite in each,
+#               then the RDMA subset in the lab guest (tests/rdma)
+# make check-rdma - every integration test over RDMA verbs in the lab guest
 # make build  - plain build only
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build demo check check-plain check-asan check-tsan install clean
+.PHONY: all deps build demo check check-plain check-asan check-tsan check-lab \
+	check-rdma install clean
 
 all: build
 
@@ -28,7 +31,7 @@ demo: build
 
 define suite
 	ninja -C $(BUILD)/$(1)
-	cd $(BUILD)/$(1) && ctest $(CTEST_ARGS)
+	cd $(BUILD)/$(1) && ctest $(CTEST_ARGS) -LE rdma
 endef
 
 check-plain: deps $(BUILD)/plain/build.ninja
@@ -40,8 +43,17 @@ check-asan: deps $(BUILD)/asan/build.ninja
 check-tsan: deps $(BUILD)/tsan/build.ninja
 	$(call suite,tsan)
 
-check: check-plain check-asan check-tsan
-	@echo "make check: plain, asan and tsan suites passed"
+# the RDMA lab: a qemu guest with soft-RoCE and soft-iWARP (tests/rdma)
+check-lab: deps $(BUILD)/plain/build.ninja
+	ninja -C $(BUILD)/plain
+	tests/rdma/check.sh $(BUILD)/plain rdma-subset
+
+check-rdma: deps $(BUILD)/plain/build.ninja
+	ninja -C $(BUILD)/plain
+	tests/rdma/check.sh $(BUILD)/plain rdma
+
+check: check-plain check-asan check-tsan check-lab
+	@echo "make check: plain, asan and tsan suites and the RDMA subset passed"
 
 install: build
 	cmake --install $(BUILD)/plain

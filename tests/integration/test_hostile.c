@@ -45,6 +45,13 @@ static const char *prov;
 
 /* ---- raw libfabric client ---- */
 
+/*
+ * It speaks the wire as any peer would, whatever the provider: its buffers
+ * are registered (verbs needs it), the CM private data is cut to what the
+ * provider carries, and where the provider has no immediate data (iWARP)
+ * every message ends in the 8-byte trailer of docs/protocol.md §2.5.
+ */
+#define RX_LEN (RTRS_INFO_RSP_LEN(512) + 8)
 struct rcon {
 	struct fi_info *info;
 	struct fid_fabric *fab;
@@ -52,9 +59,46 @@ struct rcon {
 	struct fid_eq *eq;
 	struct fid_cq *cq;
 	struct fid_ep *ep;
+	struct fid_mr *mr;
+	void *desc;
+	bool trl;                       /* no immediate data: trailers */
 	struct rtrs_conn_rsp rsp;
-	char rx[8][RTRS_INFO_RSP_LEN(512)];
+	struct {                        /* registered */
+		char rx[8][RX_LEN];
+		char tx[RX_LEN];
+		uint8_t trl[8];
+	} m;
 };
+
+static void trl_put(uint8_t *t, bool imm, uint32_t v, bool rma)
+{
+	unsigned f = (imm ? 1 : 0) | (rma ? 2 : 0);
+
+	for (int i = 0; i < 4; i++)
+		t[i] = (uint8_t)((imm ? v : 0) >> (8 * i));
+	t[4] = (uint8_t)f;
+	t[5] = 0;
+	t[6] = 0x54;    /* magic 0x5254, little-endian */
+	t[7] = 0x52;
+}
+
+/* Send @len bytes of @buf as a message (no immediate). */
+static int rsend(struct rcon *c, const void *buf, size_t len)
+{
+	if (len > sizeof(c->m.tx) - 8)
+		return -1;
+	memcpy(c->m.tx, buf, len);
+	if (c->trl) {
+		trl_put((uint8_t *)c->m.tx + len, false, 0, false);
+		len += 8;
+	}
+	return (int)fi_send(c->ep, c->m.tx, len, c->desc, 0, NULL);
+}
+
+static void rrepost(struct rcon *c, void *buf)
+{
+	fi_recv(c->ep, buf, RX_LEN, c->desc, 0, buf);
+}
 
 struct rsess {
 	uint8_t uuid[16], puuid[16];
@@ -74,6 +118,7 @@ static int rcon_open(struct rcon *c)
 
 	h->ep_attr->type = FI_EP_MSG;
 	h->caps = FI_MSG | FI_RMA;
+	h->mode = FI_CONTEXT | FI_RX_CQ_DATA;
 	h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR |
 				  FI_MR_ALLOCATED | FI_MR_PROV_KEY;
 	h->fabric_attr->prov_name = strdup(prov);
@@ -83,6 +128,16 @@ static int rcon_open(struct rcon *c)
 		return ret;
 	ret = fi_fabric(c->info->fabric_attr, &c->fab, NULL);
 	ret = ret ? ret : fi_domain(c->fab, c->info, &c->dom, NULL);
+	ret = ret ? ret : fi_mr_reg(c->dom, &c->m, sizeof(c->m),
+				    FI_SEND | FI_RECV | FI_WRITE | FI_READ, 0,
+				    0x1234, 0, &c->mr, NULL);
+	if (!ret) {
+		c->desc = fi_mr_desc(c->mr);
+		/* as the library: RTRS_NO_CQ_DATA makes tcp act as iWARP */
+		c->trl = c->info->domain_attr->cq_data_size < 4 ||
+			 (getenv("RTRS_NO_CQ_DATA") &&
+			  strchr("12", getenv("RTRS_NO_CQ_DATA")[0]));
+	}
 	ret = ret ? ret : fi_eq_open(c->fab, &ea, &c->eq, NULL);
 	ret = ret ? ret : fi_cq_open(c->dom, &ca, &c->cq, NULL);
 	ret = ret ? ret : fi_endpoint(c->dom, c->info, &c->ep, NULL);
@@ -100,6 +155,8 @@ static void rcon_close(struct rcon *c)
 		fi_close(&c->cq->fid);
 	if (c->eq)
 		fi_close(&c->eq->fid);
+	if (c->mr)
+		fi_close(&c->mr->fid);
 	if (c->dom)
 		fi_close(&c->dom->fid);
 	if (c->fab)
@@ -150,10 +207,16 @@ static int rcon_event(struct rcon *c, unsigned ms)
 /* Connect with raw private data. Returns rcon_event()'s verdict. */
 static int raw_connect(struct rcon *c, const void *priv, size_t len)
 {
+	size_t max = 0, ol = sizeof(max);
+
 	if (rcon_open(c))
 		return -2;
 	for (int i = 0; i < 8; i++)
-		fi_recv(c->ep, c->rx[i], sizeof(c->rx[i]), NULL, 0, c->rx[i]);
+		rrepost(c, c->m.rx[i]);
+	/* verbs carries 55 bytes: the reserved tail goes */
+	if (!fi_getopt(&c->ep->fid, FI_OPT_ENDPOINT, FI_OPT_CM_DATA_SIZE, &max,
+		       &ol) && len > max)
+		len = max;
 	if (fi_connect(c->ep, c->info->dest_addr, priv, len))
 		return -2;
 	return rcon_event(c, 3000);
@@ -198,17 +261,29 @@ static ssize_t wait_recv(struct rcon *c, void **buf, uint32_t *imm, unsigned ms)
 		struct fi_cq_data_entry e;
 		ssize_t n = fi_cq_read(c->cq, &e, 1);
 
+		if (n == 1 && (e.flags & FI_RECV) && c->trl) {
+			const uint8_t *t = (const uint8_t *)e.op_context + e.len - 8;
+
+			/* the immediate in the message's trailer */
+			*buf = e.op_context;
+			if (e.len < 8)
+				return -1;
+			if (imm)
+				*imm = (uint32_t)t[0] | (uint32_t)t[1] << 8 |
+				       (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+			return (ssize_t)e.len - 8;
+		}
 		if (n == 1 && (e.flags & FI_RECV)) {
 			*buf = e.op_context;
 			if (imm)
 				*imm = (uint32_t)e.data;
 			return (ssize_t)e.len;
 		}
-		/* an RDMA write with immediate that used no receive (tcp:
-		 * a READ's data carries its answer) */
+		/* an RDMA write with immediate (a READ's data carries its
+		 * answer): tcp uses no receive, verbs one (the context) */
 		if (n == 1 && (e.flags & FI_REMOTE_CQ_DATA) &&
 		    (e.flags & (FI_RMA | FI_REMOTE_WRITE))) {
-			*buf = NULL;
+			*buf = e.op_context;
 			if (imm)
 				*imm = (uint32_t)e.data;
 			return 0;
@@ -231,7 +306,7 @@ static int sess_info(struct rsess *s, const char *name)
 	ssize_t n;
 
 	rtrs__proto_info_req_encode(req, name);
-	if (fi_send(s->c[0].ep, req, sizeof(req), NULL, 0, NULL))
+	if (rsend(&s->c[0], req, sizeof(req)))
 		return -1;
 	n = wait_recv(&s->c[0], &buf, NULL, 3000);
 	if (n < 0)
@@ -285,12 +360,24 @@ static bool new_ok(struct rsess *s, bool info)
 static int raw_write(struct rsess *s, const void *buf, size_t len,
 		     uint64_t raddr, uint32_t key, bool imm, uint32_t immv)
 {
-	struct iovec iov = { (void *)buf, len };
+	struct rcon *c = &s->c[1];
+	struct iovec iov = { c->m.tx, len };
 	struct fi_rma_iov r = { .addr = raddr, .len = len, .key = key };
-	struct fi_msg_rma m = { .msg_iov = &iov, .iov_count = 1, .rma_iov = &r,
+	struct fi_msg_rma m = { .msg_iov = &iov, .desc = &c->desc,
+				.iov_count = 1, .rma_iov = &r,
 				.rma_iov_count = 1, .data = immv };
+	int ret;
 
-	return (int)fi_writemsg(s->c[1].ep, &m, imm ? FI_REMOTE_CQ_DATA : 0);
+	if (len > sizeof(c->m.tx))
+		return -1;
+	memcpy(c->m.tx, buf, len);
+	ret = (int)fi_writemsg(c->ep, &m,
+			       imm && !c->trl ? FI_REMOTE_CQ_DATA : 0);
+	if (ret || !imm || !c->trl)
+		return ret;
+	/* no immediate data: the write's notification, a trailer alone */
+	trl_put(c->m.trl, true, immv, true);
+	return (int)fi_send(c->ep, c->m.trl, 8, c->desc, 0, NULL);
 }
 
 /* ---- the well-behaved session ---- */
@@ -426,14 +513,14 @@ static void info_cases(void)
 		return;
 	rtrs__proto_info_req_encode(req, "x");
 	req[0] = 9;
-	fi_send(s.c[0].ep, req, sizeof(req), NULL, 0, NULL);
+	rsend(&s.c[0], req, sizeof(req));
 	CHECK(dropped(&s, 3000), "info request of wrong type not dropped");
 	sess_close(&s);
 	/* a name with a path in it, and one without its NUL */
 	if (!new_ok(&s, false))
 		return;
 	rtrs__proto_info_req_encode(req, "../../etc");
-	fi_send(s.c[0].ep, req, sizeof(req), NULL, 0, NULL);
+	rsend(&s.c[0], req, sizeof(req));
 	CHECK(dropped(&s, 3000), "path-like name not dropped");
 	sess_close(&s);
 	if (!new_ok(&s, false))
@@ -441,7 +528,7 @@ static void info_cases(void)
 	memset(req + 2, 'a', RTRS_PROTO_NAME_LEN);
 	req[0] = RTRS_MSG_INFO_REQ;
 	req[1] = 0;
-	fi_send(s.c[0].ep, req, sizeof(req), NULL, 0, NULL);
+	rsend(&s.c[0], req, sizeof(req));
 	CHECK(dropped(&s, 3000), "unterminated name not dropped");
 	sess_close(&s);
 	/* IO before the info exchange */
@@ -644,7 +731,7 @@ static int raw_answer(struct rsess *s, uint32_t chunk, unsigned ms)
 			s->key[chunk] = key;
 	}
 	if (buf)        /* NULL: a write with immediate, no receive used */
-		fi_recv(s->c[1].ep, buf, sizeof(s->c[1].rx[0]), NULL, 0, buf);
+		rrepost(&s->c[1], buf);
 	return -(int)((imm >> 19) & 0x1ff);
 }
 
