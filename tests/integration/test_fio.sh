@@ -22,7 +22,8 @@ trap cleanup EXIT
 fail=0
 bad() { echo "FAIL: $*" >&2; fail=1; }
 
-truncate -s 64M "$work/disk"
+mb=${RTRS_TEST_FIO_MB:-32}
+truncate -s $((2 * mb))M "$work/disk"
 . "$(dirname "$0")/lib.sh"
 srv_start_two "$work" "$srvbin" --export "disk=$work/disk"
 
@@ -32,7 +33,7 @@ run() { # name, then the engine lines
 		echo "[global]"
 		for l in "$@"; do echo "$l"; done
 		cat <<JOB
-size=32m
+size=${mb}m
 verify=crc32c
 do_verify=1
 verify_fatal=1
@@ -46,7 +47,7 @@ stonewall
 rw=randrw
 bs=64k
 iodepth=4
-offset=32m
+offset=${mb}m
 JOB
 	} > "$work/$name.fio"
 	if ! (cd "$work" && fio "$work/$name.fio") > "$work/$name.out" 2>&1; then

@@ -8,7 +8,7 @@
 #   test_perf.sh RTRS_PERF [SECONDS]
 set -uo pipefail
 [ -n "${LAB_RXE_SRV:-}" ] || { echo "skip: runs in the RDMA lab (tests/rdma/lab.sh run)"; exit 77; }
-perf=$1 secs=${2:-4}
+perf=$1 secs=${2:-2}
 work=$(mktemp -d)
 spid=0
 trap '[ "$spid" -gt 0 ] && kill "$spid" 2>/dev/null; wait; rm -rf "$work"' EXIT
