@@ -23,6 +23,22 @@
  * only while the handler installed is that library's. This runs after the
  * constructors of our dependencies, before the application's main.
  */
+/*
+ * libfabric's verbs provider caches registrations by default (a memory
+ * monitor keeps them alive after fi_close): a revoked key stays valid (so
+ * always_invalidate and the client's per-READ keys would revoke nothing),
+ * a registration is found again with its old key, and every cached
+ * registration asks for write access, which a read-only mapping refuses.
+ * librtrs needs fi_close(mr) to revoke: the cache is off unless the
+ * application set FI_MR_CACHE_MONITOR itself, in which case a domain that
+ * caches is refused (mr_cache_probe()). Runs at load, before libfabric
+ * reads its environment.
+ */
+__attribute__((constructor)) static void fab_mr_cache_off(void)
+{
+	setenv("FI_MR_CACHE_MONITOR", "disabled", 0);
+}
+
 __attribute__((constructor)) static void fab_signals_default(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGILL,
@@ -151,6 +167,31 @@ static void init_map_lock(struct fab_dom *d)
 	pthread_rwlockattr_destroy(&a);
 }
 
+/* 0, or -FI_EOPNOTSUPP if @d's registrations are cached: two live
+ * registrations of one buffer are then one, with one key. */
+static int mr_cache_probe(struct fab_dom *d)
+{
+	static char buf[64];
+	struct fid_mr *a = NULL, *b = NULL;
+	int ret = 0;
+
+	if (!fi_mr_reg(d->domain, buf, sizeof(buf), FI_SEND, 0, 0x5a5a0001, 0,
+		       &a, NULL) &&
+	    !fi_mr_reg(d->domain, buf, sizeof(buf), FI_SEND, 0, 0x5a5a0002, 0,
+		       &b, NULL) &&
+	    (a == b || fi_mr_key(a) == fi_mr_key(b))) {
+		rtrs_err("provider %s caches memory registrations (FI_MR_CACHE_MONITOR=%s): revoked keys would stay valid; unset it or set it to disabled",
+			 d->caps.prov, getenv("FI_MR_CACHE_MONITOR") ?: "");
+		ret = -FI_EOPNOTSUPP;
+	}
+	/* a cache counts its users: as many closes as registrations */
+	if (b)
+		fi_close(&b->fid);
+	if (a)
+		fi_close(&a->fid);
+	return ret;
+}
+
 int rtrs__fab_dom_open(const char *prov, const char *node,
 		       const char *service, const char *src_node, bool passive,
 		       struct fab_dom **out)
@@ -226,6 +267,11 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 	ret = fi_domain(d->fabric, info, &d->domain, NULL);
 	if (ret)
 		goto err_fabric;
+	ret = mr_cache_probe(d);
+	if (ret) {
+		fi_close(&d->domain->fid);
+		goto err_fabric;
+	}
 	rtrs__fab_wait_probe(d, passive);
 	*out = d;
 	return 0;
