@@ -274,12 +274,22 @@ static bool any_path_connected(struct rtrs_clt_sess *s, struct clt_path *except)
 	return false;
 }
 
+/*
+ * Endpoint accounting. p->eps_open counts the endpoints of @p that exist
+ * or are being created and whose ops->closed() has not run: connect_con()
+ * counts one before it creates it, path_ep_gone() drops it when its loop
+ * has closed it (or its creation failed). p->down_done is false from the
+ * moment path_close() starts a close until path_down_final() has finished
+ * it. The final runs once per close, called by whoever sees eps_open at 0
+ * during the close: path_close() itself, or the last path_ep_gone().
+ */
+
 /* Close every connection of @p. Any thread; idempotent. Its requests fail
  * over once all its endpoints are closed (path_down_final). */
 static void path_close(struct clt_path *p, int err)
 {
 	struct rtrs_clt_sess *s = p->sess;
-	unsigned open;
+	bool final;
 	int st = path_set_state(p, CLT_PATH_CLOSING);
 
 	if (st < 0)
@@ -289,7 +299,9 @@ static void path_close(struct clt_path *p, int err)
 	pthread_mutex_lock(&p->lock);
 	if (!p->err)
 		p->err = err ? err : -ECONNABORTED;
-	open = p->eps_open;
+	/* none is added from now on: connect_con() counts an endpoint only
+	 * while the path is CONNECTING */
+	final = p->eps_open == 0;
 	p->down_done = false;
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < p->ncons; i++) {
@@ -307,29 +319,36 @@ static void path_close(struct clt_path *p, int err)
 	if (st == CLT_PATH_CONNECTED && s->attr.link_ev && s->opened &&
 	    !atomic_load(&s->closing) && !any_path_connected(s, p))
 		s->attr.link_ev(s->attr.priv, RTRS_CLT_LINK_EV_DISCONNECTED);
-	if (!open)
+	if (final)
 		path_down_final(p);     /* the last touch of @p */
+}
+
+/* An endpoint of @p is gone: its loop closed it (that of @c), or creating
+ * it failed (@c NULL). The last one of a close finishes the close. */
+static void path_ep_gone(struct clt_path *p, struct clt_con *c)
+{
+	bool final;
+
+	pthread_mutex_lock(&p->lock);
+	if (c)
+		c->closed = true;
+	final = --p->eps_open == 0 && !p->down_done;
+	if (!p->eps_open)
+		pthread_cond_broadcast(&p->cond);       /* path_shutdown() */
+	pthread_mutex_unlock(&p->lock);
+	if (final)
+		path_down_final(p);
 }
 
 static void clt_closed(void *ctx)
 {
 	struct clt_con *c = ctx;
-	struct clt_path *p = c->path;
 
-	pthread_mutex_lock(&p->lock);
-	c->closed = true;
-	if (p->eps_open > 1) {
-		p->eps_open--;
-		pthread_mutex_unlock(&p->lock);
-		return;
-	}
-	pthread_mutex_unlock(&p->lock);
-	path_down_final(p);
+	path_ep_gone(c->path, c);
 }
 
-/* The last endpoint of @p is closed: fail its requests over, mark it
- * CLOSED and schedule a reconnect. eps_open drops to 0 only afterwards:
- * a waiter in path_shutdown() may free the path after that. */
+/* No endpoint of @p is left: fail its requests over, mark it CLOSED and
+ * schedule a reconnect. */
 static void path_down_final(struct clt_path *p)
 {
 	struct rtrs_clt_sess *s = p->sess;
@@ -353,12 +372,14 @@ static void path_down_final(struct clt_path *p)
 		p->recon_due_ns = rtrs_now_ns() + d;
 		pthread_cond_broadcast(&s->recon_cond);
 	}
-	pthread_mutex_unlock(&s->lock);
-	/* the last touch: a waiter in path_shutdown() may free @p now */
+	/* The close is over before anyone acts on the new state: the
+	 * reconnect thread reads it under s->lock, path_shutdown() waits for
+	 * down_done under p->lock. Once p->lock is released a waiter in
+	 * path_shutdown() may free @p: that unlock is the last touch. */
 	pthread_mutex_lock(&p->lock);
-	p->eps_open = 0;
 	p->down_done = true;
 	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -1244,7 +1265,6 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	};
 	unsigned loop = c->cid == 0 ? 0 : (c->cid - 1) % rtrs__fab_nloops();
 	struct fab_ep *ep;
-	bool last;
 	int ret;
 
 	memcpy(req.sess_uuid, p->uuid, 16);
@@ -1263,12 +1283,7 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	ret = rtrs__fab_ep_create(p->dom, loop, c->cid ? s->poller : NULL,
 				  &clt_ep_ops, c, &ep);
 	if (ret) {
-		pthread_mutex_lock(&p->lock);
-		last = --p->eps_open == 0 &&
-		       atomic_load(&p->state) == CLT_PATH_CLOSING;
-		pthread_mutex_unlock(&p->lock);
-		if (last)
-			path_down_final(p);
+		path_ep_gone(p, NULL);
 		return ret;
 	}
 	/* c->lock is held while @ep is used here: a path_close() from
@@ -1515,12 +1530,14 @@ static void path_up(struct clt_path *p, bool was_down)
 	release_held(s, false);
 }
 
-/* Close and wait until every endpoint of @p is gone. Not from a loop. */
+/* Close and wait until every endpoint of @p is gone: each one's loop has
+ * run its closed(), and the close is finished. Not from a loop. */
 static void path_shutdown(struct clt_path *p)
 {
 	path_close(p, 0);
 	pthread_mutex_lock(&p->lock);
-	while (!p->down_done || atomic_load(&p->state) == CLT_PATH_CONNECTING)
+	while (!p->down_done || p->eps_open ||
+	       atomic_load(&p->state) == CLT_PATH_CONNECTING)
 		pthread_cond_wait(&p->cond, &p->lock);
 	pthread_mutex_unlock(&p->lock);
 }

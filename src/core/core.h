@@ -5,7 +5,8 @@
  *
  * Locking (client):
  *  - sess->lock: permits, path list, open/close state. Never held while
- *    calling into the fabric or a user callback.
+ *    calling into the fabric or a user callback. May be held while taking
+ *    a path->lock (never the other way round).
  *  - con->lock: submission vs failure on one connection; protects
  *    con->dead and con->backlog. Held across a post.
  *  - req->state (atomic): IDLE -> POSTED -> IDLE; whoever moves a request
@@ -147,7 +148,7 @@ struct clt_path {
 	_Atomic int state;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned eps_open;              /* under lock */
+	unsigned eps_open;              /* under lock: endpoints not closed yet */
 	bool down_done;                 /* under lock: no close in progress */
 	bool reqs_ready;                /* session requests exist */
 	int err;

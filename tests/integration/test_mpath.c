@@ -44,6 +44,13 @@
  *                path is declared failed within (missed + 1) x interval,
  *                IO continues on path 0, the path reconnects after the
  *                rule is removed.
+ *  recon_close - reconnect_delay_ms 0: the server closes both paths again
+ *                and again (server-disconnect on the control socket); each
+ *                reconnects at once, racing the teardown of its last
+ *                endpoints; then IO is verified and the session closed
+ *                (ASan or valgrind: nothing of a path is touched after
+ *                close freed it; the endpoint count stays exact, so a
+ *                path is never reset while an endpoint of it is open).
  * The mode is argv[1]; no argument runs all but heartbeat.
  */
 #include <poll.h>
@@ -926,6 +933,103 @@ static void test_ctl(void)
 	CHECK(!ctl_exists(), "socket removed at close");
 }
 
+/* ---- reconnects racing the end of a path's teardown ---- */
+
+/* The server's ids of the connected paths of session test-mpath (from its
+ * "text stats"), or -1 when the control socket fails. */
+static int srv_path_ids(unsigned *ids, int max)
+{
+	char body[8192], *line, *save = NULL, st[32];
+	bool srv_part = false;
+	unsigned id = 0;
+	int n = 0;
+
+	if (ctl_call("text stats test-mpath\n", 22, body, sizeof(body)))
+		return -1;
+	for (line = strtok_r(body, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "server session ", 15))
+			srv_part = true;
+		else if (!strncmp(line, "client ", 7))
+			srv_part = false;
+		else if (srv_part && sscanf(line, "  path %u", &id) == 1)
+			continue;
+		else if (srv_part && n < max &&
+			 sscanf(line, "    state: %31s", st) == 1 &&
+			 !strcmp(st, "connected"))
+			ids[n++] = id;
+	}
+	return n;
+}
+
+static void test_recon_close(void)
+{
+	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
+	struct rtrs_clt_attr a;
+	struct rtrs_path_info in;
+	char dir[80];
+	unsigned tags[16];
+	uint64_t recon;
+	int ret;
+
+	if (rtrs_ctl_run_dir(dir, sizeof(dir))) {
+		CHECK(0, "no run dir (RTRS_RUN_DIR unset)");
+		return;
+	}
+	snprintf(ctl_path, sizeof(ctl_path), "%s/%d.sock", dir, (int)getpid());
+	rtrs_clt_attr_init(&a);
+	a.hb_interval_ms = hb_ms;
+	a.hb_missed_max = 3;
+	a.reconnect_delay_ms = 0;
+	ret = rtrs_clt_open("test-mpath", pa, 2, &a, &sess);
+	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
+	if (ret)
+		return;
+	for (unsigned i = 0; i < 16; i++)
+		CHECK_EQ(rtrs_clt_get_permit(sess, RTRS_IO_CON,
+					     RTRS_PERMIT_NOWAIT, &ios[i].pm), 0);
+	for (int cycle = 0; cycle < 100; cycle++) {
+		uint64_t before[2], until = now_ms() + 10000;
+		unsigned ids[16];
+		int n;
+
+		for (unsigned i = 0; i < 2; i++)
+			before[i] = rtrs_clt_path_info(sess, i, &in)
+					    ? 0 : in.reconnects_ok;
+		n = srv_path_ids(ids, 16);
+		CHECK(n == 2, "cycle %d: server paths %d", cycle, n);
+		for (int i = 0; i < n; i++) {
+			char req[96];
+			int len = snprintf(req, sizeof(req),
+					   "text server-disconnect test-mpath %u\n",
+					   ids[i]);
+
+			CHECK_EQ(ctl_call(req, (size_t)len, NULL, 0), 0);
+		}
+		/* both paths noticed, and are back */
+		for (unsigned i = 0; i < 2; i++)
+			while ((rtrs_clt_path_info(sess, i, &in) ||
+				in.reconnects_ok == before[i] ||
+				in.state != RTRS_PATH_CONNECTED) &&
+			       now_ms() < until)
+				t_sleep_ms(2);
+		recon = 0;
+		for (unsigned i = 0; i < 2; i++)
+			if (!rtrs_clt_path_info(sess, i, &in) &&
+			    in.state == RTRS_PATH_CONNECTED)
+				recon += in.reconnects_ok - before[i];
+		CHECK(recon == 2, "cycle %d: %llu paths reconnected", cycle,
+		      (unsigned long long)recon);
+	}
+	write_batch(16, 900, tags);
+	CHECK(wait_all(16, 10000), "writes after the reconnects");
+	read_verify(16, 900);
+	for (unsigned i = 0; i < 16; i++)
+		rtrs_clt_put_permit(sess, ios[i].pm);
+	rtrs_clt_close(sess);
+	sess = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "all";
@@ -962,6 +1066,8 @@ int main(int argc, char **argv)
 		test_ctl();
 	if (!strcmp(mode, "postfail"))
 		test_postfail();
+	if (!strcmp(mode, "recon_close"))
+		test_recon_close();
 	pthread_mutex_lock(&q_lock);
 	q_stop = true;
 	pthread_mutex_unlock(&q_lock);
