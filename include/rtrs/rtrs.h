@@ -171,7 +171,11 @@ RTRS_API int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *pa
 /*
  * rtrs_clt_close - close the session. Waits until every request has
  * completed (their callbacks have run), then frees everything. Permits still
- * held by the caller are released. Must not be called from a callback.
+ * held by the caller are released. Path verbs (rtrs_clt_add_path() and
+ * the others below) running on other threads, or waiting for one another,
+ * are cancelled: a connect in progress stops, and they return -ESHUTDOWN;
+ * close waits for them. No call on @sess may begin once close has
+ * returned. Must not be called from a callback.
  */
 RTRS_API void rtrs_clt_close(struct rtrs_clt_sess *sess);
 
@@ -288,7 +292,9 @@ RTRS_API int rtrs_clt_path_slots(struct rtrs_clt_sess *sess);
 RTRS_API int rtrs_clt_path_info(struct rtrs_clt_sess *sess, unsigned int idx,
 				struct rtrs_path_info *info);
 /* Add a path and connect it (blocks). -E2BIG when all slots are used,
- * connection errors as rtrs_clt_open(); the slot goes on failure. */
+ * connection errors as rtrs_clt_open(); the slot goes on failure.
+ * This and the three verbs below return -ESHUTDOWN when the session is
+ * being closed (rtrs_clt_close() cancels and waits for them). */
 RTRS_API int rtrs_clt_add_path(struct rtrs_clt_sess *sess,
 			       const struct rtrs_path_addr *addr,
 			       unsigned int *idx);

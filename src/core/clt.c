@@ -294,7 +294,7 @@ static void path_close(struct clt_path *p, int err)
 
 	if (st < 0)
 		return;
-	if (err)
+	if (err && err != -ESHUTDOWN)
 		plog(RTRS_LOG_WARN, p, "closing: %s", rtrs_strerror(err));
 	pthread_mutex_lock(&p->lock);
 	if (!p->err)
@@ -1215,7 +1215,8 @@ static int con_post_rx(struct clt_con *c)
 	return 0;
 }
 
-/* Wait on the path condvar until @done or the timeout. */
+/* Wait on the path condvar until @done, the timeout, a close of the path
+ * or of the session (-ESHUTDOWN). */
 static int path_wait(struct clt_path *p, bool (*done)(struct clt_path *, void *),
 		     void *arg, unsigned ms)
 {
@@ -1224,6 +1225,12 @@ static int path_wait(struct clt_path *p, bool (*done)(struct clt_path *, void *)
 
 	pthread_mutex_lock(&p->lock);
 	while (!done(p, arg)) {
+		/* rtrs_clt_close() cancels: it sets closing, then wakes every
+		 * path's waiters under p->lock */
+		if (atomic_load(&p->sess->closing)) {
+			ret = -ESHUTDOWN;
+			break;
+		}
 		if (atomic_load(&p->state) != CLT_PATH_CONNECTING) {
 			ret = p->err ? p->err : -ECONNABORTED;
 			break;
@@ -1507,7 +1514,9 @@ static int path_connect(struct clt_path *p, bool recon)
 	p->recon_cnt++;
 	ret = path_handshake(p, recon);
 	if (ret) {
-		plog(RTRS_LOG_ERR, p, "connect failed: %s", rtrs_strerror(ret));
+		/* -ESHUTDOWN: cancelled by rtrs_clt_close() */
+		plog(ret == -ESHUTDOWN ? RTRS_LOG_INFO : RTRS_LOG_ERR, p,
+		     "connect failed: %s", rtrs_strerror(ret));
 		path_close(p, ret);
 		return ret;
 	}
@@ -1698,13 +1707,17 @@ static int path_open(struct rtrs_clt_sess *s, unsigned idx,
 	if (ret)
 		return ret;
 	p->admin_down = true;   /* no automatic reconnect before it was up */
+	pthread_mutex_lock(&s->lock);
 	atomic_store(&s->paths[idx], p);
 	if (atomic_load(&s->npaths) <= idx)
 		atomic_store(&s->npaths, idx + 1);
+	pthread_mutex_unlock(&s->lock);
 	ret = path_connect(p, false);
 	if (ret) {
 		path_shutdown(p);
+		pthread_mutex_lock(&s->lock);
 		atomic_store(&s->paths[idx], NULL);
+		pthread_mutex_unlock(&s->lock);
 		path_free(p);
 		return ret;
 	}
@@ -1911,14 +1924,26 @@ static void sess_say_goodbye(struct rtrs_clt_sess *s)
 
 void rtrs_clt_close(struct rtrs_clt_sess *s)
 {
+	unsigned n;
+
 	if (!s)
 		return;
-	rtrs__ctl_unregister(s);        /* waits for a running rtrsctl command */
 	pthread_mutex_lock(&s->lock);
 	s->closing = true;
 	pthread_cond_broadcast(&s->cond);       /* permit waiters */
 	pthread_cond_broadcast(&s->recon_cond);
+	/* cancel the connects in progress (a path verb's, the reconnect
+	 * thread's): path_wait() sees closing. A path is freed only with
+	 * s->lock held to clear its slot, or by sess_free(). */
+	n = atomic_load(&s->npaths);
+	for (unsigned i = 0; i < n; i++)
+		if (sess_path(s, i))
+			path_wake(sess_path(s, i));
+	/* the path verbs running on other threads end (-ESHUTDOWN) */
+	while (s->verbs)
+		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	rtrs__ctl_unregister(s);        /* waits for a running rtrsctl command */
 	if (s->recon_started) {
 		pthread_join(s->recon_thread, NULL);
 		s->recon_started = false;
@@ -2045,17 +2070,53 @@ static struct clt_path *path_get(struct rtrs_clt_sess *s, unsigned idx)
 		       ? sess_path(s, idx) : NULL;
 }
 
-/* For the path verbs: @p at slot @idx with s->ctl_lock held (0), or
- * -EINVAL/-ENOENT with it released. */
-static int ctl_get_path(struct rtrs_clt_sess *s, unsigned idx,
-			struct clt_path **p)
+/*
+ * The path verbs (add, remove, disconnect, reconnect) run one at a time,
+ * under s->ctl_lock, between verb_begin() and verb_end(). s->verbs counts
+ * the callers in them, waiting for ctl_lock included: rtrs_clt_close()
+ * refuses new ones, cancels a connect in progress and waits until none is
+ * left before it frees anything. A verb that got ctl_lock after close began
+ * returns -ESHUTDOWN.
+ */
+static void verb_end(struct rtrs_clt_sess *s)
+{
+	pthread_mutex_unlock(&s->ctl_lock);
+	pthread_mutex_lock(&s->lock);
+	if (--s->verbs == 0 && atomic_load(&s->closing))
+		pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);   /* close may free @s after it */
+}
+
+static int verb_begin(struct rtrs_clt_sess *s)
 {
 	if (!s)
 		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (atomic_load(&s->closing)) {
+		pthread_mutex_unlock(&s->lock);
+		return -ESHUTDOWN;
+	}
+	s->verbs++;
+	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_lock(&s->ctl_lock);
+	if (atomic_load(&s->closing)) {
+		verb_end(s);
+		return -ESHUTDOWN;
+	}
+	return 0;
+}
+
+/* verb_begin() and the path at slot @idx (0), or an error and no verb. */
+static int ctl_get_path(struct rtrs_clt_sess *s, unsigned idx,
+			struct clt_path **p)
+{
+	int ret = verb_begin(s);
+
+	if (ret)
+		return ret;
 	*p = path_get(s, idx);
 	if (!*p) {
-		pthread_mutex_unlock(&s->ctl_lock);
+		verb_end(s);
 		return -ENOENT;
 	}
 	return 0;
@@ -2104,20 +2165,22 @@ int rtrs_clt_add_path(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a,
 
 	if (!s || !a || !a->dst)
 		return -EINVAL;
-	pthread_mutex_lock(&s->ctl_lock);
+	ret = verb_begin(s);
+	if (ret)
+		return ret;
 	n = atomic_load(&s->npaths);
 	for (i = 0; i < n && sess_path(s, i); i++)
 		;
 	if (i >= RTRS_MAX_PATHS) {
-		pthread_mutex_unlock(&s->ctl_lock);
+		verb_end(s);
 		return -E2BIG;
 	}
 	ret = path_open(s, i, a);
-	pthread_mutex_unlock(&s->ctl_lock);
-	if (!ret && idx)
-		*idx = i;
 	if (!ret)
 		release_held(s, false);
+	verb_end(s);
+	if (!ret && idx)
+		*idx = i;
 	return ret;
 }
 
@@ -2135,8 +2198,8 @@ int rtrs_clt_disconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 	path_set_state(p, CLT_PATH_CLOSED);
 	pthread_mutex_unlock(&s->lock);
 	path_shutdown(p);
-	pthread_mutex_unlock(&s->ctl_lock);
 	plog(RTRS_LOG_INFO, p, "disconnected by request");
+	verb_end(s);
 	return 0;
 }
 
@@ -2158,7 +2221,7 @@ int rtrs_clt_reconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 		path_set_state(p, CLT_PATH_RECONNECTING);
 	pthread_mutex_unlock(&s->lock);
 	ret = path_attempt(p);
-	pthread_mutex_unlock(&s->ctl_lock);
+	verb_end(s);
 	return ret;
 }
 
@@ -2172,15 +2235,16 @@ int rtrs_clt_remove_path(struct rtrs_clt_sess *s, unsigned idx)
 	if (ret)
 		return ret;
 	if (atomic_load(&p->inflight) && !any_path_connected(s, p)) {
-		pthread_mutex_unlock(&s->ctl_lock);
+		verb_end(s);
 		return -EBUSY;
 	}
-	/* drain: no new requests; the ones in flight get time to finish */
+	/* drain: no new requests; the ones in flight get time to finish
+	 * (not when the session is closing: close waits for them anyway) */
 	atomic_store(&p->draining, true);
 	until = rtrs_now_ms() + 5000;
 	while (atomic_load(&p->inflight) &&
 	       atomic_load(&p->state) == CLT_PATH_CONNECTED &&
-	       rtrs_now_ms() < until)
+	       !atomic_load(&s->closing) && rtrs_now_ms() < until)
 		usleep(1000);
 	pthread_mutex_lock(&s->lock);
 	p->admin_down = true;
@@ -2193,8 +2257,8 @@ int rtrs_clt_remove_path(struct rtrs_clt_sess *s, unsigned idx)
 	atomic_store(&s->paths[idx], NULL);
 	rtrs_list_add_tail(&s->graveyard, &p->grave);
 	pthread_mutex_unlock(&s->lock);
-	pthread_mutex_unlock(&s->ctl_lock);
 	plog(RTRS_LOG_INFO, p, "removed");
+	verb_end(s);
 	return 0;
 }
 

@@ -206,6 +206,8 @@ struct rtrs_clt_sess {
 	pthread_cond_t recon_cond;
 	bool recon_started, timers;
 	pthread_mutex_t ctl_lock;       /* serializes add/remove/reconnect */
+	unsigned verbs;                 /* under lock: callers of the path
+					   verbs, close waits for 0 */
 	struct rtrs_geom geom;
 	bool new_rkey;
 	bool fence;                     /* sequence fencing (RTRS_FENCE != 0) */

@@ -51,8 +51,16 @@
  *                (ASan or valgrind: nothing of a path is touched after
  *                close freed it; the endpoint count stays exact, so a
  *                path is never reset while an endpoint of it is open).
+ *  close_verbs - close while path verbs run on other threads: add_path
+ *                to a peer that drops SYNs (a listener with a full
+ *                backlog that never accepts) and reconnect, disconnect
+ *                and remove queued behind it. Close cancels the connect,
+ *                waits for every verb (each returns -ESHUTDOWN) and
+ *                returns long before the connect timeout.
  * The mode is argv[1]; no argument runs all but heartbeat.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1030,6 +1038,120 @@ static void test_recon_close(void)
 	sess = NULL;
 }
 
+/* ---- close while path verbs run ---- */
+
+/* A TCP listener on test address 0 whose backlog is full and that never
+ * accepts: the kernel drops every further SYN, so a connect to it hangs
+ * until its timeout. Returns the port, or -1; *fds get the listener and
+ * the connection that fills the backlog. */
+static int syn_sink(int fds[2])
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	const char *host = t_addr(0), *sep = strstr(host, "://");
+
+	if (sep)
+		host = sep + 3;
+	fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fds[0] < 0 || fds[1] < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+	    bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(fds[0], 0) ||
+	    getsockname(fds[0], (struct sockaddr *)&sa, &len) ||
+	    connect(fds[1], (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	return ntohs(sa.sin_port);
+}
+
+enum { V_ADD, V_RECONNECT, V_DISCONNECT, V_REMOVE, V_N };
+
+struct verb {
+	pthread_t th;
+	int kind;
+	struct rtrs_path_addr pa;
+	_Atomic int ret;
+	_Atomic bool done;
+};
+
+static void *verb_main(void *arg)
+{
+	struct verb *v = arg;
+	unsigned idx;
+	int ret;
+
+	switch (v->kind) {
+	case V_ADD:
+		ret = rtrs_clt_add_path(sess, &v->pa, &idx);
+		break;
+	case V_RECONNECT:
+		ret = rtrs_clt_reconnect_path(sess, 1);
+		break;
+	case V_DISCONNECT:
+		ret = rtrs_clt_disconnect_path(sess, 0);
+		break;
+	default:
+		ret = rtrs_clt_remove_path(sess, 1);
+		break;
+	}
+	atomic_store(&v->ret, ret);
+	atomic_store(&v->done, true);
+	return NULL;
+}
+
+static void test_close_verbs(void)
+{
+	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
+	static const char *const names[V_N] = { "add_path", "reconnect_path",
+						 "disconnect_path",
+						 "remove_path" };
+	struct verb v[V_N];
+	struct rtrs_clt_attr a;
+	char sink[160];
+	int fds[2], port, ret;
+	uint64_t t0;
+
+	port = syn_sink(fds);
+	if (port < 0) {
+		CHECK(0, "no SYN sink: %s", strerror(errno));
+		return;
+	}
+	snprintf(sink, sizeof(sink), "%s:%d", t_addr(0), port);
+	rtrs_clt_attr_init(&a);
+	a.hb_interval_ms = hb_ms;
+	a.hb_missed_max = 3;
+	a.connect_timeout_ms = 20000;   /* a connect to the sink hangs this long */
+	ret = rtrs_clt_open("test-mpath", pa, 2, &a, &sess);
+	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
+	if (ret)
+		goto out;
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < V_N; i++) {
+		v[i].kind = i;
+		v[i].pa.dst = sink;
+		pthread_create(&v[i].th, NULL, verb_main, &v[i]);
+		/* add_path first, in its connect; the others queue behind it */
+		t_sleep_ms(i == V_ADD ? 300 : 50);
+	}
+	for (int i = 0; i < V_N; i++)
+		CHECK(!atomic_load(&v[i].done), "%s returned %d before close",
+		      names[i], atomic_load(&v[i].ret));
+	t0 = now_ms();
+	rtrs_clt_close(sess);
+	sess = NULL;
+	CHECK(now_ms() - t0 < 5000, "close took %llu ms: the connect was not cancelled",
+	      (unsigned long long)(now_ms() - t0));
+	for (int i = 0; i < V_N; i++) {
+		CHECK(atomic_load(&v[i].done), "%s still running after close",
+		      names[i]);
+		pthread_join(v[i].th, NULL);
+		CHECK(atomic_load(&v[i].ret) == -ESHUTDOWN, "%s: %s", names[i],
+		      rtrs_strerror(atomic_load(&v[i].ret)));
+	}
+out:
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "all";
@@ -1066,6 +1188,8 @@ int main(int argc, char **argv)
 		test_ctl();
 	if (!strcmp(mode, "postfail"))
 		test_postfail();
+	if (!strcmp(mode, "close_verbs"))
+		test_close_verbs();
 	if (!strcmp(mode, "recon_close"))
 		test_recon_close();
 	pthread_mutex_lock(&q_lock);
