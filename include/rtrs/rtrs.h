@@ -141,6 +141,12 @@ struct rtrs_clt_attr {
 	 * returns or this time runs out (then -ECONNABORTED) */
 	unsigned int no_path_timeout_ms;
 	void *priv;                /* passed to link_ev */
+	/* DISCONNECTED when no path is connected any more, RECONNECTED when
+	 * one is again (whichever: a reconnect, rtrs_clt_reconnect_path(),
+	 * rtrs_clt_add_path()). They alternate, DISCONNECTED first, one call
+	 * at a time and in order, on a library thread; none before
+	 * rtrs_clt_open() returned or once rtrs_clt_close() began (close waits
+	 * for a call in progress). Must not block. */
 	void (*link_ev)(void *priv, enum rtrs_clt_link_ev ev);
 	/* 1: not served on the process's control socket (rtrsctl(8));
 	 * default 0. RTRS_CTL=0 in the environment disables it for all. */

@@ -24,6 +24,7 @@ static void clt_closed(void *ctx);
 static int issue(struct clt_req *r, struct clt_path *avoid);
 static void hold_req(struct clt_req *r);
 static void path_down_final(struct clt_path *p);
+static void link_check(struct rtrs_clt_sess *s);
 
 static const struct fab_ep_ops clt_ep_ops = {
 	.cqe = clt_cqe,
@@ -274,6 +275,54 @@ static bool any_path_connected(struct rtrs_clt_sess *s, struct clt_path *except)
 	return false;
 }
 
+/* ---- link events ---- */
+
+/*
+ * The session's link is down from the moment no path is connected until
+ * one is again. link_check() runs after every change of a path to or from
+ * CONNECTED, after the state has changed: under s->lock it compares the
+ * link as the path states show it with the link as last reported, and when
+ * they differ it reports the change. The events therefore alternate,
+ * DISCONNECTED first, and the last check after any change reports the
+ * state the paths are in. Event k (from 0) is DISCONNECTED when k is even;
+ * s->ev_seq counts those decided, s->ev_done those delivered. One thread
+ * at a time delivers them, in order, without a lock held; close waits for
+ * it and drops what is left.
+ */
+static void link_check(struct rtrs_clt_sess *s)
+{
+	bool up;
+
+	if (!s->attr.link_ev)
+		return;
+	pthread_mutex_lock(&s->lock);
+	up = any_path_connected(s, NULL);
+	if (s->opened && !atomic_load(&s->closing) && up == s->link_down) {
+		s->link_down = !up;
+		s->ev_seq++;
+	}
+	if (s->ev_running) {
+		pthread_mutex_unlock(&s->lock);
+		return;         /* the running delivery takes it */
+	}
+	s->ev_running = true;
+	while (s->ev_done != s->ev_seq && !atomic_load(&s->closing)) {
+		enum rtrs_clt_link_ev ev = s->ev_done++ % 2
+						   ? RTRS_CLT_LINK_EV_RECONNECTED
+						   : RTRS_CLT_LINK_EV_DISCONNECTED;
+
+		pthread_mutex_unlock(&s->lock);
+		s->attr.link_ev(s->attr.priv, ev);
+		pthread_mutex_lock(&s->lock);
+	}
+	s->ev_running = false;
+	if (atomic_load(&s->closing))
+		pthread_cond_broadcast(&s->cond);       /* close waits for it */
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- closing a path ---- */
+
 /*
  * Endpoint accounting. p->eps_open counts the endpoints of @p that exist
  * or are being created and whose ops->closed() has not run: connect_con()
@@ -316,9 +365,8 @@ static void path_close(struct clt_path *p, int err)
 			rtrs__fab_ep_close(ep);
 	}
 	path_wake(p);   /* an open() waiting on the handshake */
-	if (st == CLT_PATH_CONNECTED && s->attr.link_ev && s->opened &&
-	    !atomic_load(&s->closing) && !any_path_connected(s, p))
-		s->attr.link_ev(s->attr.priv, RTRS_CLT_LINK_EV_DISCONNECTED);
+	if (st == CLT_PATH_CONNECTED)
+		link_check(s);
 	if (final)
 		path_down_final(p);     /* the last touch of @p */
 }
@@ -1523,9 +1571,9 @@ static int path_connect(struct clt_path *p, bool recon)
 	return 0;
 }
 
-/* A path is up: start its heartbeat, re-issue held requests, tell the user
- * when it is the first one back. */
-static void path_up(struct clt_path *p, bool was_down)
+/* A path is up again: start its heartbeat, tell the user if it is the
+ * first one back, re-issue held requests. */
+static void path_up(struct clt_path *p)
 {
 	struct rtrs_clt_sess *s = p->sess;
 
@@ -1534,8 +1582,7 @@ static void path_up(struct clt_path *p, bool was_down)
 	pthread_mutex_lock(&s->lock);
 	p->recon_attempts = 0;
 	pthread_mutex_unlock(&s->lock);
-	if (was_down && s->opened && s->attr.link_ev && !atomic_load(&s->closing))
-		s->attr.link_ev(s->attr.priv, RTRS_CLT_LINK_EV_RECONNECTED);
+	link_check(s);
 	release_held(s, false);
 }
 
@@ -1555,7 +1602,6 @@ static void path_shutdown(struct clt_path *p)
 static int path_attempt(struct clt_path *p)
 {
 	struct rtrs_clt_sess *s = p->sess;
-	bool was_down;
 	int ret;
 
 	if (path_set_state(p, CLT_PATH_CONNECTING) < 0)
@@ -1563,14 +1609,13 @@ static int path_attempt(struct clt_path *p)
 	pthread_mutex_lock(&s->lock);
 	p->recon_attempts++;
 	pthread_mutex_unlock(&s->lock);
-	was_down = !any_path_connected(s, p);
 	ret = path_connect(p, true);
 	if (ret) {
 		atomic_fetch_add(&p->st_recon_fail, 1);
 		return ret;
 	}
 	plog(RTRS_LOG_INFO, p, "reconnected");
-	path_up(p, was_down);
+	path_up(p);
 	return 0;
 }
 
@@ -1725,6 +1770,7 @@ static int path_open(struct rtrs_clt_sess *s, unsigned idx,
 	p->admin_down = false;
 	pthread_mutex_unlock(&s->lock);
 	rtrs__timer_arm(&p->hb, s->attr.hb_interval_ms);
+	link_check(s);          /* added while no path was up: it is back */
 	return 0;
 }
 
@@ -1864,7 +1910,9 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 		return ret;
 	}
 	s->recon_started = true;
-	s->opened = true;
+	pthread_mutex_lock(&s->lock);
+	s->opened = true;       /* link events from now on */
+	pthread_mutex_unlock(&s->lock);
 	if (!s->attr.ctl_disable)
 		rtrs__ctl_register(RTRS_CTL_CLT, s);
 	*out = s;
@@ -1939,8 +1987,9 @@ void rtrs_clt_close(struct rtrs_clt_sess *s)
 	for (unsigned i = 0; i < n; i++)
 		if (sess_path(s, i))
 			path_wake(sess_path(s, i));
-	/* the path verbs running on other threads end (-ESHUTDOWN) */
-	while (s->verbs)
+	/* the path verbs running on other threads end (-ESHUTDOWN), and a
+	 * link event being delivered returns */
+	while (s->verbs || s->ev_running)
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	rtrs__ctl_unregister(s);        /* waits for a running rtrsctl command */

@@ -199,6 +199,10 @@ struct rtrs_clt_sess {
 	struct clt_path *_Atomic paths[RTRS_MAX_PATHS];
 	_Atomic int policy;
 	bool opened;                    /* open() returned: link events fire */
+	/* link events, under lock (clt.c link_check()) */
+	bool link_down;                 /* DISCONNECTED reported, RECONNECTED not */
+	bool ev_running;                /* a thread is delivering */
+	uint64_t ev_seq, ev_done;       /* events decided, delivered */
 	struct rtrs_list held;          /* requests waiting for a path */
 	struct rtrs_timer hold_timer;
 	struct rtrs_list graveyard;     /* removed paths, freed at close */
