@@ -1680,20 +1680,57 @@ static void path_free(struct clt_path *p)
 	free(p);
 }
 
+/* A path's address, split and checked (syntax only: host names are
+ * resolved when the path's domain is opened). */
+struct path_addr {
+	char prov[32];          /* "": the default provider */
+	char host[128], port[16];
+	char src[128];          /* "": none */
+};
+
+/* "[prov://]host:port", and a source "host", "[v6]", or those with
+ * ":port" (the port is not used). -EINVAL when malformed. */
+static int path_addr_parse(const struct rtrs_path_addr *a, const char *prov,
+			   struct path_addr *pa)
+{
+	const char *dst;
+	char sp[16];
+	size_t n;
+
+	if (!a || !a->dst)
+		return -EINVAL;
+	dst = rtrs__split_provider(a->dst, prov, pa->prov, sizeof(pa->prov));
+	if (!dst || rtrs__split_hostport(dst, pa->host, sizeof(pa->host),
+					 pa->port, sizeof(pa->port)) ||
+	    rtrs__host_check(pa->host))
+		return -EINVAL;
+	pa->src[0] = 0;
+	if (!a->src)
+		return 0;
+	if (rtrs__split_hostport(a->src, pa->src, sizeof(pa->src), sp,
+				 sizeof(sp))) {
+		n = strlen(a->src);
+		if (a->src[0] == '[' && n > 2 && a->src[n - 1] == ']')
+			snprintf(pa->src, sizeof(pa->src), "%.*s", (int)(n - 2),
+				 a->src + 1);
+		else if (n < sizeof(pa->src))
+			memcpy(pa->src, a->src, n + 1);
+		else
+			return -EINVAL;
+	}
+	return rtrs__host_check(pa->src);
+}
+
 /* A new path object in slot @idx, not connected (state CONNECTING). */
 static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 		      const struct rtrs_path_addr *a, struct clt_path **out)
 {
-	char host[128], port[16], prov[32];
-	const char *dst = rtrs__split_provider(a->dst, s->attr.provider, prov,
-					      sizeof(prov));
+	struct path_addr pa;
 	struct clt_path *p;
 	unsigned nio;
 	int ret;
 
-	if (!dst)
-		return -EINVAL;
-	ret = rtrs__split_hostport(dst, host, sizeof(host), port, sizeof(port));
+	ret = path_addr_parse(a, s->attr.provider, &pa);
 	if (ret)
 		return ret;
 	p = calloc(1, sizeof(*p));
@@ -1723,17 +1760,9 @@ static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 		pthread_mutex_init(&p->cons[i].lock, NULL);
 		rtrs_list_init(&p->cons[i].backlog);
 	}
-	if (a->src) {
-		char sh[128], sp[16];
-
-		/* "host" or "host:port" */
-		if (rtrs__split_hostport(a->src, sh, sizeof(sh), sp, sizeof(sp)))
-			snprintf(sh, sizeof(sh), "%s", a->src);
-		ret = rtrs__fab_dom_open(prov, host, port, sh, false, &p->dom);
-	} else {
-		ret = rtrs__fab_dom_open(prov, host, port, NULL, false,
-					 &p->dom);
-	}
+	/* resolves a host name: blocks */
+	ret = rtrs__fab_dom_open(pa.prov, pa.host, pa.port,
+				 pa.src[0] ? pa.src : NULL, false, &p->dom);
 	if (ret) {
 		path_free(p);
 		return ret;
@@ -1823,6 +1852,8 @@ static int attr_check(const struct rtrs_clt_attr *a)
 		return -EINVAL;
 	if (a->hb_interval_ms < 100 || a->hb_missed_max < 1)
 		return -EINVAL;
+	if (!a->connect_timeout_ms)
+		return -EINVAL;
 	if ((unsigned)a->policy > RTRS_MP_POLICY_MIN_LATENCY)
 		return -EINVAL;
 	if (a->max_reconnect_attempts < -1 || a->reconnect_delay_ms < 0)
@@ -1845,9 +1876,13 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 		return -EINVAL;
 	if (npaths > RTRS_MAX_PATHS)
 		return -E2BIG;
-	for (size_t i = 0; i < npaths; i++)
-		if (!paths[i].dst)
+	for (size_t i = 0; i < npaths; i++) {
+		struct path_addr pa;
+
+		/* every address, before any path is connected */
+		if (path_addr_parse(&paths[i], NULL, &pa))
 			return -EINVAL;
+	}
 	if (attr && attr->size < offsetof(struct rtrs_clt_attr, priv))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
@@ -1857,8 +1892,6 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 	if (attr)
 		memcpy(&s->attr, attr, MIN(attr->size, sizeof(s->attr)));
 	s->attr.size = sizeof(s->attr);
-	if (!s->attr.connect_timeout_ms)
-		s->attr.connect_timeout_ms = RTRS_DEF_CONNECT_TIMEOUT_MS;
 	if (attr_check(&s->attr)) {
 		free(s);
 		return -EINVAL;
@@ -2209,10 +2242,11 @@ int rtrs_clt_path_info(struct rtrs_clt_sess *s, unsigned idx,
 int rtrs_clt_add_path(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a,
 		      unsigned *idx)
 {
+	struct path_addr pa;
 	unsigned i, n;
 	int ret;
 
-	if (!s || !a || !a->dst)
+	if (!s || path_addr_parse(a, NULL, &pa))
 		return -EINVAL;
 	ret = verb_begin(s);
 	if (ret)

@@ -384,5 +384,9 @@ int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 
 /* common.c */
 int rtrs__cond_init_mono(pthread_cond_t *c);
+/* 0 if @host is an IPv4 address (a.b.c.d), an IPv6 address (optionally
+ * with %scope) or a host name by its syntax (labels of letters, digits,
+ * '-' and '_'); else -EINVAL. Resolving a name is the provider's. */
+int rtrs__host_check(const char *host);
 
 #endif

@@ -1317,6 +1317,18 @@ int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 	if (!addrs || !naddrs || !attr || !out || !attr->ops.rdma_ev ||
 	    attr->size < offsetof(struct rtrs_srv_attr, priv))
 		return -EINVAL;
+	for (size_t i = 0; i < naddrs; i++) {
+		char host[128], port[16], prov[32];
+		const char *a = addrs[i] ? rtrs__split_provider(addrs[i], NULL,
+							       prov, sizeof(prov))
+					 : NULL;
+
+		/* every address before listening on any: "[prov://]host:port" */
+		if (!a || rtrs__split_hostport(a, host, sizeof(host), port,
+					       sizeof(port)) ||
+		    rtrs__host_check(host))
+			return -EINVAL;
+	}
 	chunk = attr->chunk_size;
 	if (chunk < RTRS_PROTO_MIN_CHUNK || (chunk & (chunk - 1)))
 		return -EINVAL;
@@ -1483,12 +1495,13 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 
 enum rtrs_dir rtrs_srv_op_dir(const struct rtrs_srv_op *op)
 {
-	return op->dir;
+	/* an enum holds the negative errno as well (rtrs.h) */
+	return op ? op->dir : (enum rtrs_dir)-EINVAL;
 }
 
 struct rtrs_srv_sess *rtrs_srv_op_sess(const struct rtrs_srv_op *op)
 {
-	return op->sess;
+	return op ? op->sess : NULL;
 }
 
 void rtrs_srv_set_sess_priv(struct rtrs_srv_sess *s, void *priv)

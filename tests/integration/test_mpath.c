@@ -75,7 +75,8 @@
 #define NTAGS 8192
 
 struct hdr {
-	uint32_t op;            /* 0 read, 1 write */
+	uint32_t op;            /* 0 read, 1 write; 2, 3: answer the status in
+				   tag with rtrs_srv_resp(), by returning it */
 	uint32_t off, len;
 	uint32_t tag;
 };
@@ -179,6 +180,10 @@ static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
 	if (usrlen != sizeof(h))
 		return -EINVAL;
 	memcpy(&h, usr, sizeof(h));
+	if (h.op == 2)
+		return rtrs_srv_resp(op, (int)h.tag) ? -EIO : 0;
+	if (h.op == 3)
+		return (int)h.tag;
 	if (h.len != datalen || h.off > MEM || h.len > MEM - h.off ||
 	    h.tag >= NTAGS)
 		return -EINVAL;
@@ -446,6 +451,33 @@ static void test_policies(void)
 		CHECK_EQ(rtrs_srv_sess_get_stats(NULL, &ss), -EINVAL);
 	}
 	CHECK_EQ(rtrs_clt_set_policy(sess, 7), -EINVAL);
+	{
+		/* the server's status reaches conf unchanged from -1 to -511;
+		 * anything else, a positive one too, as -EIO (rtrs_srv_resp
+		 * and rdma_ev's return alike) */
+		static const int st[][2] = { { -ENOSPC, -ENOSPC },
+					     { -511, -511 }, { -512, -EIO },
+					     { 5, -EIO }, { 0x7fffffff, -EIO } };
+
+		for (unsigned k = 0; k < 2; k++)
+			for (unsigned i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+				struct rtrs_req_ops ops = { &ios[0], conf };
+				struct iovec hv = { &ios[0].h, sizeof(ios[0].h) };
+
+				ios[0].h = (struct hdr){ 2 + k, 0, 0,
+							 (uint32_t)st[i][0] };
+				atomic_store(&ios[0].done, 0);
+				CHECK_EQ(rtrs_clt_request(sess, RTRS_WRITE, &ops,
+							  ios[0].pm, &hv, 1,
+							  NULL, 0, NULL), 0);
+				CHECK(wait_all(1, 5000), "status %d", st[i][0]);
+				CHECK(atomic_load(&ios[0].status) == st[i][1],
+				      "%s %d: conf got %d, not %d",
+				      k ? "rdma_ev returned" : "rtrs_srv_resp",
+				      st[i][0], atomic_load(&ios[0].status),
+				      st[i][1]);
+			}
+	}
 	/* a path that is down is skipped */
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
 	CHECK_EQ(path_state(1), RTRS_PATH_CLOSED);
