@@ -171,7 +171,8 @@ RTRS_API void rtrs_clt_attr_init(struct rtrs_clt_attr *attr);
  * rtrs_clt_open - open a session named @sessname over @npaths paths.
  * Blocks until every path is connected (or failed).
  * Errors: -EINVAL (bad name, no paths, a malformed address, see struct
- * rtrs_path_addr; bad attr), -E2BIG (more than RTRS_MAX_PATHS), -ENOMEM,
+ * rtrs_path_addr; bad attr), -EEXIST (the same path twice: provider,
+ * destination and source host), -E2BIG (more than RTRS_MAX_PATHS), -ENOMEM,
  * -ETIMEDOUT, -ECONNREFUSED, -EPERM (the server has the name in use by
  * another session), -EPROTO (the server spoke an incompatible protocol),
  * -EHOSTUNREACH/-ENETUNREACH, -ENODATA (provider not available for that
@@ -307,6 +308,7 @@ RTRS_API int rtrs_clt_path_slots(struct rtrs_clt_sess *sess);
 RTRS_API int rtrs_clt_path_info(struct rtrs_clt_sess *sess, unsigned int idx,
 				struct rtrs_path_info *info);
 /* Add a path and connect it (blocks). -E2BIG when all slots are used,
+ * -EEXIST when the session has that path already (as rtrs_clt_open()),
  * connection errors as rtrs_clt_open(); the slot goes on failure.
  * This and the three verbs below return -ESHUTDOWN when the session is
  * being closed (rtrs_clt_close() cancels and waits for them). */

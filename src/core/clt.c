@@ -3,6 +3,7 @@
  * Client: sessions, paths, connections, permits and requests.
  * See core.h for the locking rules and docs/protocol.md for the wire.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -1721,6 +1722,74 @@ static int path_addr_parse(const struct rtrs_path_addr *a, const char *prov,
 	return rtrs__host_check(pa->src);
 }
 
+/* @h as text that is equal for equal hosts: an address in inet_ntop()'s
+ * form, a name in lower case without a trailing dot. */
+static void host_canon(const char *h, char *out, size_t len)
+{
+	unsigned char a[16];
+	size_t n;
+
+	if (inet_pton(AF_INET, h, a) == 1 && inet_ntop(AF_INET, a, out, len))
+		return;
+	if (inet_pton(AF_INET6, h, a) == 1 && inet_ntop(AF_INET6, a, out, len))
+		return;
+	for (n = 0; h[n] && n + 1 < len; n++)
+		out[n] = (char)(h[n] >= 'A' && h[n] <= 'Z' ? h[n] - 'A' + 'a'
+							  : h[n]);
+	if (n && out[n - 1] == '.')
+		n--;
+	out[n] = 0;
+}
+
+#define PATH_KEY_LEN 320
+
+/* What makes a path: provider, destination host and port, source host (the
+ * source port is not used), as text; two paths with the same key are
+ * duplicates. @prov: the session's provider. */
+static int path_key(const struct rtrs_path_addr *a, const char *prov,
+		    char key[PATH_KEY_LEN])
+{
+	char dst[128], src[128] = "";
+	const char *env = getenv("RTRS_PROVIDER");
+	struct path_addr pa;
+	int ret = path_addr_parse(a, prov, &pa);
+
+	if (ret)
+		return ret;
+	if (!pa.prov[0])        /* the fabric's default, as it picks it */
+		snprintf(pa.prov, sizeof(pa.prov), "%s",
+			 env && *env ? env : "tcp");
+	host_canon(pa.host, dst, sizeof(dst));
+	if (pa.src[0])
+		host_canon(pa.src, src, sizeof(src));
+	snprintf(key, PATH_KEY_LEN, "%s %s %lu %s", pa.prov, dst,
+		 strtoul(pa.port, NULL, 10), src);
+	return 0;
+}
+
+/* -EEXIST if a path in a slot of @s is the same path as @a, else 0. */
+static int path_dup(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a)
+{
+	char key[PATH_KEY_LEN], other[PATH_KEY_LEN];
+	unsigned n = atomic_load(&s->npaths);
+
+	if (path_key(a, s->attr.provider, key))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+		struct rtrs_path_addr pa = { NULL, NULL };
+
+		if (!p)
+			continue;
+		pa.dst = p->dst;
+		pa.src = p->src[0] ? p->src : NULL;
+		if (!path_key(&pa, s->attr.provider, other) &&
+		    !strcmp(key, other))
+			return -EEXIST;
+	}
+	return 0;
+}
+
 /* A new path object in slot @idx, not connected (state CONNECTING). */
 static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 		      const struct rtrs_path_addr *a, struct clt_path **out)
@@ -1930,6 +1999,22 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 		return ret;
 	}
 	s->engine = true;
+	for (size_t i = 0; i < npaths; i++) {
+		/* the same path twice: -EEXIST, before any is connected */
+		ret = 0;
+		for (size_t j = 0; j < i && !ret; j++) {
+			char a[PATH_KEY_LEN], b[PATH_KEY_LEN];
+
+			if (!path_key(&paths[i], s->attr.provider, a) &&
+			    !path_key(&paths[j], s->attr.provider, b) &&
+			    !strcmp(a, b))
+				ret = -EEXIST;
+		}
+		if (ret) {
+			sess_free(s);
+			return ret;
+		}
+	}
 	for (size_t i = 0; i < npaths; i++) {
 		ret = path_open(s, (unsigned)i, &paths[i]);
 		if (ret) {
@@ -2251,6 +2336,11 @@ int rtrs_clt_add_path(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a,
 	ret = verb_begin(s);
 	if (ret)
 		return ret;
+	ret = path_dup(s, a);
+	if (ret) {
+		verb_end(s);
+		return ret;
+	}
 	n = atomic_load(&s->npaths);
 	for (i = 0; i < n && sess_path(s, i); i++)
 		;

@@ -492,6 +492,35 @@ static void test_policies(void)
 	CHECK_EQ(path_state(1), RTRS_PATH_CONNECTED);
 	CHECK_EQ(rtrs_clt_path_info(sess, 5, &(struct rtrs_path_info){ 0 }),
 		 -ENOENT);
+	{
+		/* the same path again is refused, also spelled otherwise;
+		 * from a source it is another path */
+		const char *env = getenv("RTRS_PROVIDER"), *sep;
+		struct rtrs_path_addr dup = { NULL, addr[1] };
+		struct rtrs_path_addr two[2] = { { NULL, addr[0] },
+						 { NULL, addr[0] } };
+		struct rtrs_clt_sess *s2;
+		char alt[160];
+		unsigned idx = 99;
+
+		CHECK_EQ(rtrs_clt_add_path(sess, &dup, &idx), -EEXIST);
+		if (!strstr(addr[1], "://")) {
+			snprintf(alt, sizeof(alt), "%s://%s",
+				 env && *env ? env : "tcp", addr[1]);
+			dup.dst = alt;
+			CHECK_EQ(rtrs_clt_add_path(sess, &dup, &idx), -EEXIST);
+		}
+		CHECK_EQ(rtrs_clt_open("test-mpath-2", two, 2, NULL, &s2),
+			 -EEXIST);
+		sep = strstr(t_addr(1), "://");
+		dup.src = sep ? sep + 3 : t_addr(1);
+		dup.dst = addr[1];
+		CHECK_EQ(rtrs_clt_add_path(sess, &dup, &idx), 0);
+		CHECK_EQ(idx, 2);
+		CHECK_EQ(rtrs_clt_add_path(sess, &dup, &idx), -EEXIST);
+		CHECK_EQ(rtrs_clt_remove_path(sess, 2), 0);
+		CHECK_EQ(idx, 2);
+	}
 	close_sess();
 }
 

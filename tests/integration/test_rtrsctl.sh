@@ -126,8 +126,10 @@ check "reconnect counted" sh -c "'$ctl' stats perfsess | grep -q 'stats/reconnec
 check "reset-stats" "$ctl" reset-stats perfsess
 check "counters zeroed" sh -c "! '$ctl' stats perfsess | grep -q 'stats/reconnects: 1 0'"
 
-# add-path / remove-path
-out=$("$ctl" add-path perfsess "$a2")
+# add-path / remove-path; the same path twice is refused
+out=$("$ctl" add-path perfsess "$a2" 2>&1)
+check "add-path of path 1 again refused (got '$out')" grep -q "File exists" <<<"$out"
+out=$("$ctl" add-path perfsess "$ADDR2@$a2")
 check "add-path returns slot 2 (got '$out')" [ "$out" = 2 ]
 check "path 2 connected" path_state 2 connected
 check "remove-path 2" "$ctl" remove-path perfsess 2
