@@ -1318,6 +1318,9 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		.recon_cnt = p->recon_cnt,
 		.first_conn = true,
 		.fence = s->fence,
+		/* the server shows and closes the path by our number */
+		.has_path_no = true,
+		.path_no = (uint16_t)p->idx,
 	};
 	unsigned loop = c->cid == 0 ? 0 : (c->cid - 1) % rtrs__fab_nloops();
 	struct fab_ep *ep;

@@ -318,7 +318,10 @@ struct srv_path {
 	struct fab_opctx info_ctx;
 	char peer[128];
 	bool counted_up;
-	uint32_t id;                    /* unique in the session, never 0 */
+	uint32_t id;                    /* unique in the session, never 0: the
+					   fence id (protocol.md section 7) */
+	bool has_no;                    /* the client sent its number of it */
+	uint16_t no;                    /* that number, its slot */
 	bool fence;                     /* the client sends fence records */
 	struct rtrs_timer hb;
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
@@ -378,7 +381,8 @@ void rtrs__ctl_json_str(FILE *f, const char *s);
  * sessions (only @name if set), return how many were printed */
 int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 		       const char *name);
-/* close path @id of session @name; -ENOENT if there is none */
+/* close path @id of session @name (its number as the ctl dump shows it:
+ * the client's, else the server's id); -ENOENT if there is none */
 int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 			     uint32_t id);
 

@@ -1056,6 +1056,8 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	p->cid_num = req->cid_num;
 	p->fence = req->fence;
 	p->id = ++s->next_path_id ? s->next_path_id : ++s->next_path_id;
+	p->has_no = req->has_path_no;
+	p->no = req->path_no;
 	rtrs__timer_init(&p->hb, srv_hb);
 	atomic_init(&p->rx_seen, true);
 	atomic_init(&p->state, SRV_PATH_CONNECTING);
@@ -1570,6 +1572,13 @@ int rtrs_srv_sess_get_stats(struct rtrs_srv_sess *s,
 
 /* ---- control socket (ctl.c) ---- */
 
+/* The number of @p for rtrsctl: the client's (its slot), when the client
+ * sent it, else the server's id (kernel-style clients). */
+static uint32_t srv_path_no(const struct srv_path *p)
+{
+	return p->has_no ? p->no : p->id;
+}
+
 static const char *srv_path_state_str(int st)
 {
 	return st == SRV_PATH_CONNECTED ? "connected"
@@ -1665,8 +1674,8 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 
 			if (json) {
 				fprintf(f, "%s{\"id\":%u,\"state\":\"%s\","
-					"\"src_addr\":", first ? "" : ",", p->id,
-					st);
+					"\"src_addr\":", first ? "" : ",",
+					srv_path_no(p), st);
 				rtrs__ctl_json_str(f, p->peer);
 				fprintf(f, ",\"read_cnt\":%llu,\"read_bytes\":%llu,"
 					"\"write_cnt\":%llu,\"write_bytes\":%llu}",
@@ -1675,7 +1684,8 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 				fprintf(f, "  path %u\n    state: %s\n"
 					"    src_addr: %s\n"
 					"    stats/rdma: %llu %llu %llu %llu\n",
-					p->id, st, p->peer, rc, rb, wc, wb);
+					srv_path_no(p), st, p->peer, rc, rb, wc,
+					wb);
 			}
 			first = false;
 		}
@@ -1692,9 +1702,12 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 			     uint32_t id)
 {
+	struct srv_path *found[RTRS_MAX_PATHS];
 	struct rtrs_list *sp, *pp;
-	struct srv_path *found = NULL;
+	unsigned n = 0;
 
+	/* every path object with that number: the client's path and any
+	 * earlier one of it still closing */
 	pthread_mutex_lock(&ctx->lock);
 	rtrs_list_for_each(sp, &ctx->sessions) {
 		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
@@ -1706,16 +1719,16 @@ int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 			struct srv_path *p = container_of(pp, struct srv_path,
 							  node);
 
-			if (p->id == id && !found) {
+			if (srv_path_no(p) == id && n < RTRS_MAX_PATHS) {
 				atomic_fetch_add(&p->ref, 1);
-				found = p;
+				found[n++] = p;
 			}
 		}
 	}
 	pthread_mutex_unlock(&ctx->lock);
-	if (!found)
-		return -ENOENT;
-	path_close(found, -ECONNRESET, false);
-	path_put(found);
-	return 0;
+	for (unsigned i = 0; i < n; i++) {
+		path_close(found[i], -ECONNRESET, false);
+		path_put(found[i]);
+	}
+	return n ? 0 : -ENOENT;
 }
