@@ -114,10 +114,15 @@ RTRS_API int rtrs_ctl_run_dir(char *buf, size_t len);
 /* Client                                                              */
 /* ------------------------------------------------------------------ */
 
-/* One path: destination "host:port", optional source "host" or "host:port".
- * The destination may name its own libfabric provider in front,
- * "verbs://host:port", "tcp://host:port": one session may run path 0 on
- * RDMA and path 1 on tcp. Without one, the session's provider is used. */
+/* One path: destination "host:port", optional source "host" or "host:port"
+ * (the source's port is not used). A host is an IPv4 address (a.b.c.d),
+ * an IPv6 address ("[v6]:port" in a destination) or a host name; anything
+ * else is -EINVAL. Host names are resolved when the path is opened
+ * (rtrs_clt_open(), rtrs_clt_add_path(): a blocking lookup); its reconnects
+ * use the address found then. The destination may name its own libfabric
+ * provider in front, "verbs://host:port", "tcp://host:port": one session
+ * may run path 0 on RDMA and path 1 on tcp. Without one, the session's
+ * provider is used. */
 struct rtrs_path_addr {
 	const char *src;           /* NULL: let the system choose */
 	const char *dst;
@@ -127,7 +132,8 @@ struct rtrs_clt_attr {
 	size_t size;               /* sizeof(struct rtrs_clt_attr) */
 	const char *provider;      /* NULL: $RTRS_PROVIDER, else "tcp" */
 	unsigned int io_cons;      /* IO connections per path, 0 = online CPUs */
-	unsigned int connect_timeout_ms; /* per connection step, default 5000 */
+	unsigned int connect_timeout_ms; /* per connection step, > 0 (0 is
+					    -EINVAL), default 5000 */
 	/* a failed path reconnects after this delay, times a random factor
 	 * in [0.5, 1.5); default 1000 */
 	int reconnect_delay_ms;
@@ -141,6 +147,12 @@ struct rtrs_clt_attr {
 	 * returns or this time runs out (then -ECONNABORTED) */
 	unsigned int no_path_timeout_ms;
 	void *priv;                /* passed to link_ev */
+	/* DISCONNECTED when no path is connected any more, RECONNECTED when
+	 * one is again (whichever: a reconnect, rtrs_clt_reconnect_path(),
+	 * rtrs_clt_add_path()). They alternate, DISCONNECTED first, one call
+	 * at a time and in order, on a library thread; none before
+	 * rtrs_clt_open() returned or once rtrs_clt_close() began (close waits
+	 * for a call in progress). Must not block. */
 	void (*link_ev)(void *priv, enum rtrs_clt_link_ev ev);
 	/* 1: not served on the process's control socket (rtrsctl(8));
 	 * default 0. RTRS_CTL=0 in the environment disables it for all. */
@@ -158,11 +170,13 @@ RTRS_API void rtrs_clt_attr_init(struct rtrs_clt_attr *attr);
 /*
  * rtrs_clt_open - open a session named @sessname over @npaths paths.
  * Blocks until every path is connected (or failed).
- * Errors: -EINVAL (bad name, no paths, bad attr), -E2BIG (more than
- * RTRS_MAX_PATHS), -ENOMEM, -ETIMEDOUT, -ECONNREFUSED, -EPERM (the server
- * has the name in use by another session), -EPROTO (the server spoke an
- * incompatible protocol), -EHOSTUNREACH/-ENETUNREACH, -ENODATA (provider not
- * available for that address).
+ * Errors: -EINVAL (bad name, no paths, a malformed address, see struct
+ * rtrs_path_addr; bad attr), -EEXIST (the same path twice: provider,
+ * destination and source host), -E2BIG (more than RTRS_MAX_PATHS), -ENOMEM,
+ * -ETIMEDOUT, -ECONNREFUSED, -EPERM (the server has the name in use by
+ * another session), -EPROTO (the server spoke an incompatible protocol),
+ * -EHOSTUNREACH/-ENETUNREACH, -ENODATA (provider not available for that
+ * address, or a host name that does not resolve).
  */
 RTRS_API int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 		  size_t npaths, const struct rtrs_clt_attr *attr,
@@ -171,7 +185,11 @@ RTRS_API int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *pa
 /*
  * rtrs_clt_close - close the session. Waits until every request has
  * completed (their callbacks have run), then frees everything. Permits still
- * held by the caller are released. Must not be called from a callback.
+ * held by the caller are released. Path verbs (rtrs_clt_add_path() and
+ * the others below) running on other threads, or waiting for one another,
+ * are cancelled: a connect in progress stops, and they return -ESHUTDOWN;
+ * close waits for them. No call on @sess may begin once close has
+ * returned. Must not be called from a callback.
  */
 RTRS_API void rtrs_clt_close(struct rtrs_clt_sess *sess);
 
@@ -183,7 +201,9 @@ RTRS_API void rtrs_clt_close(struct rtrs_clt_sess *sess);
 RTRS_API int rtrs_clt_get_permit(struct rtrs_clt_sess *sess, enum rtrs_con_type type,
 			enum rtrs_wait wait, struct rtrs_permit **out);
 
-/* As above, waiting at most @timeout_ms; -ETIMEDOUT when it runs out. */
+/* As above, waiting at most @timeout_ms; -ETIMEDOUT when it runs out.
+ * @timeout_ms 0 does not wait: -EAGAIN when none is free, as
+ * RTRS_PERMIT_NOWAIT. */
 RTRS_API int rtrs_clt_get_permit_timed(struct rtrs_clt_sess *sess,
 			      enum rtrs_con_type type, unsigned int timeout_ms,
 			      struct rtrs_permit **out);
@@ -205,9 +225,9 @@ struct rtrs_req_ops {
  *   placed into them. Up to max_segments entries, max_io_size bytes total.
  * @mr: a registration covering every data buffer, or NULL.
  * If and only if this returns 0, ops->conf is called exactly once.
- * Errors: -EINVAL (bad arguments, permit busy, @mr does not cover the data),
- * -EMSGSIZE (header or data too large), -ENOTCONN (no connected path),
- * -ENOMEM.
+ * Errors: -EINVAL (bad arguments, @mr does not cover the data), -EBUSY
+ * (the permit has a request in flight), -EMSGSIZE (header or data too
+ * large), -ENOTCONN (no connected path), -ENOMEM.
  */
 RTRS_API int rtrs_clt_request(struct rtrs_clt_sess *sess, enum rtrs_dir dir,
 		     const struct rtrs_req_ops *ops, struct rtrs_permit *permit,
@@ -288,7 +308,10 @@ RTRS_API int rtrs_clt_path_slots(struct rtrs_clt_sess *sess);
 RTRS_API int rtrs_clt_path_info(struct rtrs_clt_sess *sess, unsigned int idx,
 				struct rtrs_path_info *info);
 /* Add a path and connect it (blocks). -E2BIG when all slots are used,
- * connection errors as rtrs_clt_open(); the slot goes on failure. */
+ * -EEXIST when the session has that path already (as rtrs_clt_open()),
+ * connection errors as rtrs_clt_open(); the slot goes on failure.
+ * This and the three verbs below return -ESHUTDOWN when the session is
+ * being closed (rtrs_clt_close() cancels and waits for them). */
 RTRS_API int rtrs_clt_add_path(struct rtrs_clt_sess *sess,
 			       const struct rtrs_path_addr *addr,
 			       unsigned int *idx);
@@ -336,8 +359,9 @@ struct rtrs_srv_ops {
 	 * chunk: for WRITE it holds the client's @datalen bytes; for READ the
 	 * callee fills @data[0..datalen). @usr/@usrlen is the user header.
 	 * Return 0 and call rtrs_srv_resp() later (or now, from any thread),
-	 * or return a negative errno to answer at once with that status.
-	 * Runs on a progress thread: must not block.
+	 * or return a negative errno to answer at once with that status (a
+	 * positive value answers -EIO). Runs on a progress thread: must not
+	 * block.
 	 */
 	int (*rdma_ev)(void *sess_priv, struct rtrs_srv_op *op, void *data,
 		       size_t datalen, const void *usr, size_t usrlen);
@@ -380,7 +404,10 @@ RTRS_API void rtrs_srv_attr_init(struct rtrs_srv_attr *attr);
  * address may name its provider in front ("verbs://host:port"), else
  * attr->provider is used.
  * Errors: -EINVAL (bad attr: queue depth and chunk size must fit the 28-bit
- * immediate), -EADDRINUSE, -ENODATA, -ENOMEM.
+ * immediate; an address that is not "host:port" with an IPv4 or IPv6
+ * address or a host name), -EADDRINUSE, -EADDRNOTAVAIL (not an address of
+ * this host), -ENODATA (the provider cannot listen there, or a host name
+ * that does not resolve), -ENOMEM.
  */
 RTRS_API int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 		  const struct rtrs_srv_attr *attr, struct rtrs_srv_ctx **out);
@@ -396,9 +423,11 @@ RTRS_API int rtrs_srv_get_listen_addr(struct rtrs_srv_ctx *ctx, size_t idx, char
 RTRS_API void rtrs_srv_close(struct rtrs_srv_ctx *ctx);
 
 /*
- * rtrs_srv_resp - answer @op with @status (0 or -errno, |status| < 512;
- * others are sent as -EIO). May be called from any thread, once per op.
- * Returns 0, or -ENOTCONN when the path is gone (the op is still finished).
+ * rtrs_srv_resp - answer @op with @status: 0 or a negative errno above
+ * -512, which the client's conf gets unchanged; any other value, a
+ * positive one included, is sent as -EIO. May be called from any thread,
+ * once per op. Returns 0, or -ENOTCONN when the path is gone (the op is
+ * still finished), -EINVAL (@op NULL or not waiting for its answer).
  */
 RTRS_API int rtrs_srv_resp(struct rtrs_srv_op *op, int status);
 
@@ -433,10 +462,11 @@ RTRS_API int rtrs_srv_mr_dereg(struct rtrs_srv_mr *mr);
 RTRS_API int rtrs_srv_resp_buf(struct rtrs_srv_op *op, struct rtrs_srv_mr *mr,
 			       const void *buf);
 
-/* Direction of @op: RTRS_READ (fill the data) or RTRS_WRITE. */
+/* Direction of @op: RTRS_READ (fill the data) or RTRS_WRITE; -EINVAL (as
+ * an int: compare (int)rtrs_srv_op_dir(op)) for a NULL @op. */
 RTRS_API enum rtrs_dir rtrs_srv_op_dir(const struct rtrs_srv_op *op);
 
-/* The session an op belongs to. */
+/* The session an op belongs to; NULL for a NULL @op. */
 RTRS_API struct rtrs_srv_sess *rtrs_srv_op_sess(const struct rtrs_srv_op *op);
 
 RTRS_API void rtrs_srv_set_sess_priv(struct rtrs_srv_sess *sess, void *priv);

@@ -3,6 +3,7 @@
  * Client: sessions, paths, connections, permits and requests.
  * See core.h for the locking rules and docs/protocol.md for the wire.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ static void clt_closed(void *ctx);
 static int issue(struct clt_req *r, struct clt_path *avoid);
 static void hold_req(struct clt_req *r);
 static void path_down_final(struct clt_path *p);
+static void link_check(struct rtrs_clt_sess *s);
 
 static const struct fab_ep_ops clt_ep_ops = {
 	.cqe = clt_cqe,
@@ -274,22 +276,82 @@ static bool any_path_connected(struct rtrs_clt_sess *s, struct clt_path *except)
 	return false;
 }
 
+/* ---- link events ---- */
+
+/*
+ * The session's link is down from the moment no path is connected until
+ * one is again. link_check() runs after every change of a path to or from
+ * CONNECTED, after the state has changed: under s->lock it compares the
+ * link as the path states show it with the link as last reported, and when
+ * they differ it reports the change. The events therefore alternate,
+ * DISCONNECTED first, and the last check after any change reports the
+ * state the paths are in. Event k (from 0) is DISCONNECTED when k is even;
+ * s->ev_seq counts those decided, s->ev_done those delivered. One thread
+ * at a time delivers them, in order, without a lock held; close waits for
+ * it and drops what is left.
+ */
+static void link_check(struct rtrs_clt_sess *s)
+{
+	bool up;
+
+	if (!s->attr.link_ev)
+		return;
+	pthread_mutex_lock(&s->lock);
+	up = any_path_connected(s, NULL);
+	if (s->opened && !atomic_load(&s->closing) && up == s->link_down) {
+		s->link_down = !up;
+		s->ev_seq++;
+	}
+	if (s->ev_running) {
+		pthread_mutex_unlock(&s->lock);
+		return;         /* the running delivery takes it */
+	}
+	s->ev_running = true;
+	while (s->ev_done != s->ev_seq && !atomic_load(&s->closing)) {
+		enum rtrs_clt_link_ev ev = s->ev_done++ % 2
+						   ? RTRS_CLT_LINK_EV_RECONNECTED
+						   : RTRS_CLT_LINK_EV_DISCONNECTED;
+
+		pthread_mutex_unlock(&s->lock);
+		s->attr.link_ev(s->attr.priv, ev);
+		pthread_mutex_lock(&s->lock);
+	}
+	s->ev_running = false;
+	if (atomic_load(&s->closing))
+		pthread_cond_broadcast(&s->cond);       /* close waits for it */
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- closing a path ---- */
+
+/*
+ * Endpoint accounting. p->eps_open counts the endpoints of @p that exist
+ * or are being created and whose ops->closed() has not run: connect_con()
+ * counts one before it creates it, path_ep_gone() drops it when its loop
+ * has closed it (or its creation failed). p->down_done is false from the
+ * moment path_close() starts a close until path_down_final() has finished
+ * it. The final runs once per close, called by whoever sees eps_open at 0
+ * during the close: path_close() itself, or the last path_ep_gone().
+ */
+
 /* Close every connection of @p. Any thread; idempotent. Its requests fail
  * over once all its endpoints are closed (path_down_final). */
 static void path_close(struct clt_path *p, int err)
 {
 	struct rtrs_clt_sess *s = p->sess;
-	unsigned open;
+	bool final;
 	int st = path_set_state(p, CLT_PATH_CLOSING);
 
 	if (st < 0)
 		return;
-	if (err)
+	if (err && err != -ESHUTDOWN)
 		plog(RTRS_LOG_WARN, p, "closing: %s", rtrs_strerror(err));
 	pthread_mutex_lock(&p->lock);
 	if (!p->err)
 		p->err = err ? err : -ECONNABORTED;
-	open = p->eps_open;
+	/* none is added from now on: connect_con() counts an endpoint only
+	 * while the path is CONNECTING */
+	final = p->eps_open == 0;
 	p->down_done = false;
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < p->ncons; i++) {
@@ -304,32 +366,38 @@ static void path_close(struct clt_path *p, int err)
 			rtrs__fab_ep_close(ep);
 	}
 	path_wake(p);   /* an open() waiting on the handshake */
-	if (st == CLT_PATH_CONNECTED && s->attr.link_ev && s->opened &&
-	    !atomic_load(&s->closing) && !any_path_connected(s, p))
-		s->attr.link_ev(s->attr.priv, RTRS_CLT_LINK_EV_DISCONNECTED);
-	if (!open)
+	if (st == CLT_PATH_CONNECTED)
+		link_check(s);
+	if (final)
 		path_down_final(p);     /* the last touch of @p */
+}
+
+/* An endpoint of @p is gone: its loop closed it (that of @c), or creating
+ * it failed (@c NULL). The last one of a close finishes the close. */
+static void path_ep_gone(struct clt_path *p, struct clt_con *c)
+{
+	bool final;
+
+	pthread_mutex_lock(&p->lock);
+	if (c)
+		c->closed = true;
+	final = --p->eps_open == 0 && !p->down_done;
+	if (!p->eps_open)
+		pthread_cond_broadcast(&p->cond);       /* path_shutdown() */
+	pthread_mutex_unlock(&p->lock);
+	if (final)
+		path_down_final(p);
 }
 
 static void clt_closed(void *ctx)
 {
 	struct clt_con *c = ctx;
-	struct clt_path *p = c->path;
 
-	pthread_mutex_lock(&p->lock);
-	c->closed = true;
-	if (p->eps_open > 1) {
-		p->eps_open--;
-		pthread_mutex_unlock(&p->lock);
-		return;
-	}
-	pthread_mutex_unlock(&p->lock);
-	path_down_final(p);
+	path_ep_gone(c->path, c);
 }
 
-/* The last endpoint of @p is closed: fail its requests over, mark it
- * CLOSED and schedule a reconnect. eps_open drops to 0 only afterwards:
- * a waiter in path_shutdown() may free the path after that. */
+/* No endpoint of @p is left: fail its requests over, mark it CLOSED and
+ * schedule a reconnect. */
 static void path_down_final(struct clt_path *p)
 {
 	struct rtrs_clt_sess *s = p->sess;
@@ -353,12 +421,14 @@ static void path_down_final(struct clt_path *p)
 		p->recon_due_ns = rtrs_now_ns() + d;
 		pthread_cond_broadcast(&s->recon_cond);
 	}
-	pthread_mutex_unlock(&s->lock);
-	/* the last touch: a waiter in path_shutdown() may free @p now */
+	/* The close is over before anyone acts on the new state: the
+	 * reconnect thread reads it under s->lock, path_shutdown() waits for
+	 * down_done under p->lock. Once p->lock is released a waiter in
+	 * path_shutdown() may free @p: that unlock is the last touch. */
 	pthread_mutex_lock(&p->lock);
-	p->eps_open = 0;
 	p->down_done = true;
 	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -1194,7 +1264,8 @@ static int con_post_rx(struct clt_con *c)
 	return 0;
 }
 
-/* Wait on the path condvar until @done or the timeout. */
+/* Wait on the path condvar until @done, the timeout, a close of the path
+ * or of the session (-ESHUTDOWN). */
 static int path_wait(struct clt_path *p, bool (*done)(struct clt_path *, void *),
 		     void *arg, unsigned ms)
 {
@@ -1203,6 +1274,12 @@ static int path_wait(struct clt_path *p, bool (*done)(struct clt_path *, void *)
 
 	pthread_mutex_lock(&p->lock);
 	while (!done(p, arg)) {
+		/* rtrs_clt_close() cancels: it sets closing, then wakes every
+		 * path's waiters under p->lock */
+		if (atomic_load(&p->sess->closing)) {
+			ret = -ESHUTDOWN;
+			break;
+		}
 		if (atomic_load(&p->state) != CLT_PATH_CONNECTING) {
 			ret = p->err ? p->err : -ECONNABORTED;
 			break;
@@ -1241,10 +1318,12 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		.recon_cnt = p->recon_cnt,
 		.first_conn = true,
 		.fence = s->fence,
+		/* the server shows and closes the path by our number */
+		.has_path_no = true,
+		.path_no = (uint16_t)p->idx,
 	};
 	unsigned loop = c->cid == 0 ? 0 : (c->cid - 1) % rtrs__fab_nloops();
 	struct fab_ep *ep;
-	bool last;
 	int ret;
 
 	memcpy(req.sess_uuid, p->uuid, 16);
@@ -1263,12 +1342,7 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	ret = rtrs__fab_ep_create(p->dom, loop, c->cid ? s->poller : NULL,
 				  &clt_ep_ops, c, &ep);
 	if (ret) {
-		pthread_mutex_lock(&p->lock);
-		last = --p->eps_open == 0 &&
-		       atomic_load(&p->state) == CLT_PATH_CLOSING;
-		pthread_mutex_unlock(&p->lock);
-		if (last)
-			path_down_final(p);
+		path_ep_gone(p, NULL);
 		return ret;
 	}
 	/* c->lock is held while @ep is used here: a path_close() from
@@ -1492,16 +1566,18 @@ static int path_connect(struct clt_path *p, bool recon)
 	p->recon_cnt++;
 	ret = path_handshake(p, recon);
 	if (ret) {
-		plog(RTRS_LOG_ERR, p, "connect failed: %s", rtrs_strerror(ret));
+		/* -ESHUTDOWN: cancelled by rtrs_clt_close() */
+		plog(ret == -ESHUTDOWN ? RTRS_LOG_INFO : RTRS_LOG_ERR, p,
+		     "connect failed: %s", rtrs_strerror(ret));
 		path_close(p, ret);
 		return ret;
 	}
 	return 0;
 }
 
-/* A path is up: start its heartbeat, re-issue held requests, tell the user
- * when it is the first one back. */
-static void path_up(struct clt_path *p, bool was_down)
+/* A path is up again: start its heartbeat, tell the user if it is the
+ * first one back, re-issue held requests. */
+static void path_up(struct clt_path *p)
 {
 	struct rtrs_clt_sess *s = p->sess;
 
@@ -1510,17 +1586,18 @@ static void path_up(struct clt_path *p, bool was_down)
 	pthread_mutex_lock(&s->lock);
 	p->recon_attempts = 0;
 	pthread_mutex_unlock(&s->lock);
-	if (was_down && s->opened && s->attr.link_ev && !atomic_load(&s->closing))
-		s->attr.link_ev(s->attr.priv, RTRS_CLT_LINK_EV_RECONNECTED);
+	link_check(s);
 	release_held(s, false);
 }
 
-/* Close and wait until every endpoint of @p is gone. Not from a loop. */
+/* Close and wait until every endpoint of @p is gone: each one's loop has
+ * run its closed(), and the close is finished. Not from a loop. */
 static void path_shutdown(struct clt_path *p)
 {
 	path_close(p, 0);
 	pthread_mutex_lock(&p->lock);
-	while (!p->down_done || atomic_load(&p->state) == CLT_PATH_CONNECTING)
+	while (!p->down_done || p->eps_open ||
+	       atomic_load(&p->state) == CLT_PATH_CONNECTING)
 		pthread_cond_wait(&p->cond, &p->lock);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -1529,7 +1606,6 @@ static void path_shutdown(struct clt_path *p)
 static int path_attempt(struct clt_path *p)
 {
 	struct rtrs_clt_sess *s = p->sess;
-	bool was_down;
 	int ret;
 
 	if (path_set_state(p, CLT_PATH_CONNECTING) < 0)
@@ -1537,14 +1613,13 @@ static int path_attempt(struct clt_path *p)
 	pthread_mutex_lock(&s->lock);
 	p->recon_attempts++;
 	pthread_mutex_unlock(&s->lock);
-	was_down = !any_path_connected(s, p);
 	ret = path_connect(p, true);
 	if (ret) {
 		atomic_fetch_add(&p->st_recon_fail, 1);
 		return ret;
 	}
 	plog(RTRS_LOG_INFO, p, "reconnected");
-	path_up(p, was_down);
+	path_up(p);
 	return 0;
 }
 
@@ -1609,20 +1684,125 @@ static void path_free(struct clt_path *p)
 	free(p);
 }
 
+/* A path's address, split and checked (syntax only: host names are
+ * resolved when the path's domain is opened). */
+struct path_addr {
+	char prov[32];          /* "": the default provider */
+	char host[128], port[16];
+	char src[128];          /* "": none */
+};
+
+/* "[prov://]host:port", and a source "host", "[v6]", or those with
+ * ":port" (the port is not used). -EINVAL when malformed. */
+static int path_addr_parse(const struct rtrs_path_addr *a, const char *prov,
+			   struct path_addr *pa)
+{
+	const char *dst;
+	char sp[16];
+	size_t n;
+
+	if (!a || !a->dst)
+		return -EINVAL;
+	dst = rtrs__split_provider(a->dst, prov, pa->prov, sizeof(pa->prov));
+	if (!dst || rtrs__split_hostport(dst, pa->host, sizeof(pa->host),
+					 pa->port, sizeof(pa->port)) ||
+	    rtrs__host_check(pa->host))
+		return -EINVAL;
+	pa->src[0] = 0;
+	if (!a->src)
+		return 0;
+	if (rtrs__split_hostport(a->src, pa->src, sizeof(pa->src), sp,
+				 sizeof(sp))) {
+		n = strlen(a->src);
+		if (a->src[0] == '[' && n > 2 && a->src[n - 1] == ']')
+			snprintf(pa->src, sizeof(pa->src), "%.*s", (int)(n - 2),
+				 a->src + 1);
+		else if (n < sizeof(pa->src))
+			memcpy(pa->src, a->src, n + 1);
+		else
+			return -EINVAL;
+	}
+	return rtrs__host_check(pa->src);
+}
+
+/* @h as text that is equal for equal hosts: an address in inet_ntop()'s
+ * form, a name in lower case without a trailing dot. */
+static void host_canon(const char *h, char *out, size_t len)
+{
+	unsigned char a[16];
+	size_t n;
+
+	if (inet_pton(AF_INET, h, a) == 1 && inet_ntop(AF_INET, a, out, len))
+		return;
+	if (inet_pton(AF_INET6, h, a) == 1 && inet_ntop(AF_INET6, a, out, len))
+		return;
+	for (n = 0; h[n] && n + 1 < len; n++)
+		out[n] = (char)(h[n] >= 'A' && h[n] <= 'Z' ? h[n] - 'A' + 'a'
+							  : h[n]);
+	if (n && out[n - 1] == '.')
+		n--;
+	out[n] = 0;
+}
+
+#define PATH_KEY_LEN 320
+
+/* What makes a path: provider, destination host and port, source host (the
+ * source port is not used), as text; two paths with the same key are
+ * duplicates. @prov: the session's provider. */
+static int path_key(const struct rtrs_path_addr *a, const char *prov,
+		    char key[PATH_KEY_LEN])
+{
+	char dst[128], src[128] = "";
+	const char *env = getenv("RTRS_PROVIDER");
+	struct path_addr pa;
+	int ret = path_addr_parse(a, prov, &pa);
+
+	if (ret)
+		return ret;
+	if (!pa.prov[0])        /* the fabric's default, as it picks it */
+		snprintf(pa.prov, sizeof(pa.prov), "%s",
+			 env && *env ? env : "tcp");
+	host_canon(pa.host, dst, sizeof(dst));
+	if (pa.src[0])
+		host_canon(pa.src, src, sizeof(src));
+	snprintf(key, PATH_KEY_LEN, "%s %s %lu %s", pa.prov, dst,
+		 strtoul(pa.port, NULL, 10), src);
+	return 0;
+}
+
+/* -EEXIST if a path in a slot of @s is the same path as @a, else 0. */
+static int path_dup(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a)
+{
+	char key[PATH_KEY_LEN], other[PATH_KEY_LEN];
+	unsigned n = atomic_load(&s->npaths);
+
+	if (path_key(a, s->attr.provider, key))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		struct clt_path *p = sess_path(s, i);
+		struct rtrs_path_addr pa = { NULL, NULL };
+
+		if (!p)
+			continue;
+		pa.dst = p->dst;
+		pa.src = p->src[0] ? p->src : NULL;
+		if (!path_key(&pa, s->attr.provider, other) &&
+		    !strcmp(key, other))
+			return -EEXIST;
+	}
+	return 0;
+}
+
 /* A new path object in slot @idx, not connected (state CONNECTING). */
 static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 		      const struct rtrs_path_addr *a, struct clt_path **out)
 {
-	char host[128], port[16], prov[32];
-	const char *dst = rtrs__split_provider(a->dst, s->attr.provider, prov,
-					      sizeof(prov));
+	struct path_addr pa;
 	struct clt_path *p;
 	unsigned nio;
 	int ret;
 
-	if (!dst)
-		return -EINVAL;
-	ret = rtrs__split_hostport(dst, host, sizeof(host), port, sizeof(port));
+	ret = path_addr_parse(a, s->attr.provider, &pa);
 	if (ret)
 		return ret;
 	p = calloc(1, sizeof(*p));
@@ -1652,17 +1832,9 @@ static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 		pthread_mutex_init(&p->cons[i].lock, NULL);
 		rtrs_list_init(&p->cons[i].backlog);
 	}
-	if (a->src) {
-		char sh[128], sp[16];
-
-		/* "host" or "host:port" */
-		if (rtrs__split_hostport(a->src, sh, sizeof(sh), sp, sizeof(sp)))
-			snprintf(sh, sizeof(sh), "%s", a->src);
-		ret = rtrs__fab_dom_open(prov, host, port, sh, false, &p->dom);
-	} else {
-		ret = rtrs__fab_dom_open(prov, host, port, NULL, false,
-					 &p->dom);
-	}
+	/* resolves a host name: blocks */
+	ret = rtrs__fab_dom_open(pa.prov, pa.host, pa.port,
+				 pa.src[0] ? pa.src : NULL, false, &p->dom);
 	if (ret) {
 		path_free(p);
 		return ret;
@@ -1681,13 +1853,17 @@ static int path_open(struct rtrs_clt_sess *s, unsigned idx,
 	if (ret)
 		return ret;
 	p->admin_down = true;   /* no automatic reconnect before it was up */
+	pthread_mutex_lock(&s->lock);
 	atomic_store(&s->paths[idx], p);
 	if (atomic_load(&s->npaths) <= idx)
 		atomic_store(&s->npaths, idx + 1);
+	pthread_mutex_unlock(&s->lock);
 	ret = path_connect(p, false);
 	if (ret) {
 		path_shutdown(p);
+		pthread_mutex_lock(&s->lock);
 		atomic_store(&s->paths[idx], NULL);
+		pthread_mutex_unlock(&s->lock);
 		path_free(p);
 		return ret;
 	}
@@ -1695,6 +1871,7 @@ static int path_open(struct rtrs_clt_sess *s, unsigned idx,
 	p->admin_down = false;
 	pthread_mutex_unlock(&s->lock);
 	rtrs__timer_arm(&p->hb, s->attr.hb_interval_ms);
+	link_check(s);          /* added while no path was up: it is back */
 	return 0;
 }
 
@@ -1747,6 +1924,8 @@ static int attr_check(const struct rtrs_clt_attr *a)
 		return -EINVAL;
 	if (a->hb_interval_ms < 100 || a->hb_missed_max < 1)
 		return -EINVAL;
+	if (!a->connect_timeout_ms)
+		return -EINVAL;
 	if ((unsigned)a->policy > RTRS_MP_POLICY_MIN_LATENCY)
 		return -EINVAL;
 	if (a->max_reconnect_attempts < -1 || a->reconnect_delay_ms < 0)
@@ -1769,9 +1948,13 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 		return -EINVAL;
 	if (npaths > RTRS_MAX_PATHS)
 		return -E2BIG;
-	for (size_t i = 0; i < npaths; i++)
-		if (!paths[i].dst)
+	for (size_t i = 0; i < npaths; i++) {
+		struct path_addr pa;
+
+		/* every address, before any path is connected */
+		if (path_addr_parse(&paths[i], NULL, &pa))
 			return -EINVAL;
+	}
 	if (attr && attr->size < offsetof(struct rtrs_clt_attr, priv))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
@@ -1781,8 +1964,6 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 	if (attr)
 		memcpy(&s->attr, attr, MIN(attr->size, sizeof(s->attr)));
 	s->attr.size = sizeof(s->attr);
-	if (!s->attr.connect_timeout_ms)
-		s->attr.connect_timeout_ms = RTRS_DEF_CONNECT_TIMEOUT_MS;
 	if (attr_check(&s->attr)) {
 		free(s);
 		return -EINVAL;
@@ -1822,6 +2003,22 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 	}
 	s->engine = true;
 	for (size_t i = 0; i < npaths; i++) {
+		/* the same path twice: -EEXIST, before any is connected */
+		ret = 0;
+		for (size_t j = 0; j < i && !ret; j++) {
+			char a[PATH_KEY_LEN], b[PATH_KEY_LEN];
+
+			if (!path_key(&paths[i], s->attr.provider, a) &&
+			    !path_key(&paths[j], s->attr.provider, b) &&
+			    !strcmp(a, b))
+				ret = -EEXIST;
+		}
+		if (ret) {
+			sess_free(s);
+			return ret;
+		}
+	}
+	for (size_t i = 0; i < npaths; i++) {
 		ret = path_open(s, (unsigned)i, &paths[i]);
 		if (ret) {
 			sess_free(s);
@@ -1834,7 +2031,9 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 		return ret;
 	}
 	s->recon_started = true;
-	s->opened = true;
+	pthread_mutex_lock(&s->lock);
+	s->opened = true;       /* link events from now on */
+	pthread_mutex_unlock(&s->lock);
 	if (!s->attr.ctl_disable)
 		rtrs__ctl_register(RTRS_CTL_CLT, s);
 	*out = s;
@@ -1894,14 +2093,27 @@ static void sess_say_goodbye(struct rtrs_clt_sess *s)
 
 void rtrs_clt_close(struct rtrs_clt_sess *s)
 {
+	unsigned n;
+
 	if (!s)
 		return;
-	rtrs__ctl_unregister(s);        /* waits for a running rtrsctl command */
 	pthread_mutex_lock(&s->lock);
 	s->closing = true;
 	pthread_cond_broadcast(&s->cond);       /* permit waiters */
 	pthread_cond_broadcast(&s->recon_cond);
+	/* cancel the connects in progress (a path verb's, the reconnect
+	 * thread's): path_wait() sees closing. A path is freed only with
+	 * s->lock held to clear its slot, or by sess_free(). */
+	n = atomic_load(&s->npaths);
+	for (unsigned i = 0; i < n; i++)
+		if (sess_path(s, i))
+			path_wake(sess_path(s, i));
+	/* the path verbs running on other threads end (-ESHUTDOWN), and a
+	 * link event being delivered returns */
+	while (s->verbs || s->ev_running)
+		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	rtrs__ctl_unregister(s);        /* waits for a running rtrsctl command */
 	if (s->recon_started) {
 		pthread_join(s->recon_thread, NULL);
 		s->recon_started = false;
@@ -2028,17 +2240,53 @@ static struct clt_path *path_get(struct rtrs_clt_sess *s, unsigned idx)
 		       ? sess_path(s, idx) : NULL;
 }
 
-/* For the path verbs: @p at slot @idx with s->ctl_lock held (0), or
- * -EINVAL/-ENOENT with it released. */
-static int ctl_get_path(struct rtrs_clt_sess *s, unsigned idx,
-			struct clt_path **p)
+/*
+ * The path verbs (add, remove, disconnect, reconnect) run one at a time,
+ * under s->ctl_lock, between verb_begin() and verb_end(). s->verbs counts
+ * the callers in them, waiting for ctl_lock included: rtrs_clt_close()
+ * refuses new ones, cancels a connect in progress and waits until none is
+ * left before it frees anything. A verb that got ctl_lock after close began
+ * returns -ESHUTDOWN.
+ */
+static void verb_end(struct rtrs_clt_sess *s)
+{
+	pthread_mutex_unlock(&s->ctl_lock);
+	pthread_mutex_lock(&s->lock);
+	if (--s->verbs == 0 && atomic_load(&s->closing))
+		pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);   /* close may free @s after it */
+}
+
+static int verb_begin(struct rtrs_clt_sess *s)
 {
 	if (!s)
 		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (atomic_load(&s->closing)) {
+		pthread_mutex_unlock(&s->lock);
+		return -ESHUTDOWN;
+	}
+	s->verbs++;
+	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_lock(&s->ctl_lock);
+	if (atomic_load(&s->closing)) {
+		verb_end(s);
+		return -ESHUTDOWN;
+	}
+	return 0;
+}
+
+/* verb_begin() and the path at slot @idx (0), or an error and no verb. */
+static int ctl_get_path(struct rtrs_clt_sess *s, unsigned idx,
+			struct clt_path **p)
+{
+	int ret = verb_begin(s);
+
+	if (ret)
+		return ret;
 	*p = path_get(s, idx);
 	if (!*p) {
-		pthread_mutex_unlock(&s->ctl_lock);
+		verb_end(s);
 		return -ENOENT;
 	}
 	return 0;
@@ -2082,25 +2330,33 @@ int rtrs_clt_path_info(struct rtrs_clt_sess *s, unsigned idx,
 int rtrs_clt_add_path(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a,
 		      unsigned *idx)
 {
+	struct path_addr pa;
 	unsigned i, n;
 	int ret;
 
-	if (!s || !a || !a->dst)
+	if (!s || path_addr_parse(a, NULL, &pa))
 		return -EINVAL;
-	pthread_mutex_lock(&s->ctl_lock);
+	ret = verb_begin(s);
+	if (ret)
+		return ret;
+	ret = path_dup(s, a);
+	if (ret) {
+		verb_end(s);
+		return ret;
+	}
 	n = atomic_load(&s->npaths);
 	for (i = 0; i < n && sess_path(s, i); i++)
 		;
 	if (i >= RTRS_MAX_PATHS) {
-		pthread_mutex_unlock(&s->ctl_lock);
+		verb_end(s);
 		return -E2BIG;
 	}
 	ret = path_open(s, i, a);
-	pthread_mutex_unlock(&s->ctl_lock);
-	if (!ret && idx)
-		*idx = i;
 	if (!ret)
 		release_held(s, false);
+	verb_end(s);
+	if (!ret && idx)
+		*idx = i;
 	return ret;
 }
 
@@ -2118,8 +2374,8 @@ int rtrs_clt_disconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 	path_set_state(p, CLT_PATH_CLOSED);
 	pthread_mutex_unlock(&s->lock);
 	path_shutdown(p);
-	pthread_mutex_unlock(&s->ctl_lock);
 	plog(RTRS_LOG_INFO, p, "disconnected by request");
+	verb_end(s);
 	return 0;
 }
 
@@ -2141,7 +2397,7 @@ int rtrs_clt_reconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 		path_set_state(p, CLT_PATH_RECONNECTING);
 	pthread_mutex_unlock(&s->lock);
 	ret = path_attempt(p);
-	pthread_mutex_unlock(&s->ctl_lock);
+	verb_end(s);
 	return ret;
 }
 
@@ -2155,15 +2411,16 @@ int rtrs_clt_remove_path(struct rtrs_clt_sess *s, unsigned idx)
 	if (ret)
 		return ret;
 	if (atomic_load(&p->inflight) && !any_path_connected(s, p)) {
-		pthread_mutex_unlock(&s->ctl_lock);
+		verb_end(s);
 		return -EBUSY;
 	}
-	/* drain: no new requests; the ones in flight get time to finish */
+	/* drain: no new requests; the ones in flight get time to finish
+	 * (not when the session is closing: close waits for them anyway) */
 	atomic_store(&p->draining, true);
 	until = rtrs_now_ms() + 5000;
 	while (atomic_load(&p->inflight) &&
 	       atomic_load(&p->state) == CLT_PATH_CONNECTED &&
-	       rtrs_now_ms() < until)
+	       !atomic_load(&s->closing) && rtrs_now_ms() < until)
 		usleep(1000);
 	pthread_mutex_lock(&s->lock);
 	p->admin_down = true;
@@ -2176,8 +2433,8 @@ int rtrs_clt_remove_path(struct rtrs_clt_sess *s, unsigned idx)
 	atomic_store(&s->paths[idx], NULL);
 	rtrs_list_add_tail(&s->graveyard, &p->grave);
 	pthread_mutex_unlock(&s->lock);
-	pthread_mutex_unlock(&s->ctl_lock);
 	plog(RTRS_LOG_INFO, p, "removed");
+	verb_end(s);
 	return 0;
 }
 

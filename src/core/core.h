@@ -5,7 +5,8 @@
  *
  * Locking (client):
  *  - sess->lock: permits, path list, open/close state. Never held while
- *    calling into the fabric or a user callback.
+ *    calling into the fabric or a user callback. May be held while taking
+ *    a path->lock (never the other way round).
  *  - con->lock: submission vs failure on one connection; protects
  *    con->dead and con->backlog. Held across a post.
  *  - req->state (atomic): IDLE -> POSTED -> IDLE; whoever moves a request
@@ -147,7 +148,7 @@ struct clt_path {
 	_Atomic int state;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned eps_open;              /* under lock */
+	unsigned eps_open;              /* under lock: endpoints not closed yet */
 	bool down_done;                 /* under lock: no close in progress */
 	bool reqs_ready;                /* session requests exist */
 	int err;
@@ -198,6 +199,10 @@ struct rtrs_clt_sess {
 	struct clt_path *_Atomic paths[RTRS_MAX_PATHS];
 	_Atomic int policy;
 	bool opened;                    /* open() returned: link events fire */
+	/* link events, under lock (clt.c link_check()) */
+	bool link_down;                 /* DISCONNECTED reported, RECONNECTED not */
+	bool ev_running;                /* a thread is delivering */
+	uint64_t ev_seq, ev_done;       /* events decided, delivered */
 	struct rtrs_list held;          /* requests waiting for a path */
 	struct rtrs_timer hold_timer;
 	struct rtrs_list graveyard;     /* removed paths, freed at close */
@@ -205,6 +210,8 @@ struct rtrs_clt_sess {
 	pthread_cond_t recon_cond;
 	bool recon_started, timers;
 	pthread_mutex_t ctl_lock;       /* serializes add/remove/reconnect */
+	unsigned verbs;                 /* under lock: callers of the path
+					   verbs, close waits for 0 */
 	struct rtrs_geom geom;
 	bool new_rkey;
 	bool fence;                     /* sequence fencing (RTRS_FENCE != 0) */
@@ -311,7 +318,10 @@ struct srv_path {
 	struct fab_opctx info_ctx;
 	char peer[128];
 	bool counted_up;
-	uint32_t id;                    /* unique in the session, never 0 */
+	uint32_t id;                    /* unique in the session, never 0: the
+					   fence id (protocol.md section 7) */
+	bool has_no;                    /* the client sent its number of it */
+	uint16_t no;                    /* that number, its slot */
 	bool fence;                     /* the client sends fence records */
 	struct rtrs_timer hb;
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
@@ -371,11 +381,16 @@ void rtrs__ctl_json_str(FILE *f, const char *s);
  * sessions (only @name if set), return how many were printed */
 int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 		       const char *name);
-/* close path @id of session @name; -ENOENT if there is none */
+/* close path @id of session @name (its number as the ctl dump shows it:
+ * the client's, else the server's id); -ENOENT if there is none */
 int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 			     uint32_t id);
 
 /* common.c */
 int rtrs__cond_init_mono(pthread_cond_t *c);
+/* 0 if @host is an IPv4 address (a.b.c.d), an IPv6 address (optionally
+ * with %scope) or a host name by its syntax (labels of letters, digits,
+ * '-' and '_'); else -EINVAL. Resolving a name is the provider's. */
+int rtrs__host_check(const char *host);
 
 #endif

@@ -1056,6 +1056,8 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	p->cid_num = req->cid_num;
 	p->fence = req->fence;
 	p->id = ++s->next_path_id ? s->next_path_id : ++s->next_path_id;
+	p->has_no = req->has_path_no;
+	p->no = req->path_no;
 	rtrs__timer_init(&p->hb, srv_hb);
 	atomic_init(&p->rx_seen, true);
 	atomic_init(&p->state, SRV_PATH_CONNECTING);
@@ -1317,6 +1319,18 @@ int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 	if (!addrs || !naddrs || !attr || !out || !attr->ops.rdma_ev ||
 	    attr->size < offsetof(struct rtrs_srv_attr, priv))
 		return -EINVAL;
+	for (size_t i = 0; i < naddrs; i++) {
+		char host[128], port[16], prov[32];
+		const char *a = addrs[i] ? rtrs__split_provider(addrs[i], NULL,
+							       prov, sizeof(prov))
+					 : NULL;
+
+		/* every address before listening on any: "[prov://]host:port" */
+		if (!a || rtrs__split_hostport(a, host, sizeof(host), port,
+					       sizeof(port)) ||
+		    rtrs__host_check(host))
+			return -EINVAL;
+	}
 	chunk = attr->chunk_size;
 	if (chunk < RTRS_PROTO_MIN_CHUNK || (chunk & (chunk - 1)))
 		return -EINVAL;
@@ -1483,12 +1497,13 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 
 enum rtrs_dir rtrs_srv_op_dir(const struct rtrs_srv_op *op)
 {
-	return op->dir;
+	/* an enum holds the negative errno as well (rtrs.h) */
+	return op ? op->dir : (enum rtrs_dir)-EINVAL;
 }
 
 struct rtrs_srv_sess *rtrs_srv_op_sess(const struct rtrs_srv_op *op)
 {
-	return op->sess;
+	return op ? op->sess : NULL;
 }
 
 void rtrs_srv_set_sess_priv(struct rtrs_srv_sess *s, void *priv)
@@ -1556,6 +1571,13 @@ int rtrs_srv_sess_get_stats(struct rtrs_srv_sess *s,
 }
 
 /* ---- control socket (ctl.c) ---- */
+
+/* The number of @p for rtrsctl: the client's (its slot), when the client
+ * sent it, else the server's id (kernel-style clients). */
+static uint32_t srv_path_no(const struct srv_path *p)
+{
+	return p->has_no ? p->no : p->id;
+}
 
 static const char *srv_path_state_str(int st)
 {
@@ -1652,8 +1674,8 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 
 			if (json) {
 				fprintf(f, "%s{\"id\":%u,\"state\":\"%s\","
-					"\"src_addr\":", first ? "" : ",", p->id,
-					st);
+					"\"src_addr\":", first ? "" : ",",
+					srv_path_no(p), st);
 				rtrs__ctl_json_str(f, p->peer);
 				fprintf(f, ",\"read_cnt\":%llu,\"read_bytes\":%llu,"
 					"\"write_cnt\":%llu,\"write_bytes\":%llu}",
@@ -1662,7 +1684,8 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 				fprintf(f, "  path %u\n    state: %s\n"
 					"    src_addr: %s\n"
 					"    stats/rdma: %llu %llu %llu %llu\n",
-					p->id, st, p->peer, rc, rb, wc, wb);
+					srv_path_no(p), st, p->peer, rc, rb, wc,
+					wb);
 			}
 			first = false;
 		}
@@ -1679,9 +1702,12 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 			     uint32_t id)
 {
+	struct srv_path *found[RTRS_MAX_PATHS];
 	struct rtrs_list *sp, *pp;
-	struct srv_path *found = NULL;
+	unsigned n = 0;
 
+	/* every path object with that number: the client's path and any
+	 * earlier one of it still closing */
 	pthread_mutex_lock(&ctx->lock);
 	rtrs_list_for_each(sp, &ctx->sessions) {
 		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
@@ -1693,16 +1719,16 @@ int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 			struct srv_path *p = container_of(pp, struct srv_path,
 							  node);
 
-			if (p->id == id && !found) {
+			if (srv_path_no(p) == id && n < RTRS_MAX_PATHS) {
 				atomic_fetch_add(&p->ref, 1);
-				found = p;
+				found[n++] = p;
 			}
 		}
 	}
 	pthread_mutex_unlock(&ctx->lock);
-	if (!found)
-		return -ENOENT;
-	path_close(found, -ECONNRESET, false);
-	path_put(found);
-	return 0;
+	for (unsigned i = 0; i < n; i++) {
+		path_close(found[i], -ECONNRESET, false);
+		path_put(found[i]);
+	}
+	return n ? 0 : -ENOENT;
 }

@@ -140,16 +140,22 @@ void rtrs__proto_conn_req_encode(void *buf, const struct rtrs_conn_req *r)
 	memcpy(p + 12, r->sess_uuid, 16);
 	memcpy(p + 28, r->paths_uuid, 16);
 	p[44] = (r->first_conn ? RTRS_CONN_FIRST_F : 0) |
-		(r->fence ? RTRS_CONN_FENCE_F : 0);
+		(r->fence ? RTRS_CONN_FENCE_F : 0) |
+		(r->has_path_no ? RTRS_CONN_PATH_NO_F : 0);
+	if (r->has_path_no)
+		put16(p + 46, r->path_no);
 }
 
 int rtrs__proto_conn_req_decode(const void *buf, size_t len,
 				struct rtrs_conn_req *r)
 {
-	const uint8_t *p = buf;
+	/* a CM that carries less cuts only trailing zero bytes: read the
+	 * request as if they were there */
+	uint8_t p[RTRS_CONN_PRIV_LEN] = { 0 };
 
 	if (!buf || len < RTRS_CONN_REQ_MIN_LEN)
 		return -EPROTO;
+	memcpy(p, buf, len < sizeof(p) ? len : sizeof(p));
 	if (p[0] || p[1])
 		return -EPROTO;
 	if (get16(p + 2) != RTRS_PROTO_MAGIC)
@@ -166,6 +172,10 @@ int rtrs__proto_conn_req_decode(const void *buf, size_t len,
 	memcpy(r->paths_uuid, p + 28, 16);
 	r->first_conn = p[44] & RTRS_CONN_FIRST_F;
 	r->fence = p[44] & RTRS_CONN_FENCE_F;
+	/* unknown flag bits and reserved bytes are ignored (forward
+	 * compatibility) */
+	r->has_path_no = p[44] & RTRS_CONN_PATH_NO_F;
+	r->path_no = r->has_path_no ? get16(p + 46) : 0;
 	return 0;
 }
 

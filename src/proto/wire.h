@@ -62,6 +62,7 @@ enum rtrs_imm_type {
 #define RTRS_MSG_FENCE_F (1u << 2)        /* conn_rsp.flags: fence records */
 #define RTRS_CONN_FIRST_F 0x01            /* conn_req.flags */
 #define RTRS_CONN_FENCE_F 0x02            /* conn_req.flags: we send fence records */
+#define RTRS_CONN_PATH_NO_F 0x04          /* conn_req.flags: path_no is set */
 
 /* fence record flags (our extension, docs/protocol.md section 7) */
 #define RTRS_FENCE_RETRY_F (1u << 0)      /* a re-issue of an earlier request */
@@ -86,7 +87,10 @@ struct rtrs_wire_conn_req {           /* 56: fi_connect private data */
 	uint8_t sess_uuid[16];         /* per path */
 	uint8_t paths_uuid[16];        /* per session */
 	uint8_t flags;                 /* RTRS_CONN_FIRST_F */
-	uint8_t reserved[11];
+	uint8_t reserved0;
+	uint16_t path_no;              /* ours, with RTRS_CONN_PATH_NO_F: the
+					  client's number of the path */
+	uint8_t reserved[8];
 };
 
 struct rtrs_wire_conn_rsp {           /* 56: fi_accept / fi_reject data */
@@ -147,6 +151,7 @@ _Static_assert(sizeof(struct rtrs_wire_conn_req) == RTRS_CONN_PRIV_LEN, "conn_re
 _Static_assert(offsetof(struct rtrs_wire_conn_req, sess_uuid) == 12, "conn_req");
 _Static_assert(offsetof(struct rtrs_wire_conn_req, paths_uuid) == 28, "conn_req");
 _Static_assert(offsetof(struct rtrs_wire_conn_req, flags) == 44, "conn_req");
+_Static_assert(offsetof(struct rtrs_wire_conn_req, path_no) == 46, "conn_req");
 _Static_assert(sizeof(struct rtrs_wire_conn_rsp) == RTRS_CONN_PRIV_LEN, "conn_rsp");
 _Static_assert(offsetof(struct rtrs_wire_conn_rsp, max_io_size) == 8, "conn_rsp");
 _Static_assert(offsetof(struct rtrs_wire_conn_rsp, flags) == 16, "conn_rsp");
@@ -180,6 +185,8 @@ struct rtrs_conn_req {
 	uint8_t paths_uuid[16];
 	bool first_conn;
 	bool fence;                    /* the client sends fence records */
+	bool has_path_no;              /* path_no is the client's number */
+	uint16_t path_no;
 };
 
 struct rtrs_conn_rsp {

@@ -389,6 +389,8 @@ static void test_permits(void)
 	CHECK_EQ(n, qa.queue_depth);
 	CHECK_EQ(rtrs_clt_get_permit(sess, RTRS_IO_CON, RTRS_PERMIT_NOWAIT, &p),
 		 -EAGAIN);
+	/* a timed wait of 0 ms does not wait */
+	CHECK_EQ(rtrs_clt_get_permit_timed(sess, RTRS_IO_CON, 0, &p), -EAGAIN);
 	t0 = perf_now_ns();
 	CHECK_EQ(rtrs_clt_get_permit_timed(sess, RTRS_IO_CON, 50, &p), -ETIMEDOUT);
 	CHECK((perf_now_ns() - t0) >= 45000000ull, "timed wait returned early");
@@ -409,7 +411,7 @@ static void test_open_errors(const char *addr)
 {
 	struct rtrs_clt_sess *s2;
 	struct rtrs_path_addr pa = { NULL, addr };
-	char bad_addr[80];
+	char bad_addr[160];
 	struct rtrs_path_addr bad = { NULL, bad_addr };
 	struct rtrs_path_addr garbage = { NULL, "no-port" };
 	char name[300];
@@ -423,8 +425,81 @@ static void test_open_errors(const char *addr)
 	CHECK_EQ(rtrs_clt_open("ok", &pa, 0, NULL, &s2), -EINVAL);
 	CHECK_EQ(rtrs_clt_open("ok", &garbage, 1, NULL, &s2), -EINVAL);
 	CHECK_EQ(rtrs_clt_open("ok", &bad, 1, NULL, &s2), -ECONNREFUSED);
+	/* hosts that are neither an address nor a name, in a destination or
+	 * a source: -EINVAL before anything is resolved or connected (the
+	 * good first path included) */
+	{
+		static const char *const dsts[] = { "999.0.0.1:80", "foo bar:80",
+						    "1.2.3.4.5:80", "-x:80",
+						    "[::g]:80", "a..b:80" };
+		static const char *const srcs[] = { "1.2.3.4.5", "foo bar",
+						    "127.0.0.1:x", "" };
+		struct rtrs_path_addr two[2] = { pa, { NULL, NULL } };
+		struct rtrs_clt_attr at;
+		unsigned idx;
+
+		for (size_t i = 0; i < sizeof(dsts) / sizeof(dsts[0]); i++) {
+			two[1] = (struct rtrs_path_addr){ NULL, dsts[i] };
+			CHECK(rtrs_clt_open("ok", &two[1], 1, NULL, &s2) == -EINVAL,
+			      "dst %s", dsts[i]);
+			CHECK(rtrs_clt_open("ok", two, 2, NULL, &s2) == -EINVAL,
+			      "second dst %s", dsts[i]);
+			CHECK(rtrs_clt_add_path(sess, &two[1], &idx) == -EINVAL,
+			      "add_path dst %s", dsts[i]);
+		}
+		for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+			two[1] = (struct rtrs_path_addr){ srcs[i], addr };
+			CHECK(rtrs_clt_open("ok", &two[1], 1, NULL, &s2) == -EINVAL,
+			      "src '%s'", srcs[i]);
+		}
+		/* connect_timeout_ms 0 is out of range, not the default */
+		rtrs_clt_attr_init(&at);
+		at.connect_timeout_ms = 0;
+		CHECK_EQ(rtrs_clt_open("ok", &pa, 1, &at, &s2), -EINVAL);
+	}
 	/* the name of a live session is refused to another one */
 	CHECK_EQ(rtrs_clt_open("test-io", &pa, 1, NULL, &s2), -EPERM);
+}
+
+/* The server calls that need no server, and rtrs_srv_open()'s address
+ * errors. */
+static int srv_rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
+		       size_t len, const void *usr, size_t usrlen)
+{
+	(void)priv, (void)data, (void)len, (void)usr, (void)usrlen;
+	return rtrs_srv_resp(op, 0);
+}
+
+static void test_srv_errors(void)
+{
+	static const char *const bad[] = { "999.0.0.1:0", "foo bar:0",
+					   "127.0.0.1", "127.0.0.1:x" };
+	const char *prov = getenv("RTRS_PROVIDER");
+	struct rtrs_srv_attr a;
+	struct rtrs_srv_ctx *ctx;
+	const char *addrs[2];
+
+	CHECK_EQ((int)rtrs_srv_op_dir(NULL), -EINVAL);
+	CHECK(rtrs_srv_op_sess(NULL) == NULL, "op_sess(NULL) not NULL");
+	CHECK_EQ(rtrs_srv_resp(NULL, 0), -EINVAL);
+	rtrs_srv_attr_init(&a);
+	a.ops.rdma_ev = srv_rdma_ev;
+	a.ctl_disable = 1;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* also as the second address: nothing listens meanwhile */
+		addrs[0] = t_listen(0);
+		addrs[1] = bad[i];
+		CHECK(rtrs_srv_open(&addrs[1], 1, &a, &ctx) == -EINVAL,
+		      "listen on %s", bad[i]);
+		CHECK(rtrs_srv_open(addrs, 2, &a, &ctx) == -EINVAL,
+		      "listen on %s second", bad[i]);
+	}
+	/* an address of no host here (TEST-NET-1, RFC 5737: bound, never
+	 * sent to), on the socket providers */
+	if (!prov || !strcmp(prov, "tcp") || !strcmp(prov, "net")) {
+		addrs[0] = "192.0.2.1:0";
+		CHECK_EQ(rtrs_srv_open(addrs, 1, &a, &ctx), -EADDRNOTAVAIL);
+	}
 }
 
 int main(int argc, char **argv)
@@ -448,6 +523,7 @@ int main(int argc, char **argv)
 	test_threads();
 	test_permits();
 	test_open_errors(srv.addr);
+	test_srv_errors();
 	rtrs_clt_close(sess);
 	CHECK_EQ(t_server_stop(&srv, SIGTERM), 0);
 	return t_finish();

@@ -4,6 +4,13 @@
  * outstanding request completes exactly once, with -ECONNABORTED if it did
  * not make it; nothing hangs; new requests fail with -ENOTCONN; close
  * returns.
+ *
+ * "test_kill stop": the server, listening on both test addresses, is
+ * stopped (SIGSTOP) for 2 s under a two-path session with
+ * reconnect_delay_ms 0 and 200 ms heartbeats: both paths fail, and come
+ * back once it runs again. The session's link_ev sees DISCONNECTED once,
+ * then RECONNECTED once, in that order, whichever path failed or came back
+ * first.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -68,11 +75,91 @@ static void conf(void *priv, int status)
 	atomic_fetch_sub(&active, 1);
 }
 
-int main(void)
+/* ---- a stopped server: link events ---- */
+
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static char evs[64];            /* 'D', 'R' in the order seen */
+static unsigned nev;
+
+static void link_ev(void *priv, enum rtrs_clt_link_ev ev)
+{
+	(void)priv;
+	pthread_mutex_lock(&ev_lock);
+	if (nev < sizeof(evs) - 1)
+		evs[nev++] = ev == RTRS_CLT_LINK_EV_DISCONNECTED ? 'D'
+			     : ev == RTRS_CLT_LINK_EV_RECONNECTED ? 'R' : '?';
+	pthread_mutex_unlock(&ev_lock);
+}
+
+static int path_state(unsigned idx)
+{
+	struct rtrs_path_info in;
+
+	return rtrs_clt_path_info(sess, idx, &in) ? -1 : (int)in.state;
+}
+
+static int test_stop(void)
+{
+	struct t_server srv;
+	struct rtrs_clt_attr a;
+	struct rtrs_path_addr pa[2];
+	char la[96], line[256], a2[128];
+	uint64_t t0;
+	int ret;
+
+	snprintf(la, sizeof(la), "%s,%s", t_listen(0), t_listen(1));
+	if (t_server_start(&srv, "--listen", la, NULL))
+		return 1;
+	if (!fgets(line, sizeof(line), srv.out) ||
+	    sscanf(line, "listening %127s", a2) != 1) {
+		fprintf(stderr, "server did not listen twice\n");
+		t_server_stop(&srv, SIGKILL);
+		return 1;
+	}
+	pa[0] = (struct rtrs_path_addr){ NULL, srv.addr };
+	pa[1] = (struct rtrs_path_addr){ NULL, a2 };
+	rtrs_clt_attr_init(&a);
+	a.reconnect_delay_ms = 0;
+	a.hb_interval_ms = 200;
+	a.hb_missed_max = 3;
+	a.link_ev = link_ev;
+	ret = rtrs_clt_open("test-stop", pa, 2, &a, &sess);
+	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
+	if (ret) {
+		t_server_stop(&srv, SIGKILL);
+		return t_finish();
+	}
+	kill(srv.pid, SIGSTOP);
+	t_sleep_ms(2000);
+	CHECK(path_state(0) != RTRS_PATH_CONNECTED &&
+	      path_state(1) != RTRS_PATH_CONNECTED,
+	      "paths not failed while the server was stopped: %d %d",
+	      path_state(0), path_state(1));
+	kill(srv.pid, SIGCONT);
+	t0 = perf_now_ns();
+	while ((path_state(0) != RTRS_PATH_CONNECTED ||
+		path_state(1) != RTRS_PATH_CONNECTED) &&
+	       perf_now_ns() - t0 < 10000000000ull)
+		t_sleep_ms(10);
+	CHECK(path_state(0) == RTRS_PATH_CONNECTED &&
+	      path_state(1) == RTRS_PATH_CONNECTED, "paths not back: %d %d",
+	      path_state(0), path_state(1));
+	t_sleep_ms(500);        /* a late event would show now */
+	pthread_mutex_lock(&ev_lock);
+	CHECK(!strcmp(evs, "DR"), "link events \"%s\", not \"DR\"", evs);
+	pthread_mutex_unlock(&ev_lock);
+	rtrs_clt_close(sess);
+	CHECK_EQ(t_server_stop(&srv, SIGTERM), 0);
+	return t_finish();
+}
+
+int main(int argc, char **argv)
 {
 	struct t_server srv;
 	uint64_t t0;
 
+	if (argc > 1 && !strcmp(argv[1], "stop"))
+		return test_stop();
 	if (t_server_start(&srv, NULL))
 		return 1;
 	if (t_open(&srv, "test-kill", NULL, &sess))

@@ -44,8 +44,25 @@
  *                path is declared failed within (missed + 1) x interval,
  *                IO continues on path 0, the path reconnects after the
  *                rule is removed.
+ *  recon_close - reconnect_delay_ms 0: the server closes both paths again
+ *                and again (server-disconnect on the control socket); each
+ *                reconnects at once, racing the teardown of its last
+ *                endpoints; then IO is verified and the session closed
+ *                (ASan or valgrind: nothing of a path is touched after
+ *                close freed it; the endpoint count stays exact, so a
+ *                path is never reset while an endpoint of it is open).
+ *  close_verbs - close while path verbs run on other threads: add_path
+ *                to a peer that drops SYNs (a listener with a full
+ *                backlog that never accepts) and reconnect, disconnect
+ *                and remove queued behind it. Close cancels the connect,
+ *                waits for every verb (each returns -ESHUTDOWN) and
+ *                returns long before the connect timeout. Socket providers
+ *                (tcp, net) only: elsewhere a connect is no TCP connect
+ *                and the test is skipped (77).
  * The mode is argv[1]; no argument runs all but heartbeat.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -60,7 +77,8 @@
 #define NTAGS 8192
 
 struct hdr {
-	uint32_t op;            /* 0 read, 1 write */
+	uint32_t op;            /* 0 read, 1 write; 2, 3: answer the status in
+				   tag with rtrs_srv_resp(), by returning it */
 	uint32_t off, len;
 	uint32_t tag;
 };
@@ -164,6 +182,10 @@ static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
 	if (usrlen != sizeof(h))
 		return -EINVAL;
 	memcpy(&h, usr, sizeof(h));
+	if (h.op == 2)
+		return rtrs_srv_resp(op, (int)h.tag) ? -EIO : 0;
+	if (h.op == 3)
+		return (int)h.tag;
 	if (h.len != datalen || h.off > MEM || h.len > MEM - h.off ||
 	    h.tag >= NTAGS)
 		return -EINVAL;
@@ -431,6 +453,33 @@ static void test_policies(void)
 		CHECK_EQ(rtrs_srv_sess_get_stats(NULL, &ss), -EINVAL);
 	}
 	CHECK_EQ(rtrs_clt_set_policy(sess, 7), -EINVAL);
+	{
+		/* the server's status reaches conf unchanged from -1 to -511;
+		 * anything else, a positive one too, as -EIO (rtrs_srv_resp
+		 * and rdma_ev's return alike) */
+		static const int st[][2] = { { -ENOSPC, -ENOSPC },
+					     { -511, -511 }, { -512, -EIO },
+					     { 5, -EIO }, { 0x7fffffff, -EIO } };
+
+		for (unsigned k = 0; k < 2; k++)
+			for (unsigned i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+				struct rtrs_req_ops ops = { &ios[0], conf };
+				struct iovec hv = { &ios[0].h, sizeof(ios[0].h) };
+
+				ios[0].h = (struct hdr){ 2 + k, 0, 0,
+							 (uint32_t)st[i][0] };
+				atomic_store(&ios[0].done, 0);
+				CHECK_EQ(rtrs_clt_request(sess, RTRS_WRITE, &ops,
+							  ios[0].pm, &hv, 1,
+							  NULL, 0, NULL), 0);
+				CHECK(wait_all(1, 5000), "status %d", st[i][0]);
+				CHECK(atomic_load(&ios[0].status) == st[i][1],
+				      "%s %d: conf got %d, not %d",
+				      k ? "rdma_ev returned" : "rtrs_srv_resp",
+				      st[i][0], atomic_load(&ios[0].status),
+				      st[i][1]);
+			}
+	}
 	/* a path that is down is skipped */
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
 	CHECK_EQ(path_state(1), RTRS_PATH_CLOSED);
@@ -445,6 +494,35 @@ static void test_policies(void)
 	CHECK_EQ(path_state(1), RTRS_PATH_CONNECTED);
 	CHECK_EQ(rtrs_clt_path_info(sess, 5, &(struct rtrs_path_info){ 0 }),
 		 -ENOENT);
+	{
+		/* the same path again is refused, also spelled otherwise;
+		 * from a source it is another path */
+		const char *env = getenv("RTRS_PROVIDER"), *sep;
+		struct rtrs_path_addr dup = { NULL, addr[1] };
+		struct rtrs_path_addr two[2] = { { NULL, addr[0] },
+						 { NULL, addr[0] } };
+		struct rtrs_clt_sess *s2;
+		char alt[160];
+		unsigned idx = 99;
+
+		CHECK_EQ(rtrs_clt_add_path(sess, &dup, &idx), -EEXIST);
+		if (!strstr(addr[1], "://")) {
+			snprintf(alt, sizeof(alt), "%s://%s",
+				 env && *env ? env : "tcp", addr[1]);
+			dup.dst = alt;
+			CHECK_EQ(rtrs_clt_add_path(sess, &dup, &idx), -EEXIST);
+		}
+		CHECK_EQ(rtrs_clt_open("test-mpath-2", two, 2, NULL, &s2),
+			 -EEXIST);
+		sep = strstr(t_addr(1), "://");
+		dup.src = sep ? sep + 3 : t_addr(1);
+		dup.dst = addr[1];
+		CHECK_EQ(rtrs_clt_add_path(sess, &dup, &idx), 0);
+		CHECK_EQ(idx, 2);
+		CHECK_EQ(rtrs_clt_add_path(sess, &dup, &idx), -EEXIST);
+		CHECK_EQ(rtrs_clt_remove_path(sess, 2), 0);
+		CHECK_EQ(idx, 2);
+	}
 	close_sess();
 }
 
@@ -926,11 +1004,235 @@ static void test_ctl(void)
 	CHECK(!ctl_exists(), "socket removed at close");
 }
 
+/* ---- reconnects racing the end of a path's teardown ---- */
+
+/* The server's ids of the connected paths of session test-mpath (from its
+ * "text stats"), or -1 when the control socket fails. */
+static int srv_path_ids(unsigned *ids, int max)
+{
+	char body[8192], *line, *save = NULL, st[32];
+	bool srv_part = false;
+	unsigned id = 0;
+	int n = 0;
+
+	if (ctl_call("text stats test-mpath\n", 22, body, sizeof(body)))
+		return -1;
+	for (line = strtok_r(body, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "server session ", 15))
+			srv_part = true;
+		else if (!strncmp(line, "client ", 7))
+			srv_part = false;
+		else if (srv_part && sscanf(line, "  path %u", &id) == 1)
+			continue;
+		else if (srv_part && n < max &&
+			 sscanf(line, "    state: %31s", st) == 1 &&
+			 !strcmp(st, "connected"))
+			ids[n++] = id;
+	}
+	return n;
+}
+
+static void test_recon_close(void)
+{
+	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
+	struct rtrs_clt_attr a;
+	struct rtrs_path_info in;
+	char dir[80];
+	unsigned tags[16];
+	uint64_t recon;
+	int ret;
+
+	if (rtrs_ctl_run_dir(dir, sizeof(dir))) {
+		CHECK(0, "no run dir (RTRS_RUN_DIR unset)");
+		return;
+	}
+	snprintf(ctl_path, sizeof(ctl_path), "%s/%d.sock", dir, (int)getpid());
+	rtrs_clt_attr_init(&a);
+	a.hb_interval_ms = hb_ms;
+	a.hb_missed_max = 3;
+	a.reconnect_delay_ms = 0;
+	ret = rtrs_clt_open("test-mpath", pa, 2, &a, &sess);
+	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
+	if (ret)
+		return;
+	for (unsigned i = 0; i < 16; i++)
+		CHECK_EQ(rtrs_clt_get_permit(sess, RTRS_IO_CON,
+					     RTRS_PERMIT_NOWAIT, &ios[i].pm), 0);
+	for (int cycle = 0; cycle < 100; cycle++) {
+		uint64_t before[2], until = now_ms() + 10000;
+		unsigned ids[16];
+		int n;
+
+		for (unsigned i = 0; i < 2; i++)
+			before[i] = rtrs_clt_path_info(sess, i, &in)
+					    ? 0 : in.reconnects_ok;
+		n = srv_path_ids(ids, 16);
+		CHECK(n == 2, "cycle %d: server paths %d", cycle, n);
+		for (int i = 0; i < n; i++) {
+			char req[96];
+			int len = snprintf(req, sizeof(req),
+					   "text server-disconnect test-mpath %u\n",
+					   ids[i]);
+
+			CHECK_EQ(ctl_call(req, (size_t)len, NULL, 0), 0);
+		}
+		/* both paths noticed, and are back */
+		for (unsigned i = 0; i < 2; i++)
+			while ((rtrs_clt_path_info(sess, i, &in) ||
+				in.reconnects_ok == before[i] ||
+				in.state != RTRS_PATH_CONNECTED) &&
+			       now_ms() < until)
+				t_sleep_ms(2);
+		recon = 0;
+		for (unsigned i = 0; i < 2; i++)
+			if (!rtrs_clt_path_info(sess, i, &in) &&
+			    in.state == RTRS_PATH_CONNECTED)
+				recon += in.reconnects_ok - before[i];
+		CHECK(recon == 2, "cycle %d: %llu paths reconnected", cycle,
+		      (unsigned long long)recon);
+	}
+	write_batch(16, 900, tags);
+	CHECK(wait_all(16, 10000), "writes after the reconnects");
+	read_verify(16, 900);
+	for (unsigned i = 0; i < 16; i++)
+		rtrs_clt_put_permit(sess, ios[i].pm);
+	rtrs_clt_close(sess);
+	sess = NULL;
+}
+
+/* ---- close while path verbs run ---- */
+
+/* A TCP listener on test address 0 whose backlog is full and that never
+ * accepts: the kernel drops every further SYN, so a connect to it hangs
+ * until its timeout. Returns the port, or -1; *fds get the listener and
+ * the connection that fills the backlog. */
+static int syn_sink(int fds[2])
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	const char *host = t_addr(0), *sep = strstr(host, "://");
+
+	if (sep)
+		host = sep + 3;
+	fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fds[0] < 0 || fds[1] < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+	    bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(fds[0], 0) ||
+	    getsockname(fds[0], (struct sockaddr *)&sa, &len) ||
+	    connect(fds[1], (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	return ntohs(sa.sin_port);
+}
+
+enum { V_ADD, V_RECONNECT, V_DISCONNECT, V_REMOVE, V_N };
+
+struct verb {
+	pthread_t th;
+	int kind;
+	struct rtrs_path_addr pa;
+	_Atomic int ret;
+	_Atomic bool done;
+};
+
+static void *verb_main(void *arg)
+{
+	struct verb *v = arg;
+	unsigned idx;
+	int ret;
+
+	switch (v->kind) {
+	case V_ADD:
+		ret = rtrs_clt_add_path(sess, &v->pa, &idx);
+		break;
+	case V_RECONNECT:
+		ret = rtrs_clt_reconnect_path(sess, 1);
+		break;
+	case V_DISCONNECT:
+		ret = rtrs_clt_disconnect_path(sess, 0);
+		break;
+	default:
+		ret = rtrs_clt_remove_path(sess, 1);
+		break;
+	}
+	atomic_store(&v->ret, ret);
+	atomic_store(&v->done, true);
+	return NULL;
+}
+
+static void test_close_verbs(void)
+{
+	struct rtrs_path_addr pa[2] = { { NULL, addr[0] }, { NULL, addr[1] } };
+	static const char *const names[V_N] = { "add_path", "reconnect_path",
+						 "disconnect_path",
+						 "remove_path" };
+	struct verb v[V_N];
+	struct rtrs_clt_attr a;
+	char sink[160];
+	int fds[2], port, ret;
+	uint64_t t0;
+
+	port = syn_sink(fds);
+	if (port < 0) {
+		CHECK(0, "no SYN sink: %s", strerror(errno));
+		return;
+	}
+	snprintf(sink, sizeof(sink), "%s:%d", t_addr(0), port);
+	rtrs_clt_attr_init(&a);
+	a.hb_interval_ms = hb_ms;
+	a.hb_missed_max = 3;
+	a.connect_timeout_ms = 20000;   /* a connect to the sink hangs this long */
+	ret = rtrs_clt_open("test-mpath", pa, 2, &a, &sess);
+	CHECK(ret == 0, "open: %s", rtrs_strerror(ret));
+	if (ret)
+		goto out;
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < V_N; i++) {
+		v[i].kind = i;
+		v[i].pa.dst = sink;
+		pthread_create(&v[i].th, NULL, verb_main, &v[i]);
+		/* add_path first, in its connect; the others queue behind it */
+		t_sleep_ms(i == V_ADD ? 300 : 50);
+	}
+	for (int i = 0; i < V_N; i++)
+		CHECK(!atomic_load(&v[i].done), "%s returned %d before close",
+		      names[i], atomic_load(&v[i].ret));
+	t0 = now_ms();
+	rtrs_clt_close(sess);
+	sess = NULL;
+	CHECK(now_ms() - t0 < 5000, "close took %llu ms: the connect was not cancelled",
+	      (unsigned long long)(now_ms() - t0));
+	for (int i = 0; i < V_N; i++) {
+		CHECK(atomic_load(&v[i].done), "%s still running after close",
+		      names[i]);
+		pthread_join(v[i].th, NULL);
+		CHECK(atomic_load(&v[i].ret) == -ESHUTDOWN, "%s: %s", names[i],
+		      rtrs_strerror(atomic_load(&v[i].ret)));
+	}
+out:
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "all";
 	pthread_t th;
 
+	if (!strcmp(mode, "close_verbs")) {
+		/* the SYN sink is a TCP listener: tcp and net connect over
+		 * TCP, verbs (RDMA CM) does not */
+		const char *prov = getenv("RTRS_PROVIDER"), *sep;
+
+		sep = strstr(t_addr(0), "://");
+		if (sep)
+			prov = strndupa(t_addr(0), (size_t)(sep - t_addr(0)));
+		if (prov && *prov && strcmp(prov, "tcp") && strcmp(prov, "net")) {
+			printf("close_verbs: provider %s, skipped\n", prov);
+			return 77;
+		}
+	}
 	srv_ctl_disable = !strcmp(mode, "ctl");
 	if (!strcmp(mode, "postfail"))
 		hb_ms = 10000;
@@ -962,6 +1264,10 @@ int main(int argc, char **argv)
 		test_ctl();
 	if (!strcmp(mode, "postfail"))
 		test_postfail();
+	if (!strcmp(mode, "close_verbs"))
+		test_close_verbs();
+	if (!strcmp(mode, "recon_close"))
+		test_recon_close();
 	pthread_mutex_lock(&q_lock);
 	q_stop = true;
 	pthread_mutex_unlock(&q_lock);

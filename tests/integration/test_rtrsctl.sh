@@ -42,6 +42,12 @@ path_state() { # idx state: the text stats say so
 		c && $1 == "path" && $2 == i { p = 1; next }
 		c && p && $1 == "state:" { exit !($2 == st) }'
 }
+path_recon() { # idx: the client path's successful reconnects
+	"$ctl" stats perfsess | awk -v i="$1" '
+		/^client session/ { c = 1 } /^server/ { c = 0 }
+		c && $1 == "path" { p = ($2 == i); next }
+		c && p && $1 == "stats/reconnects:" { print $2; exit }'
+}
 writes() { # client's write count
 	"$ctl" --json stats perfsess | grep -o '"clients":\[{[^}]*' |
 		grep -o '"write_cnt":[0-9]*' | grep -o '[0-9]*$'
@@ -126,19 +132,32 @@ check "reconnect counted" sh -c "'$ctl' stats perfsess | grep -q 'stats/reconnec
 check "reset-stats" "$ctl" reset-stats perfsess
 check "counters zeroed" sh -c "! '$ctl' stats perfsess | grep -q 'stats/reconnects: 1 0'"
 
-# add-path / remove-path
-out=$("$ctl" add-path perfsess "$a2")
+# add-path / remove-path; the same path twice is refused
+out=$("$ctl" add-path perfsess "$a2" 2>&1)
+check "add-path of path 1 again refused (got '$out')" grep -q "File exists" <<<"$out"
+out=$("$ctl" add-path perfsess "$ADDR2@$a2")
 check "add-path returns slot 2 (got '$out')" [ "$out" = 2 ]
 check "path 2 connected" path_state 2 connected
 check "remove-path 2" "$ctl" remove-path perfsess 2
 check "slot 2 gone" sh -c "! '$ctl' stats perfsess | grep -q '^  path 2$'"
 
-# server-disconnect: the server closes one of its paths; the client fails
-# over and reconnects it
-sid=$("$ctl" --pid "$spid" stats perfsess | awk '/^server session/ { s = 1 } s && $1 == "path" { print $2; exit }')
-check "server path id found" [ -n "$sid" ]
-check "server-disconnect" "$ctl" server-disconnect perfsess "$sid"
+# server-disconnect: the server closes one of its paths, which it numbers
+# as the client does; the client fails over and reconnects that one
+srv_ids() { # the server's path numbers of perfsess, sorted, on one line
+	"$ctl" --pid "$spid" stats perfsess |
+		awk '/^server session/ { s = 1 } s && $1 == "path" { print $2 }' |
+		sort | tr '\n' ' '
+}
+ids_are() { [ "$(srv_ids)" = "$1" ]; }
+recon_above() { [ "$(path_recon "$1")" -gt "$2" ]; }
+eventually "server paths numbered as the client's: 0 1 (got '$(srv_ids)')" ids_are "0 1 "
+r0=$(path_recon 0) r1=$(path_recon 1)
+check "server-disconnect 1" "$ctl" server-disconnect perfsess 1
+eventually "client path 1 reconnected" recon_above 1 "$r1"
 eventually "client back to 2/2 connected" sh -c "'$ctl' list | grep -q 'paths 2/2 connected'"
+check "client path 0 untouched ($r0 -> $(path_recon 0))" [ "$(path_recon 0)" = "$r0" ]
+"$ctl" server-disconnect perfsess 7 2>/dev/null
+check "server-disconnect of no such path fails" [ $? -eq 1 ]
 
 # --pid of a process without a socket
 "$ctl" --pid 999999 list >/dev/null 2>&1

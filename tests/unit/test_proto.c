@@ -148,6 +148,29 @@ static void test_conn_req(void **st)
 		assert_memory_equal(d.paths_uuid, r.paths_uuid, 16);
 	}
 	assert_int_equal(rtrs__proto_conn_req_decode(NULL, 56, &d), -EPROTO);
+	assert_false(d.has_path_no);    /* not sent: a kernel-style client */
+
+	/* the client's path number (ours): at 46, flagged in bit 2 */
+	r.has_path_no = true;
+	r.path_no = 0x1234;
+	rtrs__proto_conn_req_encode(buf, &r);
+	assert_int_equal(buf[44] & RTRS_CONN_PATH_NO_F, RTRS_CONN_PATH_NO_F);
+	assert_int_equal(buf[46], 0x34);
+	assert_int_equal(buf[47], 0x12);
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, sizeof(buf), &d), 0);
+	assert_true(d.has_path_no);
+	assert_int_equal(d.path_no, 0x1234);
+	/* path 0: its zero bytes may be cut by the CM, it is still path 0 */
+	r.path_no = 0;
+	rtrs__proto_conn_req_encode(buf, &r);
+	for (size_t n = RTRS_CONN_REQ_MIN_LEN; n <= sizeof(buf); n++) {
+		memset(&d, 0xff, sizeof(d));
+		assert_int_equal(rtrs__proto_conn_req_decode(buf, n, &d), 0);
+		assert_true(d.has_path_no);
+		assert_int_equal(d.path_no, 0);
+	}
+	r.has_path_no = false;
+	rtrs__proto_conn_req_encode(buf, &r);
 	/* hostile fields */
 	buf[0] = 1;
 	assert_int_equal(rtrs__proto_conn_req_decode(buf, 56, &d), -EPROTO);
