@@ -1276,7 +1276,11 @@ int main(int argc, char **argv)
 	}
 	pthread_mutex_lock(&S.lock);
 	S.ctx = ctx;
-	S.zero_copy = S.zero_copy && !attr.always_invalidate;
+	/* a memory export's pages change (discard punches them out): a
+	 * provider that sends from the pages pinned at registration would
+	 * send stale data */
+	S.zero_copy = S.zero_copy && !attr.always_invalidate &&
+		      rtrs_srv_mr_pins(ctx) == 0;
 	for (struct export *e = S.exports; e; e = e->next) {
 		export_map(e);
 		printf("export %s io=%s%s\n", e->name,

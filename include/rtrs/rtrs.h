@@ -445,6 +445,15 @@ RTRS_API int rtrs_srv_mr_reg(struct rtrs_srv_ctx *ctx, const void *buf,
 			     size_t len, struct rtrs_srv_mr **out);
 /* Deregister; after rtrs_srv_close() of its @ctx. -EINVAL on NULL. */
 RTRS_API int rtrs_srv_mr_dereg(struct rtrs_srv_mr *mr);
+/*
+ * rtrs_srv_mr_pins - 1 if a registration of @ctx holds the pages it found
+ * (verbs: RDMA NICs send from pinned pages): memory whose pages are
+ * replaced under it - a file's range punched out, truncated and grown
+ * again - is then sent from the old pages, not what the memory shows now.
+ * 0 if every listener's provider reads the memory at send time (tcp, net).
+ * -EINVAL on NULL.
+ */
+RTRS_API int rtrs_srv_mr_pins(struct rtrs_srv_ctx *ctx);
 
 /*
  * rtrs_srv_resp_buf - answer the READ @op with success, its data taken from

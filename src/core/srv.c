@@ -530,6 +530,16 @@ int rtrs_srv_mr_reg(struct rtrs_srv_ctx *ctx, const void *buf, size_t len,
 	return 0;
 }
 
+int rtrs_srv_mr_pins(struct rtrs_srv_ctx *ctx)
+{
+	if (!ctx)
+		return -EINVAL;
+	for (size_t i = 0; i < ctx->npeps; i++)
+		if (rtrs__fab_dom_caps(ctx->ls[i].dom)->mr_pins)
+			return 1;
+	return 0;
+}
+
 int rtrs_srv_mr_dereg(struct rtrs_srv_mr *m)
 {
 	if (!m)

@@ -132,6 +132,10 @@ static void read_caps(struct fab_dom *d)
 	c->tx_size = i->tx_attr->size ? i->tx_attr->size : 256;
 	c->rx_size = i->rx_attr->size ? i->rx_attr->size : 256;
 	c->mr_local = m & (FI_MR_LOCAL | FI_MR_BASIC);
+	/* a provider that needs local registrations has hardware (or a
+	 * kernel driver) read registered memory: by the pages pinned at
+	 * registration; tcp and net read the virtual address at send time */
+	c->mr_pins = c->mr_local;
 	c->mr_virt_addr = m & (FI_MR_VIRT_ADDR | FI_MR_BASIC);
 	c->mr_prov_key = m & (FI_MR_PROV_KEY | FI_MR_BASIC);
 	c->rx_cq_data = i->mode & FI_RX_CQ_DATA;
@@ -175,10 +179,11 @@ static int mr_cache_probe(struct fab_dom *d)
 	struct fid_mr *a = NULL, *b = NULL;
 	int ret = 0;
 
-	if (!fi_mr_reg(d->domain, buf, sizeof(buf), FI_SEND, 0, 0x5a5a0001, 0,
-		       &a, NULL) &&
-	    !fi_mr_reg(d->domain, buf, sizeof(buf), FI_SEND, 0, 0x5a5a0002, 0,
-		       &b, NULL) &&
+	/* remote access: without it verbs devices give no rkey (rxe: 0) */
+	if (!fi_mr_reg(d->domain, buf, sizeof(buf), FI_REMOTE_WRITE, 0,
+		       0x5a5a0001, 0, &a, NULL) &&
+	    !fi_mr_reg(d->domain, buf, sizeof(buf), FI_REMOTE_WRITE, 0,
+		       0x5a5a0002, 0, &b, NULL) &&
 	    (a == b || fi_mr_key(a) == fi_mr_key(b))) {
 		rtrs_err("provider %s caches memory registrations (FI_MR_CACHE_MONITOR=%s): revoked keys would stay valid; unset it or set it to disabled",
 			 d->caps.prov, getenv("FI_MR_CACHE_MONITOR") ?: "");

@@ -61,6 +61,8 @@ struct fab_caps {
 	size_t tx_size;
 	size_t rx_size;
 	bool mr_local;          /* local buffers need a registration */
+	bool mr_pins;           /* a registration holds the pages it found
+				   (RDMA NICs), not the virtual addresses */
 	bool mr_virt_addr;      /* remote address is a virtual address */
 	bool mr_prov_key;       /* provider picks keys */
 	bool rx_cq_data;        /* remote immediate consumes a posted receive */
