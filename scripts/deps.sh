@@ -29,7 +29,8 @@ elif [ "${1:-}" = lab ]; then
 fi
 
 # one dpkg-query for all: tests/rdma/lab.sh calls this on every prepare
-installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>/dev/null |
+# (dpkg-query fails when it has never heard of a package: not an error here)
+installed=" $({ dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>/dev/null || true; } |
 	awk '/ install ok installed$/ { printf "%s ", $1 }')"
 missing=()
 for p in "${PKGS[@]}"; do
