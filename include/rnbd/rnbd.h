@@ -150,6 +150,15 @@ RNBD_API int rnbd_discard(struct rnbd_dev *dev, uint64_t offset, uint64_t len);
 RNBD_API int rnbd_write_zeroes(struct rnbd_dev *dev, uint64_t offset,
 			       uint64_t len, unsigned flags);
 
+/*
+ * rnbd_strerror - text for a negative errno returned by librnbd, with
+ * rnbd's meaning where it differs from librtrs's (-EPERM: the export is
+ * open for writing by another session, not a session name in use); other
+ * codes as rtrs_strerror(). For the errors of rnbd_sess_open(), which are
+ * rtrs_clt_open()'s, use rtrs_strerror().
+ */
+RNBD_API const char *rnbd_strerror(int err);
+
 #ifdef __cplusplus
 }
 #endif
