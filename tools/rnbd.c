@@ -124,6 +124,21 @@ static ssize_t read_full(int fd, char *b, size_t n)
 	return (ssize_t)got;
 }
 
+static void past_end(const char *cmd, uint64_t off, uint64_t len,
+		     uint64_t size)
+{
+	fprintf(stderr, "rnbd: %s: offset %llu + length %llu is past the end "
+		"of the device (size %llu)\n", cmd, (unsigned long long)off,
+		(unsigned long long)len, (unsigned long long)size);
+}
+
+static uint64_t roundup_lbs(uint64_t n, const struct rnbd_dev_info *in)
+{
+	uint64_t lbs = in->logical_block_size;
+
+	return (n + lbs - 1) / lbs * lbs;
+}
+
 /* ---- bench: QD requests in flight for a while, fio-like numbers ---- */
 
 #define LAT_BUCKETS 64
@@ -139,6 +154,7 @@ struct bench {
 	pthread_cond_t cond;
 	unsigned active;
 	uint64_t ios, errors;
+	int first_err;
 	uint64_t lat[LAT_BUCKETS][8];   /* log2 buckets, 8 sub-buckets */
 	double lat_max;
 	char *mem;
@@ -188,9 +204,9 @@ static void bench_done(void *priv, int status)
 	double t = now_s();
 
 	pthread_mutex_lock(&b->lock);
-	if (status)
-		b->errors++;
-	else
+	if (status && !b->errors++)
+		b->first_err = status;
+	else if (!status)
 		b->ios++;
 	lat_add(b, (t - sl->start) * 1e6);
 	pthread_mutex_unlock(&b->lock);
@@ -283,6 +299,8 @@ static int bench(struct rnbd_dev *d, const struct rnbd_dev_info *in,
 		       (double)b.ios * (double)bs / 1048576.0 / el,
 		       lat_pct(&b, 50), lat_pct(&b, 99), b.lat_max,
 		       (unsigned long long)b.errors);
+	if (b.errors)
+		fprintf(stderr, "rnbd bench: %s\n", rnbd_strerror(b.first_err));
 	free(b.mem);
 	free(slots);
 	return b.errors ? 1 : 0;
@@ -326,7 +344,8 @@ int main(int argc, char **argv)
 		   *from = NULL;
 	char *server = NULL, name[64], *save = NULL, *buf = NULL;
 	uint64_t off = 0, len = UINT64_MAX, done = 0;
-	bool fua = false, ro = false, prog = false;
+	bool fua = false, ro = false, prog = false, refused = false;
+	const char *lfile = NULL;       /* ret is an error of this local file */
 	size_t npaths = 0;
 	int c, fd = -1, ret = 0, rc = 1;
 	double t0;
@@ -389,7 +408,7 @@ int main(int argc, char **argv)
 		ret = rnbd_list_exports(s, print_export, NULL);
 		if (ret < 0)
 			fprintf(stderr, "rnbd: list-exports: %s\n",
-				rtrs_strerror(ret));
+				rnbd_strerror(ret));
 		rc = ret < 0;
 		goto out;
 	}
@@ -397,7 +416,7 @@ int main(int argc, char **argv)
 	     (rw && !strstr(rw, "write"));
 	ret = rnbd_dev_open(s, dev, ro ? RNBD_ACCESS_RO : RNBD_ACCESS_RW, &d);
 	if (ret) {
-		fprintf(stderr, "rnbd: open %s: %s\n", dev, rtrs_strerror(ret));
+		fprintf(stderr, "rnbd: open %s: %s\n", dev, rnbd_strerror(ret));
 		goto out;
 	}
 	rnbd_dev_info(d, &in);
@@ -427,8 +446,13 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "read") || to) {
 		const char *dst = to ? to : out;
 
-		if (len == UINT64_MAX || len > in.size - off)
+		if (len == UINT64_MAX)
 			len = in.size - off;
+		/* all or nothing: no output for a range past the end */
+		if (len > in.size - off) {
+			past_end(cmd, off, len, in.size);
+			goto out;
+		}
 		fd = !dst || !strcmp(dst, "-") ? 1
 			: open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0) {
@@ -443,8 +467,10 @@ int main(int argc, char **argv)
 				    ~(size_t)(in.logical_block_size - 1);
 
 			ret = rnbd_pread(d, buf, rn, off + done);
-			if (!ret)
+			if (!ret) {
 				ret = write_all(fd, buf, n);
+				lfile = ret ? (dst ? dst : "-") : NULL;
+			}
 			if (ret)
 				break;
 			done += n;
@@ -461,14 +487,26 @@ int main(int argc, char **argv)
 			fprintf(stderr, "rnbd: %s: %s\n", src, strerror(errno));
 			goto out;
 		}
-		len = !fstat(fd, &st) && S_ISREG(st.st_mode) ? (uint64_t)st.st_size
-							      : 0;
+		len = 0;
+		if (!fstat(fd, &st) && S_ISREG(st.st_mode)) {
+			off_t pos = lseek(fd, 0, SEEK_CUR);
+
+			len = (uint64_t)st.st_size -
+			      (pos > 0 && pos <= st.st_size ? (uint64_t)pos : 0);
+		}
+		/* a file that does not fit is refused before any write (the
+		 * last block padded); a stream is when it reaches the end */
+		if (len && roundup_lbs(len, &in) > in.size - off) {
+			past_end(cmd, off, roundup_lbs(len, &in), in.size);
+			goto out;
+		}
 		t0 = now_s();
 		for (;;) {
 			ssize_t n = read_full(fd, buf, CHUNK);
 
 			if (n < 0) {
 				ret = (int)n;
+				lfile = src ? src : "-";
 				break;
 			}
 			if (!n)
@@ -480,6 +518,11 @@ int main(int argc, char **argv)
 
 				memset(buf + n, 0, pad);
 				n += (ssize_t)pad;
+			}
+			if ((uint64_t)n > in.size - off - done) {
+				past_end(cmd, off, done + (uint64_t)n, in.size);
+				refused = true;
+				break;
 			}
 			ret = rnbd_pwrite(d, buf, (size_t)n, off + done,
 					  fua ? RNBD_FUA : 0);
@@ -494,10 +537,12 @@ int main(int argc, char **argv)
 	}
 	if (prog)
 		progress(done, len, t0, true);
-	if (ret)
+	if (ret && lfile)
+		fprintf(stderr, "rnbd: %s: %s\n", lfile, strerror(-ret));
+	else if (ret)
 		fprintf(stderr, "rnbd: %s at offset %llu: %s\n", cmd,
-			(unsigned long long)(off + done), rtrs_strerror(ret));
-	else
+			(unsigned long long)(off + done), rnbd_strerror(ret));
+	else if (!refused)
 		rc = 0;
 out:
 	if (fd > 2)

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # The rnbd command line against a real rnbd-server over two paths: copy a
 # file onto the device, read it back (an unaligned length), copy the whole
-# device out, compare; info; bench; refusals exit 1 (usage errors 2).
+# device out, compare; info; bench; refusals exit 1 (usage errors 2): a
+# second writer in rnbd's words, a read or write past the end with nothing
+# done.
 #
 #   test_rnbd_cli.sh RNBD_SERVER RNBD
 set -uo pipefail
@@ -47,6 +49,44 @@ done
 "$cli" info -s "$s" -d nosuch 2>/dev/null; [ $? -eq 1 ] || bad "missing device not refused"
 "$cli" read -s "$s" -d disk --offset 100 -o /dev/null 2>/dev/null; [ $? -eq 1 ] || bad "unaligned offset not refused"
 "$cli" bogus -s "$s" -d disk 2>/dev/null; [ $? -eq 2 ] || bad "bad command not a usage error"
+
+# wait_for CMD: up to 10 s for CMD to succeed
+wait_for() {
+	for _ in $(seq 1 100); do eval "$1" && return 0; sleep 0.1; done
+	return 1
+}
+# a second writer: refused (exit 1) with rnbd's meaning of -EPERM, not
+# librtrs's; the first holds the device open, blocked on its input
+mkfifo "$work/hold"
+"$cli" write -s "$s" -d disk --session holder -i "$work/hold" & wp=$!
+wait_for 'grep -q "session holder opened disk (rw)" "$work/srv.err"' ||
+	bad "the first writer did not open the device"
+printf x | "$cli" write -s "$s" -d disk -i - 2> "$work/w2.err"; rc=$?
+[ $rc -eq 1 ] && grep -q "open disk: export already open for writing by another session" "$work/w2.err" &&
+	! grep -q "session name in use" "$work/w2.err" ||
+	bad "second writer: exit $rc, $(cat "$work/w2.err")"
+: > "$work/hold"
+wait "$wp" || bad "the first writer failed"
+# past the end: refused before any IO, the export unchanged, no output
+cp "$work/disk" "$work/disk.before"
+head -c 8192 /dev/urandom > "$work/8k"
+"$cli" write -s "$s" -d disk --offset $((16777216 - 4096)) -i "$work/8k" 2> "$work/end.err"; rc=$?
+[ $rc -eq 1 ] && grep -q "write: offset 16773120 + length 8192 is past the end of the device (size 16777216)" "$work/end.err" ||
+	bad "write straddling the end: exit $rc, $(cat "$work/end.err")"
+head -c $((16777216 + 4096)) /dev/urandom > "$work/big"
+"$cli" copy -s "$s" -d disk --from "$work/big" 2> "$work/end.err"; rc=$?
+[ $rc -eq 1 ] && grep -q "past the end of the device" "$work/end.err" ||
+	bad "copy of a file larger than the device: exit $rc, $(cat "$work/end.err")"
+cmp "$work/disk" "$work/disk.before" || bad "a refused write changed the export"
+"$cli" read -s "$s" -d disk --offset $((16777216 - 4096)) --length 8192 > "$work/end.out" 2> "$work/end.err"; rc=$?
+[ $rc -eq 1 ] && [ ! -s "$work/end.out" ] &&
+	grep -q "read: offset 16773120 + length 8192 is past the end" "$work/end.err" ||
+	bad "read straddling the end: exit $rc, $(wc -c < "$work/end.out") bytes out, $(cat "$work/end.err")"
+"$cli" read -s "$s" -d disk --offset 16777216 --length 4096 -o "$work/end.out" 2>/dev/null; rc=$?
+[ $rc -eq 1 ] && [ ! -s "$work/end.out" ] || bad "read past the end: exit $rc"
+"$cli" read -s "$s" -d disk --offset 16777216 -o "$work/end.out" && [ ! -s "$work/end.out" ] ||
+	bad "read of nothing at the end failed"
+
 kill -TERM "$spid"
 wait "$spid" || bad "server exit status $?"
 spid=0
