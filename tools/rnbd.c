@@ -10,6 +10,8 @@
  *   rnbd bench -s ... -d NAME --rw randread|randwrite|read|write
  *              [--bs N] [--qd N] [--time SEC] [--json]
  *
+ * common: [--session NAME] [--provider P] [--ro] [--no-path-timeout MS]
+ *
  * Exit status: 0 success, 1 an IO or protocol error, 2 bad usage.
  */
 #include <errno.h>
@@ -27,6 +29,8 @@
 #include "rnbd/rnbd.h"
 
 #define CHUNK (1u << 20)
+/* how long IO waits for a path, e.g. while the server restarts */
+#define NO_PATH_TIMEOUT_MS 30000u
 
 static void usage(FILE *f)
 {
@@ -38,7 +42,7 @@ static void usage(FILE *f)
 "       rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]\n"
 "       rnbd bench -s ... -d NAME --rw randread|randwrite|read|write\n"
 "                  [--bs N] [--qd N] [--time SEC] [--json]\n"
-"common: [--session NAME] [--provider P] [--ro]\n"
+"common: [--session NAME] [--provider P] [--ro] [--no-path-timeout MS]\n"
 "       rnbd --help | --version\n");
 }
 
@@ -327,6 +331,7 @@ int main(int argc, char **argv)
 		{ "qd", required_argument, NULL, 'q' },
 		{ "time", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "no-path-timeout", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -343,7 +348,7 @@ int main(int argc, char **argv)
 	const char *cmd, *dev = NULL, *out = NULL, *inp = NULL, *to = NULL,
 		   *from = NULL;
 	char *server = NULL, name[64], *save = NULL, *buf = NULL;
-	uint64_t off = 0, len = UINT64_MAX, done = 0;
+	uint64_t off = 0, len = UINT64_MAX, done = 0, npt;
 	bool fua = false, ro = false, prog = false, refused = false;
 	const char *lfile = NULL;       /* ret is an error of this local file */
 	size_t npaths = 0;
@@ -360,6 +365,7 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	rtrs_clt_attr_init(&attr);
+	attr.no_path_timeout_ms = NO_PATH_TIMEOUT_MS;
 	snprintf(name, sizeof(name), "rnbd-%d", (int)getpid());
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "s:d:o:i:n:p:h", opts, NULL)) != -1) {
@@ -382,6 +388,11 @@ int main(int argc, char **argv)
 		case 'q': qd = (unsigned)atoi(optarg); break;
 		case 't': secs = atof(optarg); break;
 		case 'j': json = true; break;
+		case 'N':
+			if (parse_u64(optarg, &npt) || npt > UINT32_MAX)
+				goto bad;
+			attr.no_path_timeout_ms = (unsigned int)npt;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}

@@ -4,7 +4,8 @@
 # file onto the device, read it back (an unaligned length), copy the whole
 # device out, compare; info; bench; refusals exit 1 (usage errors 2): a
 # second writer in rnbd's words, a read or write past the end with nothing
-# done.
+# done; a server killed and restarted under bench and under a write, with
+# no error and the data intact.
 #
 #   test_rnbd_cli.sh RNBD_SERVER RNBD
 set -uo pipefail
@@ -87,6 +88,47 @@ cmp "$work/disk" "$work/disk.before" || bad "a refused write changed the export"
 "$cli" read -s "$s" -d disk --offset 16777216 -o "$work/end.out" && [ ! -s "$work/end.out" ] ||
 	bad "read of nothing at the end failed"
 
+# The server restarts (killed, down ~1 s, back at the same addresses):
+# IO waits for it (--no-path-timeout, default 30 s) and the device is
+# opened again; no request fails.
+nsrv=1
+srv_kill() {
+	kill -9 "$spid"
+	wait "$spid" 2>/dev/null
+}
+srv_again() {
+	nsrv=$((nsrv + 1))
+	"$srvbin" --listen "$a1,$a2" --export "disk=$work/disk" \
+		--export "ro=$work/disk:ro" > "$work/srv$nsrv.out" 2> "$work/srv$nsrv.err" &
+	spid=$!
+}
+# bench: 32 writes in flight when the server dies
+"$cli" bench -s "$s" -d disk --session benchr --rw randwrite --bs 4k --qd 32 \
+	--time 3 --json > "$work/bench.json" 2> "$work/bench.err" & bp=$!
+wait_for 'grep -q "session benchr opened disk" "$work/srv.err"' || bad "bench did not open the device"
+srv_kill
+sleep 1
+srv_again
+wait "$bp" || bad "bench across a server restart: exit $?, $(cat "$work/bench.err")"
+grep -q '"errors":0' "$work/bench.json" && ! grep -q '"iops":0.0' "$work/bench.json" ||
+	bad "bench across a server restart: $(cat "$work/bench.json")"
+# a write fed through a pipe: 2 MiB before the restart, 2 MiB submitted
+# while the server is down; all of it lands
+head -c $((4 << 20)) /dev/urandom > "$work/r.bin"
+mkfifo "$work/feed"
+"$cli" write -s "$s" -d disk -i "$work/feed" 2> "$work/rw.err" & wp=$!
+exec 4> "$work/feed"
+head -c $((2 << 20)) "$work/r.bin" >&4
+wait_for 'cmp -s -n $((2 << 20)) "$work/disk" "$work/r.bin"' || bad "the first half did not land"
+srv_kill
+{ tail -c +$(((2 << 20) + 1)) "$work/r.bin" >&4; } &
+exec 4>&-
+sleep 1
+srv_again
+wait "$wp" || bad "write across a server restart: exit $?, $(cat "$work/rw.err")"
+cmp -n $((4 << 20)) "$work/disk" "$work/r.bin" || bad "write across a server restart: the data differ"
+"$cli" read -s "$s" -d disk --length $((4 << 20)) -o "$work/r.out" && cmp "$work/r.out" "$work/r.bin" ||
+	bad "read back after the restart differs"
 kill -TERM "$spid"
 wait "$spid" || bad "server exit status $?"
 spid=0
