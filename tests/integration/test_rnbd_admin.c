@@ -6,8 +6,8 @@
  *    keeps its size until rnbd_dev_refresh(), then IO in the new part
  *    lands in the file; the file shrinks: READ, WRITE, DISCARD and
  *    WRITE_ZEROES past the new end are refused (-EINVAL) and the file
- *    keeps its size (a write never grows it back); a new open sees the
- *    size now.
+ *    keeps its size (a write never grows it back), also for a file that
+ *    was larger when the server started; a new open sees the size now.
  *  ctl: the control socket (--ctl): two sessions with three devices are
  *    listed exactly (text, and --json read by python3); close-device
  *    makes the client's IO on that device fail with -ENODEV while the
@@ -213,6 +213,19 @@ static void resize_case(void)
 	CHECK_EQ(rnbd_pwrite(d, w, 4096, MIB, 0), -EINVAL);  /* client side */
 	CHECK_EQ(rnbd_dev_refresh(NULL), -EINVAL);
 	CHECK_EQ(rnbd_dev_close(d), 0);
+
+	/* disk2 was 2 MiB when the server started: shrunk under an open
+	 * device, a write past the new end must not grow it back */
+	ret = rnbd_dev_open(a, "disk2", RNBD_ACCESS_RW, &d);
+	CHECK(ret == 0, "open disk2: %s", rtrs_strerror(ret));
+	if (ret)
+		goto out;
+	CHECK_EQ(dev_size(d), 2 * MIB);
+	CHECK_EQ(set_size(disk2, MIB), 0);
+	CHECK_EQ(rnbd_pwrite(d, w, sizeof(w), MIB + MIB / 2, 0), -EINVAL);
+	CHECK_EQ(rnbd_write_zeroes(d, 2 * MIB - 4096, 4096, 0), -EINVAL);
+	CHECK_EQ(file_size(disk2), MIB);
+	CHECK_EQ(rnbd_dev_close(d), 0);
 out:
 	rnbd_sess_close(a);
 }
@@ -414,7 +427,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++) {
 		int fd = open(files[i], O_RDWR | O_CREAT, 0600);
 
-		if (fd < 0 || ftruncate(fd, MIB))
+		/* disk2: 2 MiB, the resize case shrinks it */
+		if (fd < 0 || ftruncate(fd, files[i] == disk2 ? 2 * MIB : MIB))
 			goto fail;
 		close(fd);
 	}
