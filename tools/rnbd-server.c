@@ -25,6 +25,7 @@
 #include <linux/fs.h>
 #include <linux/openat2.h>
 #include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -35,10 +36,12 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "rnbd/proto.h"
@@ -59,7 +62,10 @@ struct export {
 	int dfd;                        /* O_DIRECT, or -1 */
 	uint32_t dio_off, dio_mem;      /* dfd's alignment of offsets/lengths, memory */
 	atomic_bool no_nowait;          /* RWF_NOWAIT refused: stop trying */
-	uint64_t size;
+	/* bytes (a multiple of 512): taken at start, at every OPEN and, for
+	 * files, at every IO (export_size()); a file may grow or shrink */
+	_Atomic uint64_t size;
+	size_t map_len;                 /* bytes of map */
 	dev_t dev;
 	ino_t ino;
 	unsigned writers;               /* RW and MIGRATION opens, under S.lock */
@@ -69,6 +75,10 @@ struct sdev {
 	struct export *e;
 	uint8_t mode;
 	bool used;
+	/* closed by the control socket (close-device): its IO is answered
+	 * -ENODEV, not -EBADF (which would make the client open it again),
+	 * until the client closes it; the slot is not reused */
+	bool forced;
 };
 
 struct ssess {
@@ -76,6 +86,8 @@ struct ssess {
 	struct sdev *devs;
 	uint32_t ndevs;
 	char name[256];
+	struct ssess *next;             /* S.sessions, under S.lock */
+	struct rtrs_srv_sess *sess;
 };
 
 struct io_req {
@@ -115,6 +127,7 @@ static struct {
 	 * rtrs_srv_resp_buf(), rtrs_srv_open(3)) */
 	bool zero_copy;
 	struct rtrs_srv_ctx *ctx;       /* under lock, once listening */
+	struct ssess *sessions;         /* in connect order, under lock */
 } S = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.qlock = PTHREAD_MUTEX_INITIALIZER,
@@ -144,16 +157,37 @@ static int export_stat(struct export *e)
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
 	if (S_ISBLK(st.st_mode)) {
+		uint64_t sz;
+
 		e->bdev = true;
-		if (ioctl(e->fd, BLKGETSIZE64, &e->size))
+		if (ioctl(e->fd, BLKGETSIZE64, &sz))
 			return -errno;
+		e->size = sz & ~(uint64_t)511;
 	} else if (S_ISREG(st.st_mode)) {
-		e->size = (uint64_t)st.st_size;
+		e->size = (uint64_t)st.st_size & ~(uint64_t)511;
 	} else {
 		return -EINVAL;
 	}
-	e->size &= ~(uint64_t)511;
 	return 0;
+}
+
+/*
+ * The export's size now, in whole sectors: a file's from fstat (it may
+ * have grown or shrunk since), a block device's from BLKGETSIZE64. Kept
+ * in e->size, which OPEN answers with; on failure the last one known.
+ */
+static uint64_t export_size(struct export *e)
+{
+	struct stat st;
+	uint64_t sz;
+
+	if (e->bdev) {
+		if (!ioctl(e->fd, BLKGETSIZE64, &sz))
+			e->size = sz & ~(uint64_t)511;
+	} else if (!fstat(e->fd, &st)) {
+		e->size = (uint64_t)st.st_size & ~(uint64_t)511;
+	}
+	return e->size;
 }
 
 #ifndef TMPFS_MAGIC
@@ -235,33 +269,38 @@ static int export_fd(const struct export *e, uint64_t off, uint64_t len,
  * are copied as before. The server itself never touches the mapping: if
  * the file shrinks under it, sending from the lost pages fails with EFAULT
  * in the kernel and closes that connection, no signal. So each READ first
- * checks that the file still holds it (export_holds()); one past a shrunk
- * end is copied and fails alone with -EIO. Only a shrink between that
- * check and the send fails the connection.
+ * checks that the file still holds it (io_check() refuses one past a
+ * shrunk end with -EINVAL, export_holds() checks again right before the
+ * send). Only a shrink between that check and the send fails the
+ * connection. The mapping keeps its size: a part the file grew by later
+ * is copied.
  */
 static void export_map(struct export *e)
 {
+	uint64_t size = e->size;
 	struct rtrs_srv_mr *mr;
 	void *m;
 	int ret;
 
-	if (!e->mem || !S.zero_copy || !S.ctx || !e->size ||
-	    e->size > SIZE_MAX || atomic_load(&e->mr))
+	if (!e->mem || !S.zero_copy || !S.ctx || !size || size > SIZE_MAX ||
+	    atomic_load(&e->mr))
 		return;
-	m = mmap(NULL, (size_t)e->size, PROT_READ, MAP_SHARED, e->fd, 0);
+	/* the size now: a part the file grows by later is copied (rdma_ev) */
+	m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, e->fd, 0);
 	if (m == MAP_FAILED) {
 		fprintf(stderr, "rnbd-server: %s: mmap: %s; READs are copied\n",
 			e->path, strerror(errno));
 		return;
 	}
-	ret = rtrs_srv_mr_reg(S.ctx, m, (size_t)e->size, &mr);
+	ret = rtrs_srv_mr_reg(S.ctx, m, (size_t)size, &mr);
 	if (ret) {
 		fprintf(stderr, "rnbd-server: %s: registration: %s; READs are copied\n",
 			e->path, rtrs_strerror(ret));
-		munmap(m, (size_t)e->size);
+		munmap(m, (size_t)size);
 		return;
 	}
 	e->map = m;
+	e->map_len = (size_t)size;
 	atomic_store_explicit(&e->mr, mr, memory_order_release);
 }
 
@@ -448,7 +487,8 @@ static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	if (!ret && id == ss->ndevs) {
 		if ((mode == 1 && e->writers) || (mode == 2 && e->writers >= 2))
 			ret = -EPERM;
-		for (id = 0; !ret && id < ss->ndevs && ss->devs[id].used; id++)
+		for (id = 0; !ret && id < ss->ndevs &&
+			     (ss->devs[id].used || ss->devs[id].forced); id++)
 			;
 		if (!ret && id == ss->ndevs) {
 			struct sdev *nd = realloc(ss->devs, (ss->ndevs + 8) *
@@ -463,7 +503,7 @@ static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 			}
 		}
 		if (!ret) {
-			ss->devs[id] = (struct sdev){ e, mode, true };
+			ss->devs[id] = (struct sdev){ e, mode, true, false };
 			if (mode)
 				e->writers++;
 		}
@@ -473,7 +513,7 @@ static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	if (ret)
 		return ret;
 	r.device_id = id;
-	r.nsectors = e->size >> 9;
+	r.nsectors = export_size(e) >> 9;  /* the size now: it may change */
 	r.max_hw_sectors = 0;           /* the session's max IO decides */
 	r.max_discard_sectors = UINT32_MAX >> 9;
 	r.max_write_zeroes_sectors = UINT32_MAX >> 9;
@@ -555,7 +595,9 @@ static int do_close(struct ssess *ss, const uint8_t *usr, size_t usrlen)
 		return -EINVAL;
 	pthread_mutex_lock(&S.lock);
 	pthread_mutex_lock(&ss->lock);
-	if (id >= ss->ndevs || !ss->devs[id].used)
+	if (id < ss->ndevs && ss->devs[id].forced)
+		ss->devs[id].forced = false;    /* closed already: now free */
+	else if (id >= ss->ndevs || !ss->devs[id].used)
 		ret = -EBADF;
 	else
 		dev_release(&ss->devs[id]);
@@ -645,8 +687,11 @@ static int io_check(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	op = io.rw & RNBD_OP_MASK;
 	pthread_mutex_lock(&ss->lock);
 	if (io.device_id >= ss->ndevs || !ss->devs[io.device_id].used) {
+		bool forced = io.device_id < ss->ndevs &&
+			      ss->devs[io.device_id].forced;
+
 		pthread_mutex_unlock(&ss->lock);
-		return -EBADF;
+		return forced ? -ENODEV : -EBADF;
 	}
 	/* an export stays open while the server runs: safe after unlock */
 	q->e = ss->devs[io.device_id].e;
@@ -669,9 +714,14 @@ static int io_check(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	}
 	if (io.bi_size & 511)
 		return -EINVAL;
-	if (io.sector > (q->e->size >> 9) ||
-	    io.bi_size > q->e->size - (io.sector << 9))
-		return -EINVAL;
+	/* against the size now (a file's, from fstat): after a shrink a
+	 * write past the new end is refused, never grows the file back */
+	if (op != RNBD_OP_FLUSH) {
+		uint64_t size = q->e->bdev ? q->e->size : export_size(q->e);
+
+		if (io.sector > (size >> 9) || io.bi_size > size - (io.sector << 9))
+			return -EINVAL;
+	}
 	q->op = op;
 	q->rw = io.rw;
 	q->len = io.bi_size;
@@ -1023,6 +1073,7 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 
 			if (mr && q.op == RNBD_OP_READ &&
 			    !(q.rw & RNBD_F_PREFLUSH) &&
+			    q.off + q.len <= q.e->map_len &&
 			    export_holds(q.e, q.off + q.len)) {
 				int r = rtrs_srv_resp_buf(op, mr,
 							  q.e->map + q.off);
@@ -1076,7 +1127,7 @@ static int rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 static int link_ev(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
 		   void *priv)
 {
-	struct ssess *ss;
+	struct ssess *ss, **pp;
 
 	if (ev == RTRS_SRV_LINK_EV_CONNECTED) {
 		(void)priv;
@@ -1085,6 +1136,12 @@ static int link_ev(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
 			return -ENOMEM;
 		pthread_mutex_init(&ss->lock, NULL);
 		rtrs_srv_get_sess_name(sess, ss->name, sizeof(ss->name));
+		ss->sess = sess;
+		pthread_mutex_lock(&S.lock);
+		for (pp = &S.sessions; *pp; pp = &(*pp)->next)
+			;
+		*pp = ss;
+		pthread_mutex_unlock(&S.lock);
 		rtrs_srv_set_sess_priv(sess, ss);
 		fprintf(stderr, "rnbd-server: session %s connected\n", ss->name);
 		return 0;
@@ -1094,6 +1151,11 @@ static int link_ev(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
 		return 0;
 	/* every op of the session has been answered: close its devices */
 	pthread_mutex_lock(&S.lock);
+	for (pp = &S.sessions; *pp; pp = &(*pp)->next)
+		if (*pp == ss) {
+			*pp = ss->next;
+			break;
+		}
 	for (uint32_t i = 0; i < ss->ndevs; i++)
 		if (ss->devs[i].used)
 			dev_release(&ss->devs[i]);
@@ -1102,6 +1164,384 @@ static int link_ev(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
 	pthread_mutex_destroy(&ss->lock);
 	free(ss->devs);
 	free(ss);
+	return 0;
+}
+
+/* ---- control socket (--ctl PATH; rnbd-server(8) CONTROL) ----
+ *
+ * The kernel's rnbd-server sysfs for user space: which devices are open,
+ * by which sessions, in which mode; force-closing a device of a session
+ * or a whole session. One thread accepts on a Unix socket (mode 0600,
+ * peers of our user or root), reads one line and answers, as librtrs's
+ * own control socket (rtrsctl(8)):
+ *
+ *   request: "<text|json> <list|close-device SESSION EXPORT|
+ *             close-session SESSION>\n"
+ *   answer:  "status <0 or -errno>\n" and the body
+ */
+#define CTL_LINE_MAX 1024
+
+static struct {
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int lfd;
+	pthread_t thr;
+	atomic_bool stop;
+	bool on;
+} K = { .lfd = -1 };
+
+static const char *mode_name(uint8_t mode)
+{
+	return mode == 0 ? "ro" : mode == 1 ? "rw" : "migration";
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* The name a client opens @e by, and the file it is. */
+static void export_names(const struct export *e, const char **name,
+			 char *path, size_t len)
+{
+	if (e->name[0]) {
+		*name = e->name;
+		snprintf(path, len, "%s", e->path);
+	} else {
+		*name = e->path;        /* relative to the export dir */
+		snprintf(path, len, "%s/%s", S.dir_real, e->path);
+	}
+}
+
+static int ctl_list(FILE *f, bool json)
+{
+	pthread_mutex_lock(&S.lock);
+	if (json)
+		fprintf(f, "{\"sessions\":[");
+	for (struct ssess *ss = S.sessions; ss; ss = ss->next) {
+		struct rtrs_srv_sess_stats st = { 0 };
+		bool first = true;
+
+		rtrs_srv_sess_get_stats(ss->sess, &st);
+		if (json) {
+			fprintf(f, "%s{\"name\":", ss == S.sessions ? "" : ",");
+			json_str(f, ss->name);
+			fprintf(f, ",\"paths\":%u,\"paths_connected\":%u,"
+				"\"devices\":[", st.paths, st.paths_connected);
+		} else {
+			fprintf(f, "session %s paths %u/%u\n", ss->name,
+				st.paths_connected, st.paths);
+		}
+		pthread_mutex_lock(&ss->lock);
+		for (uint32_t i = 0; i < ss->ndevs; i++) {
+			const struct sdev *d = &ss->devs[i];
+			char path[2 * PATH_MAX + 2];
+			const char *name;
+
+			if (!d->used)
+				continue;
+			export_names(d->e, &name, path, sizeof(path));
+			if (json) {
+				fprintf(f, "%s{\"id\":%u,\"export\":",
+					first ? "" : ",", i);
+				json_str(f, name);
+				fprintf(f, ",\"path\":");
+				json_str(f, path);
+				fprintf(f, ",\"mode\":\"%s\"}", mode_name(d->mode));
+			} else {
+				fprintf(f, "  device %u %s %s %s\n", i, name,
+					mode_name(d->mode), path);
+			}
+			first = false;
+		}
+		pthread_mutex_unlock(&ss->lock);
+		if (json)
+			fprintf(f, "]}");
+	}
+	if (json)
+		fprintf(f, "]}\n");
+	pthread_mutex_unlock(&S.lock);
+	return 0;
+}
+
+/* Force-close the devices of session @sess (those of export @exp, or all
+ * with NULL): their writers are released at once, the client's IO on them
+ * gets -ENODEV. How many, or -ENOENT (no such session or device). */
+static int ctl_close_devs(const char *sess, const char *exp)
+{
+	struct ssess *ss;
+	int n = 0;
+
+	pthread_mutex_lock(&S.lock);
+	for (ss = S.sessions; ss && strcmp(ss->name, sess); ss = ss->next)
+		;
+	if (ss) {
+		pthread_mutex_lock(&ss->lock);
+		for (uint32_t i = 0; i < ss->ndevs; i++) {
+			struct sdev *d = &ss->devs[i];
+			char path[2 * PATH_MAX + 2];
+			const char *name;
+
+			if (!d->used)
+				continue;
+			export_names(d->e, &name, path, sizeof(path));
+			if (exp && strcmp(exp, name))
+				continue;
+			dev_release(d);
+			d->forced = true;
+			n++;
+			fprintf(stderr, "rnbd-server: session %s: device %u "
+				"closed by the control socket\n", ss->name, i);
+		}
+		pthread_mutex_unlock(&ss->lock);
+	}
+	pthread_mutex_unlock(&S.lock);
+	return ss && (n || !exp) ? n : -ENOENT;
+}
+
+/* One request to this process's librtrs control socket (rtrsctl(8)):
+ * its status; the body into @body. */
+static int rtrs_ctl_self(const char *req, char *body, size_t cap)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(sa.sun_path)], *nl;
+	size_t n = 0;
+	int fd, st = -EPROTO;
+	ssize_t r;
+
+	if (rtrs_ctl_run_dir(dir, sizeof(dir)) ||
+	    (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%d.sock",
+			     dir, (int)getpid()) >= sizeof(sa.sun_path))
+		return -ENOTSUP;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+		close(fd);
+		return -ENOTSUP;        /* RTRS_CTL=0: no librtrs socket */
+	}
+	while (n + 1 < cap && ((r = read(fd, body + n, cap - 1 - n)) > 0 ||
+			       (r < 0 && errno == EINTR)))
+		n += r > 0 ? (size_t)r : 0;
+	close(fd);
+	body[n] = 0;
+	nl = strchr(body, '\n');
+	if (!nl || sscanf(body, "status %d", &st) != 1)
+		return -EPROTO;
+	memmove(body, nl + 1, strlen(nl + 1) + 1);
+	return st;
+}
+
+/* close-session: its devices, then its paths (the librtrs control
+ * socket's server-disconnect for each path that "stats" names). */
+static int ctl_close_sess(const char *sess)
+{
+	char req[CTL_LINE_MAX], body[16384];
+	unsigned ids[RTRS_MAX_PATHS], nids = 0, id;
+	int ret = ctl_close_devs(sess, NULL);
+
+	if (ret < 0)
+		return ret;
+	if (strpbrk(sess, " \t\n"))
+		return -EINVAL;
+	snprintf(req, sizeof(req), "text stats %s\n", sess);
+	ret = rtrs_ctl_self(req, body, sizeof(body));
+	if (ret < 0)
+		return ret;
+	for (char *l = strtok(body, "\n"); l && nids < RTRS_MAX_PATHS;
+	     l = strtok(NULL, "\n"))
+		if (sscanf(l, "  path %u", &id) == 1)
+			ids[nids++] = id;
+	for (unsigned i = 0; i < nids; i++) {
+		snprintf(req, sizeof(req), "text server-disconnect %s %u\n",
+			 sess, ids[i]);
+		ret = rtrs_ctl_self(req, body, sizeof(body));
+		if (ret && ret != -ENOENT)      /* -ENOENT: closed meanwhile */
+			return ret;
+	}
+	fprintf(stderr, "rnbd-server: session %s: %u paths closed by the "
+		"control socket\n", sess, nids);
+	return 0;
+}
+
+static int ctl_run(FILE *f, char *line)
+{
+	char *argv[5], *save = NULL;
+	int argc = 0, ret;
+	bool json;
+
+	for (char *t = strtok_r(line, " \t\r\n", &save); t;
+	     t = strtok_r(NULL, " \t\r\n", &save)) {
+		if (argc == 5)
+			return -EINVAL;
+		argv[argc++] = t;
+	}
+	if (argc < 2 || (strcmp(argv[0], "text") && strcmp(argv[0], "json")))
+		return -EINVAL;
+	json = !strcmp(argv[0], "json");
+	if (!strcmp(argv[1], "list") && argc == 2)
+		return ctl_list(f, json);
+	if (!strcmp(argv[1], "close-device") && argc == 4) {
+		ret = ctl_close_devs(argv[2], argv[3]);
+		return ret < 0 ? ret : 0;
+	}
+	if (!strcmp(argv[1], "close-session") && argc == 3)
+		return ctl_close_sess(argv[2]);
+	return -EINVAL;
+}
+
+static void ctl_serve(int fd)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	char line[CTL_LINE_MAX], *body = NULL, hdr[32];
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	size_t n = 0, blen = 0;
+	FILE *f;
+	int ret;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) ||
+	    (cr.uid != geteuid() && cr.uid != 0))
+		return;
+	while (n + 1 < sizeof(line) && !memchr(line, '\n', n)) {
+		ssize_t r;
+
+		if (poll(&pf, 1, 2000) <= 0)
+			return;
+		r = read(fd, line + n, sizeof(line) - 1 - n);
+		if (r <= 0)
+			return;
+		n += (size_t)r;
+	}
+	line[n] = 0;
+	f = open_memstream(&body, &blen);
+	if (!f)
+		return;
+	ret = ctl_run(f, line);
+	fclose(f);
+	n = (size_t)snprintf(hdr, sizeof(hdr), "status %d\n", ret);
+	if (send(fd, hdr, n, MSG_NOSIGNAL) == (ssize_t)n && blen)
+		(void)!send(fd, body, blen, MSG_NOSIGNAL);
+	free(body);
+}
+
+static void *ctl_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&K.stop)) {
+		struct pollfd pf = { .fd = K.lfd, .events = POLLIN };
+		int fd;
+
+		if (poll(&pf, 1, 200) <= 0)
+			continue;
+		fd = accept4(K.lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ctl_serve(fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int ctl_start(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t um;
+	int ret;
+
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >=
+	    sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	K.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (K.lfd < 0)
+		return -errno;
+	um = umask(0077);
+	ret = bind(K.lfd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	umask(um);
+	if (!ret && listen(K.lfd, 16))
+		ret = -errno;
+	if (!ret) {
+		snprintf(K.path, sizeof(K.path), "%s", path);
+		ret = -pthread_create(&K.thr, NULL, ctl_main, NULL);
+		if (ret)
+			unlink(K.path);
+	}
+	if (ret) {
+		close(K.lfd);
+		K.lfd = -1;
+		return ret;
+	}
+	K.on = true;
+	return 0;
+}
+
+static void ctl_stop(void)
+{
+	if (!K.on)
+		return;
+	atomic_store(&K.stop, true);
+	pthread_join(K.thr, NULL);
+	close(K.lfd);
+	unlink(K.path);
+}
+
+/* rnbd-server --ctl PATH [--json] COMMAND...: the client side. Exit
+ * status 0, 1 (the command failed), 2 (no server there). */
+static int ctl_client(const char *path, bool json, int argc, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char req[CTL_LINE_MAX], buf[65536];
+	size_t n = 0, len;
+	int fd, st;
+	ssize_t r;
+	char *nl;
+
+	len = (size_t)snprintf(req, sizeof(req), "%s", json ? "json" : "text");
+	for (int i = 0; i < argc && len < sizeof(req); i++)
+		len += (size_t)snprintf(req + len, sizeof(req) - len, " %s",
+					argv[i]);
+	if (len + 1 >= sizeof(req) ||
+	    (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >=
+	    sizeof(sa.sun_path)) {
+		fprintf(stderr, "rnbd-server: request too long\n");
+		return 2;
+	}
+	req[len++] = '\n';
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		fprintf(stderr, "rnbd-server: %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 2;
+	}
+	while (n + 1 < sizeof(buf) &&
+	       ((r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0 ||
+		(r < 0 && errno == EINTR)))
+		n += r > 0 ? (size_t)r : 0;
+	close(fd);
+	buf[n] = 0;
+	nl = strchr(buf, '\n');
+	if (!nl || sscanf(buf, "status %d", &st) != 1) {
+		fprintf(stderr, "rnbd-server: %s: no answer\n", path);
+		return 2;
+	}
+	fputs(nl + 1, stdout);
+	if (st) {
+		fprintf(stderr, "rnbd-server: %s: %s\n", argv[0], strerror(-st));
+		return 1;
+	}
 	return 0;
 }
 
@@ -1194,6 +1634,9 @@ static void usage(FILE *f)
 		"                   [--export-dir DIR] [--config FILE] [--threads N]\n"
 		"                   [--provider P] [--no-uring] [--no-direct]\n"
 		"                   [--no-zero-copy] [--always-invalidate 0|1]\n"
+		"                   [--ctl SOCKET]\n"
+		"       rnbd-server --ctl SOCKET [--json] list | close-device SESSION EXPORT\n"
+		"                                     | close-session SESSION\n"
 		"       rnbd-server --help | --version\n");
 }
 
@@ -1210,11 +1653,14 @@ int main(int argc, char **argv)
 		{ "no-direct", no_argument, NULL, 'D' },
 		{ "no-zero-copy", no_argument, NULL, 'Z' },
 		{ "always-invalidate", required_argument, NULL, 'I' },
+		{ "ctl", required_argument, NULL, 'C' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool uring = true;
+	bool uring = true, json = false;
+	const char *ctl = NULL;
 	struct rtrs_srv_attr attr;
 	struct rtrs_srv_ctx *ctx;
 	char *addrs[16], *save = NULL, line[PATH_MAX + 32];
@@ -1244,6 +1690,8 @@ int main(int argc, char **argv)
 			}
 			attr.always_invalidate = optarg[0] == '1';
 			continue;
+		case 'C': ctl = optarg; continue;
+		case 'j': json = true; continue;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("rnbd-server %s\n", RTRS_VERSION_STRING); return 0;
 		default: usage(stderr); return 2;
@@ -1251,7 +1699,9 @@ int main(int argc, char **argv)
 		if (config_line(line, "command line"))
 			return 2;
 	}
-	if (!listen_spec || (!S.exports && S.dirfd < 0)) {
+	if (ctl && optind < argc && !listen_spec)
+		return ctl_client(ctl, json, argc - optind, argv + optind);
+	if (!listen_spec || (!S.exports && S.dirfd < 0) || optind < argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -1288,6 +1738,11 @@ int main(int argc, char **argv)
 		       atomic_load(&e->mr) ? " zero-copy" : "");
 	}
 	pthread_mutex_unlock(&S.lock);
+	if (ctl && (ret = ctl_start(ctl))) {
+		fprintf(stderr, "rnbd-server: --ctl %s: %s\n", ctl, strerror(-ret));
+		rtrs_srv_close(ctx);
+		return 2;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char a[160];
 
@@ -1301,6 +1756,7 @@ int main(int argc, char **argv)
 	while (!stop_sig)
 		usleep(50 * 1000);
 	fprintf(stderr, "rnbd-server: shutting down\n");
+	ctl_stop();
 	/* stops accepting, closes the sessions, waits for every answer: the
 	 * workers still run */
 	rtrs_srv_close(ctx);
@@ -1317,7 +1773,7 @@ int main(int argc, char **argv)
 		S.exports = e->next;
 		if (atomic_load(&e->mr)) {
 			rtrs_srv_mr_dereg(atomic_load(&e->mr));
-			munmap((void *)e->map, (size_t)e->size);
+			munmap((void *)e->map, e->map_len);
 		}
 		close(e->fd);
 		if (e->dfd >= 0)

@@ -54,7 +54,7 @@ enum rnbd_op {
 #define RNBD_NOUNMAP (1u << 11)    /* write zeroes without deallocating */
 
 struct rnbd_dev_info {
-	uint64_t size;                  /* bytes */
+	uint64_t size;                  /* bytes, at open or rnbd_dev_refresh() */
 	uint32_t logical_block_size;    /* offsets and lengths align to this */
 	uint32_t physical_block_size;
 	uint32_t max_io_size;           /* bytes per READ/WRITE */
@@ -106,6 +106,15 @@ RNBD_API struct rtrs_clt_sess *rnbd_sess_rtrs(struct rnbd_sess *sess);
 RNBD_API int rnbd_dev_open(struct rnbd_sess *sess, const char *name,
 			   enum rnbd_access access, struct rnbd_dev **out);
 RNBD_API int rnbd_dev_info(struct rnbd_dev *dev, struct rnbd_dev_info *info);
+/*
+ * rnbd_dev_refresh - ask the server for the device's size again (it may
+ * have grown or shrunk: the server takes it at every open and checks IO
+ * against the size at the time of the request). Afterwards rnbd_dev_info()
+ * and the range checks of rnbd_submit() use the new size. Not from a
+ * callback. Errors: as rnbd_dev_open() (-ENOENT: the export is gone),
+ * -ENOTCONN, -EPROTO.
+ */
+RNBD_API int rnbd_dev_refresh(struct rnbd_dev *dev);
 /* Close: waits for the device's IO in flight (polling in poll mode; from
  * a callback that is -EDEADLK), then tells the server. */
 RNBD_API int rnbd_dev_close(struct rnbd_dev *dev);
@@ -120,7 +129,9 @@ typedef void (*rnbd_done_fn)(void *priv, int status);
  * completion), -EINVAL (alignment, range, flags), -EROFS (read-only
  * device), -EMSGSIZE (longer than max_io_size), -ENOTCONN.
  * Completion status: 0, or -EIO/-ENOSPC/... from the server's backend,
- * -EINVAL for a request the server refused, -ECONNABORTED without a path.
+ * -EINVAL for a request the server refused (past the end of a file that
+ * shrank, too), -ENODEV on a device the server closed (its control
+ * socket), -ECONNABORTED without a path.
  */
 RNBD_API int rnbd_submit(struct rnbd_dev *dev, enum rnbd_op op, uint64_t offset,
 			 void *buf, size_t len, unsigned flags,

@@ -33,6 +33,7 @@ struct rnbd_dev {
 	uint64_t reopens;
 	char name[RNBD_NAME_MAX + 1];
 	struct rnbd_dev_info info;
+	_Atomic uint64_t size;          /* bytes: info.size, rnbd_dev_refresh() */
 	unsigned inflight;              /* under sess->lock */
 	bool closing;
 };
@@ -301,6 +302,7 @@ int rnbd_dev_open(struct rnbd_sess *s, const char *name,
 	d->mode = (uint8_t)access;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->info.size = r.nsectors << 9;
+	d->size = d->info.size;
 	d->info.logical_block_size = r.logical_block_size;
 	d->info.physical_block_size = r.physical_block_size;
 	max_io = (uint64_t)r.max_hw_sectors << 9;
@@ -330,8 +332,26 @@ int rnbd_dev_info(struct rnbd_dev *d, struct rnbd_dev_info *info)
 		return -EINVAL;
 	pthread_mutex_lock(&d->sess->lock);
 	*info = d->info;
+	info->size = atomic_load(&d->size);
 	info->reopens = d->reopens;
 	pthread_mutex_unlock(&d->sess->lock);
+	return 0;
+}
+
+/* OPEN again, by name and mode: the server answers with the same device
+ * and its size now (docs/rnbd-protocol.md 1.2, rule 1). */
+int rnbd_dev_refresh(struct rnbd_dev *d)
+{
+	struct rnbd_open_rsp r;
+	int ret;
+
+	if (!d)
+		return -EINVAL;
+	ret = open_exchange(d->sess, d->name, d->mode, &r);
+	if (ret)
+		return ret;
+	atomic_store(&d->id, r.device_id);
+	atomic_store(&d->size, r.nsectors << 9);
 	return 0;
 }
 
@@ -504,11 +524,12 @@ static void *reopen_main(void *arg)
 	return NULL;
 }
 
-static int check_io(const struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
+static int check_io(struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
 		    const void *buf, size_t len, unsigned flags)
 {
 	const struct rnbd_dev_info *in = &d->info;
 	uint32_t lbs = in->logical_block_size;
+	uint64_t size;
 
 	if (flags & ~(unsigned)(RNBD_FUA | RNBD_PREFLUSH | RNBD_NOUNMAP))
 		return -EINVAL;
@@ -540,7 +561,8 @@ static int check_io(const struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
 	}
 	if ((off | len) & (lbs - 1))
 		return -EINVAL;
-	if (off > in->size || len > in->size - off)
+	size = atomic_load(&d->size);
+	if (off > size || len > size - off)
 		return -EINVAL;
 	return 0;
 }

@@ -671,10 +671,10 @@ static void io_mode_cases(struct rnbd_sess *s)
 	CHECK(!memcmp(w, r, sizeof(w)), "memdisk: read after discard differs");
 	CHECK_EQ(rnbd_pread(d, r, 512, DISK), -EINVAL);
 	/* the file shrinks under the export: a READ past its new end fails
-	 * alone (-EIO), one before it still reads, and so does one after it
-	 * has grown back */
+	 * alone (-EINVAL: past the size at the request), one before it still
+	 * reads, and so does one after it has grown back */
 	if (!truncate(memdisk, 64 << 10)) {
-		CHECK_EQ(rnbd_pread(d, r, 4096, 128 << 10), -EIO);
+		CHECK_EQ(rnbd_pread(d, r, 4096, 128 << 10), -EINVAL);
 		CHECK_EQ(rnbd_pread(d, r, 4096, 0), 0);
 		CHECK(!memcmp(w, r + (3 << 9), 4096 - (3 << 9)),
 		      "memdisk: read after the shrink differs");
