@@ -1309,69 +1309,24 @@ static int ctl_close_devs(const char *sess, const char *exp)
 	return ss && (n || !exp) ? n : -ENOENT;
 }
 
-/* One request to this process's librtrs control socket (rtrsctl(8)):
- * its status; the body into @body. */
-static int rtrs_ctl_self(const char *req, char *body, size_t cap)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char dir[sizeof(sa.sun_path)], *nl;
-	size_t n = 0;
-	int fd, st = -EPROTO;
-	ssize_t r;
-
-	if (rtrs_ctl_run_dir(dir, sizeof(dir)) ||
-	    (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%d.sock",
-			     dir, (int)getpid()) >= sizeof(sa.sun_path))
-		return -ENOTSUP;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
-		close(fd);
-		return -ENOTSUP;        /* RTRS_CTL=0: no librtrs socket */
-	}
-	while (n + 1 < cap && ((r = read(fd, body + n, cap - 1 - n)) > 0 ||
-			       (r < 0 && errno == EINTR)))
-		n += r > 0 ? (size_t)r : 0;
-	close(fd);
-	body[n] = 0;
-	nl = strchr(body, '\n');
-	if (!nl || sscanf(body, "status %d", &st) != 1)
-		return -EPROTO;
-	memmove(body, nl + 1, strlen(nl + 1) + 1);
-	return st;
-}
-
-/* close-session: its devices, then its paths (the librtrs control
- * socket's server-disconnect for each path that "stats" names). */
+/* close-session: its devices, then its paths (rtrs_srv_close_sess()). */
 static int ctl_close_sess(const char *sess)
 {
-	char req[CTL_LINE_MAX], body[16384];
-	unsigned ids[RTRS_MAX_PATHS], nids = 0, id;
+	struct rtrs_srv_ctx *ctx;
 	int ret = ctl_close_devs(sess, NULL);
 
 	if (ret < 0)
 		return ret;
-	if (strpbrk(sess, " \t\n"))
-		return -EINVAL;
-	snprintf(req, sizeof(req), "text stats %s\n", sess);
-	ret = rtrs_ctl_self(req, body, sizeof(body));
-	if (ret < 0)
+	pthread_mutex_lock(&S.lock);
+	ctx = S.ctx;
+	pthread_mutex_unlock(&S.lock);
+	if (!ctx)
+		return -ENOENT;
+	ret = rtrs_srv_close_sess(ctx, sess);
+	if (ret)
 		return ret;
-	for (char *l = strtok(body, "\n"); l && nids < RTRS_MAX_PATHS;
-	     l = strtok(NULL, "\n"))
-		if (sscanf(l, "  path %u", &id) == 1)
-			ids[nids++] = id;
-	for (unsigned i = 0; i < nids; i++) {
-		snprintf(req, sizeof(req), "text server-disconnect %s %u\n",
-			 sess, ids[i]);
-		ret = rtrs_ctl_self(req, body, sizeof(body));
-		if (ret && ret != -ENOENT)      /* -ENOENT: closed meanwhile */
-			return ret;
-	}
-	fprintf(stderr, "rnbd-server: session %s: %u paths closed by the "
-		"control socket\n", sess, nids);
+	fprintf(stderr, "rnbd-server: session %s: paths closed by the "
+		"control socket\n", sess);
 	return 0;
 }
 

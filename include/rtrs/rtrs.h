@@ -423,6 +423,15 @@ RTRS_API int rtrs_srv_get_listen_addr(struct rtrs_srv_ctx *ctx, size_t idx, char
 RTRS_API void rtrs_srv_close(struct rtrs_srv_ctx *ctx);
 
 /*
+ * rtrs_srv_close_sess - close every path of the session named @name, as
+ * a link failure would (kernel: rtrs-srv sysfs "disconnect"): its
+ * requests in flight are answered by the application as usual, the
+ * client sees its paths go down and reconnects if its settings let it.
+ * Errors: -EINVAL (NULL), -ENOENT (no session of that name).
+ */
+RTRS_API int rtrs_srv_close_sess(struct rtrs_srv_ctx *ctx, const char *name);
+
+/*
  * rtrs_srv_resp - answer @op with @status: 0 or a negative errno above
  * -512, which the client's conf gets unchanged; any other value, a
  * positive one included, is sent as -EIO. May be called from any thread,

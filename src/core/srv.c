@@ -1709,12 +1709,15 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 	return n;
 }
 
-int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
-			     uint32_t id)
+/* Close the paths of session @name numbered @id, or all of them when
+ * @all. -ENOENT when none. */
+static int close_sess_paths(struct rtrs_srv_ctx *ctx, const char *name,
+			    uint32_t id, bool all)
 {
 	struct srv_path *found[RTRS_MAX_PATHS];
 	struct rtrs_list *sp, *pp;
 	unsigned n = 0;
+	bool named = false;
 
 	/* every path object with that number: the client's path and any
 	 * earlier one of it still closing */
@@ -1725,11 +1728,13 @@ int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 
 		if (!s->named || strcmp(name, s->name))
 			continue;
+		named = true;
 		rtrs_list_for_each(pp, &s->paths) {
 			struct srv_path *p = container_of(pp, struct srv_path,
 							  node);
 
-			if (srv_path_no(p) == id && n < RTRS_MAX_PATHS) {
+			if ((all || srv_path_no(p) == id) &&
+			    n < RTRS_MAX_PATHS) {
 				atomic_fetch_add(&p->ref, 1);
 				found[n++] = p;
 			}
@@ -1740,5 +1745,18 @@ int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 		path_close(found[i], -ECONNRESET, false);
 		path_put(found[i]);
 	}
-	return n ? 0 : -ENOENT;
+	return n || (all && named) ? 0 : -ENOENT;
+}
+
+int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
+			     uint32_t id)
+{
+	return close_sess_paths(ctx, name, id, false);
+}
+
+int rtrs_srv_close_sess(struct rtrs_srv_ctx *ctx, const char *name)
+{
+	if (!ctx || !name)
+		return -EINVAL;
+	return close_sess_paths(ctx, name, 0, true);
 }
