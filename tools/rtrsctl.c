@@ -38,8 +38,12 @@ static void usage(FILE *f)
 "  reconnect SESSION PATH         reconnect a path now\n"
 "  policy SESSION [POLICY]        show or set: round-robin|rr|0,\n"
 "                                 min-inflight|mi|1, min-latency|ml|2\n"
+"  max-reconnect-attempts SESSION [N]\n"
+"                                 show or set: -1|forever, 0|never, N\n"
 "  reset-stats SESSION            zero the session's counters\n"
 "  server-disconnect SESSION ID   close server path ID (see stats)\n"
+"  server-reset-stats             zero the listeners' counters\n"
+"Options go before COMMAND.\n"
 "PATH is the client path index; sockets are in $RTRS_RUN_DIR, /run/rtrs\n"
 "(root) or $XDG_RUNTIME_DIR/rtrs.\n");
 }
@@ -152,7 +156,7 @@ int main(int argc, char **argv)
 
 	if (rtrs_ctl_run_dir(dir, sizeof(dir)))
 		dir[0] = 0;
-	while ((c = getopt_long(argc, argv, "jp:d:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jp:d:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'p': pid = atoi(optarg); break;
@@ -225,6 +229,29 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	/* to every process (or --pid): each one with a listener resets it */
+	if (!strcmp(argv[optind], "server-reset-stats")) {
+		if (argc - optind != 1) {
+			usage(stderr);
+			return 2;
+		}
+		ret = -ENOENT;
+		for (int i = 0; i < npids; i++) {
+			int r = call(dir, pids[i], req, &body);
+
+			free(body);
+			if (!r)
+				nok++;
+			else if (r != -ENOENT && (pid || r != -ECONNREFUSED))
+				ret = r;
+		}
+		if (!nok) {
+			fprintf(stderr, "rtrsctl: server-reset-stats: %s\n",
+				ret == -ENOENT ? "no listener" : strerror(-ret));
+			return 1;
+		}
+		return 0;
+	}
 	if (argc - optind < 2) {
 		usage(stderr);
 		return 2;

@@ -298,6 +298,16 @@ struct rtrs_path_info {
 	uint64_t hb_timeouts;      /* failures declared by missed heartbeats */
 	uint64_t cur_latency_ns;   /* smoothed heartbeat round trip, 0 = none */
 	uint64_t cpu_migration_from, cpu_migration_to;
+	/* Added after 0.3.0 at the end: the struct grew, a program built
+	 * against 0.3.0's header must be rebuilt (it passes a smaller one).
+	 * The path's libfabric provider ("tcp", "net", "verbs") and its
+	 * domain, the kernel's hca_name: the interface ("lo") for tcp and
+	 * net, the device ("rxe0") for verbs. */
+	char provider[32];
+	char domain[64];
+	/* "host:port" the connected path sends from (the source the system
+	 * chose, or @src resolved); "" when the path is not connected. */
+	char src_resolved[128];
 };
 
 /*
@@ -330,6 +340,15 @@ RTRS_API int rtrs_clt_reconnect_path(struct rtrs_clt_sess *sess,
 RTRS_API int rtrs_clt_set_policy(struct rtrs_clt_sess *sess,
 				 enum rtrs_mp_policy policy);
 RTRS_API int rtrs_clt_get_policy(struct rtrs_clt_sess *sess);
+/* The attr's max_reconnect_attempts at run time: -1 forever, 0 never, N
+ * attempts per failure. Paths reconnecting now follow the new value: one
+ * that has had N attempts (the count restarts when it connects) gives up
+ * and stays closed, as after its last failed attempt, until
+ * rtrs_clt_reconnect_path(). -EINVAL for @n < -1. The getter returns the
+ * value, or -EINVAL for a NULL @sess. */
+RTRS_API int rtrs_clt_set_max_reconnect_attempts(struct rtrs_clt_sess *sess,
+						 int n);
+RTRS_API int rtrs_clt_get_max_reconnect_attempts(struct rtrs_clt_sess *sess);
 /* Zero the session's and every path's counters (not inflight). */
 RTRS_API int rtrs_clt_reset_stats(struct rtrs_clt_sess *sess);
 
@@ -510,6 +529,11 @@ struct rtrs_srv_stats {
 };
 
 RTRS_API int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st);
+
+/* Zero the listener's cumulative counters (rtrs_srv_get_stats(): all but
+ * sessions) and those of each of its sessions and their paths
+ * (rtrs_srv_sess_get_stats()); the gauges stay. -EINVAL on NULL. */
+RTRS_API int rtrs_srv_reset_stats(struct rtrs_srv_ctx *ctx);
 
 /* One session's counters (per path: rtrsctl(8) stats). @sess is valid from
  * link_ev CONNECTED until link_ev DISCONNECTED. */

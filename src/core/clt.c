@@ -1550,9 +1550,28 @@ static void path_reset(struct clt_path *p)
 	p->info_err = 0;
 	p->err = 0;
 	p->srv_id = 0;
+	pthread_mutex_lock(&p->lock);
+	p->local[0] = 0;
+	pthread_mutex_unlock(&p->lock);
 	p->hb_missed = 0;
 	atomic_store(&p->hb_outstanding, false);
 	atomic_store(&p->hb_lat_ns, 0);
+}
+
+/* Record the source address connection 0 of @p uses: while it is not
+ * dead, its endpoint is not closed (path_close() marks it first). */
+static void path_note_local(struct clt_path *p)
+{
+	struct clt_con *c = &p->cons[0];
+	char buf[sizeof(p->local)] = "";
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->dead && c->ep && rtrs__fab_ep_name(c->ep, buf, sizeof(buf)))
+		buf[0] = 0;
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&p->lock);
+	snprintf(p->local, sizeof(p->local), "%s", buf);
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* One connection attempt of a path in CONNECTING; on failure the path is
@@ -1572,6 +1591,7 @@ static int path_connect(struct clt_path *p, bool recon)
 		path_close(p, ret);
 		return ret;
 	}
+	path_note_local(p);
 	return 0;
 }
 
@@ -2324,6 +2344,18 @@ int rtrs_clt_path_info(struct rtrs_clt_sess *s, unsigned idx,
 	in->cur_latency_ns = atomic_load(&p->hb_lat_ns);
 	in->cpu_migration_from = atomic_load(&p->st_mig_from);
 	in->cpu_migration_to = atomic_load(&p->st_mig_to);
+	if (p->dom) {
+		const struct fab_caps *c = rtrs__fab_dom_caps(p->dom);
+
+		snprintf(in->provider, sizeof(in->provider), "%s", c->prov);
+		snprintf(in->domain, sizeof(in->domain), "%s", c->domain);
+	}
+	if (in->state == RTRS_PATH_CONNECTED) {
+		pthread_mutex_lock(&p->lock);
+		snprintf(in->src_resolved, sizeof(in->src_resolved), "%s",
+			 p->local);
+		pthread_mutex_unlock(&p->lock);
+	}
 	return 0;
 }
 
@@ -2449,6 +2481,40 @@ int rtrs_clt_set_policy(struct rtrs_clt_sess *s, enum rtrs_mp_policy policy)
 int rtrs_clt_get_policy(struct rtrs_clt_sess *s)
 {
 	return s ? atomic_load(&s->policy) : -EINVAL;
+}
+
+int rtrs_clt_set_max_reconnect_attempts(struct rtrs_clt_sess *s, int n)
+{
+	unsigned np;
+
+	if (!s || n < -1)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->attr.max_reconnect_attempts = n;
+	/* a path waiting for its next attempt that has had its share now
+	 * gives up, as it would after its next failed one */
+	np = atomic_load(&s->npaths);
+	for (unsigned i = 0; n >= 0 && i < np; i++) {
+		struct clt_path *p = sess_path(s, i);
+
+		if (p && p->recon_attempts >= n &&
+		    atomic_load(&p->state) == CLT_PATH_RECONNECTING)
+			path_set_state(p, CLT_PATH_CLOSED);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int rtrs_clt_get_max_reconnect_attempts(struct rtrs_clt_sess *s)
+{
+	int n;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	n = s->attr.max_reconnect_attempts;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 int rtrs_clt_reset_stats(struct rtrs_clt_sess *s)

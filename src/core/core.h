@@ -141,6 +141,8 @@ struct clt_path {
 	struct rtrs_clt_sess *sess;
 	unsigned idx;
 	char src[128], dst[128];
+	char local[128];                /* under lock: the source address the
+					   connection uses, "" while down */
 	uint8_t uuid[16];
 	struct fab_dom *dom;
 	unsigned ncons;

@@ -139,7 +139,7 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 			"\"tx_backlog\":%llu,\"cpu_migration_from\":%llu,"
 			"\"cpu_migration_to\":%llu,\"paths\":%u,"
 			"\"paths_connected\":%u},\"paths\":[",
-			policy_name(pol), s->attr.max_reconnect_attempts,
+			policy_name(pol), rtrs_clt_get_max_reconnect_attempts(s),
 			(unsigned long long)st.read_cnt,
 			(unsigned long long)st.read_bytes,
 			(unsigned long long)st.write_cnt,
@@ -160,7 +160,7 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 			"  errors: %llu  held: %llu  tx_backlog: %llu\n",
 			s->name, policy_name(pol),
 			pol == 0 ? "RR" : pol == 1 ? "MI" : "ML", pol,
-			s->attr.max_reconnect_attempts, st.paths,
+			rtrs_clt_get_max_reconnect_attempts(s), st.paths,
 			st.paths_connected, (unsigned long long)st.read_cnt,
 			(unsigned long long)st.read_bytes,
 			(unsigned long long)st.write_cnt,
@@ -176,9 +176,11 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 			policy_name(pol), st.paths_connected, st.paths,
 			(unsigned long long)st.inflight,
 			(unsigned long long)st.failovers);
-		fprintf(f, "  %-4s %-12s %-22s %-22s %10s %10s %8s %9s %7s %9s\n",
+		fprintf(f, "  %-4s %-12s %-22s %-22s %10s %10s %8s %9s %7s %9s "
+			"%-14s %s\n",
 			"PATH", "STATE", "SRC", "DST", "READS", "WRITES",
-			"INFLIGHT", "FAILOVERS", "RECONN", "LAT_US");
+			"INFLIGHT", "FAILOVERS", "RECONN", "LAT_US", "PROV/DOMAIN",
+			"LOCAL");
 	}
 	for (int i = 0; i < slots; i++) {
 		if (rtrs_clt_path_info(s, (unsigned)i, &in))
@@ -196,7 +198,7 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 				"\"reconnects_ok\":%llu,\"reconnects_failed\":%llu,"
 				"\"hb_timeouts\":%llu,\"cur_latency_ns\":%llu,"
 				"\"cpu_migration_from\":%llu,"
-				"\"cpu_migration_to\":%llu}",
+				"\"cpu_migration_to\":%llu,\"provider\":",
 				(unsigned long long)in.read_cnt,
 				(unsigned long long)in.read_bytes,
 				(unsigned long long)in.write_cnt,
@@ -209,6 +211,12 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 				(unsigned long long)in.cur_latency_ns,
 				(unsigned long long)in.cpu_migration_from,
 				(unsigned long long)in.cpu_migration_to);
+			rtrs__ctl_json_str(f, in.provider);
+			fprintf(f, ",\"hca_name\":");
+			rtrs__ctl_json_str(f, in.domain);
+			fprintf(f, ",\"src_resolved\":");
+			rtrs__ctl_json_str(f, in.src_resolved);
+			fputc('}', f);
 		} else if (full) {
 			/* the kernel's sysfs file names and formats */
 			fprintf(f, "  path %u\n    state: %s\n    src_addr: %s\n"
@@ -218,7 +226,9 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 				"    stats/cpu_migration_from: %llu\n"
 				"    stats/cpu_migration_to: %llu\n"
 				"    hb_timeouts: %llu\n"
-				"    cur_latency: %llu ns\n", in.idx,
+				"    cur_latency: %llu ns\n"
+				"    provider: %s\n    hca_name: %s\n"
+				"    src_resolved: %s\n", in.idx,
 				rtrs_path_state_str(in.state),
 				*in.src ? in.src : "-", in.dst,
 				(unsigned long long)in.read_cnt,
@@ -232,10 +242,17 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 				(unsigned long long)in.cpu_migration_from,
 				(unsigned long long)in.cpu_migration_to,
 				(unsigned long long)in.hb_timeouts,
-				(unsigned long long)in.cur_latency_ns);
+				(unsigned long long)in.cur_latency_ns,
+				*in.provider ? in.provider : "-",
+				*in.domain ? in.domain : "-",
+				*in.src_resolved ? in.src_resolved : "-");
 		} else {
+			char pd[sizeof(in.provider) + sizeof(in.domain)];
+
+			snprintf(pd, sizeof(pd), "%s/%s", in.provider,
+				 in.domain);
 			fprintf(f, "  %-4u %-12s %-22s %-22s %10llu %10llu %8llu "
-				"%9llu %3llu/%-3llu %9.1f\n", in.idx,
+				"%9llu %3llu/%-3llu %9.1f %-14s %s\n", in.idx,
 				rtrs_path_state_str(in.state),
 				*in.src ? in.src : "-", in.dst,
 				(unsigned long long)in.read_cnt,
@@ -244,7 +261,8 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 				(unsigned long long)in.failovers,
 				(unsigned long long)in.reconnects_ok,
 				(unsigned long long)in.reconnects_failed,
-				in.cur_latency_ns / 1000.0);
+				in.cur_latency_ns / 1000.0, pd,
+				*in.src_resolved ? in.src_resolved : "-");
 		}
 		first = false;
 	}
@@ -333,6 +351,28 @@ static int parse_idx(const char *a, unsigned *out)
 	return 0;
 }
 
+/* max_reconnect_attempts: an integer >= -1, or forever (-1), never (0) */
+static int parse_attempts(const char *a, int *out)
+{
+	char *end;
+	long v;
+
+	if (!strcasecmp(a, "forever")) {
+		*out = -1;
+		return 0;
+	}
+	if (!strcasecmp(a, "never")) {
+		*out = 0;
+		return 0;
+	}
+	errno = 0;
+	v = strtol(a, &end, 10);
+	if (errno || end == a || *end || v < -1 || v > INT32_MAX)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
 /* "[src@]dst", also "src,dst" as the kernel's add_path accepts */
 static int parse_path(char *a, struct rtrs_path_addr *pa)
 {
@@ -384,6 +424,19 @@ static int cmd_run(FILE *f, int argc, char **argv)
 		}
 		return ret;
 	}
+	if (!strcmp(argv[1], "server-reset-stats") && argc == 2) {
+		struct rtrs_list *pos;
+
+		ret = -ENOENT;
+		rtrs_list_for_each(pos, &C.ents) {
+			struct ctl_ent *e = container_of(pos, struct ctl_ent,
+							 node);
+
+			if (e->kind == RTRS_CTL_SRV)
+				ret = rtrs_srv_reset_stats(e->obj);
+		}
+		return ret;
+	}
 	if (argc < 3)
 		return -EINVAL;
 	s = find_clt(argv[2]);
@@ -401,6 +454,21 @@ static int cmd_run(FILE *f, int argc, char **argv)
 		ret = policy_parse(argv[3]);
 		return ret < 0 ? ret
 			       : rtrs_clt_set_policy(s, (enum rtrs_mp_policy)ret);
+	}
+	if (!strcmp(argv[1], "max-reconnect-attempts") && argc == 3) {
+		ret = rtrs_clt_get_max_reconnect_attempts(s);
+		if (ret < -1)
+			return ret;
+		fprintf(f, json ? "{\"max_reconnect_attempts\":%d}\n" : "%d\n",
+			ret);
+		return 0;
+	}
+	if (!strcmp(argv[1], "max-reconnect-attempts") && argc == 4) {
+		int n;
+
+		if (parse_attempts(argv[3], &n))
+			return -EINVAL;
+		return rtrs_clt_set_max_reconnect_attempts(s, n);
 	}
 	if (!strcmp(argv[1], "add-path") && argc == 4) {
 		if (parse_path(argv[3], &pa))

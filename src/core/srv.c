@@ -1580,6 +1580,46 @@ int rtrs_srv_sess_get_stats(struct rtrs_srv_sess *s,
 	return 0;
 }
 
+int rtrs_srv_reset_stats(struct rtrs_srv_ctx *ctx)
+{
+	struct rtrs_list *sp, *pp;
+
+	if (!ctx)
+		return -EINVAL;
+	atomic_store(&ctx->st_read_cnt, 0);
+	atomic_store(&ctx->st_read_bytes, 0);
+	atomic_store(&ctx->st_write_cnt, 0);
+	atomic_store(&ctx->st_write_bytes, 0);
+	atomic_store(&ctx->st_bad_input, 0);
+	atomic_store(&ctx->st_executed, 0);
+	atomic_store(&ctx->st_dup_answered, 0);
+	atomic_store(&ctx->st_dup_attached, 0);
+	atomic_store(&ctx->st_stale_dropped, 0);
+	atomic_store(&ctx->st_paths_fenced, 0);
+	atomic_store(&ctx->st_hb_timeouts, 0);
+	pthread_mutex_lock(&ctx->lock);
+	rtrs_list_for_each(sp, &ctx->sessions) {
+		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
+						       node);
+
+		atomic_store(&s->st_read_cnt, 0);
+		atomic_store(&s->st_read_bytes, 0);
+		atomic_store(&s->st_write_cnt, 0);
+		atomic_store(&s->st_write_bytes, 0);
+		rtrs_list_for_each(pp, &s->paths) {
+			struct srv_path *p = container_of(pp, struct srv_path,
+							  node);
+
+			atomic_store(&p->st_read_cnt, 0);
+			atomic_store(&p->st_read_bytes, 0);
+			atomic_store(&p->st_write_cnt, 0);
+			atomic_store(&p->st_write_bytes, 0);
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
 /* ---- control socket (ctl.c) ---- */
 
 /* The number of @p for rtrsctl: the client's (its slot), when the client

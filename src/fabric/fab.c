@@ -126,6 +126,8 @@ static void read_caps(struct fab_dom *d)
 	struct fab_caps *c = &d->caps;
 
 	snprintf(c->prov, sizeof(c->prov), "%s", i->fabric_attr->prov_name);
+	snprintf(c->domain, sizeof(c->domain), "%s",
+		 i->domain_attr->name ? i->domain_attr->name : "");
 	c->inject_size = i->tx_attr->inject_size;
 	c->tx_iov_limit = i->tx_attr->iov_limit ? i->tx_attr->iov_limit : 1;
 	c->rma_iov_limit = i->tx_attr->rma_iov_limit ? i->tx_attr->rma_iov_limit : 1;
@@ -635,6 +637,17 @@ int rtrs__fab_ep_peer(const struct fab_ep *e, char *buf, size_t len)
 	char a[128];
 	size_t al = sizeof(a);
 	int ret = fi_getpeer(e->ep, a, &al);
+
+	if (ret)
+		return rtrs__fab_errno(ret);
+	return addr_str(a, buf, len);
+}
+
+int rtrs__fab_ep_name(const struct fab_ep *e, char *buf, size_t len)
+{
+	char a[128];
+	size_t al = sizeof(a);
+	int ret = fi_getname(&e->ep->fid, a, &al);
 
 	if (ret)
 		return rtrs__fab_errno(ret);

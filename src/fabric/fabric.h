@@ -55,6 +55,9 @@ struct fab_opctx {
 /* What the provider asked for, read after fi_getinfo. */
 struct fab_caps {
 	char prov[32];
+	char domain[64];        /* the provider's domain name: the interface
+				   ("lo", "eth0") for tcp and net, the
+				   device ("rxe0", "siw0") for verbs */
 	size_t inject_size;
 	size_t tx_iov_limit;
 	size_t rma_iov_limit;
@@ -183,8 +186,10 @@ int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
 void rtrs__fab_ep_close(struct fab_ep *ep);
 void rtrs__fab_ep_want_tx(struct fab_ep *ep);
 const struct fab_caps *rtrs__fab_ep_caps(const struct fab_ep *ep);
-/* "host:port" of the peer / of our side. */
+/* "host:port" of the peer / of our side (the source address the system
+ * chose, once connected). */
 int rtrs__fab_ep_peer(const struct fab_ep *ep, char *buf, size_t len);
+int rtrs__fab_ep_name(const struct fab_ep *ep, char *buf, size_t len);
 
 /* Posting. @desc arrays may be NULL when !caps->mr_local. With @signal the
  * operation completes to ops->cqe (FAB_CQE_TX); otherwise only errors do. */

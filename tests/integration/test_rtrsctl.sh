@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # rtrsctl against a running rtrs-perf server and a two-path rtrs-perf client
 # doing verified IO: every verb, text and JSON, the socket's permissions, a
-# non-owner refused, and the sockets gone when the processes exit.
+# non-owner refused, and the sockets gone when the processes exit; each
+# path's provider, domain and the source address it uses; the server's
+# counters reset; max_reconnect_attempts changed under a reconnecting
+# session.
 #
 #   test_rtrsctl.sh RTRS_PERF RTRSCTL
 set -uo pipefail
@@ -47,6 +50,18 @@ path_recon() { # idx: the client path's successful reconnects
 		/^client session/ { c = 1 } /^server/ { c = 0 }
 		c && $1 == "path" { p = ($2 == i); next }
 		c && p && $1 == "stats/reconnects:" { print $2; exit }'
+}
+path_field() { # idx field: a client path's line "field: value" of stats
+	"$ctl" stats perfsess | awk -v i="$1" -v k="$2:" '
+		/^client session/ { c = 1 } /^server/ { c = 0 }
+		c && $1 == "path" { p = ($2 == i); next }
+		c && p && $1 == k { print $2; exit }'
+}
+srv_src() { # id: the server's src_addr of path id of perfsess
+	"$ctl" --pid "$spid" stats perfsess | awk -v i="$1" '
+		/^server session/ { s = 1 }
+		s && $1 == "path" { p = ($2 == i); next }
+		s && p && $1 == "src_addr:" { print $2; exit }'
 }
 writes() { # client's write count
 	"$ctl" --json stats perfsess | grep -o '"clients":\[{[^}]*' |
@@ -138,6 +153,35 @@ check "add-path of path 1 again refused (got '$out')" grep -q "File exists" <<<"
 out=$("$ctl" add-path perfsess "$ADDR2@$a2")
 check "add-path returns slot 2 (got '$out')" [ "$out" = 2 ]
 check "path 2 connected" path_state 2 connected
+# what each path runs on: the provider, its domain (the kernel's
+# hca_name: "lo" for tcp on loopback, the device for verbs) and the source
+# address it uses, here the one given; the server sees the same address
+prov=${RTRS_PROVIDER:-tcp}
+for i in 0 1 2; do
+	v=$(path_field $i provider)
+	check "path $i provider is $prov (got '$v')" [ "$v" = "$prov" ]
+	v=$(path_field $i hca_name)
+	check "path $i has a domain (got '$v')" [ -n "$v" ] && [ "$v" != - ]
+done
+if [ "$prov" = tcp ] || [ "$prov" = net ]; then
+	v=$(path_field 0 hca_name)
+	check "loopback domain is lo (got '$v')" [ "$v" = lo ]
+fi
+src2=$(path_field 2 src_resolved)
+check "path 2 sends from $ADDR2 (got '$src2')" grep -q "^$ADDR2:[1-9][0-9]*\$" <<<"$src2"
+srv_src_is() { [ "$(srv_src "$1")" = "$2" ]; }
+eventually "the server's path 2 comes from $src2 (got '$(srv_src 2)')" \
+	srv_src_is 2 "$src2"
+src0=$(path_field 0 src_resolved)
+src0_ok() { [[ $src0 =~ ^.+:[1-9][0-9]*$ ]]; }
+check "path 0 has a source address (got '$src0')" src0_ok
+out=$("$ctl" --json stats perfsess)
+check "json: provider of 3 paths" [ "$(grep -o "\"provider\":\"$prov\"" <<<"$out" | wc -l)" -eq 3 ]
+check "json: hca_name" grep -q '"hca_name":"[^"]' <<<"$out"
+check "json: src_resolved of path 2" grep -q "\"src_resolved\":\"$src2\"" <<<"$out"
+out=$("$ctl" list)
+check "list: provider/domain and source of path 2" \
+	grep -q "^  2 .* $prov/[^ ]* *$src2\$" <<<"$out"
 check "remove-path 2" "$ctl" remove-path perfsess 2
 check "slot 2 gone" sh -c "! '$ctl' stats perfsess | grep -q '^  path 2$'"
 
@@ -171,10 +215,88 @@ check "client exit 0 (no IO or verify errors)" [ "$rc" -eq 0 ]
 check "client saw no errors" grep -q "errors 0, verify errors 0" "$work/clt.out"
 check "client socket removed" [ ! -e "$RTRS_RUN_DIR/$cpid.sock" ]
 cpid=0
+
+# server-reset-stats: the listener's counters, its sessions' and their
+# paths' go to 0, then count the next client's
+# requests exactly
+srv_rdma() { # the listener's "rdma:" line: read_cnt read_bytes write_cnt write_bytes
+	"$ctl" --pid "$spid" stats | awk '/^server / { s = 1; next }
+		s && $1 == "rdma:" { print $2, $3, $4, $5; exit }'
+}
+srv_executed() {
+	"$ctl" --pid "$spid" stats | awk '$1 == "executed" { print $2; exit }'
+}
+set -- $(srv_rdma)
+check "server counted the writes (got '$*')" [ "${3:-0}" -gt 0 ]
+check "server-reset-stats" "$ctl" server-reset-stats
+check "server rdma 0 (got '$(srv_rdma)')" [ "$(srv_rdma)" = "0 0 0 0" ]
+check "server executed 0 (got '$(srv_executed)')" [ "$(srv_executed)" = 0 ]
+out=$("$ctl" --pid "$spid" --json stats)
+check "json: every server counter 0" \
+	[ "$(grep -o '"\(read\|write\)_\(cnt\|bytes\)":[1-9]' <<<"$out" | wc -l)" -eq 0 ]
+"$perf" client --connect "$a1" --name cntsess --rw write --bs 4k --qd 4 \
+	--time 1 --size 4M --json > "$work/c2.json" 2>&1
+ios=$(grep -o '"ios":[0-9]*' "$work/c2.json" | grep -o '[0-9]*$')
+check "second client wrote (got '${ios:-}')" [ "${ios:-0}" -gt 0 ]
+check "server counts them again: 0 0 $ios $((ios * 4096)) (got '$(srv_rdma)')" \
+	[ "$(srv_rdma)" = "0 0 $ios $((ios * 4096))" ]
+check "server executed $ios (got '$(srv_executed)')" [ "$(srv_executed)" = "$ios" ]
+"$ctl" --pid 999999 server-reset-stats >/dev/null 2>&1
+check "server-reset-stats without a listener fails" [ $? -eq 1 ]
+"$ctl" server-reset-stats extra >/dev/null 2>&1
+check "server-reset-stats takes no argument" [ $? -eq 2 ]
 kill -TERM "$spid"
 wait "$spid"
 check "server socket removed" [ ! -e "$RTRS_RUN_DIR/$spid.sock" ]
 spid=0
+
+# max_reconnect_attempts at run time: a session opened to reconnect
+# forever, its server gone; set to 2 while its paths are reconnecting,
+# each gives up after its second failed attempt and stays closed
+srv_start_two "$work" "$perf" server --size 16M
+"$perf" client --connect "$a1,$a2" --name recsess --rw write --bs 4k \
+	--qd 4 --time 120 --size 4M --no-path-timeout 120000 \
+	> "$work/rec.out" 2>&1 &
+cpid=$!
+rec_list() { "$ctl" --pid "$cpid" stats recsess; }
+rec_failed() { # idx: failed reconnects of path idx
+	rec_list | awk -v i="$1" '$1 == "path" { p = ($2 == i); next }
+		p && $1 == "stats/reconnects:" { print $3; exit }'
+}
+rec_state() {
+	rec_list | awk -v i="$1" '$1 == "path" { p = ($2 == i); next }
+		p && $1 == "state:" { print $2; exit }'
+}
+eventually "recsess connected" sh -c "'$ctl' list | grep -q '^client recsess .*paths 2/2 connected'"
+v=$("$ctl" max-reconnect-attempts recsess)
+check "max-reconnect-attempts default -1 (got '$v')" [ "$v" = -1 ]
+"$ctl" max-reconnect-attempts recsess -2 2>/dev/null
+check "max-reconnect-attempts -2 refused" [ $? -eq 1 ]
+"$ctl" max-reconnect-attempts recsess often 2>/dev/null
+check "max-reconnect-attempts 'often' refused" [ $? -eq 1 ]
+check "still -1" [ "$("$ctl" max-reconnect-attempts recsess)" = -1 ]
+kill -9 "$spid"
+wait "$spid" 2>/dev/null
+spid=0
+failed_ge() { [ "$(rec_failed 0)" -ge "$1" ] && [ "$(rec_failed 1)" -ge "$1" ]; }
+eventually "both paths reconnecting and failing" failed_ge 1
+check "set max-reconnect-attempts 2" "$ctl" max-reconnect-attempts recsess 2
+v=$("$ctl" --json max-reconnect-attempts recsess)
+check "json reads back 2 (got '$v')" [ "$v" = '{"max_reconnect_attempts":2}' ]
+check "stats show it" sh -c "'$ctl' stats recsess | grep -q '^  max_reconnect_attempts: 2\$'"
+gave_up() { [ "$(rec_state 0)" = closed ] && [ "$(rec_state 1)" = closed ]; }
+eventually "both paths gave up: closed" gave_up
+f0=$(rec_failed 0) f1=$(rec_failed 1)
+sleep 3
+check "path 0 stays closed after 2 attempts (failed $f0 -> $(rec_failed 0))" \
+	[ "$(rec_state 0)" = closed ] && [ "$(rec_failed 0)" = "$f0" ] && \
+	[ "$f0" -ge 2 ] && [ "$f0" -le 3 ]
+check "path 1 stays closed after 2 attempts (failed $f1 -> $(rec_failed 1))" \
+	[ "$(rec_state 1)" = closed ] && [ "$(rec_failed 1)" = "$f1" ] && \
+	[ "$f1" -ge 2 ] && [ "$f1" -le 3 ]
+kill -9 "$cpid"
+wait "$cpid" 2>/dev/null
+cpid=0
 
 # RTRS_CTL=0: no socket at all
 RTRS_CTL=0 "$perf" server --listen "$ADDR1:0" --exit-after 1 > "$work/s2.out" 2>&1 &
