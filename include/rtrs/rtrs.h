@@ -298,15 +298,19 @@ struct rtrs_path_info {
 	uint64_t hb_timeouts;      /* failures declared by missed heartbeats */
 	uint64_t cur_latency_ns;   /* smoothed heartbeat round trip, 0 = none */
 	uint64_t cpu_migration_from, cpu_migration_to;
-	/* Added after 0.3.0 at the end: the struct grew, a program built
-	 * against 0.3.0's header must be rebuilt (it passes a smaller one).
-	 * The path's libfabric provider ("tcp", "net", "verbs") and its
-	 * domain, the kernel's hca_name: the interface ("lo") for tcp and
-	 * net, the device ("rxe0") for verbs. */
+};
+
+/*
+ * What a path runs on (the kernel's sysfs hca_name and src_addr): the
+ * libfabric provider ("tcp", "net", "verbs"), its domain (the interface,
+ * "lo", for tcp and net; the device, "rxe0", for verbs) and "host:port"
+ * the connected path sends from (@src resolved, or the source the system
+ * chose; "" when the path is not connected). It may grow at the end: pass
+ * sizeof(struct rtrs_path_link); the library fills only that much.
+ */
+struct rtrs_path_link {
 	char provider[32];
 	char domain[64];
-	/* "host:port" the connected path sends from (the source the system
-	 * chose, or @src resolved); "" when the path is not connected. */
 	char src_resolved[128];
 };
 
@@ -317,6 +321,10 @@ struct rtrs_path_info {
 RTRS_API int rtrs_clt_path_slots(struct rtrs_clt_sess *sess);
 RTRS_API int rtrs_clt_path_info(struct rtrs_clt_sess *sess, unsigned int idx,
 				struct rtrs_path_info *info);
+/* The path in slot @idx: what it runs on (struct rtrs_path_link, @size
+ * its size as the caller knows it). Errors: -EINVAL, -ENOENT. */
+RTRS_API int rtrs_clt_path_link(struct rtrs_clt_sess *s, unsigned idx,
+				struct rtrs_path_link *link, size_t size);
 /* Add a path and connect it (blocks). -E2BIG when all slots are used,
  * -EEXIST when the session has that path already (as rtrs_clt_open()),
  * connection errors as rtrs_clt_open(); the slot goes on failure.

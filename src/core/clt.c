@@ -2344,18 +2344,33 @@ int rtrs_clt_path_info(struct rtrs_clt_sess *s, unsigned idx,
 	in->cur_latency_ns = atomic_load(&p->hb_lat_ns);
 	in->cpu_migration_from = atomic_load(&p->st_mig_from);
 	in->cpu_migration_to = atomic_load(&p->st_mig_to);
+	return 0;
+}
+
+int rtrs_clt_path_link(struct rtrs_clt_sess *s, unsigned idx,
+		       struct rtrs_path_link *link, size_t size)
+{
+	struct rtrs_path_link l = { 0 };
+	struct clt_path *p;
+
+	if (!s || !link || !size)
+		return -EINVAL;
+	p = path_get(s, idx);
+	if (!p)
+		return -ENOENT;
 	if (p->dom) {
 		const struct fab_caps *c = rtrs__fab_dom_caps(p->dom);
 
-		snprintf(in->provider, sizeof(in->provider), "%s", c->prov);
-		snprintf(in->domain, sizeof(in->domain), "%s", c->domain);
+		snprintf(l.provider, sizeof(l.provider), "%s", c->prov);
+		snprintf(l.domain, sizeof(l.domain), "%s", c->domain);
 	}
-	if (in->state == RTRS_PATH_CONNECTED) {
+	if (atomic_load(&p->state) == RTRS_PATH_CONNECTED) {
 		pthread_mutex_lock(&p->lock);
-		snprintf(in->src_resolved, sizeof(in->src_resolved), "%s",
+		snprintf(l.src_resolved, sizeof(l.src_resolved), "%s",
 			 p->local);
 		pthread_mutex_unlock(&p->lock);
 	}
+	memcpy(link, &l, size < sizeof(l) ? size : sizeof(l));
 	return 0;
 }
 

@@ -125,6 +125,7 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 {
 	struct rtrs_clt_stats st;
 	struct rtrs_path_info in;
+	struct rtrs_path_link ln;
 	int slots = rtrs_clt_path_slots(s), pol = rtrs_clt_get_policy(s);
 	bool first = true;
 
@@ -183,7 +184,8 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 			"LOCAL");
 	}
 	for (int i = 0; i < slots; i++) {
-		if (rtrs_clt_path_info(s, (unsigned)i, &in))
+		if (rtrs_clt_path_info(s, (unsigned)i, &in) ||
+		    rtrs_clt_path_link(s, (unsigned)i, &ln, sizeof(ln)))
 			continue;
 		if (json) {
 			fprintf(f, "%s{\"idx\":%u,\"state\":\"%s\",\"src_addr\":",
@@ -211,11 +213,11 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 				(unsigned long long)in.cur_latency_ns,
 				(unsigned long long)in.cpu_migration_from,
 				(unsigned long long)in.cpu_migration_to);
-			rtrs__ctl_json_str(f, in.provider);
+			rtrs__ctl_json_str(f, ln.provider);
 			fprintf(f, ",\"hca_name\":");
-			rtrs__ctl_json_str(f, in.domain);
+			rtrs__ctl_json_str(f, ln.domain);
 			fprintf(f, ",\"src_resolved\":");
-			rtrs__ctl_json_str(f, in.src_resolved);
+			rtrs__ctl_json_str(f, ln.src_resolved);
 			fputc('}', f);
 		} else if (full) {
 			/* the kernel's sysfs file names and formats */
@@ -243,14 +245,14 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 				(unsigned long long)in.cpu_migration_to,
 				(unsigned long long)in.hb_timeouts,
 				(unsigned long long)in.cur_latency_ns,
-				*in.provider ? in.provider : "-",
-				*in.domain ? in.domain : "-",
-				*in.src_resolved ? in.src_resolved : "-");
+				*ln.provider ? ln.provider : "-",
+				*ln.domain ? ln.domain : "-",
+				*ln.src_resolved ? ln.src_resolved : "-");
 		} else {
-			char pd[sizeof(in.provider) + sizeof(in.domain)];
+			char pd[sizeof(ln.provider) + sizeof(ln.domain)];
 
-			snprintf(pd, sizeof(pd), "%s/%s", in.provider,
-				 in.domain);
+			snprintf(pd, sizeof(pd), "%s/%s", ln.provider,
+				 ln.domain);
 			fprintf(f, "  %-4u %-12s %-22s %-22s %10llu %10llu %8llu "
 				"%9llu %3llu/%-3llu %9.1f %-14s %s\n", in.idx,
 				rtrs_path_state_str(in.state),
@@ -262,7 +264,7 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 				(unsigned long long)in.reconnects_ok,
 				(unsigned long long)in.reconnects_failed,
 				in.cur_latency_ns / 1000.0, pd,
-				*in.src_resolved ? in.src_resolved : "-");
+				*ln.src_resolved ? ln.src_resolved : "-");
 		}
 		first = false;
 	}
