@@ -68,7 +68,10 @@ struct export {
 	size_t map_len;                 /* bytes of map */
 	dev_t dev;
 	ino_t ino;
-	unsigned writers;               /* RW and MIGRATION opens, under S.lock */
+	dev_t rdev;                     /* a block device's number */
+	/* RW and MIGRATION opens through this export, under S.lock; the
+	 * access modes count them per file (file_writers()) */
+	unsigned writers;
 };
 
 struct sdev {
@@ -79,6 +82,9 @@ struct sdev {
 	 * -ENODEV, not -EBADF (which would make the client open it again),
 	 * until the client closes it; the slot is not reused */
 	bool forced;
+	/* the name the client opened: the same name again is the same
+	 * device, another name of the same file is another open */
+	char name[RNBD_NAME_MAX + 1];
 };
 
 struct ssess {
@@ -156,6 +162,7 @@ static int export_stat(struct export *e)
 		return -errno;
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
+	e->rdev = st.st_rdev;
 	if (S_ISBLK(st.st_mode)) {
 		uint64_t sz;
 
@@ -458,6 +465,31 @@ static int export_find(const char *name, struct export **out)
 	return 0;
 }
 
+/* Are @a and @b the same file: the same inode, or for block devices the
+ * same device, whatever node names it? */
+static bool same_file(const struct export *a, const struct export *b)
+{
+	if (a->bdev || b->bdev)
+		return a->bdev && b->bdev && a->rdev == b->rdev;
+	return a->dev == b->dev && a->ino == b->ino;
+}
+
+/*
+ * The writers of @e's file through every export that names it: an
+ * --export name, a name in the export dir (a hard link, a symlink), two
+ * --export names of one file, two nodes of one block device. The access
+ * modes count these, not one name's. Called with S.lock held.
+ */
+static unsigned file_writers(const struct export *e)
+{
+	unsigned n = 0;
+
+	for (const struct export *o = S.exports; o; o = o->next)
+		if (same_file(o, e))
+			n += o->writers;
+	return n;
+}
+
 /* ---- requests ---- */
 
 static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
@@ -479,13 +511,16 @@ static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	if (!ret && mode && e->ro)
 		ret = -EROFS;
 	pthread_mutex_lock(&ss->lock);
-	/* the same export again in this session: the same device (remap) */
+	/* the same name again in this session: the same device (remap) */
 	for (id = 0; !ret && id < ss->ndevs; id++)
 		if (ss->devs[id].used && ss->devs[id].e == e &&
-		    ss->devs[id].mode == mode)
+		    ss->devs[id].mode == mode && !strcmp(ss->devs[id].name, name))
 			break;
 	if (!ret && id == ss->ndevs) {
-		if ((mode == 1 && e->writers) || (mode == 2 && e->writers >= 2))
+		unsigned w = file_writers(e);
+
+		/* one writer, or two for migration, per file */
+		if ((mode == 1 && w) || (mode == 2 && w >= 2))
 			ret = -EPERM;
 		for (id = 0; !ret && id < ss->ndevs &&
 			     (ss->devs[id].used || ss->devs[id].forced); id++)
@@ -503,7 +538,9 @@ static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 			}
 		}
 		if (!ret) {
-			ss->devs[id] = (struct sdev){ e, mode, true, false };
+			ss->devs[id] = (struct sdev){ e, mode, true, false, "" };
+			snprintf(ss->devs[id].name, sizeof(ss->devs[id].name),
+				 "%s", name);
 			if (mode)
 				e->writers++;
 		}

@@ -8,6 +8,13 @@
  *  - list-exports names the exports and the export dir's files only;
  *  - access modes: one writer, readers alongside, migration allows
  *    exactly two writers, a session re-opening gets its device again;
+ *  - the access modes count per file, not per name: the file of "disk"
+ *    is also the export "disk-too", the export dir's hard link "alias"
+ *    and its symlink "alias-sym"; a writer through one name keeps every
+ *    other session (and the same one) from writing through another,
+ *    readers read its bytes, migration allows two writers across the
+ *    names; as root, the same for a loop device exported as "blk" and
+ *    a second node of it in the export dir, "blk-node";
  *  - hostile names (.., absolute, a symlink out of the export dir, a
  *    read-only export opened for writing) are refused and nothing outside
  *    the export is touched;
@@ -26,10 +33,13 @@
  *   test_rnbd RNBD_SERVER [SERVER_ARG]
  */
 #include <fcntl.h>
+#include <linux/loop.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "harness.h"
 #include "rnbd/proto.h"
@@ -38,6 +48,8 @@
 #define DISK (8u << 20)
 
 static char tdir[64], disk[128], rodisk[128], outside[128], memdisk[128];
+static char loopdev[32];                /* a loop device (root), or "" */
+static int blk_fd = -1;                 /* holds it: it clears itself */
 static char io_disk[32], io_mem[32];    /* how the server does their IO */
 static bool mem_zero_copy;              /* memdisk's READs from a mapping */
 static char addr[2][128];
@@ -57,9 +69,9 @@ static bool srv_has(const char *opt)
 /* @listen: NULL = port 0 on both addresses, learnt into addr[] */
 static int server_start(const char *exe, const char *listen)
 {
-	char e1[256], e2[256], e3[256], ex[128], line[256], name[64], io[32];
-	char both[160];
-	const char *argv[16];
+	char e1[256], e2[256], e3[256], e4[256], e5[64], ex[128], line[256];
+	char both[160], name[64], io[32];
+	const char *argv[24];
 	int fds[2], n = 0, got = 0;
 	pid_t parent;
 	FILE *out;
@@ -85,7 +97,16 @@ static int server_start(const char *exe, const char *listen)
 		argv[n++] = "--export";
 		argv[n++] = e3;
 	}
-	for (char **a = srv_args; a && *a && n < 15; a++)
+	/* the file of "disk" again, under another name */
+	snprintf(e4, sizeof(e4), "disk-too=%s", disk);
+	argv[n++] = "--export";
+	argv[n++] = e4;
+	if (loopdev[0]) {
+		snprintf(e5, sizeof(e5), "blk=%s", loopdev);
+		argv[n++] = "--export";
+		argv[n++] = e5;
+	}
+	for (char **a = srv_args; a && *a && n < 23; a++)
 		argv[n++] = *a;
 	argv[n] = NULL;
 	if (pipe(fds))
@@ -350,11 +371,15 @@ static void list_cases(struct rnbd_sess *a)
 	struct listing l = { "" };
 	int n = rnbd_list_exports(a, list_cb, &l);
 
-	/* disk, rodisk, and the dir's inner; not the symlink, not the sub
-	 * directory, nothing outside */
-	CHECK(n == 3 + !!memdisk[0], "list-exports: %d entries: %s", n, l.text);
+	/* disk, disk-too, rodisk, and the dir's inner and alias (a hard
+	 * link); not the symlinks, not the sub directory, nothing outside */
+	CHECK(n == 5 + !!memdisk[0] + 2 * !!loopdev[0],
+	      "list-exports: %d entries: %s", n, l.text);
 	CHECK(strstr(l.text, "disk:rw ") && strstr(l.text, "rodisk:ro ") &&
+	      strstr(l.text, "disk-too:rw ") && strstr(l.text, "alias:rw:dir ") &&
 	      strstr(l.text, "inner:rw:dir "), "listing: %s", l.text);
+	CHECK(!loopdev[0] || (strstr(l.text, "blk:rw ") &&
+			  strstr(l.text, "blk-node:rw:dir ")), "listing: %s", l.text);
 	CHECK(!strstr(l.text, "escape") && !strstr(l.text, "outside") &&
 	      !strstr(l.text, "sub"), "listing shows too much: %s", l.text);
 	CHECK_EQ(rnbd_list_exports(NULL, list_cb, &l), -EINVAL);
@@ -420,6 +445,140 @@ static void access_cases(struct rnbd_sess *a, struct rnbd_sess *b,
 	      all_zero(buf, sizeof(buf)), "the file outside was touched");
 	if (fd >= 0)
 		close(fd);
+}
+
+/* Open @name in @mode and, if that worked, close it again: the result. */
+static int open_once(struct rnbd_sess *s, const char *name, enum rnbd_access mode)
+{
+	struct rnbd_dev *d = NULL;
+	int ret = rnbd_dev_open(s, name, mode, &d);
+
+	if (!ret)
+		rnbd_dev_close(d);
+	return ret;
+}
+
+/*
+ * @first and @other name one file. A writer through @first keeps every
+ * other writer out through @other (-EPERM), in another session or its
+ * own; a migration writer through @other is the second, one more is
+ * refused; readers through @other read its bytes; when the writer
+ * closes, @other takes one and @first is refused; migration: two writers
+ * across the names, not three.
+ */
+static void alias_pair(struct rnbd_sess *a, struct rnbd_sess *b,
+		       struct rnbd_sess *c, const char *first, const char *other)
+{
+	struct rnbd_dev *rw = NULL, *ro = NULL, *m1 = NULL, *m2 = NULL;
+	static uint8_t w[4096], r[4096];
+	static unsigned seed = 40;
+	int ret;
+
+	ret = rnbd_dev_open(a, first, RNBD_ACCESS_RW, &rw);
+	CHECK(ret == 0, "open %s rw: %s", first, rnbd_strerror(ret));
+	if (ret)
+		return;
+	ret = open_once(b, other, RNBD_ACCESS_RW);
+	CHECK(ret == -EPERM, "%s rw while %s has a writer: %d, not -EPERM",
+	      other, first, ret);
+	/* migration is the second writer of the file: no third one */
+	CHECK_EQ(rnbd_dev_open(b, other, RNBD_ACCESS_MIGRATION, &m1), 0);
+	ret = open_once(c, other, RNBD_ACCESS_MIGRATION);
+	CHECK(ret == -EPERM, "%s migration beside %s rw and a migration "
+	      "writer: %d, not -EPERM", other, first, ret);
+	if (m1)
+		CHECK_EQ(rnbd_dev_close(m1), 0);
+	m1 = NULL;
+	ret = open_once(a, other, RNBD_ACCESS_RW);
+	CHECK(ret == -EPERM, "%s rw in the session writing %s: %d", other,
+	      first, ret);
+	CHECK_EQ(rnbd_dev_open(c, other, RNBD_ACCESS_RO, &ro), 0);
+	fill(w, sizeof(w), seed++);
+	CHECK_EQ(rnbd_pwrite(rw, w, sizeof(w), 16384, RNBD_FUA), 0);
+	if (ro) {
+		CHECK_EQ(rnbd_pread(ro, r, sizeof(r), 16384), 0);
+		CHECK(!memcmp(w, r, sizeof(r)), "%s does not read %s's bytes",
+		      other, first);
+		CHECK_EQ(rnbd_pwrite(ro, w, sizeof(w), 0, 0), -EROFS);
+		CHECK_EQ(rnbd_dev_close(ro), 0);
+	}
+	CHECK_EQ(rnbd_dev_close(rw), 0);
+	/* the writer gone, the other name takes one */
+	rw = NULL;
+	CHECK_EQ(rnbd_dev_open(b, other, RNBD_ACCESS_RW, &rw), 0);
+	ret = open_once(c, first, RNBD_ACCESS_RW);
+	CHECK(ret == -EPERM, "%s rw while %s has a writer: %d", first, other,
+	      ret);
+	if (rw)
+		CHECK_EQ(rnbd_dev_close(rw), 0);
+	/* migration: exactly two writers, whichever names */
+	CHECK_EQ(rnbd_dev_open(a, first, RNBD_ACCESS_MIGRATION, &m1), 0);
+	CHECK_EQ(rnbd_dev_open(b, other, RNBD_ACCESS_MIGRATION, &m2), 0);
+	ret = open_once(c, other, RNBD_ACCESS_MIGRATION);
+	CHECK(ret == -EPERM, "a third migration writer through %s: %d", other,
+	      ret);
+	ret = open_once(c, first, RNBD_ACCESS_RW);
+	CHECK(ret == -EPERM, "%s rw beside two migration writers: %d", first,
+	      ret);
+	if (m1)
+		CHECK_EQ(rnbd_dev_close(m1), 0);
+	CHECK_EQ(open_once(c, other, RNBD_ACCESS_MIGRATION), 0);
+	if (m2)
+		CHECK_EQ(rnbd_dev_close(m2), 0);
+	/* all released: a writer through either name */
+	CHECK_EQ(open_once(c, first, RNBD_ACCESS_RW), 0);
+}
+
+static void alias_cases(struct rnbd_sess *a, struct rnbd_sess *b,
+			struct rnbd_sess *c)
+{
+	/* an --export name and: another --export name, a hard link and a
+	 * symlink in the export dir; and the dir's two names between them */
+	alias_pair(a, b, c, "disk", "disk-too");
+	alias_pair(a, b, c, "disk", "alias");
+	alias_pair(a, b, c, "disk-too", "alias-sym");
+	alias_pair(a, b, c, "alias", "disk");
+	alias_pair(a, b, c, "alias-sym", "alias");
+	/* two nodes of one block device */
+	if (loopdev[0])
+		alias_pair(a, b, c, "blk", "blk-node");
+	else
+		fprintf(stderr, "skip: block device aliases (needs root and "
+			"a loop device)\n");
+}
+
+/* A 1 MiB loop device on @img that clears itself when the last opener
+ * (this test, the server) closes it: its name into loopdev[], or "". */
+static void loop_setup(const char *img, const char *node)
+{
+	struct loop_info64 li = { .lo_flags = LO_FLAGS_AUTOCLEAR };
+	int ctl = -1, ffd = -1, n;
+	struct stat st;
+
+	if (geteuid())
+		return;
+	ffd = open(img, O_RDWR | O_CREAT, 0600);
+	if (ffd < 0 || ftruncate(ffd, 1 << 20))
+		goto out;
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	n = ctl >= 0 ? ioctl(ctl, LOOP_CTL_GET_FREE) : -1;
+	if (n < 0)
+		goto out;
+	snprintf(loopdev, sizeof(loopdev), "/dev/loop%d", n);
+	blk_fd = open(loopdev, O_RDWR | O_CLOEXEC);
+	if (blk_fd < 0 || ioctl(blk_fd, LOOP_SET_FD, ffd) ||
+	    ioctl(blk_fd, LOOP_SET_STATUS64, &li) || fstat(blk_fd, &st) ||
+	    mknod(node, S_IFBLK | 0600, st.st_rdev)) {
+		if (blk_fd >= 0)
+			close(blk_fd);  /* autoclear, or never bound */
+		blk_fd = -1;
+		loopdev[0] = 0;
+	}
+out:
+	if (ctl >= 0)
+		close(ctl);
+	if (ffd >= 0)
+		close(ffd);
 }
 
 /* ---- hostile IO on a bare librtrs session ---- */
@@ -693,6 +852,9 @@ static void cleanup(void)
 	if (memdisk[0])
 		unlink(memdisk);
 	memdisk[0] = 0;
+	if (blk_fd >= 0)
+		close(blk_fd);          /* the loop device clears itself */
+	blk_fd = -1;
 	if (tdir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
 		if (system(cmd))
@@ -765,6 +927,20 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/exports/escape", tdir);
 	if (symlink(outside, path))
 		goto fail;
+	/* "disk" under other names in the export dir */
+	snprintf(path, sizeof(path), "%s/exports/alias", tdir);
+	if (link(disk, path))
+		goto fail;
+	snprintf(path, sizeof(path), "%s/exports/alias-sym", tdir);
+	if (symlink("alias", path))
+		goto fail;
+	{
+		char img[160];
+
+		snprintf(img, sizeof(img), "%s/lo.img", tdir);
+		snprintf(path, sizeof(path), "%s/exports/blk-node", tdir);
+		loop_setup(img, path);
+	}
 	srv_exe = argv[1];
 	srv_args = argv + 2;
 	if (server_start(argv[1], NULL))
@@ -780,6 +956,7 @@ int main(int argc, char **argv)
 	poll_cases(a);
 	list_cases(a);
 	access_cases(a, b, c);
+	alias_cases(a, b, c);
 	hostile_cases();
 	restart_case(false);
 	restart_case(true);
