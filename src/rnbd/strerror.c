@@ -19,7 +19,7 @@ const char *rnbd_strerror(int err)
 	case -EROFS:
 		return "read-only export or device";
 	case -EPERM:
-		return "export already open for writing by another session";
+		return "the file is already open for writing (through any of its names)";
 	case -EEXIST:
 		return "export already open in this session";
 	case -EINVAL:

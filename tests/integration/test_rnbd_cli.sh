@@ -63,7 +63,7 @@ mkfifo "$work/hold"
 wait_for 'grep -q "session holder opened disk (rw)" "$work/srv.err"' ||
 	bad "the first writer did not open the device"
 printf x | "$cli" write -s "$s" -d disk -i - 2> "$work/w2.err"; rc=$?
-[ $rc -eq 1 ] && grep -q "open disk: export already open for writing by another session" "$work/w2.err" &&
+[ $rc -eq 1 ] && grep -q "open disk: the file is already open for writing (through any of its names)" "$work/w2.err" &&
 	! grep -q "session name in use" "$work/w2.err" ||
 	bad "second writer: exit $rc, $(cat "$work/w2.err")"
 : > "$work/hold"
