@@ -847,6 +847,11 @@ void rtrs__fab_pep_close(struct fab_pep *p)
 	free(p);
 }
 
+uint64_t rtrs__fab_pep_shed(struct fab_pep *p)
+{
+	return p ? atomic_load(&p->shed) : 0;
+}
+
 int rtrs__fab_pep_name(const struct fab_pep *p, char *buf, size_t len)
 {
 	char a[128];
