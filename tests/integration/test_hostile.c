@@ -1243,8 +1243,15 @@ int main(int argc, char **argv)
 	snprintf(port, sizeof(port), "%s", colon + 1);
 	pa.src = NULL;
 	pa.dst = srv.addr;
-	if (t_open(&srv, "good", NULL, &good.sess))
-		return t_finish();
+	{
+		struct rtrs_clt_attr ca;
+
+		/* caps: 2 connections (admin + 1 IO) */
+		rtrs_clt_attr_init(&ca);
+		ca.io_cons = 1;
+		if (t_open(&srv, "good", &ca, &good.sess))
+			return t_finish();
+	}
 	pthread_create(&good.thr, NULL, good_main, NULL);
 
 	if (!strcmp(mode, "lifetimes")) {
@@ -1285,6 +1292,91 @@ int main(int argc, char **argv)
 	return t_finish();
 }
 
+/* A raw path of session @puuid (fresh if NULL) named @name (no info
+ * exchange if NULL); 0, or the server's rejection errno (< 0), or 1 when
+ * anything else failed. */
+static int cap_path(struct rsess *s, const uint8_t *puuid, const char *name)
+{
+	memset(s, 0, sizeof(*s));
+	rtrs__random(s->uuid, 16);
+	if (puuid)
+		memcpy(s->puuid, puuid, 16);
+	else
+		rtrs__random(s->puuid, 16);
+	for (int cid = 0; cid < 2; cid++) {
+		char priv[RTRS_CONN_PRIV_LEN];
+		struct rtrs_conn_req r = { .cid = (uint16_t)cid, .cid_num = 2,
+					   .first_conn = true };
+		int ret;
+
+		memcpy(r.sess_uuid, s->uuid, 16);
+		memcpy(r.paths_uuid, s->puuid, 16);
+		rtrs__proto_conn_req_encode(priv, &r);
+		ret = raw_connect(&s->c[cid], priv, sizeof(priv));
+		if (ret == 0 && s->c[cid].rsp.err)
+			return s->c[cid].rsp.err;
+		if (ret != 1)
+			return 1;
+	}
+	if (rtrs__proto_geom(&s->g, s->c[0].rsp.queue_depth,
+			     s->c[0].rsp.max_io_size, s->c[0].rsp.max_hdr_size))
+		return 1;
+	if (name && sess_info(s, name))
+		return 1;
+	return 0;
+}
+
+/* Until the server's gauge @name is @v (or 5 s). */
+static long long stat_wait(const char *name, long long v)
+{
+	long long got = -1;
+
+	for (int i = 0; i < 250 && (got = srv_stat(name)) != v; i++)
+		t_sleep_ms(20);
+	return got;
+}
+
+/*
+ * The server runs with --max-sessions 3 --max-paths 2 --max-pending 2
+ * --max-conns 9; the good session holds 2 connections (io_cons 1).
+ */
 static void caps_mode(void)
 {
+	struct rsess a, b, c, d1, d2, d3, e, f, e2;
+
+	CHECK_EQ(srv_stat("conns"), 2);
+	/* two paths in their handshake (of one session): a third is
+	 * refused */
+	CHECK_EQ(cap_path(&a, NULL, NULL), 0);
+	CHECK_EQ(cap_path(&b, a.puuid, NULL), 0);
+	CHECK_EQ(cap_path(&c, NULL, NULL), -EAGAIN);
+	CHECK_EQ(srv_stat("refused_pending"), 1);
+	sess_close(&c);
+	sess_close(&a);
+	sess_close(&b);
+	CHECK_EQ(stat_wait("pending", 0), 0);
+	CHECK_EQ(stat_wait("conns", 2), 2);
+	/* two paths of one session: a third is refused */
+	CHECK_EQ(cap_path(&d1, NULL, "capsD"), 0);
+	CHECK_EQ(cap_path(&d2, d1.puuid, "capsD"), 0);
+	CHECK_EQ(cap_path(&d3, d1.puuid, NULL), -EMLINK);
+	CHECK_EQ(srv_stat("refused_paths"), 1);
+	sess_close(&d3);
+	/* three sessions (good, D, E): a fourth is refused */
+	CHECK_EQ(cap_path(&e, NULL, "capsE"), 0);
+	CHECK_EQ(srv_stat("sessions_open"), 3);
+	CHECK_EQ(cap_path(&f, NULL, NULL), -EUSERS);
+	CHECK_EQ(srv_stat("refused_sessions"), 1);
+	sess_close(&f);
+	/* 8 connections of 9: a new path of E gets one, not two */
+	CHECK_EQ(srv_stat("conns"), 8);
+	CHECK_EQ(cap_path(&e2, e.puuid, NULL), -ENOBUFS);
+	CHECK_EQ(srv_stat("refused_conns"), 1);
+	/* its half, kept open, is closed at the handshake deadline (1.5 s) */
+	CHECK_EQ(stat_wait("handshake_timeouts", 1), 1);
+	CHECK_EQ(stat_wait("conns", 8), 8);
+	sess_close(&e2);
+	sess_close(&e);
+	sess_close(&d2);
+	sess_close(&d1);
 }
