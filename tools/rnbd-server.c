@@ -1626,7 +1626,9 @@ static void usage(FILE *f)
 		"                   [--export-dir DIR] [--config FILE] [--threads N]\n"
 		"                   [--provider P] [--no-uring] [--no-direct]\n"
 		"                   [--no-zero-copy] [--always-invalidate 0|1]\n"
-		"                   [--ctl SOCKET]\n"
+		"                   [--ctl SOCKET] [--handshake-timeout MS]\n"
+		"                   [--max-sessions N] [--max-paths N]\n"
+		"                   [--max-conns N] [--max-pending N]\n"
 		"       rnbd-server --ctl SOCKET [--json] list | close-device SESSION EXPORT\n"
 		"                                     | close-session SESSION\n"
 		"       rnbd-server --help | --version\n");
@@ -1647,6 +1649,12 @@ int main(int argc, char **argv)
 		{ "always-invalidate", required_argument, NULL, 'I' },
 		{ "ctl", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
+		/* the listener's limits, rtrs_srv_set_limits(3) */
+		{ "handshake-timeout", required_argument, NULL, 300 },
+		{ "max-sessions", required_argument, NULL, 301 },
+		{ "max-paths", required_argument, NULL, 302 },
+		{ "max-conns", required_argument, NULL, 303 },
+		{ "max-pending", required_argument, NULL, 304 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1654,12 +1662,14 @@ int main(int argc, char **argv)
 	bool uring = true, json = false;
 	const char *ctl = NULL;
 	struct rtrs_srv_attr attr;
+	struct rtrs_srv_limits lim;
 	struct rtrs_srv_ctx *ctx;
 	char *addrs[16], *save = NULL, line[PATH_MAX + 32];
 	size_t n = 0;
 	int c, ret;
 
 	rtrs_srv_attr_init(&attr);
+	rtrs_srv_limits_init(&lim);
 	S.tail = &S.head;
 	while ((c = getopt_long(argc, argv, "l:e:d:c:t:p:I:hV", opts, NULL)) != -1) {
 		switch (c) {
@@ -1684,6 +1694,20 @@ int main(int argc, char **argv)
 			continue;
 		case 'C': ctl = optarg; continue;
 		case 'j': json = true; continue;
+		case 300: case 301: case 302: case 303: case 304: {
+			unsigned int *f[] = { &lim.handshake_ms, &lim.max_sessions,
+					      &lim.max_paths, &lim.max_conns,
+					      &lim.max_pending };
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (!*optarg || *end || v > UINT_MAX) {
+				usage(stderr);
+				return 2;
+			}
+			*f[c - 300] = (unsigned int)v;
+			continue;
+		}
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("rnbd-server %s\n", RTRS_VERSION_STRING); return 0;
 		default: usage(stderr); return 2;
@@ -1714,6 +1738,12 @@ int main(int argc, char **argv)
 	ret = rtrs_srv_open((const char *const *)addrs, n, &attr, &ctx);
 	if (ret) {
 		fprintf(stderr, "rnbd-server: %s\n", rtrs_strerror(ret));
+		return 2;
+	}
+	ret = rtrs_srv_set_limits(ctx, &lim);
+	if (ret) {
+		fprintf(stderr, "rnbd-server: limits: %s\n", rtrs_strerror(ret));
+		rtrs_srv_close(ctx);
 		return 2;
 	}
 	pthread_mutex_lock(&S.lock);

@@ -4,6 +4,8 @@
  *
  *   rtrs-perf server --listen ADDR:PORT[,...] [--provider P] [--qd N]
  *                    [--chunk SIZE] [--no-invalidate] [--size SIZE]
+ *                    [--handshake-timeout MS] [--max-sessions N]
+ *                    [--max-paths N] [--max-conns N] [--max-pending N]
  *   rtrs-perf client --connect ADDR:PORT[,...] --rw read|write|randrw
  *                    --bs SIZE --qd N [--threads N] [--time SEC] [--verify]
  *                    [--provider P] [--json] [--size SIZE] [--no-reg]
@@ -219,7 +221,9 @@ static void usage(FILE *f)
 		"  rtrs-perf server --listen ADDR:PORT[,...] [--provider P] [--qd N]\n"
 		"                   [--chunk SIZE] [--no-invalidate] [--size SIZE]\n"
 		"                   [--exit-after SEC] [--resp-thread] [--store FILE]\n"
-		"                   [--delay-us N]\n"
+		"                   [--delay-us N] [--handshake-timeout MS]\n"
+		"                   [--max-sessions N] [--max-paths N]\n"
+		"                   [--max-conns N] [--max-pending N]\n"
 		"  rtrs-perf client --connect ADDR:PORT[,...] --rw read|write|randrw\n"
 		"                   --bs SIZE --qd N [--threads N] [--time SEC]\n"
 		"                   [--verify] [--provider P] [--json] [--size SIZE]\n"
@@ -243,9 +247,15 @@ static int server_main(int argc, char **argv)
 		{ "resp-thread", no_argument, NULL, 'R' },
 		{ "store", required_argument, NULL, 'S' },
 		{ "delay-us", required_argument, NULL, 'D' },
+		{ "handshake-timeout", required_argument, NULL, 256 },
+		{ "max-sessions", required_argument, NULL, 257 },
+		{ "max-paths", required_argument, NULL, 258 },
+		{ "max-conns", required_argument, NULL, 259 },
+		{ "max-pending", required_argument, NULL, 260 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	struct rtrs_srv_limits lim;
 	const char *store = NULL;
 	int sfd = -1;
 	struct rtrs_srv_attr attr;
@@ -259,6 +269,7 @@ static int server_main(int argc, char **argv)
 	int c, ret;
 
 	rtrs_srv_attr_init(&attr);
+	rtrs_srv_limits_init(&lim);
 	srv.size = 256ull << 20;
 	while ((c = getopt_long(argc, argv, "l:p:q:c:ns:x:RS:D:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -282,6 +293,11 @@ static int server_main(int argc, char **argv)
 			srv.delay_us = (unsigned)atoi(optarg);
 			srv.resp_thread = true;
 			break;
+		case 256: lim.handshake_ms = (unsigned)atoi(optarg); break;
+		case 257: lim.max_sessions = (unsigned)atoi(optarg); break;
+		case 258: lim.max_paths = (unsigned)atoi(optarg); break;
+		case 259: lim.max_conns = (unsigned)atoi(optarg); break;
+		case 260: lim.max_pending = (unsigned)atoi(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
@@ -315,6 +331,13 @@ static int server_main(int argc, char **argv)
 	ret = rtrs_srv_open((const char *const *)addrs, n, &attr, &ctx);
 	if (ret) {
 		fprintf(stderr, "rtrs-perf server: %s\n", rtrs_strerror(ret));
+		return 2;
+	}
+	ret = rtrs_srv_set_limits(ctx, &lim);
+	if (ret) {
+		fprintf(stderr, "rtrs-perf server: limits: %s\n",
+			rtrs_strerror(ret));
+		rtrs_srv_close(ctx);
 		return 2;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -439,6 +439,54 @@ RTRS_API void rtrs_srv_attr_init(struct rtrs_srv_attr *attr);
 RTRS_API int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 		  const struct rtrs_srv_attr *attr, struct rtrs_srv_ctx **out);
 
+/*
+ * Limits of a listener against peers that connect and do not finish, or
+ * connect too much (rtrs_srv_open(3) "LIMITS"). struct rtrs_srv_attr keeps
+ * 0.3.0's layout, so they are set on the open listener; until then, and
+ * for every field left at its rtrs_srv_limits_init() value, the defaults
+ * hold. A connection over a cap is rejected with the error in brackets,
+ * which the client's open or add_path returns, and counted in
+ * rtrs_srv_get_limit_stats(). 0 in a cap means no cap.
+ */
+struct rtrs_srv_limits {
+	size_t size;               /* sizeof(struct rtrs_srv_limits) */
+	/* a path that has not finished its info exchange this long after
+	 * its first connection arrived is closed; >= 100, default 10000 */
+	unsigned int handshake_ms;
+	unsigned int max_sessions; /* session objects, default 1024 [-EUSERS] */
+	unsigned int max_paths;    /* per session, default 32 [-EMLINK] */
+	unsigned int max_conns;    /* connections, default 8192 [-ENOBUFS] */
+	/* paths before their info exchange, default 128 [-EAGAIN] */
+	unsigned int max_pending;
+};
+
+RTRS_API void rtrs_srv_limits_init(struct rtrs_srv_limits *lim);
+
+/* Set @lim on @ctx for connections that arrive from now on. -EINVAL (NULL,
+ * size too small, handshake_ms < 100). */
+RTRS_API int rtrs_srv_set_limits(struct rtrs_srv_ctx *ctx,
+				 const struct rtrs_srv_limits *lim);
+
+/* What the limits did; the counters are cumulative (zeroed by
+ * rtrs_srv_reset_stats()), pending and conns are gauges. */
+struct rtrs_srv_limit_stats {
+	size_t size;               /* the caller's sizeof(struct ...) */
+	uint64_t handshake_timeouts; /* paths closed at the deadline */
+	uint64_t refused_sessions; /* -EUSERS */
+	uint64_t refused_paths;    /* -EMLINK */
+	uint64_t refused_conns;    /* -ENOBUFS */
+	uint64_t refused_pending;  /* -EAGAIN */
+	/* connections the listener closed unanswered at the process's
+	 * open-file limit (EMFILE/ENFILE), see rtrs_srv_open(3) */
+	uint64_t accept_shed;
+	uint64_t pending;          /* paths before their info exchange now */
+	uint64_t conns;            /* connections now */
+};
+
+/* Fill @st up to st->size. -EINVAL (NULL, size 0). */
+RTRS_API int rtrs_srv_get_limit_stats(struct rtrs_srv_ctx *ctx,
+				      struct rtrs_srv_limit_stats *st);
+
 /* The bound address of listener @idx as "host:port". -ENOENT, -ENOSPC. */
 RTRS_API int rtrs_srv_get_listen_addr(struct rtrs_srv_ctx *ctx, size_t idx, char *buf,
 			     size_t len);
@@ -525,7 +573,8 @@ RTRS_API int rtrs_srv_get_queue_depth(struct rtrs_srv_sess *sess);
 struct rtrs_srv_stats {
 	uint64_t read_cnt, read_bytes;
 	uint64_t write_cnt, write_bytes;
-	uint64_t sessions;         /* sessions currently open */
+	uint64_t sessions;         /* established sessions: a path's info
+				      exchange was accepted (no refused ones) */
 	uint64_t paths_closed_bad_input; /* paths dropped for malformed input */
 	/* fencing, see rtrs(7) "Never twice" */
 	uint64_t executed;         /* requests handed to rdma_ev */

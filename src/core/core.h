@@ -320,6 +320,9 @@ struct srv_path {
 	struct fab_opctx info_ctx;
 	char peer[128];
 	bool counted_up;
+	bool pending;                   /* in ctx->npending: no info exchange
+					   accepted yet; under ctx->lock */
+	uint64_t born_ms;               /* created: the handshake deadline */
 	uint32_t id;                    /* unique in the session, never 0: the
 					   fence id (protocol.md section 7) */
 	bool has_no;                    /* the client sent its number of it */
@@ -352,6 +355,9 @@ struct rtrs_srv_sess {
 	bool client_closed;             /* CLOSE received: no linger; ctx->lock */
 	bool gone;                      /* freed by its last path; ctx->lock */
 	bool evicted;                   /* its name went to a new session */
+	bool established;               /* a path's info exchange was
+					   accepted (counted in ctx->nsess);
+					   only such a session lingers */
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
 		st_write_bytes;
 };
@@ -364,13 +370,18 @@ struct rtrs_srv_ctx {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct rtrs_list sessions;
-	unsigned nsess;
+	unsigned nsess;                 /* established sessions */
+	unsigned nsess_all;             /* session objects in sessions */
 	unsigned npaths;                /* path objects not yet freed */
+	unsigned npending;              /* paths before their info exchange */
+	unsigned ncons;                 /* connection objects */
+	struct rtrs_srv_limits lim;     /* under lock */
 	bool closing;
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
 		st_write_bytes, st_bad_input, st_executed, st_dup_answered,
 		st_dup_attached, st_stale_dropped, st_paths_fenced,
-		st_hb_timeouts;
+		st_hb_timeouts, st_hs_timeouts, st_ref_sessions,
+		st_ref_paths, st_ref_conns, st_ref_pending, st_accept_shed;
 	bool timers;
 };
 

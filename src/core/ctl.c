@@ -590,6 +590,12 @@ static void *ctl_main(void *arg)
 		if (!(pf[0].revents & POLLIN))
 			continue;
 		fd = accept4(C.lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* at the open-file limit the socket stays readable:
+			 * back off instead of spinning, the client waits */
+			poll(&pf[1], 1, 100);
+			continue;
+		}
 		if (fd < 0)
 			continue;
 		serve(fd);

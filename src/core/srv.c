@@ -57,6 +57,19 @@ void rtrs_srv_attr_init(struct rtrs_srv_attr *a)
 	a->linger_ms = 10000;
 }
 
+void rtrs_srv_limits_init(struct rtrs_srv_limits *l)
+{
+	if (!l)
+		return;
+	memset(l, 0, sizeof(*l));
+	l->size = sizeof(*l);
+	l->handshake_ms = 10000;
+	l->max_sessions = 1024;
+	l->max_paths = 32;
+	l->max_conns = 8192;
+	l->max_pending = 128;
+}
+
 static inline char *chunk_ptr(const struct rtrs_srv_sess *s, uint32_t id)
 {
 	return s->chunks + (size_t)id * s->geom.chunk_size;
@@ -82,6 +95,14 @@ static void *srv_mr_desc(const struct rtrs_srv_mr *m, const struct fab_dom *d)
 }
 
 /* ---- lifetimes ---- */
+
+/* A session object left ctx->sessions; with ctx->lock held. */
+static void sess_uncount(struct rtrs_srv_ctx *ctx, bool established)
+{
+	ctx->nsess_all--;
+	if (established)
+		ctx->nsess--;
+}
 
 static void sess_free(struct rtrs_srv_sess *s)
 {
@@ -121,7 +142,7 @@ static void path_put(struct srv_path *p)
 {
 	struct rtrs_srv_sess *s = p->sess;
 	struct rtrs_srv_ctx *ctx = s->ctx;
-	bool last, was_up;
+	bool last, was_up, s_est;
 
 	if (atomic_fetch_sub(&p->ref, 1) != 1)
 		return;
@@ -132,9 +153,17 @@ static void path_put(struct srv_path *p)
 	s->npaths--;
 	if (p->counted_up)
 		s->npaths_up--;
+	if (p->pending)
+		ctx->npending--;
+	for (unsigned i = 0; i < p->cid_num; i++)
+		if (p->cons[i])
+			ctx->ncons--;
 	last = s->npaths == 0;
 	was_up = s->link_up;
-	if (last && !ctx->closing && (ctx->attr.linger_ms || s->client_closed)) {
+	/* only an established session lingers: one that was never accepted
+	 * (refused, or its handshake never finished) has nothing to keep */
+	if (last && !ctx->closing && s->established &&
+	    (ctx->attr.linger_ms || s->client_closed)) {
 		/* keep the chunks and their fence state for a client that
 		 * comes back (a retry must not run twice); a client that said
 		 * CLOSE will not: free it now, but on the timer thread like a
@@ -146,6 +175,7 @@ static void path_put(struct srv_path *p)
 		rtrs_list_del(&s->node);
 		s->gone = true;         /* an armed linger leaves it to us */
 	}
+	s_est = s->established;
 	pthread_mutex_unlock(&ctx->lock);
 	path_free(p);
 	if (last) {
@@ -160,7 +190,7 @@ static void path_put(struct srv_path *p)
 	pthread_mutex_lock(&ctx->lock);
 	ctx->npaths--;
 	if (last)
-		ctx->nsess--;
+		sess_uncount(ctx, s_est);
 	pthread_cond_broadcast(&ctx->cond);
 	pthread_mutex_unlock(&ctx->lock);
 }
@@ -170,7 +200,7 @@ static void sess_linger_end(struct rtrs_timer *t)
 {
 	struct rtrs_srv_sess *s = container_of(t, struct rtrs_srv_sess, linger);
 	struct rtrs_srv_ctx *ctx = s->ctx;
-	bool was_up;
+	bool was_up, est;
 
 	pthread_mutex_lock(&ctx->lock);
 	if (s->npaths || ctx->closing || s->gone) {
@@ -179,13 +209,14 @@ static void sess_linger_end(struct rtrs_timer *t)
 	}
 	rtrs_list_del(&s->node);
 	was_up = s->link_up;
+	est = s->established;
 	pthread_mutex_unlock(&ctx->lock);
 	if (was_up && ctx->attr.ops.link_ev)
 		ctx->attr.ops.link_ev(s, RTRS_SRV_LINK_EV_DISCONNECTED, s->priv);
 	rtrs__timer_stop(&s->linger);
 	sess_free(s);
 	pthread_mutex_lock(&ctx->lock);
-	ctx->nsess--;
+	sess_uncount(ctx, est);
 	pthread_cond_broadcast(&ctx->cond);
 	pthread_mutex_unlock(&ctx->lock);
 }
@@ -320,7 +351,30 @@ static void srv_hb(struct rtrs_timer *t)
 	struct srv_path *p = container_of(t, struct srv_path, hb);
 	struct rtrs_srv_ctx *ctx = p->sess->ctx;
 	struct srv_con *c0;
+	unsigned next = ctx->attr.hb_interval_ms;
 
+	if (atomic_load(&p->state) == SRV_PATH_CONNECTING) {
+		/* before its info exchange a path is not alive, whatever it
+		 * sends (heartbeats included): it has until the deadline */
+		uint64_t age = rtrs_now_ms() - p->born_ms;
+		unsigned hs;
+
+		pthread_mutex_lock(&ctx->lock);
+		hs = ctx->lim.handshake_ms;
+		pthread_mutex_unlock(&ctx->lock);
+		if (age >= hs) {
+			atomic_fetch_add(&ctx->st_hs_timeouts, 1);
+			pslog(RTRS_LOG_WARN, p,
+			      "no info exchange within %u ms, closing", hs);
+			path_close(p, -ETIMEDOUT, false);
+			return;
+		}
+		if (hs - age < next)
+			next = (unsigned)(hs - age);
+		atomic_store(&p->rx_seen, false);
+		rtrs__timer_arm(&p->hb, next);
+		return;
+	}
 	if (atomic_exchange(&p->rx_seen, false)) {
 		p->hb_missed = 0;
 	} else if (++p->hb_missed >= ctx->attr.hb_missed_max) {
@@ -942,6 +996,27 @@ static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
 		else
 			s->link_up = true;
 	}
+	pthread_mutex_lock(&ctx->lock);
+	if (refuse == -ECONNREFUSED) {
+		/* the application said no: the path is not up (no IO, no
+		 * heartbeat keeps it), and goes at the deadline if the
+		 * client does not close it first */
+		st = SRV_PATH_CONNECTED;
+		atomic_compare_exchange_strong(&p->state, &st,
+					       SRV_PATH_CONNECTING);
+		p->counted_up = false;
+		s->npaths_up--;
+	} else if (!refuse) {
+		if (p->pending) {
+			p->pending = false;
+			ctx->npending--;
+		}
+		if (!s->established) {
+			s->established = true;
+			ctx->nsess++;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
 	if (refuse)
 		pslog(RTRS_LOG_WARN, p, "refusing session name %s: %s", name,
 		      rtrs_strerror(refuse));
@@ -1208,36 +1283,65 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 		ret = -ESHUTDOWN;
 		goto err_unlock;
 	}
+	/* the caps: checked before anything is allocated for the peer */
+	if (ctx->lim.max_conns && ctx->ncons >= ctx->lim.max_conns) {
+		ret = -ENOBUFS;
+		atomic_fetch_add(&ctx->st_ref_conns, 1);
+		goto err_unlock;
+	}
 	s = find_sess(ctx, req.paths_uuid);
 	if (!s) {
 		if (!req.first_conn) {
 			ret = -ENXIO;
 			goto err_unlock;
 		}
+		if (ctx->lim.max_sessions &&
+		    ctx->nsess_all >= ctx->lim.max_sessions) {
+			ret = -EUSERS;
+			atomic_fetch_add(&ctx->st_ref_sessions, 1);
+			goto err_unlock;
+		}
+	}
+	p = s ? find_path(s, req.sess_uuid) : NULL;
+	if (!p) {
+		if (ctx->lim.max_pending &&
+		    ctx->npending >= ctx->lim.max_pending) {
+			ret = -EAGAIN;
+			atomic_fetch_add(&ctx->st_ref_pending, 1);
+			goto err_unlock;
+		}
+		if (s && (s->npaths >= RTRS_MAX_PATHS ||
+			  (ctx->lim.max_paths &&
+			   s->npaths >= ctx->lim.max_paths))) {
+			ret = -EMLINK;
+			atomic_fetch_add(&ctx->st_ref_paths, 1);
+			goto err_unlock;
+		}
+	}
+	if (!s) {
 		ret = sess_create(ctx, req.paths_uuid, &s);
 		if (ret)
 			goto err_unlock;
 		new_sess = true;
 	}
-	p = find_path(s, req.sess_uuid);
 	if (!p) {
-		if (s->npaths >= RTRS_MAX_PATHS) {
-			ret = -ECONNRESET;
-			goto err_sess;
-		}
 		ret = path_create(l, s, &req, &p);
 		if (ret)
 			goto err_sess;
 		if (new_sess) {
 			rtrs_list_add_tail(&ctx->sessions, &s->node);
-			ctx->nsess++;
+			ctx->nsess_all++;
 		}
 		new_sess = false;
 		rtrs_list_add_tail(&s->paths, &p->node);
 		s->npaths++;
 		ctx->npaths++;
-		/* heartbeats also close a path that never finishes connecting */
-		rtrs__timer_arm(&p->hb, ctx->attr.hb_interval_ms);
+		p->pending = true;
+		ctx->npending++;
+		p->born_ms = rtrs_now_ms();
+		/* the handshake deadline, then heartbeats */
+		rtrs__timer_arm(&p->hb, MIN(ctx->attr.hb_interval_ms,
+					    ctx->lim.handshake_ms));
 	} else if (atomic_load(&p->state) != SRV_PATH_CONNECTING ||
 		   p->cid_num != req.cid_num || p->dom != l->dom ||
 		   p->cons[req.cid]) {
@@ -1246,6 +1350,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	}
 	c->path = p;
 	p->cons[req.cid] = c;
+	ctx->ncons++;
 	atomic_fetch_add(&p->ref, 1);   /* for the endpoint */
 	pthread_mutex_unlock(&ctx->lock);
 
@@ -1313,6 +1418,10 @@ err_unlock:
 	free(c);
 	reject(l, creq, ret, ret == -EEXIST ? "path or connection exists"
 			       : ret == -ENXIO ? "unknown session"
+			       : ret == -EUSERS ? "too many sessions"
+			       : ret == -EMLINK ? "too many paths in the session"
+			       : ret == -ENOBUFS ? "too many connections"
+			       : ret == -EAGAIN ? "too many pending handshakes"
 			       : "cannot accept");
 }
 
@@ -1358,6 +1467,7 @@ int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 	rtrs_srv_attr_init(&ctx->attr);
 	memcpy(&ctx->attr, attr, MIN(attr->size, sizeof(ctx->attr)));
 	ctx->attr.size = sizeof(ctx->attr);
+	rtrs_srv_limits_init(&ctx->lim);
 	ret = rtrs__proto_geom(&ctx->geom, attr->queue_depth, chunk,
 			       RTRS_PROTO_MAX_HDR);
 	if (ret) {
@@ -1484,7 +1594,7 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 			s = container_of(ctx->sessions.next, struct rtrs_srv_sess,
 					 node);
 			rtrs_list_del(&s->node);
-			ctx->nsess--;
+			sess_uncount(ctx, s->established);
 		}
 		pthread_mutex_unlock(&ctx->lock);
 		if (!s)
@@ -1563,6 +1673,53 @@ int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st)
 	return 0;
 }
 
+int rtrs_srv_set_limits(struct rtrs_srv_ctx *ctx,
+			const struct rtrs_srv_limits *lim)
+{
+	struct rtrs_srv_limits l;
+
+	if (!ctx || !lim ||
+	    lim->size < offsetof(struct rtrs_srv_limits, max_pending) +
+			sizeof(lim->max_pending))
+		return -EINVAL;
+	rtrs_srv_limits_init(&l);
+	memcpy(&l, lim, MIN(lim->size, sizeof(l)));
+	l.size = sizeof(l);
+	if (l.handshake_ms < 100)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	ctx->lim = l;
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+int rtrs_srv_get_limit_stats(struct rtrs_srv_ctx *ctx,
+			     struct rtrs_srv_limit_stats *st)
+{
+	struct rtrs_srv_limit_stats v;
+	size_t n;
+
+	if (!ctx || !st || !st->size)
+		return -EINVAL;
+	n = MIN(st->size, sizeof(v));
+	memset(&v, 0, sizeof(v));
+	v.size = n;
+	v.handshake_timeouts = atomic_load(&ctx->st_hs_timeouts);
+	v.refused_sessions = atomic_load(&ctx->st_ref_sessions);
+	v.refused_paths = atomic_load(&ctx->st_ref_paths);
+	v.refused_conns = atomic_load(&ctx->st_ref_conns);
+	v.refused_pending = atomic_load(&ctx->st_ref_pending);
+	v.accept_shed = atomic_load(&ctx->st_accept_shed);
+	for (size_t i = 0; i < ctx->npeps; i++)
+		v.accept_shed += rtrs__fab_pep_shed(ctx->ls[i].pep);
+	pthread_mutex_lock(&ctx->lock);
+	v.pending = ctx->npending;
+	v.conns = ctx->ncons;
+	pthread_mutex_unlock(&ctx->lock);
+	memcpy(st, &v, n);
+	return 0;
+}
+
 int rtrs_srv_sess_get_stats(struct rtrs_srv_sess *s,
 			    struct rtrs_srv_sess_stats *st)
 {
@@ -1597,6 +1754,16 @@ int rtrs_srv_reset_stats(struct rtrs_srv_ctx *ctx)
 	atomic_store(&ctx->st_stale_dropped, 0);
 	atomic_store(&ctx->st_paths_fenced, 0);
 	atomic_store(&ctx->st_hb_timeouts, 0);
+	atomic_store(&ctx->st_hs_timeouts, 0);
+	atomic_store(&ctx->st_ref_sessions, 0);
+	atomic_store(&ctx->st_ref_paths, 0);
+	atomic_store(&ctx->st_ref_conns, 0);
+	atomic_store(&ctx->st_ref_pending, 0);
+	/* the listeners' shed counters keep counting: subtract them */
+	atomic_store(&ctx->st_accept_shed, 0);
+	for (size_t i = 0; i < ctx->npeps; i++)
+		atomic_fetch_sub(&ctx->st_accept_shed,
+				 rtrs__fab_pep_shed(ctx->ls[i].pep));
 	pthread_mutex_lock(&ctx->lock);
 	rtrs_list_for_each(sp, &ctx->sessions) {
 		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
@@ -1658,16 +1825,20 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 	}
 	if (json || !name) {
 		struct rtrs_srv_stats st;
+		struct rtrs_srv_limit_stats ls = { .size = sizeof(ls) };
 
 		rtrs_srv_get_stats(ctx, &st);
+		rtrs_srv_get_limit_stats(ctx, &ls);
 		fprintf(f, json ? "],\"stats\":{\"read_cnt\":%llu,\"read_bytes\":%llu,"
 			"\"write_cnt\":%llu,\"write_bytes\":%llu,\"executed\":%llu,"
 			"\"dup_answered\":%llu,\"dup_attached\":%llu,"
 			"\"stale_dropped\":%llu,\"paths_fenced\":%llu,"
-			"\"hb_timeouts\":%llu,\"paths_closed_bad_input\":%llu}"
+			"\"hb_timeouts\":%llu,\"paths_closed_bad_input\":%llu,"
+			"\"sessions_open\":%llu,"
 			: "\n  rdma: %llu %llu %llu %llu\n  executed %llu  "
 			"dup_answered %llu  dup_attached %llu  stale_dropped %llu  "
-			"paths_fenced %llu  hb_timeouts %llu  bad_input %llu\n",
+			"paths_fenced %llu  hb_timeouts %llu  bad_input %llu"
+			"  sessions_open %llu\n",
 			(unsigned long long)st.read_cnt,
 			(unsigned long long)st.read_bytes,
 			(unsigned long long)st.write_cnt,
@@ -1678,7 +1849,23 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 			(unsigned long long)st.stale_dropped,
 			(unsigned long long)st.paths_fenced,
 			(unsigned long long)st.hb_timeouts,
-			(unsigned long long)st.paths_closed_bad_input);
+			(unsigned long long)st.paths_closed_bad_input,
+			(unsigned long long)st.sessions);
+		fprintf(f, json ? "\"handshake_timeouts\":%llu,"
+			"\"refused_sessions\":%llu,\"refused_paths\":%llu,"
+			"\"refused_conns\":%llu,\"refused_pending\":%llu,"
+			"\"accept_shed\":%llu,\"pending\":%llu,\"conns\":%llu}"
+			: "  handshake_timeouts %llu  refused: sessions %llu "
+			"paths %llu conns %llu pending %llu  accept_shed %llu"
+			"  pending %llu  conns %llu\n",
+			(unsigned long long)ls.handshake_timeouts,
+			(unsigned long long)ls.refused_sessions,
+			(unsigned long long)ls.refused_paths,
+			(unsigned long long)ls.refused_conns,
+			(unsigned long long)ls.refused_pending,
+			(unsigned long long)ls.accept_shed,
+			(unsigned long long)ls.pending,
+			(unsigned long long)ls.conns);
 	}
 	pthread_mutex_lock(&ctx->lock);
 	if (json)

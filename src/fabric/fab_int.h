@@ -135,6 +135,10 @@ struct fab_pep {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool closed;
+	/* at the open-file limit (loop.c, shed_pep()) */
+	int lfd;                        /* the provider's listening socket, or -1 */
+	int reserve;                    /* a spare fd given up to refuse, or -1 */
+	_Atomic uint64_t shed;          /* connections refused that way */
 };
 
 struct fab_connreq {

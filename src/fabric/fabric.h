@@ -235,6 +235,8 @@ int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
  * listener's own loop thread. */
 void rtrs__fab_pep_close(struct fab_pep *pep);
 int rtrs__fab_pep_name(const struct fab_pep *pep, char *buf, size_t len);
+/* Connections the listener closed unanswered at the open-file limit. */
+uint64_t rtrs__fab_pep_shed(struct fab_pep *pep);
 
 /* ---- fault injection (tests) ----
  * Configured from $RTRS_FAULT ("post_fail=N,close_after=N,drop_rx=N,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -318,6 +319,55 @@ static void drain_eq(struct fab_ep *e)
 	}
 }
 
+/*
+ * After the provider's progress ran: is the listening socket still
+ * readable because accept() fails at the open-file limit (fab.c,
+ * find_listen_fd())? Then give up the spare descriptor, take each waiting
+ * connection and close it (the client's connect fails at once instead of
+ * hanging), and keep a spare again. Nothing is left readable, so the loop
+ * sleeps; once descriptors are free the provider accepts again itself.
+ */
+static void shed_pep(struct fab_pep *p)
+{
+	struct pollfd pfd = { .fd = p->lfd, .events = POLLIN };
+	uint64_t n = 0;
+	int fd;
+
+	if (p->lfd < 0 || poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+		return;
+	fd = fcntl(p->reserve >= 0 ? p->reserve : p->lfd, F_DUPFD_CLOEXEC, 0);
+	if (fd >= 0) {
+		close(fd);      /* not the limit: a connection just came */
+		return;
+	}
+	if (errno != EMFILE && errno != ENFILE)
+		return;
+	if (p->reserve >= 0) {
+		close(p->reserve);
+		p->reserve = -1;
+	}
+	for (;;) {
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+			break;
+		fd = accept4(p->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			break;
+		close(fd);
+		n++;
+	}
+	p->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (n) {
+		uint64_t before = atomic_fetch_add(&p->shed, n);
+
+		/* one line per 1024 refused, not one per wakeup */
+		if (before / 1024 != (before + n) / 1024 || !before)
+			rtrs_warn("listener at the open-file limit: %llu "
+				  "connections refused so far",
+				  (unsigned long long)(before + n));
+	}
+}
+
 static void drain_pep(struct fab_pep *p)
 {
 	union {
@@ -333,8 +383,10 @@ static void drain_pep(struct fab_pep *p)
 		n = fi_eq_read(p->eq, &event, &u, sizeof(u), 0);
 		fab_progress_end(p->dom);
 
-		if (n == -FI_EAGAIN)
+		if (n == -FI_EAGAIN) {
+			shed_pep(p);
 			return;
+		}
 		if (n == -FI_EAVAIL) {
 			struct fi_eq_err_entry ee;
 

@@ -19,10 +19,28 @@
  * must still accept a new session at the end.
  *
  * argv[1] = "--no-invalidate" runs the server without always_invalidate.
+ *
+ * The handshake and lifetime modes (issue 15), each with its own server and
+ * the good session beside it:
+ *  - "lifetimes": a path that never sends its info request but answers
+ *    heartbeats is closed at the handshake deadline (default 10 s) and
+ *    counted; 50 session opens refused with -EPERM leave the server's RSS
+ *    where it was and are not counted as sessions.
+ *  - "emfile": at the server's open-file limit (RLIMIT_NOFILE lowered with
+ *    prlimit) and under a flood of connections, the server's CPU stays
+ *    low and new connections are answered (refused); once the flood ends,
+ *    a new session does verified IO.
+ *  - "caps": the caps on sessions, paths per session, connections and
+ *    pending handshakes refuse with their documented errors and count.
  */
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -190,6 +208,11 @@ static int rcon_event(struct rcon *c, unsigned ms)
 			struct fi_eq_err_entry ee = { 0 };
 
 			fi_eq_readerr(c->eq, &ee, 0);
+			/* a rejection carries the server's reason */
+			if (ee.err_data && ee.err_data_size)
+				rtrs__proto_conn_rsp_decode(ee.err_data,
+							    ee.err_data_size,
+							    &c->rsp);
 			return 0;
 		}
 		if (n > 0 && ev == FI_CONNECTED) {
@@ -899,19 +922,325 @@ out:
 	atomic_store(&good.pause, false);
 }
 
+
+/* ---- handshake and lifetimes (issue 15) ---- */
+
+/* The server's VmRSS in KiB, or -1. */
+static long srv_rss_kb(void)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)srv_pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* The server's CPU time (user + system) in clock ticks, or -1. */
+static long long srv_cpu_ticks(void)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)srv_pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');  /* the name may hold spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			 "%llu %llu", &ut, &st) != 2)
+		return -1;
+	return (long long)(ut + st);
+}
+
+/* A message with immediate @imm and no payload on @c. */
+static int rsend_imm(struct rcon *c, uint32_t imm)
+{
+	if (c->trl) {
+		trl_put(c->m.trl, true, imm, false);
+		return (int)fi_send(c->ep, c->m.trl, 8, c->desc, 0, NULL);
+	}
+	return (int)fi_senddata(c->ep, c->m.tx, 0, c->desc, imm, 0, NULL);
+}
+
+/* A half-open path: both connections up, no info request ever, and a
+ * heartbeat every 300 ms with its acks consumed: as alive as a peer can
+ * look without the handshake. Runs until the server drops it. */
+static struct {
+	struct rsess s;
+	pthread_t thr;
+	_Atomic bool stop;
+	_Atomic long long dropped_ms;   /* after the connect; -1 never */
+} ho;
+
+static void *half_open_main(void *arg)
+{
+	uint64_t t0 = perf_now_ns(), last_hb = 0;
+
+	(void)arg;
+	while (!atomic_load(&ho.stop)) {
+		struct fi_cq_data_entry e;
+		uint32_t ev;
+		union {
+			struct fi_eq_cm_entry e;
+			char b[sizeof(struct fi_eq_cm_entry) + 128];
+		} u;
+		ssize_t n;
+
+		for (int i = 0; i < 2; i++) {
+			n = fi_eq_read(ho.s.c[i].eq, &ev, &u, sizeof(u), 0);
+			if (n == -FI_EAVAIL || (n > 0 && ev == FI_SHUTDOWN)) {
+				atomic_store(&ho.dropped_ms, (long long)
+					     ((perf_now_ns() - t0) / 1000000));
+				return NULL;
+			}
+			n = fi_cq_read(ho.s.c[i].cq, &e, 1);
+			if (n == 1 && (e.flags & FI_RECV))
+				rrepost(&ho.s.c[i], e.op_context);
+			if (n == -FI_EAVAIL) {
+				struct fi_cq_err_entry ee = { 0 };
+
+				fi_cq_readerr(ho.s.c[i].cq, &ee, 0);
+			}
+		}
+		if (perf_now_ns() - last_hb > 300000000ull) {
+			rsend_imm(&ho.s.c[0], rtrs_imm(RTRS_IMM_HB, 0));
+			last_hb = perf_now_ns();
+		}
+		t_sleep_ms(5);
+	}
+	return NULL;
+}
+
+static bool half_open_start(void)
+{
+	memset(&ho, 0, sizeof(ho));
+	atomic_store(&ho.dropped_ms, -1);
+	rtrs__random(ho.s.uuid, 16);
+	rtrs__random(ho.s.puuid, 16);
+	if (sess_connect(&ho.s)) {
+		CHECK(0, "half-open connect failed");
+		sess_close(&ho.s);
+		return false;
+	}
+	pthread_create(&ho.thr, NULL, half_open_main, NULL);
+	return true;
+}
+
+static void half_open_stop(void)
+{
+	atomic_store(&ho.stop, true);
+	pthread_join(ho.thr, NULL);
+	sess_close(&ho.s);
+}
+
+static void lifetimes_mode(void)
+{
+	long rss0, rss1, ht0;
+	int refused = 0;
+	uint64_t t0;
+
+	/* counted from the server's start: every counter is ours */
+	ht0 = srv_stat("handshake_timeouts");
+	if (!half_open_start())
+		return;
+	t0 = perf_now_ns();
+
+	/* 50 opens refused: the name is the good session's (-EPERM) */
+	rss0 = srv_rss_kb();
+	for (int i = 0; i < 50; i++) {
+		struct rsess s;
+
+		memset(&s, 0, sizeof(s));
+		rtrs__random(s.uuid, 16);
+		rtrs__random(s.puuid, 16);
+		if (!sess_connect(&s) && sess_info(&s, "good") == -EPERM)
+			refused++;
+		sess_close(&s);
+	}
+	t_sleep_ms(500);        /* the server sees the closes */
+	rss1 = srv_rss_kb();
+	CHECK_EQ(refused, 50);
+	printf("lifetimes: server RSS %ld kB before 50 refused opens, "
+	       "%ld kB after\n", rss0, rss1);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	/* a sanitizer keeps freed memory in quarantine: RSS tells nothing */
+	printf("lifetimes: RSS not judged under a sanitizer\n");
+#else
+	CHECK(rss0 > 0 && rss1 - rss0 < 8 * 1024,
+	      "50 refused opens cost %ld kB of server RSS", rss1 - rss0);
+#endif
+	/* only the good session counts */
+	CHECK_EQ(srv_stat("sessions_open"), 1);
+
+	/* the half-open path goes at the deadline, not before (heartbeats
+	 * are answered, the handshake is not done), and is counted */
+	while (atomic_load(&ho.dropped_ms) < 0 &&
+	       perf_now_ns() - t0 < 16000000000ull)
+		t_sleep_ms(20);
+	printf("lifetimes: half-open path dropped after %lld ms\n",
+	       atomic_load(&ho.dropped_ms));
+	CHECK(atomic_load(&ho.dropped_ms) >= 0,
+	      "a half-open path answering heartbeats lives on");
+	CHECK(atomic_load(&ho.dropped_ms) >= 8000,
+	      "half-open path dropped before the 10 s deadline");
+	CHECK_EQ(srv_stat("handshake_timeouts"), ht0 + 1);
+	half_open_stop();
+}
+
+/* A plain TCP connection to the server's port, not waited for; -1. */
+static int tcp_connect_nb(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	sa.sin_port = htons((uint16_t)atoi(port));
+	if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int srv_nfds(void)
+{
+	char path[64];
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)srv_pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2;
+}
+
+static void emfile_mode(void)
+{
+	enum { NFLOOD = 300 };
+	static int fds[NFLOOD];
+	struct rlimit rl;
+	long long c0, c1, shed;
+	uint64_t t0, t1;
+	double share;
+	int nfd = srv_nfds(), n = 0, answered;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	/* the server gets a few fds more than it uses */
+	rl.rlim_cur = rl.rlim_max = (rlim_t)nfd + 24;
+	if (nfd < 0 || prlimit(srv_pid, RLIMIT_NOFILE, &rl, NULL)) {
+		CHECK(0, "prlimit on the server: %s", strerror(errno));
+		return;
+	}
+	/* raw TCP connections that never speak: each one the provider
+	 * accepts holds a server fd; the rest wait in the backlog */
+	for (int i = 0; i < NFLOOD; i++) {
+		fds[i] = tcp_connect_nb();
+		if (fds[i] >= 0)
+			n++;
+	}
+	CHECK(n > 100, "only %d flood connections", n);
+	t_sleep_ms(500);
+	/* the good session's IO pauses over the window: the server's CPU is
+	 * what the flood costs it */
+	atomic_store(&good.pause, true);
+	while (!atomic_load(&good.paused))
+		t_sleep_ms(1);
+	c0 = srv_cpu_ticks();
+	t0 = perf_now_ns();
+	/* a new libfabric client meanwhile: answered (refused), not left
+	 * hanging */
+	answered = 0;
+	for (int i = 0; i < 3; i++) {
+		struct rsess s;
+
+		memset(&s, 0, sizeof(s));
+		rtrs__random(s.uuid, 16);
+		rtrs__random(s.puuid, 16);
+		/* refused (0) within its 3 s, not left without an answer */
+		{
+			char priv[RTRS_CONN_PRIV_LEN];
+			struct rtrs_conn_req r = { .cid = 0, .cid_num = 2,
+						   .first_conn = true };
+
+			memcpy(r.sess_uuid, s.uuid, 16);
+			memcpy(r.paths_uuid, s.puuid, 16);
+			rtrs__proto_conn_req_encode(priv, &r);
+			answered += raw_connect(&s.c[0], priv,
+						sizeof(priv)) == 0;
+		}
+		sess_close(&s);
+	}
+	while (perf_now_ns() - t0 < 3000000000ull)
+		t_sleep_ms(50);
+	c1 = srv_cpu_ticks();
+	t1 = perf_now_ns();
+	atomic_store(&good.pause, false);
+	share = (double)(c1 - c0) / (double)hz /
+		((double)(t1 - t0) / 1e9);
+	printf("emfile: server at %d fds (limit %d), %d flood connections: "
+	       "%.0f%% CPU over %.1f s\n", srv_nfds(), nfd + 24, n,
+	       share * 100, (double)(t1 - t0) / 1e9);
+	CHECK(c0 >= 0 && c1 >= 0 && share < 0.30,
+	      "the server spins at its open-file limit: %.0f%% CPU",
+	      share * 100);
+	/* the flood ends; the limit stays: the server recovers by itself
+	 * (the good session's verified IO and a new session, after) */
+	for (int i = 0; i < NFLOOD; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	t_sleep_ms(1000);
+	shed = srv_stat("accept_shed");
+	printf("emfile: %lld connections refused at the limit; %d of 3 new "
+	       "libfabric clients answered at once\n", shed, answered);
+	CHECK(shed > 0, "nothing refused at the limit");
+	CHECK_EQ(answered, 3);
+}
+
+static void caps_mode(void);
+
 int main(int argc, char **argv)
 {
 	struct t_server srv;
 	struct rtrs_path_addr pa;
-	bool invalidate = !(argc > 1 && !strcmp(argv[1], "--no-invalidate"));
+	const char *mode = argc > 1 ? argv[1] : "";
+	bool invalidate = strcmp(mode, "--no-invalidate") != 0;
 	char *colon;
 	int ret;
 
 	prov = getenv("RTRS_PROVIDER") ? getenv("RTRS_PROVIDER") : "tcp";
 	/* queue depth 500: chunk ids 500..511 fit the immediate's 9 bits but
 	 * are out of range */
-	if (t_server_start(&srv, "--qd", "500",
-			   invalidate ? NULL : "--no-invalidate", NULL))
+	if (!strcmp(mode, "caps"))
+		ret = t_server_start(&srv, "--qd", "500", "--max-sessions", "3",
+				     "--max-paths", "2", "--max-pending", "2",
+				     "--max-conns", "9", "--handshake-timeout",
+				     "1500", NULL);
+	else
+		ret = t_server_start(&srv, "--qd", "500",
+				     invalidate ? NULL : "--no-invalidate", NULL);
+	if (ret)
 		return 1;
 	srv_pid = srv.pid;
 	colon = strrchr(srv.addr, ':');
@@ -919,15 +1248,30 @@ int main(int argc, char **argv)
 	snprintf(port, sizeof(port), "%s", colon + 1);
 	pa.src = NULL;
 	pa.dst = srv.addr;
-	if (t_open(&srv, "good", NULL, &good.sess))
-		return t_finish();
+	{
+		struct rtrs_clt_attr ca;
+
+		/* caps: 2 connections (admin + 1 IO) */
+		rtrs_clt_attr_init(&ca);
+		ca.io_cons = 1;
+		if (t_open(&srv, "good", &ca, &good.sess))
+			return t_finish();
+	}
 	pthread_create(&good.thr, NULL, good_main, NULL);
 
-	connect_cases();
-	info_cases();
-	io_cases();
-	key_reuse_case(invalidate);
-	fence_cases();
+	if (!strcmp(mode, "lifetimes")) {
+		lifetimes_mode();
+	} else if (!strcmp(mode, "emfile")) {
+		emfile_mode();
+	} else if (!strcmp(mode, "caps")) {
+		caps_mode();
+	} else {
+		connect_cases();
+		info_cases();
+		io_cases();
+		key_reuse_case(invalidate);
+		fence_cases();
+	}
 
 	atomic_store(&good.stop, true);
 	pthread_join(good.thr, NULL);
@@ -951,4 +1295,93 @@ int main(int argc, char **argv)
 	printf("hostile: the good session did %llu verified IOs meanwhile\n",
 	       (unsigned long long)atomic_load(&good.ios));
 	return t_finish();
+}
+
+/* A raw path of session @puuid (fresh if NULL) named @name (no info
+ * exchange if NULL); 0, or the server's rejection errno (< 0), or 1 when
+ * anything else failed. */
+static int cap_path(struct rsess *s, const uint8_t *puuid, const char *name)
+{
+	memset(s, 0, sizeof(*s));
+	rtrs__random(s->uuid, 16);
+	if (puuid)
+		memcpy(s->puuid, puuid, 16);
+	else
+		rtrs__random(s->puuid, 16);
+	for (int cid = 0; cid < 2; cid++) {
+		char priv[RTRS_CONN_PRIV_LEN];
+		struct rtrs_conn_req r = { .cid = (uint16_t)cid, .cid_num = 2,
+					   .first_conn = true };
+		int ret;
+
+		memcpy(r.sess_uuid, s->uuid, 16);
+		memcpy(r.paths_uuid, s->puuid, 16);
+		rtrs__proto_conn_req_encode(priv, &r);
+		ret = raw_connect(&s->c[cid], priv, sizeof(priv));
+		if (ret == 0 && s->c[cid].rsp.err)
+			return s->c[cid].rsp.err;
+		if (ret != 1)
+			return 1;
+	}
+	if (rtrs__proto_geom(&s->g, s->c[0].rsp.queue_depth,
+			     s->c[0].rsp.max_io_size, s->c[0].rsp.max_hdr_size))
+		return 1;
+	if (name && sess_info(s, name))
+		return 1;
+	return 0;
+}
+
+/* Until the server's gauge @name is @v (or 5 s). */
+static long long stat_wait(const char *name, long long v)
+{
+	long long got = -1;
+
+	for (int i = 0; i < 250 && (got = srv_stat(name)) != v; i++)
+		t_sleep_ms(20);
+	return got;
+}
+
+/*
+ * The server runs with --max-sessions 3 --max-paths 2 --max-pending 2
+ * --max-conns 9; the good session holds 2 connections (io_cons 1).
+ */
+static void caps_mode(void)
+{
+	struct rsess a, b, c, d1, d2, d3, e, f, e2;
+
+	CHECK_EQ(srv_stat("conns"), 2);
+	/* two paths in their handshake (of one session): a third is
+	 * refused */
+	CHECK_EQ(cap_path(&a, NULL, NULL), 0);
+	CHECK_EQ(cap_path(&b, a.puuid, NULL), 0);
+	CHECK_EQ(cap_path(&c, NULL, NULL), -EAGAIN);
+	CHECK_EQ(srv_stat("refused_pending"), 1);
+	sess_close(&c);
+	sess_close(&a);
+	sess_close(&b);
+	CHECK_EQ(stat_wait("pending", 0), 0);
+	CHECK_EQ(stat_wait("conns", 2), 2);
+	/* two paths of one session: a third is refused */
+	CHECK_EQ(cap_path(&d1, NULL, "capsD"), 0);
+	CHECK_EQ(cap_path(&d2, d1.puuid, "capsD"), 0);
+	CHECK_EQ(cap_path(&d3, d1.puuid, NULL), -EMLINK);
+	CHECK_EQ(srv_stat("refused_paths"), 1);
+	sess_close(&d3);
+	/* three sessions (good, D, E): a fourth is refused */
+	CHECK_EQ(cap_path(&e, NULL, "capsE"), 0);
+	CHECK_EQ(srv_stat("sessions_open"), 3);
+	CHECK_EQ(cap_path(&f, NULL, NULL), -EUSERS);
+	CHECK_EQ(srv_stat("refused_sessions"), 1);
+	sess_close(&f);
+	/* 8 connections of 9: a new path of E gets one, not two */
+	CHECK_EQ(srv_stat("conns"), 8);
+	CHECK_EQ(cap_path(&e2, e.puuid, NULL), -ENOBUFS);
+	CHECK_EQ(srv_stat("refused_conns"), 1);
+	/* its half, kept open, is closed at the handshake deadline (1.5 s) */
+	CHECK_EQ(stat_wait("handshake_timeouts", 1), 1);
+	CHECK_EQ(stat_wait("conns", 8), 8);
+	sess_close(&e2);
+	sess_close(&e);
+	sess_close(&d2);
+	sess_close(&d1);
 }
