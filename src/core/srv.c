@@ -1605,6 +1605,13 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 					      s->priv);
 		sess_free(s);
 	}
+	/* a linger that fired before we set closing took its session off
+	 * the list and may still be freeing it on the timer thread: it
+	 * uncounts it last, under the lock, then never touches ctx again */
+	pthread_mutex_lock(&ctx->lock);
+	while (ctx->nsess_all)
+		pthread_cond_wait(&ctx->cond, &ctx->lock);
+	pthread_mutex_unlock(&ctx->lock);
 	for (size_t i = 0; i < ctx->npeps; i++)
 		rtrs__fab_dom_put(ls[i].dom);
 	rtrs__fab_engine_put();
