@@ -144,15 +144,26 @@ check "path 1 connected" path_state 1 connected
 "$ctl" disconnect perfsess 7 2>/dev/null
 check "disconnect of an empty slot fails" [ $? -eq 1 ]
 
-# reset-stats: path 1's reconnect count goes back to 0 0
-check "reconnect counted" sh -c "'$ctl' stats perfsess | grep -q 'stats/reconnects: 1 0'"
+# reset-stats: path 1's reconnect count goes back to 0 0 (at least 1
+# before: in the lab guest a slow path may also have reconnected once more)
+check "reconnect counted" sh -c "'$ctl' stats perfsess | grep -Eq 'stats/reconnects: [1-9][0-9]* [0-9]+'"
 check "reset-stats" "$ctl" reset-stats perfsess
-check "counters zeroed" sh -c "! '$ctl' stats perfsess | grep -q 'stats/reconnects: 1 0'"
+check "counters zeroed" sh -c "! '$ctl' stats perfsess | grep -Eq 'stats/reconnects: [1-9]'"
 
 # add-path / remove-path; the same path twice is refused
 out=$("$ctl" add-path perfsess "$a2" 2>&1)
 check "add-path of path 1 again refused (got '$out')" grep -q "File exists" <<<"$out"
-out=$("$ctl" add-path perfsess "$ADDR2@$a2")
+# path 2 from a source of our own: on loopback the server's address
+# itself, in the RDMA lab the client end of that wire
+src_for() {
+	case "$1" in
+	"${LAB_RXE_SRV:-}") echo "$LAB_RXE_CLT" ;;
+	"${LAB_SIW_SRV:-}") echo "$LAB_SIW_CLT" ;;
+	*) echo "$1" ;;
+	esac
+}
+SRC2=$(src_for "$ADDR2")
+out=$("$ctl" add-path perfsess "$SRC2@$a2")
 check "add-path returns slot 2 (got '$out')" [ "$out" = 2 ]
 check "path 2 connected" path_state 2 connected
 # what each path runs on: the provider, its domain (the kernel's
@@ -170,7 +181,7 @@ if [ "$prov" = tcp ] || [ "$prov" = net ]; then
 	check "loopback domain is lo (got '$v')" [ "$v" = lo ]
 fi
 src2=$(path_field 2 src_resolved)
-check "path 2 sends from $ADDR2 (got '$src2')" grep -q "^$ADDR2:[1-9][0-9]*\$" <<<"$src2"
+check "path 2 sends from $SRC2 (got '$src2')" grep -q "^$SRC2:[1-9][0-9]*\$" <<<"$src2"
 srv_src_is() { [ "$(srv_src "$1")" = "$2" ]; }
 eventually "the server's path 2 comes from $src2 (got '$(srv_src 2)')" \
 	srv_src_is 2 "$src2"
