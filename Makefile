@@ -5,7 +5,8 @@
 # make check-rdma - every integration test over RDMA verbs in the lab guest
 # make build  - plain build only
 # make fuzz   - build the libFuzzer harnesses (clang) and run each for
-#               FUZZ_RUNS executions over its seed corpus (docs/fuzzing.md)
+#               FUZZ_RUNS executions (fuzz_srv: FUZZ_SRV_RUNS) over its
+#               seed corpus (docs/fuzzing.md)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure -j$(JOBS)
@@ -61,7 +62,9 @@ check: check-plain check-asan check-tsan check-lab
 # seeds in tests/fuzz/corpus are only read; a crash stops make and leaves
 # its input in $(BUILD)/fuzz/crash-<harness>-*
 FUZZ_RUNS ?= 200000
-FUZZERS = fuzz_conn fuzz_info fuzz_io fuzz_rnbd
+# fuzz_srv opens and closes a whole server per input (~1 ms)
+FUZZ_SRV_RUNS ?= 20000
+FUZZERS = fuzz_conn fuzz_info fuzz_io fuzz_rnbd fuzz_srv
 CMAKE_fuzz = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
 	-DRTRS_FUZZ=ON -DBUILD_TESTING=OFF
 
@@ -72,15 +75,16 @@ fuzz:
 	ninja -C $(BUILD)/fuzz fuzz_all
 	@set -e; for h in $(FUZZERS); do \
 		mkdir -p $(BUILD)/fuzz/corpus/$$h; \
-		echo "fuzz: $$h, $(FUZZ_RUNS) runs"; \
-		$(BUILD)/fuzz/tests/fuzz/$$h -runs=$(FUZZ_RUNS) -seed=1 \
+		runs=$(FUZZ_RUNS); [ $$h != fuzz_srv ] || runs=$(FUZZ_SRV_RUNS); \
+		echo "fuzz: $$h, $$runs runs"; \
+		$(BUILD)/fuzz/tests/fuzz/$$h -runs=$$runs -seed=1 \
 			-timeout=30 -print_final_stats=1 \
 			-artifact_prefix=$(BUILD)/fuzz/crash-$$h- \
 			$(BUILD)/fuzz/corpus/$$h tests/fuzz/corpus/$$h \
 			2>$(BUILD)/fuzz/$$h.log || { tail -40 $(BUILD)/fuzz/$$h.log; exit 1; }; \
 		grep -E '^#[0-9]+[[:space:]]+DONE' $(BUILD)/fuzz/$$h.log; \
 	done
-	@echo "make fuzz: every harness ran $(FUZZ_RUNS) inputs, clean"
+	@echo "make fuzz: every harness ran its inputs, clean"
 
 install: build
 	cmake --install $(BUILD)/plain

@@ -6,6 +6,7 @@
  * tests/fuzz/corpus is its output (docs/fuzzing.md).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +255,75 @@ static void rnbd(void)
 	save("fuzz_rnbd", "list_rsp_empty", &s);
 }
 
+/* fuzz_srv: a session of two connections, the info exchange, requests,
+ * answers, heartbeats and CLOSE (steps: see fuzz_srv.c) */
+static void srv_io(struct seed *s, uint8_t ep, uint8_t chunk, uint8_t kind,
+		   uint16_t dlen, uint8_t ulen, uint8_t seq, uint8_t policy)
+{
+	u8(s, 4); u8(s, ep); u8(s, chunk); u8(s, kind); u16(s, dlen);
+	u8(s, ulen); u8(s, seq); u8(s, 0); u8(s, policy);
+}
+
+static void srv_session(struct seed *s, uint8_t cfg, bool fence)
+{
+	uint8_t f = fence ? 2 : 0;
+
+	s->n = 0;
+	u8(s, cfg); u8(s, 0);
+	u8(s, 0); u8(s, 1 | f); u8(s, 0); u8(s, 0);     /* connect cid 0 */
+	u8(s, 0); u8(s, f); u8(s, 0); u8(s, 1);         /* connect cid 1 */
+	u8(s, 2); u8(s, 0); u8(s, 0);                   /* info request */
+	/* WRITE of 512 bytes held by the application, answered */
+	srv_io(s, 1, 0, fence ? 0x02 : 0, 512, 16, 1, 0);
+	u8(s, 7); u8(s, 0); u8(s, 0); u16(s, 0);
+	/* READ of 1024 into two descriptors, answered at once */
+	srv_io(s, 1, 1, (fence ? 0x02 : 0) | 0x11, 1024, 8, 1, 1);
+	/* READ held, answered from the application's buffer */
+	srv_io(s, 1, 2, (fence ? 0x02 : 0) | 0x01, 2048, 0, 1, 0);
+	u8(s, 7); u8(s, 0); u8(s, 1); u16(s, 100);
+	/* a retry of the WRITE (fenced: answered from the store) */
+	srv_io(s, 1, 0, fence ? 0x06 : 0, 512, 16, 1, 1);
+	u8(s, 5); u8(s, 0xC0); u32(s, 0);              /* heartbeat */
+	u8(s, 5); u8(s, 0xC8); u32(s, 0);              /* heartbeat ack */
+	if (fence) {
+		u8(s, 5); u8(s, 0xD0); u32(s, 0);      /* CLOSE */
+	}
+}
+
+static void srv(void)
+{
+	struct seed s;
+
+	/* qd 4; tcp-like (no local registrations, immediates without a
+	 * receive), always_invalidate */
+	srv_session(&s, 0x02 | 0x04, true);
+	save("fuzz_srv", "session_fenced_inv", &s);
+	srv_session(&s, 0x02, true);
+	save("fuzz_srv", "session_fenced", &s);
+	srv_session(&s, 0x02, false);
+	save("fuzz_srv", "session_unfenced", &s);
+	/* verbs-like: local registrations, immediates take a receive;
+	 * lingering, with link_ev */
+	srv_session(&s, 0x02 | 0x04 | 0x08 | 0x10 | 0x20 | 0x40, true);
+	save("fuzz_srv", "session_verbs", &s);
+	/* iWARP-like: local registrations, room for the trailer */
+	srv_session(&s, 0x02 | 0x08, true);
+	save("fuzz_srv", "session_iwarp", &s);
+	/* the send queue full while answering, then drained */
+	srv_session(&s, 0x02, true);
+	s.n -= 6;                       /* no CLOSE */
+	u8(&s, 10); u8(&s, 0x81);
+	srv_io(&s, 1, 3, 0x02, 64, 4, 1, 1);
+	u8(&s, 10); u8(&s, 0x01);
+	save("fuzz_srv", "session_tx_full", &s);
+	/* a path cut while a request is held */
+	srv_session(&s, 0x02 | 0x20, true);
+	s.n -= 6;
+	srv_io(&s, 1, 3, 0x02, 64, 4, 2, 0);
+	u8(&s, 8); u8(&s, 0x41);        /* FAB_CM_SHUTDOWN on ep 1 */
+	save("fuzz_srv", "session_cut", &s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -266,5 +336,6 @@ int main(int argc, char **argv)
 	info();
 	io();
 	rnbd();
+	srv();
 	return 0;
 }
