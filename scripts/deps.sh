@@ -3,7 +3,8 @@
 # Install the Debian packages librtrs needs to build, test and demo
 # (`deps.sh plot`: gnuplot for scripts/plot-timeline; `deps.sh bench`:
 # what scripts/bench-rnbd.sh adds; `deps.sh lab`: the host side of the
-# RDMA lab, tests/rdma/lab.sh).
+# RDMA lab, tests/rdma/lab.sh; `deps.sh fuzz`: clang and its libFuzzer
+# runtime for `make fuzz`).
 # As root it runs apt-get; otherwise it prints the one command to run.
 set -euo pipefail
 
@@ -17,6 +18,10 @@ if [ "${1:-}" = plot ]; then
 	PKGS=(gnuplot-nox)
 elif [ "${1:-}" = bench ]; then
 	PKGS=(gnuplot-nox jq fio nbdkit libnbd-bin)
+elif [ "${1:-}" = fuzz ]; then
+	# libFuzzer and the sanitizer runtimes (a recommendation of clang's,
+	# not installed with --no-install-recommends)
+	PKGS=(clang libclang-rt-dev)
 elif [ "${1:-}" = lab ]; then
 	# qemu and the initramfs; apt-get download, dpkg-deb and depmod for
 	# the kernel; gcc-12 and make for the out-of-tree modules against
