@@ -538,6 +538,13 @@ int rtrs__fab_pep_name(const struct fab_pep *pep, char *buf, size_t len)
 	return 0;
 }
 
+/* no socket, no open-file limit: nothing is ever shed */
+uint64_t rtrs__fab_pep_shed(struct fab_pep *pep)
+{
+	(void)pep;
+	return 0;
+}
+
 /* ---- pollers: the client's; not used here ---- */
 
 int rtrs__fab_poller_create(struct fab_poller **out)

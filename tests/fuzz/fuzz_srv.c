@@ -41,7 +41,7 @@ static bool refuse_link;
 static struct rtrs_geom geom;
 static char app_buf[APP_LEN];
 static struct rtrs_srv_ctx *cur_ctx;
-static bool no_barrier;         /* $FUZZ_SRV_NO_BARRIER: see timer_barrier() */
+static bool barrier;            /* $FUZZ_SRV_BARRIER: see timer_barrier() */
 
 static void discard_log(enum rtrs_log_level lvl, const char *msg, void *priv)
 {
@@ -60,7 +60,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* the timer thread lives across inputs (as in a process with a
 	 * client or a second server too): no thread per input */
 	FUZZ_CHECK(rtrs__timers_get() == 0);
-	no_barrier = getenv("FUZZ_SRV_NO_BARRIER") != NULL;
+	barrier = getenv("FUZZ_SRV_BARRIER") != NULL;
 	return 0;
 }
 
@@ -371,12 +371,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (nheld)
 		rtrs_srv_resp(held[--nheld], -ECANCELED);
 	ff_pump();
-	/* A session's linger armed at 0 (CLOSE, a name taken over) runs on
-	 * the timer thread; if it still runs when rtrs_srv_close() returns,
-	 * it uses the freed listener (docs/fuzzing.md, "Findings": open, in
-	 * srv.c). Let it finish first, so that this harness finds the rest
-	 * ($FUZZ_SRV_NO_BARRIER set: don't, and find that). */
-	if (!no_barrier)
+	/* A session's linger armed at 0 (CLOSE, a name taken over) may still
+	 * run on the timer thread here: rtrs_srv_close() must wait for it
+	 * (docs/fuzzing.md, "Findings"; $FUZZ_SRV_BARRIER set: let due
+	 * timers run first, to look past that class of bug) */
+	if (barrier)
 		timer_barrier();
 	/* the endpoints it closes are closed at once (fake_fabric.c) */
 	rtrs_srv_close(ctx);
