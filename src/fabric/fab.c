@@ -648,15 +648,21 @@ int rtrs__fab_ep_peer(const struct fab_ep *e, char *buf, size_t len)
 	return addr_str(a, buf, len);
 }
 
-int rtrs__fab_ep_name(const struct fab_ep *e, char *buf, size_t len)
+/* The local address of @fid as "host:port". */
+static int fid_name(struct fid *fid, char *buf, size_t len)
 {
 	char a[128];
 	size_t al = sizeof(a);
-	int ret = fi_getname(&e->ep->fid, a, &al);
+	int ret = fi_getname(fid, a, &al);
 
 	if (ret)
 		return rtrs__fab_errno(ret);
 	return addr_str(a, buf, len);
+}
+
+int rtrs__fab_ep_name(const struct fab_ep *e, char *buf, size_t len)
+{
+	return fid_name(&e->ep->fid, buf, len);
 }
 
 /* ---- posting ---- */
@@ -928,11 +934,5 @@ uint64_t rtrs__fab_pep_shed(struct fab_pep *p)
 
 int rtrs__fab_pep_name(const struct fab_pep *p, char *buf, size_t len)
 {
-	char a[128];
-	size_t al = sizeof(a);
-	int ret = fi_getname(&p->pep->fid, a, &al);
-
-	if (ret)
-		return rtrs__fab_errno(ret);
-	return addr_str(a, buf, len);
+	return fid_name(&p->pep->fid, buf, len);
 }

@@ -12,8 +12,11 @@
 #define RTRS_TEST_HARNESS_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +176,28 @@ static inline int t_open(struct t_server *srv, const char *name,
 	if (ret)
 		t_server_stop(srv, SIGKILL);
 	return ret;
+}
+
+/* A pattern that differs per @seed and per 512-byte sector. */
+static inline void t_fill(uint8_t *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
+}
+
+/* The file at @path holds @b (@n bytes) at @off. */
+static inline bool t_file_has(const char *path, const uint8_t *b, size_t n,
+			      uint64_t off)
+{
+	uint8_t *f = malloc(n);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && f && pread(fd, f, n, (off_t)off) == (ssize_t)n &&
+		  !memcmp(f, b, n);
+
+	if (fd >= 0)
+		close(fd);
+	free(f);
+	return ok;
 }
 
 static inline int t_finish(void)

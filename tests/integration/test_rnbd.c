@@ -151,26 +151,6 @@ static int sess_open(const char *name, struct rnbd_sess **s)
 	return ret;
 }
 
-static void fill(uint8_t *b, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
-}
-
-/* The exported file holds @b at @off. */
-static bool file_has(const char *path, const uint8_t *b, size_t n, uint64_t off)
-{
-	uint8_t *f = malloc(n);
-	int fd = open(path, O_RDONLY);
-	bool ok = fd >= 0 && f && pread(fd, f, n, (off_t)off) == (ssize_t)n &&
-		  !memcmp(f, b, n);
-
-	if (fd >= 0)
-		close(fd);
-	free(f);
-	return ok;
-}
-
 static bool all_zero(const uint8_t *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -237,16 +217,16 @@ static void poll_cases(struct rnbd_sess *other)
 	CHECK_EQ(rnbd_poll(poll_sess, -2), -EINVAL);
 	CHECK_EQ(rnbd_poll(poll_sess, -1), 0);  /* nothing in flight */
 	/* the helpers drive the session themselves */
-	fill(w, sizeof(w), 21);
+	t_fill(w, sizeof(w), 21);
 	CHECK_EQ(rnbd_pwrite(d, w, sizeof(w), 5 << 20, 0), 0);
 	CHECK_EQ(rnbd_flush(d), 0);
 	memset(r, 0, sizeof(r));
 	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 5 << 20), 0);
 	CHECK(!memcmp(w, r, sizeof(w)), "poll: read back differs");
-	CHECK(file_has(disk, w, sizeof(w), 5 << 20), "poll: the file differs");
+	CHECK(t_file_has(disk, w, sizeof(w), 5 << 20), "poll: the file differs");
 	/* asynchronous: nothing completes until polled */
 	for (int i = 0; i < 32; i++) {
-		fill(blk[i], 4096, 200 + (unsigned)i);
+		t_fill(blk[i], 4096, 200 + (unsigned)i);
 		a[i] = (struct aio){ 0 };
 		CHECK_EQ(rnbd_submit(d, RNBD_WRITE, (6u << 20) + i * 8192u,
 				     blk[i], 4096, 0, aio_done, &a[i]), 0);
@@ -260,7 +240,7 @@ static void poll_cases(struct rnbd_sess *other)
 	for (int i = 0; i < 32; i++) {
 		CHECK_EQ(atomic_load(&a[i].status), 0);
 		CHECK_EQ(atomic_load(&a[i].calls), 1);
-		CHECK(file_has(disk, blk[i], 4096, (6u << 20) + i * 8192u),
+		CHECK(t_file_has(disk, blk[i], 4096, (6u << 20) + i * 8192u),
 		      "poll: async write %d not in the file", i);
 	}
 	CHECK_EQ(atomic_load(&nested_poll), -EDEADLK);
@@ -299,17 +279,17 @@ static void data_cases(struct rnbd_sess *s)
 	CHECK(in.max_io_size >= 4096, "max io %u", in.max_io_size);
 
 	/* longer than one request: split by the helper */
-	fill(w, sizeof(w), 1);
+	t_fill(w, sizeof(w), 1);
 	CHECK_EQ(rnbd_pwrite(d, w, sizeof(w), 1 << 20, 0), 0);
 	memset(r, 0, sizeof(r));
 	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 1 << 20), 0);
 	CHECK(!memcmp(w, r, sizeof(w)), "read back differs");
-	CHECK(file_has(disk, w, sizeof(w), 1 << 20), "the file differs");
+	CHECK(t_file_has(disk, w, sizeof(w), 1 << 20), "the file differs");
 	/* FUA, flush, the last sector */
-	fill(w, 512, 2);
+	t_fill(w, 512, 2);
 	CHECK_EQ(rnbd_pwrite(d, w, 512, DISK - 512, RNBD_FUA), 0);
 	CHECK_EQ(rnbd_flush(d), 0);
-	CHECK(file_has(disk, w, 512, DISK - 512), "FUA write not in the file");
+	CHECK(t_file_has(disk, w, 512, DISK - 512), "FUA write not in the file");
 	/* discard and write-zeroes read back as zeroes */
 	CHECK_EQ(rnbd_discard(d, 1 << 20, 64 << 10), 0);
 	CHECK_EQ(rnbd_write_zeroes(d, (1 << 20) + (128 << 10), 8192, 0), 0);
@@ -319,12 +299,12 @@ static void data_cases(struct rnbd_sess *s)
 	CHECK(all_zero(r, 64 << 10), "discarded range not zero");
 	CHECK(all_zero(r + (128 << 10), 8192), "write-zeroes range not zero");
 	CHECK(all_zero(r + (160 << 10), 4096), "write-zeroes NOUNMAP not zero");
-	fill(w, sizeof(w), 1);
+	t_fill(w, sizeof(w), 1);
 	CHECK(!memcmp(r + (64 << 10), w + (64 << 10), 64 << 10),
 	      "data next to the discard changed");
 	/* 32 at once, asynchronous */
 	for (int i = 0; i < 32; i++) {
-		fill(big[i], 4096, 100 + (unsigned)i);
+		t_fill(big[i], 4096, 100 + (unsigned)i);
 		atomic_store(&a[i].done, 0);
 		ret = rnbd_submit(d, RNBD_WRITE, (uint64_t)(2 << 20) + i * 8192u,
 				  big[i], 4096, 0, aio_done, &a[i]);
@@ -336,7 +316,7 @@ static void data_cases(struct rnbd_sess *s)
 		while (!atomic_load(&a[i].done))
 			t_sleep_ms(1);
 		CHECK_EQ(atomic_load(&a[i].status), 0);
-		CHECK(file_has(disk, big[i], 4096, (2u << 20) + i * 8192u),
+		CHECK(t_file_has(disk, big[i], 4096, (2u << 20) + i * 8192u),
 		      "async write %d not in the file", i);
 	}
 	/* the client's own checks */
@@ -434,10 +414,10 @@ static void access_cases(struct rnbd_sess *a, struct rnbd_sess *b,
 	CHECK_EQ(rnbd_dev_open(a, name, RNBD_ACCESS_RW, &x), -ENOENT);
 	/* a file inside the export dir works, writes land in it */
 	CHECK_EQ(rnbd_dev_open(a, "inner", RNBD_ACCESS_RW, &x), 0);
-	fill(buf, sizeof(buf), 9);
+	t_fill(buf, sizeof(buf), 9);
 	CHECK_EQ(rnbd_pwrite(x, buf, sizeof(buf), 512, 0), 0);
 	snprintf(name, sizeof(name), "%s/exports/inner", tdir);
-	CHECK(file_has(name, buf, sizeof(buf), 512), "inner file differs");
+	CHECK(t_file_has(name, buf, sizeof(buf), 512), "inner file differs");
 	CHECK_EQ(rnbd_dev_close(x), 0);
 	/* the file outside the export dir is untouched (all zero) */
 	fd = open(outside, O_RDONLY);
@@ -493,7 +473,7 @@ static void alias_pair(struct rnbd_sess *a, struct rnbd_sess *b,
 	CHECK(ret == -EPERM, "%s rw in the session writing %s: %d", other,
 	      first, ret);
 	CHECK_EQ(rnbd_dev_open(c, other, RNBD_ACCESS_RO, &ro), 0);
-	fill(w, sizeof(w), seed++);
+	t_fill(w, sizeof(w), seed++);
 	CHECK_EQ(rnbd_pwrite(rw, w, sizeof(w), 16384, RNBD_FUA), 0);
 	if (ro) {
 		CHECK_EQ(rnbd_pread(ro, r, sizeof(r), 16384), 0);
@@ -712,7 +692,7 @@ static void *restart_io(void *arg)
 		uint64_t off = (3u << 20) + t * (1u << 20) + (gen % 32) * 16384u;
 		int ret;
 
-		fill(w[t], sizeof(w[t]), gen++ * 2 + t);
+		t_fill(w[t], sizeof(w[t]), gen++ * 2 + t);
 		ret = rnbd_pwrite(rs.d, w[t], sizeof(w[t]), off, 0);
 		if (!ret)
 			ret = rnbd_pread(rs.d, r[t], sizeof(r[t]), off);
@@ -816,13 +796,13 @@ static void io_mode_cases(struct rnbd_sess *s)
 	CHECK(ret == 0, "open memdisk: %s", rtrs_strerror(ret));
 	if (ret)
 		return;
-	fill(w, sizeof(w), 9);
+	t_fill(w, sizeof(w), 9);
 	CHECK_EQ(rnbd_pwrite(d, w, sizeof(w), 3 << 9, RNBD_FUA), 0);
 	CHECK_EQ(rnbd_flush(d), 0);
 	memset(r, 0, sizeof(r));
 	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 3 << 9), 0);
 	CHECK(!memcmp(w, r, sizeof(w)), "memdisk: read back differs");
-	CHECK(file_has(memdisk, w, sizeof(w), 3 << 9), "memdisk: the file differs");
+	CHECK(t_file_has(memdisk, w, sizeof(w), 3 << 9), "memdisk: the file differs");
 	/* a punched hole reads back as zeros, through the mapping too */
 	CHECK_EQ(rnbd_discard(d, 64 << 10, 64 << 10), 0);
 	CHECK_EQ(rnbd_pread(d, r, sizeof(r), 3 << 9), 0);

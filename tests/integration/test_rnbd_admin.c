@@ -102,25 +102,6 @@ static int sess_open(const char *name, bool reconnect, struct rnbd_sess **s)
 	return ret;
 }
 
-static void fill(uint8_t *b, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
-}
-
-static bool file_has(const char *path, const uint8_t *b, size_t n, uint64_t off)
-{
-	uint8_t *f = malloc(n);
-	int fd = open(path, O_RDONLY);
-	bool ok = fd >= 0 && f && pread(fd, f, n, (off_t)off) == (ssize_t)n &&
-		  !memcmp(f, b, n);
-
-	if (fd >= 0)
-		close(fd);
-	free(f);
-	return ok;
-}
-
 static long long file_size(const char *path)
 {
 	struct stat st;
@@ -165,16 +146,16 @@ static void resize_case(void)
 	ret = rnbd_dev_refresh(d);
 	CHECK(ret == 0, "refresh: %s", rtrs_strerror(ret));
 	CHECK_EQ(dev_size(d), 2 * MIB);
-	fill(w, sizeof(w), 1);
+	t_fill(w, sizeof(w), 1);
 	CHECK_EQ(rnbd_pwrite(d, w, sizeof(w), MIB + MIB / 2, 0), 0);
 	memset(r, 0, sizeof(r));
 	CHECK_EQ(rnbd_pread(d, r, sizeof(r), MIB + MIB / 2), 0);
 	CHECK(!memcmp(w, r, sizeof(r)), "read back in the grown part differs");
-	CHECK(file_has(disk, w, sizeof(w), MIB + MIB / 2),
+	CHECK(t_file_has(disk, w, sizeof(w), MIB + MIB / 2),
 	      "the grown part of the file does not hold the write");
 	/* the last sector of the new size */
 	CHECK_EQ(rnbd_pwrite(d, w, 512, 2 * MIB - 512, RNBD_FUA), 0);
-	CHECK(file_has(disk, w, 512, 2 * MIB - 512), "last sector not written");
+	CHECK(t_file_has(disk, w, 512, 2 * MIB - 512), "last sector not written");
 	CHECK_EQ(file_size(disk), 2 * MIB);
 
 	/* shrink: the device still says 2 MiB, the server refuses what is
@@ -190,9 +171,9 @@ static void resize_case(void)
 	CHECK_EQ(rnbd_pread(d, r, 4096, MIB), -EINVAL);
 	CHECK_EQ(file_size(disk), MIB);
 	/* inside the new size all works */
-	fill(w, sizeof(w), 2);
+	t_fill(w, sizeof(w), 2);
 	CHECK_EQ(rnbd_pwrite(d, w, sizeof(w), MIB - sizeof(w), 0), 0);
-	CHECK(file_has(disk, w, sizeof(w), MIB - sizeof(w)),
+	CHECK(t_file_has(disk, w, sizeof(w), MIB - sizeof(w)),
 	      "write before the new end not in the file");
 	CHECK_EQ(file_size(disk), MIB);
 
@@ -338,11 +319,11 @@ static void ctl_case(void)
 	CHECK_EQ(ctl("close-device adm-b disk2", NULL, got, sizeof(got)), 0);
 	CHECK_EQ(rnbd_pread(db2, r, sizeof(r), 0), -ENODEV);
 	CHECK_EQ(rnbd_pread(db2, r, sizeof(r), 0), -ENODEV);
-	fill(w, sizeof(w), 3);
+	t_fill(w, sizeof(w), 3);
 	CHECK_EQ(rnbd_pwrite(dbi, w, sizeof(w), 4096, 0), 0);
-	CHECK(file_has(inner, w, sizeof(w), 4096), "inner not written");
+	CHECK(t_file_has(inner, w, sizeof(w), 4096), "inner not written");
 	CHECK_EQ(rnbd_pwrite(da, w, sizeof(w), 8192, 0), 0);
-	CHECK(file_has(disk, w, sizeof(w), 8192), "disk not written");
+	CHECK(t_file_has(disk, w, sizeof(w), 8192), "disk not written");
 	snprintf(want, sizeof(want),
 		 "session adm-a paths 2/2\n"
 		 "  device 0 disk rw %s\n"
