@@ -341,6 +341,8 @@ struct rtrs_srv_sess {
 	uint8_t uuid[16];
 	char name[RTRS_PROTO_NAME_LEN];
 	bool named;
+	bool fence;                     /* set by its first path; every path
+					   must agree (protocol.md 7.3) */
 	void *priv;
 	struct rtrs_geom geom;
 	char *chunks;

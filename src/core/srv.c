@@ -1302,6 +1302,13 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 			goto err_unlock;
 		}
 	}
+	/* fencing is the session's: a path (or a connection) that disagrees
+	 * would let a request run again through it */
+	if (s && s->fence != req.fence) {
+		ret = -EPROTO;
+		atomic_fetch_add(&ctx->st_bad_input, 1);
+		goto err_unlock;
+	}
 	p = s ? find_path(s, req.sess_uuid) : NULL;
 	if (!p) {
 		if (ctx->lim.max_pending &&
@@ -1322,6 +1329,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 		ret = sess_create(ctx, req.paths_uuid, &s);
 		if (ret)
 			goto err_unlock;
+		s->fence = req.fence;
 		new_sess = true;
 	}
 	if (!p) {
@@ -1422,6 +1430,7 @@ err_unlock:
 			       : ret == -EMLINK ? "too many paths in the session"
 			       : ret == -ENOBUFS ? "too many connections"
 			       : ret == -EAGAIN ? "too many pending handshakes"
+			       : ret == -EPROTO ? "fencing differs from the session's"
 			       : "cannot accept");
 }
 

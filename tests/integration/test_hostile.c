@@ -853,6 +853,44 @@ static void fence_cases(void)
 		goto out;
 	}
 
+	/* fencing is the session's (issue 15 item 5): a path without it is
+	 * refused, else a request replayed through it would run again */
+	{
+		struct rsess u;
+		int r;
+
+		memset(&u, 0, sizeof(u));
+		rtrs__random(u.uuid, 16);
+		memcpy(u.puuid, puuid, 16);
+		r = sess_connect_f(&u, false);
+		CHECK(r != 0 && u.c[0].rsp.err == -EPROTO,
+		      "a path without fencing joined a fenced session "
+		      "(connect %d, refused with %d)", r, u.c[0].rsp.err);
+		if (!r && !sess_info(&u, "fenced")) {
+			static uint8_t msg[1024];
+			struct perf_hdr h = { .magic = PERF_MAGIC,
+					      .op = PERF_OP_WRITE,
+					      .off = base + 20480, .len = 512 };
+			size_t len;
+
+			/* a request of path a, replayed without a fence */
+			CHECK_EQ(fwrite_req(&a, 15, base + 20480, 0x5a, 21, 0,
+					    0, true), 0);
+			ex = srv_stat("executed");
+			memset(msg, 0x5a, 512);
+			memcpy(msg + 512, &h, sizeof(h));
+			len = 512 + sizeof(h);
+			len += rtrs__proto_write_msg_encode(msg + len,
+							    sizeof(h));
+			if (!raw_write(&u, msg, len, u.addr[15], u.key[15],
+				       true, rtrs__proto_io_req_imm(&u.g, 15,
+						512 + sizeof(h))))
+				raw_answer(&u, 15, 3000);
+			CHECK_EQ(srv_stat("executed"), ex);
+		}
+		sess_close(&u);
+	}
+
 	/* a late original after its retry: dropped */
 	ex = srv_stat("executed");
 	st = srv_stat("stale_dropped");
