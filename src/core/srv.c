@@ -1038,7 +1038,8 @@ static void srv_cqe(void *ctx, const struct fab_cqe *cq)
 		if (atomic_load(&p->state) != SRV_PATH_CLOSING)
 			pslog(RTRS_LOG_INFO, p, "con %u: completion error %s",
 			      c->cid, rtrs_strerror(cq->err));
-		path_close(p, cq->err, false);
+		/* software RMA: the fabric refused a frame of the peer's */
+		path_close(p, cq->err, cq->flags & FAB_CQE_BAD_PEER);
 		return;
 	}
 	if (cq->flags & FAB_CQE_RECV) {

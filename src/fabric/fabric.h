@@ -50,6 +50,8 @@ struct fab_opctx {
 	void *owner;
 	unsigned kind;
 	void *rx_buf;           /* the fabric's: where a receive lands */
+	size_t rx_len;          /* the fabric's (software RMA): its room */
+	struct fab_opctx *rx_next; /* the fabric's (software RMA): queue */
 };
 
 /* What the provider asked for, read after fi_getinfo. */
@@ -76,6 +78,11 @@ struct fab_caps {
 	 * remote CQ data (iWARP), where the fabric carries the immediate
 	 * in a trailer of each message (see fab.c). */
 	size_t msg_room;
+	/* RMA is carried as messages and checked by the fabric layer
+	 * (swrma.c): the provider's RMA is not trusted to check bounds
+	 * (every provider but those in fab.c's rma_checked[]). Then
+	 * rx_cq_data and mr_virt_addr are false and msg_room is 0. */
+	bool sw_rma;
 };
 
 #define FAB_MSG_ROOM 8          /* the most msg_room can be */
@@ -94,6 +101,9 @@ struct fab_caps {
 #define FAB_CQE_IMM 0x2         /* imm is valid */
 #define FAB_CQE_TX 0x4          /* a local send or write completed */
 #define FAB_CQE_RMA_IN 0x8      /* a remote write targeted us */
+#define FAB_CQE_BAD_PEER 0x10   /* with err: the peer broke the data path's
+				   rules (software RMA: unknown key, out of
+				   bounds, malformed frame); nothing landed */
 
 struct fab_cqe {
 	struct fab_opctx *ctx;  /* NULL for remote writes that used no receive */
