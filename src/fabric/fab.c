@@ -364,8 +364,8 @@ const struct fab_caps *rtrs__fab_dom_caps(const struct fab_dom *d)
 
 /* ---- registrations ---- */
 
-int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
-		     unsigned access, struct fab_mr **out)
+static int mr_reg(struct fab_dom *d, void *buf, size_t len, unsigned access,
+		  const void *scope, struct fab_mr **out)
 {
 	struct fab_mr *m;
 	uint64_t acc = 0;
@@ -422,11 +422,30 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 	m->base = buf;
 	m->len = len;
 	m->access = access;
+	m->scope = scope;
 	if (d->caps.sw_rma)
 		rtrs__fab_swr_mr_add(m);        /* our key */
 	rtrs__fab_dom_get(d);
 	*out = m;
 	return 0;
+}
+
+int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
+		     unsigned access, struct fab_mr **out)
+{
+	return mr_reg(d, buf, len, access, NULL, out);
+}
+
+int rtrs__fab_mr_reg_peer(struct fab_dom *d, void *buf, size_t len,
+			  const void *scope, struct fab_mr **out)
+{
+	return mr_reg(d, buf, len, FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE, scope,
+		      out);
+}
+
+void rtrs__fab_ep_set_scope(struct fab_ep *e, const void *scope)
+{
+	e->scope = scope;
 }
 
 void rtrs__fab_mr_close(struct fab_mr *m)

@@ -74,6 +74,8 @@ struct fab_mr {
 	size_t len;
 	uint32_t key;
 	unsigned access;                /* FAB_ACC_* */
+	const void *scope;              /* software RMA: only endpoints of
+					   this scope write into it */
 	struct fab_mr *rnext;           /* in dom->rtab, under rtab_lock */
 };
 
@@ -125,6 +127,7 @@ struct fab_ep {
 	uint32_t *slot_free;
 	unsigned nslots, nfree;
 	struct fab_swr *swr;            /* software RMA (swrma.c), or NULL */
+	const void *scope;              /* whose registrations it may write */
 };
 
 struct fab_pep {

@@ -164,6 +164,14 @@ const struct fab_caps *rtrs__fab_dom_caps(const struct fab_dom *d);
 /* Register; keys are provider keys or unique random 32-bit keys. */
 int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 		     unsigned access, struct fab_mr **out);
+/* A registration a peer may write into (local access and remote write),
+ * through the endpoints of @scope only (rtrs__fab_ep_set_scope()): the
+ * server scopes a path's chunk keys to that path, the client a READ's key
+ * to its path. Enforced where the fabric layer checks RMA itself
+ * (caps.sw_rma); where the provider's RMA is hardware-checked, a key is
+ * valid on every endpoint of its domain (docs/security.md, item 2). */
+int rtrs__fab_mr_reg_peer(struct fab_dom *d, void *buf, size_t len,
+			  const void *scope, struct fab_mr **out);
 void rtrs__fab_mr_close(struct fab_mr *mr);
 uint32_t rtrs__fab_mr_key(const struct fab_mr *mr);
 void *rtrs__fab_mr_desc(const struct fab_mr *mr); /* NULL if not needed */
@@ -194,6 +202,9 @@ int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
 
 /* Asynchronous close, see the contract above. Idempotent. */
 void rtrs__fab_ep_close(struct fab_ep *ep);
+/* Before the endpoint connects or is accepted: the scope of the
+ * registrations its peer may write into (rtrs__fab_mr_reg_peer()). */
+void rtrs__fab_ep_set_scope(struct fab_ep *ep, const void *scope);
 void rtrs__fab_ep_want_tx(struct fab_ep *ep);
 const struct fab_caps *rtrs__fab_ep_caps(const struct fab_ep *ep);
 /* "host:port" of the peer / of our side (the source address the system

@@ -22,7 +22,8 @@
  *   le32 len | le64 off, then len bytes of payload          (24 + len)
  *
  * type RMA: payload for [off, off + len) of the registration @key (off is
- * what rtrs__fab_mr_raddr() gave: an offset in the region); type MSG: a
+ * what rtrs__fab_mr_raddr() gave: an offset in the region; the key must
+ * be one of the endpoint's scope, rtrs__fab_mr_reg_peer()); type MSG: a
  * message of the core, @off its position in the message. A write or a
  * message longer than SWR_FRAG goes as several frames, posted back to back
  * under post_lock; the last has SWR_LAST and, with an immediate, SWR_IMM.
@@ -154,15 +155,17 @@ void rtrs__fab_swr_mr_del(struct fab_mr *m)
 
 /* Copy an RMA frame's payload into the registration it names: 0, or
  * -EACCES (no such key with remote write access), -ERANGE (outside). */
-static int rma_in(struct fab_dom *d, uint32_t key, uint64_t off,
+static int rma_in(struct fab_ep *e, uint32_t key, uint64_t off,
 		  const void *src, uint32_t len)
 {
+	struct fab_dom *d = e->dom;
 	struct fab_mr *m;
 	int ret = 0;
 
 	pthread_rwlock_rdlock(&d->rtab_lock);
 	m = tab_find(d, key);
-	if (!m || !(m->access & FAB_ACC_REMOTE_WRITE))
+	/* another path's (or session's) key counts as unknown */
+	if (!m || !(m->access & FAB_ACC_REMOTE_WRITE) || m->scope != e->scope)
 		ret = -EACCES;
 	else if (off > m->len || len > m->len - off)
 		ret = -ERANGE;
@@ -530,7 +533,7 @@ void rtrs__fab_swr_deliver(struct fab_ep *e)
 			       h + SWR_HDR, len);
 			s->asm_len += len;
 		} else {
-			ret = rma_in(e->dom, key, off, h + SWR_HDR, len);
+			ret = rma_in(e, key, off, h + SWR_HDR, len);
 			if (ret) {
 				violation(e, ret, ret == -EACCES
 					  ? "RMA with an unknown key"

@@ -1347,6 +1347,53 @@ static void caps_mode(void);
  */
 #define WRAP_X (40ull << 20)
 
+/*
+ * issue 15 item 2: a chunk key of session A used, in bounds, from a
+ * connection of session B. Software RMA scopes a path's keys to that
+ * path: B's path is closed as bad input and nothing lands. (Before: the
+ * frame landed in A's chunk, and A's next request on the chunk ran what B
+ * had put there.) Verbs keys are valid on every queue pair of the
+ * listener's protection domain: not covered there (docs/security.md).
+ */
+static void keyscope_case(const uint8_t *msg, size_t n)
+{
+	struct perf_hdr h;
+	struct rsess a, b;
+	long long bad = srv_stat("paths_closed_bad_input");
+	bool landed_open;
+
+	memcpy(&h, msg + 512, sizeof(h));
+	if (!new_ok(&a, true))
+		return;
+	if (!new_ok(&b, true)) {
+		sess_close(&a);
+		return;
+	}
+	if (!b.c[1].swr) {
+		sess_close(&a);
+		sess_close(&b);
+		return;
+	}
+	CHECK_EQ(swr_send(&b.c[1], SWR_RMA, SWR_LAST, 0, a.key[2], a.addr[2],
+			  msg, n), 0);
+	landed_open = !dropped(&b, 2000);
+	CHECK(!landed_open, "keyscope: a connection of another session wrote "
+	      "with session A's key and was not closed");
+	if (landed_open)        /* show what it did: A's request runs it */
+		raw_write(&a, msg, 0, a.addr[2], a.key[2], true,
+			  rtrs__proto_io_req_imm(&a.g, 2, 512 + sizeof(h)));
+	t_sleep_ms(200);
+	CHECK(store_is(WRAP_X, 0x11), "keyscope: another session's write ran");
+	CHECK(srv_stat("paths_closed_bad_input") > bad,
+	      "keyscope: not counted as bad input");
+	CHECK(!dropped(&a, 200) || landed_open,
+	      "keyscope: the victim session's path was closed");
+	printf("hostile keyscope: session A's key from session B: %s\n",
+	       landed_open ? "ACCEPTED" : "refused, B's path closed");
+	sess_close(&a);
+	sess_close(&b);
+}
+
 static void wrap_mode(void)
 {
 	static uint8_t msg[1024], fill[512];
@@ -1411,6 +1458,7 @@ static void wrap_mode(void)
 		       far ? "1 TiB past the chunks" : "chunk 1 via chunk 0's key");
 		sess_close(&s);
 	}
+	keyscope_case(msg, n);
 }
 
 int main(int argc, char **argv)
