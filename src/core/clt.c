@@ -824,10 +824,8 @@ static int prepare_data(struct clt_req *r, struct clt_path *p)
 			struct fab_mr *m;
 
 			/* a registration per READ, revoked at completion */
-			ret = rtrs__fab_mr_reg(p->dom, data[i].iov_base,
-					       data[i].iov_len,
-					       FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE,
-					       &m);
+			ret = rtrs__fab_mr_reg_peer(p->dom, data[i].iov_base,
+						    data[i].iov_len, p, &m);
 			if (ret)
 				return ret;
 			r->tmp_mrs[r->ntmp++] = m;
@@ -1345,6 +1343,7 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		path_ep_gone(p, NULL);
 		return ret;
 	}
+	rtrs__fab_ep_set_scope(ep, p);  /* the server writes into our READs */
 	/* c->lock is held while @ep is used here: a path_close() from
 	 * another thread closes it only afterwards, and the loop frees a
 	 * closed endpoint */

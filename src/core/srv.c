@@ -504,9 +504,8 @@ static int answer(struct rtrs_srv_op *op, int status, const char *src,
 		/* always_invalidate: a fresh key for the chunk */
 		struct fab_mr *m;
 
-		ret = rtrs__fab_mr_reg(p->dom, chunk_ptr(op->sess, op->id),
-				       op->sess->geom.chunk_size,
-				       FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE, &m);
+		ret = rtrs__fab_mr_reg_peer(p->dom, chunk_ptr(op->sess, op->id),
+					    op->sess->geom.chunk_size, p, &m);
 		if (ret) {
 			pthread_mutex_unlock(&op->lock);
 			pslog(RTRS_LOG_ERR, p, "chunk %u: re-registration: %s",
@@ -1038,7 +1037,8 @@ static void srv_cqe(void *ctx, const struct fab_cqe *cq)
 		if (atomic_load(&p->state) != SRV_PATH_CLOSING)
 			pslog(RTRS_LOG_INFO, p, "con %u: completion error %s",
 			      c->cid, rtrs_strerror(cq->err));
-		path_close(p, cq->err, false);
+		/* software RMA: the fabric refused a frame of the peer's */
+		path_close(p, cq->err, cq->flags & FAB_CQE_BAD_PEER);
 		return;
 	}
 	if (cq->flags & FAB_CQE_RECV) {
@@ -1156,10 +1156,11 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	if (!p->cons || !p->mrs || !p->info_rsp)
 		ret = -ENOMEM;
 	for (unsigned i = 0; !ret && i < p->nmrs; i++)
-		ret = rtrs__fab_mr_reg(p->dom, inv ? chunk_ptr(s, i) : s->chunks,
-				       inv ? s->geom.chunk_size : s->chunks_len,
-				       FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE,
-				       &p->mrs[i]);
+		ret = rtrs__fab_mr_reg_peer(p->dom,
+					    inv ? chunk_ptr(s, i) : s->chunks,
+					    inv ? s->geom.chunk_size
+						: s->chunks_len,
+					    p, &p->mrs[i]);
 	if (!ret && caps->mr_local)
 		ret = rtrs__fab_mr_reg(p->dom, p->info_rsp,
 				       p->info_rsp_len + FAB_MSG_ROOM,
@@ -1371,6 +1372,8 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	pthread_mutex_lock(&c->lock);
 	ret = rtrs__fab_ep_accept_create(l->pep, creq, loop, &srv_ep_ops, c,
 					 &c->ep);
+	if (!ret)       /* its peer writes only into this path's chunks */
+		rtrs__fab_ep_set_scope(c->ep, p);
 	if (ret) {
 		pthread_mutex_unlock(&c->lock);
 		reject(l, creq, ret, "endpoint");

@@ -124,6 +124,30 @@ static const char *pick_prov(const char *prov)
 	return prov && *prov ? prov : "tcp";
 }
 
+/*
+ * Providers whose RMA is checked by hardware or a kernel driver against
+ * the registration (verbs: the HCA, rxe or siw check rkey, bounds and
+ * access). Every other provider gets software RMA (swrma.c): tcp and net
+ * emulate RMA in user space with a bound check that wraps (libfabric
+ * 1.17, and upstream: ofi_mr_map_verify() compares addr + len with the
+ * region's end). $RTRS_SW_RMA=1 (tests) takes the software path on a
+ * provider listed here too. $RTRS_NO_CQ_DATA (tests) makes tcp and net act
+ * as iWARP hardware, with its RMA: no software RMA then.
+ */
+static const char *const rma_checked[] = { "verbs" };
+
+static bool sw_rma(const char *prov)
+{
+	const char *f = getenv("RTRS_SW_RMA");
+
+	if (f && !strcmp(f, "1"))
+		return true;
+	for (size_t i = 0; i < sizeof(rma_checked) / sizeof(rma_checked[0]); i++)
+		if (!strcmp(prov, rma_checked[i]))
+			return false;
+	return true;
+}
+
 static void read_caps(struct fab_dom *d)
 {
 	struct fi_info *i = d->info;
@@ -159,6 +183,15 @@ static void read_caps(struct fab_dom *d)
 			c->inject_size = 0;
 	}
 	c->msg_room = c->cq_data_size < sizeof(uint32_t) ? FAB_MSG_ROOM : 0;
+	c->sw_rma = sw_rma(c->prov) && !c->msg_room;
+	if (c->sw_rma) {
+		/* swrma.c: frames carry the data and the immediate; a
+		 * remote address is an offset in the region */
+		c->rx_cq_data = false;
+		c->mr_virt_addr = false;
+		c->cq_data_size = sizeof(uint32_t);
+		c->tx_iov_limit -= 1;   /* the first piece is the header */
+	}
 	/* xnet: "net" in 1.17, "tcp" from 1.18 */
 	d->guard_map = !strcmp(c->prov, "net") ||
 		       (!strcmp(c->prov, "tcp") &&
@@ -279,7 +312,17 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 	ret = fi_domain(d->fabric, info, &d->domain, NULL);
 	if (ret)
 		goto err_fabric;
-	ret = mr_cache_probe(d);
+	if (d->caps.sw_rma && d->caps.tx_iov_limit < 1) {
+		rtrs_err("provider %s: one iov per send, no room for software RMA frames",
+			 d->caps.prov);
+		ret = -FI_EOPNOTSUPP;
+	} else if (d->caps.sw_rma) {
+		/* no registration of ours has remote access at libfabric
+		 * level: nothing for a cache to keep valid */
+		ret = rtrs__fab_swr_dom_init(d) ? -FI_ENOMEM : 0;
+	} else {
+		ret = mr_cache_probe(d);
+	}
 	if (ret) {
 		fi_close(&d->domain->fid);
 		goto err_fabric;
@@ -310,6 +353,7 @@ void rtrs__fab_dom_put(struct fab_dom *d)
 	fi_close(&d->fabric->fid);
 	fi_freeinfo(d->info);
 	pthread_rwlock_destroy(&d->map_lock);
+	rtrs__fab_swr_dom_fini(d);
 	free(d);
 }
 
@@ -320,8 +364,8 @@ const struct fab_caps *rtrs__fab_dom_caps(const struct fab_dom *d)
 
 /* ---- registrations ---- */
 
-int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
-		     unsigned access, struct fab_mr **out)
+static int mr_reg(struct fab_dom *d, void *buf, size_t len, unsigned access,
+		  const void *scope, struct fab_mr **out)
 {
 	struct fab_mr *m;
 	uint64_t acc = 0;
@@ -336,8 +380,13 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 		acc |= FI_SEND | FI_RECV | FI_WRITE | FI_READ;
 	if (access & FAB_ACC_SOURCE)
 		acc |= FI_SEND | FI_WRITE;
-	if (access & FAB_ACC_REMOTE_WRITE)
+	/* software RMA: remote access is checked by us (swrma.c), never
+	 * given to the provider; without mr_local nothing is registered
+	 * with it at all */
+	if ((access & FAB_ACC_REMOTE_WRITE) && !d->caps.sw_rma)
 		acc |= FI_REMOTE_WRITE;
+	if (d->caps.sw_rma && !d->caps.mr_local)
+		ret = 0;
 	/* Requested keys must be unique in the domain: random 32-bit keys,
 	 * retried on a collision. Random also keeps other sessions' keys
 	 * unguessable. Key 0 is never used. */
@@ -372,18 +421,44 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 	m->dom = d;
 	m->base = buf;
 	m->len = len;
+	m->access = access;
+	m->scope = scope;
+	if (d->caps.sw_rma)
+		rtrs__fab_swr_mr_add(m);        /* our key */
 	rtrs__fab_dom_get(d);
 	*out = m;
 	return 0;
+}
+
+int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
+		     unsigned access, struct fab_mr **out)
+{
+	return mr_reg(d, buf, len, access, NULL, out);
+}
+
+int rtrs__fab_mr_reg_peer(struct fab_dom *d, void *buf, size_t len,
+			  const void *scope, struct fab_mr **out)
+{
+	return mr_reg(d, buf, len, FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE, scope,
+		      out);
+}
+
+void rtrs__fab_ep_set_scope(struct fab_ep *e, const void *scope)
+{
+	e->scope = scope;
 }
 
 void rtrs__fab_mr_close(struct fab_mr *m)
 {
 	if (!m)
 		return;
-	pthread_rwlock_wrlock(&m->dom->map_lock);
-	fi_close(&m->mr->fid);
-	pthread_rwlock_unlock(&m->dom->map_lock);
+	if (m->dom->caps.sw_rma)
+		rtrs__fab_swr_mr_del(m);
+	if (m->mr) {
+		pthread_rwlock_wrlock(&m->dom->map_lock);
+		fi_close(&m->mr->fid);
+		pthread_rwlock_unlock(&m->dom->map_lock);
+	}
 	rtrs__fab_dom_put(m->dom);
 	free(m);
 }
@@ -395,7 +470,7 @@ uint32_t rtrs__fab_mr_key(const struct fab_mr *m)
 
 void *rtrs__fab_mr_desc(const struct fab_mr *m)
 {
-	return m ? fi_mr_desc(m->mr) : NULL;
+	return m && m->mr ? fi_mr_desc(m->mr) : NULL;
 }
 
 uint64_t rtrs__fab_mr_raddr(const struct fab_mr *m, const void *p)
@@ -467,6 +542,8 @@ void rtrs__fab_ep_destroy(struct fab_ep *e)
 	rtrs__fab_trl_slots_free(e);
 	if (e->ep)
 		fi_close(&e->ep->fid);
+	e->ep = NULL;
+	rtrs__fab_swr_ep_free(e);       /* its buffers, once nothing lands */
 	if (e->cq)
 		fi_close(&e->cq->fid);
 	if (e->eq)
@@ -492,10 +569,14 @@ int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
 	if (!ret)
 		ret = rtrs__fab_trl_slots_init(e);
 	if (!ret)
+		ret = rtrs__fab_swr_ep_init(e);
+	if (!ret)
 		ret = rtrs__fab_errno(fi_endpoint(d->domain, d->info, &e->ep,
 						  NULL));
 	if (!ret)
 		ret = bind_ep(e);
+	if (!ret)
+		ret = rtrs__fab_swr_post_rx(e);
 	if (ret) {
 		rtrs__fab_ep_destroy(e);
 		return ret;
@@ -553,10 +634,14 @@ int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
 	if (!ret)
 		ret = rtrs__fab_trl_slots_init(e);
 	if (!ret)
+		ret = rtrs__fab_swr_ep_init(e);
+	if (!ret)
 		ret = rtrs__fab_errno(fi_endpoint(pep->dom->domain, req->info,
 						  &e->ep, NULL));
 	if (!ret)
 		ret = bind_ep(e);
+	if (!ret)
+		ret = rtrs__fab_swr_post_rx(e);
 	if (ret) {
 		rtrs__fab_ep_destroy(e);
 		return ret;
@@ -706,6 +791,8 @@ int rtrs__fab_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
 {
 	ssize_t r;
 
+	if (e->swr)
+		return rtrs__fab_swr_recv(e, buf, len, ctx);
 	pthread_mutex_lock(&e->post_lock);
 	if (e->dead) {
 		pthread_mutex_unlock(&e->post_lock);
@@ -729,7 +816,10 @@ int rtrs__fab_post_send(struct fab_ep *e, const void *buf, size_t len,
 
 	if (ret)
 		return ret < 0 ? ret : 0;   /* > 0: swallowed */
-	if (e->dom->caps.msg_room) {
+	if (e->swr) {
+		r = rtrs__fab_swr_send(e, buf, len, desc, has_imm, imm, ctx,
+				       signal);
+	} else if (e->dom->caps.msg_room) {
 		r = rtrs__fab_trl_send(e, buf, len, desc, has_imm, imm, false, ctx,
 			     signal);
 	} else if (!signal && len <= e->dom->caps.inject_size) {
@@ -769,7 +859,10 @@ int rtrs__fab_post_write(struct fab_ep *e, const struct iovec *iov,
 	ret = post_prologue(e);
 	if (ret)
 		return ret < 0 ? ret : 0;   /* > 0: swallowed */
-	if (has_imm && e->dom->caps.msg_room) {
+	if (e->swr) {
+		r = rtrs__fab_swr_write(e, iov, desc, cnt, raddr, key, has_imm,
+					imm, ctx, signal);
+	} else if (has_imm && e->dom->caps.msg_room) {
 		r = rtrs__fab_trl_write(e, iov, desc, cnt, raddr, key, total, imm, ctx,
 			      signal);
 	} else {

@@ -45,6 +45,13 @@ struct fab_dom {
 	 * and listener of the domain runs on loop home_loop. */
 	bool wait_sets;
 	unsigned home_loop;
+	/* Software RMA (caps.sw_rma, swrma.c): our own table of the
+	 * registrations, by key, that incoming RMA frames are checked
+	 * against. Lookups and the copy into a region hold it shared;
+	 * registering and rtrs__fab_mr_close() exclusive, so that once a
+	 * close returns nothing lands in the region any more. */
+	pthread_rwlock_t rtab_lock;
+	struct fab_mr **rtab;           /* SWR_TAB buckets */
 };
 
 /* Around every provider call that may run progress (fab_dom.map_lock). */
@@ -62,14 +69,19 @@ static inline void fab_progress_end(struct fab_dom *d)
 
 struct fab_mr {
 	struct fab_dom *dom;
-	struct fid_mr *mr;
+	struct fid_mr *mr;              /* NULL: software RMA, !mr_local */
 	char *base;
 	size_t len;
 	uint32_t key;
+	unsigned access;                /* FAB_ACC_* */
+	const void *scope;              /* software RMA: only endpoints of
+					   this scope write into it */
+	struct fab_mr *rnext;           /* in dom->rtab, under rtab_lock */
 };
 
 struct fab_loop;
 struct fab_trl_slot;
+struct fab_swr;
 
 /* Application-driven progress: the CQs of its endpoints are read by
  * whoever calls rtrs__fab_poller_progress(), never by a loop. */
@@ -114,6 +126,8 @@ struct fab_ep {
 	struct fab_mr *slots_mr;
 	uint32_t *slot_free;
 	unsigned nslots, nfree;
+	struct fab_swr *swr;            /* software RMA (swrma.c), or NULL */
+	const void *scope;              /* whose registrations it may write */
 };
 
 struct fab_pep {
@@ -192,5 +206,35 @@ bool rtrs__fab_trl_cqe(struct fab_ep *ep, struct fab_cqe *c);
 /* Send the pending notification, if any: 0, or -EAGAIN while the send
  * queue stays full. Takes post_lock. */
 int rtrs__fab_trl_flush(struct fab_ep *ep);
+
+/* swrma.c: RMA carried as messages (caps.sw_rma) */
+int rtrs__fab_swr_dom_init(struct fab_dom *d);
+void rtrs__fab_swr_dom_fini(struct fab_dom *d);
+/* Give @m a key no registration of the domain has, and enter it. */
+void rtrs__fab_swr_mr_add(struct fab_mr *m);
+/* Remove @m; waits for a copy into it in progress. */
+void rtrs__fab_swr_mr_del(struct fab_mr *m);
+/* The endpoint's frames and receive buffers: init before fi_endpoint,
+ * post_rx once enabled. */
+int rtrs__fab_swr_ep_init(struct fab_ep *e);
+int rtrs__fab_swr_post_rx(struct fab_ep *e);
+void rtrs__fab_swr_ep_free(struct fab_ep *e);
+/* A receive of the core: queued (takes post_lock). */
+int rtrs__fab_swr_recv(struct fab_ep *e, void *buf, size_t len,
+		       struct fab_opctx *ctx);
+/* With post_lock held. */
+ssize_t rtrs__fab_swr_send(struct fab_ep *e, const void *buf, size_t len,
+			   void *desc, bool has_imm, uint32_t imm,
+			   struct fab_opctx *ctx, bool signal);
+ssize_t rtrs__fab_swr_write(struct fab_ep *e, const struct iovec *iov,
+			    void **desc, size_t cnt, uint64_t raddr,
+			    uint32_t key, bool has_imm, uint32_t imm,
+			    struct fab_opctx *ctx, bool signal);
+/* From drain_cq (the thread reading @e's CQ, no lock held): one
+ * completion of @e's, and the delivery of what the core may now take. */
+void rtrs__fab_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing);
+void rtrs__fab_swr_deliver(struct fab_ep *e);
+/* At close, after the last drain: forget the core's receives. */
+void rtrs__fab_swr_flush(struct fab_ep *e);
 
 #endif

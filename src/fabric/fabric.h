@@ -50,6 +50,8 @@ struct fab_opctx {
 	void *owner;
 	unsigned kind;
 	void *rx_buf;           /* the fabric's: where a receive lands */
+	size_t rx_len;          /* the fabric's (software RMA): its room */
+	struct fab_opctx *rx_next; /* the fabric's (software RMA): queue */
 };
 
 /* What the provider asked for, read after fi_getinfo. */
@@ -76,6 +78,11 @@ struct fab_caps {
 	 * remote CQ data (iWARP), where the fabric carries the immediate
 	 * in a trailer of each message (see fab.c). */
 	size_t msg_room;
+	/* RMA is carried as messages and checked by the fabric layer
+	 * (swrma.c): the provider's RMA is not trusted to check bounds
+	 * (every provider but those in fab.c's rma_checked[]). Then
+	 * rx_cq_data and mr_virt_addr are false and msg_room is 0. */
+	bool sw_rma;
 };
 
 #define FAB_MSG_ROOM 8          /* the most msg_room can be */
@@ -94,6 +101,9 @@ struct fab_caps {
 #define FAB_CQE_IMM 0x2         /* imm is valid */
 #define FAB_CQE_TX 0x4          /* a local send or write completed */
 #define FAB_CQE_RMA_IN 0x8      /* a remote write targeted us */
+#define FAB_CQE_BAD_PEER 0x10   /* with err: the peer broke the data path's
+				   rules (software RMA: unknown key, out of
+				   bounds, malformed frame); nothing landed */
 
 struct fab_cqe {
 	struct fab_opctx *ctx;  /* NULL for remote writes that used no receive */
@@ -154,6 +164,14 @@ const struct fab_caps *rtrs__fab_dom_caps(const struct fab_dom *d);
 /* Register; keys are provider keys or unique random 32-bit keys. */
 int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 		     unsigned access, struct fab_mr **out);
+/* A registration a peer may write into (local access and remote write),
+ * through the endpoints of @scope only (rtrs__fab_ep_set_scope()): the
+ * server scopes a path's chunk keys to that path, the client a READ's key
+ * to its path. Enforced where the fabric layer checks RMA itself
+ * (caps.sw_rma); where the provider's RMA is hardware-checked, a key is
+ * valid on every endpoint of its domain (docs/security.md, item 2). */
+int rtrs__fab_mr_reg_peer(struct fab_dom *d, void *buf, size_t len,
+			  const void *scope, struct fab_mr **out);
 void rtrs__fab_mr_close(struct fab_mr *mr);
 uint32_t rtrs__fab_mr_key(const struct fab_mr *mr);
 void *rtrs__fab_mr_desc(const struct fab_mr *mr); /* NULL if not needed */
@@ -184,6 +202,9 @@ int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
 
 /* Asynchronous close, see the contract above. Idempotent. */
 void rtrs__fab_ep_close(struct fab_ep *ep);
+/* Before the endpoint connects or is accepted: the scope of the
+ * registrations its peer may write into (rtrs__fab_mr_reg_peer()). */
+void rtrs__fab_ep_set_scope(struct fab_ep *ep, const void *scope);
 void rtrs__fab_ep_want_tx(struct fab_ep *ep);
 const struct fab_caps *rtrs__fab_ep_caps(const struct fab_ep *ep);
 /* "host:port" of the peer / of our side (the source address the system

@@ -210,6 +210,10 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 	while (done < CQ_BUDGET || flushing) {
 		ssize_t n;
 
+		/* software RMA: frames the core could not take before */
+		if (e->swr)
+			rtrs__fab_swr_deliver(e);
+
 		/* progress runs inside fi_cq_read: keep it apart from posts on
 		 * the same endpoint (tcp and net 1.17 lose or corrupt
 		 * operations when both run at once, FI_THREAD_SAFE or not) */
@@ -224,6 +228,10 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 				struct fab_cqe c;
 
 				to_cqe(&ent[i], e->dom->caps.rx_cq_data, &c);
+				if (e->swr) {
+					rtrs__fab_swr_cqe(e, &c, flushing);
+					continue;
+				}
 				if (!rtrs__fab_trl_cqe(e, &c))
 					continue;
 				if (e->dom->caps.msg_room &&
@@ -255,6 +263,11 @@ static int drain_cq(struct fab_ep *e, bool flushing)
 				c.flags |= FAB_CQE_RECV;
 			else
 				c.flags |= FAB_CQE_TX;
+			if (e->swr) {
+				rtrs__fab_swr_cqe(e, &c, flushing);
+				done++;
+				continue;
+			}
 			rtrs__fab_trl_cqe(e, &c);
 			e->ops->cqe(e->ctx, &c);
 			done++;
@@ -432,6 +445,7 @@ static void close_ep_now(struct fab_loop *l, struct fab_ep *e)
 	fi_close(&e->ep->fid);
 	e->ep = NULL;
 	drain_cq(e, true);
+	rtrs__fab_swr_flush(e);
 	if (e->trl_pending && e->trl_ctx) {
 		/* a write's notification that never went out */
 		struct fab_cqe c = { .ctx = e->trl_ctx, .flags = FAB_CQE_TX,

@@ -230,6 +230,14 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 	return 0;
 }
 
+int rtrs__fab_mr_reg_peer(struct fab_dom *d, void *buf, size_t len,
+			  const void *scope, struct fab_mr **out)
+{
+	(void)scope;    /* the fake fabric takes no RMA from the peer */
+	return rtrs__fab_mr_reg(d, buf, len,
+				FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE, out);
+}
+
 void rtrs__fab_mr_close(struct fab_mr *m)
 {
 	struct fab_mr **pp;
@@ -379,6 +387,12 @@ int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
 		   rsp.err < 0);
 	req->rejected = true;
 	return 0;
+}
+
+void rtrs__fab_ep_set_scope(struct fab_ep *ep, const void *scope)
+{
+	(void)ep;
+	(void)scope;
 }
 
 void rtrs__fab_ep_close(struct fab_ep *ep)

@@ -69,7 +69,15 @@ static const char *prov;
  * provider carries, and where the provider has no immediate data (iWARP)
  * every message ends in the 8-byte trailer of docs/protocol.md §2.5.
  */
-#define RX_LEN (RTRS_INFO_RSP_LEN(512) + 8)
+#define RX_LEN (RTRS_INFO_RSP_LEN(512) + 8 + SWR_HDR)
+/* Software RMA (docs/protocol.md, "The data path on software-RMA
+ * providers"): every provider but verbs, unless RTRS_NO_CQ_DATA makes
+ * tcp act as iWARP; then every message is a frame, 24-byte header first. */
+#define SWR_HDR 24
+#define SWR_MSG 1
+#define SWR_RMA 2
+#define SWR_IMM 0x1
+#define SWR_LAST 0x2
 struct rcon {
 	struct fi_info *info;
 	struct fid_fabric *fab;
@@ -80,11 +88,13 @@ struct rcon {
 	struct fid_mr *mr;
 	void *desc;
 	bool trl;                       /* no immediate data: trailers */
+	bool swr;                       /* software RMA: frames */
 	struct rtrs_conn_rsp rsp;
 	struct {                        /* registered */
 		char rx[8][RX_LEN];
 		char tx[RX_LEN];
 		uint8_t trl[8];
+		uint8_t hdr[SWR_HDR];
 	} m;
 };
 
@@ -100,9 +110,39 @@ static void trl_put(uint8_t *t, bool imm, uint32_t v, bool rma)
 	t[7] = 0x52;
 }
 
+static void swr_put(uint8_t *h, unsigned type, unsigned flags, uint32_t imm,
+		    uint32_t key, uint32_t len, uint64_t off)
+{
+	h[0] = 0x53;    /* magic 0x5753, little-endian */
+	h[1] = 0x57;
+	h[2] = (uint8_t)type;
+	h[3] = (uint8_t)flags;
+	for (int i = 0; i < 4; i++) {
+		h[4 + i] = (uint8_t)(imm >> (8 * i));
+		h[8 + i] = (uint8_t)(key >> (8 * i));
+		h[12 + i] = (uint8_t)(len >> (8 * i));
+	}
+	for (int i = 0; i < 8; i++)
+		h[16 + i] = (uint8_t)(off >> (8 * i));
+}
+
+/* Send a frame: header, then @len bytes of @buf (copied). */
+static int swr_send(struct rcon *c, unsigned type, unsigned flags,
+		    uint32_t imm, uint32_t key, uint64_t off, const void *buf,
+		    size_t len)
+{
+	if (len > sizeof(c->m.tx) - SWR_HDR)
+		return -1;
+	memmove(c->m.tx + SWR_HDR, buf, len);
+	swr_put((uint8_t *)c->m.tx, type, flags, imm, key, (uint32_t)len, off);
+	return (int)fi_send(c->ep, c->m.tx, SWR_HDR + len, c->desc, 0, NULL);
+}
+
 /* Send @len bytes of @buf as a message (no immediate). */
 static int rsend(struct rcon *c, const void *buf, size_t len)
 {
+	if (c->swr)
+		return swr_send(c, SWR_MSG, SWR_LAST, 0, 0, 0, buf, len);
 	if (len > sizeof(c->m.tx) - 8)
 		return -1;
 	memcpy(c->m.tx, buf, len);
@@ -155,6 +195,10 @@ static int rcon_open(struct rcon *c)
 		c->trl = c->info->domain_attr->cq_data_size < 4 ||
 			 (getenv("RTRS_NO_CQ_DATA") &&
 			  strchr("12", getenv("RTRS_NO_CQ_DATA")[0]));
+		c->swr = !c->trl && !getenv("HOSTILE_NATIVE") &&
+			 (strcmp(c->info->fabric_attr->prov_name, "verbs") ||
+			  (getenv("RTRS_SW_RMA") &&
+			   !strcmp(getenv("RTRS_SW_RMA"), "1")));
 	}
 	ret = ret ? ret : fi_eq_open(c->fab, &ea, &c->eq, NULL);
 	ret = ret ? ret : fi_cq_open(c->dom, &ca, &c->cq, NULL);
@@ -275,6 +319,28 @@ static void info_cb(void *arg, uint32_t chunk, uint64_t addr, uint32_t key)
 	s->key[chunk] = key;
 }
 
+/* The raw client's one buffer open to RMA frames (a READ's target). */
+static struct {
+	uint8_t *buf;
+	size_t len;
+	uint32_t key;
+} rd;
+
+/* An RMA frame for us: copied if it fits rd; false otherwise. */
+static bool swr_rma_in(const uint8_t *h, uint32_t len)
+{
+	uint32_t key = (uint32_t)h[8] | (uint32_t)h[9] << 8 |
+		       (uint32_t)h[10] << 16 | (uint32_t)h[11] << 24;
+	uint64_t off = 0;
+
+	for (int i = 0; i < 8; i++)
+		off |= (uint64_t)h[16 + i] << (8 * i);
+	if (!rd.buf || key != rd.key || off > rd.len || len > rd.len - off)
+		return false;
+	memcpy(rd.buf + off, h + SWR_HDR, len);
+	return true;
+}
+
 /* Wait for one receive on @c; returns its length or -1. */
 static ssize_t wait_recv(struct rcon *c, void **buf, uint32_t *imm, unsigned ms)
 {
@@ -284,6 +350,34 @@ static ssize_t wait_recv(struct rcon *c, void **buf, uint32_t *imm, unsigned ms)
 		struct fi_cq_data_entry e;
 		ssize_t n = fi_cq_read(c->cq, &e, 1);
 
+		if (n == 1 && (e.flags & FI_RECV) && c->swr) {
+			uint8_t *h = e.op_context;
+			uint32_t len = (uint32_t)h[12] | (uint32_t)h[13] << 8 |
+				       (uint32_t)h[14] << 16 | (uint32_t)h[15] << 24;
+			uint32_t v = (uint32_t)h[4] | (uint32_t)h[5] << 8 |
+				     (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+
+			if (e.len < SWR_HDR || len != e.len - SWR_HDR)
+				return -1;
+			if (imm)
+				*imm = v;
+			if (h[2] == SWR_MSG) {
+				/* the payload where the caller expects it */
+				memmove(h, h + SWR_HDR, len);
+				*buf = h;
+				return len;
+			}
+			if (h[2] != SWR_RMA || !swr_rma_in(h, len)) {
+				fprintf(stderr, "raw client: bad frame\n");
+				return -1;
+			}
+			rrepost(c, h);  /* an RMA frame used our receive */
+			if (h[3] & SWR_IMM) {
+				*buf = NULL;
+				return 0;
+			}
+			continue;
+		}
 		if (n == 1 && (e.flags & FI_RECV) && c->trl) {
 			const uint8_t *t = (const uint8_t *)e.op_context + e.len - 8;
 
@@ -391,6 +485,9 @@ static int raw_write(struct rsess *s, const void *buf, size_t len,
 				.rma_iov_count = 1, .data = immv };
 	int ret;
 
+	if (c->swr)
+		return swr_send(c, SWR_RMA, SWR_LAST | (imm ? SWR_IMM : 0),
+				imm ? immv : 0, key, raddr, buf, len);
 	if (len > sizeof(c->m.tx))
 		return -1;
 	memcpy(c->m.tx, buf, len);
@@ -795,14 +892,22 @@ static int fread_req(struct rsess *s, uint32_t chunk, uint64_t off,
 	size_t len;
 	int ret = -1;
 
-	if (fi_mr_reg(s->c[1].dom, dst, 512, FI_REMOTE_WRITE, 0, 0, 0, &mr,
-		      NULL))
+	if (s->c[1].swr) {
+		/* frames: the key is ours, the address an offset */
+		rd.buf = dst;
+		rd.len = 512;
+		rd.key = 0x600d0000u | (seq & 0xffff);
+		d = (struct rtrs_sg_desc){ .addr = 0, .key = rd.key, .len = 512 };
+	} else if (fi_mr_reg(s->c[1].dom, dst, 512, FI_REMOTE_WRITE, 0, 0, 0,
+			     &mr, NULL)) {
 		return -1;
-	/* without FI_MR_VIRT_ADDR a remote address is an offset in the MR */
-	d = (struct rtrs_sg_desc){ .addr = (s->c[1].info->domain_attr->mr_mode &
-					    FI_MR_VIRT_ADDR) ?
-						   (uint64_t)(uintptr_t)dst : 0,
-				   .key = (uint32_t)fi_mr_key(mr), .len = 512 };
+	} else {
+		/* without FI_MR_VIRT_ADDR a remote address is an offset */
+		d = (struct rtrs_sg_desc){
+			.addr = (s->c[1].info->domain_attr->mr_mode &
+				 FI_MR_VIRT_ADDR) ? (uint64_t)(uintptr_t)dst : 0,
+			.key = (uint32_t)fi_mr_key(mr), .len = 512 };
+	}
 	memcpy(msg, &h, sizeof(h));
 	len = sizeof(h);
 	len += rtrs__proto_read_msg_encode(msg + len, sizeof(h), &d, 1);
@@ -813,7 +918,9 @@ static int fread_req(struct rsess *s, uint32_t chunk, uint64_t off,
 		goto out;
 	ret = raw_answer(s, chunk, 3000);
 out:
-	fi_close(&mr->fid);
+	if (mr)
+		fi_close(&mr->fid);
+	rd.buf = NULL;
 	return ret;
 }
 
@@ -1006,6 +1113,8 @@ static long long srv_cpu_ticks(void)
 /* A message with immediate @imm and no payload on @c. */
 static int rsend_imm(struct rcon *c, uint32_t imm)
 {
+	if (c->swr)
+		return swr_send(c, SWR_MSG, SWR_LAST | SWR_IMM, imm, 0, 0, NULL, 0);
 	if (c->trl) {
 		trl_put(c->m.trl, true, imm, false);
 		return (int)fi_send(c->ep, c->m.trl, 8, c->desc, 0, NULL);
@@ -1258,6 +1367,138 @@ static void emfile_mode(void)
 
 static void caps_mode(void);
 
+/*
+ * issue 15 item 1: an RMA write with a chunk's key, an offset far outside
+ * the chunk and a length of 2^64 - offset. libfabric's tcp and net check
+ * addr + len against the region's end, which wraps: before software RMA
+ * the payload landed at base + offset. Aimed (a) at chunk 1 through chunk
+ * 0's key, carrying a WRITE request that chunk 1's immediate then makes
+ * the server execute (the store at WRAP_X turns 0xa5), (b) 1 TiB past the
+ * chunks. Each as a raw fi_write (the provider finds no key: nothing of
+ * ours is registered with it for remote access) and, on software-RMA
+ * providers, as a forged frame (refused by the fabric layer, counted as
+ * bad input). Every time: the attacker's path is closed, the server
+ * lives, nothing lands (the store at WRAP_X keeps its 0x11), and the good
+ * session beside it sees no error (checked in main).
+ * HOSTILE_NATIVE=1 makes the raw client speak native RMA (to run this
+ * against a server from before software RMA).
+ */
+#define WRAP_X (40ull << 20)
+
+/*
+ * issue 15 item 2: a chunk key of session A used, in bounds, from a
+ * connection of session B. Software RMA scopes a path's keys to that
+ * path: B's path is closed as bad input and nothing lands. (Before: the
+ * frame landed in A's chunk, and A's next request on the chunk ran what B
+ * had put there.) Verbs keys are valid on every queue pair of the
+ * listener's protection domain: not covered there (docs/security.md).
+ */
+static void keyscope_case(const uint8_t *msg, size_t n)
+{
+	struct perf_hdr h;
+	struct rsess a, b;
+	long long bad = srv_stat("paths_closed_bad_input");
+	bool landed_open;
+
+	memcpy(&h, msg + 512, sizeof(h));
+	if (!new_ok(&a, true))
+		return;
+	if (!new_ok(&b, true)) {
+		sess_close(&a);
+		return;
+	}
+	if (!b.c[1].swr) {
+		sess_close(&a);
+		sess_close(&b);
+		return;
+	}
+	CHECK_EQ(swr_send(&b.c[1], SWR_RMA, SWR_LAST, 0, a.key[2], a.addr[2],
+			  msg, n), 0);
+	landed_open = !dropped(&b, 2000);
+	CHECK(!landed_open, "keyscope: a connection of another session wrote "
+	      "with session A's key and was not closed");
+	if (landed_open)        /* show what it did: A's request runs it */
+		raw_write(&a, msg, 0, a.addr[2], a.key[2], true,
+			  rtrs__proto_io_req_imm(&a.g, 2, 512 + sizeof(h)));
+	t_sleep_ms(200);
+	CHECK(store_is(WRAP_X, 0x11), "keyscope: another session's write ran");
+	CHECK(srv_stat("paths_closed_bad_input") > bad,
+	      "keyscope: not counted as bad input");
+	CHECK(!dropped(&a, 200) || landed_open,
+	      "keyscope: the victim session's path was closed");
+	printf("hostile keyscope: session A's key from session B: %s\n",
+	       landed_open ? "ACCEPTED" : "refused, B's path closed");
+	sess_close(&a);
+	sess_close(&b);
+}
+
+static void wrap_mode(void)
+{
+	static uint8_t msg[1024], fill[512];
+	struct perf_hdr h = { .magic = PERF_MAGIC, .op = PERF_OP_WRITE,
+			      .off = WRAP_X, .len = 512 };
+	size_t n;
+
+	memset(fill, 0x11, sizeof(fill));
+	CHECK_EQ(good_io(RTRS_WRITE, WRAP_X, fill, sizeof(fill)), 0);
+	memset(msg, 0xa5, 512);
+	memcpy(msg + 512, &h, sizeof(h));
+	n = 512 + sizeof(h);
+	n += rtrs__proto_write_msg_encode(msg + n, sizeof(h));
+	for (int a = 0; a < 4; a++) {
+		bool frame = a >= 2, far = a % 2;
+		long long bad = srv_stat("paths_closed_bad_input");
+		struct rsess s;
+		uint64_t off;
+		int ret;
+
+		if (!new_ok(&s, true))
+			return;
+		if (frame && !s.c[1].swr) {
+			sess_close(&s);
+			continue;
+		}
+		/* chunk 1 seen from chunk 0's key (always_invalidate: one
+		 * registration per chunk), or 1 TiB past the chunks */
+		off = far ? 1ull << 40 : s.addr[1] - s.addr[0];
+		if (!frame) {
+			struct rcon *c = &s.c[1];
+			struct iovec iov = { c->m.tx, n };
+			struct fi_rma_iov r = { .addr = s.addr[0] + off,
+						.len = 0 - off, .key = s.key[0] };
+			struct fi_msg_rma m = { .msg_iov = &iov,
+						.desc = &c->desc,
+						.iov_count = 1, .rma_iov = &r,
+						.rma_iov_count = 1 };
+
+			memcpy(c->m.tx, msg, n);
+			ret = (int)fi_writemsg(c->ep, &m, 0);
+		} else {
+			ret = swr_send(&s.c[1], SWR_RMA, SWR_LAST, 0, s.key[0],
+				       s.addr[0] + off, msg, n);
+		}
+		CHECK_EQ(ret, 0);
+		/* chunk 1's request: executes what landed there */
+		if (!far)
+			raw_write(&s, msg, 0, s.addr[1], s.key[1], true,
+				  rtrs__proto_io_req_imm(&s.g, 1, 512 + sizeof(h)));
+		CHECK(dropped(&s, 3000), "wrap attack %d: attacker's path not closed",
+		      a);
+		CHECK(kill(srv_pid, 0) == 0 && srv_stat("sessions") >= 0,
+		      "wrap attack %d: the server died", a);
+		CHECK(store_is(WRAP_X, 0x11),
+		      "wrap attack %d: the payload landed and ran", a);
+		if (frame)
+			CHECK(srv_stat("paths_closed_bad_input") > bad,
+			      "wrap attack %d: not counted as bad input", a);
+		printf("hostile wrap: attack %d (%s, %s): refused, path closed, server up\n",
+		       a, frame ? "frame" : "fi_write",
+		       far ? "1 TiB past the chunks" : "chunk 1 via chunk 0's key");
+		sess_close(&s);
+	}
+	keyscope_case(msg, n);
+}
+
 int main(int argc, char **argv)
 {
 	struct t_server srv;
@@ -1303,6 +1544,8 @@ int main(int argc, char **argv)
 		emfile_mode();
 	} else if (!strcmp(mode, "caps")) {
 		caps_mode();
+	} else if (!strcmp(mode, "wrap")) {
+		wrap_mode();
 	} else {
 		connect_cases();
 		info_cases();

@@ -1,0 +1,591 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* RMA carried as messages where the provider's own RMA is not trusted. */
+#include "fab_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/*
+ * libfabric's tcp and net providers emulate RMA in software, and their
+ * bound check (ofi_mr_map_verify(), 1.17 and later) compares addr + len
+ * with the region's end: the sum wraps, so a write with a valid key, an
+ * offset far outside the region and a length of 2^64 - offset lands
+ * anywhere in the target's memory. On such providers (caps.sw_rma) we use
+ * none of their RMA: nothing is registered with remote access at
+ * libfabric level (a raw fi_write finds no key and the provider drops the
+ * connection), and rtrs__fab_post_write() sends frames instead:
+ *
+ *   le16 magic 0x5753 | u8 type | u8 flags | le32 imm | le32 key |
+ *   le32 len | le64 off, then len bytes of payload          (24 + len)
+ *
+ * type RMA: payload for [off, off + len) of the registration @key (off is
+ * what rtrs__fab_mr_raddr() gave: an offset in the region; the key must
+ * be one of the endpoint's scope, rtrs__fab_mr_reg_peer()); type MSG: a
+ * message of the core, @off its position in the message. A write or a
+ * message longer than SWR_FRAG goes as several frames, posted back to back
+ * under post_lock; the last has SWR_LAST and, with an immediate, SWR_IMM.
+ *
+ * The receiver's fabric layer owns every posted receive of the endpoint:
+ * SWR_NRX buffers of 24 + SWR_FRAG bytes. A frame is handled in arrival
+ * order: an RMA frame's key is looked up in OUR table of registrations
+ * made with FAB_ACC_REMOTE_WRITE on the domain, checked with
+ * off <= region_len && len <= region_len - off (no sum, no wrap), and the
+ * payload copied in under the table's lock (so rtrs__fab_mr_close()
+ * revokes); its immediate then completes to the core as FAB_CQE_RMA_IN,
+ * using no receive, as tcp's own write with immediate did. A MSG frame is
+ * copied into the core's oldest posted receive. Anything else - unknown
+ * key, no remote access, out of bounds, a bad header, a message longer
+ * than the receive - is an error completion with FAB_CQE_BAD_PEER, and
+ * nothing more is read from that endpoint.
+ *
+ * Flow control: when no receive is posted, tcp and net (1.17: tcpx_op_msg,
+ * xnet_op_msg) leave the message in the socket and retry later: the
+ * stream stalls, nothing is lost. A MSG frame waits here for a receive of
+ * the core holding its buffer; with all SWR_NRX held the stream stalls
+ * the same way, as it stalled before at a message with no receive.
+ */
+#define SWR_MAGIC 0x5753u
+#define SWR_HDR 24
+#define SWR_FRAG (32u * 1024)
+#define SWR_NRX 8
+#define SWR_NTX_MAX 1024
+#define SWR_TAB 1024            /* buckets of the domain's key table */
+#define SWR_IOV_MAX 16
+
+enum { SWR_MSG = 1, SWR_RMA = 2 };
+#define SWR_IMM 0x1
+#define SWR_LAST 0x2
+
+struct swr_rx {
+	struct fab_opctx ctx;           /* what the completion names */
+	struct swr_rx *next;            /* in held, drain thread only */
+	uint8_t *buf;                   /* SWR_HDR + SWR_FRAG */
+	uint32_t len;                   /* bytes received */
+};
+
+struct swr_tx {
+	struct fab_opctx ctx;
+	struct fab_opctx *user;         /* the caller's context */
+	bool signal;                    /* its completion, on this frame */
+	uint8_t hdr[SWR_HDR];
+};
+
+struct fab_swr {
+	struct swr_rx *rx;
+	uint8_t *rxmem;
+	struct fab_mr *rxmr;
+	/* frames received, not yet handled (drain thread only) */
+	struct swr_rx *held, *held_tail;
+	_Atomic bool has_held;
+	/* the core's receives, oldest first (post_lock) */
+	struct fab_opctx *crx, *crx_tail;
+	/* the core message being assembled (drain thread) */
+	struct fab_opctx *asm_ctx;
+	size_t asm_len;
+	bool broken;                    /* a violation: read nothing more */
+	/* frame headers of sends in flight; the free list under post_lock */
+	struct swr_tx *tx;
+	uint32_t *tx_free;
+	unsigned ntx, nfree;
+	struct fab_mr *txmr;
+};
+
+/* ---- the domain's table ---- */
+
+int rtrs__fab_swr_dom_init(struct fab_dom *d)
+{
+	d->rtab = calloc(SWR_TAB, sizeof(*d->rtab));
+	if (!d->rtab)
+		return -ENOMEM;
+	pthread_rwlock_init(&d->rtab_lock, NULL);
+	return 0;
+}
+
+void rtrs__fab_swr_dom_fini(struct fab_dom *d)
+{
+	if (!d->rtab)
+		return;
+	pthread_rwlock_destroy(&d->rtab_lock);
+	free(d->rtab);
+	d->rtab = NULL;
+}
+
+static struct fab_mr *tab_find(struct fab_dom *d, uint32_t key)
+{
+	struct fab_mr *m = d->rtab[key % SWR_TAB];
+
+	while (m && m->key != key)
+		m = m->rnext;
+	return m;
+}
+
+void rtrs__fab_swr_mr_add(struct fab_mr *m)
+{
+	struct fab_dom *d = m->dom;
+	uint32_t key;
+
+	pthread_rwlock_wrlock(&d->rtab_lock);
+	/* random: other sessions' keys stay unguessable; 0 never */
+	do
+		key = rtrs__random_u32();
+	while (!key || tab_find(d, key));
+	m->key = key;
+	m->rnext = d->rtab[key % SWR_TAB];
+	d->rtab[key % SWR_TAB] = m;
+	pthread_rwlock_unlock(&d->rtab_lock);
+}
+
+void rtrs__fab_swr_mr_del(struct fab_mr *m)
+{
+	struct fab_dom *d = m->dom;
+	struct fab_mr **pp;
+
+	pthread_rwlock_wrlock(&d->rtab_lock);
+	for (pp = &d->rtab[m->key % SWR_TAB]; *pp; pp = &(*pp)->rnext) {
+		if (*pp == m) {
+			*pp = m->rnext;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&d->rtab_lock);
+}
+
+/* Copy an RMA frame's payload into the registration it names: 0, or
+ * -EACCES (no such key with remote write access), -ERANGE (outside). */
+static int rma_in(struct fab_ep *e, uint32_t key, uint64_t off,
+		  const void *src, uint32_t len)
+{
+	struct fab_dom *d = e->dom;
+	struct fab_mr *m;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&d->rtab_lock);
+	m = tab_find(d, key);
+	/* another path's (or session's) key counts as unknown */
+	if (!m || !(m->access & FAB_ACC_REMOTE_WRITE) || m->scope != e->scope)
+		ret = -EACCES;
+	else if (off > m->len || len > m->len - off)
+		ret = -ERANGE;
+	else if (len)
+		memcpy(m->base + off, src, len);
+	pthread_rwlock_unlock(&d->rtab_lock);
+	return ret;
+}
+
+/* ---- endpoints ---- */
+
+int rtrs__fab_swr_ep_init(struct fab_ep *e)
+{
+	const struct fab_caps *c = &e->dom->caps;
+	struct fab_swr *s;
+	unsigned n = (unsigned)MIN(c->tx_size, (size_t)SWR_NTX_MAX);
+	int ret;
+
+	if (!c->sw_rma)
+		return 0;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	e->swr = s;
+	s->rx = calloc(SWR_NRX, sizeof(*s->rx));
+	/* faulted in as frames arrive */
+	s->rxmem = malloc((size_t)SWR_NRX * (SWR_HDR + SWR_FRAG));
+	s->tx = calloc(n, sizeof(*s->tx));
+	s->tx_free = calloc(n, sizeof(*s->tx_free));
+	if (!s->rx || !s->rxmem || !s->tx || !s->tx_free)
+		return -ENOMEM;
+	if (c->mr_local) {
+		ret = rtrs__fab_mr_reg(e->dom, s->rxmem,
+				       (size_t)SWR_NRX * (SWR_HDR + SWR_FRAG),
+				       FAB_ACC_LOCAL, &s->rxmr);
+		if (!ret)
+			ret = rtrs__fab_mr_reg(e->dom, s->tx, n * sizeof(*s->tx),
+					       FAB_ACC_LOCAL, &s->txmr);
+		if (ret)
+			return ret;
+	}
+	for (unsigned i = 0; i < SWR_NRX; i++)
+		s->rx[i].buf = s->rxmem + (size_t)i * (SWR_HDR + SWR_FRAG);
+	for (unsigned i = 0; i < n; i++)
+		s->tx_free[i] = i;
+	s->ntx = s->nfree = n;
+	return 0;
+}
+
+void rtrs__fab_swr_ep_free(struct fab_ep *e)
+{
+	struct fab_swr *s = e->swr;
+
+	if (!s)
+		return;
+	rtrs__fab_mr_close(s->rxmr);
+	rtrs__fab_mr_close(s->txmr);
+	free(s->rx);
+	free(s->rxmem);
+	free(s->tx);
+	free(s->tx_free);
+	free(s);
+	e->swr = NULL;
+}
+
+/* With post_lock held. */
+static int repost_locked(struct fab_ep *e, struct swr_rx *b)
+{
+	if (e->dead || !e->ep)
+		return 0;
+	return rtrs__fab_errno((int)fi_recv(e->ep, b->buf, SWR_HDR + SWR_FRAG,
+					    rtrs__fab_mr_desc(e->swr->rxmr), 0,
+					    &b->ctx));
+}
+
+int rtrs__fab_swr_post_rx(struct fab_ep *e)
+{
+	int ret = 0;
+
+	if (!e->swr)
+		return 0;
+	pthread_mutex_lock(&e->post_lock);
+	for (unsigned i = 0; !ret && i < SWR_NRX; i++)
+		ret = repost_locked(e, &e->swr->rx[i]);
+	pthread_mutex_unlock(&e->post_lock);
+	return ret;
+}
+
+int rtrs__fab_swr_recv(struct fab_ep *e, void *buf, size_t len,
+		       struct fab_opctx *ctx)
+{
+	struct fab_swr *s = e->swr;
+
+	ctx->rx_buf = buf;
+	ctx->rx_len = len;
+	ctx->rx_next = NULL;
+	pthread_mutex_lock(&e->post_lock);
+	if (e->dead) {
+		pthread_mutex_unlock(&e->post_lock);
+		return -ENOTCONN;
+	}
+	if (s->crx_tail)
+		s->crx_tail->rx_next = ctx;
+	else
+		s->crx = ctx;
+	s->crx_tail = ctx;
+	pthread_mutex_unlock(&e->post_lock);
+	/* a frame may wait for it: have the CQ's reader deliver it */
+	if (atomic_load(&s->has_held))
+		rtrs__fab_ep_want_tx(e);
+	return 0;
+}
+
+static struct fab_opctx *crx_pop(struct fab_ep *e)
+{
+	struct fab_swr *s = e->swr;
+	struct fab_opctx *c;
+
+	pthread_mutex_lock(&e->post_lock);
+	c = s->crx;
+	if (c) {
+		s->crx = c->rx_next;
+		if (!s->crx)
+			s->crx_tail = NULL;
+	}
+	pthread_mutex_unlock(&e->post_lock);
+	return c;
+}
+
+static void hdr_put(uint8_t *h, unsigned type, unsigned flags, uint32_t imm,
+		    uint32_t key, uint32_t len, uint64_t off)
+{
+	h[0] = (uint8_t)SWR_MAGIC;
+	h[1] = (uint8_t)(SWR_MAGIC >> 8);
+	h[2] = (uint8_t)type;
+	h[3] = (uint8_t)flags;
+	for (int i = 0; i < 4; i++) {
+		h[4 + i] = (uint8_t)(imm >> (8 * i));
+		h[8 + i] = (uint8_t)(key >> (8 * i));
+		h[12 + i] = (uint8_t)(len >> (8 * i));
+	}
+	for (int i = 0; i < 8; i++)
+		h[16 + i] = (uint8_t)(off >> (8 * i));
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/*
+ * Post @total bytes of @iov (@cnt pieces) as frames of @type; with
+ * post_lock held. All frames or none: -EAGAIN when the headers in flight
+ * leave too few free. A failure after the first frame went out is -EIO
+ * (the stream is then broken; the owner closes the connection).
+ */
+static ssize_t frames_post(struct fab_ep *e, unsigned type,
+			   const struct iovec *iov, void **desc, size_t cnt,
+			   size_t total, uint64_t off, uint32_t key,
+			   bool has_imm, uint32_t imm, struct fab_opctx *ctx,
+			   bool signal)
+{
+	struct fab_swr *s = e->swr;
+	size_t nfrag = total ? (total + SWR_FRAG - 1) / SWR_FRAG : 1;
+	size_t pos = 0, seg = 0, segoff = 0;
+
+	if (cnt + 1 > SWR_IOV_MAX || cnt + 1 > e->dom->caps.tx_iov_limit + 1)
+		return -FI_EINVAL;
+	if (nfrag > s->ntx)
+		return -FI_EMSGSIZE;
+	if (nfrag > s->nfree)
+		return -FI_EAGAIN;
+	for (size_t f = 0; f < nfrag; f++) {
+		size_t flen = MIN(total - pos, (size_t)SWR_FRAG), got = 0;
+		bool last = f + 1 == nfrag;
+		struct iovec fiov[SWR_IOV_MAX];
+		void *fdesc[SWR_IOV_MAX];
+		struct fi_msg m = { .msg_iov = fiov, .iov_count = 1 };
+		struct swr_tx *t = &s->tx[s->tx_free[--s->nfree]];
+		ssize_t r;
+
+		t->user = ctx;
+		t->signal = last && signal;
+		hdr_put(t->hdr, type, (last ? SWR_LAST : 0) |
+				  (last && has_imm ? SWR_IMM : 0),
+			last && has_imm ? imm : 0, key, (uint32_t)flen,
+			type == SWR_RMA ? off + pos : pos);
+		fiov[0] = (struct iovec){ t->hdr, SWR_HDR };
+		fdesc[0] = rtrs__fab_mr_desc(s->txmr);
+		/* the pieces of the caller's iov this frame carries */
+		while (got < flen) {
+			size_t take = MIN(iov[seg].iov_len - segoff, flen - got);
+
+			if (take) {
+				fiov[m.iov_count] = (struct iovec){
+					(char *)iov[seg].iov_base + segoff, take };
+				fdesc[m.iov_count] = desc ? desc[seg] : NULL;
+				m.iov_count++;
+			}
+			got += take;
+			segoff += take;
+			if (segoff == iov[seg].iov_len) {
+				seg++;
+				segoff = 0;
+			}
+		}
+		m.desc = fdesc;
+		m.context = &t->ctx;
+		r = fi_sendmsg(e->ep, &m, FI_COMPLETION);
+		if (r) {
+			s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
+			return f ? -FI_EIO : r;
+		}
+		pos += flen;
+	}
+	return 0;
+}
+
+ssize_t rtrs__fab_swr_send(struct fab_ep *e, const void *buf, size_t len,
+			   void *desc, bool has_imm, uint32_t imm,
+			   struct fab_opctx *ctx, bool signal)
+{
+	struct iovec iov = { (void *)buf, len };
+
+	return frames_post(e, SWR_MSG, &iov, &desc, len ? 1 : 0, len, 0, 0,
+			   has_imm, imm, ctx, signal);
+}
+
+ssize_t rtrs__fab_swr_write(struct fab_ep *e, const struct iovec *iov,
+			    void **desc, size_t cnt, uint64_t raddr,
+			    uint32_t key, bool has_imm, uint32_t imm,
+			    struct fab_opctx *ctx, bool signal)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	return frames_post(e, SWR_RMA, iov, desc, cnt, total, raddr, key,
+			   has_imm, imm, ctx, signal);
+}
+
+/* ---- completions ---- */
+
+static void to_core(struct fab_ep *e, struct fab_cqe *c)
+{
+	if ((c->flags & (FAB_CQE_RECV | FAB_CQE_RMA_IN)) && !c->err &&
+	    rtrs__fab_fault_rx())
+		return;
+	e->ops->cqe(e->ctx, c);
+}
+
+/* The peer broke the rules: tell the core, read nothing more. */
+static void violation(struct fab_ep *e, int err, const char *why)
+{
+	struct fab_cqe c = { .flags = FAB_CQE_RECV | FAB_CQE_BAD_PEER,
+			     .err = err };
+
+	e->swr->broken = true;
+	rtrs_err_rl("software RMA: %s (%s): closing the connection", why,
+		     rtrs_strerror(err));
+	to_core(e, &c);
+}
+
+void rtrs__fab_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing)
+{
+	struct fab_swr *s = e->swr;
+	uintptr_t p = (uintptr_t)c->ctx;
+
+	if (p >= (uintptr_t)s->tx && p < (uintptr_t)(s->tx + s->ntx)) {
+		struct swr_tx *t = &s->tx[(p - (uintptr_t)s->tx) / sizeof(*t)];
+		struct fab_cqe u = { .ctx = t->user, .flags = FAB_CQE_TX,
+				     .err = c->err };
+		bool tell = c->err || (t->signal && t->user);
+
+		pthread_mutex_lock(&e->post_lock);
+		s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
+		pthread_mutex_unlock(&e->post_lock);
+		/* an error still tells the owner its endpoint failed */
+		if (tell)
+			to_core(e, &u);
+		return;
+	}
+	if (p >= (uintptr_t)s->rx && p < (uintptr_t)(s->rx + SWR_NRX)) {
+		struct swr_rx *b = &s->rx[(p - (uintptr_t)s->rx) / sizeof(*b)];
+
+		if (c->err) {
+			struct fab_cqe u = { .flags = FAB_CQE_RECV,
+					     .err = c->err };
+
+			/* flushed (the provider disables an endpoint whose
+			 * connection failed, and at close): the CM event
+			 * tells the core why; other errors (a frame longer
+			 * than the buffer) end the connection */
+			if (!flushing && !s->broken && c->err != -ECANCELED) {
+				s->broken = true;
+				to_core(e, &u);
+			}
+			return;
+		}
+		if (s->broken)
+			return;
+		b->len = c->len;
+		b->next = NULL;
+		if (s->held_tail)
+			s->held_tail->next = b;
+		else
+			s->held = b;
+		s->held_tail = b;
+		atomic_store(&s->has_held, true);
+		rtrs__fab_swr_deliver(e);
+		return;
+	}
+	/* not ours: a provider completion with a context we never gave */
+	if (c->err && !flushing)
+		to_core(e, c);
+}
+
+/* Handle the frames received, in order, while the core can take them. */
+void rtrs__fab_swr_deliver(struct fab_ep *e)
+{
+	struct fab_swr *s = e->swr;
+
+	while (s->held && !s->broken) {
+		struct swr_rx *b = s->held;
+		const uint8_t *h = b->buf;
+		unsigned type, flags;
+		uint32_t imm, key, len;
+		uint64_t off = 0;
+		struct fab_cqe c = { 0 };
+		int ret;
+
+		if (b->len < SWR_HDR ||
+		    (h[0] | (unsigned)h[1] << 8) != SWR_MAGIC) {
+			violation(e, -EPROTO, "malformed frame");
+			return;
+		}
+		type = h[2];
+		flags = h[3];
+		imm = le32(h + 4);
+		key = le32(h + 8);
+		len = le32(h + 12);
+		for (int i = 0; i < 8; i++)
+			off |= (uint64_t)h[16 + i] << (8 * i);
+		if (len != b->len - SWR_HDR || (flags & ~(SWR_IMM | SWR_LAST)) ||
+		    ((flags & SWR_IMM) && !(flags & SWR_LAST)) ||
+		    (type != SWR_MSG && type != SWR_RMA) ||
+		    (type == SWR_RMA && s->asm_ctx)) {
+			violation(e, -EPROTO, "malformed frame");
+			return;
+		}
+		if (type == SWR_MSG) {
+			if (!s->asm_ctx) {
+				s->asm_ctx = crx_pop(e);
+				s->asm_len = 0;
+				if (!s->asm_ctx)
+					return; /* until the core posts one */
+			}
+			if (off != s->asm_len ||
+			    len > s->asm_ctx->rx_len - s->asm_len) {
+				violation(e, -EMSGSIZE, "message too long");
+				return;
+			}
+			memcpy((uint8_t *)s->asm_ctx->rx_buf + s->asm_len,
+			       h + SWR_HDR, len);
+			s->asm_len += len;
+		} else {
+			ret = rma_in(e, key, off, h + SWR_HDR, len);
+			if (ret) {
+				violation(e, ret, ret == -EACCES
+					  ? "RMA with an unknown key"
+					  : "RMA outside its region");
+				return;
+			}
+		}
+		/* the buffer is free again */
+		s->held = b->next;
+		if (!s->held) {
+			s->held_tail = NULL;
+			atomic_store(&s->has_held, false);
+		}
+		pthread_mutex_lock(&e->post_lock);
+		ret = repost_locked(e, b);
+		pthread_mutex_unlock(&e->post_lock);
+		if (ret) {
+			struct fab_cqe u = { .flags = FAB_CQE_RECV, .err = ret };
+
+			s->broken = true;
+			to_core(e, &u);
+			return;
+		}
+		if (!(flags & SWR_LAST))
+			continue;
+		if (type == SWR_MSG) {
+			c.ctx = s->asm_ctx;
+			c.flags = FAB_CQE_RECV;
+			c.len = (uint32_t)s->asm_len;
+			s->asm_ctx = NULL;
+		} else if (flags & SWR_IMM) {
+			c.flags = FAB_CQE_RMA_IN;
+		} else {
+			continue;       /* a write without immediate: silent */
+		}
+		if (flags & SWR_IMM) {
+			c.flags |= FAB_CQE_IMM;
+			c.imm = imm;
+		}
+		to_core(e, &c);
+	}
+}
+
+/* The core's receives end with the endpoint, without a completion, as
+ * tcp's and net's own posted receives do (ops->closed() follows). */
+void rtrs__fab_swr_flush(struct fab_ep *e)
+{
+	struct fab_swr *s = e->swr;
+
+	if (!s)
+		return;
+	s->asm_ctx = NULL;
+	while (crx_pop(e))
+		;
+}
