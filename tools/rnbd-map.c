@@ -806,7 +806,9 @@ int rnbd_map_main(const struct rnbd_map_opts *o)
 		setsid();
 		if (chdir("/"))
 			_exit(1);
-		_exit(serve(o, ctrl_fd, ready[1]));
+		/* exit(), not _exit(): stdio was flushed before the fork, and
+		 * the sanitizers' leak check runs at exit */
+		exit(serve(o, ctrl_fd, ready[1]));
 	}
 	close(ready[1]);
 	close(ctrl_fd);

@@ -4,7 +4,7 @@
 # kernel has none; without them the test is skipped, 77). An rnbd-server
 # export of a 64 MiB file over two paths ($RTRS_PROVIDER, $RTRS_TEST_ADDRS)
 # mapped as /dev/ublkbN:
-#   quick: its size, block sizes and FUA; 16 MiB of random bytes written
+#   quick: a missing export refused (exit 1, no device); its size, block sizes and FUA; 16 MiB of random bytes written
 #          with O_DIRECT (and fsync: a flush) read back identical with
 #          O_DIRECT and present in the server's file; write-zeroes (and
 #          discard where the export has it) seen in the file;
@@ -67,6 +67,11 @@ truncate -s 64M "$work/disk"
 srv_start_two "$work" "$srvbin" --export "disk=$work/disk"
 
 step map
+# a missing export: the daemon says why, map exits 1, nothing is left
+"$cli" map -s "$s" -d nosuch > "$work/none" 2> "$work/none.err"; rc=$?
+[ $rc -eq 1 ] && grep -q "open nosuch" "$work/none.err" && [ ! -s "$work/none" ] ||
+	bad "map of a missing export: exit $rc, $(cat "$work/none" "$work/none.err")"
+ls /dev/ublkb* > /dev/null 2>&1 && bad "a device left: $(ls /dev/ublkb*)"
 dev=$("$cli" map -s "$s" -d disk --session ublk-test) || { bad "map failed"; exit 1; }
 [ -b "$dev" ] || { bad "map printed $dev: not a block device"; exit 1; }
 echo "mapped $dev"
