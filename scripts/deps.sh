@@ -11,7 +11,8 @@ set -euo pipefail
 PKGS=(cmake ninja-build pkg-config gcc libfabric-dev libfabric-bin
       libcmocka-dev iproute2 iptables procps valgrind liburing-dev
       nbdkit nbdkit-plugin-dev qemu-utils libnbd-bin fuse3 fuse2fs e2fsprogs
-      fio dpkg-dev)
+      fio dpkg-dev linux-libc-dev)
+# (linux-libc-dev: <linux/ublk_cmd.h> for `rnbd map`, Linux >= 6.0's uapi)
 # `deps.sh plot`: only what scripts/plot-timeline needs; `deps.sh bench`:
 # what scripts/bench-rnbd.sh needs on top of the build's packages
 if [ "${1:-}" = plot ]; then

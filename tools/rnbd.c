@@ -9,10 +9,14 @@
  *   rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]
  *   rnbd bench -s ... -d NAME --rw randread|randwrite|read|write
  *              [--bs N] [--qd N] [--time SEC] [--json]
+ *   rnbd map   -s ... -d NAME [--foreground]   (/dev/ublkbN: rnbd-map.c)
+ *   rnbd unmap /dev/ublkbN
+ *   rnbd list-mapped [--json]
  *
  * common: [--session NAME] [--provider P] [--ro] [--no-path-timeout MS]
  *
- * Exit status: 0 success, 1 an IO or protocol error, 2 bad usage.
+ * Exit status: 0 success, 1 an IO or protocol error, 2 bad usage, 3 (map)
+ * the kernel has no ublk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +31,7 @@
 #include <unistd.h>
 
 #include "rnbd/rnbd.h"
+#include "rnbd-map.h"
 
 #define CHUNK (1u << 20)
 /* how long IO waits for a path, e.g. while the server restarts */
@@ -42,6 +47,9 @@ static void usage(FILE *f)
 "       rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]\n"
 "       rnbd bench -s ... -d NAME --rw randread|randwrite|read|write\n"
 "                  [--bs N] [--qd N] [--time SEC] [--json]\n"
+"       rnbd map   -s ... -d NAME [--foreground]\n"
+"       rnbd unmap /dev/ublkbN\n"
+"       rnbd list-mapped [--json]\n"
 "common: [--session NAME] [--provider P] [--ro] [--no-path-timeout MS]\n"
 "       rnbd --help | --version\n");
 }
@@ -332,6 +340,7 @@ int main(int argc, char **argv)
 		{ "time", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-path-timeout", required_argument, NULL, 'N' },
+		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -349,7 +358,7 @@ int main(int argc, char **argv)
 		   *from = NULL;
 	char *server = NULL, name[64], *save = NULL, *buf = NULL;
 	uint64_t off = 0, len = UINT64_MAX, done = 0, npt;
-	bool fua = false, ro = false, prog = false, refused = false;
+	bool fua = false, ro = false, prog = false, refused = false, fg = false;
 	const char *lfile = NULL;       /* ret is an error of this local file */
 	size_t npaths = 0;
 	int c, fd = -1, ret = 0, rc = 1;
@@ -364,6 +373,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	cmd = argv[1];
+	if (!strcmp(cmd, "unmap"))
+		return rnbd_unmap_main(argc, argv);
+	if (!strcmp(cmd, "list-mapped"))
+		return rnbd_list_mapped_main(argc, argv);
 	rtrs_clt_attr_init(&attr);
 	attr.no_path_timeout_ms = NO_PATH_TIMEOUT_MS;
 	snprintf(name, sizeof(name), "rnbd-%d", (int)getpid());
@@ -388,6 +401,7 @@ int main(int argc, char **argv)
 		case 'q': qd = (unsigned)atoi(optarg); break;
 		case 't': secs = atof(optarg); break;
 		case 'j': json = true; break;
+		case 'f': fg = true; break;
 		case 'N':
 			if (parse_u64(optarg, &npt) || npt > UINT32_MAX)
 				goto bad;
@@ -404,8 +418,13 @@ int main(int argc, char **argv)
 		paths[npaths++] = (struct rtrs_path_addr){ NULL, t };
 	if (strcmp(cmd, "info") && strcmp(cmd, "read") && strcmp(cmd, "write") &&
 	    strcmp(cmd, "copy") && strcmp(cmd, "bench") &&
-	    strcmp(cmd, "list-exports"))
+	    strcmp(cmd, "list-exports") && strcmp(cmd, "map"))
 		goto bad;
+	if (!strcmp(cmd, "map"))
+		return rnbd_map_main(&(struct rnbd_map_opts){
+			.paths = paths, .npaths = npaths, .attr = &attr,
+			.sessname = name, .device = dev, .ro = ro,
+			.foreground = fg });
 	if (!strcmp(cmd, "bench") && !rw)
 		goto bad;
 	if (!strcmp(cmd, "copy") && !to == !from)

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+# `rnbd map` through ublk, in the lab guest (root and ublk_drv: the host
+# kernel has none; without them the test is skipped, 77). An rnbd-server
+# export of a 64 MiB file over two paths ($RTRS_PROVIDER, $RTRS_TEST_ADDRS)
+# mapped as /dev/ublkbN:
+#   quick: a missing export refused (exit 1, no device); its size, block sizes and FUA; 16 MiB of random bytes written
+#          with O_DIRECT (and fsync: a flush) read back identical with
+#          O_DIRECT and present in the server's file; write-zeroes (and
+#          discard where the export has it) seen in the file;
+#          list-mapped; unmap: no device, no daemon, no state file
+#   full:  that, and mkfs.ext4, mount, files written, unmounted, mounted
+#          again and compared, e2fsck -fn clean; fio randwrite 4k-128k
+#          QD 16 with verify=crc32c, 0 errors; a read-only mapping
+#          refuses writes; a --foreground daemon ended with SIGTERM
+#          removes its device
+#   nokernel: (the host) without /dev/ublk-control map exits 3 and says
+#          why; list-mapped, unmap of nothing and bad usage
+#
+#   test_ublk.sh RNBD_SERVER RNBD [quick|full|nokernel]
+set -uo pipefail
+srvbin=$1 cli=$2 mode=${3:-full}
+if [ "$mode" = nokernel ]; then
+	[ -e /dev/ublk-control ] && { echo "skip: this kernel has ublk"; exit 77; }
+	export RNBD_RUN_DIR=$(mktemp -d)
+	trap 'rm -rf "$RNBD_RUN_DIR"' EXIT
+	fail=0
+	"$cli" map -s 127.0.0.1:1 -d disk 2> "$RNBD_RUN_DIR/err"; rc=$?
+	[ $rc -eq 3 ] && grep -q "this kernel has no ublk" "$RNBD_RUN_DIR/err" ||
+		{ echo "FAIL: map without ublk: exit $rc, $(cat "$RNBD_RUN_DIR/err")"; fail=1; }
+	[ "$("$cli" list-mapped --json)" = "[]" ] || { echo "FAIL: list-mapped"; fail=1; }
+	[ -z "$("$cli" list-mapped)" ] || { echo "FAIL: list-mapped"; fail=1; }
+	"$cli" unmap /dev/ublkb7 2>/dev/null; rc=$?
+	[ $rc -eq 1 ] || { echo "FAIL: unmap of nothing: exit $rc"; fail=1; }
+	for a in "unmap" "unmap /dev/sda" "list-mapped --bogus" "map -s 127.0.0.1:1"; do
+		# shellcheck disable=SC2086
+		"$cli" $a 2>/dev/null; rc=$?
+		[ $rc -eq 2 ] || { echo "FAIL: rnbd $a: exit $rc, not a usage error"; fail=1; }
+	done
+	exit $fail
+fi
+[ "$(id -u)" -eq 0 ] || { echo "skip: ublk needs root"; exit 77; }
+if [ ! -e /dev/ublk-control ] && command -v lab-modules > /dev/null; then
+	lab-modules ublk > /dev/null 2>&1
+fi
+[ -e /dev/ublk-control ] || { echo "skip: this kernel has no ublk"; exit 77; }
+
+work=$(mktemp -d)
+export RNBD_RUN_DIR=$work/run
+spid=0 mnt=$work/mnt
+cleanup() {
+	mountpoint -q "$mnt" 2>/dev/null && umount "$mnt"
+	for f in "$RNBD_RUN_DIR"/ublkb*; do
+		[ -e "$f" ] && "$cli" unmap "${f##*/}"
+	done
+	[ "$spid" -gt 0 ] && kill -9 "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail=0
+bad() { echo "FAIL: $*" >&2; fail=1; }
+step() { echo "== $* ($(date +%T))"; }
+MiB=1048576
+
+truncate -s 64M "$work/disk"
+. "$(dirname "$0")/../integration/lib.sh"
+srv_start_two "$work" "$srvbin" --export "disk=$work/disk"
+
+step map
+# a missing export: the daemon says why, map exits 1, nothing is left
+"$cli" map -s "$s" -d nosuch > "$work/none" 2> "$work/none.err"; rc=$?
+[ $rc -eq 1 ] && grep -q "open nosuch" "$work/none.err" && [ ! -s "$work/none" ] ||
+	bad "map of a missing export: exit $rc, $(cat "$work/none" "$work/none.err")"
+ls /dev/ublkb* > /dev/null 2>&1 && bad "a device left: $(ls /dev/ublkb*)"
+dev=$("$cli" map -s "$s" -d disk --session ublk-test) || { bad "map failed"; exit 1; }
+[ -b "$dev" ] || { bad "map printed $dev: not a block device"; exit 1; }
+echo "mapped $dev"
+b=/sys/block/${dev#/dev/}
+[ "$(blockdev --getsize64 "$dev")" -eq $((64 * MiB)) ] ||
+	bad "size $(blockdev --getsize64 "$dev")"
+"$cli" info -s "$s" -d disk > "$work/info" || bad "info failed"
+lbs=$(awk '$1 == "logical_block_size" { print $2 }' "$work/info")
+[ "$(cat "$b/queue/logical_block_size")" = "$lbs" ] ||
+	bad "logical block size $(cat "$b/queue/logical_block_size"), export $lbs"
+fua=$(awk '$1 == "fua" { print $2 == "yes" ? 1 : 0 }' "$work/info")
+[ "$(cat "$b/queue/fua")" = "$fua" ] || bad "fua $(cat "$b/queue/fua"), export $fua"
+pid=$("$cli" list-mapped --json | sed -n 's/.*"device":"disk".*"pid":\([0-9]*\).*/\1/p')
+[ -n "$pid" ] && kill -0 "$pid" || bad "list-mapped: $("$cli" list-mapped --json)"
+"$cli" list-mapped | grep -qP "^$dev\tdisk\t$s\trw\tpid $pid$" ||
+	bad "list-mapped: $("$cli" list-mapped)"
+
+step "16 MiB O_DIRECT"
+head -c $((16 * MiB)) /dev/urandom > "$work/in"
+dd if="$work/in" of="$dev" bs=1M oflag=direct conv=fsync status=none ||
+	bad "write to $dev failed"
+dd if="$dev" of="$work/out" bs=1M count=16 iflag=direct status=none ||
+	bad "read from $dev failed"
+cmp "$work/in" "$work/out" || bad "read back differs"
+cmp -n $((16 * MiB)) "$work/in" "$work/disk" || bad "the server's file differs"
+
+step "write zeroes, discard"
+head -c $MiB /dev/urandom | dd of="$dev" bs=1M seek=48 oflag=direct conv=fsync status=none
+if [ "$(cat "$b/queue/write_zeroes_max_bytes")" -gt 0 ]; then
+	blkdiscard -z -o $((48 * MiB)) -l $MiB "$dev" || bad "write-zeroes failed"
+	cmp -n $MiB -i $((48 * MiB)):0 "$work/disk" /dev/zero ||
+		bad "write-zeroes: the server's file is not zero"
+	cmp -n $MiB -i $((48 * MiB)):0 "$dev" /dev/zero ||
+		bad "write-zeroes: the device does not read zero"
+else
+	echo "(no write-zeroes on this export)"
+fi
+if [ "$(cat "$b/queue/discard_max_bytes")" -gt 0 ]; then
+	blkdiscard -o $((56 * MiB)) -l $MiB "$dev" || bad "discard failed"
+fi
+
+if [ "$mode" = full ]; then
+	step "ext4"
+	mkdir -p "$mnt"
+	mkfs.ext4 -q -F "$dev" || bad "mkfs.ext4 failed"
+	mount "$dev" "$mnt" || bad "mount failed"
+	cp "$work/in" "$mnt/in"
+	for i in $(seq 1 20); do head -c $((i * 4000)) "$work/in" > "$mnt/f$i"; done
+	umount "$mnt" || bad "umount failed"
+	mount -o ro "$dev" "$mnt" || bad "mount again failed"
+	cmp "$work/in" "$mnt/in" || bad "a file differs after remount"
+	for i in $(seq 1 20); do
+		cmp -s <(head -c $((i * 4000)) "$work/in") "$mnt/f$i" || bad "f$i differs"
+	done
+	umount "$mnt" || bad "umount failed"
+	e2fsck -fn "$dev" > "$work/fsck" 2>&1 || bad "e2fsck: $(cat "$work/fsck")"
+
+	step "fio verify=crc32c"
+	fio --name=verify --filename="$dev" --ioengine=libaio --direct=1 \
+		--rw=randwrite --bsrange=4k-128k --iodepth=16 --size=16M \
+		--verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--output-format=terse --terse-version=3 > "$work/fio" 2>&1 ||
+		bad "fio: $(cat "$work/fio")"
+	# terse v3: field 5 is the error count
+	[ "$(cut -d';' -f5 "$work/fio" | tail -1)" = 0 ] || bad "fio errors: $(cat "$work/fio")"
+fi
+
+step unmap
+"$cli" unmap "$dev" || bad "unmap failed"
+[ ! -e "$dev" ] || bad "$dev still there"
+[ ! -e "/dev/ublkc${dev#/dev/ublkb}" ] || bad "its char device still there"
+! kill -0 "$pid" 2>/dev/null || bad "daemon $pid still runs"
+[ -z "$(ls "$RNBD_RUN_DIR")" ] || bad "state left: $(ls "$RNBD_RUN_DIR")"
+[ "$("$cli" list-mapped --json)" = "[]" ] || bad "list-mapped after unmap"
+
+if [ "$mode" = full ]; then
+	step "read-only"
+	dev=$("$cli" map -s "$s" -d disk --ro) || bad "map --ro failed"
+	[ "$(blockdev --getro "$dev")" = 1 ] || bad "$dev not read-only"
+	dd if="$dev" of="$work/ro" bs=1M count=1 iflag=direct status=none &&
+		cmp -n $MiB "$work/ro" "$work/disk" || bad "read-only read"
+	! dd if=/dev/zero of="$dev" bs=4k count=1 oflag=direct status=none 2>/dev/null ||
+		bad "a write to the read-only mapping succeeded"
+	"$cli" unmap "$dev" || bad "unmap --ro failed"
+
+	step "--foreground and SIGTERM"
+	"$cli" map -s "$s" -d disk --foreground > "$work/fg" &
+	fpid=$!
+	for _ in $(seq 1 600); do [ -s "$work/fg" ] && break; sleep 0.1; done
+	dev=$(cat "$work/fg")
+	[ -b "$dev" ] || bad "foreground map: '$dev'"
+	kill -TERM "$fpid"
+	wait "$fpid" || bad "foreground daemon exit $?"
+	[ ! -e "$dev" ] || bad "$dev still there after SIGTERM"
+fi
+step done
+exit $fail

@@ -1,0 +1,970 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * rnbd map: an rnbd device as the block device /dev/ublkbN, served from
+ * user space through the kernel's ublk driver (Linux >= 6.0,
+ * CONFIG_BLK_DEV_UBLK) and io_uring; rnbd unmap, rnbd list-mapped.
+ *
+ * The ublk protocol (include/uapi/linux/ublk_cmd.h): control commands go
+ * to /dev/ublk-control as io_uring URING_CMDs in 128-byte SQEs (ADD_DEV,
+ * SET_PARAMS, START_DEV, STOP_DEV, DEL_DEV); each hardware queue of the
+ * device /dev/ublkcN has QD tags, and for each tag the server keeps one
+ * URING_CMD in the kernel: FETCH_REQ at start, then COMMIT_AND_FETCH_REQ
+ * with the result of the request it was handed. A request's descriptor
+ * (op, flags, sector, count) is in a read-only array mmap()ed from the
+ * char device; its data in the buffer the server gave with the command
+ * (the kernel copies a write's data into it before handing it over, and a
+ * read's data out of it at the commit).
+ *
+ * Threads: the main thread issues the control commands and then waits
+ * for SIGTERM/SIGINT/SIGHUP. The queue thread owns the queue's io_uring:
+ * the kernel takes a queue's commands from one task only (the first to
+ * FETCH), so the commits cannot be sent from librtrs's progress threads
+ * that run librnbd's completion callbacks. A callback puts its tag on a
+ * list and signals an eventfd whose read sits in the queue's ring; the
+ * queue thread then commits every tag on the list in one submit.
+ *
+ * One queue (nr_hw_queues 1) of up to QD_MAX tags, bounded by the
+ * session's permits; a request that finds no permit (-EAGAIN) waits on
+ * the queue thread for the next completion.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/ublk_cmd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rnbd-map.h"
+
+#define QD_MAX 64u
+#define IO_BUF_MAX (512u << 10)
+#define EVT_DATA UINT64_MAX
+#define CTRL_DEV "/dev/ublk-control"
+
+struct tag {
+	struct map *m;
+	unsigned tag;
+	int ok;         /* the result of success: bytes for READ/WRITE, else 0 */
+	int status;     /* from librnbd's callback */
+};
+
+struct map {
+	struct rnbd_sess *sess;
+	struct rnbd_dev *dev;
+	struct rnbd_dev_info in;
+	int ctrl_fd, cdev_fd, efd;
+	struct io_uring ctrl;
+	bool ctrl_ring, added, started;
+	uint32_t dev_id;
+	unsigned qd;
+	size_t buf_size;
+	struct ublksrv_io_desc *iod;
+	size_t iod_len;
+	char *bufs;
+	struct tag *tags;
+	/* the queue thread's */
+	pthread_t qthr;
+	bool qthr_started;
+	struct io_uring q;
+	unsigned inflight, aborted, ndeferred, *deferred, *batch;
+	uint64_t evbuf;
+	atomic_bool stopping;
+	/* set by librnbd's callbacks, taken by the queue thread */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int q_err;                      /* setup, -EINPROGRESS until known */
+	unsigned ndone, *done;
+};
+
+static const char *run_dir(void)
+{
+	const char *d = getenv("RNBD_RUN_DIR");
+
+	return d && *d ? d : "/run/rnbd";
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* a URING_CMD in a 128-byte SQE */
+static void uring_cmd(struct io_uring_sqe *sqe, int fd, unsigned op,
+		      const void *cmd, size_t len, uint64_t data)
+{
+	memset(sqe, 0, 2 * sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	memcpy(sqe->cmd, cmd, len);
+	sqe->user_data = data;
+}
+
+static int ctrl_cmd(struct io_uring *r, int fd, unsigned op, uint32_t dev_id,
+		    void *buf, size_t len, uint64_t data0)
+{
+	struct ublksrv_ctrl_cmd c = {
+		.dev_id = dev_id, .queue_id = (uint16_t)-1, .len = (uint16_t)len,
+		.addr = (uint64_t)(uintptr_t)buf, .data = { data0, 0 },
+	};
+	struct io_uring_sqe *sqe = io_uring_get_sqe(r);
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	if (!sqe)
+		return -EBUSY;
+	uring_cmd(sqe, fd, op, &c, sizeof(c), op);
+	ret = io_uring_submit(r);
+	if (ret < 0)
+		return ret;
+	do
+		ret = io_uring_wait_cqe(r, &cqe);
+	while (ret == -EINTR);
+	if (ret)
+		return ret;
+	ret = cqe->res;
+	io_uring_cqe_seen(r, cqe);
+	return ret;
+}
+
+static int ctrl_open(int *fd)
+{
+	*fd = open(CTRL_DEV, O_RDWR | O_CLOEXEC);
+	return *fd < 0 ? -errno : 0;
+}
+
+/* what the user reads when the kernel has no ublk */
+static int no_ublk(int err)
+{
+	fprintf(stderr, "rnbd map: %s: %s: this kernel has no ublk (Linux >= "
+		"6.0 with CONFIG_BLK_DEV_UBLK; try `modprobe ublk_drv`)\n",
+		CTRL_DEV, strerror(-err));
+	return RNBD_EXIT_NO_UBLK;
+}
+
+/* ---- the queue thread ---- */
+
+static char *tag_buf(struct map *m, unsigned tag)
+{
+	return m->bufs + (size_t)tag * m->buf_size;
+}
+
+static struct io_uring_sqe *queue_sqe(struct map *m)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&m->q);
+
+	if (!sqe) {
+		io_uring_submit(&m->q);
+		sqe = io_uring_get_sqe(&m->q);
+	}
+	return sqe;
+}
+
+static int io_cmd(struct map *m, unsigned op, unsigned tag, int res)
+{
+	struct ublksrv_io_cmd c = {
+		.q_id = 0, .tag = (uint16_t)tag, .result = res,
+		.addr = (uint64_t)(uintptr_t)tag_buf(m, tag),
+	};
+	struct io_uring_sqe *sqe = queue_sqe(m);
+
+	if (!sqe)
+		return -EBUSY;
+	uring_cmd(sqe, m->cdev_fd, op, &c, sizeof(c), tag);
+	return 0;
+}
+
+static void commit(struct map *m, unsigned tag, int res)
+{
+	if (io_cmd(m, UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res))
+		m->aborted++;   /* cannot happen: one SQE per tag and the event */
+}
+
+static int arm_event(struct map *m)
+{
+	struct io_uring_sqe *sqe = queue_sqe(m);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read(sqe, m->efd, &m->evbuf, sizeof(m->evbuf), 0);
+	sqe->user_data = EVT_DATA;
+	return 0;
+}
+
+/* librnbd's completion, on a progress thread (or inside rnbd_submit) */
+static void io_done(void *priv, int status)
+{
+	struct tag *t = priv;
+	struct map *m = t->m;
+	bool first;
+
+	t->status = status;
+	pthread_mutex_lock(&m->lock);
+	first = !m->ndone;
+	m->done[m->ndone++] = t->tag;
+	pthread_mutex_unlock(&m->lock);
+	if (first)
+		eventfd_write(m->efd, 1);
+}
+
+static void start_io(struct map *m, unsigned tag)
+{
+	const struct ublksrv_io_desc *iod = &m->iod[tag];
+	unsigned op = ublksrv_get_op(iod), fl = ublksrv_get_flags(iod);
+	uint64_t off = iod->start_sector << 9;
+	size_t len = (size_t)iod->nr_sectors << 9;
+	char *buf = tag_buf(m, tag);
+	struct tag *t = &m->tags[tag];
+	enum rnbd_op rop;
+	unsigned flags = 0;
+	int ret;
+
+	t->ok = 0;
+	switch (op) {
+	case UBLK_IO_OP_READ:
+		rop = RNBD_READ;
+		t->ok = (int)len;
+		break;
+	case UBLK_IO_OP_WRITE:
+		rop = RNBD_WRITE;
+		flags = fl & UBLK_IO_F_FUA ? RNBD_FUA : 0;
+		t->ok = (int)len;
+		break;
+	case UBLK_IO_OP_FLUSH:
+		rop = RNBD_FLUSH;
+		off = 0;
+		len = 0;
+		buf = NULL;
+		break;
+	case UBLK_IO_OP_DISCARD:
+		rop = RNBD_DISCARD;
+		buf = NULL;
+		break;
+	case UBLK_IO_OP_WRITE_ZEROES:
+		rop = RNBD_WRITE_ZEROES;
+		flags = fl & UBLK_IO_F_NOUNMAP ? RNBD_NOUNMAP : 0;
+		buf = NULL;
+		break;
+	default:
+		commit(m, tag, -EOPNOTSUPP);
+		return;
+	}
+	if (buf && len > m->buf_size) {
+		commit(m, tag, -EIO);
+		return;
+	}
+	m->inflight++;
+	ret = rnbd_submit(m->dev, rop, off, buf, len, flags, io_done, t);
+	if (ret == -EAGAIN) {
+		/* no permit: again after the next completion, or soon */
+		m->inflight--;
+		m->deferred[m->ndeferred++] = tag;
+		if (!m->inflight) {
+			sleep_ms(1);
+			eventfd_write(m->efd, 1);
+		}
+	} else if (ret) {
+		m->inflight--;
+		commit(m, tag, ret);
+	}
+}
+
+/* commit what librnbd completed, then retry what found no permit */
+static void drain(struct map *m)
+{
+	unsigned n, i, nd;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->ndone;
+	memcpy(m->batch, m->done, n * sizeof(*m->batch));
+	m->ndone = 0;
+	pthread_mutex_unlock(&m->lock);
+	for (i = 0; i < n; i++) {
+		struct tag *t = &m->tags[m->batch[i]];
+
+		m->inflight--;
+		commit(m, t->tag, t->status ? t->status : t->ok);
+	}
+	nd = m->ndeferred;
+	memcpy(m->batch, m->deferred, nd * sizeof(*m->batch));
+	m->ndeferred = 0;
+	for (i = 0; i < nd; i++)
+		start_io(m, m->batch[i]);
+}
+
+static void handle_cqe(struct map *m, const struct io_uring_cqe *cqe)
+{
+	if (cqe->user_data == EVT_DATA) {
+		if (cqe->res < 0 && cqe->res != -EINTR)
+			fprintf(stderr, "rnbd map: eventfd read: %s\n",
+				strerror(-cqe->res));
+		drain(m);
+		arm_event(m);
+		return;
+	}
+	if (cqe->res == UBLK_IO_RES_OK) {
+		start_io(m, (unsigned)cqe->user_data);
+		return;
+	}
+	/* UBLK_IO_RES_ABORT: the device stops; anything else is a bug */
+	if (cqe->res != UBLK_IO_RES_ABORT)
+		fprintf(stderr, "rnbd map: tag %llu: %s\n",
+			(unsigned long long)cqe->user_data, strerror(-cqe->res));
+	m->aborted++;
+}
+
+static void queue_report(struct map *m, int err)
+{
+	pthread_mutex_lock(&m->lock);
+	m->q_err = err;
+	pthread_cond_signal(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *queue_thread(void *arg)
+{
+	struct map *m = arg;
+	int ret;
+
+	ret = io_uring_queue_init(2 * m->qd, &m->q, IORING_SETUP_SQE128);
+	if (ret) {
+		queue_report(m, ret);
+		return NULL;
+	}
+	for (unsigned i = 0; i < m->qd && !ret; i++)
+		ret = io_cmd(m, UBLK_IO_FETCH_REQ, i, -1);
+	if (!ret)
+		ret = arm_event(m);
+	if (!ret) {
+		ret = io_uring_submit(&m->q);
+		ret = ret < 0 ? ret : 0;
+	}
+	queue_report(m, ret);
+	if (ret) {
+		io_uring_queue_exit(&m->q);
+		return NULL;
+	}
+	/* until the device stopped (every tag aborted) and librnbd has
+	 * nothing of ours */
+	while (m->aborted < m->qd || m->inflight) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+
+		ret = io_uring_submit_and_wait(&m->q, 1);
+		if (ret < 0 && ret != -EINTR) {
+			fprintf(stderr, "rnbd map: io_uring: %s\n",
+				strerror(-ret));
+			break;
+		}
+		io_uring_for_each_cqe(&m->q, head, cqe) {
+			handle_cqe(m, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&m->q, n);
+	}
+	io_uring_queue_exit(&m->q);
+	/* the kernel stopped the device by itself: the main thread goes */
+	if (!atomic_load(&m->stopping))
+		kill(getpid(), SIGTERM);
+	return NULL;
+}
+
+/* ---- the state files: RUN_DIR/ublkbN ---- */
+
+struct state {
+	unsigned id;
+	long pid;
+	int ro;
+	char device[256], session[128], servers[512];
+};
+
+static void state_path(char *p, size_t n, unsigned id)
+{
+	snprintf(p, n, "%s/ublkb%u", run_dir(), id);
+}
+
+static int state_write(const struct state *s)
+{
+	char p[4096], tmp[4200];
+	FILE *f;
+
+	if (mkdir(run_dir(), 0755) && errno != EEXIST)
+		return -errno;
+	state_path(p, sizeof(p), s->id);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "pid=%ld\ndev=/dev/ublkb%u\ndevice=%s\nsession=%s\n"
+		"servers=%s\naccess=%s\n", s->pid, s->id, s->device, s->session,
+		s->servers, s->ro ? "ro" : "rw");
+	if (fclose(f) || rename(tmp, p)) {
+		unlink(tmp);
+		return -errno;
+	}
+	return 0;
+}
+
+static int state_read(unsigned id, struct state *s)
+{
+	char p[4096], line[1024];
+	FILE *f;
+
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	state_path(p, sizeof(p), id);
+	f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *v = strchr(line, '=');
+
+		if (!v)
+			continue;
+		*v++ = 0;
+		v[strcspn(v, "\n")] = 0;
+		if (!strcmp(line, "pid"))
+			s->pid = strtol(v, NULL, 10);
+		else if (!strcmp(line, "device"))
+			snprintf(s->device, sizeof(s->device), "%s", v);
+		else if (!strcmp(line, "session"))
+			snprintf(s->session, sizeof(s->session), "%s", v);
+		else if (!strcmp(line, "servers"))
+			snprintf(s->servers, sizeof(s->servers), "%s", v);
+		else if (!strcmp(line, "access"))
+			s->ro = !strcmp(v, "ro");
+	}
+	fclose(f);
+	return s->pid > 0 ? 0 : -EINVAL;
+}
+
+static void state_remove(unsigned id)
+{
+	char p[4096];
+
+	state_path(p, sizeof(p), id);
+	unlink(p);
+}
+
+/* the daemon of @s still runs: process @pid exists and is an rnbd */
+static bool state_alive(const struct state *s)
+{
+	char p[64], comm[64] = "";
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%ld/comm", s->pid);
+	f = fopen(p, "re");
+	if (!f)
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	return !strcmp(comm, "rnbd\n");
+}
+
+/* ---- map ---- */
+
+static unsigned ilog2(uint32_t v)
+{
+	return 31 - (unsigned)__builtin_clz(v);
+}
+
+static int set_params(struct map *m, bool ro)
+{
+	const struct rnbd_dev_info *in = &m->in;
+	struct ublk_params p = {
+		.len = sizeof(p),
+		.types = UBLK_PARAM_TYPE_BASIC,
+	};
+	unsigned lbs = ilog2(in->logical_block_size);
+	unsigned pbs = in->physical_block_size ?
+		       ilog2(in->physical_block_size) : lbs;
+
+	if (pbs < lbs)
+		pbs = lbs;
+	p.basic.attrs = (ro ? UBLK_ATTR_READ_ONLY : 0) |
+			(in->write_cache ? UBLK_ATTR_VOLATILE_CACHE : 0) |
+			(in->fua ? UBLK_ATTR_FUA : 0);
+	p.basic.logical_bs_shift = (uint8_t)lbs;
+	p.basic.physical_bs_shift = (uint8_t)pbs;
+	p.basic.io_min_shift = (uint8_t)pbs;
+	p.basic.io_opt_shift = (uint8_t)pbs;
+	p.basic.max_sectors = (uint32_t)(m->buf_size >> 9);
+	p.basic.dev_sectors = in->size >> 9;
+	if (in->max_discard_size || in->max_write_zeroes_size) {
+		p.types |= UBLK_PARAM_TYPE_DISCARD;
+		p.discard.discard_granularity = in->discard_granularity ?
+			in->discard_granularity : in->logical_block_size;
+		p.discard.max_discard_sectors = in->max_discard_size >> 9;
+		p.discard.max_write_zeroes_sectors =
+			in->max_write_zeroes_size >> 9;
+		p.discard.max_discard_segments = 1;
+	}
+	return ctrl_cmd(&m->ctrl, m->ctrl_fd, UBLK_CMD_SET_PARAMS, m->dev_id,
+			&p, sizeof(p), 0);
+}
+
+/* wait up to 10 s for devtmpfs to show @path */
+static int wait_node(const char *path)
+{
+	struct stat st;
+
+	for (int i = 0; i < 1000; i++) {
+		if (!stat(path, &st))
+			return 0;
+		if (errno != ENOENT)
+			return -errno;
+		sleep_ms(10);
+	}
+	return -ENOENT;
+}
+
+static int start_queue(struct map *m)
+{
+	int ret;
+
+	ret = pthread_create(&m->qthr, NULL, queue_thread, m);
+	if (ret)
+		return -ret;
+	m->qthr_started = true;
+	pthread_mutex_lock(&m->lock);
+	while (m->q_err == -EINPROGRESS)
+		pthread_cond_wait(&m->cond, &m->lock);
+	ret = m->q_err;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+/* everything set up so far, undone in reverse */
+static void teardown(struct map *m)
+{
+	atomic_store(&m->stopping, true);
+	if (m->added && m->qthr_started)
+		ctrl_cmd(&m->ctrl, m->ctrl_fd, UBLK_CMD_STOP_DEV, m->dev_id,
+			 NULL, 0, 0);
+	if (m->qthr_started)
+		pthread_join(m->qthr, NULL);
+	if (m->iod)
+		munmap(m->iod, m->iod_len);
+	if (m->cdev_fd >= 0)
+		close(m->cdev_fd);
+	/* DEL_DEV waits until the char device is closed */
+	if (m->added)
+		ctrl_cmd(&m->ctrl, m->ctrl_fd, UBLK_CMD_DEL_DEV, m->dev_id,
+			 NULL, 0, 0);
+	if (m->ctrl_ring)
+		io_uring_queue_exit(&m->ctrl);
+	if (m->dev)
+		rnbd_dev_close(m->dev);
+	if (m->sess)
+		rnbd_sess_close(m->sess);
+	if (m->efd >= 0)
+		close(m->efd);
+	close(m->ctrl_fd);
+	free(m->bufs);
+	free(m->tags);
+	free(m->done);
+	free(m->deferred);
+	free(m->batch);
+	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->cond);
+}
+
+/* what the map daemon tells the `rnbd map` that started it */
+static void report(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, msg, strlen(msg)) < 0)
+		fprintf(stderr, "rnbd map: report: %s\n", strerror(errno));
+	close(fd);
+}
+
+static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
+{
+	struct map mm = { .ctrl_fd = ctrl_fd, .cdev_fd = -1, .efd = -1,
+			  .q_err = -EINPROGRESS,
+			  .lock = PTHREAD_MUTEX_INITIALIZER,
+			  .cond = PTHREAD_COND_INITIALIZER }, *m = &mm;
+	struct ublksrv_ctrl_dev_info info = { 0 };
+	struct rtrs_attrs ra;
+	struct state st = { 0 };
+	sigset_t sigs;
+	char path[64];
+	int ret, sig, rc = 1;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	/* before any thread starts: all of them inherit it */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	ret = rnbd_sess_open(o->sessname, o->paths, o->npaths, o->attr,
+			     &m->sess);
+	if (ret) {
+		fprintf(stderr, "rnbd map: connect: %s\n", rtrs_strerror(ret));
+		goto out;
+	}
+	ret = rnbd_dev_open(m->sess, o->device,
+			    o->ro ? RNBD_ACCESS_RO : RNBD_ACCESS_RW, &m->dev);
+	if (ret) {
+		fprintf(stderr, "rnbd map: open %s: %s\n", o->device,
+			rnbd_strerror(ret));
+		goto out;
+	}
+	rnbd_dev_info(m->dev, &m->in);
+	m->qd = QD_MAX;
+	if (!rtrs_clt_query(rnbd_sess_rtrs(m->sess), &ra) && ra.queue_depth &&
+	    ra.queue_depth < m->qd)
+		m->qd = ra.queue_depth;
+	m->buf_size = (m->in.max_io_size < IO_BUF_MAX ? m->in.max_io_size
+						      : IO_BUF_MAX) & ~(pg - 1);
+	if (m->buf_size < m->in.logical_block_size || m->in.size < 512 ||
+	    m->in.logical_block_size < 512 ||
+	    m->in.logical_block_size > pg ||
+	    (m->in.logical_block_size & (m->in.logical_block_size - 1))) {
+		fprintf(stderr, "rnbd map: %s: a block size or IO size ublk "
+			"cannot take (block %u, max IO %u)\n", o->device,
+			m->in.logical_block_size, m->in.max_io_size);
+		goto out;
+	}
+
+	ret = io_uring_queue_init(4, &m->ctrl, IORING_SETUP_SQE128);
+	if (ret) {
+		fprintf(stderr, "rnbd map: io_uring with 128-byte SQEs: %s\n",
+			strerror(-ret));
+		rc = ret == -EINVAL ? no_ublk(-EOPNOTSUPP) : 1;
+		goto out;
+	}
+	m->ctrl_ring = true;
+	info.nr_hw_queues = 1;
+	info.queue_depth = (uint16_t)m->qd;
+	info.max_io_buf_bytes = (uint32_t)m->buf_size;
+	info.dev_id = UINT32_MAX;       /* any free number */
+	info.ublksrv_pid = getpid();
+	ret = ctrl_cmd(&m->ctrl, ctrl_fd, UBLK_CMD_ADD_DEV, UINT32_MAX, &info,
+		       sizeof(info), 0);
+	if (ret < 0) {
+		fprintf(stderr, "rnbd map: ublk ADD_DEV: %s%s\n",
+			strerror(-ret), ret == -EPERM ?
+			" (needs CAP_SYS_ADMIN)" : "");
+		rc = ret == -EOPNOTSUPP || ret == -EINVAL ?
+			no_ublk(-EOPNOTSUPP) : 1;
+		goto out;
+	}
+	m->added = true;
+	m->dev_id = info.dev_id;
+	m->buf_size = info.max_io_buf_bytes;
+	ret = set_params(m, o->ro);
+	if (ret < 0) {
+		fprintf(stderr, "rnbd map: ublk SET_PARAMS: %s\n",
+			strerror(-ret));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/dev/ublkc%u", m->dev_id);
+	ret = wait_node(path);
+	if (!ret) {
+		m->cdev_fd = open(path, O_RDWR | O_CLOEXEC);
+		ret = m->cdev_fd < 0 ? -errno : 0;
+	}
+	if (ret) {
+		fprintf(stderr, "rnbd map: %s: %s\n", path, strerror(-ret));
+		goto out;
+	}
+	m->iod_len = (m->qd * sizeof(*m->iod) + pg - 1) & ~(pg - 1);
+	m->iod = mmap(NULL, m->iod_len, PROT_READ, MAP_SHARED | MAP_POPULATE,
+		      m->cdev_fd, UBLKSRV_CMD_BUF_OFFSET);
+	if (m->iod == MAP_FAILED) {
+		m->iod = NULL;
+		fprintf(stderr, "rnbd map: mmap %s: %s\n", path,
+			strerror(errno));
+		goto out;
+	}
+	m->bufs = aligned_alloc(pg, m->qd * m->buf_size);
+	m->tags = calloc(m->qd, sizeof(*m->tags));
+	m->done = calloc(m->qd, sizeof(*m->done));
+	m->deferred = calloc(m->qd, sizeof(*m->deferred));
+	m->batch = calloc(m->qd, sizeof(*m->batch));
+	m->efd = eventfd(0, EFD_CLOEXEC);
+	if (!m->bufs || !m->tags || !m->done || !m->deferred || !m->batch ||
+	    m->efd < 0) {
+		fprintf(stderr, "rnbd map: out of memory\n");
+		goto out;
+	}
+	for (unsigned i = 0; i < m->qd; i++)
+		m->tags[i] = (struct tag){ .m = m, .tag = i };
+	ret = start_queue(m);
+	if (ret) {
+		fprintf(stderr, "rnbd map: queue: %s\n", strerror(-ret));
+		goto out;
+	}
+	ret = ctrl_cmd(&m->ctrl, ctrl_fd, UBLK_CMD_START_DEV, m->dev_id, NULL,
+		       0, (uint64_t)getpid());
+	if (ret < 0) {
+		fprintf(stderr, "rnbd map: ublk START_DEV: %s\n",
+			strerror(-ret));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/dev/ublkb%u", m->dev_id);
+	ret = wait_node(path);
+	if (ret) {
+		fprintf(stderr, "rnbd map: %s: %s\n", path, strerror(-ret));
+		goto out;
+	}
+	st.id = m->dev_id;
+	st.pid = getpid();
+	st.ro = o->ro;
+	snprintf(st.device, sizeof(st.device), "%s", o->device);
+	snprintf(st.session, sizeof(st.session), "%s", o->sessname);
+	for (size_t i = 0, n = 0; i < o->npaths && n < sizeof(st.servers); i++)
+		n += (size_t)snprintf(st.servers + n, sizeof(st.servers) - n,
+				      "%s%s", i ? "," : "", o->paths[i].dst);
+	ret = state_write(&st);
+	if (ret) {
+		fprintf(stderr, "rnbd map: %s: %s\n", run_dir(),
+			strerror(-ret));
+		goto out;
+	}
+	if (ready_fd >= 0) {
+		char msg[80];
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		snprintf(msg, sizeof(msg), "%s\n", path);
+		report(ready_fd, msg);
+		ready_fd = -1;
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			close(nul);
+		}
+	} else {
+		printf("%s\n", path);
+		fflush(stdout);
+	}
+	do
+		sig = sigwaitinfo(&sigs, NULL);
+	while (sig < 0 && errno == EINTR);
+	rc = 0;
+	state_remove(m->dev_id);
+out:
+	report(ready_fd, "");
+	teardown(m);
+	return rc;
+}
+
+int rnbd_map_main(const struct rnbd_map_opts *o)
+{
+	int ctrl_fd, ready[2], ret;
+	char line[64];
+	ssize_t n = 0, r;
+	pid_t pid;
+
+	ret = ctrl_open(&ctrl_fd);
+	if (ret == -ENOENT || ret == -ENODEV || ret == -ENXIO)
+		return no_ublk(ret);
+	if (ret) {
+		fprintf(stderr, "rnbd map: %s: %s\n", CTRL_DEV, strerror(-ret));
+		return 1;
+	}
+	if (o->foreground)
+		return serve(o, ctrl_fd, -1);
+	/* the daemon forks before any thread exists; it tells us the
+	 * device, or nothing when it failed (it said why on stderr) */
+	if (pipe2(ready, O_CLOEXEC)) {
+		fprintf(stderr, "rnbd map: pipe: %s\n", strerror(errno));
+		close(ctrl_fd);
+		return 1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "rnbd map: fork: %s\n", strerror(errno));
+		close(ready[0]);
+		close(ready[1]);
+		close(ctrl_fd);
+		return 1;
+	}
+	if (!pid) {
+		close(ready[0]);
+		setsid();
+		if (chdir("/"))
+			_exit(1);
+		/* exit(), not _exit(): stdio was flushed before the fork, and
+		 * the sanitizers' leak check runs at exit */
+		exit(serve(o, ctrl_fd, ready[1]));
+	}
+	close(ready[1]);
+	close(ctrl_fd);
+	while (n < (ssize_t)sizeof(line) - 1 &&
+	       ((r = read(ready[0], line + n, sizeof(line) - 1 - (size_t)n)) > 0 ||
+		(r < 0 && errno == EINTR)))
+		n += r > 0 ? r : 0;
+	close(ready[0]);
+	line[n] = 0;
+	if (n > 0 && line[n - 1] == '\n') {
+		fputs(line, stdout);
+		return 0;
+	}
+	while (waitpid(pid, &ret, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(ret) && WEXITSTATUS(ret) ? WEXITSTATUS(ret) : 1;
+}
+
+/* ---- unmap, list-mapped ---- */
+
+/* /dev/ublkbN, ublkbN or N */
+static int parse_dev(const char *s, unsigned *id)
+{
+	char *end;
+	unsigned long v;
+
+	if (!strncmp(s, "/dev/", 5))
+		s += 5;
+	if (!strncmp(s, "ublkb", 5))
+		s += 5;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > INT32_MAX)
+		return -EINVAL;
+	*id = (unsigned)v;
+	return 0;
+}
+
+/* the daemon is gone: delete its device ourselves */
+static int unmap_orphan(unsigned id)
+{
+	struct io_uring r;
+	int fd, ret;
+
+	ret = ctrl_open(&fd);
+	if (ret)
+		return ret;
+	ret = io_uring_queue_init(4, &r, IORING_SETUP_SQE128);
+	if (!ret) {
+		ctrl_cmd(&r, fd, UBLK_CMD_STOP_DEV, id, NULL, 0, 0);
+		ret = ctrl_cmd(&r, fd, UBLK_CMD_DEL_DEV, id, NULL, 0, 0);
+		io_uring_queue_exit(&r);
+	}
+	close(fd);
+	return ret == -ENODEV ? 0 : ret;
+}
+
+int rnbd_unmap_main(int argc, char **argv)
+{
+	struct state s;
+	unsigned id;
+	int ret;
+
+	if (argc != 3 || parse_dev(argv[2], &id)) {
+		fprintf(stderr, "usage: rnbd unmap /dev/ublkbN\n");
+		return 2;
+	}
+	ret = state_read(id, &s);
+	if (ret) {
+		fprintf(stderr, "rnbd unmap: /dev/ublkb%u: not mapped by rnbd "
+			"(%s/ublkb%u: %s)\n", id, run_dir(), id, strerror(-ret));
+		return 1;
+	}
+	if (!state_alive(&s)) {
+		ret = unmap_orphan(id);
+		if (ret)
+			fprintf(stderr, "rnbd unmap: /dev/ublkb%u: its daemon "
+				"%ld is gone, and deleting the device failed: "
+				"%s\n", id, s.pid, strerror(-ret));
+		else
+			state_remove(id);
+		return ret ? 1 : 0;
+	}
+	if (kill((pid_t)s.pid, SIGTERM)) {
+		fprintf(stderr, "rnbd unmap: kill %ld: %s\n", s.pid,
+			strerror(errno));
+		return 1;
+	}
+	/* it stops the device (the kernel drains it), deletes it, closes
+	 * the device and the session, exits */
+	for (int i = 0; i < 6000 && state_alive(&s); i++)
+		sleep_ms(50);
+	if (state_alive(&s)) {
+		fprintf(stderr, "rnbd unmap: daemon %ld did not exit in 300 s\n",
+			s.pid);
+		return 1;
+	}
+	return 0;
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+int rnbd_list_mapped_main(int argc, char **argv)
+{
+	bool json = argc == 3 && !strcmp(argv[2], "--json");
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	if (argc > 3 || (argc == 3 && !json)) {
+		fprintf(stderr, "usage: rnbd list-mapped [--json]\n");
+		return 2;
+	}
+	d = opendir(run_dir());
+	if (json)
+		putchar('[');
+	while (d && (e = readdir(d))) {
+		struct state s;
+		unsigned id;
+
+		if (strncmp(e->d_name, "ublkb", 5) || parse_dev(e->d_name, &id) ||
+		    state_read(id, &s) || !state_alive(&s))
+			continue;
+		if (json) {
+			printf("%s{\"dev\":\"/dev/ublkb%u\",\"device\":",
+			       n ? "," : "", id);
+			json_str(s.device);
+			printf(",\"servers\":");
+			json_str(s.servers);
+			printf(",\"session\":");
+			json_str(s.session);
+			printf(",\"access\":\"%s\",\"pid\":%ld}",
+			       s.ro ? "ro" : "rw", s.pid);
+		} else {
+			printf("/dev/ublkb%u\t%s\t%s\t%s\tpid %ld\n", id,
+			       s.device, s.servers, s.ro ? "ro" : "rw", s.pid);
+		}
+		n++;
+	}
+	if (json)
+		printf("]\n");
+	if (d)
+		closedir(d);
+	return 0;
+}
