@@ -1499,6 +1499,120 @@ static void wrap_mode(void)
 	keyscope_case(msg, n);
 }
 
+/*
+ * attack HOST:PORT SECONDS: hostile peers against a server that runs
+ * elsewhere (scripts/soak.sh runs this beside verified IO), one after
+ * another for SECONDS: a wrapped RMA write 1 TiB past the chunks, a write
+ * with a key of nobody's, a malformed frame, a request for a chunk out of
+ * range, a garbage connection request, and a half-open path that never
+ * sends its info request. Each must be refused: the attacker's path
+ * dropped (or the connection rejected) within 3 s. Exit status 0 when
+ * every attack that reached the server was refused. A server that is
+ * not there (restarting) is counted and skipped.
+ */
+static int attack_mode(const char *target, unsigned secs)
+{
+	static uint8_t junk[600];
+	const char *colon = strrchr(target, ':');
+	uint64_t end = perf_now_ns() + (uint64_t)secs * 1000000000ull;
+	uint64_t next_report = perf_now_ns() + 60000000000ull;
+	unsigned long tried = 0, refused = 0, accepted = 0, unreachable = 0;
+
+	if (!colon || !secs) {
+		fprintf(stderr, "usage: test_hostile attack HOST:PORT SECONDS\n");
+		return 2;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - target), target);
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	memset(junk, 0xa5, sizeof(junk));
+	for (unsigned k = 0; perf_now_ns() < end; k++) {
+		unsigned kind = k % 6;
+		bool ok;
+		struct rsess s;
+
+		if (kind == 4) {        /* garbage connection request */
+			struct rcon c;
+			uint8_t priv[RTRS_CONN_PRIV_LEN];
+			int r;
+
+			memset(&c, 0, sizeof(c));
+			rtrs__random(priv, sizeof(priv));
+			r = raw_connect(&c, priv, sizeof(priv));
+			rcon_close(&c);
+			if (r < 0) {
+				unreachable++;
+				t_sleep_ms(200);
+				continue;
+			}
+			tried++;
+			r == 1 ? accepted++ : refused++;
+			if (r == 1)
+				fprintf(stderr, "attack: a garbage connection request was accepted\n");
+			continue;
+		}
+		if (sess_new(&s, kind != 5)) {
+			sess_close(&s);
+			unreachable++;
+			t_sleep_ms(200);
+			continue;
+		}
+		tried++;
+		switch (kind) {
+		case 0:         /* wrapped length, 1 TiB past the chunks */
+			if (s.c[1].swr) {
+				swr_send(&s.c[1], SWR_RMA, SWR_LAST, 0, s.key[0],
+					 s.addr[0] + (1ull << 40), junk, 64);
+			} else {
+				struct rcon *c = &s.c[1];
+				struct iovec iov = { c->m.tx, 64 };
+				uint64_t off = 1ull << 40;
+				struct fi_rma_iov r = { .addr = s.addr[0] + off,
+							.len = 0 - off,
+							.key = s.key[0] };
+				struct fi_msg_rma m = { .msg_iov = &iov,
+							.desc = &c->desc,
+							.iov_count = 1,
+							.rma_iov = &r,
+							.rma_iov_count = 1 };
+
+				fi_writemsg(c->ep, &m, 0);
+			}
+			break;
+		case 1:         /* a key of nobody's */
+			raw_write(&s, junk, 64, s.addr[0], s.key[0] ^ 0x5a5a5a5a,
+				  false, 0);
+			break;
+		case 2:         /* a malformed frame, or a malformed message */
+			if (s.c[1].swr)
+				fi_send(s.c[1].ep, junk, 64, s.c[1].desc, 0, NULL);
+			else
+				rsend(&s.c[1], junk, 64);
+			break;
+		case 3:         /* a request for a chunk out of range */
+			raw_write(&s, junk, 0, s.addr[0], s.key[0], true,
+				  rtrs__proto_io_req_imm(&s.g, 511, 16));
+			break;
+		case 5:         /* half-open: no info request, ever */
+			break;
+		}
+		/* half-open: the handshake deadline (10 s by default) */
+		ok = dropped(&s, kind == 5 ? 15000 : 3000);
+		ok ? refused++ : accepted++;
+		if (!ok)
+			fprintf(stderr, "attack: kind %u was not refused\n", kind);
+		sess_close(&s);
+		if (perf_now_ns() >= next_report) {
+			printf("attack: %lu tried, %lu refused, %lu accepted, %lu unreachable\n",
+			       tried, refused, accepted, unreachable);
+			fflush(stdout);
+			next_report += 60000000000ull;
+		}
+	}
+	printf("attack: %lu tried, %lu refused, %lu accepted, %lu unreachable\n",
+	       tried, refused, accepted, unreachable);
+	return accepted ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct t_server srv;
@@ -1509,6 +1623,9 @@ int main(int argc, char **argv)
 	int ret;
 
 	prov = getenv("RTRS_PROVIDER") ? getenv("RTRS_PROVIDER") : "tcp";
+	if (!strcmp(mode, "attack"))
+		return attack_mode(argc > 2 ? argv[2] : "",
+				   argc > 3 ? (unsigned)atoi(argv[3]) : 0);
 	/* queue depth 500: chunk ids 500..511 fit the immediate's 9 bits but
 	 * are out of range */
 	if (!strcmp(mode, "caps"))
