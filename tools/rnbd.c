@@ -43,6 +43,7 @@ static void usage(FILE *f)
 "       rnbd bench -s ... -d NAME --rw randread|randwrite|read|write\n"
 "                  [--bs N] [--qd N] [--time SEC] [--json]\n"
 "common: [--session NAME] [--provider P] [--ro] [--no-path-timeout MS]\n"
+"        [--key-file FILE [--identity NAME]]\n"
 "       rnbd --help | --version\n");
 }
 
@@ -332,6 +333,8 @@ int main(int argc, char **argv)
 		{ "time", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-path-timeout", required_argument, NULL, 'N' },
+		{ "key-file", required_argument, NULL, 400 },
+		{ "identity", required_argument, NULL, 401 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -342,6 +345,7 @@ int main(int argc, char **argv)
 	bool json = false;
 	struct rtrs_path_addr paths[8];
 	struct rtrs_clt_attr attr;
+	struct rtrs_auth auth = { sizeof(auth), NULL, NULL };
 	struct rnbd_sess *s = NULL;
 	struct rnbd_dev *d = NULL;
 	struct rnbd_dev_info in;
@@ -384,6 +388,8 @@ int main(int argc, char **argv)
 		case 'n': snprintf(name, sizeof(name), "%s", optarg); break;
 		case 'p': attr.provider = optarg; break;
 		case 'w': rw = optarg; break;
+		case 400: auth.key_file = optarg; break;
+		case 401: auth.identity = optarg; break;
 		case 'b': if (parse_u64(optarg, &bs)) goto bad; break;
 		case 'q': qd = (unsigned)atoi(optarg); break;
 		case 't': secs = atof(optarg); break;
@@ -410,7 +416,10 @@ int main(int argc, char **argv)
 		goto bad;
 	if (!strcmp(cmd, "copy") && !to == !from)
 		goto bad;
-	ret = rnbd_sess_open(name, paths, npaths, &attr, &s);
+	if (auth.identity && !auth.key_file)
+		goto bad;
+	ret = rnbd_sess_open_auth(name, paths, npaths, &attr,
+				  auth.key_file ? &auth : NULL, &s);
 	if (ret) {
 		fprintf(stderr, "rnbd: connect: %s\n", rtrs_strerror(ret));
 		return 1;
