@@ -51,6 +51,8 @@ struct rnbd_fio_options {
 	char *access;
 	unsigned int busy_poll;
 	unsigned int poll;
+	char *keyfile;
+	char *identity;
 };
 
 static struct fio_option options[] = {
@@ -112,6 +114,24 @@ static struct fio_option options[] = {
 		.group = FIO_OPT_G_NBD,
 	},
 	{
+		.name = "rnbd_keyfile",
+		.lname = "rnbd key file",
+		.help = "authenticate with a key of this file (rtrs_clt_open_auth(3))",
+		.type = FIO_OPT_STR_STORE,
+		.off1 = offsetof(struct rnbd_fio_options, keyfile),
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_NBD,
+	},
+	{
+		.name = "rnbd_identity",
+		.lname = "rnbd identity",
+		.help = "the identity of rnbd_keyfile to use (default: its only key)",
+		.type = FIO_OPT_STR_STORE,
+		.off1 = offsetof(struct rnbd_fio_options, identity),
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_NBD,
+	},
+	{
 		.name = NULL,
 	},
 };
@@ -164,7 +184,13 @@ static int eng_connect(struct thread_data *td, struct rnbd_data *d)
 	if (o->poll)
 		attr.progress = RTRS_PROGRESS_POLL;
 	snprintf(name, sizeof(name), "fio-%d-%d", (int)getpid(), td->thread_number);
-	ret = rnbd_sess_open(name, paths, n, &attr, &d->sess);
+	{
+		struct rtrs_auth auth = { sizeof(auth), o->keyfile, o->identity };
+
+		ret = rnbd_sess_open_auth(name, paths, n, &attr,
+					  o->keyfile && *o->keyfile ? &auth : NULL,
+					  &d->sess);
+	}
 	free(list);
 	if (ret) {
 		log_err("fio: rnbd: connect %s: %s\n", o->server, rtrs_strerror(ret));

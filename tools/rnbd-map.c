@@ -615,8 +615,8 @@ static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
 	/* before any thread starts: all of them inherit it */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	ret = rnbd_sess_open(o->sessname, o->paths, o->npaths, o->attr,
-			     &m->sess);
+	ret = rnbd_sess_open_auth(o->sessname, o->paths, o->npaths, o->attr,
+				  o->auth, &m->sess);
 	if (ret) {
 		fprintf(stderr, "rnbd map: connect: %s\n", rtrs_strerror(ret));
 		goto out;

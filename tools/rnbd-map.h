@@ -20,6 +20,7 @@ struct rnbd_map_opts {
 	const struct rtrs_clt_attr *attr;
 	const char *sessname;
 	const char *device;
+	const struct rtrs_auth *auth;   /* NULL: no key */
 	bool ro;
 	bool foreground;
 };

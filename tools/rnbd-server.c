@@ -92,6 +92,7 @@ struct ssess {
 	struct sdev *devs;
 	uint32_t ndevs;
 	char name[256];
+	char identity[64];              /* authenticated as, "" without keys */
 	struct ssess *next;             /* S.sessions, under S.lock */
 	struct rtrs_srv_sess *sess;
 };
@@ -490,6 +491,72 @@ static unsigned file_writers(const struct export *e)
 	return n;
 }
 
+/*
+ * Access lists (--acl NAME=ID[:ro|:rw][,...]): an export name with any
+ * entry may be opened only by the identities listed, for writing only by
+ * those with :rw (the default). Names without entries are open to every
+ * client, as before.
+ */
+struct acl {
+	char export[RNBD_NAME_MAX + 1];
+	char id[64];
+	bool rw;
+	struct acl *next;
+};
+static struct acl *acls;
+
+static int acl_add(const char *spec)
+{
+	const char *eq = strchr(spec, '=');
+	char list[1024], *save = NULL;
+	size_t n = eq ? (size_t)(eq - spec) : 0;
+
+	if (!eq || !n || n > RNBD_NAME_MAX || !eq[1] ||
+	    strlen(eq + 1) >= sizeof(list))
+		return -EINVAL;
+	snprintf(list, sizeof(list), "%s", eq + 1);
+	for (char *t = strtok_r(list, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		struct acl *a = calloc(1, sizeof(*a));
+		char *colon = strchr(t, ':');
+
+		if (!a)
+			return -ENOMEM;
+		a->rw = true;
+		if (colon) {
+			*colon = 0;
+			if (!strcmp(colon + 1, "ro"))
+				a->rw = false;
+			else if (strcmp(colon + 1, "rw"))
+				colon = NULL, t[0] = 0;
+		}
+		if (!t[0] || strlen(t) >= sizeof(a->id) || strchr(t, ' ')) {
+			free(a);
+			return -EINVAL;
+		}
+		memcpy(a->export, spec, n);
+		snprintf(a->id, sizeof(a->id), "%s", t);
+		a->next = acls;
+		acls = a;
+	}
+	return 0;
+}
+
+/* 0, or -EACCES: @id may not open @name (for writing: @mode != 0) */
+static int acl_check(const char *name, const char *id, uint8_t mode)
+{
+	bool listed = false;
+
+	for (const struct acl *a = acls; a; a = a->next) {
+		if (strcmp(a->export, name))
+			continue;
+		listed = true;
+		if (id[0] && !strcmp(a->id, id) && (a->rw || !mode))
+			return 0;
+	}
+	return listed ? -EACCES : 0;
+}
+
 /* ---- requests ---- */
 
 static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
@@ -506,6 +573,10 @@ static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 		return -EINVAL;
 	if (dir != RTRS_READ || datalen < RNBD_OPEN_RSP_LEN)
 		return -EINVAL;
+	/* the access list first: an identity not on it learns nothing */
+	ret = acl_check(name, ss->identity, mode);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&S.lock);
 	ret = export_find(name, &e);
 	if (!ret && mode && e->ro)
@@ -1173,6 +1244,9 @@ static int link_ev(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
 			return -ENOMEM;
 		pthread_mutex_init(&ss->lock, NULL);
 		rtrs_srv_get_sess_name(sess, ss->name, sizeof(ss->name));
+		if (rtrs_srv_sess_identity(sess, ss->identity,
+					   sizeof(ss->identity)))
+			ss->identity[0] = 0;
 		ss->sess = sess;
 		pthread_mutex_lock(&S.lock);
 		for (pp = &S.sessions; *pp; pp = &(*pp)->next)
@@ -1540,6 +1614,8 @@ static int ctl_client(const char *path, bool json, int argc, char **argv)
 /* ---- configuration ---- */
 
 static char *listen_spec;
+static char *key_file;
+
 
 /* "on" or "off" into @flag; -EINVAL otherwise. */
 static int on_off(const char *val, bool *flag)
@@ -1569,6 +1645,14 @@ static int config_line(char *line, const char *where)
 		if (ret)
 			fprintf(stderr, "rnbd-server: %s: export %s: %s\n", where,
 				val, strerror(-ret));
+	} else if (!strcmp(key, "key-file")) {
+		free(key_file);
+		key_file = strdup(val);
+	} else if (!strcmp(key, "acl")) {
+		ret = acl_add(val);
+		if (ret)
+			fprintf(stderr, "rnbd-server: %s: acl %s: not "
+				"NAME=ID[:ro|:rw][,ID[:ro|:rw]]...\n", where, val);
 	} else if (!strcmp(key, "export-dir")) {
 		if (S.dirfd >= 0)
 			close(S.dirfd);
@@ -1629,6 +1713,7 @@ static void usage(FILE *f)
 		"                   [--ctl SOCKET] [--handshake-timeout MS]\n"
 		"                   [--max-sessions N] [--max-paths N]\n"
 		"                   [--max-conns N] [--max-pending N]\n"
+		"                   [--key-file FILE] [--acl NAME=ID[:ro|:rw][,...]]...\n"
 		"       rnbd-server --ctl SOCKET [--json] list | close-device SESSION EXPORT\n"
 		"                                     | close-session SESSION\n"
 		"       rnbd-server --help | --version\n");
@@ -1655,6 +1740,8 @@ int main(int argc, char **argv)
 		{ "max-paths", required_argument, NULL, 302 },
 		{ "max-conns", required_argument, NULL, 303 },
 		{ "max-pending", required_argument, NULL, 304 },
+		{ "key-file", required_argument, NULL, 305 },
+		{ "acl", required_argument, NULL, 306 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1708,6 +1795,8 @@ int main(int argc, char **argv)
 			*f[c - 300] = (unsigned int)v;
 			continue;
 		}
+		case 305: snprintf(line, sizeof(line), "key-file %s", optarg); break;
+		case 306: snprintf(line, sizeof(line), "acl %s", optarg); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("rnbd-server %s\n", RTRS_VERSION_STRING); return 0;
 		default: usage(stderr); return 2;
@@ -1719,6 +1808,11 @@ int main(int argc, char **argv)
 		return ctl_client(ctl, json, argc - optind, argv + optind);
 	if (!listen_spec || (!S.exports && S.dirfd < 0) || optind < argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (acls && !key_file) {
+		fprintf(stderr, "rnbd-server: --acl needs --key-file: without "
+			"keys no client has an identity\n");
 		return 2;
 	}
 	for (struct export *e = S.exports; e; e = e->next)
@@ -1735,7 +1829,12 @@ int main(int argc, char **argv)
 	attr.ops.link_ev = link_ev;
 	/* a client's session is gone for good when its paths are: the
 	 * devices it opened go with it */
-	ret = rtrs_srv_open((const char *const *)addrs, n, &attr, &ctx);
+	{
+		struct rtrs_auth auth = { sizeof(auth), key_file, NULL };
+
+		ret = rtrs_srv_open_auth((const char *const *)addrs, n, &attr,
+					 key_file ? &auth : NULL, &ctx);
+	}
 	if (ret) {
 		fprintf(stderr, "rnbd-server: %s\n", rtrs_strerror(ret));
 		return 2;
@@ -1805,5 +1904,12 @@ int main(int argc, char **argv)
 	if (S.dirfd >= 0)
 		close(S.dirfd);
 	free(listen_spec);
+	free(key_file);
+	while (acls) {
+		struct acl *a = acls;
+
+		acls = a->next;
+		free(a);
+	}
 	return 0;
 }

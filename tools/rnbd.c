@@ -51,6 +51,7 @@ static void usage(FILE *f)
 "       rnbd unmap /dev/ublkbN\n"
 "       rnbd list-mapped [--json]\n"
 "common: [--session NAME] [--provider P] [--ro] [--no-path-timeout MS]\n"
+"        [--key-file FILE [--identity NAME]]\n"
 "       rnbd --help | --version\n");
 }
 
@@ -341,6 +342,8 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-path-timeout", required_argument, NULL, 'N' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "key-file", required_argument, NULL, 400 },
+		{ "identity", required_argument, NULL, 401 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -351,6 +354,7 @@ int main(int argc, char **argv)
 	bool json = false;
 	struct rtrs_path_addr paths[8];
 	struct rtrs_clt_attr attr;
+	struct rtrs_auth auth = { sizeof(auth), NULL, NULL };
 	struct rnbd_sess *s = NULL;
 	struct rnbd_dev *d = NULL;
 	struct rnbd_dev_info in;
@@ -397,6 +401,8 @@ int main(int argc, char **argv)
 		case 'n': snprintf(name, sizeof(name), "%s", optarg); break;
 		case 'p': attr.provider = optarg; break;
 		case 'w': rw = optarg; break;
+		case 400: auth.key_file = optarg; break;
+		case 401: auth.identity = optarg; break;
 		case 'b': if (parse_u64(optarg, &bs)) goto bad; break;
 		case 'q': qd = (unsigned)atoi(optarg); break;
 		case 't': secs = atof(optarg); break;
@@ -420,16 +426,20 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "copy") && strcmp(cmd, "bench") &&
 	    strcmp(cmd, "list-exports") && strcmp(cmd, "map"))
 		goto bad;
+	if (auth.identity && !auth.key_file)
+		goto bad;
 	if (!strcmp(cmd, "map"))
 		return rnbd_map_main(&(struct rnbd_map_opts){
 			.paths = paths, .npaths = npaths, .attr = &attr,
-			.sessname = name, .device = dev, .ro = ro,
+			.sessname = name, .device = dev,
+			.auth = auth.key_file ? &auth : NULL, .ro = ro,
 			.foreground = fg });
 	if (!strcmp(cmd, "bench") && !rw)
 		goto bad;
 	if (!strcmp(cmd, "copy") && !to == !from)
 		goto bad;
-	ret = rnbd_sess_open(name, paths, npaths, &attr, &s);
+	ret = rnbd_sess_open_auth(name, paths, npaths, &attr,
+				  auth.key_file ? &auth : NULL, &s);
 	if (ret) {
 		fprintf(stderr, "rnbd: connect: %s\n", rtrs_strerror(ret));
 		return 1;

@@ -224,12 +224,14 @@ static void usage(FILE *f)
 		"                   [--delay-us N] [--handshake-timeout MS]\n"
 		"                   [--max-sessions N] [--max-paths N]\n"
 		"                   [--max-conns N] [--max-pending N]\n"
+		"                   [--key-file FILE]\n"
 		"  rtrs-perf client --connect ADDR:PORT[,...] --rw read|write|randrw\n"
 		"                   --bs SIZE --qd N [--threads N] [--time SEC]\n"
 		"                   [--verify] [--provider P] [--json] [--size SIZE]\n"
 		"                   [--no-reg] [--name SESSNAME] [--io-cons N]\n"
 		"                   [--timeline FILE] [--policy rr|mi|ml]\n"
 		"                   [--hb MS,MISSED] [--no-path-timeout MS] [--poll]\n"
+		"                   [--key-file FILE [--identity NAME]]\n"
 		"  rtrs-perf raw server|client ...  (see rtrs-perf(1))\n"
 		"  rtrs-perf --help | --version\n");
 }
@@ -252,6 +254,7 @@ static int server_main(int argc, char **argv)
 		{ "max-paths", required_argument, NULL, 258 },
 		{ "max-conns", required_argument, NULL, 259 },
 		{ "max-pending", required_argument, NULL, 260 },
+		{ "key-file", required_argument, NULL, 261 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -259,6 +262,7 @@ static int server_main(int argc, char **argv)
 	const char *store = NULL;
 	int sfd = -1;
 	struct rtrs_srv_attr attr;
+	struct rtrs_auth auth = { sizeof(auth), NULL, NULL };
 	pthread_t worker;
 	struct rtrs_srv_ctx *ctx;
 	struct rtrs_srv_stats st;
@@ -294,6 +298,7 @@ static int server_main(int argc, char **argv)
 			srv.resp_thread = true;
 			break;
 		case 256: lim.handshake_ms = (unsigned)atoi(optarg); break;
+		case 261: auth.key_file = optarg; break;
 		case 257: lim.max_sessions = (unsigned)atoi(optarg); break;
 		case 258: lim.max_paths = (unsigned)atoi(optarg); break;
 		case 259: lim.max_conns = (unsigned)atoi(optarg); break;
@@ -328,7 +333,8 @@ static int server_main(int argc, char **argv)
 	srv.tail = &srv.head;
 	if (srv.resp_thread)
 		pthread_create(&worker, NULL, srv_worker, NULL);
-	ret = rtrs_srv_open((const char *const *)addrs, n, &attr, &ctx);
+	ret = rtrs_srv_open_auth((const char *const *)addrs, n, &attr,
+				 auth.key_file ? &auth : NULL, &ctx);
 	if (ret) {
 		fprintf(stderr, "rtrs-perf server: %s\n", rtrs_strerror(ret));
 		return 2;
@@ -811,10 +817,13 @@ static int client_main(int argc, char **argv)
 		{ "hb", required_argument, NULL, 'H' },
 		{ "no-path-timeout", required_argument, NULL, 'O' },
 		{ "poll", no_argument, NULL, 'W' },
+		{ "key-file", required_argument, NULL, 300 },
+		{ "identity", required_argument, NULL, 301 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct rtrs_clt_attr attr;
+	struct rtrs_auth auth = { sizeof(auth), NULL, NULL };
 	struct rtrs_path_addr paths[RTRS_MAX_PATHS];
 	struct rtrs_clt_sess *s;
 	struct rtrs_attrs qa;
@@ -868,6 +877,8 @@ static int client_main(int argc, char **argv)
 		case 'n': snprintf(name, sizeof(name), "%s", optarg); break;
 		case 'i': attr.io_cons = (unsigned)atoi(optarg); break;
 		case 'L': timeline = optarg; break;
+		case 300: auth.key_file = optarg; break;
+		case 301: auth.identity = optarg; break;
 		case 'P':
 			if (!strcmp(optarg, "rr"))
 				attr.policy = RTRS_MP_POLICY_RR;
@@ -903,7 +914,8 @@ static int client_main(int argc, char **argv)
 		paths[i].src = NULL;
 		paths[i].dst = addrs[i];
 	}
-	ret = rtrs_clt_open(name, paths, npaths, &attr, &s);
+	ret = rtrs_clt_open_auth(name, paths, npaths, &attr,
+				 auth.key_file ? &auth : NULL, &s);
 	if (ret) {
 		fprintf(stderr, "rtrs-perf: open: %s\n", rtrs_strerror(ret));
 		return 2;

@@ -76,6 +76,13 @@ RNBD_API int rnbd_sess_open(const char *sessname,
 			    const struct rtrs_path_addr *paths, size_t npaths,
 			    const struct rtrs_clt_attr *attr,
 			    struct rnbd_sess **out);
+/* The same, authenticated with @auth (rtrs_clt_open_auth(3); NULL: none).
+ * Errors: as rtrs_clt_open_auth(), and -EPROTO. */
+RNBD_API int rnbd_sess_open_auth(const char *sessname,
+				 const struct rtrs_path_addr *paths,
+				 size_t npaths, const struct rtrs_clt_attr *attr,
+				 const struct rtrs_auth *auth,
+				 struct rnbd_sess **out);
 /*
  * rnbd_list_exports - call @fn for every export of the server: the named
  * ones, then the files of its export directory (flags: RNBD_EXPORT_RO,

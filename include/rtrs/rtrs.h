@@ -183,6 +183,36 @@ RTRS_API int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *pa
 		  struct rtrs_clt_sess **out);
 
 /*
+ * Pre-shared-key authentication (rtrs(7) AUTHENTICATION, docs/protocol.md
+ * section 2.7). @key_file holds lines "IDENTITY HEXKEY" (an identity of
+ * 1..63 printable characters, a key of 32..128 bytes in hex, '#'
+ * comments); it must be a regular file without any access for group or
+ * others. A client proves the key of @identity (NULL: the file must hold
+ * exactly one) and requires the server to prove the same key; a server
+ * accepts every identity of its file and no client without one.
+ */
+struct rtrs_auth {
+	size_t size;               /* sizeof(struct rtrs_auth) */
+	const char *key_file;
+	const char *identity;      /* client only */
+};
+
+/*
+ * rtrs_clt_open_auth - rtrs_clt_open() with authentication: @auth NULL is
+ * rtrs_clt_open(). Every path authenticates before the server hands out
+ * anything of the session. Errors: those of rtrs_clt_open(), the key
+ * file's (-ENOENT, -EPERM: group or others have access, -EINVAL: a
+ * malformed file, no @identity in it, or several keys and @identity
+ * NULL), and -EACCES: the server refused the identity or its proof, asks
+ * for no authentication, or could not prove the key itself.
+ */
+RTRS_API int rtrs_clt_open_auth(const char *sessname,
+				const struct rtrs_path_addr *paths,
+				size_t npaths, const struct rtrs_clt_attr *attr,
+				const struct rtrs_auth *auth,
+				struct rtrs_clt_sess **out);
+
+/*
  * rtrs_clt_close - close the session. Waits until every request has
  * completed (their callbacks have run), then frees everything. Permits still
  * held by the caller are released. Path verbs (rtrs_clt_add_path() and
@@ -438,6 +468,26 @@ RTRS_API void rtrs_srv_attr_init(struct rtrs_srv_attr *attr);
  */
 RTRS_API int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 		  const struct rtrs_srv_attr *attr, struct rtrs_srv_ctx **out);
+
+/*
+ * rtrs_srv_open_auth - rtrs_srv_open() whose listeners accept only
+ * clients that prove a key of @auth->key_file (see struct rtrs_auth);
+ * @auth NULL is rtrs_srv_open(). Errors: those of rtrs_srv_open() and the
+ * key file's (-ENOENT, -EPERM, -EINVAL).
+ */
+RTRS_API int rtrs_srv_open_auth(const char *const *addrs, size_t naddrs,
+				const struct rtrs_srv_attr *attr,
+				const struct rtrs_auth *auth,
+				struct rtrs_srv_ctx **out);
+
+/*
+ * rtrs_srv_sess_identity - the identity session @sess authenticated with,
+ * NUL-terminated in @buf. Every path of the session has proved it. Errors:
+ * -EINVAL (NULL), -ENOENT (a listener without keys: no identity), -ENOSPC
+ * (@len too small). Callable from the callbacks.
+ */
+RTRS_API int rtrs_srv_sess_identity(struct rtrs_srv_sess *sess, char *buf,
+				    size_t len);
 
 /*
  * Limits of a listener against peers that connect and do not finish, or

@@ -5,6 +5,7 @@
  * unchanged.
  *
  *   nbdkit rnbd server=ADDR:PORT[,...] device=NAME [session=NAME]
+ *         [keyfile=FILE [identity=NAME]]
  *               [provider=P] [readonly=true]
  *
  * One librnbd session (one path per server address) and one device handle
@@ -26,7 +27,7 @@
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 #define MAX_PATHS 8
 
-static char *servers, *device, *session, *provider;
+static char *servers, *device, *session, *provider, *keyfile, *identity;
 static bool ro;
 static struct rnbd_sess *sess;
 static struct rnbd_dev *dev;
@@ -38,6 +39,8 @@ static void plg_unload(void)
 	free(device);
 	free(session);
 	free(provider);
+	free(keyfile);
+	free(identity);
 }
 
 static int plg_config(const char *key, const char *value)
@@ -52,6 +55,10 @@ static int plg_config(const char *key, const char *value)
 		dst = &session;
 	else if (!strcmp(key, "provider"))
 		dst = &provider;
+	else if (!strcmp(key, "keyfile"))
+		dst = &keyfile;
+	else if (!strcmp(key, "identity"))
+		dst = &identity;
 	else if (!strcmp(key, "readonly")) {
 		int r = nbdkit_parse_bool(value);
 
@@ -74,6 +81,10 @@ static int plg_config_complete(void)
 		nbdkit_error("server= and device= are required");
 		return -1;
 	}
+	if (identity && !keyfile) {
+		nbdkit_error("identity= needs keyfile=");
+		return -1;
+	}
 	return 0;
 }
 
@@ -82,7 +93,9 @@ static int plg_config_complete(void)
 	"device=NAME            (required) the export to serve\n" \
 	"session=NAME           librtrs session name (default nbdkit-rnbd-PID)\n" \
 	"provider=P             libfabric provider (default tcp)\n" \
-	"readonly=BOOL          open the device read-only"
+	"readonly=BOOL          open the device read-only\n" \
+	"keyfile=FILE           authenticate with a key of FILE\n" \
+	"identity=NAME          the identity of keyfile= to use"
 
 /* After nbdkit forked into the background: librtrs threads start here. */
 static int plg_after_fork(void)
@@ -104,7 +117,12 @@ static int plg_after_fork(void)
 	 * failing: an NBD client sees delay, not errors */
 	attr.no_path_timeout_ms = 30000;
 	snprintf(name, sizeof(name), "nbdkit-rnbd-%d", (int)getpid());
-	ret = rnbd_sess_open(session ? session : name, paths, n, &attr, &sess);
+	{
+		struct rtrs_auth auth = { sizeof(auth), keyfile, identity };
+
+		ret = rnbd_sess_open_auth(session ? session : name, paths, n,
+					  &attr, keyfile ? &auth : NULL, &sess);
+	}
 	free(list);
 	if (ret) {
 		nbdkit_error("rnbd: connect to %s: %s", servers, rtrs_strerror(ret));

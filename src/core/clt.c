@@ -490,7 +490,21 @@ static void info_rbuf(void *arg, uint32_t chunk, uint64_t addr, uint32_t key)
 
 static void handle_info_rsp(struct clt_path *p, const void *buf, size_t len)
 {
-	int ret = rtrs__proto_info_rsp_decode(buf, len, &p->sess->geom,
+	int ret;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->auth_wait) {
+		/* the server's auth_rsp; path_auth() reads it */
+		p->auth_wait = false;
+		p->auth_got = true;
+		p->auth_rsp_len = MIN(len, sizeof(p->auth_rsp));
+		memcpy(p->auth_rsp, buf, p->auth_rsp_len);
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
+	pthread_mutex_unlock(&p->lock);
+	ret = rtrs__proto_info_rsp_decode(buf, len, &p->sess->geom,
 					      info_rbuf, p);
 
 	pthread_mutex_lock(&p->lock);
@@ -1319,6 +1333,7 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		/* the server shows and closes the path by our number */
 		.has_path_no = true,
 		.path_no = (uint16_t)p->idx,
+		.auth = s->key != NULL,
 	};
 	unsigned loop = c->cid == 0 ? 0 : (c->cid - 1) % rtrs__fab_nloops();
 	struct fab_ep *ep;
@@ -1375,6 +1390,72 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	return ret;
 }
 
+static bool auth_done(struct clt_path *p, void *arg)
+{
+	(void)arg;
+	return p->auth_got;
+}
+
+#define AUTH_REQ_OFF (RTRS_INFO_REQ_AUTH_LEN + FAB_MSG_ROOM)
+
+/*
+ * The authentication of docs/protocol.md section 2.7, on con 0 with the
+ * info receive posted: our nonce and identity out, the server's nonce and
+ * proof in, checked before anything else is sent. The info receive is
+ * posted again for the info_rsp; the caller sends the info_req with our
+ * proof (auth_info_req()). -EACCES when the server refuses or cannot
+ * prove the key.
+ */
+static int path_auth(struct clt_path *p, struct clt_con *c0)
+{
+	struct rtrs_clt_sess *s = p->sess;
+	uint8_t ns[RTRS_AUTH_NONCE_LEN], proof[RTRS_AUTH_PROOF_LEN],
+		want[RTRS_AUTH_PROOF_LEN];
+	char *areq = p->info_req + AUTH_REQ_OFF;
+	int ret, err;
+
+	ret = rtrs__auth_random(p->auth_nc, sizeof(p->auth_nc));
+	if (ret)
+		return ret;
+	rtrs__proto_auth_req_encode(areq, p->auth_nc, s->key->id);
+	pthread_mutex_lock(&p->lock);
+	p->auth_wait = true;
+	p->auth_got = false;
+	pthread_mutex_unlock(&p->lock);
+	p->auth_tx.kind = CTX_MISC;
+	ret = rtrs__fab_post_send(c0->ep, areq, RTRS_AUTH_REQ_LEN,
+				  rtrs__fab_mr_desc(p->info_req_mr), false, 0,
+				  &p->auth_tx, false);
+	if (!ret)
+		ret = path_wait(p, auth_done, NULL, s->attr.connect_timeout_ms);
+	if (ret)
+		return ret;
+	ret = rtrs__proto_auth_rsp_decode(p->auth_rsp, p->auth_rsp_len, &err,
+					  ns, proof);
+	if (ret) {
+		plog(RTRS_LOG_ERR, p, "malformed authentication answer");
+		return -EPROTO;
+	}
+	if (err) {
+		plog(RTRS_LOG_ERR, p, "the server refused identity %s: %s",
+		     s->key->id, rtrs_strerror(err));
+		return -EACCES;
+	}
+	rtrs__auth_proof(s->key, true, p->auth_nc, ns, s->paths_uuid, p->uuid,
+			 NULL, want);
+	if (rtrs__memeq_ct(want, proof, sizeof(want))) {
+		plog(RTRS_LOG_ERR, p, "the server could not prove the key of "
+		     "identity %s", s->key->id);
+		return -EACCES;
+	}
+	/* our proof goes after the info_req's 272 bytes */
+	rtrs__auth_proof(s->key, false, p->auth_nc, ns, s->paths_uuid, p->uuid,
+			 s->name, (uint8_t *)p->info_req + RTRS_INFO_REQ_LEN);
+	return rtrs__fab_post_recv(c0->ep, p->info_buf, p->info_len,
+				   rtrs__fab_mr_desc(p->info_mr),
+				   &p->info_rx.ctx);
+}
+
 static int path_handshake(struct clt_path *p, bool recon)
 {
 	struct rtrs_clt_sess *s = p->sess;
@@ -1385,6 +1466,11 @@ static int path_handshake(struct clt_path *p, bool recon)
 	ret = connect_con(p, c0);
 	if (ret)
 		return ret;
+	if (s->key && !(p->rsp.flags & RTRS_MSG_AUTH_F)) {
+		plog(RTRS_LOG_ERR, p, "the server does not authenticate: "
+		     "refusing it (a key is set)");
+		return -EACCES;
+	}
 	if (s->fence && (!(p->rsp.flags & RTRS_MSG_FENCE_F) || !p->rsp.path_id)) {
 		plog(RTRS_LOG_ERR, p, "the server does not fence requests");
 		return -EPROTO;
@@ -1418,7 +1504,8 @@ static int path_handshake(struct clt_path *p, bool recon)
 			return ret;
 	}
 	/* info exchange on con 0: the big receive first, then the small ones */
-	p->info_len = RTRS_INFO_RSP_LEN(s->geom.queue_depth);
+	p->info_len = MAX(RTRS_INFO_RSP_LEN(s->geom.queue_depth),
+			  RTRS_AUTH_RSP_LEN);
 	p->info_buf = calloc(1, p->info_len + FAB_MSG_ROOM);
 	if (!p->info_buf)
 		return -ENOMEM;
@@ -1438,21 +1525,29 @@ static int path_handshake(struct clt_path *p, bool recon)
 				  rtrs__fab_mr_desc(p->info_mr), &p->info_rx.ctx);
 	if (ret)
 		return ret;
-	ret = con_alloc_rx(c0, (unsigned)MIN(caps->rx_size - 1,
-					     (size_t)s->geom.queue_depth));
-	if (!ret)
-		ret = con_post_rx(c0);
-	if (ret)
-		return ret;
-	rtrs__proto_info_req_encode(p->info_req, s->name);
 	if (caps->mr_local) {
 		ret = rtrs__fab_mr_reg(p->dom, p->info_req, sizeof(p->info_req),
 				       FAB_ACC_LOCAL, &p->info_req_mr);
 		if (ret)
 			return ret;
 	}
+	rtrs__proto_info_req_encode(p->info_req, s->name);
+	/* before the small receives: the info receive must stay the first
+	 * one posted, for the info_rsp */
+	if (s->key) {
+		ret = path_auth(p, c0);
+		if (ret)
+			return ret;
+	}
+	ret = con_alloc_rx(c0, (unsigned)MIN(caps->rx_size - 1,
+					     (size_t)s->geom.queue_depth));
+	if (!ret)
+		ret = con_post_rx(c0);
+	if (ret)
+		return ret;
 	p->info_tx.kind = CTX_MISC;
-	ret = rtrs__fab_post_send(c0->ep, p->info_req, RTRS_INFO_REQ_LEN,
+	ret = rtrs__fab_post_send(c0->ep, p->info_req,
+				  s->key ? RTRS_INFO_REQ_AUTH_LEN : RTRS_INFO_REQ_LEN,
 				  rtrs__fab_mr_desc(p->info_req_mr), false, 0,
 				  &p->info_tx, false);
 	if (ret)
@@ -1547,6 +1642,7 @@ static void path_reset(struct clt_path *p)
 	p->info_buf = NULL;
 	p->info_done = false;
 	p->info_err = 0;
+	p->auth_wait = p->auth_got = false;
 	p->err = 0;
 	p->srv_id = 0;
 	pthread_mutex_lock(&p->lock);
@@ -1934,6 +2030,10 @@ static void sess_free(struct rtrs_clt_sess *s)
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	pthread_cond_destroy(&s->recon_cond);
+	if (s->key) {
+		rtrs__memzero(s->key, sizeof(*s->key));
+		free(s->key);
+	}
 	free(s);
 }
 
@@ -1954,10 +2054,52 @@ static int attr_check(const struct rtrs_clt_attr *a)
 	return 0;
 }
 
+/* the key of @auth's identity, in @out (malloc'ed) */
+static int clt_key_load(const struct rtrs_auth *auth,
+			struct rtrs_auth_key **out)
+{
+	struct rtrs_keyring kr;
+	const struct rtrs_auth_key *k;
+	int ret;
+
+	if (auth->size < offsetof(struct rtrs_auth, identity) + sizeof(char *) ||
+	    !auth->key_file)
+		return -EINVAL;
+	if (auth->identity && rtrs__proto_identity_valid(auth->identity))
+		return -EINVAL;
+	ret = rtrs__auth_load(auth->key_file, &kr);
+	if (ret)
+		return ret;
+	if (auth->identity)
+		k = rtrs__auth_find(&kr, auth->identity);
+	else
+		k = kr.n == 1 ? &kr.k[0] : NULL;
+	if (!k) {
+		rtrs_err("key file %s: %s", auth->key_file, auth->identity ?
+			 "no key of that identity" :
+			 "several keys, and no identity chosen");
+		ret = -EINVAL;
+	} else if (!(*out = malloc(sizeof(**out)))) {
+		ret = -ENOMEM;
+	} else {
+		**out = *k;
+	}
+	rtrs__auth_free(&kr);
+	return ret;
+}
+
 int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 		  size_t npaths, const struct rtrs_clt_attr *attr,
 		  struct rtrs_clt_sess **out)
 {
+	return rtrs_clt_open_auth(sessname, paths, npaths, attr, NULL, out);
+}
+
+int rtrs_clt_open_auth(const char *sessname, const struct rtrs_path_addr *paths,
+		       size_t npaths, const struct rtrs_clt_attr *attr,
+		       const struct rtrs_auth *auth, struct rtrs_clt_sess **out)
+{
+	struct rtrs_auth_key *key = NULL;
 	struct rtrs_clt_sess *s;
 	int ret;
 
@@ -1976,14 +2118,23 @@ int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
 	}
 	if (attr && attr->size < offsetof(struct rtrs_clt_attr, priv))
 		return -EINVAL;
+	if (auth) {
+		ret = clt_key_load(auth, &key);
+		if (ret)
+			return ret;
+	}
 	s = calloc(1, sizeof(*s));
-	if (!s)
+	if (!s) {
+		free(key);
 		return -ENOMEM;
+	}
+	s->key = key;
 	rtrs_clt_attr_init(&s->attr);
 	if (attr)
 		memcpy(&s->attr, attr, MIN(attr->size, sizeof(s->attr)));
 	s->attr.size = sizeof(s->attr);
 	if (attr_check(&s->attr)) {
+		free(s->key);
 		free(s);
 		return -EINVAL;
 	}

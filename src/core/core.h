@@ -24,11 +24,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "auth.h"
 #include "fabric/fabric.h"
 #include "proto/wire.h"
 #include "rtrs/rtrs.h"
 #include "timer.h"
 #include "util/log.h"
+#include "util/sha256.h"
 #include "util/util.h"
 
 #define RTRS_DEF_CONNECT_TIMEOUT_MS 5000
@@ -164,7 +166,17 @@ struct clt_path {
 	struct fab_mr *info_mr;
 	struct fab_mr *info_req_mr;
 	struct fab_opctx info_tx;
-	char info_req[RTRS_INFO_REQ_LEN + FAB_MSG_ROOM];
+	/* the info_req (with the proof when authenticating), then the
+	 * auth_req (AUTH_REQ_OFF) */
+	char info_req[RTRS_INFO_REQ_AUTH_LEN + FAB_MSG_ROOM +
+		      RTRS_AUTH_REQ_LEN + FAB_MSG_ROOM];
+	/* authentication (docs/protocol.md section 2.7), under lock */
+	struct fab_opctx auth_tx;
+	uint8_t auth_nc[RTRS_AUTH_NONCE_LEN];
+	bool auth_wait;                 /* info_rx's next message: auth_rsp */
+	bool auth_got;                  /* it came, in auth_rsp */
+	uint8_t auth_rsp[RTRS_AUTH_RSP_LEN];
+	size_t auth_rsp_len;
 	struct clt_rbuf *rbufs;
 	struct fab_mr *iu_mr;
 	uint16_t recon_cnt;
@@ -192,6 +204,7 @@ struct clt_path {
 
 struct rtrs_clt_sess {
 	char name[RTRS_PROTO_NAME_LEN];
+	struct rtrs_auth_key *key;      /* NULL: no authentication */
 	struct rtrs_clt_attr attr;
 	uint8_t paths_uuid[16];
 	pthread_mutex_t lock;
@@ -242,6 +255,10 @@ struct rtrs_clt_sess {
 /* server */
 
 enum srv_path_state { SRV_PATH_CONNECTING, SRV_PATH_CONNECTED, SRV_PATH_CLOSING };
+/* a path's authentication: NONE (not asked for, or not yet), SENT (our
+ * auth_rsp is out: the info_req with the client's proof may come), OK,
+ * FAILED (every further message closes the path) */
+enum { SRV_AUTH_NONE, SRV_AUTH_SENT, SRV_AUTH_OK, SRV_AUTH_FAILED };
 /*
  * Op states. BUSY: handed to rdma_ev, the user owns it. RESP: the answer is
  * being posted right now; a request for the chunk that arrives meanwhile
@@ -328,6 +345,14 @@ struct srv_path {
 	bool has_no;                    /* the client sent its number of it */
 	uint16_t no;                    /* that number, its slot */
 	bool fence;                     /* the client sends fence records */
+	/* authentication (section 2.7): the conn_req said RTRS_CONN_AUTH_F
+	 * on a listener with keys; under ctx->lock after the accept */
+	bool auth;
+	int auth_state;                 /* SRV_AUTH_* */
+	const struct rtrs_auth_key *auth_key;
+	uint8_t auth_nc[RTRS_AUTH_NONCE_LEN], auth_ns[RTRS_AUTH_NONCE_LEN];
+	char *auth_rsp;                 /* inside info_rsp's registration */
+	struct fab_opctx auth_ctx;
 	struct rtrs_timer hb;
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
 		st_write_bytes;         /* answered on this path */
@@ -343,6 +368,8 @@ struct rtrs_srv_sess {
 	bool named;
 	bool fence;                     /* set by its first path; every path
 					   must agree (protocol.md 7.3) */
+	/* the identity its paths proved (ctx->lock); "" without keys */
+	char identity[RTRS_AUTH_ID_LEN];
 	void *priv;
 	struct rtrs_geom geom;
 	char *chunks;
@@ -378,6 +405,7 @@ struct rtrs_srv_ctx {
 	unsigned npending;              /* paths before their info exchange */
 	unsigned ncons;                 /* connection objects */
 	struct rtrs_srv_limits lim;     /* under lock */
+	struct rtrs_keyring keys;       /* n == 0: no authentication */
 	bool closing;
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
 		st_write_bytes, st_bad_input, st_executed, st_dup_answered,

@@ -898,8 +898,17 @@ static void handle_imm(struct srv_con *c, uint32_t imm)
 	}
 }
 
+/*
+ * Whether @name belongs to a session other than @self, which would be
+ * authenticated as @id ("" without keys). A lingering session (no path)
+ * keeps its name for its own client until the linger ends (issue 15 item
+ * 7: no one else can take it and make the owner's reconnect fail). Only
+ * the same identity may take it over at once: the owner restarted. The
+ * old session then goes now; if its client does come back, it is refused
+ * (-EPERM) and none of its requests runs again.
+ */
 static bool name_taken(struct rtrs_srv_ctx *ctx, struct rtrs_srv_sess *self,
-		       const char *name)
+		       const char *name, const char *id)
 {
 	struct rtrs_list *pos, *tmp;
 
@@ -909,12 +918,8 @@ static bool name_taken(struct rtrs_srv_ctx *ctx, struct rtrs_srv_sess *self,
 
 		if (s == self || !s->named || s->evicted || strcmp(s->name, name))
 			continue;
-		if (s->npaths)
+		if (s->npaths || !id[0] || strcmp(s->identity, id))
 			return true;
-		/* A lingering session (no path) gives its name up to a new
-		 * one at once: its client closed without a path to say so, or
-		 * restarted. It goes now; if its client does come back, it is
-		 * refused (-EPERM) and none of its requests runs again. */
 		s->evicted = true;
 		rtrs__timer_arm(&s->linger, 0);
 	}
@@ -956,12 +961,100 @@ static int send_info_rsp(struct srv_path *p, struct srv_con *c, int refuse)
 				   &p->info_ctx, false);
 }
 
+/*
+ * The client's proof at the end of its info_req (section 2.7): only after
+ * our auth_rsp, once. 0 or -EACCES; the path's authentication is then OK
+ * or FAILED.
+ */
+static int auth_check_proof(struct srv_path *p, const void *buf, size_t len,
+			    const char *name)
+{
+	struct rtrs_srv_sess *s = p->sess;
+	uint8_t proof[RTRS_AUTH_PROOF_LEN], want[RTRS_AUTH_PROOF_LEN];
+	int ret = -EACCES;
+
+	if (p->auth && p->auth_state == SRV_AUTH_SENT &&
+	    !rtrs__proto_info_req_proof(buf, len, proof)) {
+		rtrs__auth_proof(p->auth_key, false, p->auth_nc, p->auth_ns,
+				 s->uuid, p->uuid, name, want);
+		if (!rtrs__memeq_ct(want, proof, sizeof(want)))
+			ret = 0;
+	}
+	p->auth_state = ret ? SRV_AUTH_FAILED : SRV_AUTH_OK;
+	return ret;
+}
+
+/* auth_req: our nonce and proof for the client's identity, or -EACCES */
+static void handle_auth_req(struct srv_con *c, const void *buf, size_t len)
+{
+	struct srv_path *p = c->path;
+	struct rtrs_srv_sess *s = p->sess;
+	char id[RTRS_AUTH_ID_LEN];
+	uint8_t proof[RTRS_AUTH_PROOF_LEN];
+	size_t n;
+	int ret, err = 0;
+
+	if (!p->auth || p->auth_state != SRV_AUTH_NONE) {
+		pslog(RTRS_LOG_ERR, p, "unexpected authentication request");
+		atomic_fetch_add(&s->ctx->st_bad_input, 1);
+		path_close(p, -EPROTO, true);
+		return;
+	}
+	ret = rtrs__proto_auth_req_decode(buf, len, p->auth_nc, id);
+	if (ret) {
+		pslog(RTRS_LOG_ERR, p, "malformed authentication request");
+		path_close(p, ret, true);
+		return;
+	}
+	p->auth_key = rtrs__auth_find(&s->ctx->keys, id);
+	if (!p->auth_key) {
+		pslog(RTRS_LOG_WARN, p, "unknown identity %s", id);
+		err = -EACCES;
+	} else {
+		err = rtrs__auth_random(p->auth_ns, sizeof(p->auth_ns));
+	}
+	if (!err)
+		rtrs__auth_proof(p->auth_key, true, p->auth_nc, p->auth_ns,
+				 s->uuid, p->uuid, NULL, proof);
+	p->auth_state = err ? SRV_AUTH_FAILED : SRV_AUTH_SENT;
+	n = rtrs__proto_auth_rsp_encode(p->auth_rsp, err, p->auth_ns, proof);
+	p->auth_ctx.owner = p;
+	p->auth_ctx.kind = CTX_INFO;
+	ret = rtrs__fab_post_send(c->ep, p->auth_rsp, n,
+				  rtrs__fab_mr_desc(p->info_mr), false, 0,
+				  &p->auth_ctx, false);
+	if (ret)
+		path_close(p, ret, false);
+}
+
+static void handle_info_req(struct srv_con *c, const void *buf, size_t len);
+
+/* A message on cid 0 before the info exchange finished; false when the
+ * path was closed for it. */
+static bool handle_admin_msg(struct srv_con *c, const void *buf, size_t len)
+{
+	struct srv_path *p = c->path;
+
+	if (p->auth_state == SRV_AUTH_FAILED) {
+		/* refused: nothing more from it */
+		pslog(RTRS_LOG_ERR, p, "message after a refusal");
+		path_close(p, -EACCES, true);
+		return false;
+	}
+	if (rtrs__proto_msg_type(buf, len) == RTRS_MSG_AUTH_REQ)
+		handle_auth_req(c, buf, len);
+	else
+		handle_info_req(c, buf, len);
+	return true;
+}
+
 static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
 {
 	struct srv_path *p = c->path;
 	struct rtrs_srv_sess *s = p->sess;
 	struct rtrs_srv_ctx *ctx = s->ctx;
 	char name[RTRS_PROTO_NAME_LEN];
+	const char *id = "";
 	int refuse = 0, st = SRV_PATH_CONNECTING, ret;
 	bool first = false;
 
@@ -972,8 +1065,23 @@ static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
 		path_close(p, ret, true);
 		return;
 	}
+	if (ctx->keys.n) {
+		ret = auth_check_proof(p, buf, len, name);
+		if (ret) {
+			pslog(RTRS_LOG_WARN, p, "authentication failed: %s",
+			      rtrs_strerror(ret));
+			ret = send_info_rsp(p, c, -EACCES);
+			if (ret)
+				path_close(p, ret, false);
+			return;
+		}
+		id = p->auth_key->id;
+	}
 	pthread_mutex_lock(&ctx->lock);
-	if (name_taken(ctx, s, name)) {
+	if (id[0] && s->identity[0] && strcmp(s->identity, id)) {
+		/* the session is another identity's */
+		refuse = -EACCES;
+	} else if (name_taken(ctx, s, name, id)) {
 		refuse = -EPERM;
 	} else if (s->named && strcmp(s->name, name)) {
 		refuse = -EINVAL;
@@ -983,6 +1091,7 @@ static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
 	} else {
 		memcpy(s->name, name, sizeof(name));
 		s->named = true;
+		snprintf(s->identity, sizeof(s->identity), "%s", id);
 		p->counted_up = true;
 		first = s->npaths_up++ == 0 && !s->link_up;
 	}
@@ -1016,6 +1125,8 @@ static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
 		}
 	}
 	pthread_mutex_unlock(&ctx->lock);
+	if (refuse && p->auth)
+		p->auth_state = SRV_AUTH_FAILED;        /* no second try */
 	if (refuse)
 		pslog(RTRS_LOG_WARN, p, "refusing session name %s: %s", name,
 		      rtrs_strerror(refuse));
@@ -1049,7 +1160,8 @@ static void srv_cqe(void *ctx, const struct fab_cqe *cq)
 			handle_imm(c, cq->imm);
 		} else if (c->cid == 0 &&
 			   atomic_load(&p->state) == SRV_PATH_CONNECTING) {
-			handle_info_req(c, rx->buf, cq->len);
+			if (!handle_admin_msg(c, rx->buf, cq->len))
+				return;         /* the path is closing */
 		} else {
 			pslog(RTRS_LOG_ERR, p, "con %u: unexpected message", c->cid);
 			path_close(p, -EPROTO, true);
@@ -1140,6 +1252,7 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	memcpy(p->uuid, req->sess_uuid, 16);
 	p->cid_num = req->cid_num;
 	p->fence = req->fence;
+	p->auth = req->auth && s->ctx->keys.n;
 	p->id = ++s->next_path_id ? s->next_path_id : ++s->next_path_id;
 	p->has_no = req->has_path_no;
 	p->no = req->path_no;
@@ -1152,7 +1265,11 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	p->nmrs = inv ? s->geom.queue_depth : 1;
 	p->mrs = calloc(p->nmrs, sizeof(*p->mrs));
 	p->info_rsp_len = RTRS_INFO_RSP_LEN(p->nmrs);
-	p->info_rsp = calloc(1, p->info_rsp_len + FAB_MSG_ROOM);
+	/* the auth_rsp after it, in the same registration */
+	p->info_rsp = calloc(1, p->info_rsp_len + FAB_MSG_ROOM +
+			     RTRS_AUTH_RSP_LEN + FAB_MSG_ROOM);
+	if (p->info_rsp)
+		p->auth_rsp = p->info_rsp + p->info_rsp_len + FAB_MSG_ROOM;
 	if (!p->cons || !p->mrs || !p->info_rsp)
 		ret = -ENOMEM;
 	for (unsigned i = 0; !ret && i < p->nmrs; i++)
@@ -1163,7 +1280,8 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 					    p, &p->mrs[i]);
 	if (!ret && caps->mr_local)
 		ret = rtrs__fab_mr_reg(p->dom, p->info_rsp,
-				       p->info_rsp_len + FAB_MSG_ROOM,
+				       p->info_rsp_len + FAB_MSG_ROOM +
+				       RTRS_AUTH_RSP_LEN + FAB_MSG_ROOM,
 				       FAB_ACC_LOCAL, &p->info_mr);
 	/* the key responses live in the ops (rkey_rsp) */
 	if (!ret && caps->mr_local && inv)
@@ -1282,6 +1400,12 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	pthread_mutex_lock(&ctx->lock);
 	if (ctx->closing) {
 		ret = -ESHUTDOWN;
+		goto err_unlock;
+	}
+	/* with keys, nothing is allocated for a client that does not
+	 * authenticate (docs/protocol.md section 2.7) */
+	if (ctx->keys.n && !req.auth) {
+		ret = -EACCES;
 		goto err_unlock;
 	}
 	/* the caps: checked before anything is allocated for the peer */
@@ -1408,7 +1532,8 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	rsp.max_io_size = s->geom.max_io_size;
 	rsp.max_hdr_size = s->geom.max_hdr_size;
 	rsp.flags = (ctx->attr.always_invalidate ? RTRS_MSG_NEW_RKEY_F : 0) |
-		    (p->fence ? RTRS_MSG_FENCE_F : 0);
+		    (p->fence ? RTRS_MSG_FENCE_F : 0) |
+		    (p->auth ? RTRS_MSG_AUTH_F : 0);
 	rsp.path_id = p->id;
 	rtrs__proto_conn_rsp_encode(priv, &rsp);
 	if (!ret)
@@ -1434,6 +1559,7 @@ err_unlock:
 			       : ret == -ENOBUFS ? "too many connections"
 			       : ret == -EAGAIN ? "too many pending handshakes"
 			       : ret == -EPROTO ? "fencing differs from the session's"
+			       : ret == -EACCES ? "the client does not authenticate"
 			       : "cannot accept");
 }
 
@@ -1442,8 +1568,16 @@ err_unlock:
 int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 		  const struct rtrs_srv_attr *attr, struct rtrs_srv_ctx **out)
 {
+	return rtrs_srv_open_auth(addrs, naddrs, attr, NULL, out);
+}
+
+int rtrs_srv_open_auth(const char *const *addrs, size_t naddrs,
+		       const struct rtrs_srv_attr *attr,
+		       const struct rtrs_auth *auth, struct rtrs_srv_ctx **out)
+{
 	struct rtrs_srv_ctx *ctx;
 	struct srv_listener *ls;
+	struct rtrs_keyring keys = { 0 };
 	uint32_t chunk;
 	int ret;
 
@@ -1469,13 +1603,24 @@ int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 				  sizeof(attr->hb_missed_max) &&
 	    (attr->hb_interval_ms < 100 || attr->hb_missed_max < 1))
 		return -EINVAL;
+	if (auth) {
+		/* before any listener: no client comes in unauthenticated */
+		if (auth->size < offsetof(struct rtrs_auth, key_file) +
+				 sizeof(char *) || !auth->key_file)
+			return -EINVAL;
+		ret = rtrs__auth_load(auth->key_file, &keys);
+		if (ret)
+			return ret;
+	}
 	ctx = calloc(1, sizeof(*ctx));
 	ls = calloc(naddrs, sizeof(*ls));
 	if (!ctx || !ls) {
 		free(ctx);
 		free(ls);
+		rtrs__auth_free(&keys);
 		return -ENOMEM;
 	}
+	ctx->keys = keys;
 	rtrs_srv_attr_init(&ctx->attr);
 	memcpy(&ctx->attr, attr, MIN(attr->size, sizeof(ctx->attr)));
 	ctx->attr.size = sizeof(ctx->attr);
@@ -1483,6 +1628,7 @@ int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 	ret = rtrs__proto_geom(&ctx->geom, attr->queue_depth, chunk,
 			       RTRS_PROTO_MAX_HDR);
 	if (ret) {
+		rtrs__auth_free(&ctx->keys);
 		free(ctx);
 		free(ls);
 		return ret;
@@ -1538,6 +1684,7 @@ err_free:
 		rtrs__timers_put();
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cond);
+	rtrs__auth_free(&ctx->keys);
 	free(ls);
 	free(ctx);
 	return ret;
@@ -1630,6 +1777,7 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 	rtrs__timers_put();
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cond);
+	rtrs__auth_free(&ctx->keys);
 	free(ls);
 	free(ctx);
 }
@@ -1654,6 +1802,25 @@ void rtrs_srv_set_sess_priv(struct rtrs_srv_sess *s, void *priv)
 void *rtrs_srv_get_sess_priv(struct rtrs_srv_sess *s)
 {
 	return s ? s->priv : NULL;
+}
+
+int rtrs_srv_sess_identity(struct rtrs_srv_sess *s, char *buf, size_t len)
+{
+	struct rtrs_srv_ctx *ctx;
+	int ret = 0;
+
+	if (!s || !buf)
+		return -EINVAL;
+	ctx = s->ctx;
+	pthread_mutex_lock(&ctx->lock);
+	if (!s->identity[0])
+		ret = -ENOENT;
+	else if (strlen(s->identity) >= len)
+		ret = -ENOSPC;
+	else
+		strcpy(buf, s->identity);
+	pthread_mutex_unlock(&ctx->lock);
+	return ret;
 }
 
 int rtrs_srv_get_sess_name(struct rtrs_srv_sess *s, char *buf, size_t len)

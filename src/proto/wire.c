@@ -141,7 +141,8 @@ void rtrs__proto_conn_req_encode(void *buf, const struct rtrs_conn_req *r)
 	memcpy(p + 28, r->paths_uuid, 16);
 	p[44] = (r->first_conn ? RTRS_CONN_FIRST_F : 0) |
 		(r->fence ? RTRS_CONN_FENCE_F : 0) |
-		(r->has_path_no ? RTRS_CONN_PATH_NO_F : 0);
+		(r->has_path_no ? RTRS_CONN_PATH_NO_F : 0) |
+		(r->auth ? RTRS_CONN_AUTH_F : 0);
 	if (r->has_path_no)
 		put16(p + 46, r->path_no);
 }
@@ -175,6 +176,7 @@ int rtrs__proto_conn_req_decode(const void *buf, size_t len,
 	/* unknown flag bits and reserved bytes are ignored (forward
 	 * compatibility) */
 	r->has_path_no = p[44] & RTRS_CONN_PATH_NO_F;
+	r->auth = p[44] & RTRS_CONN_AUTH_F;
 	r->path_no = r->has_path_no ? get16(p + 46) : 0;
 	return 0;
 }
@@ -221,7 +223,8 @@ int rtrs__proto_conn_rsp_decode(const void *buf, size_t len,
 	if (e == 0) {
 		struct rtrs_geom g;
 
-		if (r->flags & ~(uint32_t)(RTRS_MSG_NEW_RKEY_F | RTRS_MSG_FENCE_F))
+		if (r->flags & ~(uint32_t)(RTRS_MSG_NEW_RKEY_F | RTRS_MSG_FENCE_F |
+					   RTRS_MSG_AUTH_F))
 			return -EPROTO;
 		if (rtrs__proto_geom(&g, r->queue_depth, r->max_io_size,
 				     r->max_hdr_size))
@@ -269,6 +272,110 @@ int rtrs__proto_info_req_decode(const void *buf, size_t len, char *name)
 	memcpy(name, p + 2, RTRS_PROTO_NAME_LEN);
 	if (rtrs__proto_name_valid(name))
 		return -EINVAL;
+	return 0;
+}
+
+int rtrs__proto_info_req_proof(const void *buf, size_t len,
+			       uint8_t proof[RTRS_AUTH_PROOF_LEN])
+{
+	if (!buf || len < RTRS_INFO_REQ_AUTH_LEN)
+		return -EPROTO;
+	memcpy(proof, (const uint8_t *)buf + RTRS_INFO_REQ_LEN,
+	       RTRS_AUTH_PROOF_LEN);
+	return 0;
+}
+
+int rtrs__proto_msg_type(const void *buf, size_t len)
+{
+	if (!buf || len < 2)
+		return -EPROTO;
+	return get16(buf);
+}
+
+int rtrs__proto_identity_valid(const char *id)
+{
+	size_t n;
+
+	if (!id)
+		return -EINVAL;
+	for (n = 0; id[n]; n++) {
+		unsigned char c = (unsigned char)id[n];
+
+		if (n >= RTRS_AUTH_ID_LEN - 1 || c < 0x21 || c > 0x7e)
+			return -EINVAL;
+	}
+	return n ? 0 : -EINVAL;
+}
+
+void rtrs__proto_auth_req_encode(void *buf,
+				 const uint8_t nonce[RTRS_AUTH_NONCE_LEN],
+				 const char *id)
+{
+	uint8_t *p = buf;
+	size_t n = strnlen(id, RTRS_AUTH_ID_LEN - 1);
+
+	memset(p, 0, RTRS_AUTH_REQ_LEN);
+	put16(p, RTRS_MSG_AUTH_REQ);
+	p[2] = (uint8_t)n;
+	memcpy(p + 8, nonce, RTRS_AUTH_NONCE_LEN);
+	memcpy(p + 40, id, n);
+}
+
+int rtrs__proto_auth_req_decode(const void *buf, size_t len,
+				uint8_t nonce[RTRS_AUTH_NONCE_LEN], char *id)
+{
+	const uint8_t *p = buf;
+	size_t n;
+
+	if (!buf || len < RTRS_AUTH_REQ_LEN || get16(p) != RTRS_MSG_AUTH_REQ)
+		return -EPROTO;
+	n = p[2];
+	if (n == 0 || n >= RTRS_AUTH_ID_LEN)
+		return -EPROTO;
+	for (size_t i = 40 + n; i < RTRS_AUTH_REQ_LEN; i++)
+		if (p[i])
+			return -EPROTO;
+	memset(id, 0, RTRS_AUTH_ID_LEN);
+	memcpy(id, p + 40, n);
+	if (strlen(id) != n || rtrs__proto_identity_valid(id))
+		return -EINVAL;
+	memcpy(nonce, p + 8, RTRS_AUTH_NONCE_LEN);
+	return 0;
+}
+
+size_t rtrs__proto_auth_rsp_encode(void *buf, int err,
+				   const uint8_t nonce[RTRS_AUTH_NONCE_LEN],
+				   const uint8_t proof[RTRS_AUTH_PROOF_LEN])
+{
+	uint8_t *p = buf;
+
+	if (err > 0 || err < -32767)
+		err = -EIO;
+	memset(p, 0, RTRS_AUTH_RSP_LEN);
+	put16(p, RTRS_MSG_AUTH_RSP);
+	put16(p + 2, (uint16_t)(int16_t)err);
+	if (!err) {
+		memcpy(p + 8, nonce, RTRS_AUTH_NONCE_LEN);
+		memcpy(p + 40, proof, RTRS_AUTH_PROOF_LEN);
+	}
+	return RTRS_AUTH_RSP_LEN;
+}
+
+int rtrs__proto_auth_rsp_decode(const void *buf, size_t len, int *err,
+				uint8_t nonce[RTRS_AUTH_NONCE_LEN],
+				uint8_t proof[RTRS_AUTH_PROOF_LEN])
+{
+	const uint8_t *p = buf;
+	int16_t e;
+
+	if (!buf || len < RTRS_AUTH_RSP_LEN || get16(p) != RTRS_MSG_AUTH_RSP)
+		return -EPROTO;
+	e = (int16_t)get16(p + 2);
+	if (e > 0)
+		return -EPROTO;
+	*err = e;
+	memcpy(nonce, p + 8, RTRS_AUTH_NONCE_LEN);
+	memcpy(proof, p + 40, RTRS_AUTH_PROOF_LEN);
 	return 0;
 }
 

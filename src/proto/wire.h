@@ -45,6 +45,8 @@ enum rtrs_msg_type {
 	RTRS_MSG_WRITE = 2,
 	RTRS_MSG_READ = 3,
 	RTRS_MSG_RKEY_RSP = 4,
+	RTRS_MSG_AUTH_REQ = 5,         /* ours: section 2.7 */
+	RTRS_MSG_AUTH_RSP = 6,
 };
 
 enum rtrs_imm_type {
@@ -63,6 +65,10 @@ enum rtrs_imm_type {
 #define RTRS_CONN_FIRST_F 0x01            /* conn_req.flags */
 #define RTRS_CONN_FENCE_F 0x02            /* conn_req.flags: we send fence records */
 #define RTRS_CONN_PATH_NO_F 0x04          /* conn_req.flags: path_no is set */
+#define RTRS_CONN_AUTH_F 0x08             /* conn_req.flags: the client
+					     authenticates (section 2.7) */
+#define RTRS_MSG_AUTH_F (1u << 3)         /* conn_rsp.flags: the server
+					     authenticates (section 2.7) */
 
 /* fence record flags (our extension, docs/protocol.md section 7) */
 #define RTRS_FENCE_RETRY_F (1u << 0)      /* a re-issue of an earlier request */
@@ -109,6 +115,30 @@ struct rtrs_wire_info_req {           /* 272 */
 	uint16_t type;
 	uint8_t pathname[RTRS_PROTO_NAME_LEN];
 	uint8_t reserved[15];
+};
+
+#define RTRS_AUTH_NONCE_LEN 32
+#define RTRS_AUTH_PROOF_LEN 32         /* HMAC-SHA256 */
+#define RTRS_AUTH_ID_LEN 64            /* identity field, NUL-padded */
+
+/* Ours (section 2.7): the client's first message on cid 0 of a path
+ * whose conn_req had RTRS_CONN_AUTH_F. */
+struct rtrs_wire_auth_req {           /* 104 */
+	uint16_t type;                 /* RTRS_MSG_AUTH_REQ */
+	uint8_t id_len;                /* 1..63 */
+	uint8_t reserved[5];
+	uint8_t nonce[RTRS_AUTH_NONCE_LEN];   /* the client's, Nc */
+	uint8_t identity[RTRS_AUTH_ID_LEN];   /* id_len bytes, then zeroes */
+};
+
+/* The server's answer: its nonce and proof, or a refusal (errno < 0,
+ * nonce and proof zero). */
+struct rtrs_wire_auth_rsp {           /* 72 */
+	uint16_t type;                 /* RTRS_MSG_AUTH_RSP */
+	int16_t errno_;                /* 0 or -errno */
+	uint8_t reserved[4];
+	uint8_t nonce[RTRS_AUTH_NONCE_LEN];   /* the server's, Ns */
+	uint8_t proof[RTRS_AUTH_PROOF_LEN];   /* the server's proof */
 };
 
 struct rtrs_wire_info_rsp {           /* 8 + 16 * sg_cnt */
@@ -158,6 +188,12 @@ _Static_assert(offsetof(struct rtrs_wire_conn_rsp, flags) == 16, "conn_rsp");
 _Static_assert(sizeof(struct rtrs_wire_info_req) == 272, "info_req");
 _Static_assert(offsetof(struct rtrs_wire_info_req, pathname) == 2, "info_req");
 _Static_assert(sizeof(struct rtrs_wire_info_rsp) == 8, "info_rsp");
+_Static_assert(sizeof(struct rtrs_wire_auth_req) == 104, "auth_req");
+_Static_assert(offsetof(struct rtrs_wire_auth_req, nonce) == 8, "auth_req");
+_Static_assert(offsetof(struct rtrs_wire_auth_req, identity) == 40, "auth_req");
+_Static_assert(sizeof(struct rtrs_wire_auth_rsp) == 72, "auth_rsp");
+_Static_assert(offsetof(struct rtrs_wire_auth_rsp, nonce) == 8, "auth_rsp");
+_Static_assert(offsetof(struct rtrs_wire_auth_rsp, proof) == 40, "auth_rsp");
 _Static_assert(sizeof(struct rtrs_wire_rkey_rsp) == 8, "rkey_rsp");
 _Static_assert(sizeof(struct rtrs_wire_rdma_read) == 8, "rdma_read");
 _Static_assert(sizeof(struct rtrs_wire_rdma_write) == 4, "rdma_write");
@@ -165,6 +201,11 @@ _Static_assert(sizeof(struct rtrs_wire_fence) == 12, "fence");
 _Static_assert(offsetof(struct rtrs_wire_conn_rsp, path_id) == 20, "conn_rsp");
 
 #define RTRS_INFO_REQ_LEN ((size_t)sizeof(struct rtrs_wire_info_req))
+/* an info_req on an authenticated path: the 272 bytes, then the
+ * client's proof */
+#define RTRS_INFO_REQ_AUTH_LEN (RTRS_INFO_REQ_LEN + RTRS_AUTH_PROOF_LEN)
+#define RTRS_AUTH_REQ_LEN ((size_t)sizeof(struct rtrs_wire_auth_req))
+#define RTRS_AUTH_RSP_LEN ((size_t)sizeof(struct rtrs_wire_auth_rsp))
 #define RTRS_INFO_RSP_LEN(n) (sizeof(struct rtrs_wire_info_rsp) + 16u * (size_t)(n))
 #define RTRS_RKEY_RSP_LEN ((size_t)sizeof(struct rtrs_wire_rkey_rsp))
 #define RTRS_READ_MSG_LEN(n) (sizeof(struct rtrs_wire_rdma_read) + 16u * (size_t)(n))
@@ -186,6 +227,7 @@ struct rtrs_conn_req {
 	bool first_conn;
 	bool fence;                    /* the client sends fence records */
 	bool has_path_no;              /* path_no is the client's number */
+	bool auth;                     /* the client authenticates (2.6) */
 	uint16_t path_no;
 };
 
@@ -271,6 +313,35 @@ int rtrs__proto_name_valid(const char *name);
 void rtrs__proto_info_req_encode(void *buf, const char *name);
 /* @name gets the NUL-terminated, validated name (RTRS_PROTO_NAME_LEN bytes). */
 int rtrs__proto_info_req_decode(const void *buf, size_t len, char *name);
+/* The client's proof after the 272 bytes of an authenticated info_req
+ * (RTRS_INFO_REQ_AUTH_LEN): -EPROTO when it is shorter. */
+int rtrs__proto_info_req_proof(const void *buf, size_t len,
+			       uint8_t proof[RTRS_AUTH_PROOF_LEN]);
+
+/* The type of an admin message (cid 0, no immediate), -EPROTO if it has
+ * none. */
+int rtrs__proto_msg_type(const void *buf, size_t len);
+
+/* An identity: 1..63 bytes of 0x21..0x7e. 0 or -EINVAL. */
+int rtrs__proto_identity_valid(const char *id);
+/* auth_req (section 2.7): encode RTRS_AUTH_REQ_LEN bytes; decode checks
+ * the type, the length, the identity's rules and that the bytes after it
+ * are zero (-EPROTO, -EINVAL for a bad identity); @id gets
+ * RTRS_AUTH_ID_LEN bytes, NUL-terminated. */
+void rtrs__proto_auth_req_encode(void *buf,
+				 const uint8_t nonce[RTRS_AUTH_NONCE_LEN],
+				 const char *id);
+int rtrs__proto_auth_req_decode(const void *buf, size_t len,
+				uint8_t nonce[RTRS_AUTH_NONCE_LEN], char *id);
+/* auth_rsp: @err 0 with nonce and proof, or a negative errno (a refusal:
+ * nonce and proof are sent as zeroes, NULL allowed). Decode: -EPROTO for
+ * a malformed message; a refusal decodes to 0 with *err < 0. */
+size_t rtrs__proto_auth_rsp_encode(void *buf, int err,
+				   const uint8_t nonce[RTRS_AUTH_NONCE_LEN],
+				   const uint8_t proof[RTRS_AUTH_PROOF_LEN]);
+int rtrs__proto_auth_rsp_decode(const void *buf, size_t len, int *err,
+				uint8_t nonce[RTRS_AUTH_NONCE_LEN],
+				uint8_t proof[RTRS_AUTH_PROOF_LEN]);
 
 size_t rtrs__proto_info_rsp_encode(void *buf, size_t cap,
 				   const struct rtrs_sg_desc *desc, uint16_t n);

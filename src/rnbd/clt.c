@@ -129,6 +129,14 @@ int rnbd_sess_open(const char *sessname, const struct rtrs_path_addr *paths,
 		   size_t npaths, const struct rtrs_clt_attr *attr,
 		   struct rnbd_sess **out)
 {
+	return rnbd_sess_open_auth(sessname, paths, npaths, attr, NULL, out);
+}
+
+int rnbd_sess_open_auth(const char *sessname,
+			const struct rtrs_path_addr *paths, size_t npaths,
+			const struct rtrs_clt_attr *attr,
+			const struct rtrs_auth *auth, struct rnbd_sess **out)
+{
 	uint8_t msg[RNBD_SESS_INFO_LEN], rsp[RNBD_SESS_INFO_RSP_LEN];
 	struct rnbd_sess *s;
 	uint8_t ver;
@@ -146,7 +154,7 @@ int rnbd_sess_open(const char *sessname, const struct rtrs_path_addr *paths,
 		  attr->size >= offsetof(struct rtrs_clt_attr, progress) +
 					sizeof(attr->progress) &&
 		  attr->progress == RTRS_PROGRESS_POLL;
-	ret = rtrs_clt_open(sessname, paths, npaths, attr, &s->rtrs);
+	ret = rtrs_clt_open_auth(sessname, paths, npaths, attr, auth, &s->rtrs);
 	if (ret)
 		goto err;
 	ret = rtrs_clt_query(s->rtrs, &s->qa);

@@ -14,8 +14,9 @@ const char *rnbd_strerror(int err)
 	case -ENOENT:
 		return "no such export";
 	case -EACCES:
-		return "export name outside the export directory, or a file "
-		       "the server may not open";
+		return "export name outside the export directory, a file the "
+		       "server may not open, or an access list that does not "
+		       "allow this identity or mode";
 	case -EROFS:
 		return "read-only export or device";
 	case -EPERM:

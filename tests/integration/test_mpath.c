@@ -948,7 +948,13 @@ static void test_ctl(void)
 	}
 	{
 		/* closed without a path to say so: the server session
-		 * lingers, and a new session with the name takes over at once */
+		 * lingers and keeps its name for its client (issue 15 item
+		 * 7): a new session with the name is refused until the
+		 * linger (10 s) ends */
+		struct rtrs_path_addr pa[2] = { { NULL, addr[0] },
+						{ NULL, addr[1] } };
+		struct rtrs_clt_sess *x = NULL;
+		struct rtrs_clt_attr a;
 		struct rtrs_srv_stats st;
 		uint64_t until;
 
@@ -960,14 +966,17 @@ static void test_ctl(void)
 		t_sleep_ms(100);
 		rtrs_srv_get_stats(srv, &st);
 		CHECK_EQ(st.sessions, 1);       /* lingering */
-		if (open_sess(0))
-			return;
-		until = now_ms() + 2000;
+		rtrs_clt_attr_init(&a);
+		a.ctl_disable = 1;
+		CHECK_EQ(rtrs_clt_open("test-mpath", pa, 2, &a, &x), -EPERM);
+		until = now_ms() + 15000;
 		do {
 			rtrs_srv_get_stats(srv, &st);
-		} while (st.sessions != 1 && now_ms() < until &&
-			 (t_sleep_ms(10), 1));
-		CHECK_EQ(st.sessions, 1);       /* the old one went */
+		} while (st.sessions && now_ms() < until &&
+			 (t_sleep_ms(50), 1));
+		CHECK_EQ(st.sessions, 0);       /* the linger ended */
+		if (open_sess(0))
+			return;
 		close_sess();
 	}
 	ctl_disable = 0;
