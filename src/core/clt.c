@@ -1334,6 +1334,8 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		.has_path_no = true,
 		.path_no = (uint16_t)p->idx,
 		.auth = s->key != NULL,
+		/* software RMA (docs/protocol.md 2.6): both ends or neither */
+		.frames = rtrs__fab_dom_caps(p->dom)->sw_rma,
 	};
 	unsigned loop = c->cid == 0 ? 0 : (c->cid - 1) % rtrs__fab_nloops();
 	struct fab_ep *ep;
@@ -1466,6 +1468,13 @@ static int path_handshake(struct clt_path *p, bool recon)
 	ret = connect_con(p, c0);
 	if (ret)
 		return ret;
+	if (caps->sw_rma != !!(p->rsp.flags & RTRS_MSG_FRAMES_F)) {
+		plog(RTRS_LOG_ERR, p, "the server's data path differs: %s",
+		     caps->sw_rma ? "it takes the provider's RMA, this end "
+		     "carries RMA as frames (a librtrs before 0.4?)"
+		     : "it carries RMA as frames, this end does not");
+		return -EPROTONOSUPPORT;
+	}
 	if (s->key && !(p->rsp.flags & RTRS_MSG_AUTH_F)) {
 		plog(RTRS_LOG_ERR, p, "the server does not authenticate: "
 		     "refusing it (a key is set)");

@@ -1388,6 +1388,15 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 		reject(l, creq, ret, "malformed connect request");
 		return;
 	}
+	/* software RMA (protocol.md 2.6): a peer that does not speak frames
+	 * (an older librtrs on tcp/net) would be misread */
+	if (req.frames != caps->sw_rma) {
+		atomic_fetch_add(&ctx->st_bad_input, 1);
+		reject(l, creq, -EPROTONOSUPPORT, req.frames ?
+		       "the client carries RMA as frames, this listener does not" :
+		       "the client does not carry RMA as frames (an older librtrs?)");
+		return;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		reject(l, creq, -ENOMEM, "no memory");
@@ -1533,7 +1542,8 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	rsp.max_hdr_size = s->geom.max_hdr_size;
 	rsp.flags = (ctx->attr.always_invalidate ? RTRS_MSG_NEW_RKEY_F : 0) |
 		    (p->fence ? RTRS_MSG_FENCE_F : 0) |
-		    (p->auth ? RTRS_MSG_AUTH_F : 0);
+		    (p->auth ? RTRS_MSG_AUTH_F : 0) |
+		    (caps->sw_rma ? RTRS_MSG_FRAMES_F : 0);
 	rsp.path_id = p->id;
 	rtrs__proto_conn_rsp_encode(priv, &rsp);
 	if (!ret)

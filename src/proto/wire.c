@@ -142,7 +142,8 @@ void rtrs__proto_conn_req_encode(void *buf, const struct rtrs_conn_req *r)
 	p[44] = (r->first_conn ? RTRS_CONN_FIRST_F : 0) |
 		(r->fence ? RTRS_CONN_FENCE_F : 0) |
 		(r->has_path_no ? RTRS_CONN_PATH_NO_F : 0) |
-		(r->auth ? RTRS_CONN_AUTH_F : 0);
+		(r->auth ? RTRS_CONN_AUTH_F : 0) |
+		(r->frames ? RTRS_CONN_FRAMES_F : 0);
 	if (r->has_path_no)
 		put16(p + 46, r->path_no);
 }
@@ -177,6 +178,7 @@ int rtrs__proto_conn_req_decode(const void *buf, size_t len,
 	 * compatibility) */
 	r->has_path_no = p[44] & RTRS_CONN_PATH_NO_F;
 	r->auth = p[44] & RTRS_CONN_AUTH_F;
+	r->frames = p[44] & RTRS_CONN_FRAMES_F;
 	r->path_no = r->has_path_no ? get16(p + 46) : 0;
 	return 0;
 }
@@ -224,7 +226,7 @@ int rtrs__proto_conn_rsp_decode(const void *buf, size_t len,
 		struct rtrs_geom g;
 
 		if (r->flags & ~(uint32_t)(RTRS_MSG_NEW_RKEY_F | RTRS_MSG_FENCE_F |
-					   RTRS_MSG_AUTH_F))
+					   RTRS_MSG_AUTH_F | RTRS_MSG_FRAMES_F))
 			return -EPROTO;
 		if (rtrs__proto_geom(&g, r->queue_depth, r->max_io_size,
 				     r->max_hdr_size))

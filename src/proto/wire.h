@@ -69,6 +69,10 @@ enum rtrs_imm_type {
 					     authenticates (section 2.7) */
 #define RTRS_MSG_AUTH_F (1u << 3)         /* conn_rsp.flags: the server
 					     authenticates (section 2.7) */
+#define RTRS_CONN_FRAMES_F 0x10           /* conn_req.flags: the client's
+					     data path is frames (2.6) */
+#define RTRS_MSG_FRAMES_F (1u << 4)       /* conn_rsp.flags: the server's
+					     data path is frames (2.6) */
 
 /* fence record flags (our extension, docs/protocol.md section 7) */
 #define RTRS_FENCE_RETRY_F (1u << 0)      /* a re-issue of an earlier request */
@@ -227,7 +231,8 @@ struct rtrs_conn_req {
 	bool first_conn;
 	bool fence;                    /* the client sends fence records */
 	bool has_path_no;              /* path_no is the client's number */
-	bool auth;                     /* the client authenticates (2.6) */
+	bool auth;                     /* the client authenticates (2.7) */
+	bool frames;                   /* software RMA frames (2.6) */
 	uint16_t path_no;
 };
 

@@ -289,12 +289,26 @@ static int raw_connect(struct rcon *c, const void *priv, size_t len)
 	return rcon_event(c, 3000);
 }
 
+/* Does the listener take software RMA frames (docs/protocol.md 2.6)?
+ * What the library decides from the provider: every one but verbs, unless
+ * RTRS_NO_CQ_DATA makes tcp act as iWARP. HOSTILE_NATIVE: speak as a
+ * librtrs from before frames. */
+static bool rcon_frames(void)
+{
+	const char *n = getenv("RTRS_NO_CQ_DATA"), *f = getenv("RTRS_SW_RMA");
+
+	if (getenv("HOSTILE_NATIVE") || (n && strchr("12", n[0])))
+		return false;
+	return strcmp(prov, "verbs") || (f && !strcmp(f, "1"));
+}
+
 static int sess_connect_f(struct rsess *s, bool fence)
 {
 	for (int cid = 0; cid < 2; cid++) {
 		char priv[RTRS_CONN_PRIV_LEN];
 		struct rtrs_conn_req r = { .cid = (uint16_t)cid, .cid_num = 2,
-					   .first_conn = true, .fence = fence };
+					   .first_conn = true, .fence = fence,
+					   .frames = rcon_frames() };
 
 		memcpy(r.sess_uuid, s->uuid, 16);
 		memcpy(r.paths_uuid, s->puuid, 16);
@@ -577,12 +591,22 @@ static void *good_main(void *arg)
 static void connect_cases(void)
 {
 	uint8_t priv[RTRS_CONN_PRIV_LEN];
-	struct rtrs_conn_req r = { .cid = 0, .cid_num = 2, .first_conn = true };
+	struct rtrs_conn_req r = { .cid = 0, .cid_num = 2, .first_conn = true,
+				   .frames = rcon_frames() };
 	struct rcon c;
 
 	memset(&c, 0, sizeof(c));
 	rtrs__random(r.sess_uuid, 16);
 	rtrs__random(r.paths_uuid, 16);
+	/* the other data path (frames or the provider's RMA) than the
+	 * listener's: refused, with the errno that says so */
+	r.frames = !r.frames;
+	rtrs__proto_conn_req_encode(priv, &r);
+	CHECK(raw_connect(&c, priv, sizeof(priv)) == 0 &&
+	      c.rsp.err == -EPROTONOSUPPORT,
+	      "a peer of the other data path was not refused (%d)", c.rsp.err);
+	rcon_close(&c);
+	r.frames = !r.frames;
 	/* truncated private data */
 	rtrs__proto_conn_req_encode(priv, &r);
 	CHECK(raw_connect(&c, priv, 10) == 0, "short connect data accepted");
@@ -1329,7 +1353,8 @@ static void emfile_mode(void)
 		{
 			char priv[RTRS_CONN_PRIV_LEN];
 			struct rtrs_conn_req r = { .cid = 0, .cid_num = 2,
-						   .first_conn = true };
+						   .first_conn = true,
+						   .frames = rcon_frames() };
 
 			memcpy(r.sess_uuid, s.uuid, 16);
 			memcpy(r.paths_uuid, s.puuid, 16);
@@ -1709,7 +1734,8 @@ static int cap_path(struct rsess *s, const uint8_t *puuid, const char *name)
 	for (int cid = 0; cid < 2; cid++) {
 		char priv[RTRS_CONN_PRIV_LEN];
 		struct rtrs_conn_req r = { .cid = (uint16_t)cid, .cid_num = 2,
-					   .first_conn = true };
+					   .first_conn = true,
+					   .frames = rcon_frames() };
 		int ret;
 
 		memcpy(r.sess_uuid, s->uuid, 16);
