@@ -81,6 +81,24 @@ static inline const char *t_addr(int i)
 	return a[i & 1];
 }
 
+/*
+ * A source address from which test address @i is reached: on loopback the
+ * address itself; in the RDMA lab the client's end of its wire (a server
+ * address as the source would be a loopback through one device, which
+ * rxe does not carry).
+ */
+static inline const char *t_src(int i)
+{
+	const char *h = t_addr(i);
+	const char *rs = getenv("LAB_RXE_SRV"), *ss = getenv("LAB_SIW_SRV");
+
+	if (rs && !strcmp(h, rs) && getenv("LAB_RXE_CLT"))
+		return getenv("LAB_RXE_CLT");
+	if (ss && !strcmp(h, ss) && getenv("LAB_SIW_CLT"))
+		return getenv("LAB_SIW_CLT");
+	return h;
+}
+
 /* "host:0" on test address @i, for a listener. */
 static inline const char *t_listen(int i)
 {

@@ -514,8 +514,8 @@ static void test_policies(void)
 		}
 		CHECK_EQ(rtrs_clt_open("test-mpath-2", two, 2, NULL, &s2),
 			 -EEXIST);
-		sep = strstr(t_addr(1), "://");
-		dup.src = sep ? sep + 3 : t_addr(1);
+		sep = strstr(t_src(1), "://");
+		dup.src = sep ? sep + 3 : t_src(1);
 		dup.dst = addr[1];
 		CHECK_EQ(rtrs_clt_add_path(sess, &dup, &idx), 0);
 		CHECK_EQ(idx, 2);
