@@ -8,7 +8,11 @@
 # under 10 % + 4 MiB). The result goes to docs/BENCHMARKS.md by hand.
 #
 #   scripts/soak.sh [BUILD_DIR] [MINUTES]     (root: network namespaces)
-#   FLAP_S=40 RESTART_S=300 PROVIDER=tcp
+#   FLAP_S=40 RESTART_S=300 PROVIDER=tcp DELAY_US=0
+#
+# DELAY_US makes the server answer every request that late (rtrs-perf
+# server --delay-us): the IO rate and the CPU it takes go down, for a soak
+# beside other work on a small machine.
 #
 # Two namespaces joined by two veth pairs (10.78.0.0/24, 10.78.1.0/24);
 # everything is removed at the end, also on failure.
@@ -18,6 +22,7 @@ mins=${2:-30}
 flap=${FLAP_S:-40}
 restart=${RESTART_S:-300}
 prov=${PROVIDER:-tcp}
+delay=${DELAY_US:-0}
 perf=$build/tools/rtrs-perf
 hostile=$build/tests/test_hostile
 [ "$(id -u)" -eq 0 ] || { echo "soak: needs root (network namespaces)" >&2; exit 2; }
@@ -57,7 +62,8 @@ incarnation=0
 server_start() {
 	incarnation=$((incarnation + 1))
 	ip netns exec "$S" "$perf" server --listen "$A0,$A1" --size 128M \
-		--store "$work/store" > "$work/srv.$incarnation.out" 2>&1 &
+		--store "$work/store" --delay-us "$delay" \
+		> "$work/srv.$incarnation.out" 2>&1 &
 	spid=$!
 	for _ in $(seq 1 100); do
 		[ "$(grep -c '^listening' "$work/srv.$incarnation.out")" -ge 2 ] && return 0
@@ -83,7 +89,7 @@ ip netns exec "$C" "$perf" client --connect "$A0,$A1" --name soak \
 cpid=$!
 ip netns exec "$C" "$hostile" attack "$A0" "$secs" > "$work/hostile.out" 2>&1 &
 hpid=$!
-say "$mins min on $prov: link flap every ${flap}s, server restart every ${restart}s, hostile peers beside"
+say "$mins min on $prov: link flap every ${flap}s, server restart every ${restart}s, answers delayed ${delay} us, hostile peers beside"
 
 t0=$(date +%s) clt_first=0 clt_max=0 next_flap=$flap next_restart=$restart
 link=0 srv_t0=0
