@@ -9,11 +9,19 @@
  *      (rtrs__proto_info_rsp_decode);
  *   2: le16 queue depth, then an rkey response (rtrs__proto_rkey_rsp_decode);
  *   3: le16 queue depth, le32 max_io, le16 max_hdr, le32 payload: the
- *      immediates (rtrs__proto_io_req_decode, rtrs__proto_io_rsp_decode).
+ *      immediates (rtrs__proto_io_req_decode, rtrs__proto_io_rsp_decode);
+ *   4: an auth_req as the server receives it (rtrs__proto_auth_req_decode,
+ *      rtrs__proto_identity_valid; docs/protocol.md section 2.7);
+ *   5: an auth_rsp as the client receives it (rtrs__proto_auth_rsp_decode);
+ *   6: an info request on an authenticated path: the 272 bytes and the
+ *      client's proof (rtrs__proto_info_req_proof, then as 0);
+ *   7: an identity as a key file or an application gives it
+ *      (rtrs__proto_identity_valid), NUL-terminated at the input's end.
  * Properties: no read outside the message (ASan); decode -> encode ->
  * decode gives the same result; accepted values are in range.
  */
 #include <errno.h>
+#include <stdbool.h>
 
 #include "fuzz.h"
 #include "proto/wire.h"
@@ -181,13 +189,102 @@ static void imms(struct fuzz_in *in)
 	}
 }
 
+static void auth_req(const uint8_t *d, size_t n)
+{
+	uint8_t nonce[RTRS_AUTH_NONCE_LEN], nonce2[RTRS_AUTH_NONCE_LEN];
+	uint8_t buf[RTRS_AUTH_REQ_LEN];
+	char id[RTRS_AUTH_ID_LEN], id2[RTRS_AUTH_ID_LEN];
+	int ret = rtrs__proto_auth_req_decode(d, n, nonce, id);
+
+	FUZZ_CHECK(ret == 0 || ret == -EPROTO || ret == -EINVAL);
+	if (ret)
+		return;
+	FUZZ_CHECK(n >= RTRS_AUTH_REQ_LEN);
+	FUZZ_CHECK(rtrs__proto_identity_valid(id) == 0);
+	FUZZ_CHECK(strlen(id) >= 1 && strlen(id) < RTRS_AUTH_ID_LEN);
+	for (size_t i = 0; id[i]; i++)
+		FUZZ_CHECK(id[i] > 0x20 && id[i] < 0x7f);
+	/* the message is exactly what the encoder makes of it, but for the
+	 * reserved bytes 3..7, which the decoder does not look at */
+	rtrs__proto_auth_req_encode(buf, nonce, id);
+	FUZZ_CHECK(!memcmp(buf, d, 3));
+	FUZZ_CHECK(!memcmp(buf + 8, d + 8, RTRS_AUTH_REQ_LEN - 8));
+	FUZZ_CHECK(rtrs__proto_auth_req_decode(buf, sizeof(buf), nonce2, id2) == 0);
+	FUZZ_CHECK(!memcmp(nonce, nonce2, sizeof(nonce)) && !strcmp(id, id2));
+	/* one byte short is malformed */
+	FUZZ_CHECK(rtrs__proto_auth_req_decode(buf, sizeof(buf) - 1, nonce2,
+					       id2) == -EPROTO);
+}
+
+static void auth_rsp(const uint8_t *d, size_t n)
+{
+	uint8_t nonce[RTRS_AUTH_NONCE_LEN], proof[RTRS_AUTH_PROOF_LEN];
+	uint8_t nonce2[RTRS_AUTH_NONCE_LEN], proof2[RTRS_AUTH_PROOF_LEN];
+	uint8_t buf[RTRS_AUTH_RSP_LEN];
+	int err = 1, err2 = 1;
+	int ret = rtrs__proto_auth_rsp_decode(d, n, &err, nonce, proof);
+
+	FUZZ_CHECK(ret == 0 || ret == -EPROTO);
+	if (ret) {
+		FUZZ_CHECK(err == 1);   /* nothing given out */
+		return;
+	}
+	FUZZ_CHECK(n >= RTRS_AUTH_RSP_LEN);
+	FUZZ_CHECK(err <= 0 && err >= -32768);
+	FUZZ_CHECK(rtrs__proto_auth_rsp_encode(buf, err, nonce, proof) ==
+		   RTRS_AUTH_RSP_LEN);
+	FUZZ_CHECK(rtrs__proto_auth_rsp_decode(buf, sizeof(buf), &err2, nonce2,
+					       proof2) == 0);
+	/* -32768 is not an errno the encoder sends: -EIO */
+	FUZZ_CHECK(err2 == (err < -32767 ? -EIO : err));
+	if (!err2) {
+		FUZZ_CHECK(!memcmp(nonce, nonce2, sizeof(nonce)));
+		FUZZ_CHECK(!memcmp(proof, proof2, sizeof(proof)));
+		FUZZ_CHECK(!memcmp(buf, d, 4) && !memcmp(buf + 8, d + 8, 64));
+	} else {
+		/* a refusal carries zeroes */
+		for (size_t i = 8; i < RTRS_AUTH_RSP_LEN; i++)
+			FUZZ_CHECK(buf[i] == 0);
+	}
+}
+
+static void info_req_proof(const uint8_t *d, size_t n)
+{
+	uint8_t proof[RTRS_AUTH_PROOF_LEN];
+	int ret;
+
+	memset(proof, 0xee, sizeof(proof));
+	ret = rtrs__proto_info_req_proof(d, n, proof);
+	FUZZ_CHECK(ret == 0 || ret == -EPROTO);
+	FUZZ_CHECK((ret == 0) == (n >= RTRS_INFO_REQ_AUTH_LEN));
+	if (!ret)
+		FUZZ_CHECK(!memcmp(proof, d + RTRS_INFO_REQ_LEN, sizeof(proof)));
+	/* the 272 bytes before it decode as on a path without keys */
+	info_req(d, n);
+}
+
+static void identity(const uint8_t *d, size_t n)
+{
+	char id[RTRS_AUTH_ID_LEN + 8];
+	size_t k = n < sizeof(id) - 1 ? n : sizeof(id) - 1;
+	bool ok;
+
+	memcpy(id, d, k);
+	id[k] = 0;
+	k = strlen(id);         /* up to a NUL in the input */
+	ok = k >= 1 && k < RTRS_AUTH_ID_LEN;
+	for (size_t i = 0; i < k; i++)
+		ok = ok && d[i] > 0x20 && d[i] < 0x7f;
+	FUZZ_CHECK((rtrs__proto_identity_valid(id) == 0) == ok);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data + 1, size ? size - 1 : 0 };
 
 	if (size < 1)
 		return 0;
-	switch (data[0] & 3) {
+	switch (data[0] & 7) {
 	case 0:
 		info_req(in.p, in.n);
 		break;
@@ -199,6 +296,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 3:
 		imms(&in);
+		break;
+	case 4:
+		auth_req(in.p, in.n);
+		break;
+	case 5:
+		auth_rsp(in.p, in.n);
+		break;
+	case 6:
+		info_req_proof(in.p, in.n);
+		break;
+	case 7:
+		identity(in.p, in.n);
 		break;
 	}
 	return 0;

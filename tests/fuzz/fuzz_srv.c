@@ -10,6 +10,12 @@
  * drives it through rtrs_srv_open() and the fabric callbacks, as the
  * progress loop would.
  *
+ * With keys (cfg2 bit 1: rtrs_srv_open_auth() with a key file of
+ * identities "alice" and "bob", written once) the steps also send
+ * auth_req and info requests with a proof (docs/protocol.md section 2.7):
+ * a proof from the input, or the right one, computed from the nonces the
+ * path holds, so that fuzzing reaches past the authentication too.
+ *
  * Input: a configuration byte pair, then steps (an opcode byte and its
  * arguments; see the switch below) until the input ends. Every input
  * opens a server and closes it at the end.
@@ -25,7 +31,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
+#include "core/auth.h"
 #include "core/core.h"
 #include "fake_fabric.h"
 #include "fuzz.h"
@@ -41,6 +49,8 @@ static bool refuse_link;
 static struct rtrs_geom geom;
 static char app_buf[APP_LEN];
 static struct rtrs_srv_ctx *cur_ctx;
+static char key_file[64];
+static struct rtrs_auth_key key_alice = { .id = "alice", .klen = 32 };
 static bool barrier;            /* $FUZZ_SRV_BARRIER: see timer_barrier() */
 
 static void discard_log(enum rtrs_log_level lvl, const char *msg, void *priv)
@@ -48,6 +58,11 @@ static void discard_log(enum rtrs_log_level lvl, const char *msg, void *priv)
 	(void)lvl;
 	(void)priv;
 	FUZZ_CHECK(strlen(msg) < 512);
+}
+
+static void key_file_rm(void)
+{
+	unlink(key_file);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -61,6 +76,25 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	 * client or a second server too): no thread per input */
 	FUZZ_CHECK(rtrs__timers_get() == 0);
 	barrier = getenv("FUZZ_SRV_BARRIER") != NULL;
+	/* the server's key file (mkstemp: mode 0600, as the loader wants) */
+	{
+		static const char text[] =
+			"alice 000102030405060708090a0b0c0d0e0f"
+			"101112131415161718191a1b1c1d1e1f\n"
+			"bob f0e0d0c0b0a090807060504030201000"
+			"f1e1d1c1b1a191817161514131211101\n";
+		int fd;
+
+		snprintf(key_file, sizeof(key_file), "/tmp/fuzz_srv-keys-XXXXXX");
+		fd = mkstemp(key_file);
+		FUZZ_CHECK(fd >= 0);
+		FUZZ_CHECK(write(fd, text, sizeof(text) - 1) ==
+			   (ssize_t)(sizeof(text) - 1));
+		close(fd);
+		atexit(key_file_rm);
+		for (uint8_t i = 0; i < 32; i++)
+			key_alice.key[i] = i;
+	}
 	return 0;
 }
 
@@ -214,7 +248,7 @@ static void step(struct fuzz_in *in, struct rtrs_srv_mr *mr)
 	uint8_t op = fin_u8(in);
 	int e;
 
-	switch (op % 12) {
+	switch (op % 14) {
 	case 0: {               /* a well-formed connect request */
 		struct rtrs_conn_req r = { 0 };
 		uint8_t f = fin_u8(in), ids = fin_u8(in);
@@ -228,6 +262,7 @@ static void step(struct fuzz_in *in, struct rtrs_srv_mr *mr)
 		r.fence = f & 2;
 		r.has_path_no = f & 4;
 		r.path_no = (f >> 3) & 1;
+		r.auth = ids & 0x10;
 		memset(r.paths_uuid, 0x10 + (ids & 3), 16);
 		memset(r.sess_uuid, 0x20 + ((ids >> 2) & 3), 16);
 		rtrs__proto_conn_req_encode(buf, &r);
@@ -320,6 +355,40 @@ static void step(struct fuzz_in *in, struct rtrs_srv_mr *mr)
 			rtrs_srv_close_sess(cur_ctx, names[(sel >> 1) & 3]);
 		break;
 	}
+	case 12: {              /* auth_req: a known identity or not */
+		static const char *const ids[] = { "alice", "bob", "mallory",
+						   "alice" };
+		uint8_t sel = fin_u8(in), nonce[RTRS_AUTH_NONCE_LEN] = { 0 };
+
+		e = ff_ep_pick(sel);
+		fin_bytes(in, nonce, sizeof(nonce));
+		rtrs__proto_auth_req_encode(buf, nonce, ids[(sel >> 4) & 3]);
+		if (e >= 0)
+			ff_recv(e, buf, RTRS_AUTH_REQ_LEN, false, 0);
+		break;
+	}
+	case 13: {              /* an info request with a proof */
+		uint8_t sel = fin_u8(in), how = fin_u8(in);
+		const char *name = names[how & 3];
+		size_t len = (how & 0x10) ? RTRS_INFO_REQ_LEN
+					  : RTRS_INFO_REQ_AUTH_LEN;
+		struct srv_con *c;
+
+		e = ff_ep_pick(sel);
+		if (e < 0)
+			break;
+		c = ff_ep_ctx(e);
+		rtrs__proto_info_req_encode(buf, name);
+		fin_bytes(in, buf + RTRS_INFO_REQ_LEN, RTRS_AUTH_PROOF_LEN);
+		/* the right proof, as alice, from what the path holds */
+		if ((how & 0x20) && c->path)
+			rtrs__auth_proof(&key_alice, false, c->path->auth_nc,
+					 c->path->auth_ns, c->path->sess->uuid,
+					 c->path->uuid, name,
+					 buf + RTRS_INFO_REQ_LEN);
+		ff_recv(e, buf, len, false, 0);
+		break;
+	}
 	}
 }
 
@@ -348,7 +417,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    RTRS_PROTO_MAX_HDR) == 0);
 	nheld = 0;
 	calls = 0;
-	FUZZ_CHECK(rtrs_srv_open(addrs, 1, &a, &ctx) == 0);
+	{
+		struct rtrs_auth auth = { sizeof(auth), key_file, NULL };
+
+		FUZZ_CHECK(rtrs_srv_open_auth(addrs, 1, &a,
+					      (cfg2 & 2) ? &auth : NULL,
+					      &ctx) == 0);
+	}
 	FUZZ_CHECK(rtrs_srv_mr_reg(ctx, app_buf, APP_LEN, &mr) == 0);
 	cur_ctx = ctx;
 	for (unsigned i = 0; i < MAX_STEPS && in.n; i++) {

@@ -162,6 +162,33 @@ static void info(void)
 		u32(&s, rtrs__proto_io_rsp_imm(17, -ENOSPC));
 		save("fuzz_info", "imm_rsp", &s);
 	}
+
+	/* section 2.7: auth_req, auth_rsp (a proof, a refusal), the info
+	 * request with its proof, an identity */
+	{
+		uint8_t n[RTRS_AUTH_NONCE_LEN], pr[RTRS_AUTH_PROOF_LEN];
+		uint8_t a[RTRS_INFO_REQ_AUTH_LEN];
+
+		for (int i = 0; i < RTRS_AUTH_NONCE_LEN; i++) {
+			n[i] = (uint8_t)(0x30 + i);
+			pr[i] = (uint8_t)(0x90 + i);
+		}
+		rtrs__proto_auth_req_encode(a, n, "alice");
+		s.n = 0; u8(&s, 4); put(&s, a, RTRS_AUTH_REQ_LEN);
+		save("fuzz_info", "auth_req", &s);
+		s.n = 0; u8(&s, 5);
+		put(&s, a, rtrs__proto_auth_rsp_encode(a, 0, n, pr));
+		save("fuzz_info", "auth_rsp", &s);
+		s.n = 0; u8(&s, 5);
+		put(&s, a, rtrs__proto_auth_rsp_encode(a, -EACCES, NULL, NULL));
+		save("fuzz_info", "auth_rsp_refused", &s);
+		rtrs__proto_info_req_encode(a, "sess-1");
+		memcpy(a + RTRS_INFO_REQ_LEN, pr, sizeof(pr));
+		s.n = 0; u8(&s, 6); put(&s, a, sizeof(a));
+		save("fuzz_info", "req_proof", &s);
+		s.n = 0; u8(&s, 7); put(&s, "alice@host", 10);
+		save("fuzz_info", "identity", &s);
+	}
 }
 
 /* fuzz_io: geometry qd 8, max_io 4096, max_hdr 512 (chunk 4608) */
@@ -290,9 +317,37 @@ static void srv_session(struct seed *s, uint8_t cfg, bool fence)
 	}
 }
 
+/* A session on a server with keys (cfg2 bit 1): both connections with
+ * AUTH, auth_req as alice, the info request with the right proof (@how
+ * 0x20), a wrong one (0) or none (0x10), then a WRITE. */
+static void srv_auth_session(struct seed *s, uint8_t how, bool auth_req)
+{
+	s->n = 0;
+	u8(s, 0x02); u8(s, 0x02);
+	u8(s, 0); u8(s, 1 | 2); u8(s, 0x10); u8(s, 0);  /* connect cid 0 */
+	u8(s, 0); u8(s, 2); u8(s, 0x10); u8(s, 1);      /* connect cid 1 */
+	if (auth_req) {
+		u8(s, 12); u8(s, 0);                    /* auth_req, alice */
+		for (int i = 0; i < RTRS_AUTH_NONCE_LEN; i++)
+			u8(s, (uint8_t)(0x30 + i));
+	}
+	u8(s, 13); u8(s, 0); u8(s, how);                /* info, proof */
+	for (int i = 0; i < RTRS_AUTH_PROOF_LEN; i++)
+		u8(s, (uint8_t)(0x60 + i));
+	srv_io(s, 1, 0, 0x02, 512, 16, 1, 1);
+	u8(s, 5); u8(s, 0xC0); u32(s, 0);              /* heartbeat */
+}
+
 static void srv(void)
 {
 	struct seed s;
+
+	srv_auth_session(&s, 0x20, true);
+	save("fuzz_srv", "auth_session", &s);
+	srv_auth_session(&s, 0x00, true);
+	save("fuzz_srv", "auth_bad_proof", &s);
+	srv_auth_session(&s, 0x20, false);
+	save("fuzz_srv", "auth_skipped", &s);
 
 	/* qd 4; tcp-like (no local registrations, immediates without a
 	 * receive), always_invalidate */

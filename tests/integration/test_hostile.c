@@ -32,6 +32,13 @@
  *    a new session does verified IO.
  *  - "caps": the caps on sessions, paths per session, connections and
  *    pending handshakes refuse with their documented errors and count.
+ *  - "auth": a server with a key file (the good session authenticates):
+ *    a raw peer that sets AUTH but skips auth_req, one without AUTH, one
+ *    with a wrong proof, key or identity, and paths that join an
+ *    authenticated session by its paths_uuid as another identity or
+ *    without the proof get no chunk key (refused, -EACCES; a refused path
+ *    is closed by its next message). HOSTILE_AUTH_NOKEYS=1 runs the same
+ *    against a server without keys, where every one of them gets in.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -54,6 +61,7 @@
 
 #include "harness.h"
 #include "perf_common.h"
+#include "core/auth.h"
 #include "proto/wire.h"
 #include "util/util.h"
 #include "rtrs/rtrs.h"
@@ -1524,6 +1532,300 @@ static void wrap_mode(void)
 	keyscope_case(msg, n);
 }
 
+/* ---- authentication (issue 15 item 9; docs/protocol.md section 2.7) ---- */
+
+#define AKEY_ALICE "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define AKEY_BOB "f0e0d0c0b0a090807060504030201000f1e1d1c1b1a191817161514131211101"
+#define AKEY_GOOD "5a5b5c5d5e5f606162636465666768696a6b6c6d6e6f70717273747576777879"
+#define AKEY_WRONG "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static char auth_dir[64];
+static char auth_srv_kf[96], auth_good_kf[96];
+static struct rtrs_auth good_auth_s = { sizeof(good_auth_s), NULL, "good" };
+static const struct rtrs_auth *good_auth;       /* NULL: no keys */
+
+static void akey(struct rtrs_auth_key *k, const char *id, const char *hex)
+{
+	memset(k, 0, sizeof(*k));
+	snprintf(k->id, sizeof(k->id), "%s", id);
+	k->klen = strlen(hex) / 2;
+	for (size_t i = 0; i < k->klen; i++)
+		sscanf(hex + 2 * i, "%2hhx", &k->key[i]);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	bool ok = fd >= 0 && write(fd, text, strlen(text)) ==
+			     (ssize_t)strlen(text);
+
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
+/* The key files: the server knows alice, bob and good; the good session
+ * is "good". HOSTILE_AUTH_NOKEYS=1: a server without keys (what every
+ * server was before section 2.7), to show the attacks succeed there. */
+static int auth_files(void)
+{
+	snprintf(auth_dir, sizeof(auth_dir), "/tmp/rtrs-hostile-XXXXXX");
+	if (!mkdtemp(auth_dir))
+		return -1;
+	snprintf(auth_srv_kf, sizeof(auth_srv_kf), "%s/srv.keys", auth_dir);
+	snprintf(auth_good_kf, sizeof(auth_good_kf), "%s/good.key", auth_dir);
+	if (write_file(auth_srv_kf, "alice " AKEY_ALICE "\nbob " AKEY_BOB
+		       "\ngood " AKEY_GOOD "\n") ||
+	    write_file(auth_good_kf, "good " AKEY_GOOD "\n"))
+		return -1;
+	good_auth_s.key_file = auth_good_kf;
+	good_auth = getenv("HOSTILE_AUTH_NOKEYS") ? NULL : &good_auth_s;
+	return 0;
+}
+
+static void auth_files_rm(void)
+{
+	if (!auth_dir[0])
+		return;
+	unlink(auth_srv_kf);
+	unlink(auth_good_kf);
+	rmdir(auth_dir);
+}
+
+/* How a raw path goes about section 2.7. */
+enum apath_how {
+	AP_PROPER,      /* auth_req, the server's proof checked, our proof */
+	AP_SKIP,        /* AUTH set, no auth_req: info_req (+ a made-up proof) */
+	AP_BAD_PROOF,   /* auth_req, then an info_req whose proof is off by a bit */
+};
+
+struct apath_res {
+	int conn;       /* 0, or the server's rejection of a conn_req */
+	bool auth_f;    /* the server set AUTH_F */
+	int auth_err;   /* the auth_rsp's errno; 1: no auth_rsp */
+	bool srv_proof_ok;
+	int info;       /* 0 chunk keys, < 0 a refusal, 1 nothing usable */
+};
+
+/*
+ * A raw path of session @puuid (fresh if NULL), AUTH set if @flag, that
+ * authenticates as @k (NULL: with no identity) the way @how says and asks
+ * for session @name. A server that did not answer with AUTH_F gets no
+ * auth_req (there is nothing to prove to it), only the info_req with the
+ * proof appended, as a client that sets AUTH sends it.
+ */
+static struct apath_res apath(struct rsess *s, const uint8_t *puuid, bool flag,
+			      const struct rtrs_auth_key *k,
+			      enum apath_how how, const char *name)
+{
+	static uint8_t req[RTRS_INFO_REQ_AUTH_LEN], areq[RTRS_AUTH_REQ_LEN];
+	struct apath_res r = { .auth_err = 1, .info = 1 };
+	uint8_t nc[RTRS_AUTH_NONCE_LEN], ns[RTRS_AUTH_NONCE_LEN],
+		sp[RTRS_AUTH_PROOF_LEN], want[RTRS_AUTH_PROOF_LEN];
+	void *buf;
+	ssize_t n;
+
+	memset(s, 0, sizeof(*s));
+	rtrs__random(s->uuid, 16);
+	if (puuid)
+		memcpy(s->puuid, puuid, 16);
+	else
+		rtrs__random(s->puuid, 16);
+	for (int cid = 0; cid < 2; cid++) {
+		char priv[RTRS_CONN_PRIV_LEN];
+		struct rtrs_conn_req q = { .cid = (uint16_t)cid, .cid_num = 2,
+					   .first_conn = true, .auth = flag,
+					   .frames = rcon_frames() };
+		int ret;
+
+		memcpy(q.sess_uuid, s->uuid, 16);
+		memcpy(q.paths_uuid, s->puuid, 16);
+		rtrs__proto_conn_req_encode(priv, &q);
+		ret = raw_connect(&s->c[cid], priv, sizeof(priv));
+		if (ret == 0 && s->c[cid].rsp.err) {
+			r.conn = s->c[cid].rsp.err;
+			return r;
+		}
+		if (ret != 1) {
+			r.conn = 1;
+			return r;
+		}
+	}
+	r.auth_f = s->c[0].rsp.flags & RTRS_MSG_AUTH_F;
+	if (rtrs__proto_geom(&s->g, s->c[0].rsp.queue_depth,
+			     s->c[0].rsp.max_io_size, s->c[0].rsp.max_hdr_size))
+		return r;
+	rtrs__random(nc, sizeof(nc));
+	rtrs__random(ns, sizeof(ns));   /* made up, unless the server sends one */
+	if (how != AP_SKIP && r.auth_f) {
+		rtrs__proto_auth_req_encode(areq, nc, k ? k->id : "nobody");
+		if (rsend(&s->c[0], areq, sizeof(areq)))
+			return r;
+		n = wait_recv(&s->c[0], &buf, NULL, 3000);
+		if (n < 0 || rtrs__proto_auth_rsp_decode(buf, (size_t)n,
+							 &r.auth_err, ns, sp))
+			return r;
+		rrepost(&s->c[0], buf);
+		if (r.auth_err)
+			return r;       /* refused: no info_req */
+		if (k) {
+			rtrs__auth_proof(k, true, nc, ns, s->puuid, s->uuid,
+					 NULL, want);
+			r.srv_proof_ok = !memcmp(want, sp, sizeof(sp));
+		}
+	}
+	rtrs__proto_info_req_encode(req, name);
+	if (k)
+		rtrs__auth_proof(k, false, nc, ns, s->puuid, s->uuid, name,
+				 req + RTRS_INFO_REQ_LEN);
+	else
+		rtrs__random(req + RTRS_INFO_REQ_LEN, RTRS_AUTH_PROOF_LEN);
+	if (how == AP_BAD_PROOF)
+		req[RTRS_INFO_REQ_LEN + 7] ^= 0x10;
+	if (rsend(&s->c[0], req, sizeof(req)))
+		return r;
+	n = wait_recv(&s->c[0], &buf, NULL, 3000);
+	if (n < 0)
+		return r;
+	r.info = rtrs__proto_info_rsp_decode(buf, (size_t)n, &s->g, info_cb, s);
+	if (r.info == -EPROTO)
+		r.info = 1;
+	rrepost(&s->c[0], buf);
+	return r;
+}
+
+/* After a refusal the path must go: anything more it sends closes it. */
+static bool refused_then_closed(struct rsess *s)
+{
+	static char req[RTRS_INFO_REQ_AUTH_LEN];
+
+	rtrs__proto_info_req_encode(req, "again");
+	rsend(&s->c[0], req, sizeof(req));
+	return dropped(s, 3000);
+}
+
+static void auth_report(const char *what, const struct apath_res *r)
+{
+	printf("hostile auth: %s: conn %d%s, auth_rsp %d, info %d%s\n", what,
+	       r->conn, r->auth_f ? " (AUTH_F)" : "", r->auth_err == 1 ? 0 :
+	       r->auth_err, r->info, r->info == 0 ? " CHUNK KEYS HANDED OUT" :
+	       r->info < 0 ? " (refused)" : "");
+}
+
+static void auth_mode(void)
+{
+	struct rtrs_auth_key alice, bob, wrong;
+	struct apath_res r;
+	struct rsess a, x;
+	long long sess0;
+
+	akey(&alice, "alice", AKEY_ALICE);
+	akey(&bob, "bob", AKEY_BOB);
+	akey(&wrong, "alice", AKEY_WRONG);
+	sess0 = srv_stat("sessions");
+
+	/* the raw peer can authenticate: alice, properly (the control) */
+	r = apath(&a, NULL, true, &alice, AP_PROPER, "raw-alice");
+	auth_report("alice, proper", &r);
+	CHECK(r.conn == 0 && r.auth_f && r.auth_err == 0 && r.srv_proof_ok &&
+	      r.info == 0, "the raw client could not authenticate as alice "
+	      "(conn %d, AUTH_F %d, auth_rsp %d, server proof %d, info %d)",
+	      r.conn, r.auth_f, r.auth_err, r.srv_proof_ok, r.info);
+
+	/* (a) AUTH set, auth_req skipped, info_req sent at once (with a
+	 * made-up proof, then with alice's computed over made-up nonces) */
+	for (int i = 0; i < 2; i++) {
+		r = apath(&x, NULL, true, i ? &alice : NULL, AP_SKIP,
+			  i ? "raw-skip1" : "raw-skip0");
+		auth_report(i ? "skip auth_req, alice's proof over a guessed "
+			    "nonce" : "skip auth_req", &r);
+		CHECK(r.conn == 0 && r.info == -EACCES,
+		      "skip %d: a path that skipped auth_req got %s (info %d)",
+		      i, r.info == 0 ? "chunk keys" : "no refusal", r.info);
+		CHECK(r.info == 0 || refused_then_closed(&x),
+		      "skip %d: the refused path was not closed", i);
+		sess_close(&x);
+	}
+
+	/* (b) no AUTH: rejected at connect, before anything is allocated */
+	r = apath(&x, NULL, false, NULL, AP_SKIP, "raw-noauth");
+	auth_report("no AUTH", &r);
+	CHECK(r.conn == -EACCES, "a path without AUTH was not rejected at "
+	      "connect (conn %d, info %d)", r.conn, r.info);
+	sess_close(&x);
+
+	/* (c) a wrong proof: off by one bit; made with a wrong key (the
+	 * server's proof then does not check out either); an unknown
+	 * identity (refused in auth_rsp) */
+	r = apath(&x, NULL, true, &alice, AP_BAD_PROOF, "raw-badproof");
+	auth_report("alice, proof off by a bit", &r);
+	CHECK(r.conn == 0 && r.info == -EACCES,
+	      "a wrong proof was not refused (info %d)", r.info);
+	CHECK(r.info == 0 || refused_then_closed(&x),
+	      "bad proof: the refused path was not closed");
+	sess_close(&x);
+	r = apath(&x, NULL, true, &wrong, AP_PROPER, "raw-wrongkey");
+	auth_report("alice with a wrong key", &r);
+	CHECK(!r.srv_proof_ok, "the server's proof checked out with a wrong key");
+	CHECK(r.conn == 0 && r.info == -EACCES,
+	      "a proof with a wrong key was not refused (info %d)", r.info);
+	sess_close(&x);
+	{
+		struct rtrs_auth_key mallory;
+
+		akey(&mallory, "mallory", AKEY_WRONG);
+		r = apath(&x, NULL, true, &mallory, AP_PROPER, "raw-mallory");
+		auth_report("unknown identity", &r);
+		CHECK(r.conn == 0 && r.auth_err == -EACCES && r.info != 0,
+		      "an unknown identity was not refused (auth_rsp %d, "
+		      "info %d)", r.auth_err, r.info);
+		CHECK(r.info == 0 || refused_then_closed(&x),
+		      "unknown identity: the refused path was not closed");
+		sess_close(&x);
+	}
+
+	/* (d) paths joining alice's session by its paths_uuid: bob with his
+	 * own valid key, "alice" with a wrong key, alice's identity with a
+	 * bad proof, and no AUTH at all */
+	{
+		struct { const char *what; const struct rtrs_auth_key *k;
+			 enum apath_how how; bool flag; } j[] = {
+			{ "join as bob (valid key)", &bob, AP_PROPER, true },
+			{ "join as alice, wrong key", &wrong, AP_PROPER, true },
+			{ "join as alice, bad proof", &alice, AP_BAD_PROOF, true },
+			{ "join, auth_req skipped", NULL, AP_SKIP, true },
+		};
+
+		for (size_t i = 0; i < sizeof(j) / sizeof(j[0]); i++) {
+			r = apath(&x, a.puuid, j[i].flag, j[i].k, j[i].how,
+				  "raw-alice");
+			auth_report(j[i].what, &r);
+			CHECK(r.conn == 0 && r.info == -EACCES,
+			      "%s: not refused (conn %d, info %d)", j[i].what,
+			      r.conn, r.info);
+			sess_close(&x);
+		}
+		r = apath(&x, a.puuid, false, NULL, AP_SKIP, "raw-alice");
+		auth_report("join without AUTH", &r);
+		CHECK(r.conn == -EACCES, "a join without AUTH was not rejected "
+		      "(conn %d, info %d)", r.conn, r.info);
+		sess_close(&x);
+		/* alice's path is untouched by all of it, and a second path
+		 * of hers joins */
+		CHECK(!dropped(&a, 300), "alice's path was closed");
+		r = apath(&x, a.puuid, true, &alice, AP_PROPER, "raw-alice");
+		auth_report("alice's second path", &r);
+		CHECK(r.conn == 0 && r.info == 0,
+		      "alice's own second path was refused (info %d)", r.info);
+		sess_close(&x);
+	}
+	sess_close(&a);
+	/* none of the refused sessions counts; alice's did (and lingers) */
+	CHECK(srv_stat("sessions") <= sess0 + 1,
+	      "refused sessions are counted: %lld, was %lld",
+	      srv_stat("sessions"), sess0);
+}
+
 /*
  * attack HOST:PORT SECONDS: hostile peers against a server that runs
  * elsewhere (scripts/soak.sh runs this beside verified IO), one after
@@ -1658,6 +1960,11 @@ int main(int argc, char **argv)
 				     "--max-paths", "2", "--max-pending", "2",
 				     "--max-conns", "9", "--handshake-timeout",
 				     "1500", NULL);
+	else if (!strcmp(mode, "auth"))
+		ret = auth_files() ? -1 :
+		      t_server_start(&srv, "--qd", "500",
+				     good_auth ? "--key-file" : NULL,
+				     auth_srv_kf, NULL);
 	else
 		ret = t_server_start(&srv, "--qd", "500",
 				     invalidate ? NULL : "--no-invalidate", NULL);
@@ -1675,8 +1982,15 @@ int main(int argc, char **argv)
 		/* caps: 2 connections (admin + 1 IO) */
 		rtrs_clt_attr_init(&ca);
 		ca.io_cons = 1;
-		if (t_open(&srv, "good", &ca, &good.sess))
+		ret = rtrs_clt_open_auth("good", &pa, 1, &ca, good_auth,
+					 &good.sess);
+		CHECK(ret == 0, "open good at %s: %s", srv.addr,
+		      rtrs_strerror(ret));
+		if (ret) {
+			t_server_stop(&srv, SIGKILL);
+			auth_files_rm();
 			return t_finish();
+		}
 	}
 	pthread_create(&good.thr, NULL, good_main, NULL);
 
@@ -1688,6 +2002,8 @@ int main(int argc, char **argv)
 		caps_mode();
 	} else if (!strcmp(mode, "wrap")) {
 		wrap_mode();
+	} else if (!strcmp(mode, "auth")) {
+		auth_mode();
 	} else {
 		connect_cases();
 		info_cases();
@@ -1703,7 +2019,8 @@ int main(int argc, char **argv)
 	CHECK_EQ(atomic_load(&good.mismatches), 0);
 	rtrs_clt_close(good.sess);
 	/* the server still takes new sessions */
-	ret = rtrs_clt_open("good-again", &pa, 1, NULL, &good.sess);
+	ret = rtrs_clt_open_auth("good-again", &pa, 1, NULL, good_auth,
+				 &good.sess);
 	CHECK(ret == 0, "server stopped serving: %s", rtrs_strerror(ret));
 	if (!ret) {
 		uint8_t b[512], r[512];
@@ -1715,6 +2032,7 @@ int main(int argc, char **argv)
 		rtrs_clt_close(good.sess);
 	}
 	CHECK_EQ(t_server_stop(&srv, SIGTERM), 0);
+	auth_files_rm();
 	printf("hostile: the good session did %llu verified IOs meanwhile\n",
 	       (unsigned long long)atomic_load(&good.ios));
 	return t_finish();
