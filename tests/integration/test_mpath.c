@@ -64,6 +64,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -86,6 +87,7 @@ struct hdr {
 static uint8_t mem[MEM];
 static _Atomic unsigned execs[NTAGS];
 static _Atomic unsigned hold_ms;         /* answer after this long */
+#define HOLD_UNTIL_RELEASED UINT_MAX     /* hold_ms: until release_held() */
 static struct rtrs_srv_ctx *srv;
 static char addr[2][128];
 static int srv_ctl_disable;
@@ -140,6 +142,26 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* How many answers are held. */
+static unsigned held(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&q_lock);
+	n = q_n;
+	pthread_mutex_unlock(&q_lock);
+	return n;
+}
+
+/* Every held answer is due now. */
+static void release_held(void)
+{
+	pthread_mutex_lock(&q_lock);
+	for (unsigned i = 0; i < q_n; i++)
+		q[i].due = 0;
+	pthread_mutex_unlock(&q_lock);
 }
 
 static void *answer_main(void *arg)
@@ -218,7 +240,7 @@ static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
 	pthread_mutex_lock(&q_lock);
 	q[q_n].op = op;
 	q[q_n].src = src;
-	q[q_n++].due = now_ms() + d;
+	q[q_n++].due = d == HOLD_UNTIL_RELEASED ? UINT64_MAX : now_ms() + d;
 	pthread_mutex_unlock(&q_lock);
 	return 0;
 }
@@ -535,9 +557,10 @@ static void failover_batch(uint32_t op, unsigned seed)
 	struct rtrs_clt_stats cs;
 	unsigned tags[32];
 
-	/* every request on path 0, held there by the server */
+	/* every request on path 0, held there by the server until path 0
+	 * is gone (no timing: a slow reconnect must not let them finish) */
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 1), 0);
-	atomic_store(&hold_ms, 500);
+	atomic_store(&hold_ms, HOLD_UNTIL_RELEASED);
 	if (op == 1) {
 		write_batch(32, seed, tags);
 	} else {
@@ -547,12 +570,15 @@ static void failover_batch(uint32_t op, unsigned seed)
 			tags[i] = ios[i].h.tag;
 		}
 	}
-	t_sleep_ms(100);
+	for (int i = 0; i < 10000 && held() < 32; i++)
+		t_sleep_ms(1);
+	CHECK_EQ(held(), 32);
 	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
+	atomic_store(&hold_ms, 0);
+	release_held();
 	CHECK(wait_all(32, 10000), "%s did not complete after failover",
 	      op == 1 ? "writes" : "reads");
-	atomic_store(&hold_ms, 0);
 	for (unsigned i = 0; i < 32; i++) {
 		CHECK_EQ(atomic_load(&ios[i].status), 0);
 		CHECK_EQ(atomic_load(&ios[i].calls), 1);
