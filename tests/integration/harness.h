@@ -114,14 +114,48 @@ struct t_server {
 	FILE *out;
 };
 
+/*
+ * Run argv[0] with @argv (NULL-ended) as a child that dies with us; its
+ * stdout is the returned stream (NULL when the pipe or fork failed, then
+ * *pid is -1).
+ */
+static inline FILE *t_spawn(const char *const *argv, pid_t *pid)
+{
+	pid_t parent = getpid();
+	int fds[2];
+	FILE *out;
+
+	*pid = -1;
+	if (pipe(fds))
+		return NULL;
+	*pid = fork();
+	if (*pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return NULL;
+	}
+	if (*pid == 0) {
+		t_child_dies_with_parent(parent);
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	out = fdopen(fds[0], "r");
+	if (!out)
+		close(fds[0]);
+	return out;
+}
+
 /* Start "rtrs-perf server --listen ADDR1:0 [extra...]" (NULL-ended). */
 static inline int t_server_start(struct t_server *s, ...)
 {
 	const char *perf = getenv("RTRS_PERF");
 	const char *argv[32];
-	int n = 0, fds[2];
+	int n = 0;
 	char line[256];
-	pid_t parent;
 	va_list ap;
 
 	if (!perf) {
@@ -139,22 +173,9 @@ static inline int t_server_start(struct t_server *s, ...)
 		argv[n++] = a;
 	va_end(ap);
 	argv[n] = NULL;
-	if (pipe(fds))
-		return -1;
-	parent = getpid();
-	s->pid = fork();
+	s->out = t_spawn(argv, &s->pid);
 	if (s->pid < 0)
 		return -1;
-	if (s->pid == 0) {
-		t_child_dies_with_parent(parent);
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execv(perf, (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	s->out = fdopen(fds[0], "r");
 	if (!s->out || !fgets(line, sizeof(line), s->out) ||
 	    sscanf(line, "listening %127s", s->addr) != 1) {
 		fprintf(stderr, "server did not start\n");

@@ -72,8 +72,7 @@ static int server_start(const char *exe, const char *listen)
 	char e1[256], e2[256], e3[256], e4[256], e5[64], ex[128], line[256];
 	char both[160], name[64], io[32];
 	const char *argv[24];
-	int fds[2], n = 0, got = 0;
-	pid_t parent;
+	int n = 0, got = 0;
 	FILE *out;
 
 	snprintf(e1, sizeof(e1), "disk=%s", disk);
@@ -109,20 +108,9 @@ static int server_start(const char *exe, const char *listen)
 	for (char **a = srv_args; a && *a && n < 23; a++)
 		argv[n++] = *a;
 	argv[n] = NULL;
-	if (pipe(fds))
+	out = t_spawn(argv, &srv_pid);
+	if (srv_pid < 0)
 		return -1;
-	parent = getpid();
-	srv_pid = fork();
-	if (srv_pid == 0) {
-		t_child_dies_with_parent(parent);
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execv(exe, (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	out = fdopen(fds[0], "r");
 	while (out && got < 2 && fgets(line, sizeof(line), out)) {
 		if (sscanf(line, "listening %127s", addr[got]) == 1)
 			got++;

@@ -37,8 +37,7 @@ static int server_start(bool ctl)
 {
 	char e1[192], e2[192], ex[128], both[160], line[256];
 	const char *argv[16];
-	int fds[2], n = 0, got = 0;
-	pid_t parent;
+	int n = 0, got = 0;
 	FILE *out;
 
 	snprintf(e1, sizeof(e1), "disk=%s", disk);
@@ -59,20 +58,9 @@ static int server_start(bool ctl)
 		argv[n++] = sock;
 	}
 	argv[n] = NULL;
-	if (pipe(fds))
+	out = t_spawn(argv, &srv_pid);
+	if (srv_pid < 0)
 		return -1;
-	parent = getpid();
-	srv_pid = fork();
-	if (srv_pid == 0) {
-		t_child_dies_with_parent(parent);
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execv(srv_exe, (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	out = fdopen(fds[0], "r");
 	while (out && got < 2 && fgets(line, sizeof(line), out))
 		if (sscanf(line, "listening %127s", addr[got]) == 1)
 			got++;
