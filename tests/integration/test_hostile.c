@@ -60,6 +60,7 @@
 #include <rdma/fi_rma.h>
 
 #include "harness.h"
+#include "raw_frame.h"
 #include "perf_common.h"
 #include "core/auth.h"
 #include "proto/wire.h"
@@ -81,11 +82,6 @@ static const char *prov;
 /* Software RMA (docs/protocol.md, "The data path on software-RMA
  * providers"): every provider but verbs, unless RTRS_NO_CQ_DATA makes
  * tcp act as iWARP; then every message is a frame, 24-byte header first. */
-#define SWR_HDR 24
-#define SWR_MSG 1
-#define SWR_RMA 2
-#define SWR_IMM 0x1
-#define SWR_LAST 0x2
 struct rcon {
 	struct fi_info *info;
 	struct fid_fabric *fab;
@@ -118,22 +114,6 @@ static void trl_put(uint8_t *t, bool imm, uint32_t v, bool rma)
 	t[7] = 0x52;
 }
 
-static void swr_put(uint8_t *h, unsigned type, unsigned flags, uint32_t imm,
-		    uint32_t key, uint32_t len, uint64_t off)
-{
-	h[0] = 0x53;    /* magic 0x5753, little-endian */
-	h[1] = 0x57;
-	h[2] = (uint8_t)type;
-	h[3] = (uint8_t)flags;
-	for (int i = 0; i < 4; i++) {
-		h[4 + i] = (uint8_t)(imm >> (8 * i));
-		h[8 + i] = (uint8_t)(key >> (8 * i));
-		h[12 + i] = (uint8_t)(len >> (8 * i));
-	}
-	for (int i = 0; i < 8; i++)
-		h[16 + i] = (uint8_t)(off >> (8 * i));
-}
-
 /* Send a frame: header, then @len bytes of @buf (copied). */
 static int swr_send(struct rcon *c, unsigned type, unsigned flags,
 		    uint32_t imm, uint32_t key, uint64_t off, const void *buf,
@@ -142,7 +122,7 @@ static int swr_send(struct rcon *c, unsigned type, unsigned flags,
 	if (len > sizeof(c->m.tx) - SWR_HDR)
 		return -1;
 	memmove(c->m.tx + SWR_HDR, buf, len);
-	swr_put((uint8_t *)c->m.tx, type, flags, imm, key, (uint32_t)len, off);
+	frame_put((uint8_t *)c->m.tx, type, flags, imm, key, (uint32_t)len, off);
 	return (int)fi_send(c->ep, c->m.tx, SWR_HDR + len, c->desc, 0, NULL);
 }
 

@@ -42,6 +42,7 @@
 #include <rdma/fi_errno.h>
 
 #include "harness.h"
+#include "raw_frame.h"
 #include "proto/wire.h"
 #include "rtrs/rtrs.h"
 
@@ -50,11 +51,6 @@
 #define MAX_HDR 1024
 #define CHUNK (MAX_IO + MAX_HDR)
 #define POOL ((size_t)QD * CHUNK)
-#define SWR_HDR 24
-#define SWR_MSG 1
-#define SWR_RMA 2
-#define SWR_IMM 0x1
-#define SWR_LAST 0x2
 #define NRX 8
 #define RXL (SWR_HDR + 32768)
 #define NTX 64
@@ -115,28 +111,6 @@ static struct hsrv {
 static const char *prov;
 
 /* ---- the raw server ---- */
-
-static void frame_put(uint8_t *h, unsigned type, unsigned flags, uint32_t imm,
-		      uint32_t key, uint32_t len, uint64_t off)
-{
-	h[0] = 0x53;
-	h[1] = 0x57;
-	h[2] = (uint8_t)type;
-	h[3] = (uint8_t)flags;
-	for (int i = 0; i < 4; i++) {
-		h[4 + i] = (uint8_t)(imm >> (8 * i));
-		h[8 + i] = (uint8_t)(key >> (8 * i));
-		h[12 + i] = (uint8_t)(len >> (8 * i));
-	}
-	for (int i = 0; i < 8; i++)
-		h[16 + i] = (uint8_t)(off >> (8 * i));
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
 
 /* One frame on @c: header, then @len bytes of @payload. */
 static void hsend(struct hcon *c, unsigned type, unsigned flags, uint32_t imm,
@@ -262,7 +236,8 @@ static void on_request(struct hcon *c, uint32_t imm)
 static void on_frame(struct hcon *c, const uint8_t *h, size_t n)
 {
 	unsigned type = h[2], flags = h[3];
-	uint32_t imm = le32(h + 4), key = le32(h + 8), len = le32(h + 12);
+	uint32_t imm = frame_le32(h + 4), key = frame_le32(h + 8),
+		 len = frame_le32(h + 12);
 	uint64_t off = 0;
 
 	for (int i = 0; i < 8; i++)
