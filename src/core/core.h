@@ -322,7 +322,10 @@ struct srv_con {
 struct srv_path {
 	struct rtrs_list node;          /* sess->paths, under ctx->lock */
 	struct rtrs_srv_sess *sess;
-	struct fab_dom *dom;            /* the listener's */
+	/* its endpoints' and registrations': its own where the device
+	 * checks RMA (verbs), else the listener's (docs/security.md, 2) */
+	struct fab_dom *dom;
+	const struct fab_dom *ldom;     /* the listener's (compared only) */
 	uint8_t uuid[16];
 	unsigned cid_num;
 	struct srv_con **cons;

@@ -421,6 +421,16 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 		void *desc = op->src ? srv_mr_desc(op->src_mr, p->dom)
 				     : rtrs__fab_mr_desc(mr);
 
+		if (op->src && !desc && rtrs__fab_dom_caps(p->dom)->mr_local) {
+			/* @src is registered in the listeners' domains, and
+			 * this path has one of its own (verbs): the data goes
+			 * through the chunk, as an answer without @src */
+			if (!op->posted)
+				memcpy(chunk_ptr(s, op->id), op->src,
+				       op->data_len);
+			src = chunk_ptr(s, op->id);
+			desc = rtrs__fab_mr_desc(mr);
+		}
 		for (unsigned i = 0; i < op->posted; i++)
 			src += op->desc[i].len;
 		while (op->posted < op->sg_cnt) {
@@ -1237,7 +1247,8 @@ static int sess_create(struct rtrs_srv_ctx *ctx, const uint8_t *uuid,
 }
 
 static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
-		       const struct rtrs_conn_req *req, struct srv_path **out)
+		       const struct rtrs_conn_req *req,
+		       struct fab_connreq *creq, struct srv_path **out)
 {
 	struct srv_path *p = calloc(1, sizeof(*p));
 	const struct fab_caps *caps = rtrs__fab_dom_caps(l->dom);
@@ -1247,8 +1258,13 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	if (!p)
 		return -ENOMEM;
 	p->sess = s;
-	p->dom = l->dom;
-	rtrs__fab_dom_get(l->dom);
+	/* a key given to this path works on its endpoints only */
+	ret = rtrs__fab_dom_for_connreq(l->pep, creq, &p->dom);
+	if (ret) {
+		free(p);
+		return ret;
+	}
+	p->ldom = l->dom;
 	memcpy(p->uuid, req->sess_uuid, 16);
 	p->cid_num = req->cid_num;
 	p->fence = req->fence;
@@ -1467,7 +1483,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 		new_sess = true;
 	}
 	if (!p) {
-		ret = path_create(l, s, &req, &p);
+		ret = path_create(l, s, &req, creq, &p);
 		if (ret)
 			goto err_sess;
 		if (new_sess) {
@@ -1485,7 +1501,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 		rtrs__timer_arm(&p->hb, MIN(ctx->attr.hb_interval_ms,
 					    ctx->lim.handshake_ms));
 	} else if (atomic_load(&p->state) != SRV_PATH_CONNECTING ||
-		   p->cid_num != req.cid_num || p->dom != l->dom ||
+		   p->cid_num != req.cid_num || p->ldom != l->dom ||
 		   p->cons[req.cid]) {
 		ret = -EEXIST;
 		goto err_unlock;
@@ -1503,7 +1519,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	/* c->lock is held until the accept is posted: path_close(), from
 	 * any thread, waits for it before it closes the endpoint */
 	pthread_mutex_lock(&c->lock);
-	ret = rtrs__fab_ep_accept_create(l->pep, creq, loop, &srv_ep_ops, c,
+	ret = rtrs__fab_ep_accept_create(p->dom, creq, loop, &srv_ep_ops, c,
 					 &c->ep);
 	if (!ret)       /* its peer writes only into this path's chunks */
 		rtrs__fab_ep_set_scope(c->ep, p);

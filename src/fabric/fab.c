@@ -340,6 +340,60 @@ err_free:
 	return rtrs__fab_errno(ret);
 }
 
+/*
+ * docs/security.md item 2: where the device checks RMA (!caps.sw_rma:
+ * verbs) a key is valid on every queue pair of its protection domain, so
+ * each server path gets a domain of its own. It is opened from the
+ * connection request on the listener's fabric: libfabric 1.17's verbs
+ * creates the endpoint's queue pair on the request's rdma_cm_id with the
+ * protection domain of whichever domain fi_endpoint() is given, as long as
+ * that domain is for the request's device (vrb_open_ep() compares the
+ * names; both take the device context from rdma_get_devices(), so the id's
+ * and the domain's are one). It costs an ibv_alloc_pd() and the provider's
+ * domain object. Neither probe of rtrs__fab_dom_open() runs again: a
+ * registration cache is the provider's, set up from the environment at its
+ * load, and the listener's domain of the same provider was probed
+ * (mr_cache_probe()); so were its wait objects (rtrs__fab_wait_probe()).
+ * Where RMA is software (tcp, net) swrma.c scopes keys to the endpoint
+ * already: the listener's domain, with a reference.
+ */
+int rtrs__fab_dom_for_connreq(struct fab_pep *pep, struct fab_connreq *req,
+			      struct fab_dom **out)
+{
+	struct fab_dom *l = pep->dom, *d;
+	int ret;
+
+	if (l->caps.sw_rma) {
+		rtrs__fab_dom_get(l);
+		*out = l;
+		return 0;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	atomic_init(&d->ref, 1);
+	init_map_lock(d);
+	ret = fi_domain(l->fabric, req->info, &d->domain, NULL);
+	if (ret) {
+		ret = rtrs__fab_errno(ret);
+		rtrs_dbg("%s: a domain for a connection: %s", l->caps.prov,
+			 rtrs_strerror(ret));
+		pthread_rwlock_destroy(&d->map_lock);
+		free(d);
+		return ret;
+	}
+	rtrs__fab_dom_get(l);
+	d->parent = l;
+	d->info = l->info;
+	d->fabric = l->fabric;
+	d->caps = l->caps;
+	d->guard_map = l->guard_map;
+	d->wait_sets = l->wait_sets;
+	d->home_loop = l->home_loop;
+	*out = d;
+	return 0;
+}
+
 void rtrs__fab_dom_get(struct fab_dom *d)
 {
 	atomic_fetch_add(&d->ref, 1);
@@ -350,8 +404,12 @@ void rtrs__fab_dom_put(struct fab_dom *d)
 	if (!d || atomic_fetch_sub(&d->ref, 1) != 1)
 		return;
 	fi_close(&d->domain->fid);
-	fi_close(&d->fabric->fid);
-	fi_freeinfo(d->info);
+	if (d->parent) {
+		rtrs__fab_dom_put(d->parent);
+	} else {
+		fi_close(&d->fabric->fid);
+		fi_freeinfo(d->info);
+	}
 	pthread_rwlock_destroy(&d->map_lock);
 	rtrs__fab_swr_dom_fini(d);
 	free(d);
@@ -621,11 +679,11 @@ int rtrs__fab_ep_connect(struct fab_ep *e, const void *data, size_t len)
 					  data, len));
 }
 
-int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
+int rtrs__fab_ep_accept_create(struct fab_dom *d, struct fab_connreq *req,
 			       unsigned loop, const struct fab_ep_ops *ops,
 			       void *ctx, struct fab_ep **out)
 {
-	struct fab_ep *e = ep_alloc(pep->dom, loop, ops, ctx);
+	struct fab_ep *e = ep_alloc(d, loop, ops, ctx);
 	int ret;
 
 	if (!e)
@@ -636,7 +694,7 @@ int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
 	if (!ret)
 		ret = rtrs__fab_swr_ep_init(e);
 	if (!ret)
-		ret = rtrs__fab_errno(fi_endpoint(pep->dom->domain, req->info,
+		ret = rtrs__fab_errno(fi_endpoint(d->domain, req->info,
 						  &e->ep, NULL));
 	if (!ret)
 		ret = bind_ep(e);

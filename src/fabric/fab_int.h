@@ -24,6 +24,10 @@ struct fab_dom {
 	struct fi_info *info;
 	struct fid_fabric *fabric;
 	struct fid_domain *domain;
+	/* A server path's own domain (rtrs__fab_dom_for_connreq()): opened
+	 * on its listener's domain's fabric, which it holds (NULL: this
+	 * domain opened the fabric and info is its own). */
+	struct fab_dom *parent;
 	struct fab_caps caps;
 	/* The provider's MR map. Registrations are made and dropped from
 	 * any thread, and progress (fi_cq_read, fi_eq_read, fi_trywait)

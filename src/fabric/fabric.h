@@ -155,6 +155,13 @@ unsigned rtrs__fab_nloops(void);
 int rtrs__fab_dom_open(const char *prov, const char *node,
 		       const char *service, const char *src_node, bool passive,
 		       struct fab_dom **out);
+/* The domain a server path's endpoints and registrations use, for the
+ * path of connection request @req (a reference; rtrs__fab_dom_put()):
+ * where the device checks RMA (!caps.sw_rma, verbs) a new one of its own,
+ * so that the path's keys work on its own endpoints only; else @pep's
+ * (software RMA scopes keys itself). */
+int rtrs__fab_dom_for_connreq(struct fab_pep *pep, struct fab_connreq *req,
+			      struct fab_dom **out);
 void rtrs__fab_dom_get(struct fab_dom *d);
 void rtrs__fab_dom_put(struct fab_dom *d);
 const struct fab_caps *rtrs__fab_dom_caps(const struct fab_dom *d);
@@ -192,8 +199,10 @@ int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
  * zero (else -EMSGSIZE); the peer then receives the shorter data. */
 int rtrs__fab_ep_connect(struct fab_ep *ep, const void *data, size_t len);
 
-/* Passive side, from inside connreq(). Then post receives and accept. */
-int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
+/* Passive side, from inside connreq(), on @d: the listener's domain or one
+ * from rtrs__fab_dom_for_connreq() for the same request's path. Then post
+ * receives and accept. */
+int rtrs__fab_ep_accept_create(struct fab_dom *d, struct fab_connreq *req,
 			       unsigned loop, const struct fab_ep_ops *ops,
 			       void *ctx, struct fab_ep **out);
 int rtrs__fab_ep_accept(struct fab_ep *ep, const void *data, size_t len);

@@ -345,7 +345,17 @@ int rtrs__fab_ep_connect(struct fab_ep *ep, const void *data, size_t len)
 	return -ENOSYS;
 }
 
-int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
+/* the fake's RMA is no one's: the listener's domain */
+int rtrs__fab_dom_for_connreq(struct fab_pep *pep, struct fab_connreq *req,
+			      struct fab_dom **out)
+{
+	FUZZ_CHECK(!req->ep && !req->rejected);
+	rtrs__fab_dom_get(pep->dom);
+	*out = pep->dom;
+	return 0;
+}
+
+int rtrs__fab_ep_accept_create(struct fab_dom *d, struct fab_connreq *req,
 			       unsigned loop, const struct fab_ep_ops *ops,
 			       void *ctx, struct fab_ep **out)
 {
@@ -353,7 +363,7 @@ int rtrs__fab_ep_accept_create(struct fab_pep *pep, struct fab_connreq *req,
 
 	(void)loop;
 	FUZZ_CHECK(!req->ep && !req->rejected);
-	e = ep_new(pep->dom, ops, ctx);
+	e = ep_new(d, ops, ctx);
 	if (!e)
 		return -ENOMEM;
 	req->ep = e;

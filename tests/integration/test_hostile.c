@@ -39,6 +39,10 @@
  *    without the proof get no chunk key (refused, -EACCES; a refused path
  *    is closed by its next message). HOSTILE_AUTH_NOKEYS=1 runs the same
  *    against a server without keys, where every one of them gets in.
+ *  - "wrap": RMA with a wrapping length (item 1), then "keyscope".
+ *  - "keyscope": a chunk key of one raw session used from another's
+ *    connection (item 2; software RMA frames, or RDMA writes on verbs):
+ *    refused, nothing lands, the victim session stays up.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -1403,51 +1407,100 @@ static void caps_mode(void);
  * connection of session B. Software RMA scopes a path's keys to that
  * path: B's path is closed as bad input and nothing lands. (Before: the
  * frame landed in A's chunk, and A's next request on the chunk ran what B
- * had put there.) Verbs keys are valid on every queue pair of the
- * listener's protection domain: not covered there (docs/security.md).
+ * had put there.) Verbs: B's raw fi_writemsg with A's key and address;
+ * each server path has a protection domain of its own, so the device
+ * refuses it (rxe: a remote access error; siw: a TERMINATE after the
+ * write completed locally) and B's path is dropped. (Before, with one
+ * protection domain per listener: the write landed in A's chunk, and A's
+ * next request ran it.)
  */
+/* Wait for the completion of the write just posted on @c (verbs): 1 it
+ * completed, 0 it failed, -1 none within @ms. */
+static int write_done(struct rcon *c, unsigned ms)
+{
+	uint64_t t0 = perf_now_ns();
+
+	while (perf_now_ns() - t0 < (uint64_t)ms * 1000000) {
+		struct fi_cq_data_entry e;
+		ssize_t n = fi_cq_read(c->cq, &e, 1);
+
+		if (n == 1 && (e.flags & FI_WRITE))
+			return 1;
+		if (n == -FI_EAVAIL) {
+			struct fi_cq_err_entry ee = { 0 };
+
+			fi_cq_readerr(c->cq, &ee, 0);
+			printf("hostile keyscope: B's write failed: %s (prov_errno %d)\n",
+			       fi_strerror(ee.err), ee.prov_errno);
+			return 0;
+		}
+		t_sleep_ms(1);
+	}
+	return -1;
+}
+
 static void keyscope_case(const uint8_t *msg, size_t n)
 {
 	struct perf_hdr h;
 	struct rsess a, b;
 	long long bad = srv_stat("paths_closed_bad_input");
-	bool landed_open;
+	bool landed_open, swr;
 
 	memcpy(&h, msg + 512, sizeof(h));
-	if (!new_ok(&a, true))
+	/* the raw sessions answer no heartbeat: the server drops them
+	 * after hb_missed_max x hb_interval_ms (5 s), so everything below
+	 * is done well before A's (the younger) and B's time is up */
+	if (!new_ok(&b, true))
 		return;
-	if (!new_ok(&b, true)) {
-		sess_close(&a);
-		return;
-	}
-	if (!b.c[1].swr) {
-		sess_close(&a);
+	if (!new_ok(&a, true)) {
 		sess_close(&b);
 		return;
 	}
-	CHECK_EQ(swr_send(&b.c[1], SWR_RMA, SWR_LAST, 0, a.key[2], a.addr[2],
-			  msg, n), 0);
-	landed_open = !dropped(&b, 2000);
+	swr = b.c[1].swr;
+	/* a frame on software RMA, a plain RDMA write (no immediate) else */
+	CHECK_EQ(raw_write(&b, msg, n, a.addr[2], a.key[2], false, 0), 0);
+	if (swr) {
+		landed_open = !dropped(&b, 2000);
+	} else {
+		uint64_t t0 = perf_now_ns();
+		int w = write_done(&b.c[1], 2000);
+
+		CHECK(w >= 0, "keyscope: no completion for B's write");
+		/* RoCE: a remote access error; iWARP completes a write once
+		 * it is sent, and the target's refusal (a TERMINATE) ends
+		 * the connection: either way B's path goes, at once */
+		landed_open = !dropped(&b, 2000);
+		printf("hostile keyscope: B's write %s, B's path %s (%llu ms)\n",
+		       w == 1 ? "completed" : "failed",
+		       landed_open ? "up" : "dropped",
+		       (unsigned long long)(perf_now_ns() - t0) / 1000000);
+	}
 	CHECK(!landed_open, "keyscope: a connection of another session wrote "
-	      "with session A's key and was not closed");
+	      "with session A's key and was not %s",
+	      swr ? "closed" : "refused");
 	if (landed_open)        /* show what it did: A's request runs it */
 		raw_write(&a, msg, 0, a.addr[2], a.key[2], true,
 			  rtrs__proto_io_req_imm(&a.g, 2, 512 + sizeof(h)));
 	t_sleep_ms(200);
 	CHECK(store_is(WRAP_X, 0x11), "keyscope: another session's write ran");
-	CHECK(srv_stat("paths_closed_bad_input") > bad,
-	      "keyscope: not counted as bad input");
+	if (swr)
+		CHECK(srv_stat("paths_closed_bad_input") > bad,
+		      "keyscope: not counted as bad input");
 	CHECK(!dropped(&a, 200) || landed_open,
 	      "keyscope: the victim session's path was closed");
-	printf("hostile keyscope: session A's key from session B: %s\n",
-	       landed_open ? "ACCEPTED" : "refused, B's path closed");
+	printf("hostile keyscope (%s): session A's key from session B: %s\n",
+	       swr ? "frame" : "RDMA write",
+	       landed_open ? "ACCEPTED" : swr ? "refused, B's path closed" :
+	       "refused by the device, B's path dropped");
 	sess_close(&a);
 	sess_close(&b);
 }
 
-static void wrap_mode(void)
+/* The store at WRAP_X filled with 0x11 (through the good session), and
+ * @msg: 512 bytes of 0xa5 + a WRITE of them to WRAP_X + its message. */
+static size_t wrap_setup(uint8_t *msg)
 {
-	static uint8_t msg[1024], fill[512];
+	static uint8_t fill[512];
 	struct perf_hdr h = { .magic = PERF_MAGIC, .op = PERF_OP_WRITE,
 			      .off = WRAP_X, .len = 512 };
 	size_t n;
@@ -1458,6 +1511,23 @@ static void wrap_mode(void)
 	memcpy(msg + 512, &h, sizeof(h));
 	n = 512 + sizeof(h);
 	n += rtrs__proto_write_msg_encode(msg + n, sizeof(h));
+	return n;
+}
+
+/* issue 15 item 2 alone (every provider, the lab's verbs included) */
+static void keyscope_mode(void)
+{
+	static uint8_t msg[1024];
+	size_t n = wrap_setup(msg);
+
+	keyscope_case(msg, n);
+}
+
+static void wrap_mode(void)
+{
+	static uint8_t msg[1024];
+	size_t n = wrap_setup(msg);
+
 	for (int a = 0; a < 4; a++) {
 		bool frame = a >= 2, far = a % 2;
 		long long bad = srv_stat("paths_closed_bad_input");
@@ -1494,7 +1564,8 @@ static void wrap_mode(void)
 		/* chunk 1's request: executes what landed there */
 		if (!far)
 			raw_write(&s, msg, 0, s.addr[1], s.key[1], true,
-				  rtrs__proto_io_req_imm(&s.g, 1, 512 + sizeof(h)));
+				  rtrs__proto_io_req_imm(&s.g, 1, 512 +
+					  sizeof(struct perf_hdr)));
 		CHECK(dropped(&s, 3000), "wrap attack %d: attacker's path not closed",
 		      a);
 		CHECK(kill(srv_pid, 0) == 0 && srv_stat("sessions") >= 0,
@@ -1982,6 +2053,8 @@ int main(int argc, char **argv)
 		caps_mode();
 	} else if (!strcmp(mode, "wrap")) {
 		wrap_mode();
+	} else if (!strcmp(mode, "keyscope")) {
+		keyscope_mode();
 	} else if (!strcmp(mode, "auth")) {
 		auth_mode();
 	} else {
