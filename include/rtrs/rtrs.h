@@ -598,6 +598,10 @@ RTRS_API int rtrs_srv_mr_pins(struct rtrs_srv_ctx *ctx);
  * rtrs_srv_resp(). Needs always_invalidate = 0: the answer then rides on
  * the data, and if sending from @buf fails (it was unmapped), the path
  * fails instead of answering; the client retries the READ elsewhere.
+ * On a provider whose RMA the hardware checks (verbs) each path has a
+ * protection domain of its own (keys scoped to the path), where @mr is not
+ * registered yet: there the data is copied into the chunk and sent from
+ * it (correct, not zero-copy; docs/security.md, item 2).
  * Errors: -EINVAL (@op not a READ or already answered, @buf not wholly in
  * @mr), -EOPNOTSUPP (always_invalidate): then @op is not answered;
  * -ENOTCONN as rtrs_srv_resp().

@@ -554,6 +554,7 @@ static void test_policies(void)
  * caller. */
 static void failover_batch(uint32_t op, unsigned seed)
 {
+	struct rtrs_srv_stats ss;
 	struct rtrs_clt_stats cs;
 	unsigned tags[32];
 
@@ -573,8 +574,19 @@ static void failover_batch(uint32_t op, unsigned seed)
 	for (int i = 0; i < 10000 && held() < 32; i++)
 		t_sleep_ms(1);
 	CHECK_EQ(held(), 32);
+	rtrs_srv_get_stats(srv, &ss);
 	CHECK_EQ(rtrs_clt_reconnect_path(sess, 1), 0);
 	CHECK_EQ(rtrs_clt_disconnect_path(sess, 0), 0);
+	/* every retry attached to its held original, then the answers go
+	 * (through the retries' path) */
+	for (int i = 0; i < 10000; i++) {
+		struct rtrs_srv_stats now;
+
+		rtrs_srv_get_stats(srv, &now);
+		if (now.dup_attached - ss.dup_attached >= 32)
+			break;
+		t_sleep_ms(1);
+	}
 	atomic_store(&hold_ms, 0);
 	release_held();
 	CHECK(wait_all(32, 10000), "%s did not complete after failover",
