@@ -125,7 +125,8 @@ static int swr_send(struct rcon *c, unsigned type, unsigned flags,
 {
 	if (len > sizeof(c->m.tx) - SWR_HDR)
 		return -1;
-	memmove(c->m.tx + SWR_HDR, buf, len);
+	if (len)        /* a header-only frame may come with no buffer */
+		memmove(c->m.tx + SWR_HDR, buf, len);
 	frame_put((uint8_t *)c->m.tx, type, flags, imm, key, (uint32_t)len, off);
 	return (int)fi_send(c->ep, c->m.tx, SWR_HDR + len, c->desc, 0, NULL);
 }

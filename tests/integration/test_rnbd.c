@@ -736,8 +736,10 @@ static void restart_case(bool poll)
 	waitpid(srv_pid, &st, 0);
 	snprintf(listen, sizeof(listen), "%s,%s", addr[0], addr[1]);
 	CHECK_EQ(server_start(srv_exe, listen), 0);
-	/* IO goes on once the paths are back and the device is re-opened */
-	for (int i = 0; i < 100 && atomic_load(&rs.ios) < before + 200; i++)
+	/* IO goes on once the paths are back and the device is re-opened:
+	 * judged by the count; the bound (60 s) only ends a hang (a loaded
+	 * lab guest under TCG needed more than 10 s for 200 IOs) */
+	for (int i = 0; i < 600 && atomic_load(&rs.ios) < before + 200; i++)
 		t_sleep_ms(100);
 	atomic_store(&rs.stop, true);
 	for (int i = 0; i < 2; i++)
