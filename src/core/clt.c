@@ -1387,8 +1387,12 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	if (ret)
 		return ret;
 	ret = path_wait(p, con_done, c, s->attr.connect_timeout_ms);
-	if (!ret)
+	if (!ret) {
+		/* a CM event may set it any time: p->lock (TSan) */
+		pthread_mutex_lock(&p->lock);
 		ret = c->cm_err;
+		pthread_mutex_unlock(&p->lock);
+	}
 	return ret;
 }
 

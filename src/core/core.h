@@ -340,6 +340,8 @@ struct srv_path {
 	struct fab_opctx info_ctx;
 	char peer[128];
 	bool counted_up;
+	_Atomic bool info_sent;        /* its info_rsp is posted: heartbeats
+						   may follow it (not overtake it) */
 	bool pending;                   /* in ctx->npending: no info exchange
 					   accepted yet; under ctx->lock */
 	uint64_t born_ms;               /* created: the handshake deadline */

@@ -384,7 +384,8 @@ static void srv_hb(struct rtrs_timer *t)
 		path_close(p, -ETIMEDOUT, false);
 		return;         /* @p may be gone */
 	}
-	if (atomic_load(&p->state) == SRV_PATH_CONNECTED) {
+	if (atomic_load(&p->state) == SRV_PATH_CONNECTED &&
+	    atomic_load(&p->info_sent)) {
 		int ret;
 
 		c0 = p->cons[0];
@@ -1145,6 +1146,10 @@ static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
 	ret = send_info_rsp(p, c, refuse);
 	if (ret)
 		path_close(p, ret, false);
+	else if (!refuse)
+		/* from now on a heartbeat comes after it on con 0: before, it
+		 * would take the client's info receive */
+		atomic_store(&p->info_sent, true);
 }
 
 static void srv_cqe(void *ctx, const struct fab_cqe *cq)

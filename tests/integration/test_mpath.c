@@ -93,6 +93,7 @@ static char addr[2][128];
 static int srv_ctl_disable;
 static struct rtrs_srv_sess *_Atomic srv_sess;  /* the last one seen */
 static unsigned hb_ms = 200;            /* both sides */
+static unsigned link_ev_delay_ms;       /* hbrace: a slow link_ev */
 
 /* zcopy: READs are answered from mem, registered as zmr; what the
  * answers returned */
@@ -245,6 +246,19 @@ static int rdma_ev(void *priv, struct rtrs_srv_op *op, void *data,
 	return 0;
 }
 
+/* hbrace: the server's link_ev takes longer than heartbeats (the API
+ * says it must not block: this widens a window that a loaded machine
+ * opens too) */
+static int slow_link_ev(struct rtrs_srv_sess *s, enum rtrs_srv_link_ev ev,
+			void *priv)
+{
+	(void)s;
+	(void)priv;
+	if (ev == RTRS_SRV_LINK_EV_CONNECTED)
+		t_sleep_ms(link_ev_delay_ms);
+	return 0;
+}
+
 static int srv_start(void)
 {
 	const char *ls[2] = { t_listen(0), t_listen(1) };
@@ -259,6 +273,8 @@ static int srv_start(void)
 	a.hb_missed_max = 3;
 	a.ctl_disable = srv_ctl_disable;
 	a.always_invalidate = !zcopy || zcopy_inv;
+	if (link_ev_delay_ms)
+		a.ops.link_ev = slow_link_ev;
 	ret = rtrs_srv_open(ls, 2, &a, &srv);
 	if (ret) {
 		fprintf(stderr, "srv open: %s\n", rtrs_strerror(ret));
@@ -1262,6 +1278,26 @@ out:
 	close(fds[1]);
 }
 
+/*
+ * A path becomes connected on the server before its info_rsp goes out;
+ * a heartbeat sent in between took the client's info receive, and the
+ * info_rsp then fell into a heartbeat buffer: the open failed (-EPROTO,
+ * seen under TSan). Heartbeats now start after the info_rsp is posted.
+ */
+static void test_hbrace(void)
+{
+	unsigned tags[8];
+
+	for (int i = 0; i < 3; i++) {
+		if (open_sess(0))
+			return;
+		write_batch(8, 700 + (unsigned)i, tags);
+		CHECK(wait_all(8, 10000), "writes did not complete");
+		read_verify(8, 700 + (unsigned)i);
+		close_sess();
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "all";
@@ -1283,6 +1319,10 @@ int main(int argc, char **argv)
 	srv_ctl_disable = !strcmp(mode, "ctl");
 	if (!strcmp(mode, "postfail"))
 		hb_ms = 10000;
+	if (!strcmp(mode, "hbrace")) {
+		hb_ms = 100;
+		link_ev_delay_ms = 250;
+	}
 	zcopy_inv = !strcmp(mode, "zcopy_inv");
 	zcopy = zcopy_inv || !strcmp(mode, "zcopy");
 	if (srv_start())
@@ -1315,6 +1355,8 @@ int main(int argc, char **argv)
 		test_close_verbs();
 	if (!strcmp(mode, "recon_close"))
 		test_recon_close();
+	if (!strcmp(mode, "hbrace"))
+		test_hbrace();
 	pthread_mutex_lock(&q_lock);
 	q_stop = true;
 	pthread_mutex_unlock(&q_lock);
