@@ -30,7 +30,8 @@ static void conn_req(const uint8_t *d, size_t n)
 	/* cid .. paths_uuid as received */
 	FUZZ_CHECK(!memcmp(buf + 6, d + 6, 44 - 6));
 	FUZZ_CHECK(buf[44] == (d[44] & (RTRS_CONN_FIRST_F | RTRS_CONN_FENCE_F |
-					 RTRS_CONN_PATH_NO_F)));
+					 RTRS_CONN_PATH_NO_F | RTRS_CONN_AUTH_F |
+					 RTRS_CONN_FRAMES_F)));
 	/* the re-encoding, whole and as a CM that cuts the tail carries it */
 	for (size_t len = RTRS_CONN_REQ_MIN_LEN; len <= sizeof(buf); len++) {
 		size_t kept = len <= 46 ? 0 : len - 46;  /* of path_no */
@@ -67,7 +68,9 @@ static void conn_rsp(const uint8_t *d, size_t n)
 		FUZZ_CHECK(rtrs__proto_geom(&g, r.queue_depth, r.max_io_size,
 					    r.max_hdr_size) == 0);
 		FUZZ_CHECK(!(r.flags & ~(uint32_t)(RTRS_MSG_NEW_RKEY_F |
-						   RTRS_MSG_FENCE_F)));
+						   RTRS_MSG_FENCE_F |
+						   RTRS_MSG_AUTH_F |
+						   RTRS_MSG_FRAMES_F)));
 	}
 	rtrs__proto_conn_rsp_encode(buf, &r);
 	FUZZ_CHECK(!memcmp(buf + 6, d + 6, RTRS_CONN_RSP_MIN_LEN - 6));
