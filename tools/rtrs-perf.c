@@ -29,6 +29,7 @@
 
 #include "perf_common.h"
 #include "rtrs/rtrs.h"
+#include "util/workq.h"
 
 int perf_raw_main(int argc, char **argv);
 
@@ -86,7 +87,7 @@ static size_t split_list(char *s, char **out, size_t max)
 
 /* A request waiting for the --resp-thread worker. */
 struct pending {
-	struct pending *next;
+	struct rtrs_work w;
 	struct rtrs_srv_op *op;
 	void *data;
 	size_t len;
@@ -99,11 +100,8 @@ static struct {
 	_Atomic uint64_t sessions;
 	bool resp_thread;
 	unsigned delay_us;          /* --delay-us: a slow backend */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct pending *head, **tail;
-	bool stop;
-} srv = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	struct rtrs_workq *wq;      /* --resp-thread: one thread */
+} srv;
 
 /* Serve one request; returns the status to answer with. */
 static int srv_execute(struct rtrs_srv_op *op, void *data, size_t datalen,
@@ -136,30 +134,14 @@ static int srv_execute(struct rtrs_srv_op *op, void *data, size_t datalen,
 
 /* The --resp-thread worker: answers from a thread that is not a progress
  * thread, as a real backend would. */
-static void *srv_worker(void *arg)
+static void srv_work(struct rtrs_work *w)
 {
-	(void)arg;
-	pthread_mutex_lock(&srv.lock);
-	for (;;) {
-		struct pending *p;
+	struct pending *p = (struct pending *)w;
 
-		while (!srv.head && !srv.stop)
-			pthread_cond_wait(&srv.cond, &srv.lock);
-		if (!srv.head)
-			break;
-		p = srv.head;
-		srv.head = p->next;
-		if (!srv.head)
-			srv.tail = &srv.head;
-		pthread_mutex_unlock(&srv.lock);
-		if (srv.delay_us)
-			usleep(srv.delay_us);
-		rtrs_srv_resp(p->op, srv_execute(p->op, p->data, p->len, &p->h));
-		free(p);
-		pthread_mutex_lock(&srv.lock);
-	}
-	pthread_mutex_unlock(&srv.lock);
-	return NULL;
+	if (srv.delay_us)
+		usleep(srv.delay_us);
+	rtrs_srv_resp(p->op, srv_execute(p->op, p->data, p->len, &p->h));
+	free(p);
 }
 
 static int srv_rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
@@ -188,12 +170,9 @@ static int srv_rdma_ev(void *sess_priv, struct rtrs_srv_op *op, void *data,
 
 		if (!p)
 			return -ENOMEM;
-		*p = (struct pending){ NULL, op, data, datalen, h };
-		pthread_mutex_lock(&srv.lock);
-		*srv.tail = p;
-		srv.tail = &p->next;
-		pthread_cond_signal(&srv.cond);
-		pthread_mutex_unlock(&srv.lock);
+		*p = (struct pending){ { NULL, srv_work }, op, data, datalen,
+				       h };
+		rtrs__workq_push(srv.wq, &p->w);
 		return 0;
 	}
 	ret = srv_execute(op, data, datalen, &h);
@@ -263,7 +242,6 @@ static int server_main(int argc, char **argv)
 	int sfd = -1;
 	struct rtrs_srv_attr attr;
 	struct rtrs_auth auth = { sizeof(auth), NULL, NULL };
-	pthread_t worker;
 	struct rtrs_srv_ctx *ctx;
 	struct rtrs_srv_stats st;
 	char *listen = NULL, *addrs[16];
@@ -330,9 +308,11 @@ static int server_main(int argc, char **argv)
 	}
 	attr.ops.rdma_ev = srv_rdma_ev;
 	attr.ops.link_ev = srv_link_ev;
-	srv.tail = &srv.head;
-	if (srv.resp_thread)
-		pthread_create(&worker, NULL, srv_worker, NULL);
+	if (srv.resp_thread && (ret = rtrs__workq_start(1, &srv.wq))) {
+		fprintf(stderr, "rtrs-perf server: worker: %s\n",
+			strerror(-ret));
+		return 2;
+	}
 	ret = rtrs_srv_open_auth((const char *const *)addrs, n, &attr,
 				 auth.key_file ? &auth : NULL, &ctx);
 	if (ret) {
@@ -365,13 +345,7 @@ static int server_main(int argc, char **argv)
 	rtrs_srv_get_stats(ctx, &st);
 	/* close waits for every op to be answered: the worker still runs */
 	rtrs_srv_close(ctx);
-	if (srv.resp_thread) {
-		pthread_mutex_lock(&srv.lock);
-		srv.stop = true;
-		pthread_cond_signal(&srv.cond);
-		pthread_mutex_unlock(&srv.lock);
-		pthread_join(worker, NULL);
-	}
+	rtrs__workq_stop(srv.wq);
 	fprintf(stderr,
 		"rtrs-perf server: reads %llu (%llu B) writes %llu (%llu B) "
 		"sessions %llu bad-input paths %llu hb-timeouts %llu "
