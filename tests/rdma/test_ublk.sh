@@ -15,7 +15,9 @@
 #          refuses writes; a --foreground daemon ended with SIGTERM
 #          removes its device
 #   nokernel: (the host) without /dev/ublk-control map exits 3 and says
-#          why; list-mapped, unmap of nothing and bad usage
+#          why; list-mapped, unmap of nothing and bad usage; mappings whose
+#          daemon is gone (not running, or a zombie) listed dead and
+#          removed by unmap
 #
 #   test_ublk.sh RNBD_SERVER RNBD [quick|full|nokernel]
 set -uo pipefail
@@ -32,6 +34,40 @@ if [ "$mode" = nokernel ]; then
 	[ -z "$("$cli" list-mapped)" ] || { echo "FAIL: list-mapped"; fail=1; }
 	"$cli" unmap /dev/ublkb7 2>/dev/null; rc=$?
 	[ $rc -eq 1 ] || { echo "FAIL: unmap of nothing: exit $rc"; fail=1; }
+	# mappings whose daemon is gone: a pid that does not run, and a
+	# zombie named rnbd (its parent does not reap it): listed dead,
+	# unmap removes them at once
+	mk_state() { # ID PID
+		printf 'pid=%s\ndev=/dev/ublkb%s\ndevice=disk\nsession=s\nservers=127.0.0.1:1\naccess=rw\n' \
+			"$2" "$1" > "$RNBD_RUN_DIR/ublkb$1"
+	}
+	ln -s /bin/true "$RNBD_RUN_DIR/rnbd"
+	sh -c '"$1" & exec sleep 60' sh "$RNBD_RUN_DIR/rnbd" & zpar=$!
+	zpid=""
+	for _ in $(seq 1 100); do
+		zpid=$(pgrep -P "$zpar" -x rnbd) && grep -q '^State:.*Z' "/proc/$zpid/status" && break
+		sleep 0.1
+	done
+	[ -n "$zpid" ] || { echo "FAIL: no zombie"; fail=1; }
+	mk_state 5 "$zpid"
+	mk_state 6 999999999
+	"$cli" list-mapped > "$RNBD_RUN_DIR/list"
+	for i in 5 6; do
+		grep -qP "^/dev/ublkb$i\tdisk\t127.0.0.1:1\trw\tpid [0-9]+\tdead$" "$RNBD_RUN_DIR/list" ||
+			{ echo "FAIL: list-mapped: ublkb$i not dead: $(cat "$RNBD_RUN_DIR/list")"; fail=1; }
+	done
+	[ "$("$cli" list-mapped --json | grep -o '"alive":false' | wc -l)" = 2 ] ||
+		{ echo "FAIL: list-mapped --json: $("$cli" list-mapped --json)"; fail=1; }
+	for i in 5 6; do
+		t0=$SECONDS
+		"$cli" unmap "/dev/ublkb$i"; rc=$?
+		echo "unmap of a dead mapping (ublkb$i): exit $rc in $((SECONDS - t0)) s"
+		[ $rc -eq 0 ] && [ ! -e "$RNBD_RUN_DIR/ublkb$i" ] ||
+			{ echo "FAIL: unmap of a dead mapping ublkb$i: exit $rc"; fail=1; }
+	done
+	kill "$zpar" 2>/dev/null; wait "$zpar" 2>/dev/null
+	rm -f "$RNBD_RUN_DIR/rnbd" "$RNBD_RUN_DIR/list"
+	[ "$("$cli" list-mapped --json)" = "[]" ] || { echo "FAIL: list-mapped after unmap"; fail=1; }
 	for a in "unmap" "unmap /dev/sda" "list-mapped --bogus" "map -s 127.0.0.1:1"; do
 		# shellcheck disable=SC2086
 		"$cli" $a 2>/dev/null; rc=$?
