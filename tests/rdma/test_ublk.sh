@@ -18,8 +18,24 @@
 #          why; list-mapped, unmap of nothing and bad usage; mappings whose
 #          daemon is gone (not running, or a zombie) listed dead and
 #          removed by unmap
+# Failover under the block device (each maps the export by itself; the
+# daemon's counters come from its control socket through rtrsctl):
+#   cut:   fio randwrite 4k-128k QD 16 with verify=crc32c on the device;
+#          after 16 writes path 0's cable is pulled (lab-link rxe down)
+#          until its heartbeats fail it, then plugged in again: fio 0
+#          errors, requests failed over, path 0 reconnected
+#   restart: fio with verify and a dd of 8 MiB of random bytes (4 MiB
+#          before, 4 MiB while the server is down) while rnbd-server is
+#          killed (-9) and started again on the same addresses within
+#          --no-path-timeout: fio 0 errors, dd succeeds, the 8 MiB read
+#          back identical through the device and in the server's file,
+#          the device opened again on the new server
+#   kill:  the map daemon killed (-9) under an O_DIRECT reader: the reader
+#          ends with an IO error (no hung IO), /dev/ublkbN goes away,
+#          list-mapped shows the mapping dead, unmap deletes the rest
+#          (/dev/ublkcN, the state file); a new map works again
 #
-#   test_ublk.sh RNBD_SERVER RNBD [quick|full|nokernel]
+#   test_ublk.sh RNBD_SERVER RNBD [quick|full|nokernel|cut|restart|kill]
 set -uo pipefail
 srvbin=$1 cli=$2 mode=${3:-full}
 if [ "$mode" = nokernel ]; then
@@ -83,8 +99,12 @@ fi
 
 work=$(mktemp -d)
 export RNBD_RUN_DIR=$work/run
-spid=0 mnt=$work/mnt
+spid=0 mnt=$work/mnt bg=""
 cleanup() {
+	for p in $bg; do kill -9 "$p" 2>/dev/null; done
+	if command -v lab-link > /dev/null && [ "$(lab-link rxe state)" != up ]; then
+		lab-link rxe up
+	fi
 	mountpoint -q "$mnt" 2>/dev/null && umount "$mnt"
 	for f in "$RNBD_RUN_DIR"/ublkb*; do
 		[ -e "$f" ] && "$cli" unmap "${f##*/}"
@@ -101,6 +121,11 @@ MiB=1048576
 truncate -s 64M "$work/disk"
 . "$(dirname "$0")/../integration/lib.sh"
 srv_start_two "$work" "$srvbin" --export "disk=$work/disk"
+case $mode in
+cut|restart|kill)
+	. "$(dirname "$0")/ublk_failover.sh"
+	exit $fail ;;
+esac
 
 step map
 # a missing export: the daemon says why, map exits 1, nothing is left
