@@ -959,7 +959,6 @@ int rnbd_list_mapped_main(int argc, char **argv)
 	while (d && (e = readdir(d))) {
 		struct state s;
 		unsigned id;
-
 		bool alive;
 
 		if (strncmp(e->d_name, "ublkb", 5) || parse_dev(e->d_name, &id) ||
