@@ -460,20 +460,27 @@ static void state_remove(unsigned id)
 	unlink(p);
 }
 
-/* the daemon of @s still runs: process @pid exists and is an rnbd */
+/* the daemon of @s still runs: process @pid exists, is an rnbd, and is
+ * not a zombie (a daemon that died and was not reaped yet) */
 static bool state_alive(const struct state *s)
 {
-	char p[64], comm[64] = "";
+	char p[64], buf[256], *comm, *end;
+	size_t n;
 	FILE *f;
 
-	snprintf(p, sizeof(p), "/proc/%ld/comm", s->pid);
+	snprintf(p, sizeof(p), "/proc/%ld/stat", s->pid);
 	f = fopen(p, "re");
 	if (!f)
 		return false;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
-	return !strcmp(comm, "rnbd\n");
+	buf[n] = 0;
+	/* "PID (COMM) STATE ...": COMM may hold anything, ')' included */
+	comm = strchr(buf, '(');
+	end = strrchr(buf, ')');
+	if (!comm || !end || end - comm != 5 || strncmp(comm, "(rnbd)", 6))
+		return false;
+	return end[1] == ' ' && end[2] && !strchr("ZXx", end[2]);
 }
 
 /* ---- map ---- */
@@ -737,6 +744,7 @@ static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
 				      "%s%s", i ? "," : "", o->paths[i].dst);
 	ret = state_write(&st);
 	if (ret) {
+		st.pid = 0;
 		fprintf(stderr, "rnbd map: %s: %s\n", run_dir(),
 			strerror(-ret));
 		goto out;
@@ -762,10 +770,13 @@ static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
 		sig = sigwaitinfo(&sigs, NULL);
 	while (sig < 0 && errno == EINTR);
 	rc = 0;
-	state_remove(m->dev_id);
 out:
 	report(ready_fd, "");
 	teardown(m);
+	/* last: a daemon that dies in its teardown leaves the file, and
+	 * unmap deletes what is left */
+	if (st.pid)
+		state_remove(m->dev_id);
 	return rc;
 }
 
@@ -854,6 +865,8 @@ static int unmap_orphan(unsigned id)
 	int fd, ret;
 
 	ret = ctrl_open(&fd);
+	if (ret == -ENOENT || ret == -ENODEV || ret == -ENXIO)
+		return 0;       /* no ublk (any more): no device either */
 	if (ret)
 		return ret;
 	ret = io_uring_queue_init(4, &r, IORING_SETUP_SQE128);
@@ -882,30 +895,34 @@ int rnbd_unmap_main(int argc, char **argv)
 			"(%s/ublkb%u: %s)\n", id, run_dir(), id, strerror(-ret));
 		return 1;
 	}
-	if (!state_alive(&s)) {
-		ret = unmap_orphan(id);
-		if (ret)
-			fprintf(stderr, "rnbd unmap: /dev/ublkb%u: its daemon "
-				"%ld is gone, and deleting the device failed: "
-				"%s\n", id, s.pid, strerror(-ret));
-		else
-			state_remove(id);
-		return ret ? 1 : 0;
-	}
-	if (kill((pid_t)s.pid, SIGTERM)) {
-		fprintf(stderr, "rnbd unmap: kill %ld: %s\n", s.pid,
-			strerror(errno));
-		return 1;
-	}
-	/* it stops the device (the kernel drains it), deletes it, closes
-	 * the device and the session, exits */
-	for (int i = 0; i < 6000 && state_alive(&s); i++)
-		sleep_ms(50);
 	if (state_alive(&s)) {
-		fprintf(stderr, "rnbd unmap: daemon %ld did not exit in 300 s\n",
-			s.pid);
+		if (kill((pid_t)s.pid, SIGTERM)) {
+			fprintf(stderr, "rnbd unmap: kill %ld: %s\n", s.pid,
+				strerror(errno));
+			return 1;
+		}
+		/* it stops the device (the kernel drains it), deletes it,
+		 * closes the device and the session, removes the state file,
+		 * exits */
+		for (int i = 0; i < 6000 && state_alive(&s); i++)
+			sleep_ms(50);
+		if (state_alive(&s)) {
+			fprintf(stderr, "rnbd unmap: daemon %ld did not exit in "
+				"300 s\n", s.pid);
+			return 1;
+		}
+		if (state_read(id, &s))
+			return 0;
+	}
+	/* the daemon is gone and left its device: killed, or it died */
+	ret = unmap_orphan(id);
+	if (ret) {
+		fprintf(stderr, "rnbd unmap: /dev/ublkb%u: its daemon %ld is "
+			"gone, and deleting the device failed: %s\n", id, s.pid,
+			strerror(-ret));
 		return 1;
 	}
+	state_remove(id);
 	return 0;
 }
 
@@ -942,10 +959,12 @@ int rnbd_list_mapped_main(int argc, char **argv)
 	while (d && (e = readdir(d))) {
 		struct state s;
 		unsigned id;
+		bool alive;
 
 		if (strncmp(e->d_name, "ublkb", 5) || parse_dev(e->d_name, &id) ||
-		    state_read(id, &s) || !state_alive(&s))
+		    state_read(id, &s))
 			continue;
+		alive = state_alive(&s);
 		if (json) {
 			printf("%s{\"dev\":\"/dev/ublkb%u\",\"device\":",
 			       n ? "," : "", id);
@@ -954,11 +973,13 @@ int rnbd_list_mapped_main(int argc, char **argv)
 			json_str(s.servers);
 			printf(",\"session\":");
 			json_str(s.session);
-			printf(",\"access\":\"%s\",\"pid\":%ld}",
-			       s.ro ? "ro" : "rw", s.pid);
+			printf(",\"access\":\"%s\",\"pid\":%ld,\"alive\":%s}",
+			       s.ro ? "ro" : "rw", s.pid,
+			       alive ? "true" : "false");
 		} else {
-			printf("/dev/ublkb%u\t%s\t%s\t%s\tpid %ld\n", id,
-			       s.device, s.servers, s.ro ? "ro" : "rw", s.pid);
+			printf("/dev/ublkb%u\t%s\t%s\t%s\tpid %ld%s\n", id,
+			       s.device, s.servers, s.ro ? "ro" : "rw", s.pid,
+			       alive ? "" : "\tdead");
 		}
 		n++;
 	}

@@ -15,9 +15,27 @@
 #          refuses writes; a --foreground daemon ended with SIGTERM
 #          removes its device
 #   nokernel: (the host) without /dev/ublk-control map exits 3 and says
-#          why; list-mapped, unmap of nothing and bad usage
+#          why; list-mapped, unmap of nothing and bad usage; mappings whose
+#          daemon is gone (not running, or a zombie) listed dead and
+#          removed by unmap
+# Failover under the block device (each maps the export by itself; the
+# daemon's counters come from its control socket through rtrsctl):
+#   cut:   fio randwrite 4k-128k QD 16 with verify=crc32c on the device;
+#          after 16 writes path 0's cable is pulled (lab-link rxe down)
+#          until its heartbeats fail it, then plugged in again: fio 0
+#          errors, requests failed over, path 0 reconnected
+#   restart: fio with verify and a dd of 8 MiB of random bytes (4 MiB
+#          before, 4 MiB while the server is down) while rnbd-server is
+#          killed (-9) and started again on the same addresses within
+#          --no-path-timeout: fio 0 errors, dd succeeds, the 8 MiB read
+#          back identical through the device and in the server's file,
+#          the device opened again on the new server
+#   kill:  the map daemon killed (-9) under an O_DIRECT reader: the reader
+#          ends with an IO error (no hung IO), /dev/ublkbN goes away,
+#          list-mapped shows the mapping dead, unmap deletes the rest
+#          (/dev/ublkcN, the state file); a new map works again
 #
-#   test_ublk.sh RNBD_SERVER RNBD [quick|full|nokernel]
+#   test_ublk.sh RNBD_SERVER RNBD [quick|full|nokernel|cut|restart|kill]
 set -uo pipefail
 srvbin=$1 cli=$2 mode=${3:-full}
 if [ "$mode" = nokernel ]; then
@@ -32,6 +50,40 @@ if [ "$mode" = nokernel ]; then
 	[ -z "$("$cli" list-mapped)" ] || { echo "FAIL: list-mapped"; fail=1; }
 	"$cli" unmap /dev/ublkb7 2>/dev/null; rc=$?
 	[ $rc -eq 1 ] || { echo "FAIL: unmap of nothing: exit $rc"; fail=1; }
+	# mappings whose daemon is gone: a pid that does not run, and a
+	# zombie named rnbd (its parent does not reap it): listed dead,
+	# unmap removes them at once
+	mk_state() { # ID PID
+		printf 'pid=%s\ndev=/dev/ublkb%s\ndevice=disk\nsession=s\nservers=127.0.0.1:1\naccess=rw\n' \
+			"$2" "$1" > "$RNBD_RUN_DIR/ublkb$1"
+	}
+	ln -s /bin/true "$RNBD_RUN_DIR/rnbd"
+	sh -c '"$1" & exec sleep 60' sh "$RNBD_RUN_DIR/rnbd" & zpar=$!
+	zpid=""
+	for _ in $(seq 1 100); do
+		zpid=$(pgrep -P "$zpar" -x rnbd) && grep -q '^State:.*Z' "/proc/$zpid/status" && break
+		sleep 0.1
+	done
+	[ -n "$zpid" ] || { echo "FAIL: no zombie"; fail=1; }
+	mk_state 5 "$zpid"
+	mk_state 6 999999999
+	"$cli" list-mapped > "$RNBD_RUN_DIR/list"
+	for i in 5 6; do
+		grep -qP "^/dev/ublkb$i\tdisk\t127.0.0.1:1\trw\tpid [0-9]+\tdead$" "$RNBD_RUN_DIR/list" ||
+			{ echo "FAIL: list-mapped: ublkb$i not dead: $(cat "$RNBD_RUN_DIR/list")"; fail=1; }
+	done
+	[ "$("$cli" list-mapped --json | grep -o '"alive":false' | wc -l)" = 2 ] ||
+		{ echo "FAIL: list-mapped --json: $("$cli" list-mapped --json)"; fail=1; }
+	for i in 5 6; do
+		t0=$SECONDS
+		"$cli" unmap "/dev/ublkb$i"; rc=$?
+		echo "unmap of a dead mapping (ublkb$i): exit $rc in $((SECONDS - t0)) s"
+		[ $rc -eq 0 ] && [ ! -e "$RNBD_RUN_DIR/ublkb$i" ] ||
+			{ echo "FAIL: unmap of a dead mapping ublkb$i: exit $rc"; fail=1; }
+	done
+	kill "$zpar" 2>/dev/null; wait "$zpar" 2>/dev/null
+	rm -f "$RNBD_RUN_DIR/rnbd" "$RNBD_RUN_DIR/list"
+	[ "$("$cli" list-mapped --json)" = "[]" ] || { echo "FAIL: list-mapped after unmap"; fail=1; }
 	for a in "unmap" "unmap /dev/sda" "list-mapped --bogus" "map -s 127.0.0.1:1"; do
 		# shellcheck disable=SC2086
 		"$cli" $a 2>/dev/null; rc=$?
@@ -47,8 +99,12 @@ fi
 
 work=$(mktemp -d)
 export RNBD_RUN_DIR=$work/run
-spid=0 mnt=$work/mnt
+spid=0 mnt=$work/mnt bg=""
 cleanup() {
+	for p in $bg; do kill -9 "$p" 2>/dev/null; done
+	if command -v lab-link > /dev/null && [ "$(lab-link rxe state)" != up ]; then
+		lab-link rxe up
+	fi
 	mountpoint -q "$mnt" 2>/dev/null && umount "$mnt"
 	for f in "$RNBD_RUN_DIR"/ublkb*; do
 		[ -e "$f" ] && "$cli" unmap "${f##*/}"
@@ -65,6 +121,11 @@ MiB=1048576
 truncate -s 64M "$work/disk"
 . "$(dirname "$0")/../integration/lib.sh"
 srv_start_two "$work" "$srvbin" --export "disk=$work/disk"
+case $mode in
+cut|restart|kill)
+	. "$(dirname "$0")/ublk_failover.sh"
+	exit $fail ;;
+esac
 
 step map
 # a missing export: the daemon says why, map exits 1, nothing is left
