@@ -9,7 +9,7 @@
  * application reads it through rtrs__fab_poller_progress() (at the end of
  * this file).
  */
-#include "fab_int.h"
+#include "ofi.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,7 +14,7 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
 
-#include "fabric.h"
+#include "fabric/fabric.h"
 #include "util/util.h"
 
 #define RTRS_FI_VERSION FI_VERSION(1, 17)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* RMA carried as messages where the provider's own RMA is not trusted. */
-#include "fab_int.h"
+#include "ofi.h"
 
 #include <errno.h>
 #include <stdlib.h>

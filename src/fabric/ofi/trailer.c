@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* Immediate data where the provider carries none (iWARP). */
-#include "fab_int.h"
+#include "ofi.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* Domains, registrations, endpoints and posting over libfabric FI_EP_MSG. */
-#include "fab_int.h"
+#include "ofi.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
