@@ -3,10 +3,11 @@
  * Private to src/fabric/ofi/, the libfabric backend: its objects, and the
  * contract between its files. Calls among them go one way only:
  *
- *   pep.c -> ep.c; post.c -> ep.c       (the fabric.h operations)
- *   ep.c, poller.c, loop.c -> progress.c (per endpoint/listener work)
- *   post.c, progress.c -> swrma.c, trailer.c (software RMA, immediates)
- *   swrma.c, trailer.c -> mr.c -> domain.c -> wait.c -> errno.c
+ *   ops.c (the table) -> pep.c -> ep.c -> loop.c, poller.c -> progress.c
+ *   post.c -> ep.c (the peer's name), swrma.c, trailer.c
+ *   progress.c -> swrma.c, trailer.c -> mr.c -> domain.c -> wait.c
+ *   every file -> errno.c; and below them all, backend-neutral,
+ *   ../fault.c and ../spin.c
  *
  * (an arrow: "may call"; wake-ups are inline, below). No libfabric type
  * or constant leaves this folder.
