@@ -12,12 +12,17 @@
 
 #define FF_MAX_RX 64
 
+/* this backend's table (the end of the fabric part below) */
+static const struct rtrs__fab_ops fake_ops;
+
 struct fab_dom {
+	struct fab_obj obj;     /* first: this backend (fabric.h) */
 	int ref;
 	struct fab_caps caps;
 };
 
 struct fab_mr {
+	struct fab_obj obj;     /* first: this backend (fabric.h) */
 	struct fab_mr *next;
 	struct fab_dom *dom;
 	char *base;
@@ -33,6 +38,7 @@ struct ff_rx {
 };
 
 struct fab_ep {
+	struct fab_obj obj;     /* first: this backend (fabric.h) */
 	const struct fab_ep_ops *ops;
 	void *ctx;
 	struct fab_dom *dom;
@@ -43,6 +49,7 @@ struct fab_ep {
 };
 
 struct fab_pep {
+	struct fab_obj obj;     /* first: this backend (fabric.h) */
 	const struct fab_pep_ops *ops;
 	void *ctx;
 	struct fab_dom *dom;
@@ -152,6 +159,7 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 	if (!d)
 		return -ENOMEM;
 	FUZZ_CHECK(passive);    /* the server only listens */
+	d->obj.ops = &fake_ops;
 	d->ref = 1;
 	snprintf(d->caps.prov, sizeof(d->caps.prov), "%s", prov ? prov : "fake");
 	snprintf(d->caps.domain, sizeof(d->caps.domain), "fake0");
@@ -172,7 +180,7 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 	return 0;
 }
 
-void rtrs__fab_dom_get(struct fab_dom *d)
+static void fake_dom_get(struct fab_dom *d)
 {
 	pthread_mutex_lock(&L);
 	FUZZ_CHECK(d->ref > 0);
@@ -180,7 +188,7 @@ void rtrs__fab_dom_get(struct fab_dom *d)
 	pthread_mutex_unlock(&L);
 }
 
-void rtrs__fab_dom_put(struct fab_dom *d)
+static void fake_dom_put(struct fab_dom *d)
 {
 	bool last;
 
@@ -196,14 +204,14 @@ void rtrs__fab_dom_put(struct fab_dom *d)
 		free(d);
 }
 
-const struct fab_caps *rtrs__fab_dom_caps(const struct fab_dom *d)
+static const struct fab_caps *fake_dom_caps(const struct fab_dom *d)
 {
 	return &d->caps;
 }
 
 /* ---- registrations ---- */
 
-int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
+static int fake_mr_reg(struct fab_dom *d, void *buf, size_t len,
 		     unsigned access, struct fab_mr **out)
 {
 	struct fab_mr *m = calloc(1, sizeof(*m));
@@ -215,6 +223,7 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 	 * every page of a chunk pool, each input) */
 	touch(buf, 1);
 	touch((const char *)buf + len - 1, 1);
+	m->obj = d->obj;
 	m->dom = d;
 	m->base = buf;
 	m->len = len;
@@ -230,7 +239,7 @@ int rtrs__fab_mr_reg(struct fab_dom *d, void *buf, size_t len,
 	return 0;
 }
 
-int rtrs__fab_mr_reg_peer(struct fab_dom *d, void *buf, size_t len,
+static int fake_mr_reg_peer(struct fab_dom *d, void *buf, size_t len,
 			  const void *scope, struct fab_mr **out)
 {
 	(void)scope;    /* the fake fabric takes no RMA from the peer */
@@ -238,7 +247,7 @@ int rtrs__fab_mr_reg_peer(struct fab_dom *d, void *buf, size_t len,
 				FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE, out);
 }
 
-void rtrs__fab_mr_close(struct fab_mr *m)
+static void fake_mr_close(struct fab_mr *m)
 {
 	struct fab_mr **pp;
 
@@ -255,18 +264,18 @@ void rtrs__fab_mr_close(struct fab_mr *m)
 	free(m);
 }
 
-uint32_t rtrs__fab_mr_key(const struct fab_mr *m)
+static uint32_t fake_mr_key(const struct fab_mr *m)
 {
 	FUZZ_CHECK(m != NULL);
 	return m->key;
 }
 
-void *rtrs__fab_mr_desc(const struct fab_mr *m)
+static void *fake_mr_desc(const struct fab_mr *m)
 {
 	return m && m->dom->caps.mr_local ? (void *)m : NULL;
 }
 
-uint64_t rtrs__fab_mr_raddr(const struct fab_mr *m, const void *p)
+static uint64_t fake_mr_raddr(const struct fab_mr *m, const void *p)
 {
 	FUZZ_CHECK(m != NULL);
 	FUZZ_CHECK((const char *)p >= m->base &&
@@ -313,6 +322,7 @@ static struct fab_ep *ep_new(struct fab_dom *d, const struct fab_ep_ops *ops,
 	}
 	e = calloc(1, sizeof(*e));
 	if (e) {
+		e->obj = d->obj;
 		e->ops = ops;
 		e->ctx = ctx;
 		e->dom = d;
@@ -324,7 +334,7 @@ static struct fab_ep *ep_new(struct fab_dom *d, const struct fab_ep_ops *ops,
 	return e;
 }
 
-int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
+static int fake_ep_create(struct fab_dom *d, unsigned loop,
 			struct fab_poller *poller, const struct fab_ep_ops *ops,
 			void *ctx, struct fab_ep **out)
 {
@@ -337,7 +347,7 @@ int rtrs__fab_ep_create(struct fab_dom *d, unsigned loop,
 	return -ENOSYS;         /* no clients here */
 }
 
-int rtrs__fab_ep_connect(struct fab_ep *ep, const void *data, size_t len)
+static int fake_ep_connect(struct fab_ep *ep, const void *data, size_t len)
 {
 	(void)ep;
 	(void)data;
@@ -346,7 +356,7 @@ int rtrs__fab_ep_connect(struct fab_ep *ep, const void *data, size_t len)
 }
 
 /* the fake's RMA is no one's: the listener's domain */
-int rtrs__fab_dom_for_connreq(struct fab_pep *pep, struct fab_connreq *req,
+static int fake_dom_for_connreq(struct fab_pep *pep, struct fab_connreq *req,
 			      struct fab_dom **out)
 {
 	FUZZ_CHECK(!req->ep && !req->rejected);
@@ -355,7 +365,7 @@ int rtrs__fab_dom_for_connreq(struct fab_pep *pep, struct fab_connreq *req,
 	return 0;
 }
 
-int rtrs__fab_ep_accept_create(struct fab_dom *d, struct fab_connreq *req,
+static int fake_ep_accept_create(struct fab_dom *d, struct fab_connreq *req,
 			       unsigned loop, const struct fab_ep_ops *ops,
 			       void *ctx, struct fab_ep **out)
 {
@@ -371,7 +381,7 @@ int rtrs__fab_ep_accept_create(struct fab_dom *d, struct fab_connreq *req,
 	return 0;
 }
 
-int rtrs__fab_ep_accept(struct fab_ep *ep, const void *data, size_t len)
+static int fake_ep_accept(struct fab_ep *ep, const void *data, size_t len)
 {
 	struct rtrs_conn_rsp rsp;
 
@@ -386,7 +396,7 @@ int rtrs__fab_ep_accept(struct fab_ep *ep, const void *data, size_t len)
 	return 0;
 }
 
-int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
+static int fake_reject(struct fab_pep *pep, struct fab_connreq *req,
 		     const void *data, size_t len)
 {
 	struct rtrs_conn_rsp rsp;
@@ -399,13 +409,13 @@ int rtrs__fab_reject(struct fab_pep *pep, struct fab_connreq *req,
 	return 0;
 }
 
-void rtrs__fab_ep_set_scope(struct fab_ep *ep, const void *scope)
+static void fake_ep_set_scope(struct fab_ep *ep, const void *scope)
 {
 	(void)ep;
 	(void)scope;
 }
 
-void rtrs__fab_ep_close(struct fab_ep *ep)
+static void fake_ep_close(struct fab_ep *ep)
 {
 	if (!ep)
 		return;
@@ -416,25 +426,25 @@ void rtrs__fab_ep_close(struct fab_ep *ep)
 		close_now(ep);
 }
 
-void rtrs__fab_ep_want_tx(struct fab_ep *ep)
+static void fake_ep_want_tx(struct fab_ep *ep)
 {
 	pthread_mutex_lock(&L);
 	ep->want_tx = true;
 	pthread_mutex_unlock(&L);
 }
 
-const struct fab_caps *rtrs__fab_ep_caps(const struct fab_ep *ep)
+static const struct fab_caps *fake_ep_caps(const struct fab_ep *ep)
 {
 	return &ep->dom->caps;
 }
 
-int rtrs__fab_ep_peer(const struct fab_ep *ep, char *buf, size_t len)
+static int fake_ep_peer(const struct fab_ep *ep, char *buf, size_t len)
 {
 	snprintf(buf, len, "127.0.0.%u:%u", 1 + ep->id % 4, 4000 + ep->id);
 	return 0;
 }
 
-int rtrs__fab_ep_name(const struct fab_ep *ep, char *buf, size_t len)
+static int fake_ep_name(const struct fab_ep *ep, char *buf, size_t len)
 {
 	(void)ep;
 	snprintf(buf, len, "127.0.0.1:1234");
@@ -456,7 +466,7 @@ static int post_state(struct fab_ep *ep)
 	return ret;
 }
 
-int rtrs__fab_post_recv(struct fab_ep *ep, void *buf, size_t len, void *desc,
+static int fake_post_recv(struct fab_ep *ep, void *buf, size_t len, void *desc,
 			struct fab_opctx *ctx)
 {
 	size_t room = ep->dom->caps.msg_room;
@@ -484,7 +494,7 @@ int rtrs__fab_post_recv(struct fab_ep *ep, void *buf, size_t len, void *desc,
 	return ret;
 }
 
-int rtrs__fab_post_send(struct fab_ep *ep, const void *buf, size_t len,
+static int fake_post_send(struct fab_ep *ep, const void *buf, size_t len,
 			void *desc, bool has_imm, uint32_t imm,
 			struct fab_opctx *ctx, bool signal)
 {
@@ -502,7 +512,7 @@ int rtrs__fab_post_send(struct fab_ep *ep, const void *buf, size_t len,
 	return ret;
 }
 
-int rtrs__fab_post_write(struct fab_ep *ep, const struct iovec *iov,
+static int fake_post_write(struct fab_ep *ep, const struct iovec *iov,
 			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
 			 bool has_imm, uint32_t imm, struct fab_opctx *ctx,
 			 bool signal)
@@ -526,7 +536,7 @@ int rtrs__fab_post_write(struct fab_ep *ep, const struct iovec *iov,
 
 /* ---- listeners ---- */
 
-int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
+static int fake_pep_open(struct fab_dom *d, unsigned loop,
 		       const struct fab_pep_ops *ops, void *ctx,
 		       struct fab_pep **out)
 {
@@ -536,6 +546,7 @@ int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
 	if (!p)
 		return -ENOMEM;
 	FUZZ_CHECK(!the_pep);
+	p->obj = d->obj;
 	p->ops = ops;
 	p->ctx = ctx;
 	p->dom = d;
@@ -546,7 +557,7 @@ int rtrs__fab_pep_open(struct fab_dom *d, unsigned loop,
 	return 0;
 }
 
-void rtrs__fab_pep_close(struct fab_pep *pep)
+static void fake_pep_close(struct fab_pep *pep)
 {
 	pthread_mutex_lock(&L);
 	FUZZ_CHECK(pep == the_pep);
@@ -555,7 +566,7 @@ void rtrs__fab_pep_close(struct fab_pep *pep)
 	free(pep);
 }
 
-int rtrs__fab_pep_name(const struct fab_pep *pep, char *buf, size_t len)
+static int fake_pep_name(const struct fab_pep *pep, char *buf, size_t len)
 {
 	(void)pep;
 	snprintf(buf, len, "127.0.0.1:1234");
@@ -563,7 +574,7 @@ int rtrs__fab_pep_name(const struct fab_pep *pep, char *buf, size_t len)
 }
 
 /* no socket, no open-file limit: nothing is ever shed */
-uint64_t rtrs__fab_pep_shed(struct fab_pep *pep)
+static uint64_t fake_pep_shed(struct fab_pep *pep)
 {
 	(void)pep;
 	return 0;
@@ -577,29 +588,74 @@ int rtrs__fab_poller_create(struct fab_poller **out)
 	return -ENOSYS;
 }
 
-void rtrs__fab_poller_destroy(struct fab_poller *pl)
+static void fake_poller_destroy(struct fab_poller *pl)
 {
 	(void)pl;
 }
 
-int rtrs__fab_poller_progress(struct fab_poller *pl)
+static int fake_poller_progress(struct fab_poller *pl)
 {
 	(void)pl;
 	return 0;
 }
 
-void rtrs__fab_poller_wait(struct fab_poller *pl, int timeout_ms)
+static void fake_poller_wait(struct fab_poller *pl, int timeout_ms)
 {
 	(void)pl;
 	(void)timeout_ms;
 }
 
-void rtrs__fab_poller_wake(struct fab_poller *pl)
+static void fake_poller_wake(struct fab_poller *pl)
 {
 	(void)pl;
 }
 
 /* ---- the harness's side ---- */
+
+/* The fake as a backend of the contract (fabric.h); the calls that take
+ * no object (engine, dom_open, poller_create) are the ones above, linked
+ * instead of src/fabric/fabric.c. */
+static const struct rtrs__fab_ops fake_ops = {
+	.name = "fake",
+	.prov = NULL,
+	.engine_get = rtrs__fab_engine_get,
+	.engine_put = rtrs__fab_engine_put,
+	.nloops = rtrs__fab_nloops,
+	.dom_open = rtrs__fab_dom_open,
+	.poller_create = rtrs__fab_poller_create,
+	.dom_for_connreq = fake_dom_for_connreq,
+	.dom_get = fake_dom_get,
+	.dom_put = fake_dom_put,
+	.dom_caps = fake_dom_caps,
+	.mr_reg = fake_mr_reg,
+	.mr_reg_peer = fake_mr_reg_peer,
+	.mr_close = fake_mr_close,
+	.mr_key = fake_mr_key,
+	.mr_desc = fake_mr_desc,
+	.mr_raddr = fake_mr_raddr,
+	.ep_create = fake_ep_create,
+	.ep_accept_create = fake_ep_accept_create,
+	.ep_connect = fake_ep_connect,
+	.ep_accept = fake_ep_accept,
+	.reject = fake_reject,
+	.ep_close = fake_ep_close,
+	.ep_set_scope = fake_ep_set_scope,
+	.ep_want_tx = fake_ep_want_tx,
+	.ep_caps = fake_ep_caps,
+	.ep_peer = fake_ep_peer,
+	.ep_name = fake_ep_name,
+	.post_recv = fake_post_recv,
+	.post_send = fake_post_send,
+	.post_write = fake_post_write,
+	.poller_destroy = fake_poller_destroy,
+	.poller_progress = fake_poller_progress,
+	.poller_wait = fake_poller_wait,
+	.poller_wake = fake_poller_wake,
+	.pep_open = fake_pep_open,
+	.pep_close = fake_pep_close,
+	.pep_name = fake_pep_name,
+	.pep_shed = fake_pep_shed,
+};
 
 bool ff_connreq(const void *data, size_t len)
 {

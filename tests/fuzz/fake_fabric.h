@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
- * A fake fabric for fuzzing the server (fuzz_srv.c): src/fabric/fabric.h
- * implemented in memory, linked instead of the files of src/fabric. The harness
+ * A fake fabric for fuzzing the server (fuzz_srv.c): a backend of the
+ * contract in src/fabric/fabric.h (struct rtrs__fab_ops), in memory, linked
+ * instead of the files of src/fabric (it also gives the calls fabric.c
+ * gives: the engine, rtrs__fab_dom_open(), the poller). The harness
  * plays both the network and the progress loop: it makes connect
  * requests, completes receives with its bytes, writes into registered
  * memory as a correct RDMA NIC would (bounds and keys checked) and runs

@@ -580,7 +580,7 @@ static void test_fuzz_io(void **st)
 	free(c);
 }
 
-/* The runnable count that gates RTRS_POLL_US (src/fabric/loop.c). */
+/* The runnable count that gates RTRS_POLL_US (src/fabric/spin.c). */
 static void test_loadavg(void **state)
 {
 	(void)state;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* Immediate data where the provider carries none (iWARP). */
-#include "fab_int.h"
+#include "ofi.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -45,7 +45,7 @@ static void trl_encode(uint8_t *t, bool has_imm, uint32_t imm, bool rma)
 	t[7] = (uint8_t)(TRL_MAGIC >> 8);
 }
 
-void rtrs__fab_trl_rx(struct fab_cqe *c)
+void rtrs__ofi_trl_rx(struct fab_cqe *c)
 {
 	const uint8_t *t;
 	unsigned f;
@@ -73,7 +73,7 @@ void rtrs__fab_trl_rx(struct fab_cqe *c)
 
 /* The endpoint's trailer slots, where trailer-only messages cannot be
  * injected: one per send queue entry. */
-int rtrs__fab_trl_slots_init(struct fab_ep *e)
+int rtrs__ofi_trl_slots_init(struct fab_ep *e)
 {
 	const struct fab_caps *c = &e->dom->caps;
 	unsigned n = (unsigned)MIN(c->tx_size, (size_t)4096);
@@ -85,7 +85,7 @@ int rtrs__fab_trl_slots_init(struct fab_ep *e)
 	e->slot_free = calloc(n, sizeof(*e->slot_free));
 	if (!e->slots || !e->slot_free)
 		return -ENOMEM;
-	ret = rtrs__fab_mr_reg(e->dom, e->slots, n * sizeof(*e->slots),
+	ret = rtrs__ofi_mr_reg(e->dom, e->slots, n * sizeof(*e->slots),
 			       FAB_ACC_LOCAL, &e->slots_mr);
 	if (ret)
 		return ret;
@@ -95,16 +95,16 @@ int rtrs__fab_trl_slots_init(struct fab_ep *e)
 	return 0;
 }
 
-void rtrs__fab_trl_slots_free(struct fab_ep *e)
+void rtrs__ofi_trl_slots_free(struct fab_ep *e)
 {
-	rtrs__fab_mr_close(e->slots_mr);
+	rtrs__ofi_mr_close(e->slots_mr);
 	free(e->slots);
 	free(e->slot_free);
 }
 
 /* If @c completes a trailer slot of @e: free it, and make @c the caller's
  * completion (true), or swallow it (false). Other completions: true. */
-bool rtrs__fab_trl_cqe(struct fab_ep *e, struct fab_cqe *c)
+bool rtrs__ofi_trl_cqe(struct fab_ep *e, struct fab_cqe *c)
 {
 	uintptr_t p = (uintptr_t)c->ctx, lo = (uintptr_t)e->slots;
 	struct fab_trl_slot *sl;
@@ -155,7 +155,7 @@ static ssize_t trl_post(struct fab_ep *e, const void *buf, size_t len,
 	memcpy(sl->trl, t, FAB_MSG_ROOM);
 	sl->user = signal ? ctx : NULL;
 	iov = (struct iovec){ sl->trl, FAB_MSG_ROOM };
-	desc = rtrs__fab_mr_desc(e->slots_mr);
+	desc = rtrs__ofi_mr_desc(e->slots_mr);
 	m.desc = &desc;
 	m.context = &sl->ctx;
 	r = fi_sendmsg(e->ep, &m, FI_COMPLETION);
@@ -164,7 +164,7 @@ static ssize_t trl_post(struct fab_ep *e, const void *buf, size_t len,
 	return r;
 }
 
-ssize_t rtrs__fab_trl_send(struct fab_ep *e, const void *buf, size_t len,
+ssize_t rtrs__ofi_trl_send(struct fab_ep *e, const void *buf, size_t len,
 			void *desc, bool has_imm, uint32_t imm, bool rma,
 			struct fab_opctx *ctx, bool signal)
 {
@@ -175,7 +175,7 @@ ssize_t rtrs__fab_trl_send(struct fab_ep *e, const void *buf, size_t len,
 }
 
 /* With post_lock held. */
-int rtrs__fab_trl_flush_locked(struct fab_ep *e)
+int rtrs__ofi_trl_flush_locked(struct fab_ep *e)
 {
 	ssize_t r;
 
@@ -184,16 +184,16 @@ int rtrs__fab_trl_flush_locked(struct fab_ep *e)
 	r = trl_post(e, NULL, 0, NULL, e->trl, e->trl_ctx, e->trl_ctx != NULL);
 	if (!r)
 		e->trl_pending = false;
-	return rtrs__fab_errno((int)r);
+	return rtrs__ofi_errno((int)r);
 }
 
-int rtrs__fab_trl_flush(struct fab_ep *e)
+int rtrs__ofi_trl_flush(struct fab_ep *e)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&e->post_lock);
 	if (!e->dead)
-		ret = rtrs__fab_trl_flush_locked(e);
+		ret = rtrs__ofi_trl_flush_locked(e);
 	pthread_mutex_unlock(&e->post_lock);
 	return ret;
 }
@@ -205,7 +205,7 @@ int rtrs__fab_trl_flush(struct fab_ep *e)
  * finds the queue full, the notification is kept and sent before
  * anything else: the caller must not post the write again (another path
  * could then see a stale copy land in the chunk after its own). */
-ssize_t rtrs__fab_trl_write(struct fab_ep *e, const struct iovec *iov,
+ssize_t rtrs__ofi_trl_write(struct fab_ep *e, const struct iovec *iov,
 			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
 			 size_t total, uint32_t imm, struct fab_opctx *ctx,
 			 bool signal)
@@ -223,16 +223,12 @@ ssize_t rtrs__fab_trl_write(struct fab_ep *e, const struct iovec *iov,
 
 	if (r)
 		return r;
-	r = rtrs__fab_trl_send(e, NULL, 0, NULL, true, imm, true, ctx, signal);
+	r = rtrs__ofi_trl_send(e, NULL, 0, NULL, true, imm, true, ctx, signal);
 	if (r != -FI_EAGAIN)
 		return r;
 	trl_encode(e->trl, true, imm, true);
 	e->trl_ctx = signal ? ctx : NULL;
 	e->trl_pending = true;
-	atomic_store(&e->want_tx, true);
-	if (e->poller)
-		rtrs__fab_poller_wake(e->poller);
-	else
-		rtrs__fab_loop_wake(e->loop);
+	ofi_want_tx(e);
 	return 0;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* RMA carried as messages where the provider's own RMA is not trusted. */
-#include "fab_int.h"
+#include "ofi.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,14 +16,14 @@
  * anywhere in the target's memory. On such providers (caps.sw_rma) we use
  * none of their RMA: nothing is registered with remote access at
  * libfabric level (a raw fi_write finds no key and the provider drops the
- * connection), and rtrs__fab_post_write() sends frames instead:
+ * connection), and rtrs__ofi_post_write() sends frames instead:
  *
  *   le16 magic 0x5753 | u8 type | u8 flags | le32 imm | le32 key |
  *   le32 len | le64 off, then len bytes of payload          (24 + len)
  *
  * type RMA: payload for [off, off + len) of the registration @key (off is
- * what rtrs__fab_mr_raddr() gave: an offset in the region; the key must
- * be one of the endpoint's scope, rtrs__fab_mr_reg_peer()); type MSG: a
+ * what rtrs__ofi_mr_raddr() gave: an offset in the region; the key must
+ * be one of the endpoint's scope, rtrs__ofi_mr_reg_peer()); type MSG: a
  * message of the core, @off its position in the message. A write or a
  * message longer than SWR_FRAG goes as several frames, posted back to back
  * under post_lock; the last has SWR_LAST and, with an immediate, SWR_IMM.
@@ -33,7 +33,7 @@
  * order: an RMA frame's key is looked up in OUR table of registrations
  * made with FAB_ACC_REMOTE_WRITE on the domain, checked with
  * off <= region_len && len <= region_len - off (no sum, no wrap), and the
- * payload copied in under the table's lock (so rtrs__fab_mr_close()
+ * payload copied in under the table's lock (so rtrs__ofi_mr_close()
  * revokes); its immediate then completes to the core as FAB_CQE_RMA_IN,
  * using no receive, as tcp's own write with immediate did. A MSG frame is
  * copied into the core's oldest posted receive. Anything else - unknown
@@ -52,7 +52,6 @@
 #define SWR_FRAG (32u * 1024)
 #define SWR_NRX 8
 #define SWR_NTX_MAX 1024
-#define SWR_TAB 1024            /* buckets of the domain's key table */
 #define SWR_IOV_MAX 16
 
 enum { SWR_MSG = 1, SWR_RMA = 2 };
@@ -93,91 +92,9 @@ struct fab_swr {
 	struct fab_mr *txmr;
 };
 
-/* ---- the domain's table ---- */
-
-int rtrs__fab_swr_dom_init(struct fab_dom *d)
-{
-	d->rtab = calloc(SWR_TAB, sizeof(*d->rtab));
-	if (!d->rtab)
-		return -ENOMEM;
-	pthread_rwlock_init(&d->rtab_lock, NULL);
-	return 0;
-}
-
-void rtrs__fab_swr_dom_fini(struct fab_dom *d)
-{
-	if (!d->rtab)
-		return;
-	pthread_rwlock_destroy(&d->rtab_lock);
-	free(d->rtab);
-	d->rtab = NULL;
-}
-
-static struct fab_mr *tab_find(struct fab_dom *d, uint32_t key)
-{
-	struct fab_mr *m = d->rtab[key % SWR_TAB];
-
-	while (m && m->key != key)
-		m = m->rnext;
-	return m;
-}
-
-void rtrs__fab_swr_mr_add(struct fab_mr *m)
-{
-	struct fab_dom *d = m->dom;
-	uint32_t key;
-
-	pthread_rwlock_wrlock(&d->rtab_lock);
-	/* random: other sessions' keys stay unguessable; 0 never */
-	do
-		key = rtrs__random_u32();
-	while (!key || tab_find(d, key));
-	m->key = key;
-	m->rnext = d->rtab[key % SWR_TAB];
-	d->rtab[key % SWR_TAB] = m;
-	pthread_rwlock_unlock(&d->rtab_lock);
-}
-
-void rtrs__fab_swr_mr_del(struct fab_mr *m)
-{
-	struct fab_dom *d = m->dom;
-	struct fab_mr **pp;
-
-	pthread_rwlock_wrlock(&d->rtab_lock);
-	for (pp = &d->rtab[m->key % SWR_TAB]; *pp; pp = &(*pp)->rnext) {
-		if (*pp == m) {
-			*pp = m->rnext;
-			break;
-		}
-	}
-	pthread_rwlock_unlock(&d->rtab_lock);
-}
-
-/* Copy an RMA frame's payload into the registration it names: 0, or
- * -EACCES (no such key with remote write access), -ERANGE (outside). */
-static int rma_in(struct fab_ep *e, uint32_t key, uint64_t off,
-		  const void *src, uint32_t len)
-{
-	struct fab_dom *d = e->dom;
-	struct fab_mr *m;
-	int ret = 0;
-
-	pthread_rwlock_rdlock(&d->rtab_lock);
-	m = tab_find(d, key);
-	/* another path's (or session's) key counts as unknown */
-	if (!m || !(m->access & FAB_ACC_REMOTE_WRITE) || m->scope != e->scope)
-		ret = -EACCES;
-	else if (off > m->len || len > m->len - off)
-		ret = -ERANGE;
-	else if (len)
-		memcpy(m->base + off, src, len);
-	pthread_rwlock_unlock(&d->rtab_lock);
-	return ret;
-}
-
 /* ---- endpoints ---- */
 
-int rtrs__fab_swr_ep_init(struct fab_ep *e)
+int rtrs__ofi_swr_ep_init(struct fab_ep *e)
 {
 	const struct fab_caps *c = &e->dom->caps;
 	struct fab_swr *s;
@@ -198,11 +115,11 @@ int rtrs__fab_swr_ep_init(struct fab_ep *e)
 	if (!s->rx || !s->rxmem || !s->tx || !s->tx_free)
 		return -ENOMEM;
 	if (c->mr_local) {
-		ret = rtrs__fab_mr_reg(e->dom, s->rxmem,
+		ret = rtrs__ofi_mr_reg(e->dom, s->rxmem,
 				       (size_t)SWR_NRX * (SWR_HDR + SWR_FRAG),
 				       FAB_ACC_LOCAL, &s->rxmr);
 		if (!ret)
-			ret = rtrs__fab_mr_reg(e->dom, s->tx, n * sizeof(*s->tx),
+			ret = rtrs__ofi_mr_reg(e->dom, s->tx, n * sizeof(*s->tx),
 					       FAB_ACC_LOCAL, &s->txmr);
 		if (ret)
 			return ret;
@@ -215,14 +132,14 @@ int rtrs__fab_swr_ep_init(struct fab_ep *e)
 	return 0;
 }
 
-void rtrs__fab_swr_ep_free(struct fab_ep *e)
+void rtrs__ofi_swr_ep_free(struct fab_ep *e)
 {
 	struct fab_swr *s = e->swr;
 
 	if (!s)
 		return;
-	rtrs__fab_mr_close(s->rxmr);
-	rtrs__fab_mr_close(s->txmr);
+	rtrs__ofi_mr_close(s->rxmr);
+	rtrs__ofi_mr_close(s->txmr);
 	free(s->rx);
 	free(s->rxmem);
 	free(s->tx);
@@ -236,12 +153,12 @@ static int repost_locked(struct fab_ep *e, struct swr_rx *b)
 {
 	if (e->dead || !e->ep)
 		return 0;
-	return rtrs__fab_errno((int)fi_recv(e->ep, b->buf, SWR_HDR + SWR_FRAG,
-					    rtrs__fab_mr_desc(e->swr->rxmr), 0,
+	return rtrs__ofi_errno((int)fi_recv(e->ep, b->buf, SWR_HDR + SWR_FRAG,
+					    rtrs__ofi_mr_desc(e->swr->rxmr), 0,
 					    &b->ctx));
 }
 
-int rtrs__fab_swr_post_rx(struct fab_ep *e)
+int rtrs__ofi_swr_post_rx(struct fab_ep *e)
 {
 	int ret = 0;
 
@@ -254,7 +171,7 @@ int rtrs__fab_swr_post_rx(struct fab_ep *e)
 	return ret;
 }
 
-int rtrs__fab_swr_recv(struct fab_ep *e, void *buf, size_t len,
+int rtrs__ofi_swr_recv(struct fab_ep *e, void *buf, size_t len,
 		       struct fab_opctx *ctx)
 {
 	struct fab_swr *s = e->swr;
@@ -275,7 +192,7 @@ int rtrs__fab_swr_recv(struct fab_ep *e, void *buf, size_t len,
 	pthread_mutex_unlock(&e->post_lock);
 	/* a frame may wait for it: have the CQ's reader deliver it */
 	if (atomic_load(&s->has_held))
-		rtrs__fab_ep_want_tx(e);
+		ofi_want_tx(e);
 	return 0;
 }
 
@@ -355,7 +272,7 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 			last && has_imm ? imm : 0, key, (uint32_t)flen,
 			type == SWR_RMA ? off + pos : pos);
 		fiov[0] = (struct iovec){ t->hdr, SWR_HDR };
-		fdesc[0] = rtrs__fab_mr_desc(s->txmr);
+		fdesc[0] = rtrs__ofi_mr_desc(s->txmr);
 		/* the pieces of the caller's iov this frame carries */
 		while (got < flen) {
 			size_t take = MIN(iov[seg].iov_len - segoff, flen - got);
@@ -385,7 +302,7 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 	return 0;
 }
 
-ssize_t rtrs__fab_swr_send(struct fab_ep *e, const void *buf, size_t len,
+ssize_t rtrs__ofi_swr_send(struct fab_ep *e, const void *buf, size_t len,
 			   void *desc, bool has_imm, uint32_t imm,
 			   struct fab_opctx *ctx, bool signal)
 {
@@ -395,7 +312,7 @@ ssize_t rtrs__fab_swr_send(struct fab_ep *e, const void *buf, size_t len,
 			   has_imm, imm, ctx, signal);
 }
 
-ssize_t rtrs__fab_swr_write(struct fab_ep *e, const struct iovec *iov,
+ssize_t rtrs__ofi_swr_write(struct fab_ep *e, const struct iovec *iov,
 			    void **desc, size_t cnt, uint64_t raddr,
 			    uint32_t key, bool has_imm, uint32_t imm,
 			    struct fab_opctx *ctx, bool signal)
@@ -430,7 +347,7 @@ static void violation(struct fab_ep *e, int err, const char *why)
 	to_core(e, &c);
 }
 
-void rtrs__fab_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing)
+void rtrs__ofi_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing)
 {
 	struct fab_swr *s = e->swr;
 	uintptr_t p = (uintptr_t)c->ctx;
@@ -476,7 +393,7 @@ void rtrs__fab_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing)
 			s->held = b;
 		s->held_tail = b;
 		atomic_store(&s->has_held, true);
-		rtrs__fab_swr_deliver(e);
+		rtrs__ofi_swr_deliver(e);
 		return;
 	}
 	/* not ours: a provider completion with a context we never gave */
@@ -485,7 +402,7 @@ void rtrs__fab_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing)
 }
 
 /* Handle the frames received, in order, while the core can take them. */
-void rtrs__fab_swr_deliver(struct fab_ep *e)
+void rtrs__ofi_swr_deliver(struct fab_ep *e)
 {
 	struct fab_swr *s = e->swr;
 
@@ -533,7 +450,8 @@ void rtrs__fab_swr_deliver(struct fab_ep *e)
 			       h + SWR_HDR, len);
 			s->asm_len += len;
 		} else {
-			ret = rma_in(e, key, off, h + SWR_HDR, len);
+			ret = rtrs__ofi_mr_rma_in(e->dom, e->scope, key, off,
+						  h + SWR_HDR, len);
 			if (ret) {
 				violation(e, ret, ret == -EACCES
 					  ? "RMA with an unknown key"
@@ -579,7 +497,7 @@ void rtrs__fab_swr_deliver(struct fab_ep *e)
 
 /* The core's receives end with the endpoint, without a completion, as
  * tcp's and net's own posted receives do (ops->closed() follows). */
-void rtrs__fab_swr_flush(struct fab_ep *e)
+void rtrs__ofi_swr_flush(struct fab_ep *e)
 {
 	struct fab_swr *s = e->swr;
 

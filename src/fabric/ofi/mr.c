@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* Registrations: provider MRs, and the key table that software RMA
+ * (swrma.c) checks incoming frames against. */
+#include "ofi.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/* ---- the software-RMA key table (domain.c makes it) ---- */
+
+static struct fab_mr *tab_find(struct fab_dom *d, uint32_t key)
+{
+	struct fab_mr *m = d->rtab[key % SWR_TAB];
+
+	while (m && m->key != key)
+		m = m->rnext;
+	return m;
+}
+
+static void key_add(struct fab_mr *m)
+{
+	struct fab_dom *d = m->dom;
+	uint32_t key;
+
+	pthread_rwlock_wrlock(&d->rtab_lock);
+	/* random: other sessions' keys stay unguessable; 0 never */
+	do
+		key = rtrs__random_u32();
+	while (!key || tab_find(d, key));
+	m->key = key;
+	m->rnext = d->rtab[key % SWR_TAB];
+	d->rtab[key % SWR_TAB] = m;
+	pthread_rwlock_unlock(&d->rtab_lock);
+}
+
+static void key_del(struct fab_mr *m)
+{
+	struct fab_dom *d = m->dom;
+	struct fab_mr **pp;
+
+	pthread_rwlock_wrlock(&d->rtab_lock);
+	for (pp = &d->rtab[m->key % SWR_TAB]; *pp; pp = &(*pp)->rnext) {
+		if (*pp == m) {
+			*pp = m->rnext;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&d->rtab_lock);
+}
+
+/* Copy an RMA frame's payload into the registration it names: 0, or
+ * -EACCES (no such key with remote write access), -ERANGE (outside). */
+int rtrs__ofi_mr_rma_in(struct fab_dom *d, const void *scope, uint32_t key,
+			uint64_t off, const void *src, uint32_t len)
+{
+	struct fab_mr *m;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&d->rtab_lock);
+	m = tab_find(d, key);
+	/* another path's (or session's) key counts as unknown */
+	if (!m || !(m->access & FAB_ACC_REMOTE_WRITE) || m->scope != scope)
+		ret = -EACCES;
+	else if (off > m->len || len > m->len - off)
+		ret = -ERANGE;
+	else if (len)
+		memcpy(m->base + off, src, len);
+	pthread_rwlock_unlock(&d->rtab_lock);
+	return ret;
+}
+
+/* ---- registrations ---- */
+
+static int mr_reg(struct fab_dom *d, void *buf, size_t len, unsigned access,
+		  const void *scope, struct fab_mr **out)
+{
+	struct fab_mr *m;
+	uint64_t acc = 0;
+	int ret = -ENOKEY;
+
+	if (!buf || !len)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	if (access & FAB_ACC_LOCAL)
+		acc |= FI_SEND | FI_RECV | FI_WRITE | FI_READ;
+	if (access & FAB_ACC_SOURCE)
+		acc |= FI_SEND | FI_WRITE;
+	/* software RMA: remote access is checked by us (swrma.c), never
+	 * given to the provider; without mr_local nothing is registered
+	 * with it at all */
+	if ((access & FAB_ACC_REMOTE_WRITE) && !d->caps.sw_rma)
+		acc |= FI_REMOTE_WRITE;
+	if (d->caps.sw_rma && !d->caps.mr_local)
+		ret = 0;
+	/* Requested keys must be unique in the domain: random 32-bit keys,
+	 * retried on a collision. Random also keeps other sessions' keys
+	 * unguessable. Key 0 is never used. */
+	for (int tries = 0; tries < 16 && ret == -ENOKEY; tries++) {
+		uint32_t key = 0;
+
+		while (!key)
+			key = rtrs__random_u32();
+		pthread_rwlock_wrlock(&d->map_lock);
+		ret = fi_mr_reg(d->domain, buf, len, acc, 0, key, 0, &m->mr,
+				NULL);
+		pthread_rwlock_unlock(&d->map_lock);
+		ret = rtrs__ofi_errno(ret);
+		if (!ret) {
+			uint64_t k = fi_mr_key(m->mr);
+
+			if (k > UINT32_MAX) {
+				/* our wire carries 32-bit keys */
+				pthread_rwlock_wrlock(&d->map_lock);
+				fi_close(&m->mr->fid);
+				pthread_rwlock_unlock(&d->map_lock);
+				ret = -EOVERFLOW;
+				break;
+			}
+			m->key = (uint32_t)k;
+		}
+	}
+	if (ret) {
+		free(m);
+		return ret;
+	}
+	m->obj = d->obj;
+	m->dom = d;
+	m->base = buf;
+	m->len = len;
+	m->access = access;
+	m->scope = scope;
+	if (d->caps.sw_rma)
+		key_add(m);	/* our key */
+	rtrs__ofi_dom_get(d);
+	*out = m;
+	return 0;
+}
+
+int rtrs__ofi_mr_reg(struct fab_dom *d, void *buf, size_t len,
+		     unsigned access, struct fab_mr **out)
+{
+	return mr_reg(d, buf, len, access, NULL, out);
+}
+
+int rtrs__ofi_mr_reg_peer(struct fab_dom *d, void *buf, size_t len,
+			  const void *scope, struct fab_mr **out)
+{
+	return mr_reg(d, buf, len, FAB_ACC_LOCAL | FAB_ACC_REMOTE_WRITE, scope,
+		      out);
+}
+
+void rtrs__ofi_mr_close(struct fab_mr *m)
+{
+	if (!m)
+		return;
+	if (m->dom->caps.sw_rma)
+		key_del(m);
+	if (m->mr) {
+		pthread_rwlock_wrlock(&m->dom->map_lock);
+		fi_close(&m->mr->fid);
+		pthread_rwlock_unlock(&m->dom->map_lock);
+	}
+	rtrs__ofi_dom_put(m->dom);
+	free(m);
+}
+
+uint32_t rtrs__ofi_mr_key(const struct fab_mr *m)
+{
+	return m->key;
+}
+
+void *rtrs__ofi_mr_desc(const struct fab_mr *m)
+{
+	return m && m->mr ? fi_mr_desc(m->mr) : NULL;
+}
+
+uint64_t rtrs__ofi_mr_raddr(const struct fab_mr *m, const void *p)
+{
+	uint64_t off = (uint64_t)((const char *)p - m->base);
+
+	return m->dom->caps.mr_virt_addr ? (uint64_t)(uintptr_t)m->base + off
+					 : off;
+}

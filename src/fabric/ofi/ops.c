@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* The libfabric backend's table of operations (fabric.h): the only
+ * reference to the backend from outside src/fabric/ofi/ (fabric.c). */
+#include "ofi.h"
+
+const struct rtrs__fab_ops rtrs__ofi_ops = {
+	.name = "ofi",
+	.prov = NULL,           /* every libfabric provider name */
+	.engine_get = rtrs__ofi_engine_get,
+	.engine_put = rtrs__ofi_engine_put,
+	.nloops = rtrs__ofi_nloops,
+	.dom_open = rtrs__ofi_dom_open,
+	.dom_for_connreq = rtrs__ofi_dom_for_connreq,
+	.dom_get = rtrs__ofi_dom_get,
+	.dom_put = rtrs__ofi_dom_put,
+	.dom_caps = rtrs__ofi_dom_caps,
+	.mr_reg = rtrs__ofi_mr_reg,
+	.mr_reg_peer = rtrs__ofi_mr_reg_peer,
+	.mr_close = rtrs__ofi_mr_close,
+	.mr_key = rtrs__ofi_mr_key,
+	.mr_desc = rtrs__ofi_mr_desc,
+	.mr_raddr = rtrs__ofi_mr_raddr,
+	.ep_create = rtrs__ofi_ep_create,
+	.ep_accept_create = rtrs__ofi_ep_accept_create,
+	.ep_connect = rtrs__ofi_ep_connect,
+	.ep_accept = rtrs__ofi_ep_accept,
+	.reject = rtrs__ofi_reject,
+	.ep_close = rtrs__ofi_ep_close,
+	.ep_set_scope = rtrs__ofi_ep_set_scope,
+	.ep_want_tx = rtrs__ofi_ep_want_tx,
+	.ep_caps = rtrs__ofi_ep_caps,
+	.ep_peer = rtrs__ofi_ep_peer,
+	.ep_name = rtrs__ofi_ep_name,
+	.post_recv = rtrs__ofi_post_recv,
+	.post_send = rtrs__ofi_post_send,
+	.post_write = rtrs__ofi_post_write,
+	.poller_create = rtrs__ofi_poller_create,
+	.poller_destroy = rtrs__ofi_poller_destroy,
+	.poller_progress = rtrs__ofi_poller_progress,
+	.poller_wait = rtrs__ofi_poller_wait,
+	.poller_wake = rtrs__ofi_poller_wake,
+	.pep_open = rtrs__ofi_pep_open,
+	.pep_close = rtrs__ofi_pep_close,
+	.pep_name = rtrs__ofi_pep_name,
+	.pep_shed = rtrs__ofi_pep_shed,
+};

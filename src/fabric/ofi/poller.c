@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* Application-driven progress: pollers, whose endpoints' CQs are read
+ * by the threads that call rtrs__ofi_poller_progress(). */
+#include "ofi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+/* ---- application-driven progress ---- */
+
+int rtrs__ofi_poller_create(struct fab_poller **out)
+{
+	struct fab_poller *pl = calloc(1, sizeof(*pl));
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+	int ret;
+
+	if (!pl)
+		return -ENOMEM;
+	pthread_mutex_init(&pl->lock, NULL);
+	rtrs_list_init(&pl->eps);
+	pl->epfd = epoll_create1(EPOLL_CLOEXEC);
+	pl->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (pl->epfd < 0 || pl->evfd < 0 ||
+	    epoll_ctl(pl->epfd, EPOLL_CTL_ADD, pl->evfd, &ev)) {
+		ret = -errno;
+		rtrs__ofi_poller_destroy(pl);
+		return ret;
+	}
+	*out = pl;
+	return 0;
+}
+
+void rtrs__ofi_poller_destroy(struct fab_poller *pl)
+{
+	if (!pl)
+		return;
+	if (pl->epfd >= 0)
+		close(pl->epfd);
+	if (pl->evfd >= 0)
+		close(pl->evfd);
+	pthread_mutex_destroy(&pl->lock);
+	free(pl);
+}
+
+/* From rtrs__ofi_ep_create(): the endpoint is not attached to its loop
+ * yet, so nothing reads its CQ before this. */
+void rtrs__ofi_poller_add(struct fab_ep *e)
+{
+	struct fab_poller *pl = e->poller;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 };
+
+	pthread_mutex_lock(&pl->lock);
+	rtrs_list_add_tail(&pl->eps, &e->pnode);
+	if (e->cq_fd >= 0 && epoll_ctl(pl->epfd, EPOLL_CTL_ADD, e->cq_fd, &ev))
+		rtrs_err("poller: epoll add fd %d: %d", e->cq_fd, errno);
+	pthread_mutex_unlock(&pl->lock);
+}
+
+int rtrs__ofi_poller_progress(struct fab_poller *pl)
+{
+	struct rtrs_list *pos, *tmp;
+	int n = 0;
+
+	pthread_mutex_lock(&pl->lock);
+	rtrs_list_for_each_safe(pos, tmp, &pl->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
+
+		if (atomic_load(&e->closing))
+			continue;       /* its loop flushes it */
+		n += rtrs__ofi_drain_cq(e, false);
+		if (atomic_exchange(&e->want_tx, false) &&
+		    !atomic_load(&e->closing))
+			rtrs__ofi_tx_ready(e);
+	}
+	pthread_mutex_unlock(&pl->lock);
+	return n;
+}
+
+void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
+{
+	struct epoll_event evs[8];
+	struct rtrs_list *pos;
+	int n;
+
+	/* as can_block(): tcp may hold data in user space that no fd shows,
+	 * and this rearms the fds (net's wait sets) */
+	pthread_mutex_lock(&pl->lock);
+	rtrs_list_for_each(pos, &pl->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
+
+		if (atomic_load(&e->closing))
+			continue;
+		if (atomic_load(&e->want_tx) || rtrs__ofi_busy_cq(e)) {
+			pthread_mutex_unlock(&pl->lock);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&pl->lock);
+	/* bounded as the loops' sleep, a safety net for a provider whose
+	 * wait fd would miss a completion: read again within LOOP_SWEEP_MS */
+	if (timeout_ms < 0 || timeout_ms > LOOP_SWEEP_MS)
+		timeout_ms = LOOP_SWEEP_MS;
+	n = epoll_wait(pl->epfd, evs, 8, timeout_ms);
+	for (int i = 0; i < n; i++) {
+		uint64_t v;
+
+		if (evs[i].data.u64 == 0 &&
+		    read(pl->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			rtrs_err_rl("poller: eventfd read %d", errno);
+	}
+}
+
+void rtrs__ofi_poller_wake(struct fab_poller *pl)
+{
+	ofi_wake_poller(pl);
+}

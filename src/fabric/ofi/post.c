@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* Posting receives, sends and RMA writes on an endpoint. */
+#include "ofi.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/* ---- posting ---- */
+
+static int post_prologue(struct fab_ep *e)
+{
+	int f;
+
+	pthread_mutex_lock(&e->post_lock);
+	if (e->dead) {
+		pthread_mutex_unlock(&e->post_lock);
+		return -ENOTCONN;
+	}
+	if (rtrs__fab_fault_peer_filter()) {
+		char peer[128];
+
+		f = rtrs__fab_fault_post(rtrs__ofi_ep_peer(e, peer, sizeof(peer))
+						 ? NULL : peer);
+	} else {
+		f = rtrs__fab_fault_post(NULL);
+	}
+	if (f) {
+		pthread_mutex_unlock(&e->post_lock);
+		if (f > 0) {
+			/* as if the peer vanished with this operation in
+			 * flight: it is swallowed, the loop reports a shutdown */
+			if (!atomic_exchange(&e->fault_down, true))
+				rtrs_warn("fault injection: endpoint shut down");
+			ofi_wake_loop(e->loop);
+		}
+		return f;
+	}
+	f = rtrs__ofi_trl_flush_locked(e);
+	if (f)
+		pthread_mutex_unlock(&e->post_lock);
+	return f;
+}
+
+int rtrs__ofi_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
+			struct fab_opctx *ctx)
+{
+	ssize_t r;
+
+	if (e->swr)
+		return rtrs__ofi_swr_recv(e, buf, len, ctx);
+	pthread_mutex_lock(&e->post_lock);
+	if (e->dead) {
+		pthread_mutex_unlock(&e->post_lock);
+		return -ENOTCONN;
+	}
+	if (e->dom->caps.msg_room) {
+		ctx->rx_buf = buf;
+		len += e->dom->caps.msg_room;
+	}
+	r = fi_recv(e->ep, buf, len, desc, 0, ctx);
+	pthread_mutex_unlock(&e->post_lock);
+	return rtrs__ofi_errno((int)r);
+}
+
+int rtrs__ofi_post_send(struct fab_ep *e, const void *buf, size_t len,
+			void *desc, bool has_imm, uint32_t imm,
+			struct fab_opctx *ctx, bool signal)
+{
+	ssize_t r;
+	int ret = post_prologue(e);
+
+	if (ret)
+		return ret < 0 ? ret : 0;   /* > 0: swallowed */
+	if (e->swr) {
+		r = rtrs__ofi_swr_send(e, buf, len, desc, has_imm, imm, ctx,
+				       signal);
+	} else if (e->dom->caps.msg_room) {
+		r = rtrs__ofi_trl_send(e, buf, len, desc, has_imm, imm, false, ctx,
+			     signal);
+	} else if (!signal && len <= e->dom->caps.inject_size) {
+		r = has_imm ? fi_injectdata(e->ep, buf, len, imm, 0)
+			    : fi_inject(e->ep, buf, len, 0);
+	} else {
+		struct iovec iov = { (void *)buf, len };
+		struct fi_msg m = {
+			.msg_iov = &iov,
+			.desc = desc ? &desc : NULL,
+			.iov_count = 1,
+			.context = ctx,
+			.data = imm,
+		};
+		uint64_t flags = (signal ? FI_COMPLETION : 0) |
+				 (has_imm ? FI_REMOTE_CQ_DATA : 0);
+
+		r = fi_sendmsg(e->ep, &m, flags);
+	}
+	pthread_mutex_unlock(&e->post_lock);
+	return rtrs__ofi_errno((int)r);
+}
+
+int rtrs__ofi_post_write(struct fab_ep *e, const struct iovec *iov,
+			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
+			 bool has_imm, uint32_t imm, struct fab_opctx *ctx,
+			 bool signal)
+{
+	size_t total = 0;
+	ssize_t r;
+	int ret;
+
+	if (cnt > e->dom->caps.tx_iov_limit)
+		return -EINVAL;
+	for (size_t i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	ret = post_prologue(e);
+	if (ret)
+		return ret < 0 ? ret : 0;   /* > 0: swallowed */
+	if (e->swr) {
+		r = rtrs__ofi_swr_write(e, iov, desc, cnt, raddr, key, has_imm,
+					imm, ctx, signal);
+	} else if (has_imm && e->dom->caps.msg_room) {
+		r = rtrs__ofi_trl_write(e, iov, desc, cnt, raddr, key, total, imm, ctx,
+			      signal);
+	} else {
+		struct fi_rma_iov riov = { .addr = raddr, .len = total,
+					   .key = key };
+		struct fi_msg_rma m = {
+			.msg_iov = iov,
+			.desc = desc,
+			.iov_count = cnt,
+			.rma_iov = &riov,
+			.rma_iov_count = 1,
+			.context = ctx,
+			.data = imm,
+		};
+		uint64_t flags = (signal ? FI_COMPLETION : 0) |
+				 (has_imm ? FI_REMOTE_CQ_DATA : 0);
+
+		r = fi_writemsg(e->ep, &m, flags);
+	}
+	pthread_mutex_unlock(&e->post_lock);
+	return rtrs__ofi_errno((int)r);
+}

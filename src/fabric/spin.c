@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* Busy-polling ($RTRS_POLL_US), backend-neutral: whether a progress thread
+ * or a poller that found nothing should read its queues again rather than
+ * sleep. The backends' engines start and stop it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fabric.h"
+#include "util/log.h"
+#include "util/util.h"
+
+/* Read once at engine start: the busy-poll window after a pass that found
+ * work, default 0 (always block at once). */
+static uint64_t poll_ns;
+
+/*
+ * A spinner keeps a CPU from every other thread, and a wake-up on an idle
+ * vCPU costs more than the round trip it waits for: so spin only while
+ * the machine has no more runnable threads than CPUs (the spinner counts
+ * itself). The count is /proc/loadavg's (machine-wide, as sched sees it),
+ * read at most every SPARE_CHECK_NS per thread: about 2 us a read here.
+ * Opened at engine start when $RTRS_POLL_US is set; if it cannot be read,
+ * nothing spins.
+ */
+#define SPARE_CHECK_NS 10000ull
+static int loadavg_fd = -1;
+static unsigned online_cpus;
+
+static bool cpu_spare(uint64_t now)
+{
+	static _Thread_local uint64_t checked;
+	static _Thread_local bool spare;
+
+	if (now - checked >= SPARE_CHECK_NS) {
+		int r = rtrs__nr_running(loadavg_fd);
+
+		spare = r > 0 && (unsigned)r <= online_cpus;
+		checked = now;
+	}
+	return spare;
+}
+
+bool rtrs__fab_may_spin(uint64_t since_ns, uint64_t now_ns)
+{
+	return poll_ns && now_ns - since_ns < poll_ns && cpu_spare(now_ns);
+}
+
+void rtrs__fab_spin_start(unsigned ncpus)
+{
+	const char *pu = getenv("RTRS_POLL_US");
+
+	poll_ns = pu ? strtoull(pu, NULL, 10) * 1000 : 0;
+	online_cpus = ncpus;
+	if (poll_ns) {
+		loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+		if (loadavg_fd < 0)
+			rtrs_warn("RTRS_POLL_US: /proc/loadavg: %d; not polling",
+				  -errno);
+	}
+}
+
+void rtrs__fab_spin_stop(void)
+{
+	if (loadavg_fd >= 0)
+		close(loadavg_fd);
+	loadavg_fd = -1;
+}
