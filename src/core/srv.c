@@ -14,19 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "core.h"
-
-#define pslog(lvl, p, fmt, ...)                                              \
-	rtrs_log(lvl, "srv sess %s path %s: " fmt,                           \
-		 (p)->sess->named ? (p)->sess->name : "-", (p)->peer,         \
-		 ##__VA_ARGS__)
-
-struct srv_listener {
-	struct rtrs_srv_ctx *ctx;
-	struct fab_pep *pep;
-	struct fab_dom *dom;
-	unsigned loop;
-};
+#include "srv_int.h"
 
 static void srv_cqe(void *ctx, const struct fab_cqe *c);
 static void srv_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
@@ -69,22 +57,6 @@ void rtrs_srv_limits_init(struct rtrs_srv_limits *l)
 	l->max_conns = 8192;
 	l->max_pending = 128;
 }
-
-static inline char *chunk_ptr(const struct rtrs_srv_sess *s, uint32_t id)
-{
-	return s->chunks + (size_t)id * s->geom.chunk_size;
-}
-
-/* Application memory registered with each listener's domain. */
-struct rtrs_srv_mr {
-	const char *buf;
-	size_t len;
-	size_t n;
-	struct {
-		struct fab_dom *dom;    /* compared only */
-		struct fab_mr *mr;
-	} reg[];
-};
 
 static void *srv_mr_desc(const struct rtrs_srv_mr *m, const struct fab_dom *d)
 {
