@@ -249,4 +249,63 @@ static inline char *chunk_ptr(const struct rtrs_srv_sess *s, uint32_t id)
 	return s->chunks + (size_t)id * s->geom.chunk_size;
 }
 
+/*
+ * Cross-file contracts. "Any lock" below means: none of ctx->lock,
+ * con->lock of the path's connections; op->lock only where it says so.
+ */
+
+/* srv_sess.c */
+
+/* Allocate a session (chunks, ops) for @uuid; not on any list yet.
+ * With ctx->lock held. 0, -ENOMEM. */
+int rtrs__srv_sess_create(struct rtrs_srv_ctx *ctx, const uint8_t *uuid,
+			  struct rtrs_srv_sess **out);
+/* Free @s (its chunks and ops); it is on no list and has no path. No lock
+ * needed: nothing else can reach it. */
+void rtrs__srv_sess_free(struct rtrs_srv_sess *s);
+/* A session object left ctx->sessions; with ctx->lock held. */
+void rtrs__srv_sess_uncount(struct rtrs_srv_ctx *ctx, bool established);
+/* Free a path that was never on a list (a half-made one too). */
+void rtrs__srv_path_free(struct srv_path *p);
+/* Drop a reference; the last frees @p and may free its session (then
+ * link_ev DISCONNECTED runs). Takes ctx->lock: called with no server lock
+ * but op->lock (fence_path() holds it while a path goes). */
+void rtrs__srv_path_put(struct srv_path *p);
+/* Close every connection of @p (endpoints closed, answers waiting for
+ * room finished) and drop its own reference, once; any thread, any
+ * number of times. @bad_input counts it in st_bad_input. Takes con->lock
+ * and ctx->lock, stops the heartbeat timer: called without them (op->lock
+ * may be held). The caller keeps a reference if it uses @p after. */
+void rtrs__srv_path_close(struct srv_path *p, int err, bool bad_input);
+/*
+ * Move @p from @from to @to if it is in @from and the pair is allowed:
+ *   CONNECTING -> CONNECTED   info exchange accepted       (ctx->lock)
+ *   CONNECTED  -> CONNECTING  link_ev refused the session  (ctx->lock)
+ *   any        -> CLOSING     rtrs__srv_path_close() only  (no lock)
+ * Returns true if it moved. A pair not in the table is a bug: it asserts
+ * in debug builds and returns false; so does a missing ctx->lock.
+ */
+bool rtrs__srv_path_set_state(struct srv_path *p, int from, int to);
+/* The answer is out (or the path is gone): count it, free the op's chunk
+ * and drop the op's path reference. No lock held. */
+void rtrs__srv_op_finish(struct rtrs_srv_op *op);
+/* Close @c's endpoint, if it has one, exactly once. Takes con->lock:
+ * called without it. */
+void rtrs__srv_con_close_ep(struct srv_con *c);
+
+/* srv_io.c */
+
+/* An IO_REQ immediate (@payload: chunk and offset) on @c; on @c's progress
+ * thread, no lock held. Runs rdma_ev, or answers a retry, or closes the
+ * path on malformed input. */
+void rtrs__srv_io_req(struct srv_con *c, uint32_t payload);
+/* fab_ep_ops.tx_ready: post the answers queued for room on @c (the
+ * connection); on its progress thread, no lock held. */
+void rtrs__srv_tx_ready(void *c);
+
+/* srv_conn.c */
+
+/* The listeners' connection-request callbacks (rtrs_srv_open()). */
+extern const struct fab_pep_ops rtrs__srv_pep_ops;
+
 #endif
