@@ -208,13 +208,13 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 		return;
 	ls = ctx->ls;
 	rtrs__ctl_unregister(ctx);
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	ctx->closing = true;
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	for (size_t i = 0; i < ctx->npeps; i++)
 		rtrs__fab_pep_close(ls[i].pep);
 
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	all = calloc(ctx->npaths + 1, sizeof(*all));
 	rtrs_list_for_each_safe(sp, st, &ctx->sessions) {
 		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
@@ -230,29 +230,29 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 			}
 		}
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	for (unsigned i = 0; i < n; i++) {
 		rtrs__srv_path_close(all[i], 0, false);
 		rtrs__srv_path_put(all[i]);
 	}
 	free(all);
 	/* every path goes once its endpoints are closed and its ops answered */
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	while (ctx->npaths)
-		pthread_cond_wait(&ctx->cond, &ctx->lock);
-	pthread_mutex_unlock(&ctx->lock);
+		srv_wait(ctx);
+	srv_unlock(ctx);
 	/* what is left lingers without paths */
 	for (;;) {
 		struct rtrs_srv_sess *s = NULL;
 
-		pthread_mutex_lock(&ctx->lock);
+		srv_lock(ctx);
 		if (!rtrs_list_empty(&ctx->sessions)) {
 			s = container_of(ctx->sessions.next, struct rtrs_srv_sess,
 					 node);
 			rtrs_list_del(&s->node);
 			rtrs__srv_sess_uncount(ctx, s->established);
 		}
-		pthread_mutex_unlock(&ctx->lock);
+		srv_unlock(ctx);
 		if (!s)
 			break;
 		rtrs__timer_stop(&s->linger);
@@ -264,10 +264,10 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 	/* a linger that fired before we set closing took its session off
 	 * the list and may still be freeing it on the timer thread: it
 	 * uncounts it last, under the lock, then never touches ctx again */
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	while (ctx->nsess_all)
-		pthread_cond_wait(&ctx->cond, &ctx->lock);
-	pthread_mutex_unlock(&ctx->lock);
+		srv_wait(ctx);
+	srv_unlock(ctx);
 	for (size_t i = 0; i < ctx->npeps; i++)
 		rtrs__fab_dom_put(ls[i].dom);
 	rtrs__fab_engine_put();

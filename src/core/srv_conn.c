@@ -44,9 +44,9 @@ static void srv_hb(struct rtrs_timer *t)
 		uint64_t age = rtrs_now_ms() - p->born_ms;
 		unsigned hs;
 
-		pthread_mutex_lock(&ctx->lock);
+		srv_lock(ctx);
 		hs = ctx->lim.handshake_ms;
-		pthread_mutex_unlock(&ctx->lock);
+		srv_unlock(ctx);
 		if (age >= hs) {
 			atomic_fetch_add(&ctx->st_hs_timeouts, 1);
 			pslog(RTRS_LOG_WARN, p,
@@ -113,9 +113,9 @@ static void handle_close(struct srv_con *c)
 		rtrs__srv_path_close(p, -EPROTO, true);
 		return;
 	}
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	p->sess->client_closed = true;
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	ret = rtrs__fab_post_send(c->ep, NULL, 0, NULL, true,
 				  rtrs_imm(RTRS_IMM_CLOSE_ACK, 0), NULL, false);
 	if (ret && ret != -ENOTCONN && ret != -EAGAIN)
@@ -157,6 +157,7 @@ static bool name_taken(struct rtrs_srv_ctx *ctx, struct rtrs_srv_sess *self,
 {
 	struct rtrs_list *pos, *tmp;
 
+	srv_assert_locked(ctx);
 	rtrs_list_for_each_safe(pos, tmp, &ctx->sessions) {
 		struct rtrs_srv_sess *s = container_of(pos, struct rtrs_srv_sess,
 						       node);
@@ -291,14 +292,89 @@ static bool handle_admin_msg(struct srv_con *c, const void *buf, size_t len)
 	return true;
 }
 
+/*
+ * Take the path up as session @name of identity @id ("" without keys), or
+ * say why not: 0, or the refusal for the info_rsp (-EACCES the session is
+ * another identity's, -EPERM the name is taken, -EINVAL the session has
+ * another name, -ECONNRESET the path is closing). No lock held.
+ */
+static int info_take_name(struct srv_path *p, const char *name,
+			  const char *id, bool *first)
+{
+	struct rtrs_srv_sess *s = p->sess;
+	struct rtrs_srv_ctx *ctx = s->ctx;
+	int refuse = 0;
+
+	srv_lock(ctx);
+	if (id[0] && s->identity[0] && strcmp(s->identity, id)) {
+		/* the session is another identity's */
+		refuse = -EACCES;
+	} else if (name_taken(ctx, s, name, id)) {
+		refuse = -EPERM;
+	} else if (s->named && strcmp(s->name, name)) {
+		refuse = -EINVAL;
+	} else if (!rtrs__srv_path_set_state(p, SRV_PATH_CONNECTING,
+					     SRV_PATH_CONNECTED)) {
+		refuse = -ECONNRESET;
+	} else {
+		memcpy(s->name, name, sizeof(s->name));
+		s->named = true;
+		snprintf(s->identity, sizeof(s->identity), "%s", id);
+		p->counted_up = true;
+		*first = s->npaths_up++ == 0 && !s->link_up;
+	}
+	srv_unlock(ctx);
+	return refuse;
+}
+
+/*
+ * After info_take_name(): the first path of a session asks the
+ * application (link_ev CONNECTED, -ECONNREFUSED if it says no); then the
+ * path is counted as established, or taken down again. No lock held.
+ */
+static int info_settle(struct srv_path *p, int refuse, bool first)
+{
+	struct rtrs_srv_sess *s = p->sess;
+	struct rtrs_srv_ctx *ctx = s->ctx;
+
+	if (!refuse && first) {
+		if (ctx->attr.ops.link_ev &&
+		    ctx->attr.ops.link_ev(s, RTRS_SRV_LINK_EV_CONNECTED,
+					  ctx->attr.priv))
+			refuse = -ECONNREFUSED;
+		else
+			s->link_up = true;
+	}
+	srv_lock(ctx);
+	if (refuse == -ECONNREFUSED) {
+		/* the application said no: the path is not up (no IO, no
+		 * heartbeat keeps it), and goes at the deadline if the
+		 * client does not close it first */
+		rtrs__srv_path_set_state(p, SRV_PATH_CONNECTED,
+					 SRV_PATH_CONNECTING);
+		p->counted_up = false;
+		s->npaths_up--;
+	} else if (!refuse) {
+		if (p->pending) {
+			p->pending = false;
+			ctx->npending--;
+		}
+		if (!s->established) {
+			s->established = true;
+			ctx->nsess++;
+		}
+	}
+	srv_unlock(ctx);
+	return refuse;
+}
+
 static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
 {
 	struct srv_path *p = c->path;
-	struct rtrs_srv_sess *s = p->sess;
-	struct rtrs_srv_ctx *ctx = s->ctx;
+	struct rtrs_srv_ctx *ctx = p->sess->ctx;
 	char name[RTRS_PROTO_NAME_LEN];
 	const char *id = "";
-	int refuse = 0, st = SRV_PATH_CONNECTING, ret;
+	int refuse, ret;
 	bool first = false;
 
 	ret = rtrs__proto_info_req_decode(buf, len, name);
@@ -320,54 +396,8 @@ static void handle_info_req(struct srv_con *c, const void *buf, size_t len)
 		}
 		id = p->auth_key->id;
 	}
-	pthread_mutex_lock(&ctx->lock);
-	if (id[0] && s->identity[0] && strcmp(s->identity, id)) {
-		/* the session is another identity's */
-		refuse = -EACCES;
-	} else if (name_taken(ctx, s, name, id)) {
-		refuse = -EPERM;
-	} else if (s->named && strcmp(s->name, name)) {
-		refuse = -EINVAL;
-	} else if (!atomic_compare_exchange_strong(&p->state, &st,
-						   SRV_PATH_CONNECTED)) {
-		refuse = -ECONNRESET;
-	} else {
-		memcpy(s->name, name, sizeof(name));
-		s->named = true;
-		snprintf(s->identity, sizeof(s->identity), "%s", id);
-		p->counted_up = true;
-		first = s->npaths_up++ == 0 && !s->link_up;
-	}
-	pthread_mutex_unlock(&ctx->lock);
-	if (!refuse && first) {
-		if (ctx->attr.ops.link_ev &&
-		    ctx->attr.ops.link_ev(s, RTRS_SRV_LINK_EV_CONNECTED,
-					  ctx->attr.priv))
-			refuse = -ECONNREFUSED;
-		else
-			s->link_up = true;
-	}
-	pthread_mutex_lock(&ctx->lock);
-	if (refuse == -ECONNREFUSED) {
-		/* the application said no: the path is not up (no IO, no
-		 * heartbeat keeps it), and goes at the deadline if the
-		 * client does not close it first */
-		st = SRV_PATH_CONNECTED;
-		atomic_compare_exchange_strong(&p->state, &st,
-					       SRV_PATH_CONNECTING);
-		p->counted_up = false;
-		s->npaths_up--;
-	} else if (!refuse) {
-		if (p->pending) {
-			p->pending = false;
-			ctx->npending--;
-		}
-		if (!s->established) {
-			s->established = true;
-			ctx->nsess++;
-		}
-	}
-	pthread_mutex_unlock(&ctx->lock);
+	refuse = info_take_name(p, name, id, &first);
+	refuse = info_settle(p, refuse, first);
 	if (refuse && p->auth)
 		p->auth_state = SRV_AUTH_FAILED;        /* no second try */
 	if (refuse)
@@ -555,6 +585,7 @@ static struct rtrs_srv_sess *find_sess(struct rtrs_srv_ctx *ctx,
 {
 	struct rtrs_list *pos, *tmp;
 
+	srv_assert_locked(ctx);
 	rtrs_list_for_each_safe(pos, tmp, &ctx->sessions) {
 		struct rtrs_srv_sess *s = container_of(pos, struct rtrs_srv_sess,
 						       node);
@@ -618,7 +649,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	rtrs_list_init(&c->backlog);
 	c->cid = req.cid;
 
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	if (ctx->closing) {
 		ret = -ESHUTDOWN;
 		goto err_unlock;
@@ -706,7 +737,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	p->cons[req.cid] = c;
 	ctx->ncons++;
 	atomic_fetch_add(&p->ref, 1);   /* for the endpoint */
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 
 	/* Connection k is served by loop k mod n (the client uses k - 1):
 	 * on one host the two ends of a connection run on different CPUs,
@@ -739,9 +770,9 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 		rtrs__fab_ep_peer(c->ep, peer, sizeof(peer));
 		/* rtrsctl reads it; c->lock, then ctx->lock (nothing takes
 		 * them the other way round) */
-		pthread_mutex_lock(&ctx->lock);
+		srv_lock(ctx);
 		memcpy(p->peer, peer, sizeof(peer));
-		pthread_mutex_unlock(&ctx->lock);
+		srv_unlock(ctx);
 	}
 	if (caps->rx_cq_data)
 		nrx = (unsigned)MIN(caps->rx_size, (size_t)s->geom.queue_depth + 8);
@@ -771,7 +802,7 @@ err_sess:
 	if (new_sess)
 		rtrs__srv_sess_free(s);
 err_unlock:
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	reject(l, creq, ret, ret == -EEXIST ? "path or connection exists"

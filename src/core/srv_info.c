@@ -42,14 +42,14 @@ int rtrs_srv_sess_identity(struct rtrs_srv_sess *s, char *buf, size_t len)
 	if (!s || !buf)
 		return -EINVAL;
 	ctx = s->ctx;
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	if (!s->identity[0])
 		ret = -ENOENT;
 	else if (strlen(s->identity) >= len)
 		ret = -ENOSPC;
 	else
 		strcpy(buf, s->identity);
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	return ret;
 }
 
@@ -76,9 +76,9 @@ int rtrs_srv_get_stats(struct rtrs_srv_ctx *ctx, struct rtrs_srv_stats *st)
 	st->read_bytes = atomic_load(&ctx->st_read_bytes);
 	st->write_cnt = atomic_load(&ctx->st_write_cnt);
 	st->write_bytes = atomic_load(&ctx->st_write_bytes);
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	st->sessions = ctx->nsess;
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	st->paths_closed_bad_input = atomic_load(&ctx->st_bad_input);
 	st->executed = atomic_load(&ctx->st_executed);
 	st->dup_answered = atomic_load(&ctx->st_dup_answered);
@@ -103,9 +103,9 @@ int rtrs_srv_set_limits(struct rtrs_srv_ctx *ctx,
 	l.size = sizeof(l);
 	if (l.handshake_ms < 100)
 		return -EINVAL;
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	ctx->lim = l;
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	return 0;
 }
 
@@ -128,10 +128,10 @@ int rtrs_srv_get_limit_stats(struct rtrs_srv_ctx *ctx,
 	v.accept_shed = atomic_load(&ctx->st_accept_shed);
 	for (size_t i = 0; i < ctx->npeps; i++)
 		v.accept_shed += rtrs__fab_pep_shed(ctx->ls[i].pep);
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	v.pending = ctx->npending;
 	v.conns = ctx->ncons;
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	memcpy(st, &v, n);
 	return 0;
 }
@@ -146,10 +146,10 @@ int rtrs_srv_sess_get_stats(struct rtrs_srv_sess *s,
 	st->read_bytes = atomic_load(&s->st_read_bytes);
 	st->write_cnt = atomic_load(&s->st_write_cnt);
 	st->write_bytes = atomic_load(&s->st_write_bytes);
-	pthread_mutex_lock(&s->ctx->lock);
+	srv_lock(s->ctx);
 	st->paths = s->npaths;
 	st->paths_connected = s->npaths_up;
-	pthread_mutex_unlock(&s->ctx->lock);
+	srv_unlock(s->ctx);
 	return 0;
 }
 
@@ -180,7 +180,7 @@ int rtrs_srv_reset_stats(struct rtrs_srv_ctx *ctx)
 	for (size_t i = 0; i < ctx->npeps; i++)
 		atomic_fetch_sub(&ctx->st_accept_shed,
 				 rtrs__fab_pep_shed(ctx->ls[i].pep));
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	rtrs_list_for_each(sp, &ctx->sessions) {
 		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
 						       node);
@@ -199,7 +199,7 @@ int rtrs_srv_reset_stats(struct rtrs_srv_ctx *ctx)
 			atomic_store(&p->st_write_bytes, 0);
 		}
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	return 0;
 }
 
@@ -281,7 +281,7 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 			(unsigned long long)ls.pending,
 			(unsigned long long)ls.conns);
 	}
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	if (json)
 		fprintf(f, ",\"sessions\":[");
 	else if (!name)
@@ -344,7 +344,7 @@ int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
 			fprintf(f, "]}");
 		n++;
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	if (json)
 		fprintf(f, "]}");
 	return n;
@@ -362,7 +362,7 @@ static int close_sess_paths(struct rtrs_srv_ctx *ctx, const char *name,
 
 	/* every path object with that number: the client's path and any
 	 * earlier one of it still closing */
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	rtrs_list_for_each(sp, &ctx->sessions) {
 		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
 						       node);
@@ -381,7 +381,7 @@ static int close_sess_paths(struct rtrs_srv_ctx *ctx, const char *name,
 			}
 		}
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	for (unsigned i = 0; i < n; i++) {
 		rtrs__srv_path_close(found[i], -ECONNRESET, false);
 		rtrs__srv_path_put(found[i]);

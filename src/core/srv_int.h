@@ -50,6 +50,8 @@
 #ifndef RTRS_SRV_INT_H
 #define RTRS_SRV_INT_H
 
+#include <assert.h>
+
 #include "core.h"
 
 #define RTRS_SRV_RX_BUF 512           /* server admin receive size */
@@ -224,6 +226,10 @@ struct rtrs_srv_ctx {
 		st_hb_timeouts, st_hs_timeouts, st_ref_sessions,
 		st_ref_paths, st_ref_conns, st_ref_pending, st_accept_shed;
 	bool timers;
+	/* debug builds: the holder of lock (srv_lock()), for
+	 * srv_assert_locked() */
+	pthread_t lock_owner;
+	bool lock_held;
 };
 
 struct srv_listener {
@@ -243,6 +249,49 @@ struct rtrs_srv_mr {
 		struct fab_mr *mr;
 	} reg[];
 };
+
+/*
+ * ctx->lock goes through these. Debug builds (no NDEBUG) record its
+ * holder, so a function that needs it asserts it: srv_assert_locked().
+ * (Read by the thread that asserts: racy only when the assertion fails.)
+ */
+static inline void srv_lock(struct rtrs_srv_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+#ifndef NDEBUG
+	ctx->lock_owner = pthread_self();
+	ctx->lock_held = true;
+#endif
+}
+
+static inline void srv_unlock(struct rtrs_srv_ctx *ctx)
+{
+#ifndef NDEBUG
+	ctx->lock_held = false;
+#endif
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+/* pthread_cond_wait() on ctx->cond, with ctx->lock held */
+static inline void srv_wait(struct rtrs_srv_ctx *ctx)
+{
+#ifndef NDEBUG
+	ctx->lock_held = false;
+#endif
+	pthread_cond_wait(&ctx->cond, &ctx->lock);
+#ifndef NDEBUG
+	ctx->lock_owner = pthread_self();
+	ctx->lock_held = true;
+#endif
+}
+
+#ifndef NDEBUG
+#define srv_assert_locked(ctx)                                                \
+	assert((ctx)->lock_held && pthread_equal((ctx)->lock_owner,           \
+						 pthread_self()))
+#else
+#define srv_assert_locked(ctx) ((void)(ctx))
+#endif
 
 static inline char *chunk_ptr(const struct rtrs_srv_sess *s, uint32_t id)
 {

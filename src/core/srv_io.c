@@ -228,7 +228,7 @@ static void fence_path(struct srv_path *by, uint32_t chunk, uint32_t id)
 	struct srv_path *q = NULL;
 	struct rtrs_list *pos, *tmp;
 
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	rtrs_list_for_each_safe(pos, tmp, &s->paths) {
 		struct srv_path *x = container_of(pos, struct srv_path, node);
 
@@ -238,7 +238,7 @@ static void fence_path(struct srv_path *by, uint32_t chunk, uint32_t id)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	if (!q)
 		return;         /* gone already: its endpoints are closed */
 	if (q->nmrs > 1) {

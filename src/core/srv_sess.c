@@ -15,6 +15,7 @@
 /* A session object left ctx->sessions; with ctx->lock held. */
 void rtrs__srv_sess_uncount(struct rtrs_srv_ctx *ctx, bool established)
 {
+	srv_assert_locked(ctx);
 	ctx->nsess_all--;
 	if (established)
 		ctx->nsess--;
@@ -64,7 +65,7 @@ void rtrs__srv_path_put(struct srv_path *p)
 		return;
 	/* now: once the lock is dropped, an armed linger may free @s */
 	pslog(RTRS_LOG_INFO, p, "path closed");
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	rtrs_list_del(&p->node);
 	s->npaths--;
 	if (p->counted_up)
@@ -92,7 +93,7 @@ void rtrs__srv_path_put(struct srv_path *p)
 		s->gone = true;         /* an armed linger leaves it to us */
 	}
 	s_est = s->established;
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	rtrs__srv_path_free(p);
 	if (last) {
 		if (was_up && ctx->attr.ops.link_ev)
@@ -103,12 +104,12 @@ void rtrs__srv_path_put(struct srv_path *p)
 		rtrs__timer_stop(&s->linger);
 		rtrs__srv_sess_free(s);
 	}
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	ctx->npaths--;
 	if (last)
 		rtrs__srv_sess_uncount(ctx, s_est);
 	pthread_cond_broadcast(&ctx->cond);
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 }
 
 /* Linger time over: free the session unless a path came back. */
@@ -118,23 +119,23 @@ static void sess_linger_end(struct rtrs_timer *t)
 	struct rtrs_srv_ctx *ctx = s->ctx;
 	bool was_up, est;
 
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	if (s->npaths || ctx->closing || s->gone) {
-		pthread_mutex_unlock(&ctx->lock);
+		srv_unlock(ctx);
 		return;
 	}
 	rtrs_list_del(&s->node);
 	was_up = s->link_up;
 	est = s->established;
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	if (was_up && ctx->attr.ops.link_ev)
 		ctx->attr.ops.link_ev(s, RTRS_SRV_LINK_EV_DISCONNECTED, s->priv);
 	rtrs__timer_stop(&s->linger);
 	rtrs__srv_sess_free(s);
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	rtrs__srv_sess_uncount(ctx, est);
 	pthread_cond_broadcast(&ctx->cond);
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 }
 
 /* The answer is out (or the path is gone): count it and free the chunk.
@@ -202,10 +203,36 @@ static struct srv_con *path_con(struct srv_path *p, unsigned i)
 	struct rtrs_srv_ctx *ctx = p->sess->ctx;
 	struct srv_con *c;
 
-	pthread_mutex_lock(&ctx->lock);
+	srv_lock(ctx);
 	c = p->cons[i];
-	pthread_mutex_unlock(&ctx->lock);
+	srv_unlock(ctx);
 	return c;
+}
+
+/* The transitions of a server path (srv_int.h); the rest are bugs. */
+static const bool path_moves[][3] = {
+	[SRV_PATH_CONNECTING] = { [SRV_PATH_CONNECTED] = true,
+				  [SRV_PATH_CLOSING] = true },
+	[SRV_PATH_CONNECTED] = { [SRV_PATH_CONNECTING] = true,
+				 [SRV_PATH_CLOSING] = true },
+	[SRV_PATH_CLOSING] = { false },
+};
+
+bool rtrs__srv_path_set_state(struct srv_path *p, int from, int to)
+{
+	bool ok = from >= 0 && to >= 0 &&
+		  (unsigned)from < ARRAY_SIZE(path_moves) &&
+		  (unsigned)to < ARRAY_SIZE(path_moves[0]) &&
+		  path_moves[from][to];
+
+	assert(ok);
+	if (!ok)
+		return false;
+	/* closing is lock-free, from any thread; the rest decide the
+	 * session's counts, under its listener's lock */
+	if (to != SRV_PATH_CLOSING)
+		srv_assert_locked(p->sess->ctx);
+	return atomic_compare_exchange_strong(&p->state, &from, to);
 }
 
 /* Close every connection of @p; any thread; idempotent. A connection
@@ -214,13 +241,13 @@ static struct srv_con *path_con(struct srv_path *p, unsigned i)
 void rtrs__srv_path_close(struct srv_path *p, int err, bool bad_input)
 {
 	struct rtrs_list done, *pos, *tmp;
-	int st = atomic_load(&p->state);
+	int st;
 
 	do {
+		st = atomic_load(&p->state);
 		if (st == SRV_PATH_CLOSING)
 			return;
-	} while (!atomic_compare_exchange_weak(&p->state, &st,
-					       SRV_PATH_CLOSING));
+	} while (!rtrs__srv_path_set_state(p, st, SRV_PATH_CLOSING));
 	if (bad_input) {
 		atomic_fetch_add(&p->sess->ctx->st_bad_input, 1);
 		pslog(RTRS_LOG_ERR, p, "malformed input, closing path: %s",
@@ -267,6 +294,7 @@ int rtrs__srv_sess_create(struct rtrs_srv_ctx *ctx, const uint8_t *uuid,
 	struct rtrs_srv_sess *s = calloc(1, sizeof(*s));
 	void *mem;
 
+	srv_assert_locked(ctx);
 	if (!s)
 		return -ENOMEM;
 	s->ctx = ctx;
