@@ -251,15 +251,6 @@ struct rtrs_clt_sess {
 enum rtrs_ctl_kind { RTRS_CTL_CLT = 1, RTRS_CTL_SRV = 2 };
 void rtrs__ctl_register(enum rtrs_ctl_kind kind, void *obj);
 void rtrs__ctl_unregister(void *obj);
-void rtrs__ctl_json_str(FILE *f, const char *s);
-/* srv.c, called with the control registry locked: print the listener's
- * sessions (only @name if set), return how many were printed */
-int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
-		       const char *name);
-/* close path @id of session @name (its number as the ctl dump shows it:
- * the client's, else the server's id); -ENOENT if there is none */
-int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
-			     uint32_t id);
 
 /* common.c */
 int rtrs__cond_init_mono(pthread_cond_t *c);

@@ -210,144 +210,77 @@ static uint32_t srv_path_no(const struct srv_path *p)
 	return p->has_no ? p->no : p->id;
 }
 
-static const char *srv_path_state_str(int st)
+/* enum srv_path_state as the public enum rtrs_path_state */
+static enum rtrs_path_state srv_path_state(int st)
 {
-	return st == SRV_PATH_CONNECTED ? "connected"
-	       : st == SRV_PATH_CONNECTING ? "connecting" : "closing";
+	return st == SRV_PATH_CONNECTED ? RTRS_PATH_CONNECTED
+	       : st == SRV_PATH_CONNECTING ? RTRS_PATH_CONNECTING
+	       : RTRS_PATH_CLOSING;
 }
 
-int rtrs__srv_ctl_dump(struct rtrs_srv_ctx *ctx, FILE *f, bool json,
-		       const char *name)
+static void path_info(const struct srv_path *p, struct rtrs_srv_path_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = srv_path_no(p);
+	o->state = srv_path_state(atomic_load(&p->state));
+	snprintf(o->src, sizeof(o->src), "%s", p->peer);
+	o->read_cnt = atomic_load(&p->st_read_cnt);
+	o->read_bytes = atomic_load(&p->st_read_bytes);
+	o->write_cnt = atomic_load(&p->st_write_cnt);
+	o->write_bytes = atomic_load(&p->st_write_bytes);
+}
+
+static void sess_info(const struct rtrs_srv_sess *s, uint32_t first,
+		      struct rtrs_srv_sess_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->name, sizeof(o->name), "%s", s->name);
+	o->queue_depth = s->geom.queue_depth;
+	o->first_path = first;
+	o->npaths = s->npaths;
+	o->read_cnt = atomic_load(&s->st_read_cnt);
+	o->read_bytes = atomic_load(&s->st_read_bytes);
+	o->write_cnt = atomic_load(&s->st_write_cnt);
+	o->write_bytes = atomic_load(&s->st_write_bytes);
+}
+
+int rtrs_srv_sess_info(struct rtrs_srv_ctx *ctx, const char *name,
+		       struct rtrs_srv_sess_info *sess, size_t *nsess,
+		       struct rtrs_srv_path_info *path, size_t *npath)
 {
 	struct rtrs_list *sp, *pp;
-	char addr[160];
-	int n = 0;
+	size_t ns = 0, np = 0;
 
-	if (json)
-		fprintf(f, "{\"listen\":[");
-	else if (!name)
-		fprintf(f, "server");
-	for (size_t i = 0; i < ctx->npeps && !(name && !json); i++) {
-		if (rtrs__fab_pep_name(ctx->ls[i].pep, addr, sizeof(addr)))
-			snprintf(addr, sizeof(addr), "?");
-		if (json) {
-			fprintf(f, "%s", i ? "," : "");
-			rtrs__ctl_json_str(f, addr);
-		} else {
-			fprintf(f, " %s", addr);
-		}
-	}
-	if (json || !name) {
-		struct rtrs_srv_stats st;
-		struct rtrs_srv_limit_stats ls = { .size = sizeof(ls) };
-
-		rtrs_srv_get_stats(ctx, &st);
-		rtrs_srv_get_limit_stats(ctx, &ls);
-		fprintf(f, json ? "],\"stats\":{\"read_cnt\":%llu,\"read_bytes\":%llu,"
-			"\"write_cnt\":%llu,\"write_bytes\":%llu,\"executed\":%llu,"
-			"\"dup_answered\":%llu,\"dup_attached\":%llu,"
-			"\"stale_dropped\":%llu,\"paths_fenced\":%llu,"
-			"\"hb_timeouts\":%llu,\"paths_closed_bad_input\":%llu,"
-			"\"sessions_open\":%llu,"
-			: "\n  rdma: %llu %llu %llu %llu\n  executed %llu  "
-			"dup_answered %llu  dup_attached %llu  stale_dropped %llu  "
-			"paths_fenced %llu  hb_timeouts %llu  bad_input %llu"
-			"  sessions_open %llu\n",
-			(unsigned long long)st.read_cnt,
-			(unsigned long long)st.read_bytes,
-			(unsigned long long)st.write_cnt,
-			(unsigned long long)st.write_bytes,
-			(unsigned long long)st.executed,
-			(unsigned long long)st.dup_answered,
-			(unsigned long long)st.dup_attached,
-			(unsigned long long)st.stale_dropped,
-			(unsigned long long)st.paths_fenced,
-			(unsigned long long)st.hb_timeouts,
-			(unsigned long long)st.paths_closed_bad_input,
-			(unsigned long long)st.sessions);
-		fprintf(f, json ? "\"handshake_timeouts\":%llu,"
-			"\"refused_sessions\":%llu,\"refused_paths\":%llu,"
-			"\"refused_conns\":%llu,\"refused_pending\":%llu,"
-			"\"accept_shed\":%llu,\"pending\":%llu,\"conns\":%llu}"
-			: "  handshake_timeouts %llu  refused: sessions %llu "
-			"paths %llu conns %llu pending %llu  accept_shed %llu"
-			"  pending %llu  conns %llu\n",
-			(unsigned long long)ls.handshake_timeouts,
-			(unsigned long long)ls.refused_sessions,
-			(unsigned long long)ls.refused_paths,
-			(unsigned long long)ls.refused_conns,
-			(unsigned long long)ls.refused_pending,
-			(unsigned long long)ls.accept_shed,
-			(unsigned long long)ls.pending,
-			(unsigned long long)ls.conns);
-	}
+	if (!ctx || !nsess || !npath || (*nsess && !sess) ||
+	    (*npath && !path))
+		return -EINVAL;
+	/* one snapshot, under the lock: each session with its paths */
 	srv_lock(ctx);
-	if (json)
-		fprintf(f, ",\"sessions\":[");
-	else if (!name)
-		fprintf(f, "  sessions %u\n", ctx->nsess);
 	rtrs_list_for_each(sp, &ctx->sessions) {
 		struct rtrs_srv_sess *s = container_of(sp, struct rtrs_srv_sess,
 						       node);
-		bool first = true;
 
 		if (!s->named || (name && strcmp(name, s->name)))
 			continue;
-		if (json) {
-			fprintf(f, "%s{\"name\":", n ? "," : "");
-			rtrs__ctl_json_str(f, s->name);
-			fprintf(f, ",\"queue_depth\":%u,\"read_cnt\":%llu,"
-				"\"read_bytes\":%llu,\"write_cnt\":%llu,"
-				"\"write_bytes\":%llu,\"paths\":[",
-				s->geom.queue_depth,
-				(unsigned long long)atomic_load(&s->st_read_cnt),
-				(unsigned long long)atomic_load(&s->st_read_bytes),
-				(unsigned long long)atomic_load(&s->st_write_cnt),
-				(unsigned long long)atomic_load(&s->st_write_bytes));
-		} else {
-			fprintf(f, "server session %s  queue_depth %u  paths %u%s\n"
-				"  rdma: %llu %llu %llu %llu\n",
-				s->name, s->geom.queue_depth, s->npaths,
-				s->npaths ? "" : " (lingering)",
-				(unsigned long long)atomic_load(&s->st_read_cnt),
-				(unsigned long long)atomic_load(&s->st_read_bytes),
-				(unsigned long long)atomic_load(&s->st_write_cnt),
-				(unsigned long long)atomic_load(&s->st_write_bytes));
-		}
+		if (ns < *nsess)
+			sess_info(s, (uint32_t)np, &sess[ns]);
+		ns++;
 		rtrs_list_for_each(pp, &s->paths) {
-			struct srv_path *p = container_of(pp, struct srv_path,
-							  node);
-			unsigned long long rc = atomic_load(&p->st_read_cnt),
-					   rb = atomic_load(&p->st_read_bytes),
-					   wc = atomic_load(&p->st_write_cnt),
-					   wb = atomic_load(&p->st_write_bytes);
-			const char *st = srv_path_state_str(atomic_load(&p->state));
-
-			if (json) {
-				fprintf(f, "%s{\"id\":%u,\"state\":\"%s\","
-					"\"src_addr\":", first ? "" : ",",
-					srv_path_no(p), st);
-				rtrs__ctl_json_str(f, p->peer);
-				fprintf(f, ",\"read_cnt\":%llu,\"read_bytes\":%llu,"
-					"\"write_cnt\":%llu,\"write_bytes\":%llu}",
-					rc, rb, wc, wb);
-			} else {
-				fprintf(f, "  path %u\n    state: %s\n"
-					"    src_addr: %s\n"
-					"    stats/rdma: %llu %llu %llu %llu\n",
-					srv_path_no(p), st, p->peer, rc, rb, wc,
-					wb);
-			}
-			first = false;
+			if (np < *npath)
+				path_info(container_of(pp, struct srv_path, node),
+					  &path[np]);
+			np++;
 		}
-		if (json)
-			fprintf(f, "]}");
-		n++;
 	}
 	srv_unlock(ctx);
-	if (json)
-		fprintf(f, "]}");
-	return n;
+	if (ns > *nsess || np > *npath) {
+		*nsess = ns;
+		*npath = np;
+		return -ENOSPC;
+	}
+	*nsess = ns;
+	*npath = np;
+	return 0;
 }
 
 /* Close the paths of session @name numbered @id, or all of them when
@@ -389,9 +322,10 @@ static int close_sess_paths(struct rtrs_srv_ctx *ctx, const char *name,
 	return n || (all && named) ? 0 : -ENOENT;
 }
 
-int rtrs__srv_ctl_close_path(struct rtrs_srv_ctx *ctx, const char *name,
-			     uint32_t id)
+int rtrs_srv_close_path(struct rtrs_srv_ctx *ctx, const char *name, uint32_t id)
 {
+	if (!ctx || !name)
+		return -EINVAL;
 	return close_sess_paths(ctx, name, id, false);
 }
 
