@@ -72,6 +72,69 @@ int rtrs_srv_mr_dereg(struct rtrs_srv_mr *m)
 	return 0;
 }
 
+/* The attributes and addresses of rtrs_srv_open(): every address before
+ * listening on any. 0 or -EINVAL. */
+static int open_check(const char *const *addrs, size_t naddrs,
+		      const struct rtrs_srv_attr *attr)
+{
+	uint32_t chunk = attr->chunk_size;
+
+	for (size_t i = 0; i < naddrs; i++) {
+		char host[128], port[16], prov[32];
+		const char *a = addrs[i] ? rtrs__split_provider(addrs[i], NULL,
+							       prov, sizeof(prov))
+					 : NULL;
+
+		/* every address before listening on any: "[prov://]host:port" */
+		if (!a || rtrs__split_hostport(a, host, sizeof(host), port,
+					       sizeof(port)) ||
+		    rtrs__host_check(host))
+			return -EINVAL;
+	}
+	if (chunk < RTRS_PROTO_MIN_CHUNK || (chunk & (chunk - 1)))
+		return -EINVAL;
+	if (attr->size >= offsetof(struct rtrs_srv_attr, hb_missed_max) +
+				  sizeof(attr->hb_missed_max) &&
+	    (attr->hb_interval_ms < 100 || attr->hb_missed_max < 1))
+		return -EINVAL;
+	return 0;
+}
+
+/* Open a listener on each address (ctx->ls); on failure ctx->npeps says
+ * how many to close, the failed one included. */
+static int listen_all(struct rtrs_srv_ctx *ctx, const char *const *addrs,
+		      size_t naddrs, const char *provider)
+{
+	struct srv_listener *ls = ctx->ls;
+	int ret;
+
+	for (size_t i = 0; i < naddrs; i++) {
+		char host[128], port[16], prov[32];
+		const char *a = rtrs__split_provider(addrs[i], provider,
+						     prov, sizeof(prov));
+
+		ls[i].ctx = ctx;
+		ls[i].loop = (unsigned)i % rtrs__fab_nloops();
+		ret = a ? rtrs__split_hostport(a, host, sizeof(host), port,
+					       sizeof(port))
+			: -EINVAL;
+		if (!ret)
+			ret = rtrs__fab_dom_open(prov, host, port, NULL, true,
+						 &ls[i].dom);
+		if (!ret)
+			ret = rtrs__fab_pep_open(ls[i].dom, ls[i].loop,
+						 &rtrs__srv_pep_ops, &ls[i], &ls[i].pep);
+		if (ret) {
+			rtrs_err("srv: cannot listen on %s: %s", addrs[i],
+				 rtrs_strerror(ret));
+			ctx->npeps = i + 1;
+			return ret;
+		}
+		ctx->npeps = i + 1;
+	}
+	return 0;
+}
+
 int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 		  const struct rtrs_srv_attr *attr, struct rtrs_srv_ctx **out)
 {
@@ -89,27 +152,10 @@ int rtrs_srv_open_auth(const char *const *addrs, size_t naddrs,
 	int ret;
 
 	if (!addrs || !naddrs || !attr || !out || !attr->ops.rdma_ev ||
-	    attr->size < offsetof(struct rtrs_srv_attr, priv))
+	    attr->size < offsetof(struct rtrs_srv_attr, priv) ||
+	    open_check(addrs, naddrs, attr))
 		return -EINVAL;
-	for (size_t i = 0; i < naddrs; i++) {
-		char host[128], port[16], prov[32];
-		const char *a = addrs[i] ? rtrs__split_provider(addrs[i], NULL,
-							       prov, sizeof(prov))
-					 : NULL;
-
-		/* every address before listening on any: "[prov://]host:port" */
-		if (!a || rtrs__split_hostport(a, host, sizeof(host), port,
-					       sizeof(port)) ||
-		    rtrs__host_check(host))
-			return -EINVAL;
-	}
 	chunk = attr->chunk_size;
-	if (chunk < RTRS_PROTO_MIN_CHUNK || (chunk & (chunk - 1)))
-		return -EINVAL;
-	if (attr->size >= offsetof(struct rtrs_srv_attr, hb_missed_max) +
-				  sizeof(attr->hb_missed_max) &&
-	    (attr->hb_interval_ms < 100 || attr->hb_missed_max < 1))
-		return -EINVAL;
 	if (auth) {
 		/* before any listener: no client comes in unauthenticated */
 		if (auth->size < offsetof(struct rtrs_auth, key_file) +
@@ -151,30 +197,9 @@ int rtrs_srv_open_auth(const char *const *addrs, size_t naddrs,
 	ret = rtrs__fab_engine_get();
 	if (ret)
 		goto err_free;
-	for (size_t i = 0; i < naddrs; i++) {
-		char host[128], port[16], prov[32];
-		const char *a = rtrs__split_provider(addrs[i], attr->provider,
-						     prov, sizeof(prov));
-
-		ls[i].ctx = ctx;
-		ls[i].loop = (unsigned)i % rtrs__fab_nloops();
-		ret = a ? rtrs__split_hostport(a, host, sizeof(host), port,
-					       sizeof(port))
-			: -EINVAL;
-		if (!ret)
-			ret = rtrs__fab_dom_open(prov, host, port, NULL, true,
-						 &ls[i].dom);
-		if (!ret)
-			ret = rtrs__fab_pep_open(ls[i].dom, ls[i].loop,
-						 &rtrs__srv_pep_ops, &ls[i], &ls[i].pep);
-		if (ret) {
-			rtrs_err("srv: cannot listen on %s: %s", addrs[i],
-				 rtrs_strerror(ret));
-			ctx->npeps = i + 1;
-			goto err_close;
-		}
-		ctx->npeps = i + 1;
-	}
+	ret = listen_all(ctx, addrs, naddrs, attr->provider);
+	if (ret)
+		goto err_close;
 	if (!ctx->attr.ctl_disable)
 		rtrs__ctl_register(RTRS_CTL_SRV, ctx);
 	*out = ctx;

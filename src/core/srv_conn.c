@@ -609,19 +609,196 @@ static struct srv_path *find_path(struct rtrs_srv_sess *s, const uint8_t *uuid)
 	return NULL;
 }
 
+/* Why connreq_attach() refused, for the log */
+static const char *refuse_why(int ret)
+{
+	return ret == -EEXIST ? "path or connection exists"
+	       : ret == -ENXIO ? "unknown session"
+	       : ret == -EUSERS ? "too many sessions"
+	       : ret == -EMLINK ? "too many paths in the session"
+	       : ret == -ENOBUFS ? "too many connections"
+	       : ret == -EAGAIN ? "too many pending handshakes"
+	       : ret == -EPROTO ? "fencing differs from the session's"
+	       : ret == -EACCES ? "the client does not authenticate"
+	       : "cannot accept";
+}
+
+/*
+ * Find or make the session and the path of connection request @req and
+ * add @c to them, after the caps: 0, or the error to reject it with (then
+ * nothing refers to @c). With ctx->lock held.
+ */
+static int connreq_attach(struct srv_listener *l,
+			  const struct rtrs_conn_req *req,
+			  struct fab_connreq *creq, struct srv_con *c)
+{
+	struct rtrs_srv_ctx *ctx = l->ctx;
+	struct rtrs_srv_sess *s;
+	struct srv_path *p;
+	bool new_sess = false;
+	int ret;
+
+	srv_assert_locked(ctx);
+	if (ctx->closing)
+		return -ESHUTDOWN;
+	/* with keys, nothing is allocated for a client that does not
+	 * authenticate (docs/protocol.md section 2.7) */
+	if (ctx->keys.n && !req->auth)
+		return -EACCES;
+	/* the caps: checked before anything is allocated for the peer */
+	if (ctx->lim.max_conns && ctx->ncons >= ctx->lim.max_conns) {
+		atomic_fetch_add(&ctx->st_ref_conns, 1);
+		return -ENOBUFS;
+	}
+	s = find_sess(ctx, req->paths_uuid);
+	if (!s) {
+		if (!req->first_conn)
+			return -ENXIO;
+		if (ctx->lim.max_sessions &&
+		    ctx->nsess_all >= ctx->lim.max_sessions) {
+			atomic_fetch_add(&ctx->st_ref_sessions, 1);
+			return -EUSERS;
+		}
+	}
+	/* fencing is the session's: a path (or a connection) that disagrees
+	 * would let a request run again through it */
+	if (s && s->fence != req->fence) {
+		atomic_fetch_add(&ctx->st_bad_input, 1);
+		return -EPROTO;
+	}
+	p = s ? find_path(s, req->sess_uuid) : NULL;
+	if (!p) {
+		if (ctx->lim.max_pending &&
+		    ctx->npending >= ctx->lim.max_pending) {
+			atomic_fetch_add(&ctx->st_ref_pending, 1);
+			return -EAGAIN;
+		}
+		if (s && (s->npaths >= RTRS_MAX_PATHS ||
+			  (ctx->lim.max_paths &&
+			   s->npaths >= ctx->lim.max_paths))) {
+			atomic_fetch_add(&ctx->st_ref_paths, 1);
+			return -EMLINK;
+		}
+	}
+	if (!s) {
+		ret = rtrs__srv_sess_create(ctx, req->paths_uuid, &s);
+		if (ret)
+			return ret;
+		s->fence = req->fence;
+		new_sess = true;
+	}
+	if (!p) {
+		ret = path_create(l, s, req, creq, &p);
+		if (ret) {
+			if (new_sess)
+				rtrs__srv_sess_free(s);
+			return ret;
+		}
+		if (new_sess) {
+			rtrs_list_add_tail(&ctx->sessions, &s->node);
+			ctx->nsess_all++;
+		}
+		rtrs_list_add_tail(&s->paths, &p->node);
+		s->npaths++;
+		ctx->npaths++;
+		p->pending = true;
+		ctx->npending++;
+		p->born_ms = rtrs_now_ms();
+		/* the handshake deadline, then heartbeats */
+		rtrs__timer_arm(&p->hb, MIN(ctx->attr.hb_interval_ms,
+					    ctx->lim.handshake_ms));
+	} else if (atomic_load(&p->state) != SRV_PATH_CONNECTING ||
+		   p->cid_num != req->cid_num || p->ldom != l->dom ||
+		   p->cons[req->cid]) {
+		return -EEXIST;
+	}
+	c->path = p;
+	p->cons[req->cid] = c;
+	ctx->ncons++;
+	atomic_fetch_add(&p->ref, 1);   /* for the endpoint */
+	return 0;
+}
+
+/* Make @c's endpoint and accept it, answering with the session's
+ * geometry; a failure closes the path. No lock held. */
+static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
+			   const struct rtrs_conn_req *req, struct srv_con *c)
+{
+	struct rtrs_srv_ctx *ctx = l->ctx;
+	struct srv_path *p = c->path;
+	struct rtrs_srv_sess *s = p->sess;
+	const struct fab_caps *caps = rtrs__fab_dom_caps(l->dom);
+	char priv[RTRS_CONN_PRIV_LEN];
+	struct rtrs_conn_rsp rsp;
+	unsigned loop, nrx;
+	int ret;
+
+	/* Connection k is served by loop k mod n (the client uses k - 1):
+	 * on one host the two ends of a connection run on different CPUs,
+	 * across hosts it makes no difference. */
+	loop = req->cid % rtrs__fab_nloops();
+	/* c->lock is held until the accept is posted: rtrs__srv_path_close(), from
+	 * any thread, waits for it before it closes the endpoint */
+	pthread_mutex_lock(&c->lock);
+	ret = rtrs__fab_ep_accept_create(p->dom, creq, loop, &srv_ep_ops, c,
+					 &c->ep);
+	if (!ret)       /* its peer writes only into this path's chunks */
+		rtrs__fab_ep_set_scope(c->ep, p);
+	if (ret) {
+		pthread_mutex_unlock(&c->lock);
+		reject(l, creq, ret, "endpoint");
+		rtrs__srv_path_close(p, ret, false);
+		rtrs__srv_path_put(p);    /* the endpoint that never was */
+		return;
+	}
+	if (atomic_load(&p->state) == SRV_PATH_CLOSING) {
+		/* closed (fenced) while the endpoint was made: rtrs__srv_path_close()
+		 * may have passed this connection, and it must not come up */
+		pthread_mutex_unlock(&c->lock);
+		rtrs__srv_con_close_ep(c);
+		return;
+	}
+	if (req->cid == 0) {
+		char peer[sizeof(p->peer)];
+
+		rtrs__fab_ep_peer(c->ep, peer, sizeof(peer));
+		/* rtrsctl reads it; c->lock, then ctx->lock (nothing takes
+		 * them the other way round) */
+		srv_lock(ctx);
+		memcpy(p->peer, peer, sizeof(peer));
+		srv_unlock(ctx);
+	}
+	if (caps->rx_cq_data)
+		nrx = (unsigned)MIN(caps->rx_size, (size_t)s->geom.queue_depth + 8);
+	else
+		nrx = req->cid == 0 ? 8 : 2;
+	ret = con_setup_rx(c, nrx);
+	memset(&rsp, 0, sizeof(rsp));
+	rsp.queue_depth = (uint16_t)s->geom.queue_depth;
+	rsp.max_io_size = s->geom.max_io_size;
+	rsp.max_hdr_size = s->geom.max_hdr_size;
+	rsp.flags = (ctx->attr.always_invalidate ? RTRS_MSG_NEW_RKEY_F : 0) |
+		    (p->fence ? RTRS_MSG_FENCE_F : 0) |
+		    (p->auth ? RTRS_MSG_AUTH_F : 0) |
+		    (caps->sw_rma ? RTRS_MSG_FRAMES_F : 0);
+	rsp.path_id = p->id;
+	rtrs__proto_conn_rsp_encode(priv, &rsp);
+	if (!ret)
+		ret = rtrs__fab_ep_accept(c->ep, priv, sizeof(priv));
+	pthread_mutex_unlock(&c->lock);
+	if (ret) {
+		rtrs_warn("srv: accept failed: %s", rtrs_strerror(ret));
+		rtrs__srv_path_close(p, ret, false);
+	}
+}
+
 static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 			size_t len)
 {
 	struct srv_listener *l = arg;
 	struct rtrs_srv_ctx *ctx = l->ctx;
 	struct rtrs_conn_req req;
-	struct rtrs_srv_sess *s;
-	struct srv_path *p;
 	struct srv_con *c;
-	char priv[RTRS_CONN_PRIV_LEN];
-	struct rtrs_conn_rsp rsp;
-	bool new_sess = false;
-	unsigned loop, nrx;
 	const struct fab_caps *caps = rtrs__fab_dom_caps(l->dom);
 	int ret;
 
@@ -650,168 +827,13 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	c->cid = req.cid;
 
 	srv_lock(ctx);
-	if (ctx->closing) {
-		ret = -ESHUTDOWN;
-		goto err_unlock;
-	}
-	/* with keys, nothing is allocated for a client that does not
-	 * authenticate (docs/protocol.md section 2.7) */
-	if (ctx->keys.n && !req.auth) {
-		ret = -EACCES;
-		goto err_unlock;
-	}
-	/* the caps: checked before anything is allocated for the peer */
-	if (ctx->lim.max_conns && ctx->ncons >= ctx->lim.max_conns) {
-		ret = -ENOBUFS;
-		atomic_fetch_add(&ctx->st_ref_conns, 1);
-		goto err_unlock;
-	}
-	s = find_sess(ctx, req.paths_uuid);
-	if (!s) {
-		if (!req.first_conn) {
-			ret = -ENXIO;
-			goto err_unlock;
-		}
-		if (ctx->lim.max_sessions &&
-		    ctx->nsess_all >= ctx->lim.max_sessions) {
-			ret = -EUSERS;
-			atomic_fetch_add(&ctx->st_ref_sessions, 1);
-			goto err_unlock;
-		}
-	}
-	/* fencing is the session's: a path (or a connection) that disagrees
-	 * would let a request run again through it */
-	if (s && s->fence != req.fence) {
-		ret = -EPROTO;
-		atomic_fetch_add(&ctx->st_bad_input, 1);
-		goto err_unlock;
-	}
-	p = s ? find_path(s, req.sess_uuid) : NULL;
-	if (!p) {
-		if (ctx->lim.max_pending &&
-		    ctx->npending >= ctx->lim.max_pending) {
-			ret = -EAGAIN;
-			atomic_fetch_add(&ctx->st_ref_pending, 1);
-			goto err_unlock;
-		}
-		if (s && (s->npaths >= RTRS_MAX_PATHS ||
-			  (ctx->lim.max_paths &&
-			   s->npaths >= ctx->lim.max_paths))) {
-			ret = -EMLINK;
-			atomic_fetch_add(&ctx->st_ref_paths, 1);
-			goto err_unlock;
-		}
-	}
-	if (!s) {
-		ret = rtrs__srv_sess_create(ctx, req.paths_uuid, &s);
-		if (ret)
-			goto err_unlock;
-		s->fence = req.fence;
-		new_sess = true;
-	}
-	if (!p) {
-		ret = path_create(l, s, &req, creq, &p);
-		if (ret)
-			goto err_sess;
-		if (new_sess) {
-			rtrs_list_add_tail(&ctx->sessions, &s->node);
-			ctx->nsess_all++;
-		}
-		new_sess = false;
-		rtrs_list_add_tail(&s->paths, &p->node);
-		s->npaths++;
-		ctx->npaths++;
-		p->pending = true;
-		ctx->npending++;
-		p->born_ms = rtrs_now_ms();
-		/* the handshake deadline, then heartbeats */
-		rtrs__timer_arm(&p->hb, MIN(ctx->attr.hb_interval_ms,
-					    ctx->lim.handshake_ms));
-	} else if (atomic_load(&p->state) != SRV_PATH_CONNECTING ||
-		   p->cid_num != req.cid_num || p->ldom != l->dom ||
-		   p->cons[req.cid]) {
-		ret = -EEXIST;
-		goto err_unlock;
-	}
-	c->path = p;
-	p->cons[req.cid] = c;
-	ctx->ncons++;
-	atomic_fetch_add(&p->ref, 1);   /* for the endpoint */
+	ret = connreq_attach(l, &req, creq, c);
 	srv_unlock(ctx);
-
-	/* Connection k is served by loop k mod n (the client uses k - 1):
-	 * on one host the two ends of a connection run on different CPUs,
-	 * across hosts it makes no difference. */
-	loop = req.cid % rtrs__fab_nloops();
-	/* c->lock is held until the accept is posted: rtrs__srv_path_close(), from
-	 * any thread, waits for it before it closes the endpoint */
-	pthread_mutex_lock(&c->lock);
-	ret = rtrs__fab_ep_accept_create(p->dom, creq, loop, &srv_ep_ops, c,
-					 &c->ep);
-	if (!ret)       /* its peer writes only into this path's chunks */
-		rtrs__fab_ep_set_scope(c->ep, p);
 	if (ret) {
-		pthread_mutex_unlock(&c->lock);
-		reject(l, creq, ret, "endpoint");
-		rtrs__srv_path_close(p, ret, false);
-		rtrs__srv_path_put(p);    /* the endpoint that never was */
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		reject(l, creq, ret, refuse_why(ret));
 		return;
 	}
-	if (atomic_load(&p->state) == SRV_PATH_CLOSING) {
-		/* closed (fenced) while the endpoint was made: rtrs__srv_path_close()
-		 * may have passed this connection, and it must not come up */
-		pthread_mutex_unlock(&c->lock);
-		rtrs__srv_con_close_ep(c);
-		return;
-	}
-	if (req.cid == 0) {
-		char peer[sizeof(p->peer)];
-
-		rtrs__fab_ep_peer(c->ep, peer, sizeof(peer));
-		/* rtrsctl reads it; c->lock, then ctx->lock (nothing takes
-		 * them the other way round) */
-		srv_lock(ctx);
-		memcpy(p->peer, peer, sizeof(peer));
-		srv_unlock(ctx);
-	}
-	if (caps->rx_cq_data)
-		nrx = (unsigned)MIN(caps->rx_size, (size_t)s->geom.queue_depth + 8);
-	else
-		nrx = req.cid == 0 ? 8 : 2;
-	ret = con_setup_rx(c, nrx);
-	memset(&rsp, 0, sizeof(rsp));
-	rsp.queue_depth = (uint16_t)s->geom.queue_depth;
-	rsp.max_io_size = s->geom.max_io_size;
-	rsp.max_hdr_size = s->geom.max_hdr_size;
-	rsp.flags = (ctx->attr.always_invalidate ? RTRS_MSG_NEW_RKEY_F : 0) |
-		    (p->fence ? RTRS_MSG_FENCE_F : 0) |
-		    (p->auth ? RTRS_MSG_AUTH_F : 0) |
-		    (caps->sw_rma ? RTRS_MSG_FRAMES_F : 0);
-	rsp.path_id = p->id;
-	rtrs__proto_conn_rsp_encode(priv, &rsp);
-	if (!ret)
-		ret = rtrs__fab_ep_accept(c->ep, priv, sizeof(priv));
-	pthread_mutex_unlock(&c->lock);
-	if (ret) {
-		rtrs_warn("srv: accept failed: %s", rtrs_strerror(ret));
-		rtrs__srv_path_close(p, ret, false);
-	}
-	return;
-
-err_sess:
-	if (new_sess)
-		rtrs__srv_sess_free(s);
-err_unlock:
-	srv_unlock(ctx);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-	reject(l, creq, ret, ret == -EEXIST ? "path or connection exists"
-			       : ret == -ENXIO ? "unknown session"
-			       : ret == -EUSERS ? "too many sessions"
-			       : ret == -EMLINK ? "too many paths in the session"
-			       : ret == -ENOBUFS ? "too many connections"
-			       : ret == -EAGAIN ? "too many pending handshakes"
-			       : ret == -EPROTO ? "fencing differs from the session's"
-			       : ret == -EACCES ? "the client does not authenticate"
-			       : "cannot accept");
+	connreq_accept(l, creq, &req, c);
 }

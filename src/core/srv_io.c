@@ -307,6 +307,51 @@ static bool attach_retry(struct rtrs_srv_op *op, struct srv_con *c,
 	return true;
 }
 
+enum { IO_DONE, IO_AGAIN, IO_DROP };
+
+/*
+ * A request with the sequence number of the chunk's last one: a retry is
+ * attached to that request if it is in service, or answered again from
+ * the store; the original after its retry is dropped (IO_DROP). With
+ * op->lock held; released unless it returns IO_DROP. IO_AGAIN: the answer
+ * was being posted, look again.
+ */
+static int io_retry(struct rtrs_srv_op *op, struct srv_con *c,
+		    const struct rtrs_io_msg *m,
+		    const struct rtrs_sg_desc *desc, int st)
+{
+	struct srv_path *p = c->path;
+	struct rtrs_srv_ctx *ctx = p->sess->ctx;
+	bool answer_now;
+
+	if (!(m->fence_flags & RTRS_FENCE_RETRY_F)) {
+		/* the original, after its retry: never run it again */
+		return IO_DROP;
+	}
+	if (st != OP_FREE) {
+		if (!attach_retry(op, c, m, desc, &answer_now)) {
+			pthread_mutex_unlock(&op->lock);
+			return IO_AGAIN;
+		}
+		atomic_fetch_add(&ctx->st_dup_attached, 1);
+		pthread_mutex_unlock(&op->lock);
+		if (answer_now)
+			answer(op, op->last_status, NULL, NULL);
+		return IO_DONE;
+	}
+	/* executed and answered already: answer again from the store
+	 * (a READ's data is still in the chunk, or where
+	 * rtrs_srv_resp_buf() took it from) */
+	op_take(op, c, m, desc);
+	atomic_store(&op->state, OP_BUSY);
+	revoke_arrival(p, op->id);
+	atomic_fetch_add(&p->ref, 1);
+	atomic_fetch_add(&ctx->st_dup_answered, 1);
+	pthread_mutex_unlock(&op->lock);
+	answer(op, op->last_status, NULL, NULL);
+	return IO_DONE;
+}
+
 void rtrs__srv_io_req(struct srv_con *c, uint32_t payload)
 {
 	struct srv_path *p = c->path;
@@ -317,7 +362,6 @@ void rtrs__srv_io_req(struct srv_con *c, uint32_t payload)
 	struct rtrs_io_msg m;
 	uint32_t id, off;
 	char *chunk;
-	bool answer_now;
 	int st, ret;
 
 	st = atomic_load(&p->state);
@@ -358,32 +402,13 @@ again:
 		fence_path(p, id, m.fence_path);
 	st = atomic_load(&op->state);
 	if (p->fence && m.seq == op->last_seq) {
-		if (!(m.fence_flags & RTRS_FENCE_RETRY_F)) {
-			/* the original, after its retry: never run it again */
+		ret = io_retry(op, c, &m, desc, st);
+		if (ret == IO_AGAIN) {
+			sched_yield();
+			goto again;
+		}
+		if (ret == IO_DROP)
 			goto drop;
-		}
-		if (st != OP_FREE) {
-			if (!attach_retry(op, c, &m, desc, &answer_now)) {
-				pthread_mutex_unlock(&op->lock);
-				sched_yield();
-				goto again;
-			}
-			atomic_fetch_add(&ctx->st_dup_attached, 1);
-			pthread_mutex_unlock(&op->lock);
-			if (answer_now)
-				answer(op, op->last_status, NULL, NULL);
-			return;
-		}
-		/* executed and answered already: answer again from the store
-		 * (a READ's data is still in the chunk, or where
-		 * rtrs_srv_resp_buf() took it from) */
-		op_take(op, c, &m, desc);
-		atomic_store(&op->state, OP_BUSY);
-		revoke_arrival(p, id);
-		atomic_fetch_add(&p->ref, 1);
-		atomic_fetch_add(&ctx->st_dup_answered, 1);
-		pthread_mutex_unlock(&op->lock);
-		answer(op, op->last_status, NULL, NULL);
 		return;
 	}
 	if (p->fence && op->last_seq && seq_before(m.seq, op->last_seq))
