@@ -123,7 +123,8 @@ static int listen_all(struct rtrs_srv_ctx *ctx, const char *const *addrs,
 						 &ls[i].dom);
 		if (!ret)
 			ret = rtrs__fab_pep_open(ls[i].dom, ls[i].loop,
-						 &rtrs__srv_pep_ops, &ls[i], &ls[i].pep);
+						 &rtrs__srv_pep_ops, &ls[i],
+						 &ls[i].pep);
 		if (ret) {
 			rtrs_err("srv: cannot listen on %s: %s", addrs[i],
 				 rtrs_strerror(ret));

@@ -737,8 +737,8 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 	 * on one host the two ends of a connection run on different CPUs,
 	 * across hosts it makes no difference. */
 	loop = req->cid % rtrs__fab_nloops();
-	/* c->lock is held until the accept is posted: rtrs__srv_path_close(), from
-	 * any thread, waits for it before it closes the endpoint */
+	/* c->lock is held until the accept is posted: rtrs__srv_path_close(),
+	 * from any thread, waits for it before it closes the endpoint */
 	pthread_mutex_lock(&c->lock);
 	ret = rtrs__fab_ep_accept_create(p->dom, creq, loop, &srv_ep_ops, c,
 					 &c->ep);
@@ -752,8 +752,9 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 		return;
 	}
 	if (atomic_load(&p->state) == SRV_PATH_CLOSING) {
-		/* closed (fenced) while the endpoint was made: rtrs__srv_path_close()
-		 * may have passed this connection, and it must not come up */
+		/* closed (fenced) while the endpoint was made:
+		 * rtrs__srv_path_close() may have passed this connection, and
+		 * it must not come up */
 		pthread_mutex_unlock(&c->lock);
 		rtrs__srv_con_close_ep(c);
 		return;

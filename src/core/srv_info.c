@@ -267,8 +267,8 @@ int rtrs_srv_sess_info(struct rtrs_srv_ctx *ctx, const char *name,
 		ns++;
 		rtrs_list_for_each(pp, &s->paths) {
 			if (np < *npath)
-				path_info(container_of(pp, struct srv_path, node),
-					  &path[np]);
+				path_info(container_of(pp, struct srv_path,
+						       node), &path[np]);
 			np++;
 		}
 	}

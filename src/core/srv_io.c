@@ -208,7 +208,8 @@ void rtrs__srv_tx_ready(void *ctx)
 		rtrs__srv_path_close(c->path, ret, false);
 	rtrs_list_for_each_safe(pos, tmp, &done) {
 		rtrs_list_del(pos);
-		rtrs__srv_op_finish(container_of(pos, struct rtrs_srv_op, bl_node));
+		rtrs__srv_op_finish(container_of(pos, struct rtrs_srv_op,
+						 bl_node));
 	}
 }
 

@@ -182,8 +182,8 @@ void rtrs__srv_op_finish(struct rtrs_srv_op *op)
 
 /* Close @c's endpoint, if it has one, exactly once. The loop frees an
  * endpoint soon after its close, so whoever comes second must not touch it:
- * rtrs__srv_path_close() and srv_connreq(), which makes the endpoint and uses it
- * until the accept under c->lock, settle it here. */
+ * rtrs__srv_path_close() and srv_connreq() (connreq_accept()), which makes
+ * the endpoint and uses it until the accept under c->lock, settle it here. */
 void rtrs__srv_con_close_ep(struct srv_con *c)
 {
 	struct fab_ep *ep = NULL;
@@ -197,7 +197,8 @@ void rtrs__srv_con_close_ep(struct srv_con *c)
 	rtrs__fab_ep_close(ep);
 }
 
-/* Connection @i of @p, or NULL; srv_connreq() adds them under ctx->lock. */
+/* Connection @i of @p, or NULL; connreq_attach() adds them under
+ * ctx->lock. */
 static struct srv_con *path_con(struct srv_path *p, unsigned i)
 {
 	struct rtrs_srv_ctx *ctx = p->sess->ctx;
@@ -236,7 +237,7 @@ bool rtrs__srv_path_set_state(struct srv_path *p, int from, int to)
 }
 
 /* Close every connection of @p; any thread; idempotent. A connection
- * srv_connreq() adds after the first loop below sees the path closing and
+ * connreq_accept() adds after the first loop below sees the path closing and
  * closes its endpoint itself. */
 void rtrs__srv_path_close(struct srv_path *p, int err, bool bad_input)
 {
@@ -271,7 +272,8 @@ void rtrs__srv_path_close(struct srv_path *p, int err, bool bad_input)
 	}
 	rtrs_list_for_each_safe(pos, tmp, &done) {
 		rtrs_list_del(pos);
-		rtrs__srv_op_finish(container_of(pos, struct rtrs_srv_op, bl_node));
+		rtrs__srv_op_finish(container_of(pos, struct rtrs_srv_op,
+						 bl_node));
 	}
 	/* the heartbeat posts on connection 0 from the timer thread: it
 	 * stops before the endpoint goes */
