@@ -33,13 +33,15 @@
  * Outside the order: the control socket's registry lock (ctl.c) is held
  * while it calls the public API, which takes ctx->lock: registry, then
  * ctx->lock. rtrs__timer_stop() waits for a running callback: never call
- * it with ctx->lock held (the callbacks take it). No server lock is held
+ * it with ctx->lock or a con->lock held (the callbacks take them; op->lock
+ * may be held, no callback takes it). No server lock is held
  * across a user callback (rdma_ev, link_ev) or returned held.
  *
  * Atomics without a lock: p->state (only rtrs__srv_path_set_state()
  * changes it), p->ref (rtrs__srv_path_put() frees at 0), op->state
- * (FREE -> BUSY -> RESP [-> QUEUED -> RESP] -> FREE: whoever moves it out
- * of BUSY posts the answer, once).
+ * (FREE -> BUSY -> RESP [-> QUEUED -> RESP] -> FREE, and QUEUED -> BUSY
+ * when a retry takes the answer to its own connection: whoever moves it
+ * out of BUSY posts the answer, once).
  *
  * Lifetimes: a path holds one reference for itself, one per endpoint that
  * is not closed yet and one per op handed to rdma_ev and not answered. The
