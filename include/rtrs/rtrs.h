@@ -658,6 +658,55 @@ struct rtrs_srv_sess_stats {
 RTRS_API int rtrs_srv_sess_get_stats(struct rtrs_srv_sess *sess,
 				     struct rtrs_srv_sess_stats *st);
 
+/*
+ * A session of a listener and its paths, as rtrs_srv_sess_info() copies
+ * them (what rtrsctl(8) stats shows of a server).
+ */
+struct rtrs_srv_sess_info {
+	char name[RTRS_SESSNAME_MAX + 1];
+	uint32_t queue_depth;
+	uint32_t first_path;       /* its paths: path[first_path] .. */
+	uint32_t npaths;           /* .. path[first_path + npaths - 1]; path
+				      objects in any state, 0: lingering */
+	uint64_t read_cnt, read_bytes;   /* answered with status 0 */
+	uint64_t write_cnt, write_bytes;
+};
+
+struct rtrs_srv_path_info {
+	/* the client's number of the path (its slot) if it sent one, else
+	 * the server's id of it: what rtrs_srv_close_path() takes */
+	uint32_t id;
+	enum rtrs_path_state state; /* CONNECTING (before its info exchange),
+				       CONNECTED or CLOSING */
+	char src[128];             /* the client's "host:port", "?" before known */
+	uint64_t read_cnt, read_bytes;   /* answered on this path */
+	uint64_t write_cnt, write_bytes;
+};
+
+/*
+ * rtrs_srv_sess_info - copy the named sessions of @ctx (only those called
+ * @name, unless @name is NULL), lingering ones included, and their paths:
+ * up to *@nsess sessions into @sess and up to *@npath paths into @path,
+ * taken together at one instant. On return *@nsess and *@npath hold how
+ * many there are. Errors: -EINVAL (@ctx, @nsess or @npath NULL, an array
+ * NULL with a non-zero count), -ENOSPC (an array was too small: call again
+ * with at least the counts returned). Does not block on the network.
+ */
+RTRS_API int rtrs_srv_sess_info(struct rtrs_srv_ctx *ctx, const char *name,
+				struct rtrs_srv_sess_info *sess, size_t *nsess,
+				struct rtrs_srv_path_info *path, size_t *npath);
+
+/*
+ * rtrs_srv_close_path - close the paths numbered @id (struct
+ * rtrs_srv_path_info) of the session named @name, as a link failure would
+ * (kernel: rtrs-srv sysfs "disconnect" of one path): the client sees the
+ * path go down and reconnects it if its settings let it. Returns without
+ * waiting for the path to be freed. Errors: -EINVAL (NULL), -ENOENT (no
+ * such session, or no path of it with that number).
+ */
+RTRS_API int rtrs_srv_close_path(struct rtrs_srv_ctx *ctx, const char *name,
+				 uint32_t id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -76,9 +76,9 @@ int rtrs_ctl_run_dir(char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* ---- output helpers, shared with srv.c ---- */
+/* ---- output helpers ---- */
 
-void rtrs__ctl_json_str(FILE *f, const char *s)
+static void rtrs__ctl_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -272,6 +272,170 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 		fprintf(f, "]}");
 }
 
+/* A server's listening addresses and counters (not with a session @name
+ * in text). */
+static void dump_srv_head(FILE *f, struct rtrs_srv_ctx *ctx, bool json,
+			  const char *name)
+{
+	struct rtrs_srv_stats st;
+	struct rtrs_srv_limit_stats ls = { .size = sizeof(ls) };
+	char addr[160];
+	int ret;
+
+	if (json)
+		fprintf(f, "{\"listen\":[");
+	else if (!name)
+		fprintf(f, "server");
+	for (size_t i = 0; !(name && !json); i++) {
+		ret = rtrs_srv_get_listen_addr(ctx, i, addr, sizeof(addr));
+		if (ret == -ENOENT)
+			break;
+		if (ret)
+			snprintf(addr, sizeof(addr), "?");
+		if (json) {
+			fprintf(f, "%s", i ? "," : "");
+			rtrs__ctl_json_str(f, addr);
+		} else {
+			fprintf(f, " %s", addr);
+		}
+	}
+	if (!json && name)
+		return;
+	rtrs_srv_get_stats(ctx, &st);
+	rtrs_srv_get_limit_stats(ctx, &ls);
+	fprintf(f, json ? "],\"stats\":{\"read_cnt\":%llu,\"read_bytes\":%llu,"
+		"\"write_cnt\":%llu,\"write_bytes\":%llu,\"executed\":%llu,"
+		"\"dup_answered\":%llu,\"dup_attached\":%llu,"
+		"\"stale_dropped\":%llu,\"paths_fenced\":%llu,"
+		"\"hb_timeouts\":%llu,\"paths_closed_bad_input\":%llu,"
+		"\"sessions_open\":%llu,"
+		: "\n  rdma: %llu %llu %llu %llu\n  executed %llu  "
+		"dup_answered %llu  dup_attached %llu  stale_dropped %llu  "
+		"paths_fenced %llu  hb_timeouts %llu  bad_input %llu"
+		"  sessions_open %llu\n",
+		(unsigned long long)st.read_cnt,
+		(unsigned long long)st.read_bytes,
+		(unsigned long long)st.write_cnt,
+		(unsigned long long)st.write_bytes,
+		(unsigned long long)st.executed,
+		(unsigned long long)st.dup_answered,
+		(unsigned long long)st.dup_attached,
+		(unsigned long long)st.stale_dropped,
+		(unsigned long long)st.paths_fenced,
+		(unsigned long long)st.hb_timeouts,
+		(unsigned long long)st.paths_closed_bad_input,
+		(unsigned long long)st.sessions);
+	fprintf(f, json ? "\"handshake_timeouts\":%llu,"
+		"\"refused_sessions\":%llu,\"refused_paths\":%llu,"
+		"\"refused_conns\":%llu,\"refused_pending\":%llu,"
+		"\"accept_shed\":%llu,\"pending\":%llu,\"conns\":%llu}"
+		: "  handshake_timeouts %llu  refused: sessions %llu "
+		"paths %llu conns %llu pending %llu  accept_shed %llu"
+		"  pending %llu  conns %llu\n",
+		(unsigned long long)ls.handshake_timeouts,
+		(unsigned long long)ls.refused_sessions,
+		(unsigned long long)ls.refused_paths,
+		(unsigned long long)ls.refused_conns,
+		(unsigned long long)ls.refused_pending,
+		(unsigned long long)ls.accept_shed,
+		(unsigned long long)ls.pending,
+		(unsigned long long)ls.conns);
+	if (!json)
+		fprintf(f, "  sessions %u\n", (unsigned)st.sessions);
+}
+
+static void dump_srv_sess(FILE *f, const struct rtrs_srv_sess_info *s,
+			  const struct rtrs_srv_path_info *path, bool json,
+			  bool first)
+{
+	if (json) {
+		fprintf(f, "%s{\"name\":", first ? "" : ",");
+		rtrs__ctl_json_str(f, s->name);
+		fprintf(f, ",\"queue_depth\":%u,\"read_cnt\":%llu,"
+			"\"read_bytes\":%llu,\"write_cnt\":%llu,"
+			"\"write_bytes\":%llu,\"paths\":[", s->queue_depth,
+			(unsigned long long)s->read_cnt,
+			(unsigned long long)s->read_bytes,
+			(unsigned long long)s->write_cnt,
+			(unsigned long long)s->write_bytes);
+	} else {
+		fprintf(f, "server session %s  queue_depth %u  paths %u%s\n"
+			"  rdma: %llu %llu %llu %llu\n",
+			s->name, s->queue_depth, s->npaths,
+			s->npaths ? "" : " (lingering)",
+			(unsigned long long)s->read_cnt,
+			(unsigned long long)s->read_bytes,
+			(unsigned long long)s->write_cnt,
+			(unsigned long long)s->write_bytes);
+	}
+	for (uint32_t i = 0; i < s->npaths; i++) {
+		const struct rtrs_srv_path_info *p = &path[s->first_path + i];
+		const char *st = rtrs_path_state_str(p->state);
+
+		if (json) {
+			fprintf(f, "%s{\"id\":%u,\"state\":\"%s\","
+				"\"src_addr\":", i ? "," : "", p->id, st);
+			rtrs__ctl_json_str(f, p->src);
+			fprintf(f, ",\"read_cnt\":%llu,\"read_bytes\":%llu,"
+				"\"write_cnt\":%llu,\"write_bytes\":%llu}",
+				(unsigned long long)p->read_cnt,
+				(unsigned long long)p->read_bytes,
+				(unsigned long long)p->write_cnt,
+				(unsigned long long)p->write_bytes);
+		} else {
+			fprintf(f, "  path %u\n    state: %s\n"
+				"    src_addr: %s\n"
+				"    stats/rdma: %llu %llu %llu %llu\n",
+				p->id, st, p->src,
+				(unsigned long long)p->read_cnt,
+				(unsigned long long)p->read_bytes,
+				(unsigned long long)p->write_cnt,
+				(unsigned long long)p->write_bytes);
+		}
+	}
+	if (json)
+		fprintf(f, "]}");
+}
+
+/* A server listener: its head, then its sessions (only @name if set);
+ * how many sessions were printed, or -ENOMEM. */
+static int dump_srv(FILE *f, struct rtrs_srv_ctx *ctx, bool json,
+		    const char *name)
+{
+	struct rtrs_srv_sess_info *sess = NULL;
+	struct rtrs_srv_path_info *path = NULL;
+	size_t ns = 8, np = 32, cs, cp;
+	int ret;
+
+	/* a snapshot; sessions may come between two tries: grow and retry */
+	do {
+		free(sess);
+		free(path);
+		cs = ns + 8;
+		cp = np + 32;
+		sess = calloc(cs, sizeof(*sess));
+		path = calloc(cp, sizeof(*path));
+		if (!sess || !path) {
+			free(sess);
+			free(path);
+			return -ENOMEM;
+		}
+		ns = cs;
+		np = cp;
+		ret = rtrs_srv_sess_info(ctx, name, sess, &ns, path, &np);
+	} while (ret == -ENOSPC);
+	dump_srv_head(f, ctx, json, name);
+	if (json)
+		fprintf(f, ",\"sessions\":[");
+	for (size_t i = 0; !ret && i < ns; i++)
+		dump_srv_sess(f, &sess[i], path, json, i == 0);
+	if (json)
+		fprintf(f, "]}");
+	free(sess);
+	free(path);
+	return ret ? ret : (int)ns;
+}
+
 /* list / stats: every registered object, optionally only sessions @name. */
 static int cmd_dump(FILE *f, bool json, bool full, const char *name)
 {
@@ -314,7 +478,9 @@ static int cmd_dump(FILE *f, bool json, bool full, const char *name)
 			continue;
 		if (json && !first_s)
 			fputc(',', f);
-		n = rtrs__srv_ctl_dump(e->obj, f, json, name);
+		n = dump_srv(f, e->obj, json, name);
+		if (n < 0)
+			return n;
 		if (json || n > 0 || !name)
 			first_s = 0;
 		found += n;
@@ -421,8 +587,7 @@ static int cmd_run(FILE *f, int argc, char **argv)
 							 node);
 
 			if (e->kind == RTRS_CTL_SRV && ret == -ENOENT)
-				ret = rtrs__srv_ctl_close_path(e->obj, argv[2],
-							       idx);
+				ret = rtrs_srv_close_path(e->obj, argv[2], idx);
 		}
 		return ret;
 	}

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "core/auth.h"
-#include "core/core.h"
+#include "core/srv_int.h"
 #include "fake_fabric.h"
 #include "fuzz.h"
 

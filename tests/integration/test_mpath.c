@@ -971,6 +971,90 @@ static bool ctl_exists(void)
 	return stat(ctl_path, &st) == 0;
 }
 
+/* Wait up to 5 s for the server to show session test-mpath alone, with
+ * its two paths connected; the number of sessions and paths it shows. */
+static void srv_wait_two(struct rtrs_srv_sess_info *si, size_t *ns,
+			 struct rtrs_srv_path_info *pi, size_t *np)
+{
+	uint64_t until = now_ms() + 5000;
+	size_t cs = *ns, cp = *np;
+
+	for (;;) {
+		*ns = cs;
+		*np = cp;
+		if (!rtrs_srv_sess_info(srv, NULL, si, ns, pi, np) && *ns == 1 &&
+		    *np == 2 && pi[0].state == RTRS_PATH_CONNECTED &&
+		    pi[1].state == RTRS_PATH_CONNECTED)
+			return;
+		if (now_ms() > until)
+			return;
+		t_sleep_ms(20);
+	}
+}
+
+/* The server's sessions and paths through the public API
+ * (rtrs_srv_sess_info(3)), and one path closed through it
+ * (rtrs_srv_close_path(3)): the client sees it fail and reconnects it. */
+static void srv_info_api(void)
+{
+	struct rtrs_srv_sess_info si[4];
+	struct rtrs_srv_path_info pi[8];
+	struct rtrs_path_info in;
+	size_t ns = 4, np = 8;
+	uint64_t until, ok0;
+
+	srv_wait_two(si, &ns, pi, &np);
+	CHECK_EQ(ns, 1);
+	CHECK_EQ(np, 2);
+	CHECK(!strcmp(si[0].name, "test-mpath"), "name %s", si[0].name);
+	CHECK_EQ(si[0].queue_depth, 128);
+	CHECK_EQ(si[0].first_path, 0);
+	CHECK_EQ(si[0].npaths, 2);
+	/* the client's numbers of its paths, 0 and 1, in either order */
+	CHECK_EQ(pi[0].id + pi[1].id, 1);
+	CHECK(pi[0].id != pi[1].id, "ids %u %u", pi[0].id, pi[1].id);
+	CHECK(strchr(pi[0].src, ':') && strchr(pi[1].src, ':'),
+	      "src %s %s", pi[0].src, pi[1].src);
+	CHECK_EQ(si[0].write_cnt, pi[0].write_cnt + pi[1].write_cnt);
+	/* too small: the counts needed, -ENOSPC */
+	ns = 0;
+	np = 1;
+	CHECK_EQ(rtrs_srv_sess_info(srv, NULL, NULL, &ns, pi, &np), -ENOSPC);
+	CHECK_EQ(ns, 1);
+	CHECK_EQ(np, 2);
+	ns = 4;
+	np = 8;
+	CHECK_EQ(rtrs_srv_sess_info(srv, "nosuch", si, &ns, pi, &np), 0);
+	CHECK_EQ(ns, 0);
+	CHECK_EQ(np, 0);
+	ns = 1;
+	CHECK_EQ(rtrs_srv_sess_info(srv, NULL, NULL, &ns, pi, &np), -EINVAL);
+	CHECK_EQ(rtrs_srv_sess_info(NULL, NULL, si, &ns, pi, &np), -EINVAL);
+	CHECK_EQ(rtrs_srv_sess_info(srv, NULL, si, NULL, pi, &np), -EINVAL);
+	CHECK_EQ(rtrs_srv_close_path(srv, "test-mpath", 7), -ENOENT);
+	CHECK_EQ(rtrs_srv_close_path(srv, "nosuch", 1), -ENOENT);
+	CHECK_EQ(rtrs_srv_close_path(srv, NULL, 1), -EINVAL);
+	CHECK_EQ(rtrs_srv_close_path(NULL, "test-mpath", 1), -EINVAL);
+	/* close path 1 on the server: the client's path 1 reconnects */
+	CHECK_EQ(rtrs_clt_path_info(sess, 1, &in), 0);
+	ok0 = in.reconnects_ok;
+	CHECK_EQ(rtrs_srv_close_path(srv, "test-mpath", 1), 0);
+	until = now_ms() + 15000;
+	while (!rtrs_clt_path_info(sess, 1, &in) &&
+	       (in.reconnects_ok == ok0 || in.state != RTRS_PATH_CONNECTED) &&
+	       now_ms() < until)
+		t_sleep_ms(20);
+	CHECK_EQ(in.reconnects_ok, ok0 + 1);
+	CHECK_EQ(in.state, RTRS_PATH_CONNECTED);
+	CHECK_EQ(rtrs_clt_path_info(sess, 0, &in), 0);
+	CHECK_EQ(in.reconnects_ok, 0);  /* path 0 untouched */
+	ns = 4;
+	np = 8;
+	srv_wait_two(si, &ns, pi, &np);
+	CHECK_EQ(ns, 1);
+	CHECK_EQ(np, 2);
+}
+
 static void test_ctl(void)
 {
 	char dir[80], body[8192], big[2048];
@@ -1063,6 +1147,7 @@ static void test_ctl(void)
 	/* still serving, and the paths are untouched */
 	CHECK_EQ(ctl_call("text list\n", 10, body, sizeof(body)), 0);
 	CHECK(strstr(body, "paths 2/2 connected") != NULL, "list: %s", body);
+	srv_info_api();
 	close_sess();
 	CHECK(!ctl_exists(), "socket removed at close");
 }

@@ -40,6 +40,11 @@ int main(void)
 	SZ(rtrs_srv_attr, 72);
 	SZ(rtrs_srv_ops, 16);
 	SZ(rtrs_srv_sess_stats, 40);
+	/* new in RTRS_0.4, frozen from there (arrays the caller passes) */
+	SZ(rtrs_srv_sess_info, 304);
+	OFF(rtrs_srv_sess_info, read_cnt, 272);
+	SZ(rtrs_srv_path_info, 168);
+	OFF(rtrs_srv_path_info, read_cnt, 136);
 	SZ(rtrs_srv_stats, 96);
 	if (fails)
 		return 1;
