@@ -56,16 +56,14 @@ static void srv_hb(struct rtrs_timer *t)
 		}
 		if (hs - age < next)
 			next = (unsigned)(hs - age);
-		atomic_store(&p->rx_seen, false);
+		rtrs__hb_reset(&p->live);
 		rtrs__timer_arm(&p->hb, next);
 		return;
 	}
-	if (atomic_exchange(&p->rx_seen, false)) {
-		p->hb_missed = 0;
-	} else if (++p->hb_missed >= ctx->attr.hb_missed_max) {
+	if (!rtrs__hb_tick(&p->live, ctx->attr.hb_missed_max)) {
 		atomic_fetch_add(&ctx->st_hb_timeouts, 1);
 		pslog(RTRS_LOG_WARN, p, "no traffic for %u heartbeats",
-		      p->hb_missed);
+		      p->live.missed);
 		rtrs__srv_path_close(p, -ETIMEDOUT, false);
 		return;         /* @p may be gone */
 	}
@@ -420,7 +418,7 @@ static void srv_cqe(void *ctx, const struct fab_cqe *cq)
 	struct srv_path *p = c->path;
 
 	if (!cq->err)
-		atomic_store_explicit(&p->rx_seen, true, memory_order_relaxed);
+		rtrs__hb_rx(&p->live);
 	if (cq->err) {
 		if (atomic_load(&p->state) != SRV_PATH_CLOSING)
 			pslog(RTRS_LOG_INFO, p, "con %u: completion error %s",
@@ -466,7 +464,7 @@ static void srv_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
 	(void)len;
 	if (ev == FAB_CM_CONNECTED) {
 		c->accepted = true;
-		atomic_store(&c->path->rx_seen, true);
+		rtrs__hb_rx(&c->path->live);
 		return;
 	}
 	rtrs__srv_path_close(c->path, err ? err : -ECONNRESET, false);
@@ -499,7 +497,8 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 	p->has_no = req->has_path_no;
 	p->no = req->path_no;
 	rtrs__timer_init(&p->hb, srv_hb);
-	atomic_init(&p->rx_seen, true);
+	rtrs__hb_reset(&p->live);
+	rtrs__hb_rx(&p->live);
 	atomic_init(&p->state, SRV_PATH_CONNECTING);
 	atomic_init(&p->ref, 1);
 	snprintf(p->peer, sizeof(p->peer), "?");

@@ -55,6 +55,7 @@
 #include <assert.h>
 
 #include "core.h"
+#include "hb.h"
 
 #define RTRS_SRV_RX_BUF 512           /* server admin receive size */
 #define RTRS_SRV_RX_STRIDE (RTRS_SRV_RX_BUF + FAB_MSG_ROOM)
@@ -171,8 +172,7 @@ struct srv_path {
 	struct rtrs_timer hb;
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
 		st_write_bytes;         /* answered on this path */
-	_Atomic bool rx_seen;           /* any completion since the last tick */
-	unsigned hb_missed;             /* timer thread only */
+	struct rtrs_hb live;            /* liveness: traffic per tick (hb.h) */
 };
 
 struct rtrs_srv_sess {
