@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Client: sessions, paths, connections, permits and requests.
- * See core.h for the locking rules and docs/protocol.md for the wire.
+ * Structs and locking rules: clt_int.h; the wire: docs/protocol.md.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "clt_int.h"
 
 #define plog(lvl, p, fmt, ...)                                               \
 	rtrs_log(lvl, "clt %s path %s: " fmt, (p)->sess->name, (p)->dst,     \
