@@ -1,7 +1,22 @@
 /* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
- * The client role's private header: its structs and its lock order. The
- * server never includes it.
+ * The client role's private header: its structs, its lock order and the
+ * contract of every function one client file calls in another. The server
+ * never includes it. Files, top down (calls go down only):
+ *
+ *   clt.c         session API: open/close, path verbs, queries, stats,
+ *                 policy and reconnect settings, MR registration
+ *   clt_conn.c    connecting a path: addresses, alloc/free, connections,
+ *                 handshake, authentication, reconnect thread
+ *   clt_path.c    a path's life once created: the state function, link
+ *                 events, closing, endpoint events (CQ, CM, tx room),
+ *                 heartbeats
+ *   clt_io.c      data path: issue, post, responses, completion, failover,
+ *                 holding requests while no path is up, rtrs_clt_poll()
+ *   clt_permit.c  permits          clt_policy.c  path choice
+ *
+ * clt_io.c closes a failing path through sess->fail_path (set by clt.c to
+ * rtrs__clt_path_close()), not by a call up.
  *
  * LOCK ORDER (outermost first; take a later one while holding an earlier
  * one, never the other way round):
@@ -27,7 +42,7 @@
  *   timer and the fabric loops call back with none of them held.
  *   Condition variables: sess->cond (permits, close) and sess->recon_cond
  *   wait on sess->lock; path->cond waits on path->lock.
- *   Atomics without a lock: path->state (only path_set_state()
+ *   Atomics without a lock: path->state (only rtrs__clt_set_state()
  *   changes it), req->state (IDLE -> POSTED -> DONE -> IDLE: whoever moves
  *   a request out of POSTED runs its completion, so conf runs once),
  *   req->con, sess->closing, sess->paths[], sess->npaths, the counters.
@@ -45,6 +60,10 @@
 #define RTRS_RX_STRIDE (RTRS_RX_BUF + FAB_MSG_ROOM)
 
 enum { REQ_IDLE = 0, REQ_POSTED = 1, REQ_DONE = 2 };
+
+#define plog(lvl, p, fmt, ...)                                               \
+	rtrs_log(lvl, "clt %s path %s: " fmt, (p)->sess->name, (p)->dst,     \
+		 ##__VA_ARGS__)
 
 struct clt_path;
 struct clt_con;
@@ -120,7 +139,7 @@ struct clt_con {
 	struct fab_mr *rx_mr;
 };
 
-/* = enum rtrs_path_state; transitions in clt.c path_set_state() */
+/* = enum rtrs_path_state; transitions in clt_path.c rtrs__clt_set_state() */
 enum clt_path_state {
 	CLT_PATH_CONNECTING = RTRS_PATH_CONNECTING,
 	CLT_PATH_CONNECTED = RTRS_PATH_CONNECTED,
@@ -210,7 +229,7 @@ struct rtrs_clt_sess {
 	struct clt_path *_Atomic paths[RTRS_MAX_PATHS];
 	_Atomic int policy;
 	bool opened;                    /* open() returned: link events fire */
-	/* link events, under lock (clt.c link_check()) */
+	/* link events, under lock (clt_path.c rtrs__clt_link_check()) */
 	bool link_down;                 /* DISCONNECTED reported, RECONNECTED not */
 	bool ev_running;                /* a thread is delivering */
 	uint64_t ev_seq, ev_done;       /* events decided, delivered */
@@ -246,6 +265,140 @@ struct rtrs_clt_sess {
 	pthread_mutex_t done_lock;
 	struct rtrs_list done_q;        /* completions for rtrs_clt_poll() */
 	_Atomic uint64_t io_pending;    /* IO-permit requests before conf */
+	/* closes a path the data path found failing (the call up from
+	 * clt_io.c): rtrs__clt_path_close() */
+	void (*fail_path)(struct clt_path *p, int err);
 };
+
+static inline struct clt_path *sess_path(struct rtrs_clt_sess *s, unsigned i)
+{
+	return atomic_load(&s->paths[i]);
+}
+
+static inline bool path_usable(struct clt_path *p)
+{
+	return p && atomic_load(&p->state) == CLT_PATH_CONNECTED &&
+	       !atomic_load(&p->draining);
+}
+
+/* Paths tried by one request, so that a retry picks the next best. */
+struct path_set {
+	uint64_t bits[(RTRS_MAX_PATHS + 63) / 64];
+};
+
+static inline bool pset_has(const struct path_set *t, unsigned i)
+{
+	return t->bits[i / 64] & (1ull << (i % 64));
+}
+
+static inline void pset_add(struct path_set *t, unsigned i)
+{
+	t->bits[i / 64] |= 1ull << (i % 64);
+}
+
+/* A path's address, split and checked (syntax only: host names are
+ * resolved when the path's domain is opened). */
+struct path_addr {
+	char prov[32];          /* "": the default provider */
+	char host[128], port[16];
+	char src[128];          /* "": none */
+};
+
+#define PATH_KEY_LEN 320
+
+/* ---- clt_conn.c: connecting a path ----
+ * None of these is called with a client lock held. */
+
+/* "[prov://]host:port", and a source "host", "[v6]", or those with
+ * ":port" (the port is not used). -EINVAL when malformed. */
+int rtrs__clt_addr_parse(const struct rtrs_path_addr *a, const char *prov,
+			 struct path_addr *pa);
+/* What makes a path (provider, destination host and port, source host) as
+ * text; two paths with the same key are duplicates. */
+int rtrs__clt_path_key(const struct rtrs_path_addr *a, const char *prov,
+		       char key[PATH_KEY_LEN]);
+/* -EEXIST if a path in a slot of @s is the same path as @a, else 0.
+ * Called with sess->ctl_lock held (the slots do not change). */
+int rtrs__clt_path_dup(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a);
+/* Allocate slot @idx and connect it; blocks for the handshake. On failure
+ * the slot is left empty. Called with sess->ctl_lock held, or from open()
+ * before the session is visible. */
+int rtrs__clt_path_open(struct rtrs_clt_sess *s, unsigned idx,
+			const struct rtrs_path_addr *a);
+/* Attempt a connect of @p, which is in RECONNECTING (-EBUSY if it is not).
+ * Blocks. Called with sess->ctl_lock held. */
+int rtrs__clt_path_attempt(struct clt_path *p);
+/* The session's reconnect thread (pthread start routine, arg: the
+ * session); ends once sess->closing is set and recon_cond signalled. */
+void *rtrs__clt_recon_main(void *arg);
+/* Free a path whose endpoints are all gone (after
+ * rtrs__clt_path_shutdown()); NULL is ignored. */
+void rtrs__clt_path_free(struct clt_path *p);
+
+/* ---- clt_path.c: a path's life ---- */
+
+/* The one place a path changes state, by a whitelist of transitions.
+ * Returns the old state, or -1 when the transition is not allowed from
+ * the current one. Lock-free (compare-and-swap); callers that must order
+ * it with admin_down or the reconnect schedule hold sess->lock. */
+int rtrs__clt_set_state(struct clt_path *p, int to);
+/* Wake the waiters on path->cond. Takes path->lock: not called with it. */
+void rtrs__clt_path_wake(struct clt_path *p);
+/* Report a link change to the user if the paths' states show one. Takes
+ * sess->lock, drops it around the callback: called with no client lock. */
+void rtrs__clt_link_check(struct rtrs_clt_sess *s);
+/* Close every connection of @p; its requests fail over once all its
+ * endpoints are closed. Any thread, no client lock held; idempotent. */
+void rtrs__clt_path_close(struct clt_path *p, int err);
+/* An endpoint of @p is gone (@c), or creating it failed (@c NULL).
+ * Called with no client lock held. */
+void rtrs__clt_ep_gone(struct clt_path *p, struct clt_con *c);
+/* Close and wait until every endpoint of @p is gone and the close is
+ * finished. Blocks; not from a fabric loop; no client lock held. */
+void rtrs__clt_path_shutdown(struct clt_path *p);
+/* The heartbeat tick of a path (the timer thread's callback). */
+void rtrs__clt_hb(struct rtrs_timer *t);
+/* The endpoint callbacks of every client connection (ctx: its clt_con). */
+extern const struct fab_ep_ops rtrs__clt_ep_ops;
+
+/* ---- clt_io.c: the data path ---- */
+
+/* The server's answer @payload (with @buf/@len, the receive, when the
+ * server sends new rkeys) on @c: completes its request. -EPROTO when the
+ * answer is not one (the caller closes the path). No client lock held. */
+int rtrs__clt_handle_rsp(struct clt_con *c, uint32_t payload, const void *buf,
+			 size_t len);
+/* Post what waits in @c's backlog until the provider is full again; the
+ * error of a failed post (the caller closes the path). Takes con->lock. */
+int rtrs__clt_con_flush(struct clt_con *c);
+/* Re-issue every request still posted on @p, whose endpoints are all
+ * closed, on another path (or hold or fail it). No client lock held. */
+void rtrs__clt_failover(struct clt_path *p);
+/* Re-issue held requests (a path came back), fail the expired ones (only
+ * those with @expire_only). Takes sess->lock: not called with it. */
+void rtrs__clt_release_held(struct rtrs_clt_sess *s, bool expire_only);
+/* The hold timer's callback. */
+void rtrs__clt_hold_tick(struct rtrs_timer *t);
+
+/* ---- clt_permit.c ---- */
+
+/* Allocate the @qd permits of @s, all free. -ENOMEM (the caller frees
+ * s->permits and s->free_permits). Called with sess->lock held or before
+ * the session is shared. */
+int rtrs__clt_permits_init(struct rtrs_clt_sess *s, uint32_t qd);
+/* @pm is a taken permit of @s. Lock-free. */
+bool rtrs__clt_permit_valid(const struct rtrs_clt_sess *s,
+			    const struct rtrs_permit *pm);
+
+/* ---- clt_policy.c: path choice ---- */
+
+/* The next path for a request by the session policy, not one in @tried
+ * (added to it); NULL when every usable path has been tried. Lock-free. */
+struct clt_path *rtrs__clt_pick_path(struct rtrs_clt_sess *s,
+				     struct path_set *tried);
+/* A path other than @except is CONNECTED. Lock-free. */
+bool rtrs__clt_any_connected(struct rtrs_clt_sess *s, struct clt_path *except);
+/* A path may come back (not dead, not closed by the user). Lock-free. */
+bool rtrs__clt_may_recover(struct rtrs_clt_sess *s);
 
 #endif
