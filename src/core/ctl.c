@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clt_int.h"
 #include "core.h"
 #include "util/log.h"
 
