@@ -294,6 +294,11 @@ struct rtrs_attrs {
 /* Errors: -ENOTCONN when no path is connected, -EINVAL. */
 RTRS_API int rtrs_clt_query(struct rtrs_clt_sess *sess, struct rtrs_attrs *attrs);
 
+/* The session's name, as given to rtrs_clt_open(), with its NUL, into @buf.
+ * Errors: -ENOSPC if @len is too small, -EINVAL. Any thread. */
+RTRS_API int rtrs_clt_get_sess_name(struct rtrs_clt_sess *sess, char *buf,
+				    size_t len);
+
 /*
  * rtrs_mr_reg - register @buf..@buf+@len with every path of @sess so that
  * requests from it are zero-copy. Unregistered buffers work too.

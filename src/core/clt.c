@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clt_int.h"
+#include "registry.h"
 
 void rtrs_clt_attr_init(struct rtrs_clt_attr *a)
 {
@@ -269,7 +270,7 @@ int rtrs_clt_open_auth(const char *sessname, const struct rtrs_path_addr *paths,
 	s->opened = true;       /* link events from now on */
 	pthread_mutex_unlock(&s->lock);
 	if (!s->attr.ctl_disable)
-		rtrs__ctl_register(RTRS_CTL_CLT, s);
+		rtrs__reg_add(RTRS_REG_CLT, s);
 	*out = s;
 	return 0;
 }
@@ -347,7 +348,7 @@ void rtrs_clt_close(struct rtrs_clt_sess *s)
 	while (s->verbs || s->ev_running)
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
-	rtrs__ctl_unregister(s);        /* waits for a running rtrsctl command */
+	rtrs__reg_del(s);       /* waits for a running rtrsctl command */
 	if (s->recon_started) {
 		pthread_join(s->recon_thread, NULL);
 		s->recon_started = false;
@@ -378,6 +379,16 @@ int rtrs_clt_query(struct rtrs_clt_sess *s, struct rtrs_attrs *a)
 	a->max_io_size = s->geom.max_io_size;
 	a->max_segments = s->max_segments;
 	a->max_hdr_size = s->geom.max_hdr_size;
+	return 0;
+}
+
+int rtrs_clt_get_sess_name(struct rtrs_clt_sess *s, char *buf, size_t len)
+{
+	if (!s || !buf)
+		return -EINVAL;
+	if (strlen(s->name) >= len)
+		return -ENOSPC;
+	strcpy(buf, s->name);
 	return 0;
 }
 

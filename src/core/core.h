@@ -28,11 +28,6 @@
 /* kinds stored in fab_opctx.kind */
 enum { CTX_RX = 1, CTX_REQ = 2, CTX_INFO = 3, CTX_OP = 4, CTX_MISC = 5 };
 
-/* ctl.c: the control socket (rtrsctl) */
-enum rtrs_ctl_kind { RTRS_CTL_CLT = 1, RTRS_CTL_SRV = 2 };
-void rtrs__ctl_register(enum rtrs_ctl_kind kind, void *obj);
-void rtrs__ctl_unregister(void *obj);
-
 /* common.c */
 int rtrs__cond_init_mono(pthread_cond_t *c);
 /* 0 if @host is an IPv4 address (a.b.c.d), an IPv6 address (optionally

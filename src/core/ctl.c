@@ -28,33 +28,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "clt_int.h"
 #include "core.h"
+#include "registry.h"
 #include "util/log.h"
 
 #define CTL_LINE_MAX 1024
 #define CTL_ARGS_MAX 8
 #define CTL_READ_MS 2000
 
-struct ctl_ent {
-	struct rtrs_list node;
-	enum rtrs_ctl_kind kind;
-	void *obj;
-};
-
 static struct {
-	pthread_mutex_t life;           /* start/stop; outer to reg */
-	pthread_mutex_t reg;            /* the registry and running commands */
-	struct rtrs_list ents;
-	unsigned n;
 	bool running;
 	int lfd, wake[2];
 	pthread_t thread;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 } C = {
-	.life = PTHREAD_MUTEX_INITIALIZER,
-	.reg = PTHREAD_MUTEX_INITIALIZER,
-	.ents = { &C.ents, &C.ents },
 	.lfd = -1,
 	.wake = { -1, -1 },
 };
@@ -122,18 +109,28 @@ static int policy_parse(const char *s)
 	return -EINVAL;
 }
 
-static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
+/* The name of client session @s, into @buf. */
+static const char *clt_name(struct rtrs_clt_sess *s,
+			    char buf[RTRS_SESSNAME_MAX + 1])
 {
-	struct rtrs_clt_stats st;
-	struct rtrs_path_info in;
-	struct rtrs_path_link ln;
-	int slots = rtrs_clt_path_slots(s), pol = rtrs_clt_get_policy(s);
-	bool first = true;
+	if (rtrs_clt_get_sess_name(s, buf, RTRS_SESSNAME_MAX + 1))
+		buf[0] = 0;
+	return buf;
+}
 
+/* A client session's own lines (dump_clt()). */
+static void dump_clt_head(FILE *f, struct rtrs_clt_sess *s, bool json,
+			  bool full)
+{
+	char name[RTRS_SESSNAME_MAX + 1];
+	struct rtrs_clt_stats st;
+	int pol = rtrs_clt_get_policy(s);
+
+	clt_name(s, name);
 	rtrs_clt_get_stats(s, &st);
 	if (json) {
 		fprintf(f, "{\"name\":");
-		rtrs__ctl_json_str(f, s->name);
+		rtrs__ctl_json_str(f, name);
 		fprintf(f, ",\"mpath_policy\":\"%s\",\"max_reconnect_attempts\":%d,"
 			"\"stats\":{\"read_cnt\":%llu,\"read_bytes\":%llu,"
 			"\"write_cnt\":%llu,\"write_bytes\":%llu,\"errors\":%llu,"
@@ -160,7 +157,7 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 			"  paths: %u (%u connected)\n"
 			"  rdma: %llu %llu %llu %llu %llu %llu\n"
 			"  errors: %llu  held: %llu  tx_backlog: %llu\n",
-			s->name, policy_name(pol),
+			name, policy_name(pol),
 			pol == 0 ? "RR" : pol == 1 ? "MI" : "ML", pol,
 			rtrs_clt_get_max_reconnect_attempts(s), st.paths,
 			st.paths_connected, (unsigned long long)st.read_cnt,
@@ -174,7 +171,7 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 			(unsigned long long)st.tx_backlog);
 	} else {
 		fprintf(f, "client %s  policy %s  paths %u/%u connected  "
-			"inflight %llu  failovers %llu\n", s->name,
+			"inflight %llu  failovers %llu\n", name,
 			policy_name(pol), st.paths_connected, st.paths,
 			(unsigned long long)st.inflight,
 			(unsigned long long)st.failovers);
@@ -184,89 +181,110 @@ static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
 			"INFLIGHT", "FAILOVERS", "RECONN", "LAT_US", "PROV/DOMAIN",
 			"LOCAL");
 	}
+}
+
+/* One path of a client session (dump_clt()). */
+static void dump_clt_path(FILE *f, const struct rtrs_path_info *pin,
+			  const struct rtrs_path_link *pln, bool json,
+			  bool full, bool first)
+{
+	const struct rtrs_path_info in = *pin;
+	const struct rtrs_path_link ln = *pln;
+
+	if (json) {
+		fprintf(f, "%s{\"idx\":%u,\"state\":\"%s\",\"src_addr\":",
+			first ? "" : ",", in.idx,
+			rtrs_path_state_str(in.state));
+		rtrs__ctl_json_str(f, in.src);
+		fprintf(f, ",\"dst_addr\":");
+		rtrs__ctl_json_str(f, in.dst);
+		fprintf(f, ",\"read_cnt\":%llu,\"read_bytes\":%llu,"
+			"\"write_cnt\":%llu,\"write_bytes\":%llu,"
+			"\"inflight\":%llu,\"failover_cnt\":%llu,"
+			"\"reconnects_ok\":%llu,\"reconnects_failed\":%llu,"
+			"\"hb_timeouts\":%llu,\"cur_latency_ns\":%llu,"
+			"\"cpu_migration_from\":%llu,"
+			"\"cpu_migration_to\":%llu,\"provider\":",
+			(unsigned long long)in.read_cnt,
+			(unsigned long long)in.read_bytes,
+			(unsigned long long)in.write_cnt,
+			(unsigned long long)in.write_bytes,
+			(unsigned long long)in.inflight,
+			(unsigned long long)in.failovers,
+			(unsigned long long)in.reconnects_ok,
+			(unsigned long long)in.reconnects_failed,
+			(unsigned long long)in.hb_timeouts,
+			(unsigned long long)in.cur_latency_ns,
+			(unsigned long long)in.cpu_migration_from,
+			(unsigned long long)in.cpu_migration_to);
+		rtrs__ctl_json_str(f, ln.provider);
+		fprintf(f, ",\"hca_name\":");
+		rtrs__ctl_json_str(f, ln.domain);
+		fprintf(f, ",\"src_resolved\":");
+		rtrs__ctl_json_str(f, ln.src_resolved);
+		fputc('}', f);
+	} else if (full) {
+		/* the kernel's sysfs file names and formats */
+		fprintf(f, "  path %u\n    state: %s\n    src_addr: %s\n"
+			"    dst_addr: %s\n"
+			"    stats/rdma: %llu %llu %llu %llu %llu %llu\n"
+			"    stats/reconnects: %llu %llu\n"
+			"    stats/cpu_migration_from: %llu\n"
+			"    stats/cpu_migration_to: %llu\n"
+			"    hb_timeouts: %llu\n"
+			"    cur_latency: %llu ns\n"
+			"    provider: %s\n    hca_name: %s\n"
+			"    src_resolved: %s\n", in.idx,
+			rtrs_path_state_str(in.state),
+			*in.src ? in.src : "-", in.dst,
+			(unsigned long long)in.read_cnt,
+			(unsigned long long)in.read_bytes,
+			(unsigned long long)in.write_cnt,
+			(unsigned long long)in.write_bytes,
+			(unsigned long long)in.inflight,
+			(unsigned long long)in.failovers,
+			(unsigned long long)in.reconnects_ok,
+			(unsigned long long)in.reconnects_failed,
+			(unsigned long long)in.cpu_migration_from,
+			(unsigned long long)in.cpu_migration_to,
+			(unsigned long long)in.hb_timeouts,
+			(unsigned long long)in.cur_latency_ns,
+			*ln.provider ? ln.provider : "-",
+			*ln.domain ? ln.domain : "-",
+			*ln.src_resolved ? ln.src_resolved : "-");
+	} else {
+		char pd[sizeof(ln.provider) + sizeof(ln.domain)];
+
+		snprintf(pd, sizeof(pd), "%s/%s", ln.provider,
+			 ln.domain);
+		fprintf(f, "  %-4u %-12s %-22s %-22s %10llu %10llu %8llu "
+			"%9llu %3llu/%-3llu %9.1f %-14s %s\n", in.idx,
+			rtrs_path_state_str(in.state),
+			*in.src ? in.src : "-", in.dst,
+			(unsigned long long)in.read_cnt,
+			(unsigned long long)in.write_cnt,
+			(unsigned long long)in.inflight,
+			(unsigned long long)in.failovers,
+			(unsigned long long)in.reconnects_ok,
+			(unsigned long long)in.reconnects_failed,
+			in.cur_latency_ns / 1000.0, pd,
+			*ln.src_resolved ? ln.src_resolved : "-");
+	}
+}
+
+static void dump_clt(FILE *f, struct rtrs_clt_sess *s, bool json, bool full)
+{
+	struct rtrs_path_info in;
+	struct rtrs_path_link ln;
+	int slots = rtrs_clt_path_slots(s);
+	bool first = true;
+
+	dump_clt_head(f, s, json, full);
 	for (int i = 0; i < slots; i++) {
 		if (rtrs_clt_path_info(s, (unsigned)i, &in) ||
 		    rtrs_clt_path_link(s, (unsigned)i, &ln, sizeof(ln)))
 			continue;
-		if (json) {
-			fprintf(f, "%s{\"idx\":%u,\"state\":\"%s\",\"src_addr\":",
-				first ? "" : ",", in.idx,
-				rtrs_path_state_str(in.state));
-			rtrs__ctl_json_str(f, in.src);
-			fprintf(f, ",\"dst_addr\":");
-			rtrs__ctl_json_str(f, in.dst);
-			fprintf(f, ",\"read_cnt\":%llu,\"read_bytes\":%llu,"
-				"\"write_cnt\":%llu,\"write_bytes\":%llu,"
-				"\"inflight\":%llu,\"failover_cnt\":%llu,"
-				"\"reconnects_ok\":%llu,\"reconnects_failed\":%llu,"
-				"\"hb_timeouts\":%llu,\"cur_latency_ns\":%llu,"
-				"\"cpu_migration_from\":%llu,"
-				"\"cpu_migration_to\":%llu,\"provider\":",
-				(unsigned long long)in.read_cnt,
-				(unsigned long long)in.read_bytes,
-				(unsigned long long)in.write_cnt,
-				(unsigned long long)in.write_bytes,
-				(unsigned long long)in.inflight,
-				(unsigned long long)in.failovers,
-				(unsigned long long)in.reconnects_ok,
-				(unsigned long long)in.reconnects_failed,
-				(unsigned long long)in.hb_timeouts,
-				(unsigned long long)in.cur_latency_ns,
-				(unsigned long long)in.cpu_migration_from,
-				(unsigned long long)in.cpu_migration_to);
-			rtrs__ctl_json_str(f, ln.provider);
-			fprintf(f, ",\"hca_name\":");
-			rtrs__ctl_json_str(f, ln.domain);
-			fprintf(f, ",\"src_resolved\":");
-			rtrs__ctl_json_str(f, ln.src_resolved);
-			fputc('}', f);
-		} else if (full) {
-			/* the kernel's sysfs file names and formats */
-			fprintf(f, "  path %u\n    state: %s\n    src_addr: %s\n"
-				"    dst_addr: %s\n"
-				"    stats/rdma: %llu %llu %llu %llu %llu %llu\n"
-				"    stats/reconnects: %llu %llu\n"
-				"    stats/cpu_migration_from: %llu\n"
-				"    stats/cpu_migration_to: %llu\n"
-				"    hb_timeouts: %llu\n"
-				"    cur_latency: %llu ns\n"
-				"    provider: %s\n    hca_name: %s\n"
-				"    src_resolved: %s\n", in.idx,
-				rtrs_path_state_str(in.state),
-				*in.src ? in.src : "-", in.dst,
-				(unsigned long long)in.read_cnt,
-				(unsigned long long)in.read_bytes,
-				(unsigned long long)in.write_cnt,
-				(unsigned long long)in.write_bytes,
-				(unsigned long long)in.inflight,
-				(unsigned long long)in.failovers,
-				(unsigned long long)in.reconnects_ok,
-				(unsigned long long)in.reconnects_failed,
-				(unsigned long long)in.cpu_migration_from,
-				(unsigned long long)in.cpu_migration_to,
-				(unsigned long long)in.hb_timeouts,
-				(unsigned long long)in.cur_latency_ns,
-				*ln.provider ? ln.provider : "-",
-				*ln.domain ? ln.domain : "-",
-				*ln.src_resolved ? ln.src_resolved : "-");
-		} else {
-			char pd[sizeof(ln.provider) + sizeof(ln.domain)];
-
-			snprintf(pd, sizeof(pd), "%s/%s", ln.provider,
-				 ln.domain);
-			fprintf(f, "  %-4u %-12s %-22s %-22s %10llu %10llu %8llu "
-				"%9llu %3llu/%-3llu %9.1f %-14s %s\n", in.idx,
-				rtrs_path_state_str(in.state),
-				*in.src ? in.src : "-", in.dst,
-				(unsigned long long)in.read_cnt,
-				(unsigned long long)in.write_cnt,
-				(unsigned long long)in.inflight,
-				(unsigned long long)in.failovers,
-				(unsigned long long)in.reconnects_ok,
-				(unsigned long long)in.reconnects_failed,
-				in.cur_latency_ns / 1000.0, pd,
-				*ln.src_resolved ? ln.src_resolved : "-");
-		}
+		dump_clt_path(f, &in, &ln, json, full, first);
 		first = false;
 	}
 	if (json)
@@ -440,7 +458,7 @@ static int dump_srv(FILE *f, struct rtrs_srv_ctx *ctx, bool json,
 /* list / stats: every registered object, optionally only sessions @name. */
 static int cmd_dump(FILE *f, bool json, bool full, const char *name)
 {
-	struct rtrs_list *pos;
+	enum rtrs_reg_kind k;
 	char comm[64] = "";
 	int first_c = 1, first_s = 1, found = 0;
 	FILE *cf = fopen("/proc/self/comm", "re");
@@ -457,11 +475,12 @@ static int cmd_dump(FILE *f, bool json, bool full, const char *name)
 	} else {
 		fprintf(f, "process %d (%s)\n", (int)getpid(), comm);
 	}
-	rtrs_list_for_each(pos, &C.ents) {
-		struct ctl_ent *e = container_of(pos, struct ctl_ent, node);
-		struct rtrs_clt_sess *s = e->obj;
+	for (void *o = rtrs__reg_next(NULL, &k); o; o = rtrs__reg_next(o, &k)) {
+		struct rtrs_clt_sess *s = o;
+		char nm[RTRS_SESSNAME_MAX + 1];
 
-		if (e->kind != RTRS_CTL_CLT || (name && strcmp(name, s->name)))
+		if (k != RTRS_REG_CLT ||
+		    (name && strcmp(name, clt_name(s, nm))))
 			continue;
 		if (json && !first_c)
 			fputc(',', f);
@@ -471,15 +490,14 @@ static int cmd_dump(FILE *f, bool json, bool full, const char *name)
 	}
 	if (json)
 		fprintf(f, "],\"servers\":[");
-	rtrs_list_for_each(pos, &C.ents) {
-		struct ctl_ent *e = container_of(pos, struct ctl_ent, node);
+	for (void *o = rtrs__reg_next(NULL, &k); o; o = rtrs__reg_next(o, &k)) {
 		int n;
 
-		if (e->kind != RTRS_CTL_SRV)
+		if (k != RTRS_REG_SRV)
 			continue;
 		if (json && !first_s)
 			fputc(',', f);
-		n = dump_srv(f, e->obj, json, name);
+		n = dump_srv(f, o, json, name);
 		if (n < 0)
 			return n;
 		if (json || n > 0 || !name)
@@ -493,14 +511,13 @@ static int cmd_dump(FILE *f, bool json, bool full, const char *name)
 
 static struct rtrs_clt_sess *find_clt(const char *name)
 {
-	struct rtrs_list *pos;
+	enum rtrs_reg_kind k;
 
-	rtrs_list_for_each(pos, &C.ents) {
-		struct ctl_ent *e = container_of(pos, struct ctl_ent, node);
-		struct rtrs_clt_sess *s = e->obj;
+	for (void *o = rtrs__reg_next(NULL, &k); o; o = rtrs__reg_next(o, &k)) {
+		char nm[RTRS_SESSNAME_MAX + 1];
 
-		if (e->kind == RTRS_CTL_CLT && !strcmp(s->name, name))
-			return s;
+		if (k == RTRS_REG_CLT && !strcmp(clt_name(o, nm), name))
+			return o;
 	}
 	return NULL;
 }
@@ -578,30 +595,26 @@ static int cmd_run(FILE *f, int argc, char **argv)
 	if (!strcmp(argv[1], "stats") && argc <= 3)
 		return cmd_dump(f, json, true, argc == 3 ? argv[2] : NULL);
 	if (!strcmp(argv[1], "server-disconnect") && argc == 4) {
-		struct rtrs_list *pos;
+		enum rtrs_reg_kind k;
 
 		if (parse_idx(argv[3], &idx))
 			return -EINVAL;
 		ret = -ENOENT;
-		rtrs_list_for_each(pos, &C.ents) {
-			struct ctl_ent *e = container_of(pos, struct ctl_ent,
-							 node);
-
-			if (e->kind == RTRS_CTL_SRV && ret == -ENOENT)
-				ret = rtrs_srv_close_path(e->obj, argv[2], idx);
+		for (void *o = rtrs__reg_next(NULL, &k); o;
+		     o = rtrs__reg_next(o, &k)) {
+			if (k == RTRS_REG_SRV && ret == -ENOENT)
+				ret = rtrs_srv_close_path(o, argv[2], idx);
 		}
 		return ret;
 	}
 	if (!strcmp(argv[1], "server-reset-stats") && argc == 2) {
-		struct rtrs_list *pos;
+		enum rtrs_reg_kind k;
 
 		ret = -ENOENT;
-		rtrs_list_for_each(pos, &C.ents) {
-			struct ctl_ent *e = container_of(pos, struct ctl_ent,
-							 node);
-
-			if (e->kind == RTRS_CTL_SRV)
-				ret = rtrs_srv_reset_stats(e->obj);
+		for (void *o = rtrs__reg_next(NULL, &k); o;
+		     o = rtrs__reg_next(o, &k)) {
+			if (k == RTRS_REG_SRV)
+				ret = rtrs_srv_reset_stats(o);
 		}
 		return ret;
 	}
@@ -727,9 +740,9 @@ static void serve(int fd)
 		for (char *t = strtok_r(line, " \t", &save);
 		     t && argc < CTL_ARGS_MAX; t = strtok_r(NULL, " \t", &save))
 			argv[argc++] = t;
-		pthread_mutex_lock(&C.reg);
+		rtrs__reg_lock();
 		ret = cmd_run(f, argc, argv);
-		pthread_mutex_unlock(&C.reg);
+		rtrs__reg_unlock();
 	}
 	fclose(f);
 	snprintf(head, sizeof(head), "status %d\n", ret);
@@ -854,60 +867,43 @@ static bool ctl_env_disabled(void)
 	return e && !strcmp(e, "0");
 }
 
-void rtrs__ctl_register(enum rtrs_ctl_kind kind, void *obj)
+/* The registry's hook (registry.h), with its life lock held: start the
+ * socket with the first object (or the first after a failed start), stop
+ * it with the last. */
+static void ctl_added(unsigned n)
 {
-	struct ctl_ent *e;
 	int ret;
 
-	if (ctl_env_disabled())
+	(void)n;
+	if (C.running || ctl_env_disabled())
 		return;
-	e = calloc(1, sizeof(*e));
-	if (!e) {
-		rtrs_warn("ctl: out of memory, session not on the control socket");
-		return;
-	}
-	e->kind = kind;
-	e->obj = obj;
-	pthread_mutex_lock(&C.life);
-	pthread_mutex_lock(&C.reg);
-	rtrs_list_add_tail(&C.ents, &e->node);
-	C.n++;
-	pthread_mutex_unlock(&C.reg);
-	if (!C.running) {
-		ret = ctl_start();
-		if (ret == -ENOENT)     /* no run directory for this user */
-			rtrs_info("ctl: no control socket: set RTRS_RUN_DIR "
-				  "or XDG_RUNTIME_DIR");
-		else if (ret)
-			rtrs_warn("ctl: no control socket: %s", rtrs_strerror(ret));
-		else
-			C.running = true;
-	}
-	pthread_mutex_unlock(&C.life);
+	ret = ctl_start();
+	if (ret == -ENOENT)     /* no run directory for this user */
+		rtrs_info("ctl: no control socket: set RTRS_RUN_DIR "
+			  "or XDG_RUNTIME_DIR");
+	else if (ret)
+		rtrs_warn("ctl: no control socket: %s", rtrs_strerror(ret));
+	else
+		C.running = true;
 }
 
-void rtrs__ctl_unregister(void *obj)
+static void ctl_removed(unsigned n)
 {
-	struct rtrs_list *pos, *tmp;
-	struct ctl_ent *found = NULL;
-
-	pthread_mutex_lock(&C.life);
-	pthread_mutex_lock(&C.reg);     /* waits for a running command */
-	rtrs_list_for_each_safe(pos, tmp, &C.ents) {
-		struct ctl_ent *e = container_of(pos, struct ctl_ent, node);
-
-		if (e->obj == obj) {
-			rtrs_list_del(&e->node);
-			C.n--;
-			found = e;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&C.reg);
-	free(found);
-	if (found && !C.n && C.running) {
+	if (!n && C.running) {
 		ctl_stop();
 		C.running = false;
 	}
-	pthread_mutex_unlock(&C.life);
+}
+
+static const struct rtrs__reg_hook ctl_hook = {
+	.added = ctl_added,
+	.removed = ctl_removed,
+};
+
+/* When the library loads: the control socket hears of every session and
+ * server context from then on.  (A static link pulls this file in by
+ * rtrs_ctl_run_dir: -Wl,--undefined in librtrs.pc and the CMake package.) */
+__attribute__((constructor)) static void ctl_init(void)
+{
+	rtrs__reg_set_hook(&ctl_hook);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry.h"
 #include "srv_int.h"
 
 void rtrs_srv_attr_init(struct rtrs_srv_attr *a)
@@ -202,7 +203,7 @@ int rtrs_srv_open_auth(const char *const *addrs, size_t naddrs,
 	if (ret)
 		goto err_close;
 	if (!ctx->attr.ctl_disable)
-		rtrs__ctl_register(RTRS_CTL_SRV, ctx);
+		rtrs__reg_add(RTRS_REG_SRV, ctx);
 	*out = ctx;
 	return 0;
 
@@ -233,7 +234,7 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 	if (!ctx)
 		return;
 	ls = ctx->ls;
-	rtrs__ctl_unregister(ctx);
+	rtrs__reg_del(ctx);
 	srv_lock(ctx);
 	ctx->closing = true;
 	srv_unlock(ctx);

@@ -516,6 +516,16 @@ int main(int argc, char **argv)
 	CHECK_EQ(rtrs_clt_query(sess, &qa), 0);
 	CHECK_EQ(qa.queue_depth, 512);
 	CHECK_EQ(qa.max_io_size, 128 << 10);
+	{
+		char nm[RTRS_SESSNAME_MAX + 1];
+
+		CHECK_EQ(rtrs_clt_get_sess_name(sess, nm, sizeof(nm)), 0);
+		CHECK(!strcmp(nm, "test-io"), "session name \"%s\"", nm);
+		CHECK_EQ(rtrs_clt_get_sess_name(sess, nm, 8), 0);
+		CHECK_EQ(rtrs_clt_get_sess_name(sess, nm, 7), -ENOSPC);
+		CHECK_EQ(rtrs_clt_get_sess_name(NULL, nm, 8), -EINVAL);
+		CHECK_EQ(rtrs_clt_get_sess_name(sess, NULL, 8), -EINVAL);
+	}
 	test_header_only();
 	test_shapes();
 	test_status_passthrough();
