@@ -512,7 +512,7 @@ int rtrs_clt_path_info(struct rtrs_clt_sess *s, unsigned idx,
 	in->reconnects_ok = atomic_load(&p->st_recon_ok);
 	in->reconnects_failed = atomic_load(&p->st_recon_fail);
 	in->hb_timeouts = atomic_load(&p->st_hb_timeouts);
-	in->cur_latency_ns = atomic_load(&p->hb_lat_ns);
+	in->cur_latency_ns = rtrs__hb_latency_ns(&p->live);
 	in->cpu_migration_from = atomic_load(&p->st_mig_from);
 	in->cpu_migration_to = atomic_load(&p->st_mig_to);
 	return 0;

@@ -452,9 +452,7 @@ static void path_reset(struct clt_path *p)
 	pthread_mutex_lock(&p->lock);
 	p->local[0] = 0;
 	pthread_mutex_unlock(&p->lock);
-	p->hb_missed = 0;
-	atomic_store(&p->hb_outstanding, false);
-	atomic_store(&p->hb_lat_ns, 0);
+	rtrs__hb_reset(&p->live);
 }
 
 /* Record the source address connection 0 of @p uses: while it is not
@@ -500,7 +498,7 @@ static void path_up(struct clt_path *p)
 {
 	struct rtrs_clt_sess *s = p->sess;
 
-	atomic_store(&p->rx_seen, true);
+	rtrs__hb_rx(&p->live);
 	rtrs__timer_arm(&p->hb, s->attr.hb_interval_ms);
 	pthread_mutex_lock(&s->lock);
 	p->recon_attempts = 0;

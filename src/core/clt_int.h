@@ -51,6 +51,7 @@
 #define RTRS_CLT_INT_H
 
 #include "core.h"
+#include "hb.h"
 
 #define RTRS_DEF_CONNECT_TIMEOUT_MS 5000
 #define RTRS_CLOSE_ACK_MS 1000        /* close waits this long for CLOSE_ACK */
@@ -204,12 +205,8 @@ struct clt_path {
 	uint64_t recon_due_ns;
 	/* heartbeats */
 	struct rtrs_timer hb;
-	_Atomic bool rx_seen;
-	unsigned hb_missed;             /* timer thread */
-	_Atomic uint64_t hb_sent_ns;
-	_Atomic bool hb_outstanding;
+	struct rtrs_hb live;            /* liveness and round trips (hb.h) */
 	bool close_acked;               /* CLOSE_ACK received; under lock */
-	_Atomic uint64_t hb_lat_ns;     /* smoothed round trip, 0 = none yet */
 	/* statistics */
 	_Atomic uint64_t st_read_cnt, st_read_bytes, st_write_cnt,
 		st_write_bytes, st_failovers, st_recon_ok, st_recon_fail,

@@ -292,13 +292,7 @@ static void handle_hb(struct clt_con *c, unsigned type)
 			rtrs__clt_path_close(p, ret);
 		return;
 	}
-	if (atomic_exchange(&p->hb_outstanding, false)) {
-		uint64_t rtt = rtrs_now_ns() - atomic_load(&p->hb_sent_ns);
-		uint64_t old = atomic_load(&p->hb_lat_ns);
-
-		/* smoothed like TCP's srtt: 7/8 old + 1/8 new */
-		atomic_store(&p->hb_lat_ns, old ? (old * 7 + rtt) / 8 : rtt);
-	}
+	rtrs__hb_ack(&p->live, rtrs_now_ns());
 }
 
 static void handle_close_ack(struct clt_path *p)
@@ -315,7 +309,7 @@ static void clt_cqe(void *ctx, const struct fab_cqe *c)
 	struct clt_path *p = con->path;
 
 	if (!c->err)
-		atomic_store_explicit(&p->rx_seen, true, memory_order_relaxed);
+		rtrs__hb_rx(&p->live);
 	if (c->err) {
 		if (atomic_load(&p->state) == CLT_PATH_CONNECTED)
 			plog(RTRS_LOG_WARN, p, "con %u: completion error %s",
@@ -437,24 +431,19 @@ void rtrs__clt_hb(struct rtrs_timer *t)
 
 	if (atomic_load(&p->state) != CLT_PATH_CONNECTED)
 		return;         /* re-armed by the next connect */
-	if (atomic_exchange(&p->rx_seen, false)) {
-		p->hb_missed = 0;
-	} else if (++p->hb_missed >= s->attr.hb_missed_max) {
+	if (!rtrs__hb_tick(&p->live, s->attr.hb_missed_max)) {
 		atomic_fetch_add(&p->st_hb_timeouts, 1);
 		plog(RTRS_LOG_WARN, p, "nothing received for %u heartbeats",
-		     p->hb_missed);
+		     p->live.missed);
 		rtrs__clt_path_close(p, -ETIMEDOUT);
 		return;
 	}
 	/* one heartbeat in flight at a time; a lost one is resent */
-	if (!atomic_load(&p->hb_outstanding) ||
-	    rtrs_now_ns() - atomic_load(&p->hb_sent_ns) >
-		    (uint64_t)s->attr.hb_interval_ms * 1000000ull) {
+	if (rtrs__hb_want_send(&p->live, s->attr.hb_interval_ms,
+			       rtrs_now_ns())) {
 		struct clt_con *c0 = &p->cons[0];
 		int ret;
 
-		atomic_store(&p->hb_sent_ns, rtrs_now_ns());
-		atomic_store(&p->hb_outstanding, true);
 		pthread_mutex_lock(&c0->lock);
 		ret = c0->dead ? -ENOTCONN
 			       : rtrs__fab_post_send(c0->ep, NULL, 0, NULL, true,
@@ -462,7 +451,7 @@ void rtrs__clt_hb(struct rtrs_timer *t)
 						     NULL, false);
 		pthread_mutex_unlock(&c0->lock);
 		if (ret == -EAGAIN)
-			atomic_store(&p->hb_outstanding, false);
+			rtrs__hb_unsent(&p->live);
 		else if (ret && ret != -ENOTCONN) {
 			rtrs__clt_path_close(p, ret);
 			return;

@@ -94,8 +94,7 @@ static uint64_t key_inflight(struct clt_path *p)
 
 static uint64_t key_latency(struct clt_path *p)
 {
-	uint64_t key = atomic_load_explicit(&p->hb_lat_ns,
-					    memory_order_relaxed);
+	uint64_t key = rtrs__hb_latency_ns(&p->live);
 
 	return key ? key : UINT64_MAX - 1;      /* no sample yet */
 }

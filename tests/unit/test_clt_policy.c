@@ -125,9 +125,9 @@ static void test_min_latency(void **st)
 	struct path_set t = { { 0 } };
 
 	(void)st;
-	atomic_store(&P(s, 0)->hb_lat_ns, 300000);
-	atomic_store(&P(s, 1)->hb_lat_ns, 0);        /* no sample yet */
-	atomic_store(&P(s, 2)->hb_lat_ns, 100000);
+	atomic_store(&P(s, 0)->live.lat_ns, 300000);
+	atomic_store(&P(s, 1)->live.lat_ns, 0);        /* no sample yet */
+	atomic_store(&P(s, 2)->live.lat_ns, 100000);
 	atomic_store(&P(s, 2)->inflight, 1000);      /* not what counts */
 	assert_int_equal(pick1(s), 2);
 	assert_ptr_equal(rtrs__clt_pick_path(s, &t), P(s, 2));
