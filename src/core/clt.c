@@ -34,9 +34,9 @@ static void sess_free(struct rtrs_clt_sess *s)
 	unsigned n = atomic_load(&s->npaths);
 
 	if (s->recon_started) {
-		pthread_mutex_lock(&s->lock);
+		rtrs__lock(&s->lock);
 		pthread_cond_broadcast(&s->recon_cond);
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		pthread_join(s->recon_thread, NULL);
 	}
 	for (unsigned i = 0; i < n; i++) {
@@ -59,13 +59,13 @@ static void sess_free(struct rtrs_clt_sess *s)
 	if (s->engine)
 		rtrs__fab_engine_put();
 	rtrs__fab_poller_destroy(s->poller);
-	pthread_mutex_destroy(&s->done_lock);
+	rtrs__lock_destroy(&s->done_lock);
 	free(s->permits);
 	free(s->free_permits);
 	free(s->reqs);
 	free(s->iu);
-	pthread_mutex_destroy(&s->ctl_lock);
-	pthread_mutex_destroy(&s->lock);
+	rtrs__lock_destroy(&s->ctl_lock);
+	rtrs__lock_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	pthread_cond_destroy(&s->recon_cond);
 	if (s->key) {
@@ -182,13 +182,13 @@ static int sess_alloc(const char *sessname, const struct rtrs_clt_attr *attr,
 	s->fence = !(getenv("RTRS_FENCE") && !strcmp(getenv("RTRS_FENCE"), "0"));
 	snprintf(s->name, sizeof(s->name), "%s", sessname);
 	rtrs__random(s->paths_uuid, sizeof(s->paths_uuid));
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->ctl_lock, NULL);
+	rtrs__lock_init(&s->lock, RTRS_RANK_CLT_SESS, "sess->lock");
+	rtrs__lock_init(&s->ctl_lock, RTRS_RANK_CLT_CTL, "sess->ctl_lock");
 	rtrs__cond_init_mono(&s->cond);
 	rtrs__cond_init_mono(&s->recon_cond);
 	rtrs_list_init(&s->held);
 	rtrs_list_init(&s->graveyard);
-	pthread_mutex_init(&s->done_lock, NULL);
+	rtrs__lock_init(&s->done_lock, RTRS_RANK_CLT_DONE, "sess->done_lock");
 	rtrs_list_init(&s->done_q);
 	rtrs__timer_init(&s->hold_timer, rtrs__clt_hold_tick);
 	s->fail_path = rtrs__clt_path_close;
@@ -266,9 +266,9 @@ int rtrs_clt_open_auth(const char *sessname, const struct rtrs_path_addr *paths,
 		sess_free(s);
 		return ret;
 	}
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	s->opened = true;       /* link events from now on */
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	if (!s->attr.ctl_disable)
 		rtrs__reg_add(RTRS_REG_CLT, s);
 	*out = s;
@@ -295,15 +295,15 @@ static void sess_say_goodbye(struct rtrs_clt_sess *s)
 		    !(p->rsp.flags & RTRS_MSG_FENCE_F))
 			continue;
 		c0 = &p->cons[0];
-		pthread_mutex_lock(&p->lock);
+		rtrs__lock(&p->lock);
 		p->close_acked = false;
-		pthread_mutex_unlock(&p->lock);
-		pthread_mutex_lock(&c0->lock);
+		rtrs__unlock(&p->lock);
+		rtrs__lock(&c0->lock);
 		if (!c0->dead)
 			ret = rtrs__fab_post_send(c0->ep, NULL, 0, NULL, true,
 						  rtrs_imm(RTRS_IMM_CLOSE, 0),
 						  NULL, false);
-		pthread_mutex_unlock(&c0->lock);
+		rtrs__unlock(&c0->lock);
 		sent[i] = ret == 0;
 	}
 	for (unsigned i = 0; i < n; i++) {
@@ -313,13 +313,13 @@ static void sess_say_goodbye(struct rtrs_clt_sess *s)
 
 		if (!p || !sent[i])
 			continue;
-		pthread_mutex_lock(&p->lock);
+		rtrs__lock(&p->lock);
 		while (!p->close_acked &&
 		       atomic_load(&p->state) == CLT_PATH_CONNECTED &&
-		       pthread_cond_timedwait(&p->cond, &p->lock, &dl) == 0)
+		       rtrs__cond_wait(&p->cond, &p->lock, &dl) == 0)
 			;
 		acked = p->close_acked;
-		pthread_mutex_unlock(&p->lock);
+		rtrs__unlock(&p->lock);
 		/* one acknowledgement is enough: the session is server-wide */
 		if (acked)
 			break;
@@ -332,7 +332,7 @@ void rtrs_clt_close(struct rtrs_clt_sess *s)
 
 	if (!s)
 		return;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	s->closing = true;
 	pthread_cond_broadcast(&s->cond);       /* permit waiters */
 	pthread_cond_broadcast(&s->recon_cond);
@@ -346,8 +346,8 @@ void rtrs_clt_close(struct rtrs_clt_sess *s)
 	/* the path verbs running on other threads end (-ESHUTDOWN), and a
 	 * link event being delivered returns */
 	while (s->verbs || s->ev_running)
-		pthread_cond_wait(&s->cond, &s->lock);
-	pthread_mutex_unlock(&s->lock);
+		rtrs__cond_wait(&s->cond, &s->lock, NULL);
+	rtrs__unlock(&s->lock);
 	rtrs__reg_del(s);       /* waits for a running rtrsctl command */
 	if (s->recon_started) {
 		pthread_join(s->recon_thread, NULL);
@@ -361,10 +361,10 @@ void rtrs_clt_close(struct rtrs_clt_sess *s)
 			if (rtrs_clt_poll(s, 100) < 0)
 				break;
 	}
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	while (atomic_load(&s->inflight))
-		pthread_cond_wait(&s->cond, &s->lock);
-	pthread_mutex_unlock(&s->lock);
+		rtrs__cond_wait(&s->cond, &s->lock, NULL);
+	rtrs__unlock(&s->lock);
 	sess_say_goodbye(s);
 	sess_free(s);
 }
@@ -441,25 +441,25 @@ static struct clt_path *path_get(struct rtrs_clt_sess *s, unsigned idx)
  */
 static void verb_end(struct rtrs_clt_sess *s)
 {
-	pthread_mutex_unlock(&s->ctl_lock);
-	pthread_mutex_lock(&s->lock);
+	rtrs__unlock(&s->ctl_lock);
+	rtrs__lock(&s->lock);
 	if (--s->verbs == 0 && atomic_load(&s->closing))
 		pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);   /* close may free @s after it */
+	rtrs__unlock(&s->lock);   /* close may free @s after it */
 }
 
 static int verb_begin(struct rtrs_clt_sess *s)
 {
 	if (!s)
 		return -EINVAL;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	if (atomic_load(&s->closing)) {
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		return -ESHUTDOWN;
 	}
 	s->verbs++;
-	pthread_mutex_unlock(&s->lock);
-	pthread_mutex_lock(&s->ctl_lock);
+	rtrs__unlock(&s->lock);
+	rtrs__lock(&s->ctl_lock);
 	if (atomic_load(&s->closing)) {
 		verb_end(s);
 		return -ESHUTDOWN;
@@ -536,10 +536,10 @@ int rtrs_clt_path_link(struct rtrs_clt_sess *s, unsigned idx,
 		snprintf(l.domain, sizeof(l.domain), "%s", c->domain);
 	}
 	if (atomic_load(&p->state) == RTRS_PATH_CONNECTED) {
-		pthread_mutex_lock(&p->lock);
+		rtrs__lock(&p->lock);
 		snprintf(l.src_resolved, sizeof(l.src_resolved), "%s",
 			 p->local);
-		pthread_mutex_unlock(&p->lock);
+		rtrs__unlock(&p->lock);
 	}
 	memcpy(link, &l, size < sizeof(l) ? size : sizeof(l));
 	return 0;
@@ -586,11 +586,11 @@ int rtrs_clt_disconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 	ret = ctl_get_path(s, idx, &p);
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	p->admin_down = true;
 	/* a scheduled reconnect is cancelled */
 	rtrs__clt_set_state(p, CLT_PATH_CLOSED);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	rtrs__clt_path_shutdown(p);
 	plog(RTRS_LOG_INFO, p, "disconnected by request");
 	verb_end(s);
@@ -605,15 +605,15 @@ int rtrs_clt_reconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 	ret = ctl_get_path(s, idx, &p);
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	p->admin_down = true;           /* no automatic attempt meanwhile */
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	rtrs__clt_path_shutdown(p);
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	p->admin_down = false;
 	if (atomic_load(&p->state) == CLT_PATH_CLOSED)
 		rtrs__clt_set_state(p, CLT_PATH_RECONNECTING);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	ret = rtrs__clt_path_attempt(p);
 	verb_end(s);
 	return ret;
@@ -640,17 +640,17 @@ int rtrs_clt_remove_path(struct rtrs_clt_sess *s, unsigned idx)
 	       atomic_load(&p->state) == CLT_PATH_CONNECTED &&
 	       !atomic_load(&s->closing) && rtrs_now_ms() < until)
 		usleep(1000);
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	p->admin_down = true;
 	rtrs__clt_set_state(p, CLT_PATH_CLOSED);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	rtrs__clt_path_shutdown(p);               /* what is left fails over */
 	rtrs__clt_set_state(p, CLT_PATH_DEAD);
 	rtrs__timer_stop(&p->hb);
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	atomic_store(&s->paths[idx], NULL);
 	rtrs_list_add_tail(&s->graveyard, &p->grave);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	plog(RTRS_LOG_INFO, p, "removed");
 	verb_end(s);
 	return 0;
@@ -675,7 +675,7 @@ int rtrs_clt_set_max_reconnect_attempts(struct rtrs_clt_sess *s, int n)
 
 	if (!s || n < -1)
 		return -EINVAL;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	s->attr.max_reconnect_attempts = n;
 	/* a path waiting for its next attempt that has had its share now
 	 * gives up, as it would after its next failed one */
@@ -687,7 +687,7 @@ int rtrs_clt_set_max_reconnect_attempts(struct rtrs_clt_sess *s, int n)
 		    atomic_load(&p->state) == CLT_PATH_RECONNECTING)
 			rtrs__clt_set_state(p, CLT_PATH_CLOSED);
 	}
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	return 0;
 }
 
@@ -697,9 +697,9 @@ int rtrs_clt_get_max_reconnect_attempts(struct rtrs_clt_sess *s)
 
 	if (!s)
 		return -EINVAL;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	n = s->attr.max_reconnect_attempts;
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	return n;
 }
 

@@ -88,7 +88,7 @@ static int path_wait(struct clt_path *p, bool (*done)(struct clt_path *, void *)
 	struct timespec dl = rtrs_deadline(ms);
 	int ret = 0;
 
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	while (!done(p, arg)) {
 		/* rtrs_clt_close() cancels: it sets closing, then wakes every
 		 * path's waiters under p->lock */
@@ -100,13 +100,13 @@ static int path_wait(struct clt_path *p, bool (*done)(struct clt_path *, void *)
 			ret = p->err ? p->err : -ECONNABORTED;
 			break;
 		}
-		if (pthread_cond_timedwait(&p->cond, &p->lock, &dl) == ETIMEDOUT &&
+		if (rtrs__cond_wait(&p->cond, &p->lock, &dl) == -ETIMEDOUT &&
 		    !done(p, arg)) {
 			ret = -ETIMEDOUT;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 	return ret;
 }
 
@@ -150,14 +150,14 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	c->loop = loop;
 	/* counted before it exists: a concurrent rtrs__clt_path_close()
 	 * then waits for it, and we close it ourselves below */
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	if (atomic_load(&p->state) != CLT_PATH_CONNECTING) {
 		ret = p->err ? p->err : -ECONNABORTED;
-		pthread_mutex_unlock(&p->lock);
+		rtrs__unlock(&p->lock);
 		return ret;
 	}
 	p->eps_open++;
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 	ret = rtrs__fab_ep_create(p->dom, loop, c->cid ? s->poller : NULL,
 				  &rtrs__clt_ep_ops, c, &ep);
 	if (ret) {
@@ -168,9 +168,9 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	/* c->lock is held while @ep is used here: a rtrs__clt_path_close() from
 	 * another thread closes it only afterwards, and the loop frees a
 	 * closed endpoint */
-	pthread_mutex_lock(&c->lock);
+	rtrs__lock(&c->lock);
 	if (c->dead) {
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 		rtrs__fab_ep_close(ep);
 		return -ECONNABORTED;
 	}
@@ -187,15 +187,15 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 	rtrs__proto_conn_req_encode(priv, &req);
 	if (!ret)
 		ret = rtrs__fab_ep_connect(ep, priv, sizeof(priv));
-	pthread_mutex_unlock(&c->lock);
+	rtrs__unlock(&c->lock);
 	if (ret)
 		return ret;
 	ret = path_wait(p, con_done, c, s->attr.connect_timeout_ms);
 	if (!ret) {
 		/* a CM event may set it any time: p->lock (TSan) */
-		pthread_mutex_lock(&p->lock);
+		rtrs__lock(&p->lock);
 		ret = c->cm_err;
-		pthread_mutex_unlock(&p->lock);
+		rtrs__unlock(&p->lock);
 	}
 	return ret;
 }
@@ -228,10 +228,10 @@ static int path_auth(struct clt_path *p, struct clt_con *c0)
 	if (ret)
 		return ret;
 	rtrs__proto_auth_req_encode(areq, p->auth_nc, s->key->id);
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	p->auth_wait = true;
 	p->auth_got = false;
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 	p->auth_tx.kind = CTX_MISC;
 	ret = rtrs__fab_post_send(c0->ep, areq, RTRS_AUTH_REQ_LEN,
 				  rtrs__fab_mr_desc(p->info_req_mr), false, 0,
@@ -300,7 +300,7 @@ static int path_join_sess(struct clt_path *p)
 	struct rtrs_clt_sess *s = p->sess;
 	int ret = 0;
 
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	if (!s->permits) {
 		ret = sess_setup(s, &p->rsp);
 	} else if (p->rsp.queue_depth != s->geom.queue_depth ||
@@ -309,7 +309,7 @@ static int path_join_sess(struct clt_path *p)
 		plog(RTRS_LOG_ERR, p, "server geometry differs between paths");
 		ret = -EPROTO;
 	}
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	if (ret)
 		return ret;
 	p->reqs_ready = true;
@@ -431,10 +431,10 @@ static void path_reset(struct clt_path *p)
 		c->rx = NULL;
 		c->rxmem = NULL;
 		c->nrx = 0;
-		pthread_mutex_lock(&c->lock);
+		rtrs__lock(&c->lock);
 		c->ep = NULL;
 		c->dead = false;
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 		c->connected = c->closed = false;
 		c->cm_err = 0;
 	}
@@ -449,9 +449,9 @@ static void path_reset(struct clt_path *p)
 	p->auth_wait = p->auth_got = false;
 	p->err = 0;
 	p->srv_id = 0;
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	p->local[0] = 0;
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 	rtrs__hb_reset(&p->live);
 }
 
@@ -462,13 +462,13 @@ static void path_note_local(struct clt_path *p)
 	struct clt_con *c = &p->cons[0];
 	char buf[sizeof(p->local)] = "";
 
-	pthread_mutex_lock(&c->lock);
+	rtrs__lock(&c->lock);
 	if (!c->dead && c->ep && rtrs__fab_ep_name(c->ep, buf, sizeof(buf)))
 		buf[0] = 0;
-	pthread_mutex_unlock(&c->lock);
-	pthread_mutex_lock(&p->lock);
+	rtrs__unlock(&c->lock);
+	rtrs__lock(&p->lock);
 	snprintf(p->local, sizeof(p->local), "%s", buf);
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 }
 
 /* One connection attempt of a path in CONNECTING; on failure the path is
@@ -500,9 +500,9 @@ static void path_up(struct clt_path *p)
 
 	rtrs__hb_rx(&p->live);
 	rtrs__timer_arm(&p->hb, s->attr.hb_interval_ms);
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	p->recon_attempts = 0;
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	rtrs__clt_link_check(s);
 	rtrs__clt_release_held(s, false);
 }
@@ -513,11 +513,12 @@ int rtrs__clt_path_attempt(struct clt_path *p)
 	struct rtrs_clt_sess *s = p->sess;
 	int ret;
 
+	RTRS_ASSERT_HELD(&s->ctl_lock);
 	if (rtrs__clt_set_state(p, CLT_PATH_CONNECTING) < 0)
 		return -EBUSY;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	p->recon_attempts++;
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	ret = path_connect(p, true);
 	if (ret) {
 		atomic_fetch_add(&p->st_recon_fail, 1);
@@ -533,7 +534,7 @@ void *rtrs__clt_recon_main(void *arg)
 {
 	struct rtrs_clt_sess *s = arg;
 
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	while (!atomic_load(&s->closing)) {
 		unsigned n = atomic_load(&s->npaths);
 		struct clt_path *due = NULL;
@@ -551,25 +552,25 @@ void *rtrs__clt_recon_main(void *arg)
 			next = MIN(next, p->recon_due_ns);
 		}
 		if (due) {
-			pthread_mutex_unlock(&s->lock);
-			pthread_mutex_lock(&s->ctl_lock);
+			rtrs__unlock(&s->lock);
+			rtrs__lock(&s->ctl_lock);
 			if (atomic_load(&due->state) == CLT_PATH_RECONNECTING)
 				rtrs__clt_path_attempt(due);
-			pthread_mutex_unlock(&s->ctl_lock);
-			pthread_mutex_lock(&s->lock);
+			rtrs__unlock(&s->ctl_lock);
+			rtrs__lock(&s->lock);
 			continue;
 		}
 		if (next == UINT64_MAX) {
-			pthread_cond_wait(&s->recon_cond, &s->lock);
+			rtrs__cond_wait(&s->recon_cond, &s->lock, NULL);
 		} else {
 			uint64_t ms = (next - now) / 1000000 + 1;
 			struct timespec dl = rtrs_deadline(ms > 60000 ? 60000
 								      : (unsigned)ms);
 
-			pthread_cond_timedwait(&s->recon_cond, &s->lock, &dl);
+			rtrs__cond_wait(&s->recon_cond, &s->lock, &dl);
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	return NULL;
 }
 
@@ -580,11 +581,11 @@ void rtrs__clt_path_free(struct clt_path *p)
 	rtrs__timer_stop(&p->hb);
 	path_reset(p);
 	for (unsigned i = 0; p->cons && i < p->ncons; i++)
-		pthread_mutex_destroy(&p->cons[i].lock);
+		rtrs__lock_destroy(&p->cons[i].lock);
 	free(p->cons);
 	free(p->rbufs);
 	rtrs__fab_dom_put(p->dom);
-	pthread_mutex_destroy(&p->lock);
+	rtrs__lock_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);
 }
@@ -671,6 +672,7 @@ int rtrs__clt_path_dup(struct rtrs_clt_sess *s, const struct rtrs_path_addr *a)
 	char key[PATH_KEY_LEN], other[PATH_KEY_LEN];
 	unsigned n = atomic_load(&s->npaths);
 
+	RTRS_ASSERT_HELD(&s->ctl_lock);
 	if (rtrs__clt_path_key(a, s->attr.provider, key))
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) {
@@ -708,7 +710,7 @@ static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 	snprintf(p->dst, sizeof(p->dst), "%s", a->dst);
 	if (a->src)
 		snprintf(p->src, sizeof(p->src), "%s", a->src);
-	pthread_mutex_init(&p->lock, NULL);
+	rtrs__lock_init(&p->lock, RTRS_RANK_CLT_PATH, "path->lock");
 	rtrs__cond_init_mono(&p->cond);
 	atomic_init(&p->state, CLT_PATH_CONNECTING);
 	p->down_done = true;
@@ -724,7 +726,7 @@ static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 	for (unsigned i = 0; i < p->ncons; i++) {
 		p->cons[i].path = p;
 		p->cons[i].cid = i;
-		pthread_mutex_init(&p->cons[i].lock, NULL);
+		rtrs__lock_init(&p->cons[i].lock, RTRS_RANK_CLT_CON, "con->lock");
 		rtrs_list_init(&p->cons[i].backlog);
 	}
 	/* resolves a host name: blocks */
@@ -748,23 +750,23 @@ int rtrs__clt_path_open(struct rtrs_clt_sess *s, unsigned idx,
 	if (ret)
 		return ret;
 	p->admin_down = true;   /* no automatic reconnect before it was up */
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	atomic_store(&s->paths[idx], p);
 	if (atomic_load(&s->npaths) <= idx)
 		atomic_store(&s->npaths, idx + 1);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	ret = path_connect(p, false);
 	if (ret) {
 		rtrs__clt_path_shutdown(p);
-		pthread_mutex_lock(&s->lock);
+		rtrs__lock(&s->lock);
 		atomic_store(&s->paths[idx], NULL);
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		rtrs__clt_path_free(p);
 		return ret;
 	}
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	p->admin_down = false;
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	rtrs__timer_arm(&p->hb, s->attr.hb_interval_ms);
 	/* added while no path was up: it is back */
 	rtrs__clt_link_check(s);

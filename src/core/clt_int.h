@@ -38,6 +38,8 @@
  *      fabric's own locks nest inside it). Never taken with path->lock or
  *      sess->lock held, and neither of those is taken under it.
  *   6. sess->done_lock: poll mode's done_q; a leaf.
+ *   Their ranks (util/lock.h, checked in builds without NDEBUG) are
+ *   RTRS_RANK_CLT_* below, between the registry's and the timer's.
  *   The timer thread's lock and the fabric's are inside all of these; the
  *   timer and the fabric loops call back with none of them held.
  *   Condition variables: sess->cond (permits, close) and sess->recon_cond
@@ -49,6 +51,12 @@
  */
 #ifndef RTRS_CLT_INT_H
 #define RTRS_CLT_INT_H
+
+#define RTRS_RANK_CLT_CTL 200
+#define RTRS_RANK_CLT_SESS 210
+#define RTRS_RANK_CLT_PATH 220
+#define RTRS_RANK_CLT_CON 230
+#define RTRS_RANK_CLT_DONE 240
 
 #include "core.h"
 #include "hb.h"
@@ -128,7 +136,7 @@ struct clt_con {
 	unsigned cid;
 	unsigned loop;
 	struct fab_ep *ep;
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	bool dead;                      /* under lock */
 	struct rtrs_list backlog;       /* under lock */
 	/* handshake, under path->lock */
@@ -166,7 +174,7 @@ struct clt_path {
 	unsigned ncons;
 	struct clt_con *cons;
 	_Atomic int state;
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	pthread_cond_t cond;
 	unsigned eps_open;              /* under lock: endpoints not closed yet */
 	bool down_done;                 /* under lock: no close in progress */
@@ -219,7 +227,7 @@ struct rtrs_clt_sess {
 	struct rtrs_auth_key *key;      /* NULL: no authentication */
 	struct rtrs_clt_attr attr;
 	uint8_t paths_uuid[16];
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	pthread_cond_t cond;            /* permits, close */
 	_Atomic bool closing;
 	_Atomic unsigned npaths;        /* slots in use: 0..npaths-1 */
@@ -236,7 +244,7 @@ struct rtrs_clt_sess {
 	pthread_t recon_thread;
 	pthread_cond_t recon_cond;
 	bool recon_started, timers;
-	pthread_mutex_t ctl_lock;       /* serializes add/remove/reconnect */
+	struct rtrs_lock ctl_lock;       /* serializes add/remove/reconnect */
 	unsigned verbs;                 /* under lock: callers of the path
 					   verbs, close waits for 0 */
 	struct rtrs_geom geom;
@@ -259,7 +267,7 @@ struct rtrs_clt_sess {
 	bool engine;
 	/* RTRS_PROGRESS_POLL */
 	struct fab_poller *poller;      /* reads the IO connections' CQs */
-	pthread_mutex_t done_lock;
+	struct rtrs_lock done_lock;
 	struct rtrs_list done_q;        /* completions for rtrs_clt_poll() */
 	_Atomic uint64_t io_pending;    /* IO-permit requests before conf */
 	/* closes a path the data path found failing (the call up from

@@ -116,17 +116,17 @@ static bool complete_req(struct clt_req *r, int status, bool answered)
 		/* the permit stays the caller's until conf: @r is not reused;
 		 * queued before inflight drops, for close() to find it */
 		r->done_status = status;
-		pthread_mutex_lock(&s->done_lock);
+		rtrs__lock(&s->done_lock);
 		rtrs_list_add_tail(&s->done_q, &r->done_node);
-		pthread_mutex_unlock(&s->done_lock);
+		rtrs__unlock(&s->done_lock);
 		rtrs__fab_poller_wake(s->poller);
 		r = NULL;
 	}
 	/* the last one out wakes a close() waiting for in-flight requests */
 	if (atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->closing)) {
-		pthread_mutex_lock(&s->lock);
+		rtrs__lock(&s->lock);
 		pthread_cond_broadcast(&s->cond);
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 	}
 	if (r)
 		run_conf(r, &ops, status);
@@ -156,14 +156,14 @@ void rtrs__clt_failover(struct clt_path *p)
 		c = atomic_load(&r->con);
 		if (!c || c->path != p)
 			continue;
-		pthread_mutex_lock(&c->lock);
+		rtrs__lock(&c->lock);
 		if (atomic_load(&r->con) == c &&
 		    atomic_load(&r->state) == REQ_POSTED) {
 			mine = true;
 			if (r->bl_node.next != &r->bl_node)
 				rtrs_list_del(&r->bl_node);
 		}
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 		if (!mine)
 			continue;
 		req_release_mrs(r);
@@ -232,6 +232,7 @@ static int post_req(struct clt_req *r)
 	size_t lim = rtrs__fab_ep_caps(c->ep)->tx_iov_limit;
 	int ret;
 
+	RTRS_ASSERT_HELD(&c->lock);
 	if (r->dir == RTRS_READ) {
 		/* header + message + descriptors after the data area */
 		return rtrs__fab_post_write(c->ep, &r->iov[0], &r->desc[0], 1,
@@ -271,7 +272,7 @@ int rtrs__clt_con_flush(struct clt_con *c)
 {
 	int ret = 0;
 
-	pthread_mutex_lock(&c->lock);
+	rtrs__lock(&c->lock);
 	while (!c->dead && !rtrs_list_empty(&c->backlog)) {
 		struct clt_req *r = container_of(c->backlog.next,
 						 struct clt_req, bl_node);
@@ -289,7 +290,7 @@ int rtrs__clt_con_flush(struct clt_con *c)
 		if (ret)
 			break;
 	}
-	pthread_mutex_unlock(&c->lock);
+	rtrs__unlock(&c->lock);
 	return ret;
 }
 
@@ -398,9 +399,9 @@ static int issue(struct clt_req *r, struct clt_path *avoid)
 			last = ret;
 			continue;
 		}
-		pthread_mutex_lock(&c->lock);
+		rtrs__lock(&c->lock);
 		if (c->dead) {
-			pthread_mutex_unlock(&c->lock);
+			rtrs__unlock(&c->lock);
 			req_release_mrs(r);
 			continue;
 		}
@@ -423,13 +424,13 @@ static int issue(struct clt_req *r, struct clt_path *avoid)
 			/* nothing reached the provider: try the next path */
 			atomic_store(&r->con, NULL);
 			atomic_fetch_sub(&p->inflight, 1);
-			pthread_mutex_unlock(&c->lock);
+			rtrs__unlock(&c->lock);
 			req_release_mrs(r);
 			plog(RTRS_LOG_WARN, p, "post failed: %s", rtrs_strerror(ret));
 			last = ret;
 			continue;
 		}
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 		if (ret)        /* partly posted: the path's failover re-issues it */
 			s->fail_path(p, ret);
 		if (retry) {    /* a re-issue: now, or a held one later */
@@ -449,9 +450,9 @@ static void hold_req(struct clt_req *r)
 
 	r->hold_until_ns = rtrs_now_ns() +
 			   (uint64_t)s->attr.no_path_timeout_ms * 1000000ull;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	rtrs_list_add_tail(&s->held, &r->bl_node);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	atomic_fetch_add(&s->st_held, 1);
 	rtrs__timer_arm(&s->hold_timer, 50);
 }
@@ -464,7 +465,7 @@ void rtrs__clt_release_held(struct rtrs_clt_sess *s, bool expire_only)
 	bool left;
 
 	rtrs_list_init(&mine);
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	rtrs_list_for_each_safe(pos, tmp, &s->held) {
 		struct clt_req *r = container_of(pos, struct clt_req, bl_node);
 
@@ -474,7 +475,7 @@ void rtrs__clt_release_held(struct rtrs_clt_sess *s, bool expire_only)
 			rtrs_list_add_tail(&mine, pos);
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	rtrs_list_for_each_safe(pos, tmp, &mine) {
 		struct clt_req *r = container_of(pos, struct clt_req, bl_node);
 
@@ -484,16 +485,16 @@ void rtrs__clt_release_held(struct rtrs_clt_sess *s, bool expire_only)
 			continue;
 		if (!atomic_load(&s->closing) && now < r->hold_until_ns &&
 		    rtrs__clt_may_recover(s)) {
-			pthread_mutex_lock(&s->lock);
+			rtrs__lock(&s->lock);
 			rtrs_list_add_tail(&s->held, &r->bl_node);
-			pthread_mutex_unlock(&s->lock);
+			rtrs__unlock(&s->lock);
 			continue;
 		}
 		complete_req(r, -ECONNABORTED, false);
 	}
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	left = !rtrs_list_empty(&s->held);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	if (left)
 		rtrs__timer_arm(&s->hold_timer, 50);
 }
@@ -597,9 +598,9 @@ static void run_done_q(struct rtrs_clt_sess *s)
 {
 	struct rtrs_list q, *pos, *tmp;
 
-	pthread_mutex_lock(&s->done_lock);
+	rtrs__lock(&s->done_lock);
 	rtrs_list_take(&q, &s->done_q);
-	pthread_mutex_unlock(&s->done_lock);
+	rtrs__unlock(&s->done_lock);
 	rtrs_list_for_each_safe(pos, tmp, &q) {
 		struct clt_req *r = container_of(pos, struct clt_req, done_node);
 

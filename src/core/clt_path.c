@@ -51,9 +51,9 @@ int rtrs__clt_set_state(struct clt_path *p, int to)
 
 void rtrs__clt_path_wake(struct clt_path *p)
 {
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 }
 
 const char *rtrs_path_state_str(enum rtrs_path_state st)
@@ -84,14 +84,14 @@ void rtrs__clt_link_check(struct rtrs_clt_sess *s)
 
 	if (!s->attr.link_ev)
 		return;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	up = rtrs__clt_any_connected(s, NULL);
 	if (s->opened && !atomic_load(&s->closing) && up == s->link_down) {
 		s->link_down = !up;
 		s->ev_seq++;
 	}
 	if (s->ev_running) {
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		return;         /* the running delivery takes it */
 	}
 	s->ev_running = true;
@@ -100,14 +100,14 @@ void rtrs__clt_link_check(struct rtrs_clt_sess *s)
 						   ? RTRS_CLT_LINK_EV_RECONNECTED
 						   : RTRS_CLT_LINK_EV_DISCONNECTED;
 
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		s->attr.link_ev(s->attr.priv, ev);
-		pthread_mutex_lock(&s->lock);
+		rtrs__lock(&s->lock);
 	}
 	s->ev_running = false;
 	if (atomic_load(&s->closing))
 		pthread_cond_broadcast(&s->cond);       /* close waits for it */
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 }
 
 /* ---- closing a path ---- */
@@ -135,22 +135,22 @@ void rtrs__clt_path_close(struct clt_path *p, int err)
 		return;
 	if (err && err != -ESHUTDOWN)
 		plog(RTRS_LOG_WARN, p, "closing: %s", rtrs_strerror(err));
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	if (!p->err)
 		p->err = err ? err : -ECONNABORTED;
 	/* none is added from now on: connect_con() counts an endpoint only
 	 * while the path is CONNECTING */
 	final = p->eps_open == 0;
 	p->down_done = false;
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 	for (unsigned i = 0; i < p->ncons; i++) {
 		struct clt_con *c = &p->cons[i];
 		struct fab_ep *ep;
 
-		pthread_mutex_lock(&c->lock);
+		rtrs__lock(&c->lock);
 		c->dead = true;
 		ep = c->ep;
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 		if (ep)
 			rtrs__fab_ep_close(ep);
 	}
@@ -167,14 +167,14 @@ void rtrs__clt_ep_gone(struct clt_path *p, struct clt_con *c)
 {
 	bool final;
 
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	if (c)
 		c->closed = true;
 	final = --p->eps_open == 0 && !p->down_done;
 	if (!p->eps_open)
 		/* rtrs__clt_path_shutdown() */
 		pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 	if (final)
 		path_down_final(p);
 }
@@ -194,7 +194,7 @@ static void path_down_final(struct clt_path *p)
 
 	if (p->reqs_ready)
 		rtrs__clt_failover(p);
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	rtrs__clt_set_state(p, CLT_PATH_CLOSED);
 	if (!atomic_load(&s->closing) && !p->admin_down &&
 	    !atomic_load(&p->draining) &&
@@ -216,11 +216,11 @@ static void path_down_final(struct clt_path *p)
 	 * waits for down_done under p->lock. Once p->lock is released a
 	 * waiter in rtrs__clt_path_shutdown() may free @p: that unlock is the
 	 * last touch. */
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	p->down_done = true;
 	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&s->lock);
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&s->lock);
+	rtrs__unlock(&p->lock);
 }
 
 /* ---- receive side ---- */
@@ -256,7 +256,7 @@ static void handle_info_rsp(struct clt_path *p, const void *buf, size_t len)
 {
 	int ret;
 
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	if (p->auth_wait) {
 		/* the server's auth_rsp; path_auth() reads it */
 		p->auth_wait = false;
@@ -264,18 +264,18 @@ static void handle_info_rsp(struct clt_path *p, const void *buf, size_t len)
 		p->auth_rsp_len = MIN(len, sizeof(p->auth_rsp));
 		memcpy(p->auth_rsp, buf, p->auth_rsp_len);
 		pthread_cond_broadcast(&p->cond);
-		pthread_mutex_unlock(&p->lock);
+		rtrs__unlock(&p->lock);
 		return;
 	}
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 	ret = rtrs__proto_info_rsp_decode(buf, len, &p->sess->geom,
 					      info_rbuf, p);
 
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	p->info_done = true;
 	p->info_err = ret;
 	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 }
 
 /* A heartbeat: answer it; an answer: one round-trip sample. */
@@ -297,10 +297,10 @@ static void handle_hb(struct clt_con *c, unsigned type)
 
 static void handle_close_ack(struct clt_path *p)
 {
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	p->close_acked = true;
 	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	rtrs__unlock(&p->lock);
 }
 
 static void clt_cqe(void *ctx, const struct fab_cqe *c)
@@ -379,7 +379,7 @@ static void clt_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
 		ret = rtrs__proto_conn_rsp_decode(data, len, &rsp);
 		if (!ret && rsp.err)
 			ret = rsp.err;
-		pthread_mutex_lock(&p->lock);
+		rtrs__lock(&p->lock);
 		if (!ret && c->cid == 0)
 			p->rsp = rsp;
 		else if (!ret && (rsp.queue_depth != p->rsp.queue_depth ||
@@ -392,7 +392,7 @@ static void clt_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
 		else
 			c->connected = true;
 		pthread_cond_broadcast(&p->cond);
-		pthread_mutex_unlock(&p->lock);
+		rtrs__unlock(&p->lock);
 		if (ret)
 			plog(RTRS_LOG_ERR, p, "con %u: bad connect response: %s",
 			     c->cid, rtrs_strerror(ret));
@@ -403,11 +403,11 @@ static void clt_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
 		/* fall through */
 	case FAB_CM_SHUTDOWN:
 	case FAB_CM_ERROR:
-		pthread_mutex_lock(&p->lock);
+		rtrs__lock(&p->lock);
 		if (!c->cm_err)
 			c->cm_err = err ? err : -ECONNRESET;
 		pthread_cond_broadcast(&p->cond);
-		pthread_mutex_unlock(&p->lock);
+		rtrs__unlock(&p->lock);
 		if (atomic_load(&p->state) == CLT_PATH_CONNECTED)
 			rtrs__clt_path_close(p, c->cm_err);
 		break;
@@ -444,12 +444,12 @@ void rtrs__clt_hb(struct rtrs_timer *t)
 		struct clt_con *c0 = &p->cons[0];
 		int ret;
 
-		pthread_mutex_lock(&c0->lock);
+		rtrs__lock(&c0->lock);
 		ret = c0->dead ? -ENOTCONN
 			       : rtrs__fab_post_send(c0->ep, NULL, 0, NULL, true,
 						     rtrs_imm(RTRS_IMM_HB, 0),
 						     NULL, false);
-		pthread_mutex_unlock(&c0->lock);
+		rtrs__unlock(&c0->lock);
 		if (ret == -EAGAIN)
 			rtrs__hb_unsent(&p->live);
 		else if (ret && ret != -ENOTCONN) {
@@ -465,9 +465,9 @@ void rtrs__clt_hb(struct rtrs_timer *t)
 void rtrs__clt_path_shutdown(struct clt_path *p)
 {
 	rtrs__clt_path_close(p, 0);
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	while (!p->down_done || p->eps_open ||
 	       atomic_load(&p->state) == CLT_PATH_CONNECTING)
-		pthread_cond_wait(&p->cond, &p->lock);
-	pthread_mutex_unlock(&p->lock);
+		rtrs__cond_wait(&p->cond, &p->lock, NULL);
+	rtrs__unlock(&p->lock);
 }

@@ -41,7 +41,7 @@ static int get_permit(struct rtrs_clt_sess *s, enum rtrs_con_type type,
 		return -EINVAL;
 	if (wait_ms > 0)
 		dl = rtrs_deadline((unsigned)wait_ms);
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	while (!s->closing && s->nfree == 0) {
 		if (wait_ms == 0) {
 			ret = -EAGAIN;
@@ -49,9 +49,9 @@ static int get_permit(struct rtrs_clt_sess *s, enum rtrs_con_type type,
 		}
 		s->permit_waiters++;
 		if (wait_ms < 0)
-			pthread_cond_wait(&s->cond, &s->lock);
+			rtrs__cond_wait(&s->cond, &s->lock, NULL);
 		else
-			ret = pthread_cond_timedwait(&s->cond, &s->lock, &dl);
+			ret = -rtrs__cond_wait(&s->cond, &s->lock, &dl);
 		s->permit_waiters--;
 		if (ret == ETIMEDOUT && s->nfree == 0) {
 			ret = -ETIMEDOUT;
@@ -69,7 +69,7 @@ static int get_permit(struct rtrs_clt_sess *s, enum rtrs_con_type type,
 		p->cpu = sched_getcpu();
 		*out = p;
 	}
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	return ret;
 }
 
@@ -100,10 +100,10 @@ void rtrs_clt_put_permit(struct rtrs_clt_sess *s, struct rtrs_permit *pm)
 			 pm->mem_id);
 		return;
 	}
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	pm->taken = false;
 	s->free_permits[s->nfree++] = pm->mem_id;
 	if (s->permit_waiters)
 		pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 }

@@ -18,6 +18,7 @@
 #include "proto/wire.h"
 #include "rtrs/rtrs.h"
 #include "timer.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/sha256.h"
 #include "util/util.h"

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -15,22 +16,22 @@ struct reg_ent {
 };
 
 static struct {
-	pthread_mutex_t life;           /* add/remove and the hook; outer */
-	pthread_mutex_t lock;           /* the list and a running command */
+	struct rtrs_lock life;           /* add/remove and the hook; outer */
+	struct rtrs_lock lock;           /* the list and a running command */
 	struct rtrs_list ents;
 	unsigned n;
 	const struct rtrs__reg_hook *hook;
 } R = {
-	.life = PTHREAD_MUTEX_INITIALIZER,
-	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.life = RTRS_LOCK_INITIALIZER(RTRS_RANK_REG_LIFE, "registry life"),
+	.lock = RTRS_LOCK_INITIALIZER(RTRS_RANK_REG, "registry"),
 	.ents = { &R.ents, &R.ents },
 };
 
 void rtrs__reg_set_hook(const struct rtrs__reg_hook *h)
 {
-	pthread_mutex_lock(&R.life);
+	rtrs__lock(&R.life);
 	R.hook = h;
-	pthread_mutex_unlock(&R.life);
+	rtrs__unlock(&R.life);
 }
 
 void rtrs__reg_add(enum rtrs_reg_kind kind, void *obj)
@@ -43,14 +44,14 @@ void rtrs__reg_add(enum rtrs_reg_kind kind, void *obj)
 	}
 	e->kind = kind;
 	e->obj = obj;
-	pthread_mutex_lock(&R.life);
-	pthread_mutex_lock(&R.lock);
+	rtrs__lock(&R.life);
+	rtrs__lock(&R.lock);
 	rtrs_list_add_tail(&R.ents, &e->node);
 	R.n++;
-	pthread_mutex_unlock(&R.lock);
+	rtrs__unlock(&R.lock);
 	if (R.hook)
 		R.hook->added(R.n);
-	pthread_mutex_unlock(&R.life);
+	rtrs__unlock(&R.life);
 }
 
 void rtrs__reg_del(void *obj)
@@ -58,8 +59,8 @@ void rtrs__reg_del(void *obj)
 	struct rtrs_list *pos, *tmp;
 	struct reg_ent *found = NULL;
 
-	pthread_mutex_lock(&R.life);
-	pthread_mutex_lock(&R.lock);    /* waits for a running command */
+	rtrs__lock(&R.life);
+	rtrs__lock(&R.lock);    /* waits for a running command */
 	rtrs_list_for_each_safe(pos, tmp, &R.ents) {
 		struct reg_ent *e = container_of(pos, struct reg_ent, node);
 
@@ -70,21 +71,21 @@ void rtrs__reg_del(void *obj)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&R.lock);
+	rtrs__unlock(&R.lock);
 	if (found && R.hook)
 		R.hook->removed(R.n);
-	pthread_mutex_unlock(&R.life);
+	rtrs__unlock(&R.life);
 	free(found);
 }
 
 void rtrs__reg_lock(void)
 {
-	pthread_mutex_lock(&R.lock);
+	rtrs__lock(&R.lock);
 }
 
 void rtrs__reg_unlock(void)
 {
-	pthread_mutex_unlock(&R.lock);
+	rtrs__unlock(&R.lock);
 }
 
 void *rtrs__reg_next(void *prev, enum rtrs_reg_kind *kind)

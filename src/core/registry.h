@@ -15,6 +15,11 @@
 
 #include <stdbool.h>
 
+/* Ranks (util/lock.h): the outermost locks of the library; the roles'
+ * (200-399) come after them, the timer's (800) last. */
+#define RTRS_RANK_REG_LIFE 100
+#define RTRS_RANK_REG 110
+
 enum rtrs_reg_kind { RTRS_REG_CLT = 1, RTRS_REG_SRV = 2 };
 
 /* Called with reg.life held (not reg.lock): @n objects are registered

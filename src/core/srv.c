@@ -188,7 +188,7 @@ int rtrs_srv_open_auth(const char *const *addrs, size_t naddrs,
 		free(ls);
 		return ret;
 	}
-	pthread_mutex_init(&ctx->lock, NULL);
+	rtrs__lock_init(&ctx->lock, RTRS_RANK_SRV_CTX, "ctx->lock");
 	rtrs__cond_init_mono(&ctx->cond);
 	rtrs_list_init(&ctx->sessions);
 	ctx->ls = ls;
@@ -216,7 +216,7 @@ err_close:
 err_free:
 	if (ctx->timers)
 		rtrs__timers_put();
-	pthread_mutex_destroy(&ctx->lock);
+	rtrs__lock_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cond);
 	rtrs__auth_free(&ctx->keys);
 	free(ls);
@@ -299,7 +299,7 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 		rtrs__fab_dom_put(ls[i].dom);
 	rtrs__fab_engine_put();
 	rtrs__timers_put();
-	pthread_mutex_destroy(&ctx->lock);
+	rtrs__lock_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cond);
 	rtrs__auth_free(&ctx->keys);
 	free(ls);

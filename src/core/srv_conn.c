@@ -738,13 +738,13 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 	loop = req->cid % rtrs__fab_nloops();
 	/* c->lock is held until the accept is posted: rtrs__srv_path_close(),
 	 * from any thread, waits for it before it closes the endpoint */
-	pthread_mutex_lock(&c->lock);
+	rtrs__lock(&c->lock);
 	ret = rtrs__fab_ep_accept_create(p->dom, creq, loop, &srv_ep_ops, c,
 					 &c->ep);
 	if (!ret)       /* its peer writes only into this path's chunks */
 		rtrs__fab_ep_set_scope(c->ep, p);
 	if (ret) {
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 		reject(l, creq, ret, "endpoint");
 		rtrs__srv_path_close(p, ret, false);
 		rtrs__srv_path_put(p);    /* the endpoint that never was */
@@ -754,7 +754,7 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 		/* closed (fenced) while the endpoint was made:
 		 * rtrs__srv_path_close() may have passed this connection, and
 		 * it must not come up */
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 		rtrs__srv_con_close_ep(c);
 		return;
 	}
@@ -785,7 +785,7 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 	rtrs__proto_conn_rsp_encode(priv, &rsp);
 	if (!ret)
 		ret = rtrs__fab_ep_accept(c->ep, priv, sizeof(priv));
-	pthread_mutex_unlock(&c->lock);
+	rtrs__unlock(&c->lock);
 	if (ret) {
 		rtrs_warn("srv: accept failed: %s", rtrs_strerror(ret));
 		rtrs__srv_path_close(p, ret, false);
@@ -822,7 +822,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 		reject(l, creq, -ENOMEM, "no memory");
 		return;
 	}
-	pthread_mutex_init(&c->lock, NULL);
+	rtrs__lock_init(&c->lock, RTRS_RANK_SRV_CON, "con->lock");
 	rtrs_list_init(&c->backlog);
 	c->cid = req.cid;
 
@@ -830,7 +830,7 @@ static void srv_connreq(void *arg, struct fab_connreq *creq, const void *data,
 	ret = connreq_attach(l, &req, creq, c);
 	srv_unlock(ctx);
 	if (ret) {
-		pthread_mutex_destroy(&c->lock);
+		rtrs__lock_destroy(&c->lock);
 		free(c);
 		reject(l, creq, ret, refuse_why(ret));
 		return;

@@ -30,6 +30,10 @@
  *                   ctx->lock held), the fabric's locks (posts with
  *                   con->lock held)
  *
+ * Their ranks (util/lock.h, checked in builds without NDEBUG):
+ * RTRS_RANK_SRV_OP, _CON, _CTX below, between the registry's and the
+ * timer's.
+ *
  * Outside the order: the control socket's registry lock (ctl.c) is held
  * while it calls the public API, which takes ctx->lock: registry, then
  * ctx->lock. rtrs__timer_stop() waits for a running callback: never call
@@ -51,6 +55,10 @@
  */
 #ifndef RTRS_SRV_INT_H
 #define RTRS_SRV_INT_H
+
+#define RTRS_RANK_SRV_OP 300
+#define RTRS_RANK_SRV_CON 310
+#define RTRS_RANK_SRV_CTX 320
 
 #include <assert.h>
 
@@ -104,7 +112,7 @@ struct rtrs_srv_op {
 	/* Fencing (docs/protocol.md section 7). The lock serializes arrivals
 	 * for this chunk on every path with the answer's routing, and guards
 	 * every path's registration of the chunk (mrs[id]). */
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	uint32_t last_seq;              /* 0: none yet */
 	int last_status;                /* of last_seq, once answered */
 };
@@ -119,7 +127,7 @@ struct srv_con {
 	struct srv_path *path;
 	unsigned cid;
 	struct fab_ep *ep;              /* set and closed under lock */
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	bool dead;
 	bool ep_closed;                 /* under lock: ep closed, by one */
 	struct rtrs_list backlog;       /* ops waiting for tx room */
@@ -211,7 +219,7 @@ struct rtrs_srv_ctx {
 	struct rtrs_geom geom;
 	size_t npeps;
 	struct srv_listener *ls;
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	pthread_cond_t cond;
 	struct rtrs_list sessions;
 	unsigned nsess;                 /* established sessions */
@@ -228,10 +236,6 @@ struct rtrs_srv_ctx {
 		st_hb_timeouts, st_hs_timeouts, st_ref_sessions,
 		st_ref_paths, st_ref_conns, st_ref_pending, st_accept_shed;
 	bool timers;
-	/* debug builds: the holder of lock (srv_lock()), for
-	 * srv_assert_locked() */
-	pthread_t lock_owner;
-	bool lock_held;
 };
 
 struct srv_listener {
@@ -252,48 +256,25 @@ struct rtrs_srv_mr {
 	} reg[];
 };
 
-/*
- * ctx->lock goes through these. Debug builds (no NDEBUG) record its
- * holder, so a function that needs it asserts it: srv_assert_locked().
- * (Read by the thread that asserts: racy only when the assertion fails.)
- */
+/* ctx->lock goes through these; a function that needs it held asserts it
+ * (RTRS_ASSERT_HELD: util/lock.h, checked in builds without NDEBUG). */
 static inline void srv_lock(struct rtrs_srv_ctx *ctx)
 {
-	pthread_mutex_lock(&ctx->lock);
-#ifndef NDEBUG
-	ctx->lock_owner = pthread_self();
-	ctx->lock_held = true;
-#endif
+	rtrs__lock(&ctx->lock);
 }
 
 static inline void srv_unlock(struct rtrs_srv_ctx *ctx)
 {
-#ifndef NDEBUG
-	ctx->lock_held = false;
-#endif
-	pthread_mutex_unlock(&ctx->lock);
+	rtrs__unlock(&ctx->lock);
 }
 
-/* pthread_cond_wait() on ctx->cond, with ctx->lock held */
+/* Wait on ctx->cond, with ctx->lock held. */
 static inline void srv_wait(struct rtrs_srv_ctx *ctx)
 {
-#ifndef NDEBUG
-	ctx->lock_held = false;
-#endif
-	pthread_cond_wait(&ctx->cond, &ctx->lock);
-#ifndef NDEBUG
-	ctx->lock_owner = pthread_self();
-	ctx->lock_held = true;
-#endif
+	rtrs__cond_wait(&ctx->cond, &ctx->lock, NULL);
 }
 
-#ifndef NDEBUG
-#define srv_assert_locked(ctx)                                                \
-	assert((ctx)->lock_held && pthread_equal((ctx)->lock_owner,           \
-						 pthread_self()))
-#else
-#define srv_assert_locked(ctx) ((void)(ctx))
-#endif
+#define srv_assert_locked(ctx) RTRS_ASSERT_HELD(&(ctx)->lock)
 
 static inline char *chunk_ptr(const struct rtrs_srv_sess *s, uint32_t id)
 {

@@ -30,6 +30,7 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 	uint32_t imm = rtrs__proto_io_rsp_imm(op->id, op->status);
 	int ret;
 
+	RTRS_ASSERT_HELD(&c->lock);
 	if (op->dir == RTRS_READ && op->status == 0) {
 		const char *src = op->src ? op->src : chunk_ptr(s, op->id);
 		void *desc = op->src ? srv_mr_desc(op->src_mr, p->dom)
@@ -92,13 +93,13 @@ static int answer(struct rtrs_srv_op *op, int status, const char *src,
 	int busy = OP_BUSY, ret;
 
 	/* the lock orders this against a retry re-routing the answer */
-	pthread_mutex_lock(&op->lock);
+	rtrs__lock(&op->lock);
 	if (src && (op->dir != RTRS_READ ||
 		    (uintptr_t)src < (uintptr_t)src_mr->buf ||
 		    (uintptr_t)src - (uintptr_t)src_mr->buf > src_mr->len ||
 		    src_mr->len - ((uintptr_t)src - (uintptr_t)src_mr->buf) <
 			    op->data_len)) {
-		pthread_mutex_unlock(&op->lock);
+		rtrs__unlock(&op->lock);
 		return -EINVAL;
 	}
 	/* with always_invalidate the answer is a message of its own, after
@@ -106,11 +107,11 @@ static int answer(struct rtrs_srv_op *op, int status, const char *src,
 	 * application buffer can fault, a chunk cannot), and the client
 	 * would take what it has for the data */
 	if (src && op->sess->ctx->attr.always_invalidate) {
-		pthread_mutex_unlock(&op->lock);
+		rtrs__unlock(&op->lock);
 		return -EOPNOTSUPP;
 	}
 	if (!atomic_compare_exchange_strong(&op->state, &busy, OP_RESP)) {
-		pthread_mutex_unlock(&op->lock);
+		rtrs__unlock(&op->lock);
 		return -EINVAL;
 	}
 	if (src) {
@@ -131,7 +132,7 @@ static int answer(struct rtrs_srv_op *op, int status, const char *src,
 		ret = rtrs__fab_mr_reg_peer(p->dom, chunk_ptr(op->sess, op->id),
 					    op->sess->geom.chunk_size, p, &m);
 		if (ret) {
-			pthread_mutex_unlock(&op->lock);
+			rtrs__unlock(&op->lock);
 			pslog(RTRS_LOG_ERR, p, "chunk %u: re-registration: %s",
 			      op->id, rtrs_strerror(ret));
 			rtrs__srv_path_close(p, ret, false);
@@ -141,10 +142,10 @@ static int answer(struct rtrs_srv_op *op, int status, const char *src,
 		rtrs__fab_mr_close(p->mrs[op->id]);
 		p->mrs[op->id] = m;
 	}
-	pthread_mutex_unlock(&op->lock);
-	pthread_mutex_lock(&c->lock);
+	rtrs__unlock(&op->lock);
+	rtrs__lock(&c->lock);
 	if (c->dead) {
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 		rtrs__srv_op_finish(op);
 		return -ENOTCONN;
 	}
@@ -153,10 +154,10 @@ static int answer(struct rtrs_srv_op *op, int status, const char *src,
 		atomic_store(&op->state, OP_QUEUED);
 		rtrs_list_add_tail(&c->backlog, &op->bl_node);
 		rtrs__fab_ep_want_tx(c->ep);
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 		return 0;
 	}
-	pthread_mutex_unlock(&c->lock);
+	rtrs__unlock(&c->lock);
 	if (ret)
 		rtrs__srv_path_close(p, ret, false);
 	rtrs__srv_op_finish(op);
@@ -185,7 +186,7 @@ void rtrs__srv_tx_ready(void *ctx)
 	int ret = 0;
 
 	rtrs_list_init(&done);
-	pthread_mutex_lock(&c->lock);
+	rtrs__lock(&c->lock);
 	while (!c->dead && !rtrs_list_empty(&c->backlog)) {
 		struct rtrs_srv_op *op = container_of(c->backlog.next,
 						      struct rtrs_srv_op, bl_node);
@@ -203,7 +204,7 @@ void rtrs__srv_tx_ready(void *ctx)
 		if (ret)
 			break;
 	}
-	pthread_mutex_unlock(&c->lock);
+	rtrs__unlock(&c->lock);
 	if (ret)
 		rtrs__srv_path_close(c->path, ret, false);
 	rtrs_list_for_each_safe(pos, tmp, &done) {
@@ -288,14 +289,15 @@ static bool attach_retry(struct rtrs_srv_op *op, struct srv_con *c,
 	struct srv_path *oldp = old->path;
 	bool queued = false;
 
+	RTRS_ASSERT_HELD(&op->lock);
 	*answer_now = false;
 	if (atomic_load(&op->state) == OP_QUEUED) {
-		pthread_mutex_lock(&old->lock);
+		rtrs__lock(&old->lock);
 		if (atomic_load(&op->state) == OP_QUEUED) {
 			rtrs_list_del(&op->bl_node);
 			queued = true;
 		}
-		pthread_mutex_unlock(&old->lock);
+		rtrs__unlock(&old->lock);
 		if (!queued)
 			return false;
 		atomic_store(&op->state, OP_BUSY);
@@ -331,11 +333,11 @@ static int io_retry(struct rtrs_srv_op *op, struct srv_con *c,
 	}
 	if (st != OP_FREE) {
 		if (!attach_retry(op, c, m, desc, &answer_now)) {
-			pthread_mutex_unlock(&op->lock);
+			rtrs__unlock(&op->lock);
 			return IO_AGAIN;
 		}
 		atomic_fetch_add(&ctx->st_dup_attached, 1);
-		pthread_mutex_unlock(&op->lock);
+		rtrs__unlock(&op->lock);
 		if (answer_now)
 			answer(op, op->last_status, NULL, NULL);
 		return IO_DONE;
@@ -348,7 +350,7 @@ static int io_retry(struct rtrs_srv_op *op, struct srv_con *c,
 	revoke_arrival(p, op->id);
 	atomic_fetch_add(&p->ref, 1);
 	atomic_fetch_add(&ctx->st_dup_answered, 1);
-	pthread_mutex_unlock(&op->lock);
+	rtrs__unlock(&op->lock);
 	answer(op, op->last_status, NULL, NULL);
 	return IO_DONE;
 }
@@ -382,10 +384,10 @@ void rtrs__srv_io_req(struct srv_con *c, uint32_t payload)
 	op = &s->ops[id];
 	chunk = chunk_ptr(s, id);
 again:
-	pthread_mutex_lock(&op->lock);
+	rtrs__lock(&op->lock);
 	if (atomic_load(&op->state) == OP_RESP) {
 		/* its answer is being posted: wait for the poster */
-		pthread_mutex_unlock(&op->lock);
+		rtrs__unlock(&op->lock);
 		sched_yield();
 		goto again;
 	}
@@ -393,7 +395,7 @@ again:
 	for (unsigned i = 0; !ret && i < m.sg_cnt; i++)
 		ret = rtrs__proto_read_desc(chunk, &s->geom, &m, i, &desc[i]);
 	if (ret) {
-		pthread_mutex_unlock(&op->lock);
+		rtrs__unlock(&op->lock);
 		pslog(RTRS_LOG_ERR, p, "chunk %u: malformed request (off %u): %s",
 		      id, off, rtrs_strerror(ret));
 		rtrs__srv_path_close(p, ret, true);
@@ -415,7 +417,7 @@ again:
 	if (p->fence && op->last_seq && seq_before(m.seq, op->last_seq))
 		goto drop;      /* older than the chunk's last request */
 	if (st != OP_FREE) {
-		pthread_mutex_unlock(&op->lock);
+		rtrs__unlock(&op->lock);
 		pslog(RTRS_LOG_ERR, p, "request for chunk %u that is in use", id);
 		rtrs__srv_path_close(p, -EPROTO, true);
 		return;
@@ -429,7 +431,7 @@ again:
 	atomic_store(&op->state, OP_BUSY);
 	revoke_arrival(p, id);
 	atomic_fetch_add(&p->ref, 1);
-	pthread_mutex_unlock(&op->lock);
+	rtrs__unlock(&op->lock);
 	atomic_fetch_add_explicit(&ctx->st_executed, 1, memory_order_relaxed);
 	ret = ctx->attr.ops.rdma_ev(s->priv, op, chunk, m.data_len,
 				    chunk + m.usr_off, m.usr_len);
@@ -439,7 +441,7 @@ again:
 
 drop:
 	off = op->last_seq;
-	pthread_mutex_unlock(&op->lock);
+	rtrs__unlock(&op->lock);
 	atomic_fetch_add(&ctx->st_stale_dropped, 1);
 	pslog(RTRS_LOG_INFO, p, "chunk %u: dropped request seq %u (last %u)",
 	      id, m.seq, off);

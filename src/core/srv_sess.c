@@ -26,7 +26,7 @@ void rtrs__srv_sess_free(struct rtrs_srv_sess *s)
 	if (s->chunks)
 		munmap(s->chunks, s->chunks_len);
 	for (uint32_t i = 0; s->ops && i < s->geom.queue_depth; i++)
-		pthread_mutex_destroy(&s->ops[i].lock);
+		rtrs__lock_destroy(&s->ops[i].lock);
 	free(s->ops);
 	free(s);
 }
@@ -41,7 +41,7 @@ void rtrs__srv_path_free(struct srv_path *p)
 		rtrs__fab_mr_close(c->rx_mr);
 		free(c->rx);
 		free(c->rxmem);
-		pthread_mutex_destroy(&c->lock);
+		rtrs__lock_destroy(&c->lock);
 		free(c);
 	}
 	for (unsigned i = 0; i < p->nmrs; i++)
@@ -188,12 +188,12 @@ void rtrs__srv_con_close_ep(struct srv_con *c)
 {
 	struct fab_ep *ep = NULL;
 
-	pthread_mutex_lock(&c->lock);
+	rtrs__lock(&c->lock);
 	if (c->ep && !c->ep_closed) {
 		ep = c->ep;
 		c->ep_closed = true;
 	}
-	pthread_mutex_unlock(&c->lock);
+	rtrs__unlock(&c->lock);
 	rtrs__fab_ep_close(ep);
 }
 
@@ -262,13 +262,13 @@ void rtrs__srv_path_close(struct srv_path *p, int err, bool bad_input)
 
 		if (!c)
 			continue;
-		pthread_mutex_lock(&c->lock);
+		rtrs__lock(&c->lock);
 		c->dead = true;
 		rtrs_list_for_each_safe(pos, tmp, &c->backlog) {
 			rtrs_list_del(pos);
 			rtrs_list_add_tail(&done, pos);
 		}
-		pthread_mutex_unlock(&c->lock);
+		rtrs__unlock(&c->lock);
 	}
 	rtrs_list_for_each_safe(pos, tmp, &done) {
 		rtrs_list_del(pos);
@@ -324,7 +324,7 @@ int rtrs__srv_sess_create(struct rtrs_srv_ctx *ctx, const uint8_t *uuid,
 		s->ops[i].ctx.kind = CTX_OP;
 		rtrs_list_init(&s->ops[i].bl_node);
 		atomic_init(&s->ops[i].state, OP_FREE);
-		pthread_mutex_init(&s->ops[i].lock, NULL);
+		rtrs__lock_init(&s->ops[i].lock, RTRS_RANK_SRV_OP, "op->lock");
 	}
 	*out = s;
 	return 0;

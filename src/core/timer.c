@@ -7,25 +7,25 @@
 #include "timer.h"
 
 static struct {
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	pthread_cond_t cond;
 	struct rtrs_list armed;         /* sorted by due_ns */
 	struct rtrs_timer *running;
 	pthread_t thread;
 	unsigned users;
 	bool stop, cond_ready;
-} T = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} T = { .lock = RTRS_LOCK_INITIALIZER(RTRS_RANK_TIMER, "timer") };
 
 static void *timer_main(void *arg)
 {
 	(void)arg;
-	pthread_mutex_lock(&T.lock);
+	rtrs__lock(&T.lock);
 	while (!T.stop) {
 		struct rtrs_timer *t;
 		uint64_t now = rtrs_now_ns();
 
 		if (rtrs_list_empty(&T.armed)) {
-			pthread_cond_wait(&T.cond, &T.lock);
+			rtrs__cond_wait(&T.cond, &T.lock, NULL);
 			continue;
 		}
 		t = container_of(T.armed.next, struct rtrs_timer, node);
@@ -34,19 +34,19 @@ static void *timer_main(void *arg)
 			struct timespec dl = rtrs_deadline(ms > 60000 ? 60000
 								       : (unsigned)ms);
 
-			pthread_cond_timedwait(&T.cond, &T.lock, &dl);
+			rtrs__cond_wait(&T.cond, &T.lock, &dl);
 			continue;
 		}
 		rtrs_list_del(&t->node);
 		t->armed = false;
 		T.running = t;
-		pthread_mutex_unlock(&T.lock);
+		rtrs__unlock(&T.lock);
 		t->fn(t);
-		pthread_mutex_lock(&T.lock);
+		rtrs__lock(&T.lock);
 		T.running = NULL;
 		pthread_cond_broadcast(&T.cond);
 	}
-	pthread_mutex_unlock(&T.lock);
+	rtrs__unlock(&T.lock);
 	return NULL;
 }
 
@@ -54,7 +54,7 @@ int rtrs__timers_get(void)
 {
 	int ret = 0;
 
-	pthread_mutex_lock(&T.lock);
+	rtrs__lock(&T.lock);
 	if (T.users++ == 0) {
 		if (!T.cond_ready) {
 			rtrs__cond_init_mono(&T.cond);
@@ -66,7 +66,7 @@ int rtrs__timers_get(void)
 		if (ret)
 			T.users = 0;
 	}
-	pthread_mutex_unlock(&T.lock);
+	rtrs__unlock(&T.lock);
 	return ret;
 }
 
@@ -74,15 +74,15 @@ void rtrs__timers_put(void)
 {
 	pthread_t th;
 
-	pthread_mutex_lock(&T.lock);
+	rtrs__lock(&T.lock);
 	if (--T.users) {
-		pthread_mutex_unlock(&T.lock);
+		rtrs__unlock(&T.lock);
 		return;
 	}
 	T.stop = true;
 	th = T.thread;
 	pthread_cond_broadcast(&T.cond);
-	pthread_mutex_unlock(&T.lock);
+	rtrs__unlock(&T.lock);
 	pthread_join(th, NULL);
 }
 
@@ -99,9 +99,9 @@ void rtrs__timer_arm(struct rtrs_timer *t, unsigned ms)
 {
 	struct rtrs_list *pos;
 
-	pthread_mutex_lock(&T.lock);
+	rtrs__lock(&T.lock);
 	if (t->stopped) {
-		pthread_mutex_unlock(&T.lock);
+		rtrs__unlock(&T.lock);
 		return;
 	}
 	if (t->armed)
@@ -115,12 +115,12 @@ void rtrs__timer_arm(struct rtrs_timer *t, unsigned ms)
 	rtrs_list_add_tail(pos, &t->node);
 	if (T.armed.next == &t->node)
 		pthread_cond_broadcast(&T.cond);
-	pthread_mutex_unlock(&T.lock);
+	rtrs__unlock(&T.lock);
 }
 
 void rtrs__timer_stop(struct rtrs_timer *t)
 {
-	pthread_mutex_lock(&T.lock);
+	rtrs__lock(&T.lock);
 	t->stopped = true;
 	if (t->armed) {
 		rtrs_list_del(&t->node);
@@ -128,6 +128,6 @@ void rtrs__timer_stop(struct rtrs_timer *t)
 	}
 	/* from a timer callback (this or another timer's): nothing else runs */
 	while (T.running == t && !pthread_equal(pthread_self(), T.thread))
-		pthread_cond_wait(&T.cond, &T.lock);
-	pthread_mutex_unlock(&T.lock);
+		rtrs__cond_wait(&T.cond, &T.lock, NULL);
+	rtrs__unlock(&T.lock);
 }

@@ -12,6 +12,10 @@
 
 #include "util/util.h"
 
+/* The timer thread's lock (util/lock.h): inside every lock of the roles,
+ * which arm timers with theirs held (docs/design.md §5). */
+#define RTRS_RANK_TIMER 800
+
 struct rtrs_timer {
 	struct rtrs_list node;          /* under the timer lock */
 	uint64_t due_ns;

@@ -30,6 +30,10 @@ struct rtrs_lock {
 	_Atomic uintptr_t owner;        /* the holder's id, 0: free */
 };
 
+/* A static lock: RTRS_LOCK_INITIALIZER(rank, "name"). */
+#define RTRS_LOCK_INITIALIZER(r, n)                                          \
+	{ .m = PTHREAD_MUTEX_INITIALIZER, .name = (n), .rank = (r) }
+
 struct rtrs_rwlock {
 	pthread_rwlock_t rw;
 	const char *name;

@@ -25,7 +25,7 @@ static struct rtrs_clt_sess *sess_new(void)
 	struct rtrs_clt_sess *s = calloc(1, sizeof(*s));
 
 	assert_non_null(s);
-	pthread_mutex_init(&s->lock, NULL);
+	rtrs__lock_init(&s->lock, RTRS_RANK_CLT_SESS, "sess->lock");
 	assert_int_equal(rtrs__cond_init_mono(&s->cond), 0);
 	s->geom.queue_depth = QD;
 	assert_int_equal(rtrs__clt_permits_init(s, QD), 0);
@@ -38,7 +38,7 @@ static struct rtrs_clt_sess *sess_new(void)
 
 static void sess_del(struct rtrs_clt_sess *s)
 {
-	pthread_mutex_destroy(&s->lock);
+	rtrs__lock_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	free(s->permits);
 	free(s->free_permits);
@@ -50,9 +50,9 @@ static unsigned nfree(struct rtrs_clt_sess *s)
 {
 	unsigned n;
 
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	n = s->nfree;
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	return n;
 }
 
@@ -160,9 +160,9 @@ static void await_waiters(struct rtrs_clt_sess *s, unsigned n)
 	for (;;) {
 		unsigned w;
 
-		pthread_mutex_lock(&s->lock);
+		rtrs__lock(&s->lock);
 		w = s->permit_waiters;
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		if (w == n)
 			return;
 		sched_yield();
@@ -211,10 +211,10 @@ static void test_close_wakes(void **st)
 				 0);
 	await_waiters(s, 2);
 	/* what rtrs_clt_close() does first */
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	s->closing = true;
 	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	for (unsigned i = 0; i < 2; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].ret, -ESHUTDOWN);
