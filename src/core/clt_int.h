@@ -21,7 +21,7 @@
  * LOCK ORDER (outermost first; take a later one while holding an earlier
  * one, never the other way round):
  *
- *   1. ctl.c's registry lock (C.reg): an rtrsctl command runs the public
+ *   1. the registry's lock (registry.c): an rtrsctl command runs the public
  *      API under it; rtrs_clt_close() unregisters before it takes any lock
  *      below for good.
  *   2. sess->ctl_lock: one path verb (add/remove/disconnect/reconnect) or

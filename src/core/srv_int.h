@@ -34,7 +34,7 @@
  * RTRS_RANK_SRV_OP, _CON, _CTX below, between the registry's and the
  * timer's.
  *
- * Outside the order: the control socket's registry lock (ctl.c) is held
+ * Outside the order: the registry's lock (registry.c) is held
  * while it calls the public API, which takes ctx->lock: registry, then
  * ctx->lock. rtrs__timer_stop() waits for a running callback: never call
  * it with ctx->lock or a con->lock held (the callbacks take them; op->lock
