@@ -169,9 +169,17 @@ JOB
 	(cd "$work" && RTRS_LOG_LEVEL=err ip netns exec "$C" fio "$work/fio.job") \
 		> "$work/fio.out" 2>&1 &
 	fpid=$!
-	# long enough for the default heartbeat (1 s x 5) to fail the path
-	sleep 2
+	# the cut comes once fio's job has its device (both paths connected),
+	# and 1 s of IO: the engine opens the device twice, first in fio's
+	# parent to learn its size, then in the job (under load its start
+	# alone can take seconds)
+	for _ in $(seq 1 300); do
+		[ "$(grep -c " opened disk " "$work/rnbd.out")" -ge 2 ] && break
+		sleep 0.1
+	done
+	sleep 1
 	ip netns exec "$S" iptables -A INPUT -i "rts0-$$" -j DROP
+	# long enough for the default heartbeat (1 s x 5) to fail the path
 	sleep 7
 	ip netns exec "$S" iptables -D INPUT -i "rts0-$$" -j DROP
 	if wait "$fpid" && grep -q "err= 0" "$work/fio.out"; then
