@@ -42,44 +42,6 @@ static int sess_setup(struct rtrs_clt_sess *s, const struct rtrs_conn_rsp *rsp)
 	return 0;
 }
 
-static int con_alloc_rx(struct clt_con *c, unsigned n)
-{
-	struct clt_path *p = c->path;
-	int ret;
-
-	c->rx = calloc(n, sizeof(*c->rx));
-	c->rxmem = calloc(n, RTRS_RX_STRIDE);
-	if (!c->rx || !c->rxmem)
-		return -ENOMEM;
-	if (rtrs__fab_dom_caps(p->dom)->mr_local) {
-		ret = rtrs__fab_mr_reg(p->dom, c->rxmem, (size_t)n * RTRS_RX_STRIDE,
-				       FAB_ACC_LOCAL, &c->rx_mr);
-		if (ret)
-			return ret;
-	}
-	c->nrx = n;
-	for (unsigned i = 0; i < n; i++) {
-		c->rx[i].con = c;
-		c->rx[i].buf = c->rxmem + (size_t)i * RTRS_RX_STRIDE;
-		c->rx[i].len = RTRS_RX_BUF;
-		c->rx[i].ctx.owner = &c->rx[i];
-		c->rx[i].ctx.kind = CTX_RX;
-	}
-	return 0;
-}
-
-static int con_post_rx(struct clt_con *c)
-{
-	for (unsigned i = 0; i < c->nrx; i++) {
-		int ret = rtrs__fab_post_recv(c->ep, c->rx[i].buf, c->rx[i].len,
-					      rtrs__fab_mr_desc(c->rx_mr),
-					      &c->rx[i].ctx);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
 /* Wait on the path condvar until @done, the timeout, a close of the path
  * or of the session (-ESHUTDOWN). */
 static int path_wait(struct clt_path *p, bool (*done)(struct clt_path *, void *),
@@ -180,9 +142,10 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		size_t n = MIN(rtrs__fab_dom_caps(p->dom)->rx_size,
 			       (size_t)s->geom.queue_depth);
 
-		ret = con_alloc_rx(c, (unsigned)n);
+		ret = rtrs__rx_ring_init(&c->rx, p->dom, c, (unsigned)n,
+					 RTRS_RX_BUF);
 		if (!ret)
-			ret = con_post_rx(c);
+			ret = rtrs__rx_ring_post(&c->rx, c->ep);
 	}
 	rtrs__proto_conn_req_encode(priv, &req);
 	if (!ret)
@@ -365,10 +328,12 @@ static int info_exchange(struct clt_path *p, struct clt_con *c0)
 		if (ret)
 			return ret;
 	}
-	ret = con_alloc_rx(c0, (unsigned)MIN(caps->rx_size - 1,
-					     (size_t)s->geom.queue_depth));
+	ret = rtrs__rx_ring_init(&c0->rx, p->dom, c0,
+				 (unsigned)MIN(caps->rx_size - 1,
+					       (size_t)s->geom.queue_depth),
+				 RTRS_RX_BUF);
 	if (!ret)
-		ret = con_post_rx(c0);
+		ret = rtrs__rx_ring_post(&c0->rx, c0->ep);
 	if (ret)
 		return ret;
 	p->info_tx.kind = CTX_MISC;
@@ -424,13 +389,7 @@ static void path_reset(struct clt_path *p)
 	for (unsigned i = 0; i < p->ncons; i++) {
 		struct clt_con *c = &p->cons[i];
 
-		rtrs__fab_mr_close(c->rx_mr);
-		c->rx_mr = NULL;
-		free(c->rx);
-		free(c->rxmem);
-		c->rx = NULL;
-		c->rxmem = NULL;
-		c->nrx = 0;
+		rtrs__rx_ring_free(&c->rx);
 		rtrs__lock(&c->lock);
 		c->ep = NULL;
 		c->dead = false;

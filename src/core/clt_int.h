@@ -60,13 +60,13 @@
 
 #include "core.h"
 #include "hb.h"
+#include "rx.h"
 
 #define RTRS_DEF_CONNECT_TIMEOUT_MS 5000
 #define RTRS_CLOSE_ACK_MS 1000        /* close waits this long for CLOSE_ACK */
 #define RTRS_MAX_SEGMENTS RTRS_PROTO_MAX_READ_DESC
 #define RTRS_RX_BUF 64                /* response / heartbeat receive size */
 /* a receive buffer has FAB_MSG_ROOM bytes beyond its message (core.h) */
-#define RTRS_RX_STRIDE (RTRS_RX_BUF + FAB_MSG_ROOM)
 
 enum { REQ_IDLE = 0, REQ_POSTED = 1, REQ_DONE = 2 };
 
@@ -124,13 +124,6 @@ struct clt_req {
 	int done_status;
 };
 
-struct clt_rx {
-	struct fab_opctx ctx;
-	struct clt_con *con;
-	void *buf;
-	size_t len;
-};
-
 struct clt_con {
 	struct clt_path *path;
 	unsigned cid;
@@ -142,10 +135,7 @@ struct clt_con {
 	/* handshake, under path->lock */
 	bool connected, closed;
 	int cm_err;
-	struct clt_rx *rx;
-	unsigned nrx;
-	char *rxmem;
-	struct fab_mr *rx_mr;
+	struct rtrs_rx_ring rx;          /* core/rx.h */
 };
 
 /* = enum rtrs_path_state; transitions in clt_path.c rtrs__clt_set_state() */
@@ -186,7 +176,7 @@ struct clt_path {
 	int info_err;
 	char *info_buf;
 	size_t info_len;
-	struct clt_rx info_rx;
+	struct rtrs_rx info_rx;
 	struct fab_mr *info_mr;
 	struct fab_mr *info_req_mr;
 	struct fab_opctx info_tx;

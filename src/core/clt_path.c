@@ -225,10 +225,9 @@ static void path_down_final(struct clt_path *p)
 
 /* ---- receive side ---- */
 
-static void repost_rx(struct clt_con *c, struct clt_rx *rx)
+static void repost_rx(struct clt_con *c, struct rtrs_rx *rx)
 {
-	int ret = rtrs__fab_post_recv(c->ep, rx->buf, rx->len,
-				      rtrs__fab_mr_desc(c->rx_mr), &rx->ctx);
+	int ret = rtrs__rx_repost(&c->rx, c->ep, rx);
 
 	if (ret && ret != -ENOTCONN)
 		rtrs__clt_path_close(c->path, ret);
@@ -318,7 +317,7 @@ static void clt_cqe(void *ctx, const struct fab_cqe *c)
 		return;
 	}
 	if (c->flags & FAB_CQE_RECV) {
-		struct clt_rx *rx = container_of(c->ctx, struct clt_rx, ctx);
+		struct rtrs_rx *rx = container_of(c->ctx, struct rtrs_rx, ctx);
 
 		if (rx == &p->info_rx) {
 			handle_info_rsp(p, rx->buf, c->len);

@@ -428,7 +428,7 @@ static void srv_cqe(void *ctx, const struct fab_cqe *cq)
 		return;
 	}
 	if (cq->flags & FAB_CQE_RECV) {
-		struct srv_rx *rx = container_of(cq->ctx, struct srv_rx, ctx);
+		struct rtrs_rx *rx = container_of(cq->ctx, struct rtrs_rx, ctx);
 		int ret;
 
 		if (cq->flags & FAB_CQE_IMM) {
@@ -442,8 +442,7 @@ static void srv_cqe(void *ctx, const struct fab_cqe *cq)
 			rtrs__srv_path_close(p, -EPROTO, true);
 			return;
 		}
-		ret = rtrs__fab_post_recv(c->ep, rx->buf, RTRS_SRV_RX_BUF,
-					  rtrs__fab_mr_desc(c->rx_mr), &rx->ctx);
+		ret = rtrs__rx_repost(&c->rx, c->ep, rx);
 		if (ret && ret != -ENOTCONN)
 			rtrs__srv_path_close(p, ret, false);
 		return;
@@ -534,37 +533,6 @@ static int path_create(struct srv_listener *l, struct rtrs_srv_sess *s,
 		return ret;
 	}
 	*out = p;
-	return 0;
-}
-
-static int con_setup_rx(struct srv_con *c, unsigned n)
-{
-	struct srv_path *p = c->path;
-	int ret;
-
-	c->rx = calloc(n, sizeof(*c->rx));
-	c->rxmem = calloc(n, RTRS_SRV_RX_STRIDE);
-	if (!c->rx || !c->rxmem)
-		return -ENOMEM;
-	if (rtrs__fab_dom_caps(p->dom)->mr_local) {
-		ret = rtrs__fab_mr_reg(p->dom, c->rxmem,
-				       (size_t)n * RTRS_SRV_RX_STRIDE, FAB_ACC_LOCAL,
-				       &c->rx_mr);
-		if (ret)
-			return ret;
-	}
-	c->nrx = n;
-	for (unsigned i = 0; i < n; i++) {
-		c->rx[i].con = c;
-		c->rx[i].buf = c->rxmem + (size_t)i * RTRS_SRV_RX_STRIDE;
-		c->rx[i].ctx.owner = &c->rx[i];
-		c->rx[i].ctx.kind = CTX_RX;
-		ret = rtrs__fab_post_recv(c->ep, c->rx[i].buf, RTRS_SRV_RX_BUF,
-					  rtrs__fab_mr_desc(c->rx_mr),
-					  &c->rx[i].ctx);
-		if (ret)
-			return ret;
-	}
 	return 0;
 }
 
@@ -772,7 +740,9 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 		nrx = (unsigned)MIN(caps->rx_size, (size_t)s->geom.queue_depth + 8);
 	else
 		nrx = req->cid == 0 ? 8 : 2;
-	ret = con_setup_rx(c, nrx);
+	ret = rtrs__rx_ring_init(&c->rx, p->dom, c, nrx, RTRS_SRV_RX_BUF);
+	if (!ret)
+		ret = rtrs__rx_ring_post(&c->rx, c->ep);
 	memset(&rsp, 0, sizeof(rsp));
 	rsp.queue_depth = (uint16_t)s->geom.queue_depth;
 	rsp.max_io_size = s->geom.max_io_size;

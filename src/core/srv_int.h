@@ -64,9 +64,9 @@
 
 #include "core.h"
 #include "hb.h"
+#include "rx.h"
 
 #define RTRS_SRV_RX_BUF 512           /* server admin receive size */
-#define RTRS_SRV_RX_STRIDE (RTRS_SRV_RX_BUF + FAB_MSG_ROOM)
 
 #define pslog(lvl, p, fmt, ...)                                              \
 	rtrs_log(lvl, "srv sess %s path %s: " fmt,                           \
@@ -117,12 +117,6 @@ struct rtrs_srv_op {
 	int last_status;                /* of last_seq, once answered */
 };
 
-struct srv_rx {
-	struct fab_opctx ctx;
-	struct srv_con *con;
-	void *buf;
-};
-
 struct srv_con {
 	struct srv_path *path;
 	unsigned cid;
@@ -131,10 +125,7 @@ struct srv_con {
 	bool dead;
 	bool ep_closed;                 /* under lock: ep closed, by one */
 	struct rtrs_list backlog;       /* ops waiting for tx room */
-	struct srv_rx *rx;
-	unsigned nrx;
-	char *rxmem;
-	struct fab_mr *rx_mr;
+	struct rtrs_rx_ring rx;          /* core/rx.h */
 	bool accepted;
 };
 

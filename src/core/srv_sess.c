@@ -38,9 +38,7 @@ void rtrs__srv_path_free(struct srv_path *p)
 
 		if (!c)
 			continue;
-		rtrs__fab_mr_close(c->rx_mr);
-		free(c->rx);
-		free(c->rxmem);
+		rtrs__rx_ring_free(&c->rx);
 		rtrs__lock_destroy(&c->lock);
 		free(c);
 	}
