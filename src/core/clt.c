@@ -588,8 +588,9 @@ int rtrs_clt_disconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 		return ret;
 	rtrs__lock(&s->lock);
 	p->admin_down = true;
-	/* a scheduled reconnect is cancelled */
-	rtrs__clt_set_state(p, CLT_PATH_CLOSED);
+	/* a scheduled reconnect is cancelled (RECONNECTING -> CLOSED);
+	 * a live path is refused here and closed by the shutdown below */
+	(void)rtrs__clt_set_state(p, CLT_PATH_CLOSED);
 	rtrs__unlock(&s->lock);
 	rtrs__clt_path_shutdown(p);
 	plog(RTRS_LOG_INFO, p, "disconnected by request");
@@ -612,7 +613,7 @@ int rtrs_clt_reconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 	rtrs__lock(&s->lock);
 	p->admin_down = false;
 	if (atomic_load(&p->state) == CLT_PATH_CLOSED)
-		rtrs__clt_set_state(p, CLT_PATH_RECONNECTING);
+		(void)rtrs__clt_set_state(p, CLT_PATH_RECONNECTING); /* legal */
 	rtrs__unlock(&s->lock);
 	ret = rtrs__clt_path_attempt(p);
 	verb_end(s);
@@ -621,8 +622,8 @@ int rtrs_clt_reconnect_path(struct rtrs_clt_sess *s, unsigned idx)
 
 int rtrs_clt_remove_path(struct rtrs_clt_sess *s, unsigned idx)
 {
+	struct timespec dl;
 	struct clt_path *p;
-	uint64_t until;
 	int ret;
 
 	ret = ctl_get_path(s, idx, &p);
@@ -635,17 +636,27 @@ int rtrs_clt_remove_path(struct rtrs_clt_sess *s, unsigned idx)
 	/* drain: no new requests; the ones in flight get time to finish
 	 * (not when the session is closing: close waits for them anyway) */
 	atomic_store(&p->draining, true);
-	until = rtrs_now_ms() + 5000;
+	dl = rtrs_deadline(RTRS_DRAIN_MS);
+	rtrs__lock(&p->lock);
+	/* the last request out, a close of the path or of the session
+	 * wakes p->cond */
 	while (atomic_load(&p->inflight) &&
 	       atomic_load(&p->state) == CLT_PATH_CONNECTED &&
-	       !atomic_load(&s->closing) && rtrs_now_ms() < until)
-		usleep(1000);
+	       !atomic_load(&s->closing))
+		if (rtrs__cond_wait(&p->cond, &p->lock, &dl) == -ETIMEDOUT)
+			break;
+	rtrs__unlock(&p->lock);
 	rtrs__lock(&s->lock);
 	p->admin_down = true;
-	rtrs__clt_set_state(p, CLT_PATH_CLOSED);
+	/* as in disconnect: only a scheduled reconnect is cancelled here */
+	(void)rtrs__clt_set_state(p, CLT_PATH_CLOSED);
 	rtrs__unlock(&s->lock);
 	rtrs__clt_path_shutdown(p);               /* what is left fails over */
-	rtrs__clt_set_state(p, CLT_PATH_DEAD);
+	/* shut down and admin_down: CLOSED (or RECONNECTING, had a
+	 * reconnect been scheduled before admin_down), both lead to DEAD */
+	if (rtrs__clt_set_state(p, CLT_PATH_DEAD) < 0)
+		plog(RTRS_LOG_ERR, p, "remove: state %d is not final",
+		     atomic_load(&p->state));
 	rtrs__timer_stop(&p->hb);
 	rtrs__lock(&s->lock);
 	atomic_store(&s->paths[idx], NULL);
@@ -685,7 +696,9 @@ int rtrs_clt_set_max_reconnect_attempts(struct rtrs_clt_sess *s, int n)
 
 		if (p && p->recon_attempts >= n &&
 		    atomic_load(&p->state) == CLT_PATH_RECONNECTING)
-			rtrs__clt_set_state(p, CLT_PATH_CLOSED);
+			/* refused only if the attempt began meanwhile: it
+			 * then counts and stops by itself */
+			(void)rtrs__clt_set_state(p, CLT_PATH_CLOSED);
 	}
 	rtrs__unlock(&s->lock);
 	return 0;

@@ -65,6 +65,7 @@
 #define RTRS_DEF_CONNECT_TIMEOUT_MS 5000
 #define RTRS_CLOSE_ACK_MS 1000        /* close waits this long for CLOSE_ACK */
 #define RTRS_MAX_SEGMENTS RTRS_PROTO_MAX_READ_DESC
+#define RTRS_DRAIN_MS 5000            /* remove_path waits this long */
 #define RTRS_RX_BUF 64                /* response / heartbeat receive size */
 /* a receive buffer has FAB_MSG_ROOM bytes beyond its message (core.h) */
 

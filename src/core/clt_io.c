@@ -66,6 +66,16 @@ static void run_conf(struct clt_req *r, const struct rtrs_req_ops *ops,
  * @answered: the server's response (not a local failure). In poll mode a
  * request on an IO permit completed off the polling thread waits in
  * done_q for rtrs_clt_poll(). */
+/* One request less in flight on @p; the last one out wakes a
+ * rtrs_clt_remove_path() draining @p.  Takes path->lock then: not called
+ * with a lock of the path held. */
+static void path_inflight_put(struct clt_path *p)
+{
+	if (atomic_fetch_sub(&p->inflight, 1) == 1 &&
+	    atomic_load(&p->draining))
+		rtrs__clt_path_wake(p);
+}
+
 static bool complete_req(struct clt_req *r, int status, bool answered)
 {
 	struct rtrs_clt_sess *s = r->sess;
@@ -108,7 +118,7 @@ static bool complete_req(struct clt_req *r, int status, bool answered)
 		atomic_fetch_add_explicit(&p->st_mig_to, 1, memory_order_relaxed);
 	}
 	if (c)
-		atomic_fetch_sub(&c->path->inflight, 1);
+		path_inflight_put(c->path);
 	atomic_store(&r->con, NULL);    /* its path may go once it is idle */
 	ops = r->ops;
 	atomic_store(&r->state, REQ_IDLE);
@@ -168,7 +178,7 @@ void rtrs__clt_failover(struct clt_path *p)
 			continue;
 		req_release_mrs(r);
 		atomic_store(&r->con, NULL);
-		atomic_fetch_sub(&p->inflight, 1);
+		path_inflight_put(p);
 		r->retry = true;
 		if (p->srv_id)
 			r->fence_path = p->srv_id;
@@ -423,8 +433,8 @@ static int issue(struct clt_req *r, struct clt_path *avoid)
 		if (ret && r->posted_bytes == 0) {
 			/* nothing reached the provider: try the next path */
 			atomic_store(&r->con, NULL);
-			atomic_fetch_sub(&p->inflight, 1);
 			rtrs__unlock(&c->lock);
+			path_inflight_put(p);
 			req_release_mrs(r);
 			plog(RTRS_LOG_WARN, p, "post failed: %s", rtrs_strerror(ret));
 			last = ret;

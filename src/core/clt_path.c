@@ -195,7 +195,8 @@ static void path_down_final(struct clt_path *p)
 	if (p->reqs_ready)
 		rtrs__clt_failover(p);
 	rtrs__lock(&s->lock);
-	rtrs__clt_set_state(p, CLT_PATH_CLOSED);
+	/* CLOSING -> CLOSED: only path_down_final() leaves CLOSING */
+	(void)rtrs__clt_set_state(p, CLT_PATH_CLOSED);
 	if (!atomic_load(&s->closing) && !p->admin_down &&
 	    !atomic_load(&p->draining) &&
 	    s->attr.max_reconnect_attempts != 0 &&
