@@ -6,26 +6,15 @@
  *
  * The ublk protocol (include/uapi/linux/ublk_cmd.h): control commands go
  * to /dev/ublk-control as io_uring URING_CMDs in 128-byte SQEs (ADD_DEV,
- * SET_PARAMS, START_DEV, STOP_DEV, DEL_DEV); each hardware queue of the
- * device /dev/ublkcN has QD tags, and for each tag the server keeps one
- * URING_CMD in the kernel: FETCH_REQ at start, then COMMIT_AND_FETCH_REQ
- * with the result of the request it was handed. A request's descriptor
- * (op, flags, sector, count) is in a read-only array mmap()ed from the
- * char device; its data in the buffer the server gave with the command
- * (the kernel copies a write's data into it before handing it over, and a
- * read's data out of it at the commit).
+ * SET_PARAMS, START_DEV, STOP_DEV, DEL_DEV); the IO of each hardware
+ * queue of the device /dev/ublkcN is served by that queue's thread
+ * (rnbd-map-q.c).
  *
  * Threads: the main thread issues the control commands and then waits
- * for SIGTERM/SIGINT/SIGHUP. The queue thread owns the queue's io_uring:
- * the kernel takes a queue's commands from one task only (the first to
- * FETCH), so the commits cannot be sent from librtrs's progress threads
- * that run librnbd's completion callbacks. A callback puts its tag on a
- * list and signals an eventfd whose read sits in the queue's ring; the
- * queue thread then commits every tag on the list in one submit.
- *
- * One queue (nr_hw_queues 1) of up to QD_MAX tags, bounded by the
- * session's permits; a request that finds no permit (-EAGAIN) waits on
- * the queue thread for the next completion.
+ * for SIGTERM/SIGINT/SIGHUP; one thread per queue. Queues: one per IO
+ * connection of a librtrs path (the io_cons attr, by default the CPUs
+ * this process may run on), at most QUEUES_MAX, or --queues; tags per
+ * queue: the session's permits shared out among them, at most QD_MAX.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -46,47 +35,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rnbd-map-q.h"
 #include "rnbd-map.h"
 
 #define QD_MAX 64u
+#define QUEUES_MAX 16u
 #define IO_BUF_MAX (512u << 10)
-#define EVT_DATA UINT64_MAX
 #define CTRL_DEV "/dev/ublk-control"
-
-struct tag {
-	struct map *m;
-	unsigned tag;
-	int ok;         /* the result of success: bytes for READ/WRITE, else 0 */
-	int status;     /* from librnbd's callback */
-};
-
-struct map {
-	struct rnbd_sess *sess;
-	struct rnbd_dev *dev;
-	struct rnbd_dev_info in;
-	int ctrl_fd, cdev_fd, efd;
-	struct io_uring ctrl;
-	bool ctrl_ring, added, started;
-	uint32_t dev_id;
-	unsigned qd;
-	size_t buf_size;
-	struct ublksrv_io_desc *iod;
-	size_t iod_len;
-	char *bufs;
-	struct tag *tags;
-	/* the queue thread's */
-	pthread_t qthr;
-	bool qthr_started;
-	struct io_uring q;
-	unsigned inflight, aborted, ndeferred, *deferred, *batch;
-	uint64_t evbuf;
-	atomic_bool stopping;
-	/* set by librnbd's callbacks, taken by the queue thread */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int q_err;                      /* setup, -EINPROGRESS until known */
-	unsigned ndone, *done;
-};
 
 static const char *run_dir(void)
 {
@@ -95,23 +50,18 @@ static const char *run_dir(void)
 	return d && *d ? d : "/run/rnbd";
 }
 
+static unsigned online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-/* a URING_CMD in a 128-byte SQE */
-static void uring_cmd(struct io_uring_sqe *sqe, int fd, unsigned op,
-		      const void *cmd, size_t len, uint64_t data)
-{
-	memset(sqe, 0, 2 * sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = fd;
-	sqe->cmd_op = op;
-	memcpy(sqe->cmd, cmd, len);
-	sqe->user_data = data;
 }
 
 static int ctrl_cmd(struct io_uring *r, int fd, unsigned op, uint32_t dev_id,
@@ -127,7 +77,7 @@ static int ctrl_cmd(struct io_uring *r, int fd, unsigned op, uint32_t dev_id,
 
 	if (!sqe)
 		return -EBUSY;
-	uring_cmd(sqe, fd, op, &c, sizeof(c), op);
+	rnbd_map_uring_cmd(sqe, fd, op, &c, sizeof(c), op);
 	ret = io_uring_submit(r);
 	if (ret < 0)
 		return ret;
@@ -154,233 +104,6 @@ static int no_ublk(int err)
 		"6.0 with CONFIG_BLK_DEV_UBLK; try `modprobe ublk_drv`)\n",
 		CTRL_DEV, strerror(-err));
 	return RNBD_EXIT_NO_UBLK;
-}
-
-/* ---- the queue thread ---- */
-
-static char *tag_buf(struct map *m, unsigned tag)
-{
-	return m->bufs + (size_t)tag * m->buf_size;
-}
-
-static struct io_uring_sqe *queue_sqe(struct map *m)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&m->q);
-
-	if (!sqe) {
-		io_uring_submit(&m->q);
-		sqe = io_uring_get_sqe(&m->q);
-	}
-	return sqe;
-}
-
-static int io_cmd(struct map *m, unsigned op, unsigned tag, int res)
-{
-	struct ublksrv_io_cmd c = {
-		.q_id = 0, .tag = (uint16_t)tag, .result = res,
-		.addr = (uint64_t)(uintptr_t)tag_buf(m, tag),
-	};
-	struct io_uring_sqe *sqe = queue_sqe(m);
-
-	if (!sqe)
-		return -EBUSY;
-	uring_cmd(sqe, m->cdev_fd, op, &c, sizeof(c), tag);
-	return 0;
-}
-
-static void commit(struct map *m, unsigned tag, int res)
-{
-	if (io_cmd(m, UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res))
-		m->aborted++;   /* cannot happen: one SQE per tag and the event */
-}
-
-static int arm_event(struct map *m)
-{
-	struct io_uring_sqe *sqe = queue_sqe(m);
-
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_read(sqe, m->efd, &m->evbuf, sizeof(m->evbuf), 0);
-	sqe->user_data = EVT_DATA;
-	return 0;
-}
-
-/* librnbd's completion, on a progress thread (or inside rnbd_submit) */
-static void io_done(void *priv, int status)
-{
-	struct tag *t = priv;
-	struct map *m = t->m;
-	bool first;
-
-	t->status = status;
-	pthread_mutex_lock(&m->lock);
-	first = !m->ndone;
-	m->done[m->ndone++] = t->tag;
-	pthread_mutex_unlock(&m->lock);
-	if (first)
-		eventfd_write(m->efd, 1);
-}
-
-static void start_io(struct map *m, unsigned tag)
-{
-	const struct ublksrv_io_desc *iod = &m->iod[tag];
-	unsigned op = ublksrv_get_op(iod), fl = ublksrv_get_flags(iod);
-	uint64_t off = iod->start_sector << 9;
-	size_t len = (size_t)iod->nr_sectors << 9;
-	char *buf = tag_buf(m, tag);
-	struct tag *t = &m->tags[tag];
-	enum rnbd_op rop;
-	unsigned flags = 0;
-	int ret;
-
-	t->ok = 0;
-	switch (op) {
-	case UBLK_IO_OP_READ:
-		rop = RNBD_READ;
-		t->ok = (int)len;
-		break;
-	case UBLK_IO_OP_WRITE:
-		rop = RNBD_WRITE;
-		flags = fl & UBLK_IO_F_FUA ? RNBD_FUA : 0;
-		t->ok = (int)len;
-		break;
-	case UBLK_IO_OP_FLUSH:
-		rop = RNBD_FLUSH;
-		off = 0;
-		len = 0;
-		buf = NULL;
-		break;
-	case UBLK_IO_OP_DISCARD:
-		rop = RNBD_DISCARD;
-		buf = NULL;
-		break;
-	case UBLK_IO_OP_WRITE_ZEROES:
-		rop = RNBD_WRITE_ZEROES;
-		flags = fl & UBLK_IO_F_NOUNMAP ? RNBD_NOUNMAP : 0;
-		buf = NULL;
-		break;
-	default:
-		commit(m, tag, -EOPNOTSUPP);
-		return;
-	}
-	if (buf && len > m->buf_size) {
-		commit(m, tag, -EIO);
-		return;
-	}
-	m->inflight++;
-	ret = rnbd_submit(m->dev, rop, off, buf, len, flags, io_done, t);
-	if (ret == -EAGAIN) {
-		/* no permit: again after the next completion, or soon */
-		m->inflight--;
-		m->deferred[m->ndeferred++] = tag;
-		if (!m->inflight) {
-			sleep_ms(1);
-			eventfd_write(m->efd, 1);
-		}
-	} else if (ret) {
-		m->inflight--;
-		commit(m, tag, ret);
-	}
-}
-
-/* commit what librnbd completed, then retry what found no permit */
-static void drain(struct map *m)
-{
-	unsigned n, i, nd;
-
-	pthread_mutex_lock(&m->lock);
-	n = m->ndone;
-	memcpy(m->batch, m->done, n * sizeof(*m->batch));
-	m->ndone = 0;
-	pthread_mutex_unlock(&m->lock);
-	for (i = 0; i < n; i++) {
-		struct tag *t = &m->tags[m->batch[i]];
-
-		m->inflight--;
-		commit(m, t->tag, t->status ? t->status : t->ok);
-	}
-	nd = m->ndeferred;
-	memcpy(m->batch, m->deferred, nd * sizeof(*m->batch));
-	m->ndeferred = 0;
-	for (i = 0; i < nd; i++)
-		start_io(m, m->batch[i]);
-}
-
-static void handle_cqe(struct map *m, const struct io_uring_cqe *cqe)
-{
-	if (cqe->user_data == EVT_DATA) {
-		if (cqe->res < 0 && cqe->res != -EINTR)
-			fprintf(stderr, "rnbd map: eventfd read: %s\n",
-				strerror(-cqe->res));
-		drain(m);
-		arm_event(m);
-		return;
-	}
-	if (cqe->res == UBLK_IO_RES_OK) {
-		start_io(m, (unsigned)cqe->user_data);
-		return;
-	}
-	/* UBLK_IO_RES_ABORT: the device stops; anything else is a bug */
-	if (cqe->res != UBLK_IO_RES_ABORT)
-		fprintf(stderr, "rnbd map: tag %llu: %s\n",
-			(unsigned long long)cqe->user_data, strerror(-cqe->res));
-	m->aborted++;
-}
-
-static void queue_report(struct map *m, int err)
-{
-	pthread_mutex_lock(&m->lock);
-	m->q_err = err;
-	pthread_cond_signal(&m->cond);
-	pthread_mutex_unlock(&m->lock);
-}
-
-static void *queue_thread(void *arg)
-{
-	struct map *m = arg;
-	int ret;
-
-	ret = io_uring_queue_init(2 * m->qd, &m->q, IORING_SETUP_SQE128);
-	if (ret) {
-		queue_report(m, ret);
-		return NULL;
-	}
-	for (unsigned i = 0; i < m->qd && !ret; i++)
-		ret = io_cmd(m, UBLK_IO_FETCH_REQ, i, -1);
-	if (!ret)
-		ret = arm_event(m);
-	if (!ret) {
-		ret = io_uring_submit(&m->q);
-		ret = ret < 0 ? ret : 0;
-	}
-	queue_report(m, ret);
-	if (ret) {
-		io_uring_queue_exit(&m->q);
-		return NULL;
-	}
-	/* until the device stopped (every tag aborted) and librnbd has
-	 * nothing of ours */
-	while (m->aborted < m->qd || m->inflight) {
-		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-
-		ret = io_uring_submit_and_wait(&m->q, 1);
-		if (ret < 0 && ret != -EINTR) {
-			fprintf(stderr, "rnbd map: io_uring: %s\n",
-				strerror(-ret));
-			break;
-		}
-		io_uring_for_each_cqe(&m->q, head, cqe) {
-			handle_cqe(m, cqe);
-			n++;
-		}
-		io_uring_cq_advance(&m->q, n);
-	}
-	io_uring_queue_exit(&m->q);
-	/* the kernel stopped the device by itself: the main thread goes */
-	if (!atomic_load(&m->stopping))
-		kill(getpid(), SIGTERM);
-	return NULL;
 }
 
 /* ---- the state files: RUN_DIR/ublkbN ---- */
@@ -540,33 +263,22 @@ static int wait_node(const char *path)
 	return -ENOENT;
 }
 
-static int start_queue(struct map *m)
-{
-	int ret;
-
-	ret = pthread_create(&m->qthr, NULL, queue_thread, m);
-	if (ret)
-		return -ret;
-	m->qthr_started = true;
-	pthread_mutex_lock(&m->lock);
-	while (m->q_err == -EINPROGRESS)
-		pthread_cond_wait(&m->cond, &m->lock);
-	ret = m->q_err;
-	pthread_mutex_unlock(&m->lock);
-	return ret;
-}
-
 /* everything set up so far, undone in reverse */
 static void teardown(struct map *m)
 {
+	bool fetched = false;
+
 	atomic_store(&m->stopping, true);
-	if (m->added && m->qthr_started)
+	for (unsigned i = 0; m->qs && i < m->nq; i++)
+		fetched |= m->qs[i].fetched;
+	/* it aborts every tag fetched, started device or not: the queue
+	 * threads end */
+	if (fetched)
 		ctrl_cmd(&m->ctrl, m->ctrl_fd, UBLK_CMD_STOP_DEV, m->dev_id,
 			 NULL, 0, 0);
-	if (m->qthr_started)
-		pthread_join(m->qthr, NULL);
-	if (m->iod)
-		munmap(m->iod, m->iod_len);
+	for (unsigned i = 0; m->qs && i < m->nq; i++)
+		rnbd_mapq_free(&m->qs[i]);
+	free(m->qs);
 	if (m->cdev_fd >= 0)
 		close(m->cdev_fd);
 	/* DEL_DEV waits until the char device is closed */
@@ -579,16 +291,7 @@ static void teardown(struct map *m)
 		rnbd_dev_close(m->dev);
 	if (m->sess)
 		rnbd_sess_close(m->sess);
-	if (m->efd >= 0)
-		close(m->efd);
 	close(m->ctrl_fd);
-	free(m->bufs);
-	free(m->tags);
-	free(m->done);
-	free(m->deferred);
-	free(m->batch);
-	pthread_mutex_destroy(&m->lock);
-	pthread_cond_destroy(&m->cond);
 }
 
 /* what the map daemon tells the `rnbd map` that started it */
@@ -603,10 +306,8 @@ static void report(int fd, const char *msg)
 
 static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
 {
-	struct map mm = { .ctrl_fd = ctrl_fd, .cdev_fd = -1, .efd = -1,
-			  .q_err = -EINPROGRESS,
-			  .lock = PTHREAD_MUTEX_INITIALIZER,
-			  .cond = PTHREAD_COND_INITIALIZER }, *m = &mm;
+	struct map mm = { .ctrl_fd = ctrl_fd, .cdev_fd = -1 }, *m = &mm;
+	struct rtrs_clt_attr attr = *o->attr;
 	struct ublksrv_ctrl_dev_info info = { 0 };
 	struct rtrs_attrs ra;
 	struct state st = { 0 };
@@ -622,7 +323,13 @@ static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
 	/* before any thread starts: all of them inherit it */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	ret = rnbd_sess_open_auth(o->sessname, o->paths, o->npaths, o->attr,
+	/* a queue per IO connection: --queues sets both */
+	m->nq = o->queues ? o->queues
+			  : attr.io_cons ? attr.io_cons : online_cpus();
+	if (m->nq > QUEUES_MAX)
+		m->nq = QUEUES_MAX;
+	attr.io_cons = m->nq;
+	ret = rnbd_sess_open_auth(o->sessname, o->paths, o->npaths, &attr,
 				  o->auth, &m->sess);
 	if (ret) {
 		fprintf(stderr, "rnbd map: connect: %s\n", rtrs_strerror(ret));
@@ -636,10 +343,11 @@ static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
 		goto out;
 	}
 	rnbd_dev_info(m->dev, &m->in);
+	/* the session's permits shared out among the queues */
 	m->qd = QD_MAX;
 	if (!rtrs_clt_query(rnbd_sess_rtrs(m->sess), &ra) && ra.queue_depth &&
-	    ra.queue_depth < m->qd)
-		m->qd = ra.queue_depth;
+	    ra.queue_depth / m->nq < m->qd)
+		m->qd = ra.queue_depth / m->nq ? ra.queue_depth / m->nq : 1;
 	m->buf_size = (m->in.max_io_size < IO_BUF_MAX ? m->in.max_io_size
 						      : IO_BUF_MAX) & ~(pg - 1);
 	if (m->buf_size < m->in.logical_block_size || m->in.size < 512 ||
@@ -660,7 +368,7 @@ static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
 		goto out;
 	}
 	m->ctrl_ring = true;
-	info.nr_hw_queues = 1;
+	info.nr_hw_queues = (uint16_t)m->nq;
 	info.queue_depth = (uint16_t)m->qd;
 	info.max_io_buf_bytes = (uint32_t)m->buf_size;
 	info.dev_id = UINT32_MAX;       /* any free number */
@@ -694,32 +402,20 @@ static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
 		fprintf(stderr, "rnbd map: %s: %s\n", path, strerror(-ret));
 		goto out;
 	}
-	m->iod_len = (m->qd * sizeof(*m->iod) + pg - 1) & ~(pg - 1);
-	m->iod = mmap(NULL, m->iod_len, PROT_READ, MAP_SHARED | MAP_POPULATE,
-		      m->cdev_fd, UBLKSRV_CMD_BUF_OFFSET);
-	if (m->iod == MAP_FAILED) {
-		m->iod = NULL;
-		fprintf(stderr, "rnbd map: mmap %s: %s\n", path,
-			strerror(errno));
-		goto out;
-	}
-	m->bufs = aligned_alloc(pg, m->qd * m->buf_size);
-	m->tags = calloc(m->qd, sizeof(*m->tags));
-	m->done = calloc(m->qd, sizeof(*m->done));
-	m->deferred = calloc(m->qd, sizeof(*m->deferred));
-	m->batch = calloc(m->qd, sizeof(*m->batch));
-	m->efd = eventfd(0, EFD_CLOEXEC);
-	if (!m->bufs || !m->tags || !m->done || !m->deferred || !m->batch ||
-	    m->efd < 0) {
+	m->qs = calloc(m->nq, sizeof(*m->qs));
+	if (!m->qs) {
 		fprintf(stderr, "rnbd map: out of memory\n");
 		goto out;
 	}
-	for (unsigned i = 0; i < m->qd; i++)
-		m->tags[i] = (struct tag){ .m = m, .tag = i };
-	ret = start_queue(m);
-	if (ret) {
-		fprintf(stderr, "rnbd map: queue: %s\n", strerror(-ret));
-		goto out;
+	for (unsigned i = 0; i < m->nq; i++) {
+		ret = rnbd_mapq_init(m, i);
+		if (!ret)
+			ret = rnbd_mapq_start(&m->qs[i]);
+		if (ret) {
+			fprintf(stderr, "rnbd map: queue %u: %s\n", i,
+				strerror(-ret));
+			goto out;
+		}
 	}
 	ret = ctrl_cmd(&m->ctrl, ctrl_fd, UBLK_CMD_START_DEV, m->dev_id, NULL,
 		       0, (uint64_t)getpid());

@@ -23,6 +23,7 @@ struct rnbd_map_opts {
 	const struct rtrs_auth *auth;   /* NULL: no key */
 	bool ro;
 	bool foreground;
+	unsigned queues;                /* 0: one per IO connection */
 };
 
 int rnbd_map_main(const struct rnbd_map_opts *o);

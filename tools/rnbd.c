@@ -9,7 +9,7 @@
  *   rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]
  *   rnbd bench -s ... -d NAME --rw randread|randwrite|read|write
  *              [--bs N] [--qd N] [--time SEC] [--json]
- *   rnbd map   -s ... -d NAME [--foreground]   (/dev/ublkbN: rnbd-map.c)
+ *   rnbd map   -s ... -d NAME [--foreground] [--queues N]   (rnbd-map.c)
  *   rnbd unmap /dev/ublkbN
  *   rnbd list-mapped [--json]
  *
@@ -47,7 +47,7 @@ static void usage(FILE *f)
 "       rnbd copy  -s ... -d NAME (--to FILE | --from FILE) [--progress]\n"
 "       rnbd bench -s ... -d NAME --rw randread|randwrite|read|write\n"
 "                  [--bs N] [--qd N] [--time SEC] [--json]\n"
-"       rnbd map   -s ... -d NAME [--foreground]\n"
+"       rnbd map   -s ... -d NAME [--foreground] [--queues N]\n"
 "       rnbd unmap /dev/ublkbN\n"
 "       rnbd list-mapped [--json]\n"
 "common: [--session NAME] [--provider P] [--ro] [--no-path-timeout MS]\n"
@@ -344,12 +344,13 @@ int main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "key-file", required_argument, NULL, 400 },
 		{ "identity", required_argument, NULL, 401 },
+		{ "queues", required_argument, NULL, 402 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *rw = NULL;
 	uint64_t bs = 4096;
-	unsigned qd = 32;
+	unsigned qd = 32, queues = 0;
 	double secs = 5;
 	bool json = false;
 	struct rtrs_path_addr paths[8];
@@ -403,6 +404,11 @@ int main(int argc, char **argv)
 		case 'w': rw = optarg; break;
 		case 400: auth.key_file = optarg; break;
 		case 401: auth.identity = optarg; break;
+		case 402:
+			if (parse_u64(optarg, &npt) || !npt || npt > 4096)
+				goto bad;
+			queues = (unsigned)npt;
+			break;
 		case 'b': if (parse_u64(optarg, &bs)) goto bad; break;
 		case 'q': qd = (unsigned)atoi(optarg); break;
 		case 't': secs = atof(optarg); break;
@@ -433,7 +439,7 @@ int main(int argc, char **argv)
 			.paths = paths, .npaths = npaths, .attr = &attr,
 			.sessname = name, .device = dev,
 			.auth = auth.key_file ? &auth : NULL, .ro = ro,
-			.foreground = fg });
+			.foreground = fg, .queues = queues });
 	if (!strcmp(cmd, "bench") && !rw)
 		goto bad;
 	if (!strcmp(cmd, "copy") && !to == !from)

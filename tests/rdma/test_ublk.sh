@@ -4,7 +4,8 @@
 # kernel has none; without them the test is skipped, 77). An rnbd-server
 # export of a 64 MiB file over two paths ($RTRS_PROVIDER, $RTRS_TEST_ADDRS)
 # mapped as /dev/ublkbN:
-#   quick: a missing export refused (exit 1, no device); its size, block sizes and FUA; 16 MiB of random bytes written
+#   quick: a missing export refused (exit 1, no device); its size, block sizes, FUA
+#          and a hardware queue per CPU; 16 MiB of random bytes written
 #          with O_DIRECT (and fsync: a flush) read back identical with
 #          O_DIRECT and present in the server's file; write-zeroes (and
 #          discard where the export has it) seen in the file;
@@ -143,6 +144,11 @@ b=/sys/block/${dev#/dev/}
 lbs=$(awk '$1 == "logical_block_size" { print $2 }' "$work/info")
 [ "$(cat "$b/queue/logical_block_size")" = "$lbs" ] ||
 	bad "logical block size $(cat "$b/queue/logical_block_size"), export $lbs"
+# a queue per IO connection: one per CPU here (at most 16)
+ncpu=$(nproc); [ "$ncpu" -gt 16 ] && ncpu=16
+nq=$(ls -d "$b"/mq/*/ | wc -l)
+echo "$nq hardware queues"
+[ "$nq" -eq "$ncpu" ] || bad "$nq hardware queues, $ncpu CPUs"
 fua=$(awk '$1 == "fua" { print $2 == "yes" ? 1 : 0 }' "$work/info")
 [ "$(cat "$b/queue/fua")" = "$fua" ] || bad "fua $(cat "$b/queue/fua"), export $fua"
 pid=$("$cli" list-mapped --json | sed -n 's/.*"device":"disk".*"pid":\([0-9]*\).*/\1/p')
@@ -158,6 +164,15 @@ dd if="$dev" of="$work/out" bs=1M count=16 iflag=direct status=none ||
 	bad "read from $dev failed"
 cmp "$work/in" "$work/out" || bad "read back differs"
 cmp -n $((16 * MiB)) "$work/in" "$work/disk" || bad "the server's file differs"
+# the same from each CPU: each goes through its CPU's queue
+for cpu in $(seq 0 $((nq - 1))); do
+	head -c $MiB /dev/urandom > "$work/q$cpu"
+	taskset -c "$cpu" dd if="$work/q$cpu" of="$dev" bs=1M seek=$((32 + cpu)) \
+		oflag=direct conv=fsync status=none || bad "write from CPU $cpu failed"
+	taskset -c "$cpu" dd if="$dev" of="$work/q$cpu.out" bs=1M skip=$((32 + cpu)) \
+		count=1 iflag=direct status=none || bad "read from CPU $cpu failed"
+	cmp "$work/q$cpu" "$work/q$cpu.out" || bad "CPU $cpu: read back differs"
+done
 
 step "write zeroes, discard"
 head -c $MiB /dev/urandom | dd of="$dev" bs=1M seek=48 oflag=direct conv=fsync status=none
