@@ -57,11 +57,11 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 		/* progress runs inside fi_cq_read: keep it apart from posts on
 		 * the same endpoint (tcp and net 1.17 lose or corrupt
 		 * operations when both run at once, FI_THREAD_SAFE or not) */
-		pthread_mutex_lock(&e->post_lock);
+		rtrs__lock(&e->post_lock);
 		fab_progress_begin(e->dom);
 		n = fi_cq_read(e->cq, ent, CQ_BATCH);
 		fab_progress_end(e->dom);
-		pthread_mutex_unlock(&e->post_lock);
+		rtrs__unlock(&e->post_lock);
 
 		if (n > 0) {
 			for (ssize_t i = 0; i < n; i++) {
@@ -90,11 +90,11 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 			struct fab_cqe c = { 0 };
 
 			memset(&ee, 0, sizeof(ee));
-			pthread_mutex_lock(&e->post_lock);
+			rtrs__lock(&e->post_lock);
 			fab_progress_begin(e->dom);
 			n = fi_cq_readerr(e->cq, &ee, 0);
 			fab_progress_end(e->dom);
-			pthread_mutex_unlock(&e->post_lock);
+			rtrs__unlock(&e->post_lock);
 			if (n < 1)
 				break;
 			c.ctx = ee.op_context;
@@ -300,7 +300,7 @@ void rtrs__ofi_ep_destroy(struct fab_ep *e)
 		fi_close(&e->eq->fid);
 	rtrs__ofi_wait_close(e->cq_ws);
 	rtrs__ofi_wait_close(e->eq_ws);
-	pthread_mutex_destroy(&e->post_lock);
+	rtrs__lock_destroy(&e->post_lock);
 	rtrs__ofi_dom_put(e->dom);
 	free(e);
 }
