@@ -16,7 +16,9 @@
  *   whole domain (libfabric 1.17 net; see "wait objects" in ofi/wait.c): there
  *   every endpoint and listener of a domain shares one loop. Every
  *   callback (struct fab_ep_ops, struct fab_pep_ops) runs on that loop thread,
- *   never concurrently for the same endpoint, and with no fabric lock held.
+ *   never concurrently for the same endpoint, and with no fabric lock held
+ *   (but the engine's, for the closes a loop still runs as the last
+ *   rtrs__fab_engine_put() stops it: the lock order of docs/design.md §5).
  * - Posting functions may be called from any thread, including callbacks.
  *   They never block: a full provider queue returns -EAGAIN; the caller
  *   queues the work and calls rtrs__fab_ep_want_tx(), which makes the loop

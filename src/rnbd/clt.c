@@ -9,6 +9,7 @@
  * -EBADF. Such a request is parked on its device, a session thread opens
  * the device again (OPEN is idempotent per session) and sends the parked
  * requests with the new device id; the caller sees no error.
+ * Its lock order is in clt_int.h.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include "rnbd/rnbd.h"
+#include "clt_int.h"
 #include "proto.h"
 
 struct rnbd_req;
@@ -42,7 +44,7 @@ struct rnbd_sess {
 	struct rtrs_clt_sess *rtrs;
 	struct rtrs_attrs qa;
 	uint8_t ver;
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	pthread_cond_t cond;            /* a device's IO drained */
 	struct rnbd_dev *devs;
 	/* the re-open thread */
@@ -80,7 +82,7 @@ static void finish_req(struct rnbd_req *r, int status);
 /* ---- one synchronous librtrs request ---- */
 
 struct waiter {
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	pthread_cond_t cond;
 	bool done;
 	int status;
@@ -90,17 +92,18 @@ static void waiter_conf(void *priv, int status)
 {
 	struct waiter *w = priv;
 
-	pthread_mutex_lock(&w->lock);
+	rtrs__lock(&w->lock);
 	w->status = status;
 	w->done = true;
 	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	rtrs__unlock(&w->lock);
 }
 
 static int call(struct rnbd_sess *s, enum rtrs_con_type ct, enum rtrs_dir dir,
 		const void *usr, size_t ulen, void *data, size_t dlen)
 {
-	struct waiter w = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	struct waiter w = { .lock = RTRS_LOCK_INITIALIZER(RNBD_RANK_CLT_WAITER,
+							  "waiter.lock"),
 			    .cond = PTHREAD_COND_INITIALIZER };
 	struct rtrs_req_ops ops = { &w, waiter_conf };
 	struct iovec u = { (void *)usr, ulen }, d = { data, dlen };
@@ -113,10 +116,10 @@ static int call(struct rnbd_sess *s, enum rtrs_con_type ct, enum rtrs_dir dir,
 	ret = rtrs_clt_request(s->rtrs, dir, &ops, pm, &u, 1, &d, dlen ? 1 : 0,
 			       NULL);
 	if (!ret) {
-		pthread_mutex_lock(&w.lock);
+		rtrs__lock(&w.lock);
 		while (!w.done)
-			pthread_cond_wait(&w.cond, &w.lock);
-		pthread_mutex_unlock(&w.lock);
+			rtrs__cond_wait(&w.cond, &w.lock, NULL);
+		rtrs__unlock(&w.lock);
 		ret = w.status;
 	}
 	rtrs_clt_put_permit(s->rtrs, pm);
@@ -147,7 +150,7 @@ int rnbd_sess_open_auth(const char *sessname,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	pthread_mutex_init(&s->lock, NULL);
+	rtrs__lock_init(&s->lock, RNBD_RANK_CLT_SESS, "rnbd sess->lock");
 	pthread_cond_init(&s->cond, NULL);
 	pthread_cond_init(&s->work, NULL);
 	s->poll = attr &&
@@ -180,7 +183,7 @@ int rnbd_sess_open_auth(const char *sessname,
 err_close:
 	rtrs_clt_close(s->rtrs);
 err:
-	pthread_mutex_destroy(&s->lock);
+	rtrs__lock_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	pthread_cond_destroy(&s->work);
 	free(s);
@@ -236,23 +239,23 @@ void rnbd_sess_close(struct rnbd_sess *s)
 	for (;;) {
 		struct rnbd_dev *d;
 
-		pthread_mutex_lock(&s->lock);
+		rtrs__lock(&s->lock);
 		for (d = s->devs; d && d->closing; d = d->next)
 			;
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		if (!d)
 			break;
 		if (rnbd_dev_close(d) == -EDEADLK)
 			return;         /* from a callback (poll mode): misuse */
 	}
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	s->stop = true;
 	pthread_cond_broadcast(&s->work);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	if (s->thr_started)
 		pthread_join(s->thr, NULL);
 	rtrs_clt_close(s->rtrs);
-	pthread_mutex_destroy(&s->lock);
+	rtrs__lock_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	pthread_cond_destroy(&s->work);
 	free(s);
@@ -293,10 +296,10 @@ int rnbd_dev_open(struct rnbd_sess *s, const char *name,
 		return ret;
 	/* one handle per device and session, as the kernel's map_device: the
 	 * server gives a session the same device again */
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	for (d = s->devs; d && strcmp(d->name, name); d = d->next)
 		;
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	if (d)
 		return -EEXIST;
 	ret = open_exchange(s, name, (uint8_t)access, &r);
@@ -326,10 +329,10 @@ int rnbd_dev_open(struct rnbd_sess *s, const char *name,
 	d->info.write_cache = !!(r.cache_policy & RNBD_CACHE_WRITEBACK);
 	d->info.fua = !!(r.cache_policy & RNBD_CACHE_FUA);
 	d->info.access = access;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	d->next = s->devs;
 	s->devs = d;
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	*out = d;
 	return 0;
 }
@@ -338,11 +341,11 @@ int rnbd_dev_info(struct rnbd_dev *d, struct rnbd_dev_info *info)
 {
 	if (!d || !info)
 		return -EINVAL;
-	pthread_mutex_lock(&d->sess->lock);
+	rtrs__lock(&d->sess->lock);
 	*info = d->info;
 	info->size = atomic_load(&d->size);
 	info->reopens = d->reopens;
-	pthread_mutex_unlock(&d->sess->lock);
+	rtrs__unlock(&d->sess->lock);
 	return 0;
 }
 
@@ -373,35 +376,35 @@ int rnbd_dev_close(struct rnbd_dev *d)
 	if (!d)
 		return -EINVAL;
 	s = d->sess;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	d->closing = true;
 	while (d->inflight) {
 		if (s->poll) {
 			/* the application may not poll any more */
-			pthread_mutex_unlock(&s->lock);
+			rtrs__unlock(&s->lock);
 			ret = rnbd_poll(s, 100);
-			pthread_mutex_lock(&s->lock);
+			rtrs__lock(&s->lock);
 			if (ret < 0)
 				break;  /* from a callback: it cannot finish */
 			continue;
 		}
-		pthread_cond_wait(&s->cond, &s->lock);
+		rtrs__cond_wait(&s->cond, &s->lock, NULL);
 	}
 	if (d->inflight) {
 		d->closing = false;
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		return -EDEADLK;
 	}
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	rnbd_proto_close_encode(msg, d->id);
 	ret = call(s, RTRS_ADMIN_CON, RTRS_WRITE, msg, sizeof(msg), NULL, 0);
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	for (pp = &s->devs; *pp; pp = &(*pp)->next)
 		if (*pp == d) {
 			*pp = d->next;
 			break;
 		}
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	free(d);
 	return ret;
 }
@@ -421,10 +424,10 @@ static void finish_req(struct rnbd_req *r, int status)
 	free(r);
 	done(p, status);
 	atomic_fetch_sub(&s->io_inflight, 1);
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	if (--d->inflight == 0 && d->closing)
 		pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 }
 
 /* From the re-open thread: in poll mode the callback runs in rnbd_poll(). */
@@ -437,10 +440,10 @@ static void fail_req(struct rnbd_req *r, int status)
 		return;
 	}
 	r->status = status;
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	r->next = s->failed;
 	s->failed = r;
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 }
 
 static void req_conf(void *priv, int status)
@@ -452,16 +455,16 @@ static void req_conf(void *priv, int status)
 	/* the server does not know the device: it restarted. Park the
 	 * request for the re-open thread (it keeps its permit). */
 	if (status == -EBADF && r->reopens < RNBD_MAX_REOPENS) {
-		pthread_mutex_lock(&s->lock);
+		rtrs__lock(&s->lock);
 		if (!s->stop) {
 			r->next = d->parked;
 			d->parked = r;
 			atomic_fetch_add(&s->parked, 1);
 			pthread_cond_signal(&s->work);
-			pthread_mutex_unlock(&s->lock);
+			rtrs__unlock(&s->lock);
 			return;
 		}
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 	}
 	finish_req(r, status);
 }
@@ -492,7 +495,7 @@ static void *reopen_main(void *arg)
 {
 	struct rnbd_sess *s = arg;
 
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	for (;;) {
 		struct rnbd_dev *d;
 		struct rnbd_req *q;
@@ -504,18 +507,18 @@ static void *reopen_main(void *arg)
 		if (!d) {
 			if (s->stop)
 				break;
-			pthread_cond_wait(&s->work, &s->lock);
+			rtrs__cond_wait(&s->work, &s->lock, NULL);
 			continue;
 		}
 		q = d->parked;
 		d->parked = NULL;
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		ret = open_exchange(s, d->name, d->mode, &rsp);
 		if (!ret) {
 			atomic_store(&d->id, rsp.device_id);
-			pthread_mutex_lock(&s->lock);
+			rtrs__lock(&s->lock);
 			d->reopens++;
-			pthread_mutex_unlock(&s->lock);
+			rtrs__unlock(&s->lock);
 		}
 		while (q) {
 			struct rnbd_req *r = q;
@@ -526,9 +529,9 @@ static void *reopen_main(void *arg)
 				fail_req(r, ret ? ret : -ENOTCONN);
 			atomic_fetch_sub(&s->parked, 1);
 		}
-		pthread_mutex_lock(&s->lock);
+		rtrs__lock(&s->lock);
 	}
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	return NULL;
 }
 
@@ -600,25 +603,25 @@ static int submit(struct rnbd_dev *d, enum rnbd_op op, uint64_t off, void *buf,
 	*r = (struct rnbd_req){ .dev = d, .pm = r->pm, .done = done,
 				.priv = priv, .op = op, .off = off, .buf = buf,
 				.len = len, .flags = flags };
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	if (d->closing) {
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 		rtrs_clt_put_permit(s->rtrs, r->pm);
 		free(r);
 		return -ESHUTDOWN;
 	}
 	d->inflight++;
 	atomic_fetch_add(&s->io_inflight, 1);
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	ret = send_req(r);
 	if (ret) {
 		rtrs_clt_put_permit(s->rtrs, r->pm);
 		free(r);
 		atomic_fetch_sub(&s->io_inflight, 1);
-		pthread_mutex_lock(&s->lock);
+		rtrs__lock(&s->lock);
 		if (--d->inflight == 0 && d->closing)
 			pthread_cond_broadcast(&s->cond);
-		pthread_mutex_unlock(&s->lock);
+		rtrs__unlock(&s->lock);
 	}
 	return ret;
 }
@@ -636,10 +639,10 @@ static int run_failed(struct rnbd_sess *s)
 	struct rnbd_req *f;
 	int n = 0;
 
-	pthread_mutex_lock(&s->lock);
+	rtrs__lock(&s->lock);
 	f = s->failed;
 	s->failed = NULL;
-	pthread_mutex_unlock(&s->lock);
+	rtrs__unlock(&s->lock);
 	while (f) {
 		struct rnbd_req *r = f;
 
@@ -692,7 +695,8 @@ int rnbd_poll(struct rnbd_sess *s, int timeout_ms)
 static int sync_io(struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
 		   void *buf, size_t len, unsigned flags)
 {
-	struct waiter w = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	struct waiter w = { .lock = RTRS_LOCK_INITIALIZER(RNBD_RANK_CLT_WAITER,
+							  "waiter.lock"),
 			    .cond = PTHREAD_COND_INITIALIZER };
 	struct rnbd_sess *s = d ? d->sess : NULL;
 	int ret;
@@ -711,9 +715,9 @@ static int sync_io(struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
 		for (;;) {
 			bool done;
 
-			pthread_mutex_lock(&w.lock);
+			rtrs__lock(&w.lock);
 			done = w.done;
-			pthread_mutex_unlock(&w.lock);
+			rtrs__unlock(&w.lock);
 			if (done)
 				return w.status;
 			rnbd_poll(s, 100);
@@ -723,10 +727,10 @@ static int sync_io(struct rnbd_dev *d, enum rnbd_op op, uint64_t off,
 		     RTRS_PERMIT_WAIT);
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&w.lock);
+	rtrs__lock(&w.lock);
 	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
+		rtrs__cond_wait(&w.cond, &w.lock, NULL);
+	rtrs__unlock(&w.lock);
 	return w.status;
 }
 

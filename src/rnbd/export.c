@@ -24,6 +24,14 @@
 
 #include "srv_int.h"
 
+/* In a function called with the server's lock held: assert it, once
+ * there is a server (x->lock; before it one thread fills the table). */
+#define ASSERT_SRV_LOCKED(x)                                                 \
+	do {                                                                 \
+		if ((x)->lock)                                               \
+			RTRS_ASSERT_HELD((x)->lock);                         \
+	} while (0)
+
 int rnbd_exports_create(struct rnbd_exports **out)
 {
 	struct rnbd_exports *x = calloc(1, sizeof(*x));
@@ -222,6 +230,7 @@ void rnbd__export_map(struct rnbd_exports *x, struct export *e)
 	void *m;
 	int ret;
 
+	ASSERT_SRV_LOCKED(x);
 	if (!e->mem || !x->zero_copy || !x->ctx || !size || size > SIZE_MAX ||
 	    atomic_load(&e->mr))
 		return;
@@ -363,6 +372,7 @@ int rnbd__export_find(struct rnbd_exports *x, const char *name,
 	struct export *e, tmp = { 0 };
 	int fd, ret;
 
+	ASSERT_SRV_LOCKED(x);
 	for (e = x->list; e; e = e->next)
 		if (e->name[0] && !strcmp(e->name, name)) {
 			*out = e;
@@ -429,6 +439,7 @@ unsigned rnbd__export_writers(const struct rnbd_exports *x,
 {
 	unsigned n = 0;
 
+	ASSERT_SRV_LOCKED(x);
 	for (const struct export *o = x->list; o; o = o->next)
 		if (same_file(o, e))
 			n += o->writers;
@@ -519,6 +530,7 @@ int rnbd__export_list_named(const struct rnbd_exports *x, void *data,
 {
 	int ret = 0;
 
+	ASSERT_SRV_LOCKED(x);
 	for (struct export *e = x->list; e && !ret; e = e->next)
 		if (e->name[0])
 			ret = rnbd_proto_list_rsp_add(data, datalen, e->name,

@@ -29,6 +29,8 @@ static int dev_get(struct ssess *ss, struct export *e, uint8_t mode,
 	uint32_t id;
 	unsigned w;
 
+	RTRS_ASSERT_HELD(&ss->srv->lock);
+	RTRS_ASSERT_HELD(&ss->lock);
 	/* the same name again in this session: the same device (remap) */
 	for (id = 0; id < ss->ndevs; id++)
 		if (ss->devs[id].used && ss->devs[id].e == e &&
@@ -75,15 +77,15 @@ static int do_open(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	ret = rnbd__export_acl_check(srv->x, name, ss->identity, mode);
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&srv->lock);
+	rtrs__lock(&srv->lock);
 	ret = rnbd__export_find(srv->x, name, &e);
 	if (!ret && mode && e->ro)
 		ret = -EROFS;
-	pthread_mutex_lock(&ss->lock);
+	rtrs__lock(&ss->lock);
 	if (!ret)
 		ret = dev_get(ss, e, mode, name);
-	pthread_mutex_unlock(&ss->lock);
-	pthread_mutex_unlock(&srv->lock);
+	rtrs__unlock(&ss->lock);
+	rtrs__unlock(&srv->lock);
 	if (ret < 0)
 		return ret;
 	r.device_id = (uint32_t)ret;
@@ -115,17 +117,18 @@ static int do_list(struct rnbd_srv *srv, const uint8_t *usr, size_t usrlen,
 		return -EINVAL;
 	memset(data, 0, datalen);
 	rnbd_proto_list_rsp_init(data);
-	pthread_mutex_lock(&srv->lock);
+	rtrs__lock(&srv->lock);
 	ret = rnbd__export_list_named(srv->x, data, datalen);
-	pthread_mutex_unlock(&srv->lock);
+	rtrs__unlock(&srv->lock);
 	if (!ret)
 		ret = rnbd__export_list_dir(srv->x, data, datalen);
 	return ret == -ENOSPC ? -E2BIG : ret;
 }
 
 /* Called with srv->lock held (lock order: srv->lock, then a session's). */
-void rnbd__dev_release(struct sdev *d)
+void rnbd__dev_release(struct rnbd_srv *srv, struct sdev *d)
 {
+	RTRS_ASSERT_HELD(&srv->lock);
 	rnbd__export_put(d->e, d->mode);
 	d->used = false;
 	d->e = NULL;
@@ -139,16 +142,16 @@ static int do_close(struct ssess *ss, const uint8_t *usr, size_t usrlen)
 
 	if (rnbd_proto_close_decode(usr, usrlen, &id))
 		return -EINVAL;
-	pthread_mutex_lock(&srv->lock);
-	pthread_mutex_lock(&ss->lock);
+	rtrs__lock(&srv->lock);
+	rtrs__lock(&ss->lock);
 	if (id < ss->ndevs && ss->devs[id].forced)
 		ss->devs[id].forced = false;    /* closed already: now free */
 	else if (id >= ss->ndevs || !ss->devs[id].used)
 		ret = -EBADF;
 	else
-		rnbd__dev_release(&ss->devs[id]);
-	pthread_mutex_unlock(&ss->lock);
-	pthread_mutex_unlock(&srv->lock);
+		rnbd__dev_release(srv, &ss->devs[id]);
+	rtrs__unlock(&ss->lock);
+	rtrs__unlock(&srv->lock);
 	return ret;
 }
 
@@ -163,18 +166,18 @@ int rnbd__io_check(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	if (rnbd_proto_io_decode(usr, usrlen, &io))
 		return -EINVAL;
 	op = io.rw & RNBD_OP_MASK;
-	pthread_mutex_lock(&ss->lock);
+	rtrs__lock(&ss->lock);
 	if (io.device_id >= ss->ndevs || !ss->devs[io.device_id].used) {
 		bool forced = io.device_id < ss->ndevs &&
 			      ss->devs[io.device_id].forced;
 
-		pthread_mutex_unlock(&ss->lock);
+		rtrs__unlock(&ss->lock);
 		return forced ? -ENODEV : -EBADF;
 	}
 	/* an export stays open while the server runs: safe after unlock */
 	q->e = ss->devs[io.device_id].e;
 	mode = ss->devs[io.device_id].mode;
-	pthread_mutex_unlock(&ss->lock);
+	rtrs__unlock(&ss->lock);
 	if (op == RNBD_OP_SECURE_ERASE)
 		return -EOPNOTSUPP;
 	if (op != RNBD_OP_READ && op != RNBD_OP_FLUSH && !mode)
@@ -368,17 +371,17 @@ static int sess_connected(struct rnbd_srv *srv, struct rtrs_srv_sess *sess)
 	ss = calloc(1, sizeof(*ss));
 	if (!ss)
 		return -ENOMEM;
-	pthread_mutex_init(&ss->lock, NULL);
+	rtrs__lock_init(&ss->lock, RNBD_RANK_SESS, "ss->lock");
 	rtrs_srv_get_sess_name(sess, ss->name, sizeof(ss->name));
 	if (rtrs_srv_sess_identity(sess, ss->identity, sizeof(ss->identity)))
 		ss->identity[0] = 0;
 	ss->sess = sess;
 	ss->srv = srv;
-	pthread_mutex_lock(&srv->lock);
+	rtrs__lock(&srv->lock);
 	for (pp = &srv->sessions; *pp; pp = &(*pp)->next)
 		;
 	*pp = ss;
-	pthread_mutex_unlock(&srv->lock);
+	rtrs__unlock(&srv->lock);
 	rtrs_srv_set_sess_priv(sess, ss);
 	fprintf(stderr, "rnbd-server: session %s connected\n", ss->name);
 	return 0;
@@ -399,7 +402,7 @@ static int link_ev(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
 		return 0;
 	srv = ss->srv;
 	/* every op of the session has been answered: close its devices */
-	pthread_mutex_lock(&srv->lock);
+	rtrs__lock(&srv->lock);
 	for (pp = &srv->sessions; *pp; pp = &(*pp)->next)
 		if (*pp == ss) {
 			*pp = ss->next;
@@ -407,10 +410,10 @@ static int link_ev(struct rtrs_srv_sess *sess, enum rtrs_srv_link_ev ev,
 		}
 	for (uint32_t i = 0; i < ss->ndevs; i++)
 		if (ss->devs[i].used)
-			rnbd__dev_release(&ss->devs[i]);
-	pthread_mutex_unlock(&srv->lock);
+			rnbd__dev_release(srv, &ss->devs[i]);
+	rtrs__unlock(&srv->lock);
 	fprintf(stderr, "rnbd-server: session %s disconnected\n", ss->name);
-	pthread_mutex_destroy(&ss->lock);
+	rtrs__lock_destroy(&ss->lock);
 	free(ss->devs);
 	free(ss);
 	return 0;
@@ -453,7 +456,7 @@ static int srv_listen(struct rnbd_srv *srv, const struct rnbd_srv_attr *attr)
 		rtrs_srv_close(ctx);
 		return ret;
 	}
-	pthread_mutex_lock(&srv->lock);
+	rtrs__lock(&srv->lock);
 	srv->ctx = ctx;
 	x->ctx = ctx;
 	/* a memory export's pages change (discard punches them out): a
@@ -467,7 +470,7 @@ static int srv_listen(struct rnbd_srv *srv, const struct rnbd_srv_attr *attr)
 		       e->mem ? "memory" : e->dfd >= 0 ? "direct" : "page-cache",
 		       atomic_load(&e->mr) ? " zero-copy" : "");
 	}
-	pthread_mutex_unlock(&srv->lock);
+	rtrs__unlock(&srv->lock);
 	return 0;
 }
 
@@ -487,7 +490,8 @@ int rnbd_srv_create(const struct rnbd_srv_attr *attr, struct rnbd_exports *x,
 		rnbd_exports_destroy(x);
 		return -ENOMEM;
 	}
-	pthread_mutex_init(&srv->lock, NULL);
+	rtrs__lock_init(&srv->lock, RNBD_RANK_SRV, "srv->lock");
+	x->lock = &srv->lock;
 	srv->ring.efd = -1;
 	srv->x = x;
 	srv->naddrs = attr->naddrs;
@@ -529,6 +533,6 @@ void rnbd_srv_destroy(struct rnbd_srv *srv)
 	rtrs__workq_stop(srv->wq);
 	rnbd__ring_stop(&srv->ring);
 	rnbd_exports_destroy(srv->x);
-	pthread_mutex_destroy(&srv->lock);
+	rtrs__lock_destroy(&srv->lock);
 	free(srv);
 }

@@ -54,7 +54,7 @@ static void json_str(FILE *f, const char *s)
 
 static int ctl_list(struct rnbd_srv *srv, FILE *f, bool json)
 {
-	pthread_mutex_lock(&srv->lock);
+	rtrs__lock(&srv->lock);
 	if (json)
 		fprintf(f, "{\"sessions\":[");
 	for (struct ssess *ss = srv->sessions; ss; ss = ss->next) {
@@ -71,7 +71,7 @@ static int ctl_list(struct rnbd_srv *srv, FILE *f, bool json)
 			fprintf(f, "session %s paths %u/%u\n", ss->name,
 				st.paths_connected, st.paths);
 		}
-		pthread_mutex_lock(&ss->lock);
+		rtrs__lock(&ss->lock);
 		for (uint32_t i = 0; i < ss->ndevs; i++) {
 			const struct sdev *d = &ss->devs[i];
 			char path[2 * PATH_MAX + 2];
@@ -93,13 +93,13 @@ static int ctl_list(struct rnbd_srv *srv, FILE *f, bool json)
 			}
 			first = false;
 		}
-		pthread_mutex_unlock(&ss->lock);
+		rtrs__unlock(&ss->lock);
 		if (json)
 			fprintf(f, "]}");
 	}
 	if (json)
 		fprintf(f, "]}\n");
-	pthread_mutex_unlock(&srv->lock);
+	rtrs__unlock(&srv->lock);
 	return 0;
 }
 
@@ -112,11 +112,11 @@ static int ctl_close_devs(struct rnbd_srv *srv, const char *sess,
 	struct ssess *ss;
 	int n = 0;
 
-	pthread_mutex_lock(&srv->lock);
+	rtrs__lock(&srv->lock);
 	for (ss = srv->sessions; ss && strcmp(ss->name, sess); ss = ss->next)
 		;
 	if (ss) {
-		pthread_mutex_lock(&ss->lock);
+		rtrs__lock(&ss->lock);
 		for (uint32_t i = 0; i < ss->ndevs; i++) {
 			struct sdev *d = &ss->devs[i];
 			char path[2 * PATH_MAX + 2];
@@ -127,15 +127,15 @@ static int ctl_close_devs(struct rnbd_srv *srv, const char *sess,
 			rnbd__export_names(srv->x, d->e, &name, path, sizeof(path));
 			if (exp && strcmp(exp, name))
 				continue;
-			rnbd__dev_release(d);
+			rnbd__dev_release(srv, d);
 			d->forced = true;
 			n++;
 			fprintf(stderr, "rnbd-server: session %s: device %u "
 				"closed by the control socket\n", ss->name, i);
 		}
-		pthread_mutex_unlock(&ss->lock);
+		rtrs__unlock(&ss->lock);
 	}
-	pthread_mutex_unlock(&srv->lock);
+	rtrs__unlock(&srv->lock);
 	return ss && (n || !exp) ? n : -ENOENT;
 }
 
@@ -147,9 +147,9 @@ static int ctl_close_sess(struct rnbd_srv *srv, const char *sess)
 
 	if (ret < 0)
 		return ret;
-	pthread_mutex_lock(&srv->lock);
+	rtrs__lock(&srv->lock);
 	ctx = srv->ctx;
-	pthread_mutex_unlock(&srv->lock);
+	rtrs__unlock(&srv->lock);
 	if (!ctx)
 		return -ENOENT;
 	ret = rtrs_srv_close_sess(ctx, sess);

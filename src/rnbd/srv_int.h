@@ -9,16 +9,22 @@
  * never names srv_ctl.c (the embedding program starts the control socket);
  * srv_io.c reaches its caller only through a job's rtrs_srv_resp().
  *
- * LOCK ORDER (take them in this order, never the other way):
- *   1. srv->lock      the sessions list, srv->x (the export list, every
- *                     export's writers), x->ctx
- *   2. ss->lock       a session's devices
- *   3. srv->ring.lock jobs handed to the io_uring thread (leaf)
- *   workq's own lock  (leaf, util/workq.c)
+ * LOCK ORDER (ranked locks, util/lock.h; their place among librtrs's is
+ * the one table of docs/design.md §5). Take them in this order, never
+ * the other way:
+ *   1. srv->lock (280)       the sessions list, srv->x (the export list,
+ *                            every export's writers), x->ctx
+ *   2. ss->lock (290)        a session's devices
+ *   3. srv->ring.lock (910)  jobs handed to the io_uring thread (a leaf:
+ *                            the ring thread prepares them after it)
+ *   workq's own lock (900)   a leaf (util/workq.c)
  * Calls into librtrs with one of ours held: rtrs_srv_mr_reg() under 1
- * (rnbd__export_map()), rtrs_srv_sess_get_stats() under 1 and 2 (the
- * control socket's list). rtrs_srv_resp() and rtrs_srv_close*() are called
- * with none: librtrs calls rdma_ev and link_ev, which take 1 and 2.
+ * (rnbd__export_map()), rtrs_srv_sess_get_stats() under 1 (the control
+ * socket's list): so 1 and 2 rank before the server's locks of librtrs
+ * (op->lock 300, con->lock 310, ctx->lock 320) and the fabric's.
+ * rtrs_srv_resp() and rtrs_srv_close*() are called with none of ours:
+ * librtrs calls rdma_ev and link_ev, which take 1 and 2, with none of its
+ * own held (the registry's may be: an rtrsctl command that closes a path).
  */
 #ifndef RNBD_SRV_INT_H
 #define RNBD_SRV_INT_H
@@ -34,7 +40,12 @@
 #include "rnbd/proto.h"
 #include "rnbd/srv.h"
 #include "rtrs/rtrs.h"
+#include "util/lock.h"
 #include "util/workq.h"
+
+#define RNBD_RANK_SRV 280
+#define RNBD_RANK_SESS 290
+#define RNBD_RANK_RING 910
 
 /* ---- export.c: exports ---- */
 
@@ -87,6 +98,9 @@ struct rnbd_exports {
 	 * rtrs_srv_resp_buf(), rtrs_srv_open(3)) */
 	bool zero_copy;
 	struct rtrs_srv_ctx *ctx;       /* once listening, for registrations */
+	/* the server's lock once it exists (rnbd_srv_create()), which the
+	 * functions below that say so assert; NULL before */
+	struct rtrs_lock *lock;
 };
 
 /* Is @name one a client may ask for beneath the export dir: relative, no
@@ -102,7 +116,8 @@ int rnbd__export_find(struct rnbd_exports *x, const char *name,
  * with srv->lock held. */
 unsigned rnbd__export_writers(const struct rnbd_exports *x,
 			      const struct export *e);
-/* A writer of @e gone (mode: the device's open mode). srv->lock held. */
+/* A writer of @e gone (mode: the device's open mode). srv->lock held
+ * (its caller rnbd__dev_release() asserts it). */
 void rnbd__export_put(struct export *e, uint8_t mode);
 /* 0, or -EACCES: @id may not open @name (for writing: @mode != 0). */
 int rnbd__export_acl_check(const struct rnbd_exports *x, const char *name,
@@ -111,7 +126,8 @@ int rnbd__export_acl_check(const struct rnbd_exports *x, const char *name,
 uint64_t rnbd__export_size(struct export *e);
 /* How @e's IO is done (memory, O_DIRECT, page cache), once configured. */
 void rnbd__export_io_setup(struct rnbd_exports *x, struct export *e);
-/* A memory export's mapping for zero-copy READs, once x->ctx is set. */
+/* A memory export's mapping for zero-copy READs, once x->ctx is set.
+ * Called with srv->lock held (or before the server exists). */
 void rnbd__export_map(struct rnbd_exports *x, struct export *e);
 /* Does @e's file still reach @end? */
 bool rnbd__export_holds(const struct export *e, uint64_t end);
@@ -145,7 +161,7 @@ struct sdev {
 };
 
 struct ssess {
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;          /* lock order 2 */
 	struct sdev *devs;
 	uint32_t ndevs;
 	char name[256];
@@ -186,14 +202,14 @@ struct rnbd_ring {
 	int efd;
 	uint64_t efd_val;               /* the ring reads the eventfd into it */
 	pthread_t thr;
-	pthread_mutex_t lock;           /* head, tail, stop */
+	struct rtrs_lock lock;          /* head, tail, stop; lock order 3 */
 	struct job *head, **tail;       /* handed over by rdma_ev */
 	bool stop;
 	unsigned inflight;              /* ring thread only */
 };
 
 struct rnbd_srv {
-	pthread_mutex_t lock;           /* lock order 1 */
+	struct rtrs_lock lock;          /* lock order 1 */
 	struct rnbd_exports *x;
 	struct ssess *sessions;         /* in connect order */
 	struct rtrs_srv_ctx *ctx;       /* once listening */
@@ -202,10 +218,10 @@ struct rnbd_srv {
 	size_t naddrs;
 };
 
-/* Close device @d: its writer released, its slot free. Called with
- * srv->lock held, and the session's lock unless the session is being
+/* Close device @d of @srv: its writer released, its slot free. Called
+ * with srv->lock held, and the session's lock unless the session is being
  * freed (link_ev DISCONNECTED: no request of it is left). */
-void rnbd__dev_release(struct sdev *d);
+void rnbd__dev_release(struct rnbd_srv *srv, struct sdev *d);
 
 /* Every check of docs/rnbd-protocol.md 1.3 on an IO of session @ss; 0
  * (and @q filled) or the status to answer: -EINVAL, -EBADF (no such

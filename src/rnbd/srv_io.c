@@ -232,6 +232,7 @@ static void *ring_main(void *arg)
 	ring_arm_wake(r);
 	for (;;) {
 		struct io_uring_cqe *cqe;
+		struct job *q;
 		unsigned head, n = 0;
 		bool wake = false, stop;
 
@@ -246,16 +247,21 @@ static void *ring_main(void *arg)
 		io_uring_cq_advance(&r->ring, n);
 		if (!wake)
 			continue;
-		pthread_mutex_lock(&r->lock);
-		while (r->head) {
-			struct job *j = r->head;
-
-			r->head = j->next;
-			ring_prep(r, j);
-		}
+		/* take the list, prepare it after: ring_prep() may answer a
+		 * job (rtrs_srv_resp() takes librtrs's locks), and the ring's
+		 * lock is a leaf */
+		rtrs__lock(&r->lock);
+		q = r->head;
+		r->head = NULL;
 		r->tail = &r->head;
 		stop = r->stop;
-		pthread_mutex_unlock(&r->lock);
+		rtrs__unlock(&r->lock);
+		while (q) {
+			struct job *j = q;
+
+			q = j->next;
+			ring_prep(r, j);
+		}
 		if (stop && !r->inflight)
 			break;
 		ring_arm_wake(r);
@@ -274,10 +280,10 @@ static void ring_wake(struct rnbd_ring *r)
 void rnbd__ring_queue(struct rnbd_ring *r, struct job *j)
 {
 	j->next = NULL;
-	pthread_mutex_lock(&r->lock);
+	rtrs__lock(&r->lock);
 	*r->tail = j;
 	r->tail = &j->next;
-	pthread_mutex_unlock(&r->lock);
+	rtrs__unlock(&r->lock);
 	ring_wake(r);
 }
 
@@ -285,7 +291,7 @@ int rnbd__ring_start(struct rnbd_ring *r)
 {
 	int ret;
 
-	pthread_mutex_init(&r->lock, NULL);
+	rtrs__lock_init(&r->lock, RNBD_RANK_RING, "ring.lock");
 	r->tail = &r->head;
 	r->efd = eventfd(0, EFD_CLOEXEC);
 	if (r->efd < 0)
@@ -312,9 +318,9 @@ void rnbd__ring_stop(struct rnbd_ring *r)
 {
 	if (!r->on)
 		return;
-	pthread_mutex_lock(&r->lock);
+	rtrs__lock(&r->lock);
 	r->stop = true;
-	pthread_mutex_unlock(&r->lock);
+	rtrs__unlock(&r->lock);
 	ring_wake(r);
 	pthread_join(r->thr, NULL);
 	io_uring_queue_exit(&r->ring);

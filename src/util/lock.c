@@ -161,6 +161,25 @@ int rtrs__rwlock_init(struct rtrs_rwlock *l, unsigned rank, const char *name)
 	return -rc;
 }
 
+int rtrs__rwlock_init_writers(struct rtrs_rwlock *l, unsigned rank,
+			      const char *name)
+{
+	pthread_rwlockattr_t a;
+	int rc;
+
+	rc = pthread_rwlockattr_init(&a);
+	if (rc)
+		return -rc;
+	pthread_rwlockattr_setkind_np(&a,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(&l->rw, &a);
+	pthread_rwlockattr_destroy(&a);
+	l->name = name;
+	l->rank = rank;
+	atomic_init(&l->writer, 0);
+	return -rc;
+}
+
 void rtrs__rwlock_destroy(struct rtrs_rwlock *l)
 {
 	pthread_rwlock_destroy(&l->rw);

@@ -23,6 +23,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/*
+ * The ranks of util's own locks (the whole process's order is the one
+ * table of docs/design.md §5): both are leaves, taken under any lock and
+ * holding none while held.
+ *   RTRS_RANK_WORKQ  workq.c: a work queue's list and stop flag (the
+ *                    jobs run with it released)
+ *   RTRS_RANK_LOG    log.c: the application's log sink, and the calls
+ *                    to it (one line at a time); the last of all
+ */
+#define RTRS_RANK_WORKQ 900
+#define RTRS_RANK_LOG 1000
+
 struct rtrs_lock {
 	pthread_mutex_t m;
 	const char *name;
@@ -60,6 +72,12 @@ int rtrs__cond_wait(pthread_cond_t *c, struct rtrs_lock *l,
 		    const struct timespec *abstime);
 
 int rtrs__rwlock_init(struct rtrs_rwlock *l, unsigned rank, const char *name);
+/* The same, preferring writers: a writer waits for the readers in
+ * flight, not for every reader that comes after it (glibc's
+ * PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP: a reader must never take
+ * it again while holding it, which the checks catch). */
+int rtrs__rwlock_init_writers(struct rtrs_rwlock *l, unsigned rank,
+			      const char *name);
 void rtrs__rwlock_destroy(struct rtrs_rwlock *l);
 void rtrs__rdlock(struct rtrs_rwlock *l);
 void rtrs__wrlock(struct rtrs_rwlock *l);

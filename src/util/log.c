@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/* Logging: the level ($RTRS_LOG_LEVEL), the application's sink (under
+ * sink_lock, a leaf: RTRS_RANK_LOG), rate limiting. */
 #include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 
+#include "lock.h"
 #include "util.h"
 
 _Atomic int rtrs__log_level = RTRS_LOG_WARN;
 
-static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rtrs_lock sink_lock =
+	RTRS_LOCK_INITIALIZER(RTRS_RANK_LOG, "log sink");
 static rtrs_log_fn sink;
 static void *sink_priv;
 
@@ -30,10 +33,10 @@ __attribute__((constructor)) static void log_init(void)
 
 void rtrs_set_log_fn(rtrs_log_fn fn, void *priv)
 {
-	pthread_mutex_lock(&sink_lock);
+	rtrs__lock(&sink_lock);
 	sink = fn;
 	sink_priv = priv;
-	pthread_mutex_unlock(&sink_lock);
+	rtrs__unlock(&sink_lock);
 }
 
 void rtrs_set_log_level(enum rtrs_log_level level)
@@ -50,12 +53,12 @@ void rtrs__log(enum rtrs_log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&sink_lock);
+	rtrs__lock(&sink_lock);
 	if (sink)
 		sink(lvl, msg, sink_priv);
 	else
 		fprintf(stderr, "rtrs %s: %s\n", names[lvl & 3], msg);
-	pthread_mutex_unlock(&sink_lock);
+	rtrs__unlock(&sink_lock);
 }
 
 int rtrs__log_ratelimit(_Atomic uint64_t *state, unsigned interval_ms)

@@ -3,7 +3,10 @@
  * Ranked locks (src/util/lock.h): nesting in order passes; out of order,
  * taking a held lock again, releasing or asserting a lock the thread does
  * not hold each abort with a message naming the locks.  The aborting cases
- * run in a child process; its stderr is compared.
+ * run in a child process; its stderr is compared.  And the one order of
+ * the whole process (docs/design.md §5): the nestings that the code does
+ * across files and layers, taken with the real ranks, pass the checks,
+ * and one the other way round is caught.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,6 +22,13 @@
 
 #include <cmocka.h>
 
+#include "core/clt_int.h"
+#include "core/registry.h"
+#include "core/srv_int.h"
+#include "core/timer.h"
+#include "fabric/ofi/ofi.h"
+#include "rnbd/clt_int.h"
+#include "rnbd/srv_int.h"
 #include "util/lock.h"
 #include "util/util.h"
 
@@ -205,6 +215,119 @@ static void checks_off(void **state)
 	assert_int_equal(WEXITSTATUS(st), 3);
 }
 
+/* Take the locks of ranks @r (in that order, as one thread of the code
+ * nests them), then release them. */
+static void nest(const char *what, const unsigned *r, size_t n)
+{
+	struct rtrs_lock l[8];
+
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(rtrs__lock_init(&l[i], r[i], what), 0);
+	for (size_t i = 0; i < n; i++)
+		rtrs__lock(&l[i]);
+	for (size_t i = n; i-- > 0;) {
+		rtrs__unlock(&l[i]);
+		rtrs__lock_destroy(&l[i]);
+	}
+}
+
+#define NEST(what, ...)                                                      \
+	do {                                                                 \
+		const unsigned r_[] = { __VA_ARGS__ };                       \
+		nest(what, r_, ARRAY_SIZE(r_));                              \
+	} while (0)
+
+/* Each nesting that crosses a file or a layer, as the code does it (the
+ * table of docs/design.md §5 says where): a rank out of place aborts. */
+static void global_order(void **state)
+{
+	(void)state;
+	/* rtrsctl: a command under the registry adds a client path: a
+	 * connect under ctl_lock creates endpoints (the poller's list) */
+	NEST("ctl add path", RTRS_RANK_REG_LIFE, RTRS_RANK_REG,
+	     RTRS_RANK_CLT_CTL, RTRS_RANK_OFI_POLLER);
+	/* rtrs_clt_poll(): callbacks under the poller's lock post with
+	 * con->lock held; the fabric's post and map locks inside it */
+	NEST("poll mode cqe", RTRS_RANK_OFI_POLLER, RTRS_RANK_CLT_SESS,
+	     RTRS_RANK_CLT_PATH);
+	NEST("poll mode post", RTRS_RANK_OFI_POLLER, RTRS_RANK_CLT_CON,
+	     RTRS_RANK_OFI_POST, RTRS_RANK_OFI_MAP, RTRS_RANK_LOG);
+	/* librnbd's callbacks in poll mode */
+	NEST("rnbd poll", RTRS_RANK_OFI_POLLER, RNBD_RANK_CLT_SESS);
+	NEST("rnbd poll sync", RTRS_RANK_OFI_POLLER, RNBD_RANK_CLT_WAITER);
+	/* the engine's stop runs the last closes: detach from the poller,
+	 * flush (post_lock, map_lock), the core's callbacks */
+	NEST("engine stop", RTRS_RANK_OFI_ENGINE, RTRS_RANK_OFI_LOOP);
+	NEST("engine stop pep", RTRS_RANK_OFI_ENGINE, RTRS_RANK_OFI_PEP);
+	NEST("engine stop ep", RTRS_RANK_OFI_ENGINE, RTRS_RANK_OFI_POLLER,
+	     RTRS_RANK_CLT_SESS);
+	NEST("engine stop srv", RTRS_RANK_OFI_ENGINE, RTRS_RANK_SRV_CON,
+	     RTRS_RANK_OFI_POST, RTRS_RANK_OFI_MAP);
+	/* the server: an answer's post; a timer armed under ctx->lock */
+	NEST("srv answer", RTRS_RANK_SRV_OP, RTRS_RANK_SRV_CON,
+	     RTRS_RANK_OFI_POST, RTRS_RANK_OFI_MAP);
+	NEST("srv timer", RTRS_RANK_SRV_CTX, RTRS_RANK_TIMER);
+	/* rnbd-server: OPEN maps an export (rtrs_srv_mr_reg() under
+	 * srv->lock); its control socket's list asks for stats */
+	NEST("rnbd open", RNBD_RANK_SRV, RNBD_RANK_SESS, RTRS_RANK_SRV_CTX,
+	     RTRS_RANK_OFI_MAP);
+	NEST("rnbd ctl list", RNBD_RANK_SRV, RTRS_RANK_SRV_CTX);
+	/* an rtrsctl command closing a server path: link_ev, rnbd's */
+	NEST("ctl close path", RTRS_RANK_REG, RNBD_RANK_SRV, RNBD_RANK_SESS);
+	/* a close (loop lock) from under a connection's lock */
+	NEST("ep close", RTRS_RANK_CLT_CON, RTRS_RANK_OFI_LOOP);
+	NEST("srv ep close", RTRS_RANK_SRV_CTX, RTRS_RANK_OFI_LOOP);
+	/* the leaves: work queue, ring, log sink last */
+	NEST("leaves", RNBD_RANK_SESS, RTRS_RANK_WORKQ, RNBD_RANK_RING,
+	     RTRS_RANK_LOG);
+	NEST("rtab", RTRS_RANK_CLT_CON, RTRS_RANK_OFI_RTAB, RTRS_RANK_LOG);
+}
+
+/* The inversion the order forbids: a core callback taking the poller's
+ * lock (rtrs_clt_poll() from a callback) while holding sess->lock. */
+static void take_poller_in_callback(void)
+{
+	NEST("inverted", RTRS_RANK_CLT_SESS, RTRS_RANK_OFI_POLLER);
+}
+
+static void global_order_inverted(void **state)
+{
+	(void)state;
+	expect_abort(take_poller_in_callback, "lock order: taking inverted "
+		     "(rank 205) while holding inverted (rank 210)");
+}
+
+/* The writer-preferring rwlock (fab_dom.map_lock): a thread taking it
+ * again for reading would deadlock behind a waiting writer. */
+static void take_map_twice(void)
+{
+	struct rtrs_rwlock m;
+
+	rtrs__rwlock_init_writers(&m, RTRS_RANK_OFI_MAP, "fab_dom.map_lock");
+	rtrs__rdlock(&m);
+	rtrs__rdlock(&m);
+}
+
+static void rwlock_writers(void **state)
+{
+	struct rtrs_rwlock m;
+
+	(void)state;
+	assert_int_equal(rtrs__rwlock_init_writers(&m, RTRS_RANK_OFI_MAP,
+						   "fab_dom.map_lock"), 0);
+	rtrs__lock(&outer);
+	rtrs__wrlock(&m);
+	RTRS_ASSERT_WRHELD(&m);
+	rtrs__rwunlock(&m);
+	rtrs__rdlock(&m);
+	rtrs__rwunlock(&m);
+	rtrs__unlock(&outer);
+	rtrs__rwlock_destroy(&m);
+	expect_abort(take_map_twice, "fab_dom.map_lock taken again by the "
+		     "thread that holds it");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +339,9 @@ int main(void)
 		cmocka_unit_test(unlock_unheld),
 		cmocka_unit_test(cond_wait_keeps_order),
 		cmocka_unit_test(checks_off),
+		cmocka_unit_test(global_order),
+		cmocka_unit_test(global_order_inverted),
+		cmocka_unit_test(rwlock_writers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

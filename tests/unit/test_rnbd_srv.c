@@ -266,7 +266,7 @@ static int io_setup(void **st)
 	assert_non_null(t);
 	t->srv.x = exports();
 	assert_int_equal(rnbd__export_find(t->srv.x, "f", &t->e), 0);
-	pthread_mutex_init(&t->ss.lock, NULL);
+	rtrs__lock_init(&t->ss.lock, RNBD_RANK_SESS, "ss->lock");
 	t->ss.srv = &t->srv;
 	t->ss.devs = t->devs;
 	t->ss.ndevs = 3;
@@ -284,7 +284,7 @@ static int io_teardown(void **st)
 
 	at(p, sizeof(p), dir, "f");
 	assert_int_equal(truncate(p, FSIZE), 0);
-	pthread_mutex_destroy(&t->ss.lock);
+	rtrs__lock_destroy(&t->ss.lock);
 	rnbd_exports_destroy(t->srv.x);
 	free(t);
 	return 0;

@@ -143,15 +143,18 @@ static void read_caps(struct fab_dom *d)
 			FI_VERSION_GE(fi_version(), FI_VERSION(1, 18)));
 }
 
-/* Writers first: a registration waits for the progress calls in flight,
- * not for every one that starts after it. */
 /* The software-RMA key table (caps.sw_rma; used by mr.c) */
 static int keys_init(struct fab_dom *d)
 {
 	d->rtab = calloc(SWR_TAB, sizeof(*d->rtab));
 	if (!d->rtab)
 		return -ENOMEM;
-	pthread_rwlock_init(&d->rtab_lock, NULL);
+	if (rtrs__rwlock_init(&d->rtab_lock, RTRS_RANK_OFI_RTAB,
+			      "fab_dom.rtab_lock")) {
+		free(d->rtab);
+		d->rtab = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -159,20 +162,17 @@ static void keys_fini(struct fab_dom *d)
 {
 	if (!d->rtab)
 		return;
-	pthread_rwlock_destroy(&d->rtab_lock);
+	rtrs__rwlock_destroy(&d->rtab_lock);
 	free(d->rtab);
 	d->rtab = NULL;
 }
 
+/* Writers first: a registration waits for the progress calls in flight,
+ * not for every one that starts after it. */
 static void init_map_lock(struct fab_dom *d)
 {
-	pthread_rwlockattr_t a;
-
-	pthread_rwlockattr_init(&a);
-	pthread_rwlockattr_setkind_np(&a,
-			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&d->map_lock, &a);
-	pthread_rwlockattr_destroy(&a);
+	rtrs__rwlock_init_writers(&d->map_lock, RTRS_RANK_OFI_MAP,
+				  "fab_dom.map_lock");
 }
 
 /* 0, or -FI_EOPNOTSUPP if @d's registrations are cached: two live
@@ -299,7 +299,7 @@ err_fabric:
 	fi_close(&d->fabric->fid);
 err_free:
 	fi_freeinfo(info);
-	pthread_rwlock_destroy(&d->map_lock);
+	rtrs__rwlock_destroy(&d->map_lock);
 	free(d);
 	return rtrs__ofi_errno(ret);
 }
@@ -342,7 +342,7 @@ int rtrs__ofi_dom_for_connreq(struct fab_pep *pep, struct fab_connreq *req,
 		ret = rtrs__ofi_errno(ret);
 		rtrs_dbg("%s: a domain for a connection: %s", l->caps.prov,
 			 rtrs_strerror(ret));
-		pthread_rwlock_destroy(&d->map_lock);
+		rtrs__rwlock_destroy(&d->map_lock);
 		free(d);
 		return ret;
 	}
@@ -375,7 +375,7 @@ void rtrs__ofi_dom_put(struct fab_dom *d)
 		fi_close(&d->fabric->fid);
 		fi_freeinfo(d->info);
 	}
-	pthread_rwlock_destroy(&d->map_lock);
+	rtrs__rwlock_destroy(&d->map_lock);
 	keys_fini(d);
 	free(d);
 }

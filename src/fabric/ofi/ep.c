@@ -69,7 +69,7 @@ static struct fab_ep *ep_alloc(struct fab_dom *d, unsigned loop,
 	e->ops = ops;
 	e->ctx = ctx;
 	e->cq_fd = e->eq_fd = -1;
-	pthread_mutex_init(&e->post_lock, NULL);
+	rtrs__lock_init(&e->post_lock, RTRS_RANK_OFI_POST, "fab_ep.post_lock");
 	rtrs__ofi_dom_get(d);
 	return e;
 }
@@ -187,9 +187,9 @@ void rtrs__ofi_ep_close(struct fab_ep *e)
 
 	if (!e || !atomic_compare_exchange_strong(&e->closing, &was, true))
 		return;
-	pthread_mutex_lock(&e->post_lock);
+	rtrs__lock(&e->post_lock);
 	e->dead = true;
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	rtrs__ofi_loop_close_ep(e);
 }
 

@@ -27,11 +27,13 @@
 #include "util/log.h"
 
 static struct {
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	int ref;
 	unsigned n;
 	struct fab_loop *loops;
-} engine = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} engine = {
+	.lock = RTRS_LOCK_INITIALIZER(RTRS_RANK_OFI_ENGINE, "engine.lock"),
+};
 
 /* $RTRS_PIN=0, read at engine start: do not pin the loops. */
 static bool no_pin;
@@ -55,9 +57,9 @@ unsigned rtrs__ofi_nloops(void)
 static void enqueue(struct fab_loop *l, struct rtrs_list *q,
 		    struct rtrs_list *node)
 {
-	pthread_mutex_lock(&l->lock);
+	rtrs__lock(&l->lock);
 	rtrs_list_add_tail(q, node);
-	pthread_mutex_unlock(&l->lock);
+	rtrs__unlock(&l->lock);
 	ofi_wake_loop(l);
 }
 
@@ -103,10 +105,10 @@ static void detach_ep(struct fab_loop *l, struct fab_ep *e)
 {
 	if (e->poller) {
 		/* waits for a thread draining it: afterwards none can */
-		pthread_mutex_lock(&e->poller->lock);
+		rtrs__lock(&e->poller->lock);
 		rtrs_list_del(&e->pnode);
 		epoll_ctl(e->poller->epfd, EPOLL_CTL_DEL, e->cq_fd, NULL);
-		pthread_mutex_unlock(&e->poller->lock);
+		rtrs__unlock(&e->poller->lock);
 	}
 	if (e->attached) {
 		rtrs_list_del(&e->node);
@@ -121,12 +123,12 @@ static void run_commands(struct fab_loop *l)
 {
 	struct rtrs_list attach, close, pattach, pclose, *pos, *tmp;
 
-	pthread_mutex_lock(&l->lock);
+	rtrs__lock(&l->lock);
 	rtrs_list_take(&attach, &l->attach);
 	rtrs_list_take(&close, &l->close);
 	rtrs_list_take(&pattach, &l->pattach);
 	rtrs_list_take(&pclose, &l->pclose);
-	pthread_mutex_unlock(&l->lock);
+	rtrs__unlock(&l->lock);
 
 	rtrs_list_for_each_safe(pos, tmp, &attach) {
 		struct fab_ep *e = container_of(pos, struct fab_ep, att_node);
@@ -168,10 +170,10 @@ static void run_commands(struct fab_loop *l)
 			epoll_del(l, p->eq_fd);
 			p->attached = false;
 		}
-		pthread_mutex_lock(&p->lock);
+		rtrs__lock(&p->lock);
 		p->closed = true;
 		pthread_cond_broadcast(&p->cond);
-		pthread_mutex_unlock(&p->lock);
+		rtrs__unlock(&p->lock);
 	}
 }
 
@@ -179,11 +181,11 @@ static bool commands_pending(struct fab_loop *l)
 {
 	bool p;
 
-	pthread_mutex_lock(&l->lock);
+	rtrs__lock(&l->lock);
 	p = !rtrs_list_empty(&l->attach) ||
 	    !rtrs_list_empty(&l->close) || !rtrs_list_empty(&l->pattach) ||
 	    !rtrs_list_empty(&l->pclose);
-	pthread_mutex_unlock(&l->lock);
+	rtrs__unlock(&l->lock);
 	return p;
 }
 
@@ -389,7 +391,7 @@ static int loop_start(struct fab_loop *l)
 	struct epoll_event ev = { .events = EPOLLIN };
 	int ret;
 
-	pthread_mutex_init(&l->lock, NULL);
+	rtrs__lock_init(&l->lock, RTRS_RANK_OFI_LOOP, "fab_loop.lock");
 	rtrs_list_init(&l->attach);
 	rtrs_list_init(&l->close);
 	rtrs_list_init(&l->pattach);
@@ -417,14 +419,14 @@ static void loop_stop(struct fab_loop *l)
 	run_commands(l);
 	close(l->epfd);
 	close(l->evfd);
-	pthread_mutex_destroy(&l->lock);
+	rtrs__lock_destroy(&l->lock);
 }
 
 int rtrs__ofi_engine_get(void)
 {
 	int ret = 0;
 
-	pthread_mutex_lock(&engine.lock);
+	rtrs__lock(&engine.lock);
 	if (engine.ref++ == 0) {
 		unsigned n = rtrs__ncpus();
 		int *cpus = calloc(n, sizeof(int));
@@ -434,7 +436,7 @@ int rtrs__ofi_engine_get(void)
 			free(cpus);
 			free(engine.loops);
 			engine.ref--;
-			pthread_mutex_unlock(&engine.lock);
+			rtrs__unlock(&engine.lock);
 			return -ENOMEM;
 		}
 		rtrs__fab_fault_from_env();
@@ -463,13 +465,13 @@ int rtrs__ofi_engine_get(void)
 		}
 		free(cpus);
 	}
-	pthread_mutex_unlock(&engine.lock);
+	rtrs__unlock(&engine.lock);
 	return ret;
 }
 
 void rtrs__ofi_engine_put(void)
 {
-	pthread_mutex_lock(&engine.lock);
+	rtrs__lock(&engine.lock);
 	if (--engine.ref == 0) {
 		for (unsigned i = 0; i < engine.n; i++)
 			loop_stop(&engine.loops[i]);
@@ -478,5 +480,5 @@ void rtrs__ofi_engine_put(void)
 		engine.n = 0;
 		rtrs__fab_spin_stop();
 	}
-	pthread_mutex_unlock(&engine.lock);
+	rtrs__unlock(&engine.lock);
 }

@@ -25,7 +25,7 @@ static void key_add(struct fab_mr *m)
 	struct fab_dom *d = m->dom;
 	uint32_t key;
 
-	pthread_rwlock_wrlock(&d->rtab_lock);
+	rtrs__wrlock(&d->rtab_lock);
 	/* random: other sessions' keys stay unguessable; 0 never */
 	do
 		key = rtrs__random_u32();
@@ -33,7 +33,7 @@ static void key_add(struct fab_mr *m)
 	m->key = key;
 	m->rnext = d->rtab[key % SWR_TAB];
 	d->rtab[key % SWR_TAB] = m;
-	pthread_rwlock_unlock(&d->rtab_lock);
+	rtrs__rwunlock(&d->rtab_lock);
 }
 
 static void key_del(struct fab_mr *m)
@@ -41,14 +41,14 @@ static void key_del(struct fab_mr *m)
 	struct fab_dom *d = m->dom;
 	struct fab_mr **pp;
 
-	pthread_rwlock_wrlock(&d->rtab_lock);
+	rtrs__wrlock(&d->rtab_lock);
 	for (pp = &d->rtab[m->key % SWR_TAB]; *pp; pp = &(*pp)->rnext) {
 		if (*pp == m) {
 			*pp = m->rnext;
 			break;
 		}
 	}
-	pthread_rwlock_unlock(&d->rtab_lock);
+	rtrs__rwunlock(&d->rtab_lock);
 }
 
 /* Copy an RMA frame's payload into the registration it names: 0, or
@@ -59,7 +59,7 @@ int rtrs__ofi_mr_rma_in(struct fab_dom *d, const void *scope, uint32_t key,
 	struct fab_mr *m;
 	int ret = 0;
 
-	pthread_rwlock_rdlock(&d->rtab_lock);
+	rtrs__rdlock(&d->rtab_lock);
 	m = tab_find(d, key);
 	/* another path's (or session's) key counts as unknown */
 	if (!m || !(m->access & FAB_ACC_REMOTE_WRITE) || m->scope != scope)
@@ -68,7 +68,7 @@ int rtrs__ofi_mr_rma_in(struct fab_dom *d, const void *scope, uint32_t key,
 		ret = -ERANGE;
 	else if (len)
 		memcpy(m->base + off, src, len);
-	pthread_rwlock_unlock(&d->rtab_lock);
+	rtrs__rwunlock(&d->rtab_lock);
 	return ret;
 }
 
@@ -105,19 +105,19 @@ static int mr_reg(struct fab_dom *d, void *buf, size_t len, unsigned access,
 
 		while (!key)
 			key = rtrs__random_u32();
-		pthread_rwlock_wrlock(&d->map_lock);
+		rtrs__wrlock(&d->map_lock);
 		ret = fi_mr_reg(d->domain, buf, len, acc, 0, key, 0, &m->mr,
 				NULL);
-		pthread_rwlock_unlock(&d->map_lock);
+		rtrs__rwunlock(&d->map_lock);
 		ret = rtrs__ofi_errno(ret);
 		if (!ret) {
 			uint64_t k = fi_mr_key(m->mr);
 
 			if (k > UINT32_MAX) {
 				/* our wire carries 32-bit keys */
-				pthread_rwlock_wrlock(&d->map_lock);
+				rtrs__wrlock(&d->map_lock);
 				fi_close(&m->mr->fid);
-				pthread_rwlock_unlock(&d->map_lock);
+				rtrs__rwunlock(&d->map_lock);
 				ret = -EOVERFLOW;
 				break;
 			}
@@ -161,9 +161,9 @@ void rtrs__ofi_mr_close(struct fab_mr *m)
 	if (m->dom->caps.sw_rma)
 		key_del(m);
 	if (m->mr) {
-		pthread_rwlock_wrlock(&m->dom->map_lock);
+		rtrs__wrlock(&m->dom->map_lock);
 		fi_close(&m->mr->fid);
-		pthread_rwlock_unlock(&m->dom->map_lock);
+		rtrs__rwunlock(&m->dom->map_lock);
 	}
 	rtrs__ofi_dom_put(m->dom);
 	free(m);

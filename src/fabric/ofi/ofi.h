@@ -12,14 +12,28 @@
  * (an arrow: "may call"; wake-ups are inline, below). No libfabric type
  * or constant leaves this folder.
  *
- * Locks, outer first (an arrow: may be taken while holding):
- *   engine.lock (loop.c) -> fab_loop.lock, fab_pep.lock (engine stop)
- *   fab_poller.lock -> fab_ep.post_lock -> fab_dom.map_lock (shared)
- *   fab_loop.lock, fab_pep.lock: nothing under them
- *   fab_dom.map_lock exclusive (fi_mr_reg, fi_close(mr)) and
- *   fab_dom.rtab_lock (the software-RMA key table): nothing under them
- * No callback of the core runs with any of them held, except
- * fab_poller.lock (the poller's callers are serialized by it).
+ * LOCK ORDER (ranked locks, util/lock.h; the whole process's order is the
+ * one table of docs/design.md §5). Outer first: a lock may be taken while
+ * one above it is held, never while one below it is.
+ *   engine.lock (loop.c, 120)  the loops' start and stop; a loop's stop
+ *                 runs its last commands (closes: callbacks) under it
+ *   fab_poller.lock (205)      the poller's endpoints; held while its
+ *                 callers drain them, so the core's and rnbd's callbacks
+ *                 run under it. The client creates endpoints (adds them
+ *                 here) with its ctl_lock (200) held: between that and
+ *                 sess->lock (210)
+ *   [the core's and rnbd's locks: a post is made with con->lock held]
+ *   fab_ep.post_lock (500)     posts against close and against progress
+ *                 on the same endpoint (dead, trailer and swrma state)
+ *   fab_dom.map_lock (510)     rwlock: the provider's MR map; shared
+ *                 around progress (under post_lock), exclusive around
+ *                 fi_mr_reg and fi_close(mr); nothing under it
+ *   fab_dom.rtab_lock (520)    rwlock: the software-RMA key table; a leaf
+ *   fab_loop.lock (600)        a loop's command queues; a leaf
+ *   fab_pep.lock (610)         a listener's closed flag; a leaf
+ * No callback runs with post_lock, map_lock, rtab_lock, a loop's or a
+ * listener's lock held; fab_poller.lock and (at engine stop) engine.lock
+ * are the only ones held across callbacks.
  */
 #ifndef RTRS_OFI_H
 #define RTRS_OFI_H
@@ -38,10 +52,20 @@
 #include <rdma/fi_rma.h>
 
 #include "fabric/fabric.h"
+#include "util/lock.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #define RTRS_FI_VERSION FI_VERSION(1, 17)
+
+/* The ranks of the lock order above */
+#define RTRS_RANK_OFI_ENGINE 120
+#define RTRS_RANK_OFI_POLLER 205
+#define RTRS_RANK_OFI_POST 500
+#define RTRS_RANK_OFI_MAP 510
+#define RTRS_RANK_OFI_RTAB 520
+#define RTRS_RANK_OFI_LOOP 600
+#define RTRS_RANK_OFI_PEP 610
 
 struct fab_dom {
 	struct fab_obj obj;               /* first: the backend (fabric.h) */
@@ -65,7 +89,7 @@ struct fab_dom {
 	 * shared where guard_map (xnet: net in 1.17, tcp from 1.18; 1.17's
 	 * tcp locks its map itself); fi_mr_reg and fi_close(mr) hold it
 	 * exclusive. Nothing else is taken while it is held. */
-	pthread_rwlock_t map_lock;
+	struct rtrs_rwlock map_lock;
 	bool guard_map;
 	/* Set by rtrs__ofi_wait_probe() (see wait.c): fi_trywait() leaves
 	 * a CQ's wait fd readable, so CQs and EQs get wait sets of their
@@ -79,7 +103,7 @@ struct fab_dom {
 	 * against. Lookups and the copy into a region hold it shared;
 	 * registering and rtrs__ofi_mr_close() exclusive, so that once a
 	 * close returns nothing lands in the region any more. */
-	pthread_rwlock_t rtab_lock;
+	struct rtrs_rwlock rtab_lock;
 	struct fab_mr **rtab;           /* SWR_TAB buckets */
 #define SWR_TAB 1024
 };
@@ -88,13 +112,13 @@ struct fab_dom {
 static inline void fab_progress_begin(struct fab_dom *d)
 {
 	if (d->guard_map)
-		pthread_rwlock_rdlock(&d->map_lock);
+		rtrs__rdlock(&d->map_lock);
 }
 
 static inline void fab_progress_end(struct fab_dom *d)
 {
 	if (d->guard_map)
-		pthread_rwlock_unlock(&d->map_lock);
+		rtrs__rwunlock(&d->map_lock);
 }
 
 struct fab_mr {
@@ -118,7 +142,7 @@ struct fab_swr;
  * whoever calls rtrs__ofi_poller_progress(), never by a loop. */
 struct fab_poller {
 	struct fab_obj obj;               /* first: the backend (fabric.h) */
-	pthread_mutex_t lock;           /* eps; held while draining them */
+	struct rtrs_lock lock;          /* eps; held while draining them */
 	struct rtrs_list eps;
 	int epfd, evfd;                 /* the CQ wait fds + a wake-up */
 };
@@ -137,7 +161,7 @@ struct fab_ep {
 	int cq_fd, eq_fd;
 	const struct fab_ep_ops *ops;
 	void *ctx;
-	pthread_mutex_t post_lock;      /* posts vs close */
+	struct rtrs_lock post_lock;     /* posts vs close and progress */
 	bool dead;                      /* under post_lock: no more posts */
 	_Atomic bool closing;           /* close requested */
 	_Atomic bool want_tx;
@@ -180,7 +204,7 @@ struct fab_pep {
 	bool eq_ready;
 	int eq_tag;
 	_Atomic bool closing;
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;          /* closed */
 	pthread_cond_t cond;
 	bool closed;
 	/* at the open-file limit (progress.c, shed_pep()) */
@@ -203,7 +227,7 @@ struct fab_loop {
 	int cpu;
 	pthread_t thr;
 	int epfd, evfd;
-	pthread_mutex_t lock;
+	struct rtrs_lock lock;
 	struct rtrs_list attach, close, pattach, pclose; /* under lock */
 	struct rtrs_list eps, peps;     /* loop thread only */
 	_Atomic bool stop;

@@ -102,7 +102,7 @@ int rtrs__ofi_pep_open(struct fab_dom *d, unsigned loop,
 	p->ctx = ctx;
 	p->lfd = -1;
 	p->reserve = -1;
-	pthread_mutex_init(&p->lock, NULL);
+	rtrs__lock_init(&p->lock, RTRS_RANK_OFI_PEP, "fab_pep.lock");
 	pthread_cond_init(&p->cond, NULL);
 	ret = rtrs__ofi_eq_open(d, &ea, &p->eq, &p->eq_ws, &p->eq_fd);
 	if (!ret)
@@ -118,7 +118,7 @@ int rtrs__ofi_pep_open(struct fab_dom *d, unsigned loop,
 		if (p->eq)
 			fi_close(&p->eq->fid);
 		rtrs__ofi_wait_close(p->eq_ws);
-		pthread_mutex_destroy(&p->lock);
+		rtrs__lock_destroy(&p->lock);
 		pthread_cond_destroy(&p->cond);
 		free(p);
 		return ret;
@@ -139,17 +139,17 @@ void rtrs__ofi_pep_close(struct fab_pep *p)
 		return;
 	atomic_store(&p->closing, true);
 	rtrs__ofi_loop_close_pep(p);
-	pthread_mutex_lock(&p->lock);
+	rtrs__lock(&p->lock);
 	while (!p->closed)
-		pthread_cond_wait(&p->cond, &p->lock);
-	pthread_mutex_unlock(&p->lock);
+		rtrs__cond_wait(&p->cond, &p->lock, NULL);
+	rtrs__unlock(&p->lock);
 	fi_close(&p->pep->fid);
 	fi_close(&p->eq->fid);
 	rtrs__ofi_wait_close(p->eq_ws);
 	if (p->reserve >= 0)
 		close(p->reserve);
 	rtrs__ofi_dom_put(p->dom);
-	pthread_mutex_destroy(&p->lock);
+	rtrs__lock_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);
 }

@@ -26,7 +26,7 @@ int rtrs__ofi_poller_create(struct fab_poller **out)
 
 	if (!pl)
 		return -ENOMEM;
-	pthread_mutex_init(&pl->lock, NULL);
+	rtrs__lock_init(&pl->lock, RTRS_RANK_OFI_POLLER, "fab_poller.lock");
 	rtrs_list_init(&pl->eps);
 	pl->epfd = epoll_create1(EPOLL_CLOEXEC);
 	pl->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -48,7 +48,7 @@ void rtrs__ofi_poller_destroy(struct fab_poller *pl)
 		close(pl->epfd);
 	if (pl->evfd >= 0)
 		close(pl->evfd);
-	pthread_mutex_destroy(&pl->lock);
+	rtrs__lock_destroy(&pl->lock);
 	free(pl);
 }
 
@@ -59,11 +59,11 @@ void rtrs__ofi_poller_add(struct fab_ep *e)
 	struct fab_poller *pl = e->poller;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 };
 
-	pthread_mutex_lock(&pl->lock);
+	rtrs__lock(&pl->lock);
 	rtrs_list_add_tail(&pl->eps, &e->pnode);
 	if (e->cq_fd >= 0 && epoll_ctl(pl->epfd, EPOLL_CTL_ADD, e->cq_fd, &ev))
 		rtrs_err("poller: epoll add fd %d: %d", e->cq_fd, errno);
-	pthread_mutex_unlock(&pl->lock);
+	rtrs__unlock(&pl->lock);
 }
 
 int rtrs__ofi_poller_progress(struct fab_poller *pl)
@@ -71,7 +71,7 @@ int rtrs__ofi_poller_progress(struct fab_poller *pl)
 	struct rtrs_list *pos, *tmp;
 	int n = 0;
 
-	pthread_mutex_lock(&pl->lock);
+	rtrs__lock(&pl->lock);
 	rtrs_list_for_each_safe(pos, tmp, &pl->eps) {
 		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
 
@@ -82,7 +82,7 @@ int rtrs__ofi_poller_progress(struct fab_poller *pl)
 		    !atomic_load(&e->closing))
 			rtrs__ofi_tx_ready(e);
 	}
-	pthread_mutex_unlock(&pl->lock);
+	rtrs__unlock(&pl->lock);
 	return n;
 }
 
@@ -94,18 +94,18 @@ void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
 
 	/* as can_block(): tcp may hold data in user space that no fd shows,
 	 * and this rearms the fds (net's wait sets) */
-	pthread_mutex_lock(&pl->lock);
+	rtrs__lock(&pl->lock);
 	rtrs_list_for_each(pos, &pl->eps) {
 		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
 
 		if (atomic_load(&e->closing))
 			continue;
 		if (atomic_load(&e->want_tx) || rtrs__ofi_busy_cq(e)) {
-			pthread_mutex_unlock(&pl->lock);
+			rtrs__unlock(&pl->lock);
 			return;
 		}
 	}
-	pthread_mutex_unlock(&pl->lock);
+	rtrs__unlock(&pl->lock);
 	/* bounded as the loops' sleep, a safety net for a provider whose
 	 * wait fd would miss a completion: read again within LOOP_SWEEP_MS */
 	if (timeout_ms < 0 || timeout_ms > LOOP_SWEEP_MS)

@@ -13,9 +13,9 @@ static int post_prologue(struct fab_ep *e)
 {
 	int f;
 
-	pthread_mutex_lock(&e->post_lock);
+	rtrs__lock(&e->post_lock);
 	if (e->dead) {
-		pthread_mutex_unlock(&e->post_lock);
+		rtrs__unlock(&e->post_lock);
 		return -ENOTCONN;
 	}
 	if (rtrs__fab_fault_peer_filter()) {
@@ -27,7 +27,7 @@ static int post_prologue(struct fab_ep *e)
 		f = rtrs__fab_fault_post(NULL);
 	}
 	if (f) {
-		pthread_mutex_unlock(&e->post_lock);
+		rtrs__unlock(&e->post_lock);
 		if (f > 0) {
 			/* as if the peer vanished with this operation in
 			 * flight: it is swallowed, the loop reports a shutdown */
@@ -39,7 +39,7 @@ static int post_prologue(struct fab_ep *e)
 	}
 	f = rtrs__ofi_trl_flush_locked(e);
 	if (f)
-		pthread_mutex_unlock(&e->post_lock);
+		rtrs__unlock(&e->post_lock);
 	return f;
 }
 
@@ -50,9 +50,9 @@ int rtrs__ofi_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
 
 	if (e->swr)
 		return rtrs__ofi_swr_recv(e, buf, len, ctx);
-	pthread_mutex_lock(&e->post_lock);
+	rtrs__lock(&e->post_lock);
 	if (e->dead) {
-		pthread_mutex_unlock(&e->post_lock);
+		rtrs__unlock(&e->post_lock);
 		return -ENOTCONN;
 	}
 	if (e->dom->caps.msg_room) {
@@ -60,7 +60,7 @@ int rtrs__ofi_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
 		len += e->dom->caps.msg_room;
 	}
 	r = fi_recv(e->ep, buf, len, desc, 0, ctx);
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	return rtrs__ofi_errno((int)r);
 }
 
@@ -96,7 +96,7 @@ int rtrs__ofi_post_send(struct fab_ep *e, const void *buf, size_t len,
 
 		r = fi_sendmsg(e->ep, &m, flags);
 	}
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	return rtrs__ofi_errno((int)r);
 }
 
@@ -139,6 +139,6 @@ int rtrs__ofi_post_write(struct fab_ep *e, const struct iovec *iov,
 
 		r = fi_writemsg(e->ep, &m, flags);
 	}
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	return rtrs__ofi_errno((int)r);
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* What a loop or a poller runs for one endpoint or listener: reading its
- * CQ and EQ, a listener's EQ (and shedding at the open-file limit), the
- * transmit-ready call, and the end of a closed endpoint. */
+ * CQ and EQ, a listener's EQ (and shedding at the open-file limit; both
+ * EQs are read by eq_next()), the transmit-ready call, and the end of a
+ * closed endpoint. */
 #include "ofi.h"
 
 #include <errno.h>
@@ -57,11 +58,11 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 		/* progress runs inside fi_cq_read: keep it apart from posts on
 		 * the same endpoint (tcp and net 1.17 lose or corrupt
 		 * operations when both run at once, FI_THREAD_SAFE or not) */
-		pthread_mutex_lock(&e->post_lock);
+		rtrs__lock(&e->post_lock);
 		fab_progress_begin(e->dom);
 		n = fi_cq_read(e->cq, ent, CQ_BATCH);
 		fab_progress_end(e->dom);
-		pthread_mutex_unlock(&e->post_lock);
+		rtrs__unlock(&e->post_lock);
 
 		if (n > 0) {
 			for (ssize_t i = 0; i < n; i++) {
@@ -90,11 +91,11 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 			struct fab_cqe c = { 0 };
 
 			memset(&ee, 0, sizeof(ee));
-			pthread_mutex_lock(&e->post_lock);
+			rtrs__lock(&e->post_lock);
 			fab_progress_begin(e->dom);
 			n = fi_cq_readerr(e->cq, &ee, 0);
 			fab_progress_end(e->dom);
-			pthread_mutex_unlock(&e->post_lock);
+			rtrs__unlock(&e->post_lock);
 			if (n < 1)
 				break;
 			c.ctx = ee.op_context;
@@ -118,52 +119,70 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 	return done;
 }
 
+/* A connection-manager event as fi_eq_read() gives it, with room for the
+ * private data that comes with it. */
+union eq_buf {
+	struct fi_eq_cm_entry cm;
+	char buf[sizeof(struct fi_eq_cm_entry) + 512];
+};
+
+/*
+ * The next entry of an endpoint's or a listener's EQ, read as progress
+ * (fab_progress_begin()): its size (> 0) with @event and @u filled;
+ * -FI_EAVAIL with @ee filled (an error entry); 0 when nothing is to be
+ * read now (empty, or an error entry that could not be read); another
+ * negative libfabric error if reading failed.
+ */
+static ssize_t eq_next(struct fab_dom *d, struct fid_eq *eq, uint32_t *event,
+		       union eq_buf *u, struct fi_eq_err_entry *ee)
+{
+	ssize_t n;
+
+	fab_progress_begin(d);
+	n = fi_eq_read(eq, event, u, sizeof(*u), 0);
+	if (n == -FI_EAVAIL) {
+		memset(ee, 0, sizeof(*ee));
+		if (fi_eq_readerr(eq, ee, 0) < 1)
+			n = 0;
+	} else if (n == -FI_EAGAIN) {
+		n = 0;
+	}
+	fab_progress_end(d);
+	return n;
+}
+
+/* The private data's length in an entry of @n bytes. */
+static size_t cm_data_len(ssize_t n)
+{
+	return (size_t)n > sizeof(struct fi_eq_cm_entry)
+		       ? (size_t)n - sizeof(struct fi_eq_cm_entry) : 0;
+}
+
 void rtrs__ofi_drain_eq(struct fab_ep *e)
 {
-	union {
-		struct fi_eq_cm_entry cm;
-		char buf[sizeof(struct fi_eq_cm_entry) + 512];
-	} u;
+	struct fi_eq_err_entry ee;
+	union eq_buf u;
 	uint32_t event;
 
 	for (;;) {
-		ssize_t n;
+		ssize_t n = eq_next(e->dom, e->eq, &event, &u, &ee);
 
-		fab_progress_begin(e->dom);
-		n = fi_eq_read(e->eq, &event, &u, sizeof(u), 0);
-		fab_progress_end(e->dom);
-
-		if (n == -FI_EAGAIN)
+		if (!n)
 			return;
 		if (n == -FI_EAVAIL) {
-			struct fi_eq_err_entry ee;
-			int err;
+			int err = rtrs__ofi_errno(ee.err ? ee.err : FI_EIO);
 
-			memset(&ee, 0, sizeof(ee));
-			fab_progress_begin(e->dom);
-			n = fi_eq_readerr(e->eq, &ee, 0);
-			fab_progress_end(e->dom);
-			if (n < 1)
-				return;
-			err = rtrs__ofi_errno(ee.err ? ee.err : FI_EIO);
 			e->ops->cm(e->ctx,
 				   err == -ECONNREFUSED ? FAB_CM_REJECTED
 							: FAB_CM_ERROR,
 				   err, ee.err_data, ee.err_data_size);
-			if (atomic_load(&e->closing))
-				return;
-			continue;
-		}
-		if (n < 0) {
+		} else if (n < 0) {
 			e->ops->cm(e->ctx, FAB_CM_ERROR, rtrs__ofi_errno((int)n),
 				   NULL, 0);
 			return;
-		}
-		if (event == FI_CONNECTED) {
-			size_t dl = (size_t)n > sizeof(u.cm)
-					    ? (size_t)n - sizeof(u.cm) : 0;
-
-			e->ops->cm(e->ctx, FAB_CM_CONNECTED, 0, u.cm.data, dl);
+		} else if (event == FI_CONNECTED) {
+			e->ops->cm(e->ctx, FAB_CM_CONNECTED, 0, u.cm.data,
+				   cm_data_len(n));
 		} else if (event == FI_SHUTDOWN) {
 			e->ops->cm(e->ctx, FAB_CM_SHUTDOWN, -ECONNRESET, NULL, 0);
 		}
@@ -223,30 +242,18 @@ static void shed_pep(struct fab_pep *p)
 
 void rtrs__ofi_drain_pep(struct fab_pep *p)
 {
-	union {
-		struct fi_eq_cm_entry cm;
-		char buf[sizeof(struct fi_eq_cm_entry) + 512];
-	} u;
+	struct fi_eq_err_entry ee;
+	union eq_buf u;
 	uint32_t event;
 
 	for (;;) {
-		ssize_t n;
+		ssize_t n = eq_next(p->dom, p->eq, &event, &u, &ee);
 
-		fab_progress_begin(p->dom);
-		n = fi_eq_read(p->eq, &event, &u, sizeof(u), 0);
-		fab_progress_end(p->dom);
-
-		if (n == -FI_EAGAIN) {
+		if (!n) {
 			shed_pep(p);
 			return;
 		}
 		if (n == -FI_EAVAIL) {
-			struct fi_eq_err_entry ee;
-
-			memset(&ee, 0, sizeof(ee));
-			fab_progress_begin(p->dom);
-			fi_eq_readerr(p->eq, &ee, 0);
-			fab_progress_end(p->dom);
 			rtrs_dbg("listener EQ error %d", ee.err);
 			continue;
 		}
@@ -254,10 +261,8 @@ void rtrs__ofi_drain_pep(struct fab_pep *p)
 			return;
 		if (event == FI_CONNREQ) {
 			struct fab_connreq req = { .info = u.cm.info };
-			size_t dl = (size_t)n > sizeof(u.cm)
-					    ? (size_t)n - sizeof(u.cm) : 0;
 
-			p->ops->connreq(p->ctx, &req, u.cm.data, dl);
+			p->ops->connreq(p->ctx, &req, u.cm.data, cm_data_len(n));
 			fi_freeinfo(u.cm.info);
 		} else if (u.cm.info) {
 			fi_freeinfo(u.cm.info);
@@ -300,7 +305,7 @@ void rtrs__ofi_ep_destroy(struct fab_ep *e)
 		fi_close(&e->eq->fid);
 	rtrs__ofi_wait_close(e->cq_ws);
 	rtrs__ofi_wait_close(e->eq_ws);
-	pthread_mutex_destroy(&e->post_lock);
+	rtrs__lock_destroy(&e->post_lock);
 	rtrs__ofi_dom_put(e->dom);
 	free(e);
 }

@@ -151,6 +151,7 @@ void rtrs__ofi_swr_ep_free(struct fab_ep *e)
 /* With post_lock held. */
 static int repost_locked(struct fab_ep *e, struct swr_rx *b)
 {
+	RTRS_ASSERT_HELD(&e->post_lock);
 	if (e->dead || !e->ep)
 		return 0;
 	return rtrs__ofi_errno((int)fi_recv(e->ep, b->buf, SWR_HDR + SWR_FRAG,
@@ -164,10 +165,10 @@ int rtrs__ofi_swr_post_rx(struct fab_ep *e)
 
 	if (!e->swr)
 		return 0;
-	pthread_mutex_lock(&e->post_lock);
+	rtrs__lock(&e->post_lock);
 	for (unsigned i = 0; !ret && i < SWR_NRX; i++)
 		ret = repost_locked(e, &e->swr->rx[i]);
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	return ret;
 }
 
@@ -179,9 +180,9 @@ int rtrs__ofi_swr_recv(struct fab_ep *e, void *buf, size_t len,
 	ctx->rx_buf = buf;
 	ctx->rx_len = len;
 	ctx->rx_next = NULL;
-	pthread_mutex_lock(&e->post_lock);
+	rtrs__lock(&e->post_lock);
 	if (e->dead) {
-		pthread_mutex_unlock(&e->post_lock);
+		rtrs__unlock(&e->post_lock);
 		return -ENOTCONN;
 	}
 	if (s->crx_tail)
@@ -189,7 +190,7 @@ int rtrs__ofi_swr_recv(struct fab_ep *e, void *buf, size_t len,
 	else
 		s->crx = ctx;
 	s->crx_tail = ctx;
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	/* a frame may wait for it: have the CQ's reader deliver it */
 	if (atomic_load(&s->has_held))
 		ofi_want_tx(e);
@@ -201,14 +202,14 @@ static struct fab_opctx *crx_pop(struct fab_ep *e)
 	struct fab_swr *s = e->swr;
 	struct fab_opctx *c;
 
-	pthread_mutex_lock(&e->post_lock);
+	rtrs__lock(&e->post_lock);
 	c = s->crx;
 	if (c) {
 		s->crx = c->rx_next;
 		if (!s->crx)
 			s->crx_tail = NULL;
 	}
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	return c;
 }
 
@@ -250,6 +251,7 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 	size_t nfrag = total ? (total + SWR_FRAG - 1) / SWR_FRAG : 1;
 	size_t pos = 0, seg = 0, segoff = 0;
 
+	RTRS_ASSERT_HELD(&e->post_lock);
 	if (cnt + 1 > SWR_IOV_MAX || cnt + 1 > e->dom->caps.tx_iov_limit + 1)
 		return -FI_EINVAL;
 	if (nfrag > s->ntx)
@@ -358,9 +360,9 @@ void rtrs__ofi_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing)
 				     .err = c->err };
 		bool tell = c->err || (t->signal && t->user);
 
-		pthread_mutex_lock(&e->post_lock);
+		rtrs__lock(&e->post_lock);
 		s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
-		pthread_mutex_unlock(&e->post_lock);
+		rtrs__unlock(&e->post_lock);
 		/* an error still tells the owner its endpoint failed */
 		if (tell)
 			to_core(e, &u);
@@ -465,9 +467,9 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 			s->held_tail = NULL;
 			atomic_store(&s->has_held, false);
 		}
-		pthread_mutex_lock(&e->post_lock);
+		rtrs__lock(&e->post_lock);
 		ret = repost_locked(e, b);
-		pthread_mutex_unlock(&e->post_lock);
+		rtrs__unlock(&e->post_lock);
 		if (ret) {
 			struct fab_cqe u = { .flags = FAB_CQE_RECV, .err = ret };
 

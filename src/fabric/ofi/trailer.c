@@ -114,9 +114,9 @@ bool rtrs__ofi_trl_cqe(struct fab_ep *e, struct fab_cqe *c)
 		return true;
 	sl = &e->slots[(p - lo) / sizeof(*sl)];
 	c->ctx = sl->user;
-	pthread_mutex_lock(&e->post_lock);
+	rtrs__lock(&e->post_lock);
 	e->slot_free[e->nfree++] = (uint32_t)(sl - e->slots);
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	/* an error still tells the owner its endpoint failed */
 	return c->ctx || c->err;
 }
@@ -132,6 +132,7 @@ static ssize_t trl_post(struct fab_ep *e, const void *buf, size_t len,
 	struct fab_trl_slot *sl;
 	ssize_t r;
 
+	RTRS_ASSERT_HELD(&e->post_lock);
 	if (total <= e->dom->caps.inject_size && total <= TRL_INJECT_MAX) {
 		uint8_t tmp[TRL_INJECT_MAX];
 
@@ -179,6 +180,7 @@ int rtrs__ofi_trl_flush_locked(struct fab_ep *e)
 {
 	ssize_t r;
 
+	RTRS_ASSERT_HELD(&e->post_lock);
 	if (!e->trl_pending)
 		return 0;
 	r = trl_post(e, NULL, 0, NULL, e->trl, e->trl_ctx, e->trl_ctx != NULL);
@@ -191,10 +193,10 @@ int rtrs__ofi_trl_flush(struct fab_ep *e)
 {
 	int ret = 0;
 
-	pthread_mutex_lock(&e->post_lock);
+	rtrs__lock(&e->post_lock);
 	if (!e->dead)
 		ret = rtrs__ofi_trl_flush_locked(e);
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	return ret;
 }
 
@@ -219,8 +221,10 @@ ssize_t rtrs__ofi_trl_write(struct fab_ep *e, const struct iovec *iov,
 		.rma_iov_count = 1,
 		.context = ctx,
 	};
-	ssize_t r = fi_writemsg(e->ep, &m, 0);
+	ssize_t r;
 
+	RTRS_ASSERT_HELD(&e->post_lock);
+	r = fi_writemsg(e->ep, &m, 0);
 	if (r)
 		return r;
 	r = rtrs__ofi_trl_send(e, NULL, 0, NULL, true, imm, true, ctx, signal);

@@ -223,8 +223,8 @@ bool rtrs__ofi_busy_cq(struct fab_ep *e)
 {
 	bool busy;
 
-	pthread_mutex_lock(&e->post_lock);
+	rtrs__lock(&e->post_lock);
 	busy = rtrs__ofi_busy_fid(e->dom, &e->cq->fid, e->cq_ws);
-	pthread_mutex_unlock(&e->post_lock);
+	rtrs__unlock(&e->post_lock);
 	return busy;
 }
