@@ -31,7 +31,7 @@ elif [ "${1:-}" = lab ]; then
 	PKGS=(qemu-system-x86 busybox-static kmod cpio xz-utils gzip
 	      coreutils util-linux apt dpkg gcc-12 make libelf1 libssl3 zlib1g
 	      iproute2 rdma-core ibverbs-providers ibverbs-utils rdmacm-utils
-	      perftest librdmacm-dev libibverbs-dev libfabric-bin)
+	      perftest librdmacm-dev libibverbs-dev libfabric-bin nbd-client)
 fi
 
 # one dpkg-query for all: tests/rdma/lab.sh calls this on every prepare

@@ -72,8 +72,11 @@ static void run_conf(struct clt_req *r, const struct rtrs_req_ops *ops,
 static void path_inflight_put(struct clt_path *p)
 {
 	if (atomic_fetch_sub(&p->inflight, 1) == 1 &&
-	    atomic_load(&p->draining))
-		rtrs__clt_path_wake(p);
+	    atomic_load(&p->draining)) {
+		rtrs__lock(&p->lock);
+		pthread_cond_broadcast(&p->cond);
+		rtrs__unlock(&p->lock);
+	}
 }
 
 static bool complete_req(struct clt_req *r, int status, bool answered)
