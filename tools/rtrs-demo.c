@@ -88,19 +88,12 @@ static int run_server(const char *addr, const char *addr2, const char *prov,
 		usleep(20000);
 	rtrs_srv_get_stats(ctx, &st);
 	rtrs_srv_close(ctx);
-	printf("server: %llu writes (%.1f MiB), %llu reads (%.1f MiB), "
-	       "%llu malformed-input paths\n"
-	       "server: %llu requests executed, %llu retries answered from the "
-	       "stored status, %llu attached to a request in service, %llu late "
-	       "requests dropped, %llu paths closed by heartbeat\n",
-	       (unsigned long long)st.write_cnt, (double)st.write_bytes / 1048576,
-	       (unsigned long long)st.read_cnt, (double)st.read_bytes / 1048576,
-	       (unsigned long long)st.paths_closed_bad_input,
-	       (unsigned long long)st.executed,
-	       (unsigned long long)st.dup_answered,
-	       (unsigned long long)st.dup_attached,
-	       (unsigned long long)st.stale_dropped,
-	       (unsigned long long)st.hb_timeouts);
+	{
+		char b[RTRS_FMT_BUF];
+
+		rtrs_srv_stats_fmt(&st, b, sizeof(b), RTRS_FMT_LINE);
+		printf("server: %s\n", b);
+	}
 	return 0;
 }
 
@@ -312,7 +305,7 @@ int main(int argc, char **argv)
 	};
 	const char *prov = NULL, *host = "127.0.0.1", *host2 = "127.0.0.2";
 	const char *cutmode = "auto";
-	char paddr[2][160], listen2[160], pl[256];
+	char paddr[2][160], listen2[160], pl[256], fb[RTRS_FMT_BUF];
 	struct rtrs_path_addr pas[2];
 	bool use_ipt, was_cut = false, restored = false;
 	uint64_t failovers = 0, recon = 0, t_cut = 0;
@@ -454,22 +447,15 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&d.lock);
 	rtrs_clt_get_stats(s, &cs);
 	path_line(s, pl, sizeof(pl));
+	rtrs_path_info_fmt(NULL, fb, sizeof(fb), RTRS_FMT_LINE | RTRS_FMT_HEAD);
+	printf("client: %s\n", fb);
 	for (unsigned i = 0; i < 2; i++) {
 		struct rtrs_path_info in;
 
 		if (rtrs_clt_path_info(s, i, &in))
 			continue;
-		printf("client: path %u %s: %s, %llu writes %llu reads, %llu "
-		       "failovers onto it, %llu reconnects (%llu failed), %llu "
-		       "heartbeat timeouts, latency %.0f us\n", i, in.dst,
-		       rtrs_path_state_str(in.state),
-		       (unsigned long long)in.write_cnt,
-		       (unsigned long long)in.read_cnt,
-		       (unsigned long long)in.failovers,
-		       (unsigned long long)in.reconnects_ok,
-		       (unsigned long long)in.reconnects_failed,
-		       (unsigned long long)in.hb_timeouts,
-		       (double)in.cur_latency_ns / 1000.0);
+		rtrs_path_info_fmt(&in, fb, sizeof(fb), RTRS_FMT_LINE);
+		printf("client: %s\n", fb);
 		failovers += in.failovers;
 		if (i == 1)
 			recon = in.reconnects_ok;
@@ -480,12 +466,8 @@ int main(int argc, char **argv)
 	}
 	free(ios);
 	rtrs_clt_close(s);
-	printf("client: %llu writes (%.1f MiB), %llu reads (%.1f MiB), "
-	       "%llu errors, %llu completions off their CPU\n",
-	       (unsigned long long)cs.write_cnt, (double)cs.write_bytes / 1048576,
-	       (unsigned long long)cs.read_cnt, (double)cs.read_bytes / 1048576,
-	       (unsigned long long)cs.errors,
-	       (unsigned long long)cs.cpu_migration_from);
+	rtrs_clt_stats_fmt(&cs, fb, sizeof(fb), RTRS_FMT_LINE);
+	printf("client: %s\n", fb);
 	fflush(stdout);
 	kill(pid, SIGTERM);
 	waitpid(pid, &st, 0);

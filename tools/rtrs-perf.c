@@ -97,7 +97,7 @@ struct pending {
 static struct {
 	uint8_t *store;
 	uint64_t size;
-	_Atomic uint64_t sessions;
+	_Atomic uint64_t sessions;  /* link_ev CONNECTED, over the run */
 	bool resp_thread;
 	unsigned delay_us;          /* --delay-us: a slow backend */
 	struct rtrs_workq *wq;      /* --resp-thread: one thread */
@@ -346,22 +346,13 @@ static int server_main(int argc, char **argv)
 	/* close waits for every op to be answered: the worker still runs */
 	rtrs_srv_close(ctx);
 	rtrs__workq_stop(srv.wq);
-	fprintf(stderr,
-		"rtrs-perf server: reads %llu (%llu B) writes %llu (%llu B) "
-		"sessions %llu bad-input paths %llu hb-timeouts %llu "
-		"executed %llu dup-answered %llu dup-attached %llu "
-		"stale-dropped %llu paths-fenced %llu\n",
-		(unsigned long long)st.read_cnt, (unsigned long long)st.read_bytes,
-		(unsigned long long)st.write_cnt,
-		(unsigned long long)st.write_bytes,
-		(unsigned long long)atomic_load(&srv.sessions),
-		(unsigned long long)st.paths_closed_bad_input,
-		(unsigned long long)st.hb_timeouts,
-		(unsigned long long)st.executed,
-		(unsigned long long)st.dup_answered,
-		(unsigned long long)st.dup_attached,
-		(unsigned long long)st.stale_dropped,
-		(unsigned long long)st.paths_fenced);
+	{
+		char b[RTRS_FMT_BUF];
+
+		rtrs_srv_stats_fmt(&st, b, sizeof(b), RTRS_FMT_LINE);
+		fprintf(stderr, "rtrs-perf server: %s  sessions-connected %llu\n",
+			b, (unsigned long long)atomic_load(&srv.sessions));
+	}
 	munmap(srv.store, srv.size);
 	return 0;
 bad:
@@ -744,28 +735,20 @@ static void tl_tick(struct timeline *tl, uint64_t now)
 	tl->last_t = now;
 }
 
-/* "paths":[...] of the JSON summary: each path's state and counters. */
+/* "paths":[...] of the JSON summary: each path's state and counters
+ * (rtrs_path_info_fmt(), as rtrsctl --json shows a path). */
 static void print_paths_json(struct rtrs_clt_sess *s)
 {
 	bool first = true;
 
 	for (int i = 0; i < rtrs_clt_path_slots(s); i++) {
 		struct rtrs_path_info in;
+		char b[RTRS_FMT_BUF];
 
 		if (rtrs_clt_path_info(s, (unsigned)i, &in))
 			continue;
-		printf("%s{\"idx\":%u,\"dst\":\"%s\",\"state\":\"%s\","
-		       "\"failovers_in\":%llu,\"reconnects\":%llu,"
-		       "\"reconnects_failed\":%llu,\"hb_timeouts\":%llu,"
-		       "\"reads\":%llu,\"writes\":%llu}",
-		       first ? "" : ",", in.idx, in.dst,
-		       rtrs_path_state_str(in.state),
-		       (unsigned long long)in.failovers,
-		       (unsigned long long)in.reconnects_ok,
-		       (unsigned long long)in.reconnects_failed,
-		       (unsigned long long)in.hb_timeouts,
-		       (unsigned long long)in.read_cnt,
-		       (unsigned long long)in.write_cnt);
+		rtrs_path_info_fmt(&in, b, sizeof(b), RTRS_FMT_JSON);
+		printf("%s%s", first ? "" : ",", b);
 		first = false;
 	}
 }

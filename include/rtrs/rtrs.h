@@ -712,6 +712,47 @@ RTRS_API int rtrs_srv_sess_info(struct rtrs_srv_ctx *ctx, const char *name,
 RTRS_API int rtrs_srv_close_path(struct rtrs_srv_ctx *ctx, const char *name,
 				 uint32_t id);
 
+/* ------------------------------------------------------------------ */
+/* Formatting the counters                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * How rtrs_clt_stats_fmt(), rtrs_path_info_fmt() and rtrs_srv_stats_fmt()
+ * write (rtrs_clt_stats_fmt(3) shows each form):
+ *  RTRS_FMT_TEXT  "name: value" lines, each ending in '\n', under the
+ *                 kernel's sysfs names (rtrsctl(8) stats);
+ *  RTRS_FMT_JSON  one JSON object, no newline (rtrsctl --json);
+ *  RTRS_FMT_LINE  one line, no newline: "name value" pairs two spaces
+ *                 apart; for a path, one row of a table (rtrsctl list);
+ *  RTRS_FMT_HEAD  with RTRS_FMT_LINE, rtrs_path_info_fmt() only: the
+ *                 table's column titles (the struct may be NULL);
+ *  RTRS_FMT_OPEN  with RTRS_FMT_JSON: without the closing '}', for a
+ *                 caller that appends members of its own.
+ */
+#define RTRS_FMT_TEXT 0x0u
+#define RTRS_FMT_JSON 0x1u
+#define RTRS_FMT_LINE 0x2u
+#define RTRS_FMT_HEAD 0x4u
+#define RTRS_FMT_OPEN 0x8u
+/* A buffer this large holds any of the forms whole. */
+#define RTRS_FMT_BUF 4096
+
+/*
+ * Write the counters of @st (@in) into @buf, at most @len bytes with the
+ * terminating NUL, as snprintf(3) does: the return value is the length
+ * the whole output needs without its NUL; if it is @len or more, @buf
+ * holds a truncated, NUL-terminated prefix (@buf may be NULL when @len is
+ * 0). Errors: -EINVAL (@st or @in NULL, @buf NULL with @len > 0, an
+ * unknown flag or a combination other than those above). Pure: any
+ * thread, no lock, no allocation.
+ */
+RTRS_API int rtrs_clt_stats_fmt(const struct rtrs_clt_stats *st, char *buf,
+				size_t len, unsigned int flags);
+RTRS_API int rtrs_path_info_fmt(const struct rtrs_path_info *in, char *buf,
+				size_t len, unsigned int flags);
+RTRS_API int rtrs_srv_stats_fmt(const struct rtrs_srv_stats *st, char *buf,
+				size_t len, unsigned int flags);
+
 #ifdef __cplusplus
 }
 #endif

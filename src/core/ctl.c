@@ -118,157 +118,83 @@ static const char *clt_name(struct rtrs_clt_sess *s,
 	return buf;
 }
 
+/* @s, each line after @indent (the formatters' TEXT forms). */
+static void put_lines(FILE *f, const char *indent, const char *s)
+{
+	while (*s) {
+		size_t n = strcspn(s, "\n");
+
+		fprintf(f, "%s%.*s\n", indent, (int)n, s);
+		s += n + (s[n] == '\n');
+	}
+}
+
 /* A client session's own lines (dump_clt()). */
 static void dump_clt_head(FILE *f, struct rtrs_clt_sess *s, bool json,
 			  bool full)
 {
-	char name[RTRS_SESSNAME_MAX + 1];
+	char name[RTRS_SESSNAME_MAX + 1], b[RTRS_FMT_BUF], h[RTRS_FMT_BUF];
 	struct rtrs_clt_stats st;
 	int pol = rtrs_clt_get_policy(s);
 
 	clt_name(s, name);
 	rtrs_clt_get_stats(s, &st);
+	rtrs_clt_stats_fmt(&st, b, sizeof(b), json ? RTRS_FMT_JSON :
+			   full ? RTRS_FMT_TEXT : RTRS_FMT_LINE);
 	if (json) {
 		fprintf(f, "{\"name\":");
 		rtrs__ctl_json_str(f, name);
 		fprintf(f, ",\"mpath_policy\":\"%s\",\"max_reconnect_attempts\":%d,"
-			"\"stats\":{\"read_cnt\":%llu,\"read_bytes\":%llu,"
-			"\"write_cnt\":%llu,\"write_bytes\":%llu,\"errors\":%llu,"
-			"\"inflight\":%llu,\"failovers\":%llu,\"held\":%llu,"
-			"\"tx_backlog\":%llu,\"cpu_migration_from\":%llu,"
-			"\"cpu_migration_to\":%llu,\"paths\":%u,"
-			"\"paths_connected\":%u},\"paths\":[",
-			policy_name(pol), rtrs_clt_get_max_reconnect_attempts(s),
-			(unsigned long long)st.read_cnt,
-			(unsigned long long)st.read_bytes,
-			(unsigned long long)st.write_cnt,
-			(unsigned long long)st.write_bytes,
-			(unsigned long long)st.errors,
-			(unsigned long long)st.inflight,
-			(unsigned long long)st.failovers,
-			(unsigned long long)st.held,
-			(unsigned long long)st.tx_backlog,
-			(unsigned long long)st.cpu_migration_from,
-			(unsigned long long)st.cpu_migration_to, st.paths,
-			st.paths_connected);
+			"\"stats\":%s,\"paths\":[", policy_name(pol),
+			rtrs_clt_get_max_reconnect_attempts(s), b);
 	} else if (full) {
 		fprintf(f, "client session %s\n  mpath_policy: %s (%s: %d)\n"
-			"  max_reconnect_attempts: %d\n"
-			"  paths: %u (%u connected)\n"
-			"  rdma: %llu %llu %llu %llu %llu %llu\n"
-			"  errors: %llu  held: %llu  tx_backlog: %llu\n",
-			name, policy_name(pol),
+			"  max_reconnect_attempts: %d\n", name, policy_name(pol),
 			pol == 0 ? "RR" : pol == 1 ? "MI" : "ML", pol,
-			rtrs_clt_get_max_reconnect_attempts(s), st.paths,
-			st.paths_connected, (unsigned long long)st.read_cnt,
-			(unsigned long long)st.read_bytes,
-			(unsigned long long)st.write_cnt,
-			(unsigned long long)st.write_bytes,
-			(unsigned long long)st.inflight,
-			(unsigned long long)st.failovers,
-			(unsigned long long)st.errors,
-			(unsigned long long)st.held,
-			(unsigned long long)st.tx_backlog);
+			rtrs_clt_get_max_reconnect_attempts(s));
+		put_lines(f, "  ", b);
 	} else {
-		fprintf(f, "client %s  policy %s  paths %u/%u connected  "
-			"inflight %llu  failovers %llu\n", name,
-			policy_name(pol), st.paths_connected, st.paths,
-			(unsigned long long)st.inflight,
-			(unsigned long long)st.failovers);
-		fprintf(f, "  %-4s %-12s %-22s %-22s %10s %10s %8s %9s %7s %9s "
-			"%-14s %s\n",
-			"PATH", "STATE", "SRC", "DST", "READS", "WRITES",
-			"INFLIGHT", "FAILOVERS", "RECONN", "LAT_US", "PROV/DOMAIN",
-			"LOCAL");
+		rtrs_path_info_fmt(NULL, h, sizeof(h),
+				   RTRS_FMT_LINE | RTRS_FMT_HEAD);
+		fprintf(f, "client %s  policy %s  %s\n  %s %-14s %s\n", name,
+			policy_name(pol), b, h, "PROV/DOMAIN", "LOCAL");
 	}
 }
 
-/* One path of a client session (dump_clt()). */
-static void dump_clt_path(FILE *f, const struct rtrs_path_info *pin,
-			  const struct rtrs_path_link *pln, bool json,
+/* One path of a client session (dump_clt()): the formatter's form of its
+ * info, then its link. */
+static void dump_clt_path(FILE *f, const struct rtrs_path_info *in,
+			  const struct rtrs_path_link *ln, bool json,
 			  bool full, bool first)
 {
-	const struct rtrs_path_info in = *pin;
-	const struct rtrs_path_link ln = *pln;
+	char b[RTRS_FMT_BUF];
 
+	rtrs_path_info_fmt(in, b, sizeof(b),
+			   json ? RTRS_FMT_JSON | RTRS_FMT_OPEN :
+			   full ? RTRS_FMT_TEXT : RTRS_FMT_LINE);
 	if (json) {
-		fprintf(f, "%s{\"idx\":%u,\"state\":\"%s\",\"src_addr\":",
-			first ? "" : ",", in.idx,
-			rtrs_path_state_str(in.state));
-		rtrs__ctl_json_str(f, in.src);
-		fprintf(f, ",\"dst_addr\":");
-		rtrs__ctl_json_str(f, in.dst);
-		fprintf(f, ",\"read_cnt\":%llu,\"read_bytes\":%llu,"
-			"\"write_cnt\":%llu,\"write_bytes\":%llu,"
-			"\"inflight\":%llu,\"failover_cnt\":%llu,"
-			"\"reconnects_ok\":%llu,\"reconnects_failed\":%llu,"
-			"\"hb_timeouts\":%llu,\"cur_latency_ns\":%llu,"
-			"\"cpu_migration_from\":%llu,"
-			"\"cpu_migration_to\":%llu,\"provider\":",
-			(unsigned long long)in.read_cnt,
-			(unsigned long long)in.read_bytes,
-			(unsigned long long)in.write_cnt,
-			(unsigned long long)in.write_bytes,
-			(unsigned long long)in.inflight,
-			(unsigned long long)in.failovers,
-			(unsigned long long)in.reconnects_ok,
-			(unsigned long long)in.reconnects_failed,
-			(unsigned long long)in.hb_timeouts,
-			(unsigned long long)in.cur_latency_ns,
-			(unsigned long long)in.cpu_migration_from,
-			(unsigned long long)in.cpu_migration_to);
-		rtrs__ctl_json_str(f, ln.provider);
+		fprintf(f, "%s%s,\"provider\":", first ? "" : ",", b);
+		rtrs__ctl_json_str(f, ln->provider);
 		fprintf(f, ",\"hca_name\":");
-		rtrs__ctl_json_str(f, ln.domain);
+		rtrs__ctl_json_str(f, ln->domain);
 		fprintf(f, ",\"src_resolved\":");
-		rtrs__ctl_json_str(f, ln.src_resolved);
+		rtrs__ctl_json_str(f, ln->src_resolved);
 		fputc('}', f);
 	} else if (full) {
 		/* the kernel's sysfs file names and formats */
-		fprintf(f, "  path %u\n    state: %s\n    src_addr: %s\n"
-			"    dst_addr: %s\n"
-			"    stats/rdma: %llu %llu %llu %llu %llu %llu\n"
-			"    stats/reconnects: %llu %llu\n"
-			"    stats/cpu_migration_from: %llu\n"
-			"    stats/cpu_migration_to: %llu\n"
-			"    hb_timeouts: %llu\n"
-			"    cur_latency: %llu ns\n"
-			"    provider: %s\n    hca_name: %s\n"
-			"    src_resolved: %s\n", in.idx,
-			rtrs_path_state_str(in.state),
-			*in.src ? in.src : "-", in.dst,
-			(unsigned long long)in.read_cnt,
-			(unsigned long long)in.read_bytes,
-			(unsigned long long)in.write_cnt,
-			(unsigned long long)in.write_bytes,
-			(unsigned long long)in.inflight,
-			(unsigned long long)in.failovers,
-			(unsigned long long)in.reconnects_ok,
-			(unsigned long long)in.reconnects_failed,
-			(unsigned long long)in.cpu_migration_from,
-			(unsigned long long)in.cpu_migration_to,
-			(unsigned long long)in.hb_timeouts,
-			(unsigned long long)in.cur_latency_ns,
-			*ln.provider ? ln.provider : "-",
-			*ln.domain ? ln.domain : "-",
-			*ln.src_resolved ? ln.src_resolved : "-");
+		fprintf(f, "  path %u\n", in->idx);
+		put_lines(f, "    ", b);
+		fprintf(f, "    provider: %s\n    hca_name: %s\n"
+			"    src_resolved: %s\n",
+			*ln->provider ? ln->provider : "-",
+			*ln->domain ? ln->domain : "-",
+			*ln->src_resolved ? ln->src_resolved : "-");
 	} else {
-		char pd[sizeof(ln.provider) + sizeof(ln.domain)];
+		char pd[sizeof(ln->provider) + sizeof(ln->domain)];
 
-		snprintf(pd, sizeof(pd), "%s/%s", ln.provider,
-			 ln.domain);
-		fprintf(f, "  %-4u %-12s %-22s %-22s %10llu %10llu %8llu "
-			"%9llu %3llu/%-3llu %9.1f %-14s %s\n", in.idx,
-			rtrs_path_state_str(in.state),
-			*in.src ? in.src : "-", in.dst,
-			(unsigned long long)in.read_cnt,
-			(unsigned long long)in.write_cnt,
-			(unsigned long long)in.inflight,
-			(unsigned long long)in.failovers,
-			(unsigned long long)in.reconnects_ok,
-			(unsigned long long)in.reconnects_failed,
-			in.cur_latency_ns / 1000.0, pd,
-			*ln.src_resolved ? ln.src_resolved : "-");
+		snprintf(pd, sizeof(pd), "%s/%s", ln->provider, ln->domain);
+		fprintf(f, "  %s %-14s %s\n", b, pd,
+			*ln->src_resolved ? ln->src_resolved : "-");
 	}
 }
 
@@ -298,7 +224,7 @@ static void dump_srv_head(FILE *f, struct rtrs_srv_ctx *ctx, bool json,
 {
 	struct rtrs_srv_stats st;
 	struct rtrs_srv_limit_stats ls = { .size = sizeof(ls) };
-	char addr[160];
+	char addr[160], b[RTRS_FMT_BUF];
 	int ret;
 
 	if (json)
@@ -322,28 +248,15 @@ static void dump_srv_head(FILE *f, struct rtrs_srv_ctx *ctx, bool json,
 		return;
 	rtrs_srv_get_stats(ctx, &st);
 	rtrs_srv_get_limit_stats(ctx, &ls);
-	fprintf(f, json ? "],\"stats\":{\"read_cnt\":%llu,\"read_bytes\":%llu,"
-		"\"write_cnt\":%llu,\"write_bytes\":%llu,\"executed\":%llu,"
-		"\"dup_answered\":%llu,\"dup_attached\":%llu,"
-		"\"stale_dropped\":%llu,\"paths_fenced\":%llu,"
-		"\"hb_timeouts\":%llu,\"paths_closed_bad_input\":%llu,"
-		"\"sessions_open\":%llu,"
-		: "\n  rdma: %llu %llu %llu %llu\n  executed %llu  "
-		"dup_answered %llu  dup_attached %llu  stale_dropped %llu  "
-		"paths_fenced %llu  hb_timeouts %llu  bad_input %llu"
-		"  sessions_open %llu\n",
-		(unsigned long long)st.read_cnt,
-		(unsigned long long)st.read_bytes,
-		(unsigned long long)st.write_cnt,
-		(unsigned long long)st.write_bytes,
-		(unsigned long long)st.executed,
-		(unsigned long long)st.dup_answered,
-		(unsigned long long)st.dup_attached,
-		(unsigned long long)st.stale_dropped,
-		(unsigned long long)st.paths_fenced,
-		(unsigned long long)st.hb_timeouts,
-		(unsigned long long)st.paths_closed_bad_input,
-		(unsigned long long)st.sessions);
+	rtrs_srv_stats_fmt(&st, b, sizeof(b),
+			   json ? RTRS_FMT_JSON | RTRS_FMT_OPEN : RTRS_FMT_TEXT);
+	if (json) {
+		fprintf(f, "],\"stats\":%s,", b);
+	} else {
+		fputc('\n', f);
+		put_lines(f, "  ", b);
+	}
+	/* what the limits did (struct rtrs_srv_limit_stats) */
 	fprintf(f, json ? "\"handshake_timeouts\":%llu,"
 		"\"refused_sessions\":%llu,\"refused_paths\":%llu,"
 		"\"refused_conns\":%llu,\"refused_pending\":%llu,"
@@ -359,8 +272,6 @@ static void dump_srv_head(FILE *f, struct rtrs_srv_ctx *ctx, bool json,
 		(unsigned long long)ls.accept_shed,
 		(unsigned long long)ls.pending,
 		(unsigned long long)ls.conns);
-	if (!json)
-		fprintf(f, "  sessions %u\n", (unsigned)st.sessions);
 }
 
 static void dump_srv_sess(FILE *f, const struct rtrs_srv_sess_info *s,

@@ -57,7 +57,7 @@ check "IOs done ($(num ios "$j"))" [ "$(num ios "$j")" -gt 0 ]
 check "0 errors" [ "$(num errors "$j")" = 0 ]
 check "0 verify errors" [ "$(num verify_errors "$j")" = 0 ]
 check "requests failed over ($(num failovers "$j"))" [ "$(num failovers "$j")" -ge 1 ]
-check "path 0 reconnected ($(num reconnects "$p0"))" [ "$(num reconnects "$p0")" -ge 1 ]
+check "path 0 reconnected ($(num reconnects_ok "$p0"))" [ "$(num reconnects_ok "$p0")" -ge 1 ]
 check "path 0 connected at the end ($(str state "$p0"))" [ "$(str state "$p0")" = connected ]
 [ "$fail" -eq 0 ] || grep -v IOPS "$work/clt.err" | tail -20
 echo "$pass passed, $fail failed"
