@@ -85,9 +85,9 @@ run_case() {
 	wait "$cpid"
 	rc=$?
 	j=$(tail -1 "$out")
-	e=$(grep -o '"errors":[0-9]*' <<<"$j" | grep -o '[0-9]*$')
-	v=$(grep -o '"verify_errors":[0-9]*' <<<"$j" | grep -o '[0-9]*$')
-	f=$(grep -o '"failovers":[0-9]*' <<<"$j" | grep -o '[0-9]*$')
+	e=$(grep -o '"errors":[0-9]*' <<<"$j" | head -1 | grep -o '[0-9]*$')
+	v=$(grep -o '"verify_errors":[0-9]*' <<<"$j" | head -1 | grep -o '[0-9]*$')
+	f=$(grep -o '"failovers":[0-9]*' <<<"$j" | head -1 | grep -o '[0-9]*$')
 	last=$(tail -1 "$tl")
 	echo "$name: exit $rc, errors ${e:-?}, verify errors ${v:-?}, failovers ${f:-?}, last row: $last"
 	[ "$rc" -eq 0 ] && ok || { bad "$name: client exit $rc"; cat "$work/$name.err" >&2; }
