@@ -632,8 +632,9 @@ RTRS_API int rtrs_srv_get_queue_depth(struct rtrs_srv_sess *sess);
 struct rtrs_srv_stats {
 	uint64_t read_cnt, read_bytes;
 	uint64_t write_cnt, write_bytes;
-	uint64_t sessions;         /* established sessions: a path's info
-				      exchange was accepted (no refused ones) */
+	uint64_t sessions;         /* a gauge: sessions open now whose info
+				      exchange was accepted on a path (no
+				      refused ones); 0 once all have gone */
 	uint64_t paths_closed_bad_input; /* paths dropped for malformed input */
 	/* fencing, see rtrs(7) "Never twice" */
 	uint64_t executed;         /* requests handed to rdma_ev */
