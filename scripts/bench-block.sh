@@ -70,11 +70,12 @@ our_server() {   # PORT (one per device: rdma_cm may hold a port a while)
 		{ say "rnbd-server: $(cat "$W/srv.err")"; return 1; }
 }
 
-# ---- each device: up (prints its path) and down
+# ---- each device: up (sets DEV; no subshell, so that the servers' pids
+# stay this shell's for the teardown) and down
 up_ublk() {
 	[ -e /dev/ublk-control ] || lab-modules ublk > /dev/null || return 1
 	our_server 7100 || return 1
-	"$cli" map -s "$srv:7100" -d disk --provider verbs --session bb-ublk
+	DEV=$("$cli" map -s "$srv:7100" -d disk --provider verbs --session bb-ublk)
 }
 down_ublk() {
 	for f in "$RNBD_RUN_DIR"/ublkb*; do
@@ -94,7 +95,7 @@ up_rnbd() {
 	local d=""
 	wait_for 30 eval 'd=$(compgen -G "/sys/block/rnbd*" | head -1) && [ -b "/dev/${d##*/}" ]' ||
 		return 1
-	echo "/dev/${d##*/}"
+	DEV=/dev/${d##*/}
 }
 down_rnbd() {
 	local d
@@ -120,7 +121,7 @@ up_nvme() {
 		return 1
 	wait_for 30 eval 'c=$(grep -l "^bench$" /sys/class/nvme/nvme*/subsysnqn | head -1) && compgen -G "/dev/$(basename "$(dirname "$c")")n1" > /dev/null' ||
 		return 1
-	echo "/dev/$(basename "$(dirname "$c")")n1"
+	DEV=/dev/$(basename "$(dirname "$c")")n1
 }
 down_nvme() {
 	local c
@@ -143,12 +144,12 @@ up_nbd() {
 	wait_for 30 test -S "$W/nbd.sock" || return 1
 	nbd-client -unix "$W/nbd.sock" /dev/nbd0 -N "" > "$W/nbdc.log" 2>&1 ||
 		{ say "nbd-client: $(cat "$W/nbdc.log")"; return 1; }
-	echo /dev/nbd0
+	DEV=/dev/nbd0
 }
 down_nbd() {
 	nbd-client -d /dev/nbd0 > /dev/null 2>&1
 }
-up_local() { echo "$loop"; }
+up_local() { DEV=$loop; }
 down_local() { :; }
 
 teardown() {
@@ -181,8 +182,17 @@ echo "device,row,iops,mib_s,p50_us,p99_us" > "$W/res.csv"
 for d in $devs; do
 	say "$d: up"
 	cur=$d
-	dev=$("up_$d") && [ -b "$dev" ] || { say "$d: not available, skipped"; teardown; continue; }
+	DEV=""
+	"up_$d" && [ -b "$DEV" ] || { say "$d: not available, skipped"; teardown; continue; }
+	dev=$DEV
 	say "$d: $dev"
+	if ! dd if="$dev" of=/dev/null bs=4k count=1 iflag=direct status=none; then
+		say "$d: reading $dev fails: skipped"
+		tail -5 "$W/nbdkit.log" "$W/srv.err" 2>/dev/null >&2
+		dmesg | tail -5 >&2
+		teardown
+		continue
+	fi
 	for r in $rows; do
 		# shellcheck disable=SC2046
 		timeout -k 5 $((secs + 60)) \
@@ -197,7 +207,11 @@ for d in $devs; do
 			cur=""
 			break
 		fi
-		[ $rc -eq 0 ] || { say "$d $r: fio failed: $(tail -3 "$W/fio.err")"; continue; }
+		if [ $rc -ne 0 ]; then
+			say "$d $r: fio failed: $(tail -3 "$W/fio.err")"
+			[ "$d" = nbd ] && tail -5 "$W/nbdkit.log" >&2
+			continue
+		fi
 		python3 - "$W/$d-$r.json" "$d" "$r" >> "$W/res.csv" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]
