@@ -153,12 +153,12 @@ static int dom_resolve_dev(struct fab_dom *d)
 	}
 	if (rdma_resolve_addr(id, d->has_src ? (struct sockaddr *)&d->src : NULL,
 			      (struct sockaddr *)&d->dst, RD_RESOLVE_MS)) {
-		ret = -errno;
+		ret = errno == ENOMEM ? -ENOMEM : -ENODATA;
 		goto out_id;
 	}
 	ret = rtrs__rd_wait_event(ch, RD_RESOLVE_MS + 1000);
 	if (ret != RDMA_CM_EVENT_ADDR_RESOLVED) {
-		ret = ret < 0 && ret != -ETIMEDOUT ? ret : -ENODATA;
+		ret = -ENODATA;         /* no RDMA device reaches it */
 		goto out_id;
 	}
 	d->verbs = id->verbs;
