@@ -57,6 +57,10 @@ else
 	else
 		ok "rxe: every endpoint closed with its flushed completions"
 	fi
+	# an ASan build (build/asan/tools/rtrs-perf): nothing reported
+	if grep -q 'Sanitizer' "$work/srv.out" "$work/clt.err"; then
+		ko "rxe: sanitizer report: $(grep -h -A3 'Sanitizer' "$work/srv.out" "$work/clt.err" | head -8)"
+	fi
 fi
 
 # iWARP: not in this slice (no immediate data): refused, not hung

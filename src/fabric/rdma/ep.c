@@ -39,7 +39,7 @@ static int qp_setup(struct fab_ep *e, struct rdma_cm_id *id)
 	struct ibv_qp_init_attr a = {
 		.qp_type = IBV_QPT_RC,
 		.cap = { .max_send_wr = RD_SQ_DEPTH + 1,  /* + the marker */
-			 .max_recv_wr = RD_RQ_DEPTH + 1,
+			 .max_recv_wr = RD_RQ_DEPTH,
 			 .max_send_sge = (uint32_t)d->caps.tx_iov_limit,
 			 .max_recv_sge = 1 },
 	};
@@ -53,7 +53,7 @@ static int qp_setup(struct fab_ep *e, struct rdma_cm_id *id)
 	fl = fcntl(e->cch->fd, F_GETFL);
 	if (fl < 0 || fcntl(e->cch->fd, F_SETFL, fl | O_NONBLOCK))
 		return -errno;
-	e->cq = ibv_create_cq(id->verbs, RD_SQ_DEPTH + RD_RQ_DEPTH + 2, e,
+	e->cq = ibv_create_cq(id->verbs, RD_SQ_DEPTH + RD_RQ_DEPTH + 1, e,
 			      e->cch, 0);
 	if (!e->cq)
 		return -errno;

@@ -124,10 +124,6 @@ static void one_wc(struct fab_ep *e, const struct ibv_wc *wc)
 		e->sq_drained = true;
 		return;
 	}
-	if (wc->wr_id == RD_WR_DRAIN_RQ) {
-		e->rq_drained = true;
-		return;
-	}
 	if (wc->wr_id & RD_WR_SQ) {
 		struct rd_slot s;
 
@@ -190,12 +186,16 @@ static void tx_ready(struct fab_ep *e)
 
 /* ---- closing ---- */
 
-/* Queue pair to error, then a marker behind everything on each queue:
- * their flushed completions come last. */
+/* Queue pair to error, then a marker send behind everything on the send
+ * queue: its flush comes last there. The receive queue needs none: every
+ * receive posted is counted (rq_out) and completes once, flushed or not.
+ * (A marker receive would not do on rxe: its user-space provider posts
+ * receives without entering the kernel, and the responder flushes a
+ * queue pair in error only when something runs it; a receive posted
+ * after the transition stays until the QP is destroyed.) */
 static void close_start(struct fab_ep *e)
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_ERR };
-	struct ibv_recv_wr rw = { .wr_id = RD_WR_DRAIN_RQ }, *brw;
 	struct ibv_send_wr sw = { .wr_id = RD_WR_DRAIN_SQ,
 				  .opcode = IBV_WR_SEND,
 				  .send_flags = IBV_SEND_SIGNALED }, *bsw;
@@ -207,32 +207,32 @@ static void close_start(struct fab_ep *e)
 	if (e->connected)
 		rdma_disconnect(e->id);
 	if (!e->id->qp) {
-		e->sq_drained = e->rq_drained = true;
+		e->sq_drained = true;
 		return;
 	}
 	ibv_modify_qp(e->id->qp, &a, IBV_QP_STATE);
-	if (ibv_post_recv(e->id->qp, &rw, &brw))
-		e->rq_drained = true;   /* CLOSE_WAIT_MS bounds the wait */
 	if (ibv_post_send(e->id->qp, &sw, &bsw))
-		e->sq_drained = true;
+		e->sq_drained = true;   /* CLOSE_WAIT_MS bounds the wait */
 }
 
-/* Once the markers are back: every completion handed back, closed()
- * run, @e freed. */
+/* Once the marker is back and every receive completed: every completion
+ * handed back, closed() run, @e freed. */
 static void close_step(struct fab_ep *e)
 {
+	unsigned rq;
 	bool late;
 
 	drain_cq(e);
+	rq = atomic_load(&e->rq_out);
 	late = rtrs_now_ms() >= e->close_by_ms;
-	if (!(e->sq_drained && e->rq_drained &&
-	      atomic_load(&e->rq_out) == 0) && !late)
+	if (!(e->sq_drained && rq == 0) && !late)
 		return;
 	if (late)
-		rtrs_warn("rdma: closing an endpoint: %u receives never "
-			  "flushed", atomic_load(&e->rq_out));
-	epoll_ctl(eng.epfd, EPOLL_CTL_DEL, e->cch->fd, NULL);
+		rtrs_warn("rdma: closing an endpoint: %s%u receives never "
+			  "flushed", e->sq_drained ? "" : "the send queue and ",
+			  rq);
 	rtrs_list_del(&e->node);
+	epoll_ctl(eng.epfd, EPOLL_CTL_DEL, e->cch->fd, NULL);
 	e->ops->closed(e->ctx);
 	rtrs__rd_ep_destroy(e);
 }

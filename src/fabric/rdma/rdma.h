@@ -49,9 +49,8 @@
 #define RD_REJ_PRIV 148         /* REJ */
 #define RD_SWEEP_MS 100
 /* a send ring slot's wr_id: (index << 2) | 1; receives: the context
- * pointer (8-byte aligned); the close's drain markers: */
+ * pointer (8-byte aligned); the close's drain marker: */
 #define RD_WR_SQ 1u
-#define RD_WR_DRAIN_RQ 2u
 #define RD_WR_DRAIN_SQ 3u
 
 struct fab_dom {
@@ -102,7 +101,7 @@ struct fab_ep {
 	_Atomic bool want_tx;
 	_Atomic bool fault_down;
 	bool connected;                 /* loop thread */
-	bool sq_drained, rq_drained;    /* loop thread, while closing */
+	bool sq_drained;                /* loop thread, while closing */
 	uint64_t close_by_ms;           /* loop thread, while closing */
 	int cq_tag;                     /* the epoll cookie's address */
 };
