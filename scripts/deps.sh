@@ -11,8 +11,9 @@ set -euo pipefail
 PKGS=(cmake ninja-build pkg-config gcc libfabric-dev libfabric-bin
       libcmocka-dev iproute2 iptables procps valgrind liburing-dev
       nbdkit nbdkit-plugin-dev qemu-utils libnbd-bin fuse3 fuse2fs e2fsprogs
-      fio dpkg-dev linux-libc-dev)
-# (linux-libc-dev: <linux/ublk_cmd.h> for `rnbd map`, Linux >= 6.0's uapi)
+      fio dpkg-dev linux-libc-dev librdmacm-dev libibverbs-dev)
+# (linux-libc-dev: <linux/ublk_cmd.h> for `rnbd map`, Linux >= 6.0's uapi;
+# librdmacm-dev, libibverbs-dev: the rdma backend, src/fabric/rdma/)
 # `deps.sh plot`: only what scripts/plot-timeline needs; `deps.sh bench`:
 # what scripts/bench-rnbd.sh needs on top of the build's packages
 if [ "${1:-}" = plot ]; then

@@ -175,7 +175,8 @@ RTRS_API void rtrs_clt_attr_init(struct rtrs_clt_attr *attr);
  * destination and source host), -E2BIG (more than RTRS_MAX_PATHS), -ENOMEM,
  * -ETIMEDOUT, -ECONNREFUSED, -EPERM (the server has the name in use by
  * another session), -EPROTO (the server spoke an incompatible protocol),
- * -EHOSTUNREACH/-ENETUNREACH, -ENODATA (provider not available for that
+ * -EHOSTUNREACH/-ENETUNREACH, -ENODEV (provider "rdma": this host has no
+ * RDMA device), -ENODATA (provider not available for that
  * address, or a host name that does not resolve).
  */
 RTRS_API int rtrs_clt_open(const char *sessname, const struct rtrs_path_addr *paths,
@@ -469,7 +470,8 @@ RTRS_API void rtrs_srv_attr_init(struct rtrs_srv_attr *attr);
  * immediate; an address that is not "host:port" with an IPv4 or IPv6
  * address or a host name), -EADDRINUSE, -EADDRNOTAVAIL (not an address of
  * this host), -ENODATA (the provider cannot listen there, or a host name
- * that does not resolve), -ENOMEM.
+ * that does not resolve), -ENODEV (provider "rdma": this host has no RDMA
+ * device), -ENOMEM.
  */
 RTRS_API int rtrs_srv_open(const char *const *addrs, size_t naddrs,
 		  const struct rtrs_srv_attr *attr, struct rtrs_srv_ctx **out);

@@ -9,10 +9,12 @@
 #include "fabric.h"
 
 extern const struct rtrs__fab_ops rtrs__ofi_ops;
+extern const struct rtrs__fab_ops rtrs__rd_ops;
 
-/* The default backend first. */
+/* The default backend first; then rdma-core, for the name "rdma". */
 static const struct rtrs__fab_ops *const backends[] = {
 	&rtrs__ofi_ops,
+	&rtrs__rd_ops,
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))

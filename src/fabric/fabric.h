@@ -4,7 +4,9 @@
  * connected message endpoints, listeners, memory registrations, posting
  * of sends/receives/RMA writes, and library-owned progress threads. A
  * backend implements it (struct rtrs__fab_ops below): the libfabric one
- * in src/fabric/ofi/ (FI_EP_MSG), the only code that includes libfabric.
+ * in src/fabric/ofi/ (FI_EP_MSG), the only code that includes libfabric,
+ * and the rdma-core one in src/fabric/rdma/ (provider "rdma"), the only
+ * code that includes librdmacm and libibverbs.
  * No backend type or constant crosses this header; errors are -errno.
  * Backend-neutral here: fabric.c (picking a backend), fault.c (fault
  * injection), spin.c (busy-polling).
@@ -158,7 +160,7 @@ struct fab_pep_ops {
  * fabric.c picks the backend for a domain by provider name: the backend
  * whose .prov is that name, else the default one (.prov NULL): the
  * libfabric backend, which serves every libfabric provider (tcp, net,
- * verbs, ...). A later backend (rdma-core) takes the name "rdma".
+ * verbs, ...). The rdma-core backend takes the name "rdma".
  *
  * What each op may do: "blocks" (may sleep, e.g. in the provider or on a
  * loop), or "never blocks" (at most a short mutex); which threads may
