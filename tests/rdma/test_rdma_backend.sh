@@ -38,7 +38,7 @@ else
 			--json 2> "$work/clt.err")
 		rc=$?
 		ios=$(num ios "$j") e=$(num errors "$j") v=$(num verify_errors "$j")
-		rd=$(num reads "$j") wr=$(num writes "$j") dw=$(($(pkts "$LAB_RXE_LINK") - w0))
+		rd=$(num read_cnt "$j") wr=$(num write_cnt "$j") dw=$(($(pkts "$LAB_RXE_LINK") - w0))
 		want_rd=1
 		[ "$rw" = write ] && want_rd=0
 		if [ "$rc" -eq 0 ] && [ "${ios:-0}" -gt 0 ] && [ "$e" = 0 ] &&

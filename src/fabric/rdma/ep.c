@@ -170,9 +170,11 @@ static int priv_len(const void *data, size_t len, size_t max)
 	return (int)(len < max ? len : max);
 }
 
-int rtrs__rd_ep_connect(struct fab_ep *e, const void *data, size_t len)
+/* rdma_connect() (@accept false) or rdma_accept() with @data */
+static int ep_conn(struct fab_ep *e, const void *data, size_t len,
+		   bool accept)
 {
-	int n = priv_len(data, len, RD_CONN_PRIV);
+	int n = priv_len(data, len, accept ? RD_ACC_PRIV : RD_CONN_PRIV);
 	struct rdma_conn_param p = { .private_data = data,
 				     .retry_count = 7, .rnr_retry_count = 7 };
 
@@ -181,21 +183,19 @@ int rtrs__rd_ep_connect(struct fab_ep *e, const void *data, size_t len)
 	p.private_data_len = (uint8_t)n;
 	if (atomic_load(&e->closing))
 		return -ENOTCONN;
+	if (accept)
+		return rdma_accept(e->id, &p) ? -errno : 0;
 	return rdma_connect(e->id, &p) ? -errno : 0;
+}
+
+int rtrs__rd_ep_connect(struct fab_ep *e, const void *data, size_t len)
+{
+	return ep_conn(e, data, len, false);
 }
 
 int rtrs__rd_ep_accept(struct fab_ep *e, const void *data, size_t len)
 {
-	int n = priv_len(data, len, RD_ACC_PRIV);
-	struct rdma_conn_param p = { .private_data = data,
-				     .retry_count = 7, .rnr_retry_count = 7 };
-
-	if (n < 0)
-		return n;
-	p.private_data_len = (uint8_t)n;
-	if (atomic_load(&e->closing))
-		return -ENOTCONN;
-	return rdma_accept(e->id, &p) ? -errno : 0;
+	return ep_conn(e, data, len, true);
 }
 
 int rtrs__rd_reject(struct fab_pep *pep, struct fab_connreq *req,
