@@ -323,7 +323,8 @@ static int serve(const struct rnbd_map_opts *o, int ctrl_fd, int ready_fd)
 	/* before any thread starts: all of them inherit it */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	/* a queue per IO connection: --queues sets both */
+	/* a queue per IO connection: --queues (1 to QUEUES_MAX, rnbd.c)
+	 * sets both */
 	m->nq = o->queues ? o->queues
 			  : attr.io_cons ? attr.io_cons : online_cpus();
 	if (m->nq > QUEUES_MAX)

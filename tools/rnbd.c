@@ -405,7 +405,7 @@ int main(int argc, char **argv)
 		case 400: auth.key_file = optarg; break;
 		case 401: auth.identity = optarg; break;
 		case 402:
-			if (parse_u64(optarg, &npt) || !npt || npt > 4096)
+			if (parse_u64(optarg, &npt) || !npt || npt > 16)
 				goto bad;
 			queues = (unsigned)npt;
 			break;

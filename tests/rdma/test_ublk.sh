@@ -85,7 +85,9 @@ if [ "$mode" = nokernel ]; then
 	kill "$zpar" 2>/dev/null; wait "$zpar" 2>/dev/null
 	rm -f "$RNBD_RUN_DIR/rnbd" "$RNBD_RUN_DIR/list"
 	[ "$("$cli" list-mapped --json)" = "[]" ] || { echo "FAIL: list-mapped after unmap"; fail=1; }
-	for a in "unmap" "unmap /dev/sda" "list-mapped --bogus" "map -s 127.0.0.1:1"; do
+	for a in "unmap" "unmap /dev/sda" "list-mapped --bogus" "map -s 127.0.0.1:1" \
+		 "map -s 127.0.0.1:1 -d disk --queues 0" \
+		 "map -s 127.0.0.1:1 -d disk --queues 17"; do
 		# shellcheck disable=SC2086
 		"$cli" $a 2>/dev/null; rc=$?
 		[ $rc -eq 2 ] || { echo "FAIL: rnbd $a: exit $rc, not a usage error"; fail=1; }
