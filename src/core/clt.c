@@ -386,10 +386,7 @@ int rtrs_clt_get_sess_name(struct rtrs_clt_sess *s, char *buf, size_t len)
 {
 	if (!s || !buf)
 		return -EINVAL;
-	if (strlen(s->name) >= len)
-		return -ENOSPC;
-	strcpy(buf, s->name);
-	return 0;
+	return rtrs__str_out(buf, len, s->name);
 }
 
 int rtrs_clt_get_stats(struct rtrs_clt_sess *s, struct rtrs_clt_stats *st)

@@ -45,10 +45,8 @@ int rtrs_srv_sess_identity(struct rtrs_srv_sess *s, char *buf, size_t len)
 	srv_lock(ctx);
 	if (!s->identity[0])
 		ret = -ENOENT;
-	else if (strlen(s->identity) >= len)
-		ret = -ENOSPC;
 	else
-		strcpy(buf, s->identity);
+		ret = rtrs__str_out(buf, len, s->identity);
 	srv_unlock(ctx);
 	return ret;
 }
@@ -57,10 +55,7 @@ int rtrs_srv_get_sess_name(struct rtrs_srv_sess *s, char *buf, size_t len)
 {
 	if (!s || !buf)
 		return -EINVAL;
-	if (strlen(s->name) >= len)
-		return -ENOSPC;
-	strcpy(buf, s->name);
-	return 0;
+	return rtrs__str_out(buf, len, s->name);
 }
 
 int rtrs_srv_get_queue_depth(struct rtrs_srv_sess *s)

@@ -96,6 +96,16 @@ uint32_t rtrs__random_u32(void)
 	return pool[--left];
 }
 
+int rtrs__str_out(char *buf, size_t len, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= len)
+		return -ENOSPC;
+	memcpy(buf, s, n + 1);
+	return 0;
+}
+
 unsigned rtrs__ncpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -128,6 +128,10 @@ uint32_t rtrs__random_u32(void);
 /* Online CPUs, at least 1. */
 unsigned rtrs__ncpus(void);
 
+/* Copy the string @s with its NUL into @buf of @len bytes: 0, or -ENOSPC
+ * (and @buf untouched) when it does not fit. */
+int rtrs__str_out(char *buf, size_t len, const char *s);
+
 /* The runnable threads of the machine, the reader included: the R of the
  * fourth field ("R/T") of /proc/loadavg's text @s. Returns R (>= 0) or
  * -EINVAL if @s does not have that form. */
