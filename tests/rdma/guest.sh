@@ -71,7 +71,13 @@ run insmod "$LAB_MODULES/siw.ko"
 #    NIC (routes stay when only the carrier goes); no peer-form address,
 #    whose GID would be the peer's (roce_gid_mgmt takes ifa_address);
 #  - what this host sends to the lab's nets looks up the main table, else
-#    is unreachable, before the local table: nothing falls back to lo.
+#    is unreachable, before the local table: nothing falls back to lo;
+#  - fixed MACs and permanent neighbour entries, no ARP: the kernel's
+#    address resolution (6.1 drivers/infiniband/core/addr.c) loses the
+#    wake-up when the ARP answer comes back inside neigh_event_send(), as
+#    it does over veth, and then waits for its timeout: the kernel's RTRS
+#    client took 18-30 s to connect (rtrs_client "init_conns() failed:
+#    err=-110" at its 30 s), with these entries 0.4 s.
 export LAB_RXE_SRV=192.168.77.1 LAB_RXE_CLT=192.168.77.2
 export LAB_SIW_SRV=192.168.78.1 LAB_SIW_CLT=192.168.78.2
 export LAB_RXE_LINK=vrxe1 LAB_RXE_LINK_SRV=vrxe0
@@ -86,8 +92,9 @@ for k in all default; do
 done
 wire() {       # NAME NET: vNAME0/vNAME1 with NET.1/NET.2 on switch br-NAME
 	local a=v${1}0 b=v${1}1 net=$2
-	printf '%s\n' "link add $a type veth peer name w-${1}0 netns lab-wire" \
-		"link add $b type veth peer name w-${1}1 netns lab-wire" >&4
+	local mac=02:00:c0:a8:$(printf %02x "${net##*.}")
+	printf '%s\n' "link add $a address $mac:01 type veth peer name w-${1}0 netns lab-wire" \
+		"link add $b address $mac:02 type veth peer name w-${1}1 netns lab-wire" >&4
 	printf '%s\n' "link add br-$1 type bridge" \
 		"link set w-${1}0 master br-$1" "link set w-${1}1 master br-$1" \
 		"link set br-$1 up" "link set w-${1}0 up" \
@@ -96,6 +103,8 @@ wire() {       # NAME NET: vNAME0/vNAME1 with NET.1/NET.2 on switch br-NAME
 		"link set $a up" "link set $b up" \
 		"route add $net.2/32 dev $a src $net.1" \
 		"route add $net.1/32 dev $b src $net.2" \
+		"neigh replace $net.2 lladdr $mac:02 dev $a nud permanent" \
+		"neigh replace $net.1 lladdr $mac:01 dev $b nud permanent" \
 		"rule add pref 10 iif lo to $net.0/24 lookup main" \
 		"rule add pref 20 iif lo to $net.0/24 unreachable" >&6
 }
