@@ -179,7 +179,9 @@ static int sess_alloc(const char *sessname, const struct rtrs_clt_attr *attr,
 	atomic_init(&s->policy, (int)s->attr.policy);
 	/* RTRS_FENCE=0: no sequence fencing, as the kernel (at-least-once
 	 * failover); for measuring its cost and for kernel-style servers */
-	s->fence = !(getenv("RTRS_FENCE") && !strcmp(getenv("RTRS_FENCE"), "0"));
+	s->fence_want = !(getenv("RTRS_FENCE") &&
+			  !strcmp(getenv("RTRS_FENCE"), "0"));
+	atomic_init(&s->fence, s->fence_want);
 	snprintf(s->name, sizeof(s->name), "%s", sessname);
 	rtrs__random(s->paths_uuid, sizeof(s->paths_uuid));
 	rtrs__lock_init(&s->lock, RTRS_RANK_CLT_SESS, "sess->lock");

@@ -248,11 +248,32 @@ static int check_rsp(struct clt_path *p)
 		     "refusing it (a key is set)");
 		return -EACCES;
 	}
-	if (s->fence && (!(p->rsp.flags & RTRS_MSG_FENCE_F) || !p->rsp.path_id)) {
-		plog(RTRS_LOG_ERR, p, "the server does not fence requests");
+	return 0;
+}
+
+/* Fencing, decided by the first path (under s->lock): on when this end
+ * asked for it and the server agreed; a server that is not librtrs (the
+ * kernel's: no path id) gets none and the failover of the kernel's
+ * RTRS, at least once. Every later path must match. */
+static int fence_join(struct clt_path *p, bool first)
+{
+	struct rtrs_clt_sess *s = p->sess;
+	bool srv = (p->rsp.flags & RTRS_MSG_FENCE_F) && p->rsp.path_id;
+
+	RTRS_ASSERT_HELD(&s->lock);
+	if (first) {
+		s->kpeer = !p->rsp.path_id;
+		atomic_store(&s->fence, s->fence_want && srv);
+		if (s->fence_want && !srv)
+			plog(RTRS_LOG_INFO, p, "the server does not fence "
+			     "requests (%s): failover may run a request twice",
+			     s->kpeer ? "the kernel's RTRS" : "RTRS_FENCE=0 there?");
+	} else if (srv != atomic_load(&s->fence)) {
+		plog(RTRS_LOG_ERR, p, "the server %s requests, the session's "
+		     "first path did not", srv ? "fences" : "does not fence");
 		return -EPROTO;
 	}
-	p->srv_id = s->fence ? p->rsp.path_id : 0;
+	p->srv_id = atomic_load(&s->fence) ? p->rsp.path_id : 0;
 	return 0;
 }
 
@@ -265,12 +286,16 @@ static int path_join_sess(struct clt_path *p)
 
 	rtrs__lock(&s->lock);
 	if (!s->permits) {
-		ret = sess_setup(s, &p->rsp);
+		ret = fence_join(p, true);
+		if (!ret)
+			ret = sess_setup(s, &p->rsp);
 	} else if (p->rsp.queue_depth != s->geom.queue_depth ||
 		   p->rsp.max_io_size != s->geom.max_io_size ||
 		   p->rsp.max_hdr_size != s->geom.max_hdr_size) {
 		plog(RTRS_LOG_ERR, p, "server geometry differs between paths");
 		ret = -EPROTO;
+	} else {
+		ret = fence_join(p, false);
 	}
 	rtrs__unlock(&s->lock);
 	if (ret)

@@ -240,7 +240,17 @@ struct rtrs_clt_sess {
 					   verbs, close waits for 0 */
 	struct rtrs_geom geom;
 	bool new_rkey;
-	bool fence;                     /* sequence fencing (RTRS_FENCE != 0) */
+	/* Sequence fencing (docs/protocol.md section 7): asked for unless
+	 * RTRS_FENCE=0; decided with the geometry by the first path's
+	 * server (a kernel RTRS server does not fence: off) and the same on
+	 * every path after. Atomic: a path may connect while another
+	 * decides. */
+	bool fence_want;
+	atomic_bool fence;
+	/* The first path's server is not librtrs (no path id in its connect
+	 * response: the kernel's RTRS): READ takes one segment (its server
+	 * drops a READ of more), the extensions are off (protocol.md 6). */
+	bool kpeer;
 	uint32_t max_segments;
 	/* permits */
 	struct rtrs_permit *permits;

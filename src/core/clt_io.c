@@ -541,6 +541,10 @@ int rtrs_clt_request(struct rtrs_clt_sess *s, enum rtrs_dir dir,
 		return -EINVAL;
 	if (data_cnt > s->max_segments)
 		return -EMSGSIZE;
+	/* the kernel's server takes one read descriptor and drops a READ
+	 * with more unanswered (docs/protocol.md section 6) */
+	if (dir == RTRS_READ && data_cnt > 1 && s->kpeer)
+		return -EOPNOTSUPP;
 	for (size_t i = 0; i < usr_cnt; i++) {
 		if (usr[i].iov_len && !usr[i].iov_base)
 			return -EINVAL;

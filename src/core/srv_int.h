@@ -101,6 +101,10 @@ struct rtrs_srv_op {
 	uint32_t data_len;
 	int status;
 	unsigned posted;                /* READ descriptors already written */
+	/* the kernel's client asked for its read key to be invalidated
+	 * (NEED_INVAL_F, one descriptor): a SEND_WITH_INV goes before the
+	 * answer, whose immediate is then IO_RSP_W_INV */
+	bool need_inv, inv_posted;
 	/* a READ answered by rtrs_srv_resp_buf(): its data is sent from here,
 	 * not from the chunk (kept for a retry's answer) */
 	const char *src;

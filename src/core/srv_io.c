@@ -31,6 +31,8 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 	int ret;
 
 	RTRS_ASSERT_HELD(&c->lock);
+	if (op->need_inv)
+		imm = rtrs_imm(RTRS_IMM_IO_RSP_W_INV, rtrs_imm_payload(imm));
 	if (op->dir == RTRS_READ && op->status == 0) {
 		const char *src = op->src ? op->src : chunk_ptr(s, op->id);
 		void *desc = op->src ? srv_mr_desc(op->src_mr, p->dom)
@@ -54,7 +56,8 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 			/* the answer rides on the last write as its immediate
 			 * (one message instead of two), unless a new rkey has
 			 * to travel with it */
-			bool last = op->posted + 1 == op->sg_cnt && p->nmrs <= 1;
+			bool last = op->posted + 1 == op->sg_cnt &&
+				    p->nmrs <= 1 && !op->need_inv;
 
 			ret = rtrs__fab_post_write(c->ep, &iov, &desc, 1, d->addr,
 						   d->key, last, imm, &op->ctx,
@@ -66,6 +69,16 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 			if (last)
 				return 0;
 		}
+	}
+	if (op->need_inv && !op->inv_posted) {
+		/* after the data (RC keeps the order), as the kernel's
+		 * server: the client completes the READ without a local
+		 * invalidate of its own */
+		ret = rtrs__fab_post_send_inv(c->ep, op->desc[0].key, &op->ctx,
+					      false);
+		if (ret)
+			return ret;
+		op->inv_posted = true;
 	}
 	if (p->nmrs > 1) {
 		rtrs__proto_rkey_rsp_encode(op->rkey_rsp, (uint16_t)op->id,
@@ -125,6 +138,7 @@ static int answer(struct rtrs_srv_op *op, int status, const char *src,
 	op->status = status;
 	op->last_status = status;
 	op->posted = 0;
+	op->inv_posted = false;
 	if (p->nmrs > 1) {
 		/* always_invalidate: a fresh key for the chunk */
 		struct fab_mr *m;
@@ -274,6 +288,9 @@ static void op_take(struct rtrs_srv_op *op, struct srv_con *c,
 	op->sg_cnt = m->sg_cnt;
 	memcpy(op->desc, desc, sizeof(*desc) * m->sg_cnt);
 	op->status = 0;
+	op->need_inv = m->type == RTRS_MSG_READ && m->sg_cnt == 1 &&
+		       (m->flags & RTRS_MSG_NEED_INVAL_F) &&
+		       rtrs__fab_dom_caps(c->path->dom)->remote_inv;
 }
 
 /*

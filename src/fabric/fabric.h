@@ -81,6 +81,9 @@ struct fab_caps {
 	bool mr_virt_addr;      /* remote address is a virtual address */
 	bool mr_prov_key;       /* provider picks keys */
 	bool rx_cq_data;        /* remote immediate consumes a posted receive */
+	bool remote_inv;        /* post_send_inv() works (the rdma-core
+				   backend on a device with memory
+				   management extensions) */
 	size_t cq_data_size;
 	/* Bytes every buffer given to rtrs__fab_post_send() and
 	 * rtrs__fab_post_recv() must have beyond its length, inside the
@@ -280,6 +283,13 @@ struct rtrs__fab_ops {
 			  void **desc, size_t cnt, uint64_t raddr,
 			  uint32_t key, bool has_imm, uint32_t imm,
 			  struct fab_opctx *ctx, bool signal);
+	/* A zero-length send that invalidates the peer's registration
+	 * @key when it lands (SEND_WITH_INV: the kernel's RTRS client
+	 * asks for it on a READ). It consumes a receive at the peer. As
+	 * post_send; NULL in a backend without it (caps.remote_inv false):
+	 * the dispatcher returns -EOPNOTSUPP. */
+	int (*post_send_inv)(struct fab_ep *ep, uint32_t key,
+			     struct fab_opctx *ctx, bool signal);
 
 	/* -- application-driven progress (see the threading contract) -- */
 	/* Never block. -ENOMEM, or an epoll/eventfd error. */
@@ -517,6 +527,15 @@ static inline int rtrs__fab_post_send(struct fab_ep *ep, const void *buf,
 {
 	return rtrs__fab_ops_of(ep)->post_send(ep, buf, len, desc, has_imm,
 					       imm, ctx, signal);
+}
+
+static inline int rtrs__fab_post_send_inv(struct fab_ep *ep, uint32_t key,
+					  struct fab_opctx *ctx, bool signal)
+{
+	const struct rtrs__fab_ops *o = rtrs__fab_ops_of(ep);
+
+	return o->post_send_inv ? o->post_send_inv(ep, key, ctx, signal)
+				: -EOPNOTSUPP;
 }
 
 static inline int rtrs__fab_post_write(struct fab_ep *ep,

@@ -530,6 +530,7 @@ int rtrs__proto_io_msg_decode(const void *chunk, const struct rtrs_geom *g,
 	if (m->data_len > g->max_io_size)
 		return -EMSGSIZE;
 	m->sg_cnt = 0;
+	m->flags = 0;
 	m->desc_off = 0;
 	m->seq = 0;
 	m->fence_path = 0;
@@ -556,6 +557,7 @@ int rtrs__proto_io_msg_decode(const void *chunk, const struct rtrs_geom *g,
 			return -EPROTO;
 		m->type = RTRS_MSG_READ;
 		m->sg_cnt = sg;
+		m->flags = flags;
 		m->desc_off = (uint64_t)off + 8;
 		for (uint16_t i = 0; i < sg; i++) {
 			uint32_t l = get32(p + 8 + 16u * i + 12);

@@ -52,14 +52,19 @@ enum rtrs_msg_type {
 enum rtrs_imm_type {
 	RTRS_IMM_IO_REQ = 0,
 	RTRS_IMM_IO_RSP = 1,
-	RTRS_IMM_IO_RSP_W_INV = 2,     /* not sent by librtrs (no remote invalidate) */
+	RTRS_IMM_IO_RSP_W_INV = 2,     /* IO_RSP after a SEND_WITH_INV: only
+					  to a READ with NEED_INVAL_F */
 	RTRS_IMM_HB = 8,               /* heartbeat, both directions, cid 0 */
 	RTRS_IMM_HB_ACK = 9,
 	RTRS_IMM_CLOSE = 10,           /* client closes the session, cid 0 */
 	RTRS_IMM_CLOSE_ACK = 11,       /* server: it will not linger */
 };
 
-#define RTRS_MSG_NEED_INVAL_F (1u << 0)   /* rdma_read.flags; never set by us */
+#define RTRS_MSG_NEED_INVAL_F (1u << 0)   /* rdma_read.flags: the kernel's
+					     client asks the server to
+					     invalidate its one descriptor's
+					     key (SEND_WITH_INV); never set
+					     by us */
 #define RTRS_MSG_NEW_RKEY_F (1u << 1)     /* conn_rsp.flags: always_invalidate */
 #define RTRS_MSG_FENCE_F (1u << 2)        /* conn_rsp.flags: fence records */
 #define RTRS_CONN_FIRST_F 0x01            /* conn_req.flags */
@@ -260,6 +265,7 @@ struct rtrs_io_msg {
 	uint32_t data_len;             /* bytes of data at the chunk start */
 	uint32_t usr_off, usr_len;     /* user header inside the chunk */
 	uint16_t sg_cnt;               /* READ: descriptors */
+	uint16_t flags;                /* READ: RTRS_MSG_NEED_INVAL_F */
 	uint64_t desc_off;             /* READ: offset of desc[0] in the chunk */
 	/* the fence record, when decoded with fenced = true */
 	uint32_t seq, fence_path;

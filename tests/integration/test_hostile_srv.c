@@ -20,7 +20,12 @@
  *  otherkey- two paths: path X's READ key on path Y's connection (Y is
  *            closed), then the right answer on X (the READ completes);
  *  failover- two paths: the wrapped frame on the READ's path, the right
- *            answer when the client re-issues the READ on the other path.
+ *            answer when the client re-issues the READ on the other path;
+ *  kernel  - not hostile: the raw server answers as the kernel's RTRS
+ *            server does (no FENCE_F, no path id, docs/protocol.md 6.1):
+ *            the session opens without fencing, the READ completes, a
+ *            WRITE carries no fence record, a READ of two segments is
+ *            refused (-EOPNOTSUPP), the close sends no CLOSE.
  * Each hostile frame carries the answer's immediate, so a client that
  * took it would complete the READ with it. Every time: the path that got
  * the frame is closed by the client, nothing lands in or around the READ
@@ -60,9 +65,9 @@
 #define POOL_KEY(i) (0x51000u + (unsigned)(i))
 
 enum hcase { C_CONTROL, C_WRAP, C_FAR, C_STRADDLE, C_NOKEY, C_OTHERKEY,
-	     C_FAILOVER };
+	     C_FAILOVER, C_KERNEL };
 static const char *const case_name[] = { "control", "wrap", "far",
-	"straddle", "nokey", "otherkey", "failover" };
+	"straddle", "nokey", "otherkey", "failover", "kernel" };
 
 struct hrx {
 	struct fi_context ctx;          /* first: the completion's context */
@@ -105,6 +110,7 @@ static struct hsrv {
 	pthread_t thr;
 	_Atomic bool stop;
 	_Atomic int reads, attacks, answers;
+	_Atomic int writes, fence_recs, closes;  /* C_KERNEL */
 	struct hcon *attacked;          /* the con that got the hostile frame */
 } H;
 
@@ -172,7 +178,7 @@ static void on_read(struct hcon *c, uint32_t chunk, const struct rtrs_sg_desc *d
 	struct hcon *y;
 
 	memset(junk, 0xe7, sizeof(junk));
-	if (H.mode == C_CONTROL || n > 0) {
+	if (H.mode == C_CONTROL || H.mode == C_KERNEL || n > 0) {
 		answer_read(c, chunk, d);
 		return;
 	}
@@ -206,6 +212,7 @@ static void on_read(struct hcon *c, uint32_t chunk, const struct rtrs_sg_desc *d
 		answer_read(c, chunk, d);
 		break;
 	case C_CONTROL:
+	case C_KERNEL:
 		break;
 	}
 }
@@ -228,9 +235,19 @@ static void on_request(struct hcon *c, uint32_t imm)
 		if (!rtrs__proto_read_desc(ck, &H.g, &m, 0, &d))
 			on_read(c, chunk, &d);
 	} else {
+		static const uint8_t zero[RTRS_FENCE_LEN];
+
+		/* the pool starts zeroed: a fence record (sequence > 0)
+		 * after the message shows */
+		atomic_fetch_add(&H.writes, 1);
+		if ((uint64_t)off + RTRS_WRITE_MSG_LEN + RTRS_FENCE_LEN <= CHUNK &&
+		    memcmp(ck + off + RTRS_WRITE_MSG_LEN, zero, RTRS_FENCE_LEN))
+			atomic_fetch_add(&H.fence_recs, 1);
 		hsend(c, SWR_MSG, SWR_LAST | SWR_IMM,
 		      rtrs__proto_io_rsp_imm(chunk, 0), 0, 0, NULL, 0);
 	}
+	/* zeroed again for the next request to this chunk */
+	memset((uint8_t *)ck, 0, CHUNK);
 }
 
 static void on_frame(struct hcon *c, const uint8_t *h, size_t n)
@@ -258,9 +275,11 @@ static void on_frame(struct hcon *c, const uint8_t *h, size_t n)
 		if (rtrs_imm_type(imm) == RTRS_IMM_HB)
 			hsend(c, SWR_MSG, SWR_LAST | SWR_IMM,
 			      rtrs_imm(RTRS_IMM_HB_ACK, 0), 0, 0, NULL, 0);
-		else if (rtrs_imm_type(imm) == RTRS_IMM_CLOSE)
+		else if (rtrs_imm_type(imm) == RTRS_IMM_CLOSE) {
+			atomic_fetch_add(&H.closes, 1);
 			hsend(c, SWR_MSG, SWR_LAST | SWR_IMM,
 			      rtrs_imm(RTRS_IMM_CLOSE_ACK, 0), 0, 0, NULL, 0);
+		}
 		return;
 	}
 	if (rtrs__proto_msg_type(h + SWR_HDR, len) == RTRS_MSG_INFO_REQ) {
@@ -299,7 +318,8 @@ static void on_connreq(struct fi_eq_cm_entry *e, size_t datalen)
 	c = &H.con[H.ncon];
 	c->path = path < 0 ? 0 : path;
 	c->cid = q.cid;
-	c->fence = q.fence;
+	/* the kernel's server reads no fence record */
+	c->fence = q.fence && H.mode != C_KERNEL;
 	for (int i = 0; i < NRX; i++)
 		c->rx[i].c = c;
 	if (path < 0 || fi_endpoint(H.dom, e->info, &c->ep, c) ||
@@ -319,8 +339,8 @@ static void on_connreq(struct fi_eq_cm_entry *e, size_t datalen)
 	r.queue_depth = QD;
 	r.max_io_size = MAX_IO;
 	r.max_hdr_size = MAX_HDR;
-	r.flags = RTRS_MSG_FRAMES_F | (q.fence ? RTRS_MSG_FENCE_F : 0);
-	r.path_id = (uint32_t)c->path + 1;
+	r.flags = RTRS_MSG_FRAMES_F | (c->fence ? RTRS_MSG_FENCE_F : 0);
+	r.path_id = H.mode == C_KERNEL ? 0 : (uint32_t)c->path + 1;
 	rtrs__proto_conn_rsp_encode(priv, &r);
 	fi_accept(c->ep, priv, sizeof(priv));
 	fi_freeinfo(e->info);
@@ -496,6 +516,31 @@ static int path_state(struct rtrs_clt_sess *s, unsigned idx)
 	return rtrs_clt_path_info(s, idx, &in) ? -1 : (int)in.state;
 }
 
+/* C_KERNEL, after the READ: a WRITE without a fence record, and a READ
+ * of two segments refused before it reaches the wire. */
+static void kernel_checks(struct rtrs_clt_sess *s, struct rtrs_permit *pm,
+			  uint8_t *buf)
+{
+	struct rd w = { 0, 1 };
+	struct rtrs_req_ops ops = { &w, conf };
+	uint32_t h = 0;
+	struct iovec hv = { &h, sizeof(h) }, dv = { buf, MAX_IO },
+		     two[2] = { { buf, 512 }, { buf + 1024, 512 } };
+	int ret = rtrs_clt_request(s, RTRS_WRITE, &ops, pm, &hv, 1, &dv, 1, NULL);
+
+	CHECK(ret == 0, "kernel: WRITE not posted: %s", rtrs_strerror(ret));
+	for (int i = 0; !ret && i < 10000 && !atomic_load(&w.done); i++)
+		t_sleep_ms(1);
+	CHECK(!ret && atomic_load(&w.done) && atomic_load(&w.status) == 0,
+	      "kernel: the WRITE did not complete with 0");
+	CHECK_EQ(atomic_load(&H.writes), 1);
+	CHECK(atomic_load(&H.fence_recs) == 0,
+	      "kernel: the WRITE carried a fence record");
+	ret = rtrs_clt_request(s, RTRS_READ, &ops, pm, &hv, 1, two, 2, NULL);
+	CHECK(ret == -EOPNOTSUPP, "kernel: a READ of two segments: %s, "
+	      "not -EOPNOTSUPP", rtrs_strerror(ret));
+}
+
 static void run_case(enum hcase mode)
 {
 	const unsigned npaths = mode >= C_OTHERKEY ? 2 : 1;
@@ -509,7 +554,7 @@ static void run_case(enum hcase mode)
 	uint8_t *mem = malloc(CANARY + MAX_IO + CANARY), *buf = mem + CANARY;
 	uint8_t want[MAX_IO];
 	struct iovec hv = { &h, sizeof(h) }, dv = { buf, MAX_IO };
-	bool hostile = mode != C_CONTROL, fail_expected;
+	bool hostile = mode != C_CONTROL && mode != C_KERNEL, fail_expected;
 	int ret, st;
 
 	if (!mem || hsrv_start(mode)) {
@@ -585,6 +630,8 @@ static void run_case(enum hcase mode)
 			CHECK_EQ(path_state(s, (unsigned)!x->path),
 				 RTRS_PATH_CONNECTED);
 	}
+	if (mode == C_KERNEL)
+		kernel_checks(s, pm, buf);
 	printf("hostile server %s: READ %s, %d hostile frame(s), %d answer(s), "
 	       "canaries intact: %s\n", case_name[mode],
 	       st ? rtrs_strerror(st) : "ok", atomic_load(&H.attacks),
@@ -594,6 +641,9 @@ static void run_case(enum hcase mode)
 	rtrs_clt_put_permit(s, pm);
 out_close:
 	rtrs_clt_close(s);
+	if (mode == C_KERNEL)
+		CHECK(atomic_load(&H.closes) == 0,
+		      "kernel: the client sent CLOSE to a server without it");
 out:
 	hsrv_stop();
 	free(mem);
@@ -611,7 +661,7 @@ int main(int argc, char **argv)
 		printf("skip: no software RMA on %s\n", prov);
 		return 77;
 	}
-	for (int m = C_CONTROL; m <= C_FAILOVER; m++)
+	for (int m = C_CONTROL; m <= C_KERNEL; m++)
 		if (!only || !strcmp(only, case_name[m]))
 			run_case((enum hcase)m);
 	return t_finish();

@@ -461,6 +461,12 @@ static void test_io_read(void **st)
 	assert_int_equal(out.key, 2);
 	assert_int_equal(out.len, 3000);
 	assert_int_equal(rtrs__proto_read_desc(c, &g, &m, 3, &out), -EPROTO);
+	assert_int_equal(m.flags, 0);
+	/* the kernel's client asks for its key to be invalidated: kept for
+	 * the server's answer (SEND_WITH_INV), docs/protocol.md 6.1 */
+	c[off + 4] = RTRS_MSG_NEED_INVAL_F;
+	assert_int_equal(rtrs__proto_io_msg_decode(c, &g, off, false, &m), 0);
+	assert_int_equal(m.flags, RTRS_MSG_NEED_INVAL_F);
 	/* descriptor lengths that do not add up to the data area */
 	d[2].len = 97;
 	rtrs__proto_read_msg_encode(c + off, 16, d, 3);

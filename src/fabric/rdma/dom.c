@@ -116,6 +116,8 @@ static int fill_caps(struct fab_dom *d)
 	if (!ibv_query_device(d->verbs, &a)) {
 		if ((size_t)a.max_sge < c->tx_iov_limit)
 			c->tx_iov_limit = c->rma_iov_limit = (size_t)a.max_sge;
+		c->remote_inv = !!(a.device_cap_flags &
+				   IBV_DEVICE_MEM_MGT_EXTENSIONS);
 		if (a.max_qp_wr < RD_SQ_DEPTH || a.max_cqe < 2 * RD_SQ_DEPTH + 2) {
 			rtrs_err("rdma: %s: queues of %d entries, %d CQEs: too "
 				 "small", c->domain, a.max_qp_wr, a.max_cqe);

@@ -75,6 +75,7 @@ const struct rtrs__fab_ops rtrs__rd_ops = {
 	.post_recv = rtrs__rd_post_recv,
 	.post_send = rtrs__rd_post_send,
 	.post_write = rtrs__rd_post_write,
+	.post_send_inv = rtrs__rd_post_send_inv,
 	.poller_create = poller_create,
 	.poller_destroy = poller_destroy,
 	.poller_progress = poller_progress,

@@ -99,6 +99,25 @@ int rtrs__rd_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
 	return r ? post_errno(r) : 0;
 }
 
+/* Post @wr (its wr_id and flags filled here) with a slot of the ring. */
+static int post_wr(struct fab_ep *e, struct ibv_send_wr *wr,
+		   struct fab_opctx *ctx, bool signal)
+{
+	struct ibv_send_wr *bad;
+	bool sig;
+	int r = post_prologue(e, 1);
+
+	if (r)
+		return r < 0 ? r : 0;   /* > 0: swallowed */
+	wr->wr_id = slot_take(e, ctx, signal, &sig);
+	wr->send_flags = sig ? IBV_SEND_SIGNALED : 0;
+	r = ibv_post_send(e->id->qp, wr, &bad);
+	if (r)
+		e->sq_head--;           /* the slot is not used */
+	rtrs__unlock(&e->post_lock);
+	return r ? post_errno(r) : 0;
+}
+
 int rtrs__rd_post_send(struct fab_ep *e, const void *buf, size_t len,
 		       void *desc, bool has_imm, uint32_t imm,
 		       struct fab_opctx *ctx, bool signal)
@@ -107,26 +126,33 @@ int rtrs__rd_post_send(struct fab_ep *e, const void *buf, size_t len,
 	struct ibv_sge sge = { .addr = (uintptr_t)buf,
 			       .length = (uint32_t)len,
 			       .lkey = m ? m->mr->lkey : 0 };
+	/* An immediate alone travels as a zero-length RDMA write with
+	 * immediate, as the kernel's RTRS sends its heartbeats and answers
+	 * (rtrs_post_rdma_write_imm_empty()): the kernel's peers handle an
+	 * immediate only on IB_WC_RECV_RDMA_WITH_IMM, and a kernel client
+	 * with always_invalidate takes every plain receive for an rkey
+	 * message. A zero-length write touches no memory: no key is
+	 * checked. */
 	struct ibv_send_wr wr = {
 		.sg_list = &sge, .num_sge = len ? 1 : 0,
-		.opcode = has_imm ? IBV_WR_SEND_WITH_IMM : IBV_WR_SEND,
+		.opcode = !has_imm ? IBV_WR_SEND
+			  : len ? IBV_WR_SEND_WITH_IMM
+				: IBV_WR_RDMA_WRITE_WITH_IMM,
 		.imm_data = htonl(imm),
-	}, *bad;
-	bool sig;
-	int r;
+	};
 
 	if (len && !m)
 		return -EINVAL;
-	r = post_prologue(e, 1);
-	if (r)
-		return r < 0 ? r : 0;   /* > 0: swallowed */
-	wr.wr_id = slot_take(e, ctx, signal, &sig);
-	wr.send_flags = sig ? IBV_SEND_SIGNALED : 0;
-	r = ibv_post_send(e->id->qp, &wr, &bad);
-	if (r)
-		e->sq_head--;           /* the slot is not used */
-	rtrs__unlock(&e->post_lock);
-	return r ? post_errno(r) : 0;
+	return post_wr(e, &wr, ctx, signal);
+}
+
+int rtrs__rd_post_send_inv(struct fab_ep *e, uint32_t key,
+			   struct fab_opctx *ctx, bool signal)
+{
+	struct ibv_send_wr wr = { .opcode = IBV_WR_SEND_WITH_INV,
+				  .invalidate_rkey = key };
+
+	return post_wr(e, &wr, ctx, signal);
 }
 
 int rtrs__rd_post_write(struct fab_ep *e, const struct iovec *iov,
@@ -141,9 +167,7 @@ int rtrs__rd_post_write(struct fab_ep *e, const struct iovec *iov,
 				  : IBV_WR_RDMA_WRITE,
 		.imm_data = htonl(imm),
 		.wr.rdma = { .remote_addr = raddr, .rkey = key },
-	}, *bad;
-	bool sig;
-	int r;
+	};
 
 	if (cnt > e->dom->caps.tx_iov_limit || !desc)
 		return -EINVAL;
@@ -156,14 +180,5 @@ int rtrs__rd_post_write(struct fab_ep *e, const struct iovec *iov,
 		sge[i].length = (uint32_t)iov[i].iov_len;
 		sge[i].lkey = m->mr->lkey;
 	}
-	r = post_prologue(e, 1);
-	if (r)
-		return r < 0 ? r : 0;
-	wr.wr_id = slot_take(e, ctx, signal, &sig);
-	wr.send_flags = sig ? IBV_SEND_SIGNALED : 0;
-	r = ibv_post_send(e->id->qp, &wr, &bad);
-	if (r)
-		e->sq_head--;
-	rtrs__unlock(&e->post_lock);
-	return r ? post_errno(r) : 0;
+	return post_wr(e, &wr, ctx, signal);
 }

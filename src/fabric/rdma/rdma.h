@@ -210,6 +210,8 @@ int rtrs__rd_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
 int rtrs__rd_post_send(struct fab_ep *e, const void *buf, size_t len,
 		       void *desc, bool has_imm, uint32_t imm,
 		       struct fab_opctx *ctx, bool signal);
+int rtrs__rd_post_send_inv(struct fab_ep *e, uint32_t key,
+			   struct fab_opctx *ctx, bool signal);
 int rtrs__rd_post_write(struct fab_ep *e, const struct iovec *iov,
 			void **desc, size_t cnt, uint64_t raddr, uint32_t key,
 			bool has_imm, uint32_t imm, struct fab_opctx *ctx,
