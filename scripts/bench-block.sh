@@ -7,6 +7,9 @@
 # 192.168.77.0/24 veth pair):
 #   ublk   /dev/ublkbN: `rnbd map --provider verbs` -> our rnbd-server
 #          (--provider verbs) exporting the loop device;
+#   krnbd  /dev/rnbd0: the kernel's rnbd-client -> our rnbd-server
+#          --provider rdma (the kernel's wire, docs/protocol.md 6.1)
+#          exporting the loop device: what a user-space server costs;
 #   rnbd   /dev/rnbd0: the kernel's rnbd-client -> the kernel's
 #          rnbd-server (RTRS over rxe) exporting the loop device;
 #   nvme   /dev/nvmeXn1: the kernel's nvme-rdma -> nvmet-rdma (NVMe-oF
@@ -20,7 +23,7 @@
 # numbers are emulation speed; the ratios of one run are what it shows.
 #
 #   tests/rdma/lab.sh run --timeout 2400 -- scripts/bench-block.sh [BUILD]
-#       TIME=5 (seconds a row) SIZE=256M DEVS="local ublk nbd nvme rnbd"
+#       TIME=5 (seconds a row) SIZE=256M DEVS="local ublk nbd nvme krnbd rnbd"
 #       ROWS="r4k1 w4k1 r4k32 w4k32 r128k8 w128k8"
 #       INVALIDATE=0: both servers, ours and the kernel's, without
 #       always_invalidate (with it the kernel's fails over rxe at QD 32)
@@ -35,7 +38,7 @@ B=$(cd "${1:-build/plain}" && pwd)
 secs=${TIME:-5}
 size=${SIZE:-256M}
 INVAL=${INVALIDATE:-0}
-devs=${DEVS:-local ublk nbd nvme rnbd}
+devs=${DEVS:-local ublk nbd nvme krnbd rnbd}
 rows=${ROWS:-r4k1 w4k1 r4k32 w4k32 r128k8 w128k8}
 srvbin=$B/tools/rnbd-server cli=$B/tools/rnbd plugin=$B/nbdkit-rnbd-plugin.so
 for t in fio nbd-client nbdkit python3; do
@@ -97,6 +100,24 @@ up_rnbd() {
 		return 1
 	DEV=/dev/${d##*/}
 }
+up_krnbd() {
+	# port 1234: the kernel's rtrs-server (loaded by rnbd, after this)
+	# would hold it on every address
+	lsmod | grep -q '^rtrs_server ' && rmmod rnbd_server rtrs_server
+	modprobe -a rdma_cm rtrs-core rtrs-client rnbd-client > /dev/null || return 1
+	"$srvbin" --provider rdma --listen "$srv:1234" --export "disk=$loop" \
+		--always-invalidate "$INVAL" > "$W/srv.out" 2> "$W/srv.err" &
+	spid=$!
+	wait_for 30 grep -q '^listening' "$W/srv.out" ||
+		{ say "rnbd-server: $(cat "$W/srv.err")"; return 1; }
+	echo "sessname=bb-krnbd path=ip:$srv device_path=disk" \
+		> /sys/class/rnbd-client/ctl/map_device || return 1
+	local d=""
+	wait_for 30 eval 'd=$(compgen -G "/sys/block/rnbd*" | head -1) && [ -b "/dev/${d##*/}" ]' ||
+		return 1
+	DEV=/dev/${d##*/}
+}
+down_krnbd() { down_rnbd; }
 down_rnbd() {
 	local d
 	for d in /sys/block/rnbd*; do
