@@ -251,10 +251,8 @@ void rtrs_srv_close(struct rtrs_srv_ctx *ctx)
 			struct srv_path *p = container_of(pp, struct srv_path,
 							  node);
 
-			if (all) {
-				atomic_fetch_add(&p->ref, 1);
+			if (all && rtrs__srv_path_tryget(p))
 				all[n++] = p;
-			}
 		}
 	}
 	srv_unlock(ctx);

@@ -303,10 +303,8 @@ static int close_sess_paths(struct rtrs_srv_ctx *ctx, const char *name,
 							  node);
 
 			if ((all || srv_path_no(p) == id) &&
-			    n < RTRS_MAX_PATHS) {
-				atomic_fetch_add(&p->ref, 1);
+			    n < RTRS_MAX_PATHS && rtrs__srv_path_tryget(p))
 				found[n++] = p;
-			}
 		}
 	}
 	srv_unlock(ctx);

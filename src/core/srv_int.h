@@ -298,6 +298,12 @@ void rtrs__srv_path_free(struct srv_path *p);
  * link_ev DISCONNECTED runs). Takes ctx->lock: called with no server lock
  * but op->lock (fence_path() holds it while a path goes). */
 void rtrs__srv_path_put(struct srv_path *p);
+/* A reference on @p found in a session's list (ctx->lock held), unless
+ * its last one is gone: then false, and the thread that dropped it frees
+ * @p as soon as it gets ctx->lock. Never a plain increment there: one
+ * from 0 revives a path that is being freed (a use after free seen in
+ * auth.squat under ASan, rtrs_srv_close() against the loop's close). */
+bool rtrs__srv_path_tryget(struct srv_path *p);
 /* Close every connection of @p (endpoints closed, answers waiting for
  * room finished) and drop its own reference, once; any thread, any
  * number of times. @bad_input counts it in st_bad_input. Takes con->lock

@@ -248,9 +248,8 @@ static void fence_path(struct srv_path *by, uint32_t chunk, uint32_t id)
 	rtrs_list_for_each_safe(pos, tmp, &s->paths) {
 		struct srv_path *x = container_of(pos, struct srv_path, node);
 
-		if (x->id == id && x != by) {
+		if (x->id == id && x != by && rtrs__srv_path_tryget(x)) {
 			q = x;
-			atomic_fetch_add(&q->ref, 1);
 			break;
 		}
 	}

@@ -53,6 +53,17 @@ void rtrs__srv_path_free(struct srv_path *p)
 	free(p);
 }
 
+bool rtrs__srv_path_tryget(struct srv_path *p)
+{
+	int r = atomic_load(&p->ref);
+
+	RTRS_ASSERT_HELD(&p->sess->ctx->lock);
+	while (r > 0)
+		if (atomic_compare_exchange_weak(&p->ref, &r, r + 1))
+			return true;
+	return false;
+}
+
 void rtrs__srv_path_put(struct srv_path *p)
 {
 	struct rtrs_srv_sess *s = p->sess;
