@@ -64,8 +64,9 @@ wait_for() {   # SECONDS CMD...: until CMD succeeds
 	return 1
 }
 
-our_server() {   # PORT (one per device: rdma_cm may hold a port a while)
-	"$srvbin" --provider verbs --listen "$srv:$1" --export "disk=$loop" \
+our_server() {   # PORT [PROVIDER] (a port per device: rdma_cm may hold
+		 # one a while; provider verbs, or rdma for the kernel's wire)
+	"$srvbin" --provider "${2:-verbs}" --listen "$srv:$1" --export "disk=$loop" \
 		--always-invalidate "$INVAL" \
 		> "$W/srv.out" 2> "$W/srv.err" &
 	spid=$!
@@ -93,7 +94,10 @@ up_rnbd() {
 			modprobe rtrs-server always_invalidate="$INVAL" || return 1
 	fi
 	lab-modules rnbd > /dev/null || return 1
-	echo "sessname=bb-rnbd path=ip:$srv device_path=$loop" \
+	kmap bb-rnbd "$loop"
+}
+kmap() {   # SESSNAME DEVICE_PATH: the kernel's rnbd-client maps it (DEV)
+	echo "sessname=$1 path=ip:$srv device_path=$2" \
 		> /sys/class/rnbd-client/ctl/map_device || return 1
 	local d=""
 	wait_for 30 eval 'd=$(compgen -G "/sys/block/rnbd*" | head -1) && [ -b "/dev/${d##*/}" ]' ||
@@ -105,17 +109,8 @@ up_krnbd() {
 	# would hold it on every address
 	lsmod | grep -q '^rtrs_server ' && rmmod rnbd_server rtrs_server
 	modprobe -a rdma_cm rtrs-core rtrs-client rnbd-client > /dev/null || return 1
-	"$srvbin" --provider rdma --listen "$srv:1234" --export "disk=$loop" \
-		--always-invalidate "$INVAL" > "$W/srv.out" 2> "$W/srv.err" &
-	spid=$!
-	wait_for 30 grep -q '^listening' "$W/srv.out" ||
-		{ say "rnbd-server: $(cat "$W/srv.err")"; return 1; }
-	echo "sessname=bb-krnbd path=ip:$srv device_path=disk" \
-		> /sys/class/rnbd-client/ctl/map_device || return 1
-	local d=""
-	wait_for 30 eval 'd=$(compgen -G "/sys/block/rnbd*" | head -1) && [ -b "/dev/${d##*/}" ]' ||
-		return 1
-	DEV=/dev/${d##*/}
+	our_server 1234 rdma || return 1
+	kmap bb-krnbd disk
 }
 down_krnbd() { down_rnbd; }
 down_rnbd() {
