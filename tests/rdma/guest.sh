@@ -55,10 +55,13 @@ export LAB_MODULES=/lib/modules/$KVER/extra
 run modprobe -a rdma_rxe rdma_ucm rdma_cm ib_uverbs loop libcrc32c veth
 run insmod "$LAB_MODULES/siw.ko"
 
-# Two wires, each a switch (a bridge in the network namespace lab-wire)
+# Three wires, each a switch (a bridge in the network namespace lab-wire)
 # with one port per end:
 #   vrxe0 192.168.77.1 (server, rxe0) -- w-rxe0 [br-rxe] w-rxe1 -- vrxe1 192.168.77.2 (client, rxe1)
 #   vsiw0 192.168.78.1 (server, siw0) -- w-siw0 [br-siw] w-siw1 -- vsiw1 192.168.78.2 (client, siw1)
+#   vrxe20 192.168.79.1 (server, rxe2) -- w-rxe20 [br-rxe2] w-rxe21 -- vrxe21 192.168.79.2 (client, rxe3)
+# The second rxe wire gives the kernel's RTRS two paths (it cannot run
+# over siw, and refuses a second path between the same two addresses).
 # A cut is a cable pulled: the switch port of the client end goes down,
 # the client's NIC loses its carrier (lab-link). Setting the NIC itself
 # down (ip link set vrxe1 down) is another thing: Debian's 6.1 rxe then
@@ -80,10 +83,13 @@ run insmod "$LAB_MODULES/siw.ko"
 #    err=-110" at its 30 s), with these entries 0.4 s.
 export LAB_RXE_SRV=192.168.77.1 LAB_RXE_CLT=192.168.77.2
 export LAB_SIW_SRV=192.168.78.1 LAB_SIW_CLT=192.168.78.2
+export LAB_RXE2_SRV=192.168.79.1 LAB_RXE2_CLT=192.168.79.2
 export LAB_RXE_LINK=vrxe1 LAB_RXE_LINK_SRV=vrxe0
 export LAB_SIW_LINK=vsiw1 LAB_SIW_LINK_SRV=vsiw0
+export LAB_RXE2_LINK=vrxe21 LAB_RXE2_LINK_SRV=vrxe20
 export LAB_RXE_DEV_SRV=rxe0 LAB_RXE_DEV_CLT=rxe1
 export LAB_SIW_DEV_SRV=siw0 LAB_SIW_DEV_CLT=siw1
+export LAB_RXE2_DEV_SRV=rxe2 LAB_RXE2_DEV_CLT=rxe3
 export LAB_WIRE_NS=lab-wire
 # one ip(8) and one rdma(8) process: every exec costs here
 for k in all default; do
@@ -113,6 +119,7 @@ run ip netns add lab-wire
 	echo "link set lo up" >&5
 	wire rxe 192.168.77
 	wire siw 192.168.78
+	wire rxe2 192.168.79
 	echo "rule add pref 100 lookup local" >&6
 	echo "rule del pref 0 lookup local" >&6
 } 4>/run/lab-net1 5>/run/lab-net2 6>/run/lab-net3
@@ -122,14 +129,16 @@ run ip -b /run/lab-net3
 printf '%s\n' "link add rxe0 type rxe netdev vrxe0" \
 	"link add rxe1 type rxe netdev vrxe1" \
 	"link add siw0 type siw netdev vsiw0" \
-	"link add siw1 type siw netdev vsiw1" > /run/lab-rdma
+	"link add siw1 type siw netdev vsiw1" \
+	"link add rxe2 type rxe netdev vrxe20" \
+	"link add rxe3 type rxe netdev vrxe21" > /run/lab-rdma
 run rdma -b /run/lab-rdma
 active() {
 	local n=0 f st
 	for f in /sys/class/infiniband/*/ports/1/state; do
 		read -r st < "$f" && [[ $st == *ACTIVE ]] && n=$((n + 1))
 	done
-	[ "$n" -ge 4 ]
+	[ "$n" -ge 6 ]
 }
 for ((i = 0; i < 100; i++)); do
 	active && break

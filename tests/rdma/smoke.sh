@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # The lab's smoke test, run inside the guest (CTest lab.smoke):
 #   tests/rdma/lab.sh run -- tests/rdma/smoke.sh
-# The four RDMA devices are there and ACTIVE, libfabric's verbs provider
+# The six RDMA devices are there and ACTIVE, libfabric's verbs provider
 # lists them, and rping between the two addresses of each wire works (3
 # round trips, data verified) with the traffic on the wire, not on lo.
 set -uo pipefail
@@ -12,7 +12,8 @@ ok() { echo "ok   $*"; pass=$((pass + 1)); }
 ko() { echo "FAIL $*"; fail=$((fail + 1)); }
 pkts() { cat "/sys/class/net/$1/statistics/tx_packets"; }
 
-for d in "$LAB_RXE_DEV_SRV" "$LAB_RXE_DEV_CLT" "$LAB_SIW_DEV_SRV" "$LAB_SIW_DEV_CLT"; do
+for d in "$LAB_RXE_DEV_SRV" "$LAB_RXE_DEV_CLT" "$LAB_SIW_DEV_SRV" "$LAB_SIW_DEV_CLT" \
+	"$LAB_RXE2_DEV_SRV" "$LAB_RXE2_DEV_CLT"; do
 	if rdma link show "$d/1" 2>/dev/null | grep -q 'state ACTIVE'; then
 		ok "device $d ACTIVE"
 	else
@@ -47,6 +48,7 @@ rping_pair() {  # NAME SERVER CLIENT LINK
 }
 rping_pair rxe "$LAB_RXE_SRV" "$LAB_RXE_CLT" "$LAB_RXE_LINK"
 rping_pair siw "$LAB_SIW_SRV" "$LAB_SIW_CLT" "$LAB_SIW_LINK"
+rping_pair rxe2 "$LAB_RXE2_SRV" "$LAB_RXE2_CLT" "$LAB_RXE2_LINK"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -16,14 +16,30 @@
 #            an offset identical, present in the loop device's file;
 #            `rnbd info` gives its size; fio's native engine (librnbd)
 #            with verify=crc32c, 0 errors. The kernel logs no warning.
+# Two paths, one over each rxe wire, and a cable pulled for 10 s mid-IO
+# (lab-link rxe down/up; CTest kernel.cut.rxe, `make check-rdma` only:
+# the kernel's heartbeats, 5 x 5 s, and its client's 30 s reconnect delay
+# make it long):
+#   kclient-cut  the kernel's rnbd-client maps our export over both
+#            wires; fio randwrite 4k-124k QD 16 with verify_backlog
+#            through the cut: exit 0, 0 errors; the kernel failed the cut
+#            path's requests over to the other (its failover count); its
+#            client reconnects the path once the cable is back, and our
+#            server, which dropped the dead one, then has two paths.
+#   kserver-cut  fio's native engine with both paths to the kernel's
+#            rnbd-server, the same fio through the cut: 0 errors; our
+#            client failed requests over (at least once: no fencing with
+#            a kernel server); path 0 connects again once the kernel's
+#            server has dropped its old one.
 #
-#   test_kernel.sh RNBD_SERVER RNBD_CLI [FIO_ENGINE|-] [kclient|kserver|all]
+#   test_kernel.sh RNBD_SERVER RNBD_CLI [FIO_ENGINE|-]
+#                  [kclient|kserver|all|kclient-cut|kserver-cut|cut]
 set -uo pipefail
 [ -n "${LAB_RXE_SRV:-}" ] || { echo "skip: runs in the RDMA lab (tests/rdma/lab.sh run)"; exit 77; }
 srvbin=$1 cli=$2 engine=${3:--} what=${4:-all}
-S=$LAB_RXE_SRV MiB=1048576
+S=$LAB_RXE_SRV S2=${LAB_RXE2_SRV:-} MiB=1048576
 work=$(mktemp -d)
-spid=0 loop=""
+spid=0 fp=0 loop=""
 fails=0
 bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 ok() { echo "ok   $*"; }
@@ -40,6 +56,8 @@ cleanup() {
 	for d in /sys/block/rnbd*; do
 		[ -e "$d/rnbd/unmap_device" ] && echo force > "$d/rnbd/unmap_device" 2> /dev/null
 	done
+	[ "$(lab-link rxe state)" = up ] || lab-link rxe up
+	[ "$fp" -gt 0 ] && kill "$fp" 2> /dev/null && wait "$fp"
 	[ "$spid" -gt 0 ] && kill "$spid" 2> /dev/null && wait "$spid"
 	[ -n "$loop" ] && losetup -d "$loop" 2> /dev/null
 	rm -rf "$work"
@@ -51,6 +69,7 @@ fio_ok() { # RC OUT WHAT: fio exited 0 and its terse v3 line (field 5:
 		ok "$3: 0 errors"
 	else
 		bad "$3: exit $1: $(tail -3 "$2")"
+		return 1
 	fi
 }
 rnbd_dev() { local d; d=$(compgen -G "/sys/block/rnbd*" | head -1) && [ -b "/dev/${d##*/}" ] && echo "/dev/${d##*/}"; }
@@ -151,11 +170,142 @@ kserver() {
 	rmmod rnbd_server rtrs_server 2> /dev/null
 }
 
+# ------------------------------------------------ two paths, one cut
+# fio through the cut: randwrite 4k-124k, time based, each block read back
+# and checked (verify_backlog) while it runs; the options after NAME
+cut_fio() { # NAME RUNTIME FIO-OPTIONS...
+	local name=$1 rt=$2; shift 2
+	timeout $((rt + 300)) fio --name="$name" "$@" --rw=randwrite \
+		--bsrange=4k-124k --time_based --runtime="$rt" \
+		--verify=crc32c --verify_backlog=64 --verify_fatal=1 \
+		--output-format=terse --terse-version=3 > "$work/$name.fio" \
+		2> "$work/$name.err" &
+	fp=$!
+}
+cut_wait_fio() { # NAME: fio ended, 0 errors, something written
+	local rc
+	wait "$fp"; rc=$?; fp=0
+	fio_ok "$rc" "$work/$1.fio" "fio through the cut" ||
+		tail -5 "$work/$1.err"
+	echo "     written $(cut -d';' -f47 "$work/$1.fio" | tail -1) KiB, read back $(cut -d';' -f6 "$work/$1.fio" | tail -1) KiB"
+}
+cable() { # pull the rxe wire's cable for 10 s, then plug it in again
+	step "rxe cable pulled"
+	lab-link rxe down
+	sleep 10
+	lab-link rxe up && step "rxe cable back" || bad "lab-link rxe up"
+}
+kpath() { # IP: the kernel client's path to IP (sysfs), or fail
+	compgen -G "/sys/class/rtrs-client/kcut/paths/*@ip:$1" | head -1
+}
+kstat() { # IP FIELD: field FIELD of the path's stats/rdma (1 read count,
+	  # 3 write count, 5 in flight, 6 requests failed over to it)
+	local p; p=$(kpath "$1") && cut -d' ' -f"$2" "$p/stats/rdma"
+}
+kstate() { local p; p=$(kpath "$1") && cat "$p/state"; }
+
+kclient_cut() {
+	step "the kernel's rnbd-client, two paths -> rnbd-server --provider rdma; a cut"
+	lsmod | grep -q '^rtrs_server ' && rmmod rnbd_server rtrs_server
+	modprobe -a rdma_cm rtrs-core rtrs-client rnbd-client || { bad "modprobe"; return; }
+	local f=$work/cut.img dev w
+	truncate -s 64M "$f"
+	"$srvbin" --provider rdma --listen "$S:1234,$S2:1234" --export "disk=$f" > "$work/srv.log" 2>&1 &
+	spid=$!
+	wait_for 30 sh -c "[ \$(grep -c '^listening' '$work/srv.log') -ge 2 ]" ||
+		{ bad "rnbd-server: $(cat "$work/srv.log")"; return; }
+	timeout 120 sh -c "echo 'sessname=kcut path=ip:$S path=ip:$S2 device_path=disk' > /sys/class/rnbd-client/ctl/map_device" ||
+		{ bad "map_device failed: $(dmesg | grep -E 'rnbd|rtrs' | tail -3)"; return; }
+	wait_for 30 rnbd_dev > /dev/null || { bad "no /dev/rnbd*"; return; }
+	dev=$(rnbd_dev)
+	[ "$(kstate "$S")" = connected ] && [ "$(kstate "$S2")" = connected ] &&
+		ok "$dev mapped over two paths ($S, $S2)" ||
+		bad "paths: $S $(kstate "$S"), $S2 $(kstate "$S2")"
+	# QD 16 over two paths: requests are in flight on both when the
+	# cable goes; their answers are lost, and only the kernel's
+	# heartbeats (5 missed, 5 s apart) find the path dead
+	cut_fio kcut 45 --filename="$dev" --ioengine=libaio --direct=1 --iodepth=16
+	wait_for 60 sh -c "[ \"\$(cut -d' ' -f3 '$(kpath "$S")/stats/rdma')\" -ge 50 ]" ||
+		bad "no writes on the rxe path before the cut"
+	cable
+	cut_wait_fio kcut
+	w=$(kstat "$S2" 6)
+	[ "${w:-0}" -ge 1 ] && ok "the kernel failed $w requests over to $S2" ||
+		bad "no request failed over to $S2: $(cat "$(kpath "$S2")/stats/rdma")"
+	# the kernel's client tries again 30 s after it gave the path up
+	wait_for 120 sh -c "[ \"\$(cat '$(kpath "$S")/state')\" = connected ]" &&
+		ok "the kernel's client reconnected the cut path ($(cut -d' ' -f2 "$(kpath "$S")/stats/reconnects") failed tries before)" ||
+		bad "the cut path did not reconnect: $(kstate "$S")"
+	# our server dropped the dead path (else it would have refused the
+	# new one, or hold three): the session has two, both connected
+	local j; j=$("$(dirname "$cli")/rtrsctl" --pid "$spid" --json stats)
+	[ "$(grep -o '{"id":[0-9]*,"state":"connected"' <<< "$j" | wc -l)" = 2 ] &&
+		[ "$(grep -o '{"id":[0-9]*,' <<< "$j" | wc -l)" = 2 ] &&
+		ok "our server: two paths connected, the dead one gone (hb_timeouts $(grep -o '"hb_timeouts":[0-9]*' <<< "$j" | cut -d: -f2))" ||
+		bad "our server's paths: $(grep -o '"paths":.*' <<< "$j" | head -c 600)"
+	echo normal > "/sys/block/${dev#/dev/}/rnbd/unmap_device" || bad "unmap_device"
+	wait_for 10 test ! -e "$dev" || bad "$dev still there"
+	wait_for 10 server_says 'session kcut disconnected' ||
+		bad "the server did not see the session end: $(tail -3 "$work/srv.log")"
+	kill "$spid"; wait "$spid"; spid=0
+	grep -E 'Sanitizer|runtime error' "$work/srv.log" && bad "sanitizer report in rnbd-server"
+	rmmod rnbd_client rtrs_client 2> /dev/null
+}
+
+kserver_cut() {
+	step "fio's native engine, two paths -> the kernel's rnbd-server; a cut"
+	[ "$engine" != - ] && command -v fio > /dev/null ||
+		{ echo "skip kserver-cut: no fio engine"; return; }
+	local f=$work/cutloop.img j st=""
+	truncate -s 64M "$f"
+	loop=$(losetup -f --show "$f") || { bad "losetup"; return; }
+	# always_invalidate=0: see kserver()
+	lsmod | grep -q '^rtrs_server ' && rmmod rnbd_server rtrs_server
+	modprobe rtrs-server always_invalidate=0 && modprobe rnbd-server ||
+		{ bad "modprobe"; return; }
+	local ctl; ctl=$(dirname "$cli")/rtrsctl
+	sst() { "$ctl" --json stats 2> /dev/null; }
+	RTRS_PROVIDER=rdma RTRS_LOG_LEVEL=info cut_fio kserver 60 \
+		--ioengine="external:$engine" --rnbd_server="$S:1234,$S2:1234" \
+		--rnbd_device="$loop" --rnbd_poll=0 --iodepth=8 --size=32M
+	wait_for 60 sh -c "'$ctl' --json stats 2> /dev/null | grep -q '\"paths_connected\":2'" ||
+		{ bad "fio's session did not connect both paths: $(sst | head -c 600)"; return; }
+	wait_for 60 sh -c "[ \"\$('$ctl' --json stats 2> /dev/null | grep -o '\"write_cnt\":[0-9]*' | head -1 | cut -d: -f2)\" -ge 100 ]" ||
+		bad "no writes before the cut"
+	ok "fio's session up over two paths"
+	cable
+	# the kernel's server refuses the path again (-EEXIST) until its own
+	# heartbeats drop the old one; then path 0 connects
+	for ((i = 0; i < 300; i++)); do
+		j=$(sst)
+		st=$(grep -o '{"idx":0,"state":"[a-z]*"' <<< "$j" | cut -d'"' -f6)
+		[ "$st" = connected ] && grep -q '"paths_connected":2' <<< "$j" && break
+		kill -0 "$fp" 2> /dev/null || break
+		sleep 0.2
+	done
+	grep -o '"failovers":[0-9]*' <<< "$j" | head -1 | grep -q '"failovers":[1-9]' &&
+		ok "our client failed $(grep -o '"failovers":[0-9]*' <<< "$j" | head -1 | cut -d: -f2) requests over" ||
+		bad "no failover: $(head -c 600 <<< "$j")"
+	[ "$st" = connected ] && ok "path 0 connected again while fio ran" ||
+		bad "path 0 $st at the end: $(grep -o '{"idx":0,[^}]*' <<< "$j")"
+	cut_wait_fio kserver
+	grep -c "path or connection already exists" "$work/kserver.err" |
+		sed 's/^/     refused while the kernel kept the old path: /'
+	wait_for 60 sh -c '[ -z "$(ls /sys/class/rnbd-server/ctl/devices/ 2> /dev/null)" ]' ||
+		bad "the kernel's rnbd-server still has devices open: $(ls /sys/class/rnbd-server/ctl/devices/)"
+	rmmod rnbd_server rtrs_server 2> /dev/null
+}
+
+[ "$what" != "${what%cut}" ] && [ -z "$S2" ] &&
+	{ echo "skip: the lab has no second rxe wire (LAB_RXE2_SRV)"; exit 77; }
 case $what in
 kclient) kclient ;;
 kserver) kserver ;;
 all) kclient; kserver ;;
-*) echo "usage: $0 RNBD_SERVER RNBD_CLI [FIO_ENGINE|-] [kclient|kserver|all]"; exit 2 ;;
+kclient-cut) kclient_cut ;;
+kserver-cut) kserver_cut ;;
+cut) kclient_cut; kserver_cut ;;
+*) echo "usage: $0 RNBD_SERVER RNBD_CLI [FIO_ENGINE|-] [kclient|kserver|all|kclient-cut|kserver-cut|cut]"; exit 2 ;;
 esac
 w=$(warned)
 [ -z "$w" ] || bad "the kernel warned: $w"
