@@ -206,7 +206,7 @@ static int sess_start(struct rtrs_clt_sess *s,
 	int ret;
 
 	if (s->attr.progress == RTRS_PROGRESS_POLL) {
-		ret = rtrs__fab_poller_create(&s->poller);
+		ret = rtrs__fab_poller_create(s->attr.provider, &s->poller);
 		if (ret)
 			return ret;
 	}

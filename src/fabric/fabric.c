@@ -76,11 +76,12 @@ int rtrs__fab_dom_open(const char *prov, const char *node,
 	return ret;
 }
 
-int rtrs__fab_poller_create(struct fab_poller **out)
+int rtrs__fab_poller_create(const char *prov, struct fab_poller **out)
 {
-	int ret = backends[0]->poller_create(out);
+	const struct rtrs__fab_ops *o = backend_for(pick_prov(prov));
+	int ret = o->poller_create(out);
 
 	if (!ret)
-		((struct fab_obj *)*out)->ops = backends[0];
+		((struct fab_obj *)*out)->ops = o;
 	return ret;
 }

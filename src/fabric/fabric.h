@@ -552,9 +552,10 @@ static inline int rtrs__fab_post_write(struct fab_ep *ep,
 
 /* ---- application-driven progress ---- */
 
-/* A poller of the default backend (fabric.c): its endpoints must be of
- * domains of that backend. */
-int rtrs__fab_poller_create(struct fab_poller **out);
+/* A poller of the backend of provider name @prov (NULL: $RTRS_PROVIDER,
+ * else the default, as rtrs__fab_dom_open()): its endpoints must be of
+ * domains of that backend (else rtrs__fab_ep_create() says -EINVAL). */
+int rtrs__fab_poller_create(const char *prov, struct fab_poller **out);
 
 /* Every endpoint created with @pl must have been closed (ops->closed run). */
 static inline void rtrs__fab_poller_destroy(struct fab_poller *pl)

@@ -582,10 +582,16 @@ static uint64_t fake_pep_shed(struct fab_pep *pep)
 
 /* ---- pollers: the client's; not used here ---- */
 
-int rtrs__fab_poller_create(struct fab_poller **out)
+static int fake_poller_create(struct fab_poller **out)
 {
 	(void)out;
 	return -ENOSYS;
+}
+
+int rtrs__fab_poller_create(const char *prov, struct fab_poller **out)
+{
+	(void)prov;
+	return fake_poller_create(out);
 }
 
 static void fake_poller_destroy(struct fab_poller *pl)
@@ -622,7 +628,7 @@ static const struct rtrs__fab_ops fake_ops = {
 	.engine_put = rtrs__fab_engine_put,
 	.nloops = rtrs__fab_nloops,
 	.dom_open = rtrs__fab_dom_open,
-	.poller_create = rtrs__fab_poller_create,
+	.poller_create = fake_poller_create,
 	.dom_for_connreq = fake_dom_for_connreq,
 	.dom_get = fake_dom_get,
 	.dom_put = fake_dom_put,

@@ -154,10 +154,9 @@ kserver() {
 		rmmod rnbd_server rtrs_server &&
 			modprobe rtrs-server always_invalidate=0 &&
 			modprobe rnbd-server || bad "reloading rtrs-server"
-		# rnbd_poll=0: the rdma backend has no application-driven
-		# progress yet (-EOPNOTSUPP, design.md section 10)
+		# the engine's default: its job's thread reads the CQs
 		RTRS_PROVIDER=rdma timeout 300 fio --name=native --ioengine="external:$engine" \
-			--rnbd_server="$S:1234" --rnbd_device="$loop" --rnbd_poll=0 \
+			--rnbd_server="$S:1234" --rnbd_device="$loop" \
 			--rw=randwrite --bsrange=4k-124k --iodepth=8 --size=8M \
 			--offset=$((16 * MiB)) --verify=crc32c --do_verify=1 \
 			--verify_fatal=1 --output-format=terse --terse-version=3 \
@@ -267,7 +266,7 @@ kserver_cut() {
 	sst() { "$ctl" --json stats 2> /dev/null; }
 	RTRS_PROVIDER=rdma RTRS_LOG_LEVEL=info cut_fio kserver 60 \
 		--ioengine="external:$engine" --rnbd_server="$S:1234,$S2:1234" \
-		--rnbd_device="$loop" --rnbd_poll=0 --iodepth=8 --size=32M
+		--rnbd_device="$loop" --iodepth=8 --size=32M
 	wait_for 60 sh -c "'$ctl' --json stats 2> /dev/null | grep -q '\"paths_connected\":2'" ||
 		{ bad "fio's session did not connect both paths: $(sst | head -c 600)"; return; }
 	wait_for 60 sh -c "[ \"\$('$ctl' --json stats 2> /dev/null | grep -o '\"write_cnt\":[0-9]*' | head -1 | cut -d: -f2)\" -ge 100 ]" ||

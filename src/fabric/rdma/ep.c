@@ -26,6 +26,7 @@ static int ep_new(struct fab_dom *d, const struct fab_ep_ops *ops, void *ctx,
 	e->ctx = ctx;
 	rtrs_list_init(&e->node);
 	rtrs_list_init(&e->cls_node);
+	rtrs_list_init(&e->pnode);
 	rtrs__lock_init(&e->post_lock, RTRS_RANK_RD_POST, "rd_ep.post_lock");
 	rtrs__rd_dom_get(d);
 	*out = e;
@@ -86,8 +87,9 @@ static int resolve_route(struct fab_dom *d, struct rdma_cm_id *id)
 	return 0;
 }
 
-/* Active side. The loop number is ignored (one loop); a poller is not
- * supported yet (ops.c). Blocks for the resolution of the route. */
+/* Active side. The loop number is ignored (one loop); with @poller its
+ * callers read the CQ (poller.c). Blocks for the resolution of the
+ * route. */
 int rtrs__rd_ep_create(struct fab_dom *d, unsigned loop,
 		       struct fab_poller *poller, const struct fab_ep_ops *ops,
 		       void *ctx, struct fab_ep **out)
@@ -97,8 +99,6 @@ int rtrs__rd_ep_create(struct fab_dom *d, unsigned loop,
 	int ret;
 
 	(void)loop;
-	if (poller)
-		return -EOPNOTSUPP;
 	ret = rtrs__rd_engine_start();
 	if (!ret)
 		ret = rtrs__rd_channel_new(&ch);
@@ -121,6 +121,10 @@ int rtrs__rd_ep_create(struct fab_dom *d, unsigned loop,
 		goto out_ep;
 	rdma_destroy_event_channel(ch);
 	*out = e;
+	if (poller) {
+		e->poller = poller;
+		rtrs__rd_poller_add(e);
+	}
 	rtrs__rd_attach(e);
 	return 0;
 out_ep:
@@ -227,7 +231,10 @@ void rtrs__rd_ep_set_scope(struct fab_ep *e, const void *scope)
 void rtrs__rd_ep_want_tx(struct fab_ep *e)
 {
 	atomic_store(&e->want_tx, true);
-	rtrs__rd_wake();
+	if (e->poller)
+		rtrs__rd_poller_wake(e->poller);
+	else
+		rtrs__rd_wake();
 }
 
 const struct fab_caps *rtrs__rd_ep_caps(const struct fab_ep *e)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* The rdma-core backend's one progress thread: the RDMA CM event channel
  * (connect requests, connections established, rejected, gone), every
- * endpoint's completion queue, and closing endpoints (queue pair to error,
- * drain markers, the flushed completions handed back, then closed()). */
+ * endpoint's completion queue but a poller's (poller.c), and closing
+ * endpoints (queue pair to error, drain markers, the flushed completions
+ * handed back, then closed()). */
 #include "rdma.h"
 
 #include <arpa/inet.h>
@@ -18,7 +19,6 @@
 #include "util/log.h"
 
 #define CQ_BATCH 32
-#define CQ_BUDGET 256
 #define CLOSE_WAIT_MS 5000      /* for the drain markers, at most */
 
 static struct rd_engine {
@@ -151,9 +151,7 @@ static void one_wc(struct fab_ep *e, const struct ibv_wc *wc)
 	e->ops->cqe(e->ctx, &c);
 }
 
-/* Read @e's CQ (its completion channel's events first, rearmed): the
- * number of completions handled. */
-static int drain_cq(struct fab_ep *e)
+int rtrs__rd_drain_cq(struct fab_ep *e)
 {
 	struct ibv_wc wc[CQ_BATCH];
 	struct ibv_cq *cq;
@@ -163,7 +161,7 @@ static int drain_cq(struct fab_ep *e)
 	while (!ibv_get_cq_event(e->cch, &cq, &cctx))
 		ibv_ack_cq_events(cq, 1);
 	ibv_req_notify_cq(e->cq, 0);
-	while (done < CQ_BUDGET && (n = ibv_poll_cq(e->cq, CQ_BATCH, wc)) > 0) {
+	while (done < RD_CQ_BUDGET && (n = ibv_poll_cq(e->cq, CQ_BATCH, wc)) > 0) {
 		for (int i = 0; i < n; i++)
 			one_wc(e, &wc[i]);
 		done += n;
@@ -171,7 +169,7 @@ static int drain_cq(struct fab_ep *e)
 	return done;
 }
 
-static void tx_ready(struct fab_ep *e)
+void rtrs__rd_tx_ready(struct fab_ep *e)
 {
 	bool room;
 
@@ -222,7 +220,7 @@ static void close_step(struct fab_ep *e)
 	unsigned rq;
 	bool late;
 
-	drain_cq(e);
+	rtrs__rd_drain_cq(e);
 	rq = atomic_load(&e->rq_out);
 	late = rtrs_now_ms() >= e->close_by_ms;
 	if (!(e->sq_drained && rq == 0) && !late)
@@ -232,7 +230,8 @@ static void close_step(struct fab_ep *e)
 			  "flushed", e->sq_drained ? "" : "the send queue and ",
 			  rq);
 	rtrs_list_del(&e->node);
-	epoll_ctl(eng.epfd, EPOLL_CTL_DEL, e->cch->fd, NULL);
+	if (!e->poller)
+		epoll_ctl(eng.epfd, EPOLL_CTL_DEL, e->cch->fd, NULL);
 	e->ops->closed(e->ctx);
 	rtrs__rd_ep_destroy(e);
 }
@@ -245,6 +244,20 @@ static void pep_close_now(struct fab_pep *p)
 	p->closed = true;
 	pthread_cond_broadcast(&p->cond);
 	rtrs__unlock(&p->lock);
+}
+
+/* A closing endpoint leaves its poller: once its lock is dropped no
+ * caller reads the CQ, and the loop drains it (the sweep wakes it). */
+static void poller_leave(struct fab_ep *e)
+{
+	struct fab_poller *pl = e->poller;
+
+	if (!pl)
+		return;
+	rtrs__lock(&pl->lock);
+	rtrs_list_del(&e->pnode);
+	epoll_ctl(pl->epfd, EPOLL_CTL_DEL, e->cch->fd, NULL);
+	rtrs__unlock(&pl->lock);
 }
 
 /* The attach and close lists, taken under the engine's lock. */
@@ -267,7 +280,8 @@ static void take_lists(void)
 
 		rtrs_list_del(&e->node);
 		rtrs_list_add_tail(&eng.eps, &e->node);
-		if (epoll_ctl(eng.epfd, EPOLL_CTL_ADD, e->cch->fd, &ev))
+		if (!e->poller &&       /* else the poller's (poller.c) */
+		    epoll_ctl(eng.epfd, EPOLL_CTL_ADD, e->cch->fd, &ev))
 			rtrs_warn("rdma: epoll of a CQ: %d", errno);
 	}
 	rtrs_list_for_each_safe(pos, tmp, &cls) {
@@ -276,6 +290,7 @@ static void take_lists(void)
 		rtrs_list_del(&e->cls_node);
 		rtrs_list_del(&e->node);        /* from eng.eps */
 		rtrs_list_add_tail(&eng.closing, &e->node);
+		poller_leave(e);
 		close_start(e);
 	}
 	rtrs_list_for_each_safe(pos, tmp, &pcl) {
@@ -383,10 +398,12 @@ static bool pass(void)
 
 		if (atomic_load(&e->closing))
 			continue;
-		more |= drain_cq(e) >= CQ_BUDGET;
+		if (!e->poller)
+			more |= rtrs__rd_drain_cq(e) >= RD_CQ_BUDGET;
 		if (atomic_exchange(&e->fault_down, false))
 			e->ops->cm(e->ctx, FAB_CM_SHUTDOWN, -ECONNRESET, NULL, 0);
-		tx_ready(e);
+		if (!e->poller)
+			rtrs__rd_tx_ready(e);
 	}
 	rtrs_list_for_each_safe(pos, tmp, &eng.closing) {
 		struct fab_ep *e = container_of(pos, struct fab_ep, node);

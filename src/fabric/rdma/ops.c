@@ -1,48 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* The rdma-core backend's table of operations (fabric.h), for the
  * provider name "rdma": the only reference to the backend from outside
- * src/fabric/rdma/ (fabric.c). And what it does not do yet: pollers.
- *
- * Application-driven progress (RTRS_POLL) is not in this slice. Where it
- * will live: here, in a poller.c of this backend, with the same model as
- * the libfabric one (the poller's callers read the CQs of its endpoints,
- * the loop keeps their CM events and their close), once fabric.c's
- * rtrs__fab_poller_create() gives a session a poller of its paths'
- * backend. Today it makes the default backend's, which
- * rtrs__fab_ep_create() refuses for an rdma domain (-EINVAL): a session
- * with RTRS_POLL cannot open an rdma path. The poller ops below return
- * -EOPNOTSUPP or do nothing; no endpoint of this backend ever has a
- * poller. */
+ * src/fabric/rdma/ (fabric.c). */
 #include "rdma.h"
-
-static int poller_create(struct fab_poller **out)
-{
-	(void)out;
-	return -EOPNOTSUPP;
-}
-
-/* Unreachable: poller_create() never makes one. */
-static void poller_destroy(struct fab_poller *pl)
-{
-	(void)pl;
-}
-
-static int poller_progress(struct fab_poller *pl)
-{
-	(void)pl;
-	return -EOPNOTSUPP;
-}
-
-static void poller_wait(struct fab_poller *pl, int timeout_ms)
-{
-	(void)pl;
-	(void)timeout_ms;
-}
-
-static void poller_wake(struct fab_poller *pl)
-{
-	(void)pl;
-}
 
 const struct rtrs__fab_ops rtrs__rd_ops = {
 	.name = "rdma",
@@ -76,11 +36,11 @@ const struct rtrs__fab_ops rtrs__rd_ops = {
 	.post_send = rtrs__rd_post_send,
 	.post_write = rtrs__rd_post_write,
 	.post_send_inv = rtrs__rd_post_send_inv,
-	.poller_create = poller_create,
-	.poller_destroy = poller_destroy,
-	.poller_progress = poller_progress,
-	.poller_wait = poller_wait,
-	.poller_wake = poller_wake,
+	.poller_create = rtrs__rd_poller_create,
+	.poller_destroy = rtrs__rd_poller_destroy,
+	.poller_progress = rtrs__rd_poller_progress,
+	.poller_wait = rtrs__rd_poller_wait,
+	.poller_wake = rtrs__rd_poller_wake,
 	.pep_open = rtrs__rd_pep_open,
 	.pep_close = rtrs__rd_pep_close,
 	.pep_name = rtrs__rd_pep_name,

@@ -4,9 +4,9 @@
  * libibverbs, provider name "rdma", issue 18): its objects, and the
  * contract between its files. Calls among them go one way only:
  *
- *   ops.c (the table) -> ep.c, post.c -> loop.c -> dom.c
- *   ep.c, post.c -> dom.c; and below them all, backend-neutral,
- *   ../fault.c
+ *   ops.c (the table) -> ep.c, post.c, poller.c -> loop.c -> dom.c
+ *   ep.c -> poller.c; ep.c, post.c -> dom.c; and below them all,
+ *   backend-neutral, ../fault.c
  *
  * (an arrow: "may call"). No rdma-core type or constant leaves this
  * folder.
@@ -16,11 +16,18 @@
  * host without RDMA pays nothing). It owns the one RDMA CM event channel
  * that every connection and listener uses, and each endpoint's completion
  * channel (one CQ per endpoint, for its send and receive queues); every
- * callback of the core runs on it. Application-driven progress (pollers,
- * RTRS_POLL) is not in this slice: see ops.c.
+ * callback of the core runs on it, but the completions of an endpoint
+ * created with a poller (application-driven progress, RTRS_POLL): those
+ * the poller's callers read (poller.c), as on the libfabric backend; the
+ * loop keeps its CM events, and takes it back from the poller to close
+ * it.
  *
  * Locks (ranked, util/lock.h; the process-wide table is docs/design.md
- * §5), none nested with another of them:
+ * §5):
+ *   rd_poller.lock (its endpoints, and their CQs while a caller reads
+ *   them), RTRS_RANK_RD_POLLER: the core's callbacks run under it, so it
+ *   ranks below every lock of the core, as the libfabric backend's
+ * and, none nested with another of them:
  *   rd_ep.post_lock (posts, the send ring, dead), RTRS_RANK_RD_POST: the
  *   core posts holding its con->lock, so it ranks above the core's
  *   rd_pep.lock (closed), RTRS_RANK_RD_PEP: a leaf
@@ -44,6 +51,7 @@
 #include "util/lock.h"
 #include "util/util.h"
 
+#define RTRS_RANK_RD_POLLER 205         /* as the libfabric backend's */
 #define RTRS_RANK_RD_POST 500           /* as the libfabric backend's */
 #define RTRS_RANK_RD_PEP 615
 #define RTRS_RANK_RD_ENGINE 620
@@ -56,6 +64,7 @@
 #define RD_ACC_PRIV 196         /* REP */
 #define RD_REJ_PRIV 148         /* REJ */
 #define RD_SWEEP_MS 100
+#define RD_CQ_BUDGET 256        /* completions of one CQ per pass */
 /* a send ring slot's wr_id: (index << 2) | 1; receives: the context
  * pointer (8-byte aligned); the close's drain marker: */
 #define RD_WR_SQ 1u
@@ -112,6 +121,20 @@ struct fab_ep {
 	bool sq_drained;                /* loop thread, while closing */
 	uint64_t close_by_ms;           /* loop thread, while closing */
 	int cq_tag;                     /* the epoll cookie's address */
+	struct fab_poller *poller;      /* NULL: the loop reads the CQ */
+	struct rtrs_list pnode;         /* poller->eps, under poller->lock */
+};
+
+/* Application-driven progress (poller.c): the CQs of its endpoints are
+ * read by the threads that call rtrs__rd_poller_progress(). */
+struct fab_poller {
+	struct fab_obj obj;             /* first: the backend (fabric.h) */
+	struct rtrs_lock lock;
+	struct rtrs_list eps;           /* under lock; a closing one leaves
+					   it on the loop thread */
+	int epfd;                       /* the eps' completion channels, evfd */
+	int evfd;                       /* rtrs__rd_poller_wake() */
+	_Atomic bool more;              /* a CQ had more than its budget */
 };
 
 struct fab_pep {
@@ -155,6 +178,13 @@ void rtrs__rd_wake(void);
 /* Free an endpoint's verbs objects and memory: the loop's end of it, or
  * its creator's when it never reached the loop. */
 void rtrs__rd_ep_destroy(struct fab_ep *e);
+/* Read @e's CQ (its completion channel's events first, rearmed), at most
+ * RD_CQ_BUDGET completions, each handed to the core: their number. The
+ * loop thread, or @e's poller's caller under its lock. */
+int rtrs__rd_drain_cq(struct fab_ep *e);
+/* ops->tx_ready() if @e asked for it and its send ring has room; the
+ * same threads. */
+void rtrs__rd_tx_ready(struct fab_ep *e);
 
 /* ---- dom.c: domains, registrations, addresses ---- */
 int rtrs__rd_dom_open(const char *prov, const char *node, const char *service,
@@ -203,6 +233,15 @@ int rtrs__rd_pep_open(struct fab_dom *d, unsigned loop,
 void rtrs__rd_pep_close(struct fab_pep *p);
 int rtrs__rd_pep_name(const struct fab_pep *p, char *buf, size_t len);
 uint64_t rtrs__rd_pep_shed(struct fab_pep *p);
+
+/* ---- poller.c: application-driven progress ---- */
+int rtrs__rd_poller_create(struct fab_poller **out);
+void rtrs__rd_poller_destroy(struct fab_poller *pl);
+/* From rtrs__rd_ep_create(), before the endpoint reaches the loop. */
+void rtrs__rd_poller_add(struct fab_ep *e);
+int rtrs__rd_poller_progress(struct fab_poller *pl);
+void rtrs__rd_poller_wait(struct fab_poller *pl, int timeout_ms);
+void rtrs__rd_poller_wake(struct fab_poller *pl);
 
 /* ---- post.c: posting; the send ring ---- */
 int rtrs__rd_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
