@@ -5,8 +5,8 @@
  * address, port 0; its first stdout line tells the bound address. Tests
  * exit 0 (pass), 1 (fail) or 77 (skip), and print "N passed, N failed".
  *
- * The test addresses: $RTRS_TEST_ADDRS "A1,A2" (the RDMA lab: addresses on
- * its rxe and siw links), default 127.0.0.1 and 127.0.0.2.
+ * The test addresses: $RTRS_TEST_ADDRS "A1,A2" (the RDMA lab: server
+ * addresses on two of its wires), default 127.0.0.1 and 127.0.0.2.
  */
 #ifndef RTRS_TEST_HARNESS_H
 #define RTRS_TEST_HARNESS_H
@@ -89,13 +89,19 @@ static inline const char *t_addr(int i)
  */
 static inline const char *t_src(int i)
 {
+	static const char *const wire[][2] = {
+		{ "LAB_RXE_SRV", "LAB_RXE_CLT" },
+		{ "LAB_SIW_SRV", "LAB_SIW_CLT" },
+		{ "LAB_RXE2_SRV", "LAB_RXE2_CLT" },
+	};
 	const char *h = t_addr(i);
-	const char *rs = getenv("LAB_RXE_SRV"), *ss = getenv("LAB_SIW_SRV");
 
-	if (rs && !strcmp(h, rs) && getenv("LAB_RXE_CLT"))
-		return getenv("LAB_RXE_CLT");
-	if (ss && !strcmp(h, ss) && getenv("LAB_SIW_CLT"))
-		return getenv("LAB_SIW_CLT");
+	for (size_t w = 0; w < sizeof(wire) / sizeof(wire[0]); w++) {
+		const char *srv = getenv(wire[w][0]), *clt = getenv(wire[w][1]);
+
+		if (srv && clt && !strcmp(h, srv))
+			return clt;
+	}
 	return h;
 }
 

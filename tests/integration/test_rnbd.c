@@ -776,11 +776,13 @@ static void io_mode_cases(struct rnbd_sess *s)
 		return;
 	CHECK(!strcmp(io_mem, "memory"), "tmpfs export io=%s", io_mem);
 	/* READs from a mapping need always_invalidate off, and a provider
-	 * that sends from the memory as it is then (not verbs, which sends
-	 * from the pages pinned at registration) */
+	 * that sends from the memory as it is then (not RDMA verbs, through
+	 * libfabric or rdma-core, which send from the pages pinned at
+	 * registration) */
 	CHECK(mem_zero_copy == (srv_has("--always-invalidate=0") &&
 				!(getenv("RTRS_PROVIDER") &&
-				  !strcmp(getenv("RTRS_PROVIDER"), "verbs"))),
+				  (!strcmp(getenv("RTRS_PROVIDER"), "verbs") ||
+				   !strcmp(getenv("RTRS_PROVIDER"), "rdma")))),
 	      "memdisk zero-copy %d", mem_zero_copy);
 	ret = rnbd_dev_open(s, "memdisk", RNBD_ACCESS_RW, &d);
 	CHECK(ret == 0, "open memdisk: %s", rtrs_strerror(ret));

@@ -159,6 +159,7 @@ src_for() {
 	case "$1" in
 	"${LAB_RXE_SRV:-}") echo "$LAB_RXE_CLT" ;;
 	"${LAB_SIW_SRV:-}") echo "$LAB_SIW_CLT" ;;
+	"${LAB_RXE2_SRV:-}") echo "$LAB_RXE2_CLT" ;;
 	*) echo "$1" ;;
 	esac
 }
