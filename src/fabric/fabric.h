@@ -655,6 +655,14 @@ void rtrs__fab_fault_set(const struct fab_fault *f);
  * peer "host:port" or NULL if unknown */
 int rtrs__fab_fault_post(const char *peer);
 bool rtrs__fab_fault_peer_filter(void);
+/* A backend's post on @e, under its post lock: rtrs__fab_fault_post()
+ * with @e's peer (named by @peer_of, only when a peer filter is set);
+ * on 1 it sets *@down, once, with a warning: the backend wakes its loop,
+ * which reports FAB_CM_SHUTDOWN. */
+int rtrs__fab_fault_post_ep(const struct fab_ep *e,
+			    int (*peer_of)(const struct fab_ep *, char *,
+					   size_t),
+			    _Atomic bool *down);
 /* Called per received completion: sleeps if it is the one to delay;
  * true if it is the one to drop. */
 bool rtrs__fab_fault_rx(void);

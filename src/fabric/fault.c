@@ -87,6 +87,26 @@ int rtrs__fab_fault_post(const char *peer)
 	return 0;
 }
 
+int rtrs__fab_fault_post_ep(const struct fab_ep *e,
+			    int (*peer_of)(const struct fab_ep *, char *,
+					   size_t),
+			    _Atomic bool *down)
+{
+	char peer[128];
+	int f;
+
+	if (rtrs__fab_fault_peer_filter())
+		f = rtrs__fab_fault_post(peer_of(e, peer, sizeof(peer))
+						 ? NULL : peer);
+	else
+		f = rtrs__fab_fault_post(NULL);
+	/* as if the peer vanished with this operation in flight: it is
+	 * swallowed, the loop reports a shutdown */
+	if (f > 0 && !atomic_exchange(down, true))
+		rtrs_warn("fault injection: endpoint shut down");
+	return f;
+}
+
 bool rtrs__fab_fault_rx(void)
 {
 	uint64_t d = atomic_load_explicit(&drop_rx, memory_order_relaxed);

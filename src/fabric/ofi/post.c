@@ -18,23 +18,11 @@ static int post_prologue(struct fab_ep *e)
 		rtrs__unlock(&e->post_lock);
 		return -ENOTCONN;
 	}
-	if (rtrs__fab_fault_peer_filter()) {
-		char peer[128];
-
-		f = rtrs__fab_fault_post(rtrs__ofi_ep_peer(e, peer, sizeof(peer))
-						 ? NULL : peer);
-	} else {
-		f = rtrs__fab_fault_post(NULL);
-	}
+	f = rtrs__fab_fault_post_ep(e, rtrs__ofi_ep_peer, &e->fault_down);
 	if (f) {
 		rtrs__unlock(&e->post_lock);
-		if (f > 0) {
-			/* as if the peer vanished with this operation in
-			 * flight: it is swallowed, the loop reports a shutdown */
-			if (!atomic_exchange(&e->fault_down, true))
-				rtrs_warn("fault injection: endpoint shut down");
+		if (f > 0)
 			ofi_wake_loop(e->loop);
-		}
 		return f;
 	}
 	f = rtrs__ofi_trl_flush_locked(e);

@@ -23,24 +23,11 @@ static int post_prologue(struct fab_ep *e, unsigned nslots)
 		rtrs__unlock(&e->post_lock);
 		return -ENOTCONN;
 	}
-	if (rtrs__fab_fault_peer_filter()) {
-		char peer[128];
-
-		f = rtrs__fab_fault_post(rtrs__rd_addr_str(rdma_get_peer_addr(e->id),
-							   peer, sizeof(peer))
-					 ? NULL : peer);
-	} else {
-		f = rtrs__fab_fault_post(NULL);
-	}
+	f = rtrs__fab_fault_post_ep(e, rtrs__rd_ep_peer, &e->fault_down);
 	if (f) {
 		rtrs__unlock(&e->post_lock);
-		if (f > 0) {
-			/* as if the peer vanished with this operation in
-			 * flight: swallowed, the loop reports a shutdown */
-			if (!atomic_exchange(&e->fault_down, true))
-				rtrs_warn("fault injection: endpoint shut down");
+		if (f > 0)
 			rtrs__rd_wake();
-		}
 		return f;
 	}
 	if (e->sq_head - e->sq_tail + nslots > RD_SQ_DEPTH) {

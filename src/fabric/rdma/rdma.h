@@ -5,7 +5,8 @@
  * contract between its files. Calls among them go one way only:
  *
  *   ops.c (the table) -> ep.c, post.c, poller.c -> loop.c -> dom.c
- *   ep.c -> poller.c; ep.c, post.c -> dom.c; and below them all,
+ *   ep.c -> poller.c; post.c -> ep.c (a peer's name, for fault
+ *   injection); ep.c, post.c -> dom.c; and below them all,
  *   backend-neutral, ../fault.c
  *
  * (an arrow: "may call"). No rdma-core type or constant leaves this
