@@ -9,7 +9,7 @@
  * code that includes librdmacm and libibverbs.
  * No backend type or constant crosses this header; errors are -errno.
  * Backend-neutral here: fabric.c (picking a backend), fault.c (fault
- * injection), spin.c (busy-polling).
+ * injection), spin.c (busy-polling), evset.c (the pollers' sleep).
  *
  * Threading contract
  * - Progress threads ("loops") are pinned one per online CPU. Each endpoint
@@ -599,6 +599,21 @@ bool rtrs__fab_may_spin(uint64_t since_ns, uint64_t now_ns);
  * machine of @ncpus CPUs; stop at engine end. */
 void rtrs__fab_spin_start(unsigned ncpus);
 void rtrs__fab_spin_stop(void);
+
+/* For the backends' pollers (evset.c, backend-neutral): a set of fds to
+ * sleep on until one is readable or rtrs__fab_evset_wake() (any thread).
+ * Init: -errno, and then fini (safe on a half-made set); a tag must not
+ * be NULL (the wake-up's). Wait: at most @timeout_ms (-1: no bound), the
+ * wake-ups consumed, the fds' readiness left to their owners. */
+struct fab_evset {
+	int epfd, evfd;
+};
+int rtrs__fab_evset_init(struct fab_evset *s);
+void rtrs__fab_evset_fini(struct fab_evset *s);
+int rtrs__fab_evset_add(struct fab_evset *s, int fd, void *tag);
+void rtrs__fab_evset_del(struct fab_evset *s, int fd);
+void rtrs__fab_evset_wait(struct fab_evset *s, int timeout_ms);
+void rtrs__fab_evset_wake(struct fab_evset *s);
 
 /* ---- listeners ---- */
 

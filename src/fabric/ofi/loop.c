@@ -107,7 +107,7 @@ static void detach_ep(struct fab_loop *l, struct fab_ep *e)
 		/* waits for a thread draining it: afterwards none can */
 		rtrs__lock(&e->poller->lock);
 		rtrs_list_del(&e->pnode);
-		epoll_ctl(e->poller->epfd, EPOLL_CTL_DEL, e->cq_fd, NULL);
+		rtrs__fab_evset_del(&e->poller->ws, e->cq_fd);
 		rtrs__unlock(&e->poller->lock);
 	}
 	if (e->attached) {

@@ -144,7 +144,7 @@ struct fab_poller {
 	struct fab_obj obj;               /* first: the backend (fabric.h) */
 	struct rtrs_lock lock;          /* eps; held while draining them */
 	struct rtrs_list eps;
-	int epfd, evfd;                 /* the CQ wait fds + a wake-up */
+	struct fab_evset ws;            /* the CQ wait fds + a wake-up */
 };
 
 struct fab_ep {
@@ -247,20 +247,13 @@ static inline void ofi_wake_loop(struct fab_loop *l)
 		rtrs_err_rl("loop %u: eventfd write: %d", l->idx, errno);
 }
 
-static inline void ofi_wake_poller(struct fab_poller *pl)
-{
-	uint64_t one = 1;
-
-	if (write(pl->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		rtrs_err_rl("poller: eventfd write: %d", errno);
-}
 
 /* Ask the thread that reads @e's CQ for ops->tx_ready(). */
 static inline void ofi_want_tx(struct fab_ep *e)
 {
 	atomic_store(&e->want_tx, true);
 	if (e->poller)
-		ofi_wake_poller(e->poller);
+		rtrs__fab_evset_wake(&e->poller->ws);
 	else
 		ofi_wake_loop(e->loop);
 }

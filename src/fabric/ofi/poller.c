@@ -9,9 +9,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -21,18 +19,14 @@
 int rtrs__ofi_poller_create(struct fab_poller **out)
 {
 	struct fab_poller *pl = calloc(1, sizeof(*pl));
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
 	int ret;
 
 	if (!pl)
 		return -ENOMEM;
 	rtrs__lock_init(&pl->lock, RTRS_RANK_OFI_POLLER, "fab_poller.lock");
 	rtrs_list_init(&pl->eps);
-	pl->epfd = epoll_create1(EPOLL_CLOEXEC);
-	pl->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (pl->epfd < 0 || pl->evfd < 0 ||
-	    epoll_ctl(pl->epfd, EPOLL_CTL_ADD, pl->evfd, &ev)) {
-		ret = -errno;
+	ret = rtrs__fab_evset_init(&pl->ws);
+	if (ret) {
 		rtrs__ofi_poller_destroy(pl);
 		return ret;
 	}
@@ -44,10 +38,7 @@ void rtrs__ofi_poller_destroy(struct fab_poller *pl)
 {
 	if (!pl)
 		return;
-	if (pl->epfd >= 0)
-		close(pl->epfd);
-	if (pl->evfd >= 0)
-		close(pl->evfd);
+	rtrs__fab_evset_fini(&pl->ws);
 	rtrs__lock_destroy(&pl->lock);
 	free(pl);
 }
@@ -57,11 +48,10 @@ void rtrs__ofi_poller_destroy(struct fab_poller *pl)
 void rtrs__ofi_poller_add(struct fab_ep *e)
 {
 	struct fab_poller *pl = e->poller;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 };
 
 	rtrs__lock(&pl->lock);
 	rtrs_list_add_tail(&pl->eps, &e->pnode);
-	if (e->cq_fd >= 0 && epoll_ctl(pl->epfd, EPOLL_CTL_ADD, e->cq_fd, &ev))
+	if (e->cq_fd >= 0 && rtrs__fab_evset_add(&pl->ws, e->cq_fd, e))
 		rtrs_err("poller: epoll add fd %d: %d", e->cq_fd, errno);
 	rtrs__unlock(&pl->lock);
 }
@@ -88,9 +78,7 @@ int rtrs__ofi_poller_progress(struct fab_poller *pl)
 
 void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
 {
-	struct epoll_event evs[8];
 	struct rtrs_list *pos;
-	int n;
 
 	/* as can_block(): tcp may hold data in user space that no fd shows,
 	 * and this rearms the fds (net's wait sets) */
@@ -110,17 +98,10 @@ void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
 	 * wait fd would miss a completion: read again within LOOP_SWEEP_MS */
 	if (timeout_ms < 0 || timeout_ms > LOOP_SWEEP_MS)
 		timeout_ms = LOOP_SWEEP_MS;
-	n = epoll_wait(pl->epfd, evs, 8, timeout_ms);
-	for (int i = 0; i < n; i++) {
-		uint64_t v;
-
-		if (evs[i].data.u64 == 0 &&
-		    read(pl->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			rtrs_err_rl("poller: eventfd read %d", errno);
-	}
+	rtrs__fab_evset_wait(&pl->ws, timeout_ms);
 }
 
 void rtrs__ofi_poller_wake(struct fab_poller *pl)
 {
-	ofi_wake_poller(pl);
+	rtrs__fab_evset_wake(&pl->ws);
 }

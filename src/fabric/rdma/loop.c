@@ -256,7 +256,7 @@ static void poller_leave(struct fab_ep *e)
 		return;
 	rtrs__lock(&pl->lock);
 	rtrs_list_del(&e->pnode);
-	epoll_ctl(pl->epfd, EPOLL_CTL_DEL, e->cch->fd, NULL);
+	rtrs__fab_evset_del(&pl->ws, e->cch->fd);
 	rtrs__unlock(&pl->lock);
 }
 

@@ -8,29 +8,21 @@
 #include "rdma.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "util/log.h"
 
 int rtrs__rd_poller_create(struct fab_poller **out)
 {
 	struct fab_poller *pl = calloc(1, sizeof(*pl));
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	int ret;
 
 	if (!pl)
 		return -ENOMEM;
 	rtrs__lock_init(&pl->lock, RTRS_RANK_RD_POLLER, "rd_poller.lock");
 	rtrs_list_init(&pl->eps);
-	pl->epfd = epoll_create1(EPOLL_CLOEXEC);
-	pl->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (pl->epfd < 0 || pl->evfd < 0 ||
-	    epoll_ctl(pl->epfd, EPOLL_CTL_ADD, pl->evfd, &ev)) {
-		ret = -errno;
+	ret = rtrs__fab_evset_init(&pl->ws);
+	if (ret) {
 		rtrs__rd_poller_destroy(pl);
 		return ret;
 	}
@@ -42,10 +34,7 @@ void rtrs__rd_poller_destroy(struct fab_poller *pl)
 {
 	if (!pl)
 		return;
-	if (pl->epfd >= 0)
-		close(pl->epfd);
-	if (pl->evfd >= 0)
-		close(pl->evfd);
+	rtrs__fab_evset_fini(&pl->ws);
 	rtrs__lock_destroy(&pl->lock);
 	free(pl);
 }
@@ -53,11 +42,10 @@ void rtrs__rd_poller_destroy(struct fab_poller *pl)
 void rtrs__rd_poller_add(struct fab_ep *e)
 {
 	struct fab_poller *pl = e->poller;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = e };
 
 	rtrs__lock(&pl->lock);
 	rtrs_list_add_tail(&pl->eps, &e->pnode);
-	if (epoll_ctl(pl->epfd, EPOLL_CTL_ADD, e->cch->fd, &ev))
+	if (rtrs__fab_evset_add(&pl->ws, e->cch->fd, e))
 		rtrs_err("rdma: poller: epoll of a CQ: %d", errno);
 	rtrs__unlock(&pl->lock);
 }
@@ -89,9 +77,7 @@ int rtrs__rd_poller_progress(struct fab_poller *pl)
  * completion since then is an event on its channel. */
 void rtrs__rd_poller_wait(struct fab_poller *pl, int timeout_ms)
 {
-	struct epoll_event evs[8];
 	struct rtrs_list *pos;
-	int n;
 
 	if (atomic_load(&pl->more))
 		return;
@@ -108,20 +94,10 @@ void rtrs__rd_poller_wait(struct fab_poller *pl, int timeout_ms)
 	/* bounded as the loop's sleep */
 	if (timeout_ms < 0 || timeout_ms > RD_SWEEP_MS)
 		timeout_ms = RD_SWEEP_MS;
-	n = epoll_wait(pl->epfd, evs, 8, timeout_ms);
-	for (int i = 0; i < n; i++) {
-		uint64_t v;
-
-		if (!evs[i].data.ptr &&
-		    read(pl->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			rtrs_err_rl("rdma: poller: eventfd read %d", errno);
-	}
+	rtrs__fab_evset_wait(&pl->ws, timeout_ms);
 }
 
 void rtrs__rd_poller_wake(struct fab_poller *pl)
 {
-	uint64_t one = 1;
-
-	if (write(pl->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		rtrs_dbg("rdma: waking a poller: %d", errno);
+	rtrs__fab_evset_wake(&pl->ws);
 }

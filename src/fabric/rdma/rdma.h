@@ -133,8 +133,8 @@ struct fab_poller {
 	struct rtrs_lock lock;
 	struct rtrs_list eps;           /* under lock; a closing one leaves
 					   it on the loop thread */
-	int epfd;                       /* the eps' completion channels, evfd */
-	int evfd;                       /* rtrs__rd_poller_wake() */
+	struct fab_evset ws;            /* the eps' completion channels and
+					   rtrs__rd_poller_wake() */
 	_Atomic bool more;              /* a CQ had more than its budget */
 };
 
