@@ -75,6 +75,19 @@ fio_ok() { # RC OUT WHAT: fio exited 0 and its terse v3 line (field 5:
 rnbd_dev() { local d; d=$(compgen -G "/sys/block/rnbd*" | head -1) && [ -b "/dev/${d##*/}" ] && echo "/dev/${d##*/}"; }
 server_says() { grep -q "$1" "$work/srv.log"; }
 
+# the kernel's client unmaps DEV: it goes, our server sees session SESS
+# end; the server stops (no sanitizer report), the client modules go
+kunmap() { # DEV SESS
+	echo normal > "/sys/block/${1#/dev/}/rnbd/unmap_device" || bad "unmap_device"
+	wait_for 10 test ! -e "$1" || bad "$1 still there"
+	wait_for 10 server_says "session $2 disconnected" &&
+		ok "unmapped: $1 gone, the server's session ended" ||
+		bad "the server did not see the session end: $(tail -3 "$work/srv.log")"
+	kill "$spid"; wait "$spid"; spid=0
+	grep -E 'Sanitizer|runtime error' "$work/srv.log" && bad "sanitizer report in rnbd-server"
+	rmmod rnbd_client rtrs_client 2> /dev/null
+}
+
 kclient() {
 	step "the kernel's rnbd-client -> rnbd-server --provider rdma"
 	# the kernel's rtrs-server would hold port 1234 on every address
@@ -112,14 +125,7 @@ kclient() {
 		--output-format=terse --terse-version=3 > "$work/fio" 2>&1
 	fio_ok $? "$work/fio" "fio randwrite 4k-124k QD 16, verify=crc32c"
 
-	echo normal > "/sys/block/${dev#/dev/}/rnbd/unmap_device" || bad "unmap_device"
-	wait_for 10 test ! -e "$dev" || bad "$dev still there"
-	wait_for 10 server_says 'session kclient disconnected' &&
-		ok "unmapped: $dev gone, the server's session ended" ||
-		bad "the server did not see the session end: $(tail -3 "$work/srv.log")"
-	kill "$spid"; wait "$spid"; spid=0
-	grep -E 'Sanitizer|runtime error' "$work/srv.log" && bad "sanitizer report in rnbd-server"
-	rmmod rnbd_client rtrs_client 2> /dev/null
+	kunmap "$dev" kclient
 }
 
 kserver() {
@@ -242,13 +248,7 @@ kclient_cut() {
 		[ "$(grep -o '{"id":[0-9]*,' <<< "$j" | wc -l)" = 2 ] &&
 		ok "our server: two paths connected, the dead one gone (hb_timeouts $(grep -o '"hb_timeouts":[0-9]*' <<< "$j" | cut -d: -f2))" ||
 		bad "our server's paths: $(grep -o '"paths":.*' <<< "$j" | head -c 600)"
-	echo normal > "/sys/block/${dev#/dev/}/rnbd/unmap_device" || bad "unmap_device"
-	wait_for 10 test ! -e "$dev" || bad "$dev still there"
-	wait_for 10 server_says 'session kcut disconnected' ||
-		bad "the server did not see the session end: $(tail -3 "$work/srv.log")"
-	kill "$spid"; wait "$spid"; spid=0
-	grep -E 'Sanitizer|runtime error' "$work/srv.log" && bad "sanitizer report in rnbd-server"
-	rmmod rnbd_client rtrs_client 2> /dev/null
+	kunmap "$dev" kcut
 }
 
 kserver_cut() {
