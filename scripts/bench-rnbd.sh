@@ -4,12 +4,11 @@
 # run and interleaved per repetition on this shared machine:
 #   rnbd   fio's external engine librnbd-fio.so -> rnbd-server exporting a
 #          1 GiB file on tmpfs (TCP loopback, libfabric tcp provider), the
-#          library's defaults;
-#   rnbd-t the same, set up for a host whose 2 CPUs are shared by client,
-#          server and fio: progress threads not pinned (RTRS_PIN=0, both
-#          sides) and a server without always_invalidate;
-#   rnbd-p rnbd-t, and both sides poll up to RTRS_POLL_US=100 before they
-#          sleep, while the machine has a CPU to spare (rtrs(7));
+#          library's and the engine's defaults: nothing set (RTRS_PIN and
+#          RTRS_POLL_US unset on both sides, rtrs(7) chooses);
+#   rnbd-t the same with a server without always_invalidate (READs sent
+#          straight from a mapping of the file, no key per request): the
+#          one setting left that is worth changing, and a security one;
 #   nbd    fio's nbd engine -> `nbdkit memory size=1G` on TCP loopback;
 #   raw    the libfabric provider itself: `rtrs-perf raw client` (one per
 #          job) with the row's size, direction and depth, sequential;
@@ -25,12 +24,11 @@
 #       REPS=3 TIME=5 IONOS_TIME=10 OUT=build/bench-rnbd PLOT=0
 #       SRV_ARGS="..." (extra rnbd-server options)
 #   A part of it (no IONOS profile, no chart unless all of it ran):
-#       PEERS="rnbd-p nbd" ROWS="r4k1 w4k1" JOBS="1 2" IONOS=0
+#       PEERS="rnbd nbd" ROWS="r4k1 w4k1" JOBS="1 2" IONOS=0
 set -euo pipefail
 build=${1:-build/plain}
 reps=${REPS:-3}
 secs=${TIME:-5}
-POLL_US=100
 ionos_secs=${IONOS_TIME:-10}
 out=${OUT:-build/bench-rnbd}
 srv="$build/tools/rnbd-server"
@@ -57,14 +55,13 @@ echo "bench-rnbd: 1 GiB on tmpfs, prefilled" >&2
 dd if=/dev/zero of="$disk" bs=1M count=1024 status=none
 
 . "$(dirname "$0")/bench-lib.sh"
+# the defaults: nothing of rtrs(7) set in any process
+unset RTRS_PIN RTRS_POLL_US
 # shellcheck disable=SC2086
 start rnbd "$srv" --listen 127.0.0.1:0 --export "disk=$disk" ${SRV_ARGS:-}
 # shellcheck disable=SC2086
-RTRS_PIN=0 start rnbdt "$srv" --listen 127.0.0.1:0 --export "disk=$disk" \
+start rnbdt "$srv" --listen 127.0.0.1:0 --export "disk=$disk" \
 	--always-invalidate 0 ${SRV_ARGS:-}
-# shellcheck disable=SC2086
-RTRS_PIN=0 RTRS_POLL_US=$POLL_US start rnbdp "$srv" --listen 127.0.0.1:0 \
-	--export "disk=$disk" --always-invalidate 0 ${SRV_ARGS:-}
 # a raw server serves one client at a time: one per job
 start raw1 "$build/tools/rtrs-perf" raw server --listen 127.0.0.1:0
 start raw2 "$build/tools/rtrs-perf" raw server --listen 127.0.0.1:0
@@ -86,7 +83,7 @@ nbdcopy "$disk" "$nbd_uri"      # the same prefill as the file
 
 rows=(r4k1:randread:4k:1 r4k32:randread:4k:32 w4k1:randwrite:4k:1
       w4k32:randwrite:4k:32 r128k:read:128k:8 w128k:write:128k:8)
-peers=(rnbd rnbd-t rnbd-p nbd raw local)
+peers=(rnbd rnbd-t nbd raw local)
 jobs=(1 2)
 ionos=${IONOS:-1}
 part=0
@@ -135,13 +132,12 @@ raw_run() { # result-file read|write bs qd jobs
 }
 
 matrix_run() { # peer row nj rep
-	local peer=$1 row=$2 nj=$3 r=$4 name rw bs qd eng=() pin=1 poll=0
+	local peer=$1 row=$2 nj=$3 r=$4 name rw bs qd eng=()
 	IFS=: read -r name rw bs qd <<< "$row"
 	case $peer in
-	rnbd|rnbd-t|rnbd-p)
+	rnbd|rnbd-t)
 		local p=$PORT_rnbd
-		[ "$peer" = rnbd-t ] && p=$PORT_rnbdt pin=0
-		[ "$peer" = rnbd-p ] && p=$PORT_rnbdp pin=0 poll=$POLL_US
+		[ "$peer" = rnbd-t ] && p=$PORT_rnbdt
 		eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$p"
 		     --rnbd_device=disk)
 		# a second writing job needs the migration mode
@@ -157,7 +153,7 @@ matrix_run() { # peer row nj rep
 		if [ "$qd" -eq 1 ]; then eng+=(--ioengine=psync); else eng+=(--ioengine=io_uring); fi
 		;;
 	esac
-	RTRS_PIN=$pin RTRS_POLL_US=$poll fio_run "$out/$peer.$name.j$nj.$r.json" --name="$peer-$name" "${eng[@]}" \
+	fio_run "$out/$peer.$name.j$nj.$r.json" --name="$peer-$name" "${eng[@]}" \
 		--rw="$rw" --bs="$bs" --iodepth="$qd" --numjobs="$nj" \
 		--size=512m --offset_increment=512m --norandommap --randrepeat=0 \
 		--time_based --runtime="$secs" --ramp_time=1 --group_reporting \
@@ -177,16 +173,13 @@ done
 
 # the IONOS profile (block-peers.md 5), our engine instead of libaio
 ionos_run() { # peer rep
-	local eng=() pin=1 poll=0
+	local eng=()
 	case $1 in
 	rnbd) eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$PORT_rnbd" --rnbd_device=disk) ;;
-	rnbd-t) eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$PORT_rnbdt" --rnbd_device=disk)
-		pin=0 ;;
-	rnbd-p) eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$PORT_rnbdp" --rnbd_device=disk)
-		pin=0 poll=$POLL_US ;;
+	rnbd-t) eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$PORT_rnbdt" --rnbd_device=disk) ;;
 	nbd) eng=(--ioengine=nbd --uri="$nbd_uri") ;;
 	esac
-	RTRS_PIN=$pin RTRS_POLL_US=$poll fio_run "$out/ionos.$1.$2.json" --name="ionos-$1" "${eng[@]}" \
+	fio_run "$out/ionos.$1.$2.json" --name="ionos-$1" "${eng[@]}" \
 		--bssplit=512/20:1k/16:2k/9:4k/12:8k/19:16k/10:32k/8:64k/4 \
 		--fadvise_hint=0 --rw=randrw:2 --random_distribution=zipf:1.2 \
 		--time_based --runtime="$ionos_secs" --ramp_time=2 \
@@ -197,7 +190,6 @@ ionos_run() { # peer rep
 	echo "bench-rnbd: IONOS profile, rep $r/$reps" >&2
 	ionos_run rnbd "$r"
 	ionos_run rnbd-t "$r"
-	ionos_run rnbd-p "$r"
 	ionos_run nbd "$r"
 done
 
@@ -234,7 +226,7 @@ label() { case $1 in
 
 has() { case " ${peers[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 rnbds=()
-for p in rnbd rnbd-t rnbd-p; do has $p && rnbds+=("$p"); done
+for p in rnbd rnbd-t; do has $p && rnbds+=("$p"); done
 echo
 echo "Medians of $reps runs of ${secs} s (after 1 s ramp); IOPS (p50/p99 us of total latency); X/nbd = median of the per-run ratios."
 echo
@@ -244,7 +236,7 @@ for p in "${peers[@]}"; do
 	sep+="---:|"
 done
 if has nbd; then for p in "${rnbds[@]}"; do hdr+=" $p/nbd |" sep+="---:|"; done; fi
-has raw && has rnbd-p && hdr+=" rnbd-p/raw |" sep+="---:|"
+has raw && has rnbd && hdr+=" rnbd/raw |" sep+="---:|"
 echo "$hdr"
 echo "$sep"
 : > "$out/matrix.csv"
@@ -267,7 +259,7 @@ for nj in "${jobs[@]}"; do
 		done
 		echo >> "$out/matrix.csv"
 		if has nbd; then for p in "${rnbds[@]}"; do line+=" $(ratio "$p" nbd "$k") |"; done; fi
-		has raw && has rnbd-p && line+=" $(ratio rnbd-p raw "$k") |"
+		has raw && has rnbd && line+=" $(ratio rnbd raw "$k") |"
 		echo "$line"
 	done
 done
@@ -277,7 +269,7 @@ if [ "$ionos" = 1 ]; then
 	echo
 	echo "| peer | read IOPS | write IOPS | MiB/s | mean latency us (read) | p99 us | runs (read IOPS) |"
 	echo "|---|---:|---:|---:|---:|---:|---|"
-	for p in rnbd rnbd-t rnbd-p nbd; do
+	for p in rnbd rnbd-t nbd; do
 		printf "| %s | %s | %s | %s | %s | %s | %s |\n" "$p" \
 			"$(across jv ionos.$p '.read.iops | floor' | median)" \
 			"$(across jv ionos.$p '.write.iops | floor' | median)" \
@@ -306,11 +298,10 @@ set key outside top center horizontal
 set grid ytics
 set datafile separator "\t"
 plot "$out/matrix.csv" using 2:xtic(1) title "rnbd (defaults)" lc rgb "#1f77b4", \
-     "" using 3 title "rnbd (unpinned, no always_invalidate)" lc rgb "#6baed6", \
-     "" using 4 title "rnbd (unpinned, polling while a CPU is spare)" lc rgb "#08306b", \
-     "" using 5 title "NBD (nbdkit memory, fio nbd engine)" lc rgb "#ff7f0e", \
-     "" using 6 title "raw libfabric tcp (rtrs-perf raw)" lc rgb "#2ca02c", \
-     "" using 7 title "local tmpfs, no network" lc rgb "#9a9a9a"
+     "" using 3 title "rnbd (no always_invalidate)" lc rgb "#6baed6", \
+     "" using 4 title "NBD (nbdkit memory, fio nbd engine)" lc rgb "#ff7f0e", \
+     "" using 5 title "raw libfabric tcp (rtrs-perf raw)" lc rgb "#2ca02c", \
+     "" using 6 title "local tmpfs, no network" lc rgb "#9a9a9a"
 GP
 	echo "bench-rnbd: docs/img/rnbd-matrix.png" >&2
 fi

@@ -131,7 +131,7 @@ struct rtrs_path_addr {
 struct rtrs_clt_attr {
 	size_t size;               /* sizeof(struct rtrs_clt_attr) */
 	const char *provider;      /* NULL: $RTRS_PROVIDER, else "tcp" */
-	unsigned int io_cons;      /* IO connections per path, 0 = online CPUs */
+	unsigned int io_cons;      /* IO connections per path, 0 = usable CPUs (rtrs(7)) */
 	unsigned int connect_timeout_ms; /* per connection step, > 0 (0 is
 					    -EINVAL), default 5000 */
 	/* a failed path reconnects after this delay, times a random factor
@@ -273,8 +273,9 @@ RTRS_API int rtrs_clt_request(struct rtrs_clt_sess *sess, enum rtrs_dir dir,
  * elsewhere (a path failed, a held request timed out) wait for this call
  * too; rtrs_clt_close() runs those still pending. When nothing is ready and
  * a request on an IO permit is in flight, waits up to @timeout_ms (0: not
- * at all, -1: no limit) for one ($RTRS_POLL_US: polling that long first,
- * while the machine has a CPU to spare, rtrs(7)). Several threads may poll
+ * at all, -1: no limit) for one (polling for the busy-poll window first,
+ * 100 us by default on two usable CPUs or more, $RTRS_POLL_US; only while
+ * the machine has a CPU to spare, rtrs(7)). Several threads may poll
  * one session.
  * Requests on admin permits, heartbeats, reconnects and path control stay
  * on the library's threads; IO on the session moves only while someone

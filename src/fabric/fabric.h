@@ -595,9 +595,14 @@ static inline void rtrs__fab_poller_wake(struct fab_poller *pl)
  * window, and the machine has a CPU for every runnable thread (the
  * spinner included). */
 bool rtrs__fab_may_spin(uint64_t since_ns, uint64_t now_ns);
-/* For the backends' engines: read $RTRS_POLL_US at engine start for a
- * machine of @ncpus CPUs; stop at engine end. */
-void rtrs__fab_spin_start(unsigned ncpus);
+/* For the backends' engines: at engine start, on a machine of @ncpus
+ * online CPUs of which this process may use @usable, set the window:
+ * $RTRS_POLL_US if set, else RTRS_FAB_POLL_US_DEFAULT when @usable >= 2,
+ * else 0; stop at engine end. */
+#define RTRS_FAB_POLL_US_DEFAULT 100u
+void rtrs__fab_spin_start(unsigned ncpus, unsigned usable);
+/* The window set at engine start, in microseconds (0: never spin). */
+unsigned rtrs__fab_poll_us(void);
 void rtrs__fab_spin_stop(void);
 
 /* For the backends' pollers (evset.c, backend-neutral): a set of fds to

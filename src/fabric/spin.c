@@ -11,8 +11,10 @@
 #include "util/log.h"
 #include "util/util.h"
 
-/* Read once at engine start: the busy-poll window after a pass that found
- * work, default 0 (always block at once). */
+/* Set once at engine start: the busy-poll window after a pass that found
+ * work, $RTRS_POLL_US or by default RTRS_FAB_POLL_US_DEFAULT when the
+ * process may use two CPUs or more (one to spin, one for the rest), 0 on
+ * one (always block at once). */
 static uint64_t poll_ns;
 
 /*
@@ -21,7 +23,7 @@ static uint64_t poll_ns;
  * the machine has no more runnable threads than CPUs (the spinner counts
  * itself). The count is /proc/loadavg's (machine-wide, as sched sees it),
  * read at most every SPARE_CHECK_NS per thread: about 2 us a read here.
- * Opened at engine start when $RTRS_POLL_US is set; if it cannot be read,
+ * Opened at engine start when the window is not 0; if it cannot be read,
  * nothing spins.
  */
 #define SPARE_CHECK_NS 10000ull
@@ -47,18 +49,37 @@ bool rtrs__fab_may_spin(uint64_t since_ns, uint64_t now_ns)
 	return poll_ns && now_ns - since_ns < poll_ns && cpu_spare(now_ns);
 }
 
-void rtrs__fab_spin_start(unsigned ncpus)
+void rtrs__fab_spin_start(unsigned ncpus, unsigned usable)
 {
 	const char *pu = getenv("RTRS_POLL_US");
+	unsigned long long us = usable >= 2 ? RTRS_FAB_POLL_US_DEFAULT : 0;
 
-	poll_ns = pu ? strtoull(pu, NULL, 10) * 1000 : 0;
+	if (pu && *pu) {
+		char *end;
+
+		errno = 0;
+		us = strtoull(pu, &end, 10);
+		if (errno || *end || us > 1000000) {
+			rtrs_warn("RTRS_POLL_US=%s: not a number of microseconds up to 1000000; not polling",
+				  pu);
+			us = 0;
+		}
+	}
+	poll_ns = us * 1000;
 	online_cpus = ncpus;
 	if (poll_ns) {
 		loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-		if (loadavg_fd < 0)
-			rtrs_warn("RTRS_POLL_US: /proc/loadavg: %d; not polling",
+		if (loadavg_fd < 0) {
+			rtrs_warn("busy-poll: /proc/loadavg: %d; not polling",
 				  -errno);
+			poll_ns = 0;
+		}
 	}
+}
+
+unsigned rtrs__fab_poll_us(void)
+{
+	return (unsigned)(poll_ns / 1000);
 }
 
 void rtrs__fab_spin_stop(void)

@@ -2,6 +2,11 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +116,195 @@ unsigned rtrs__ncpus(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n > 0 ? (unsigned)n : 1;
+}
+
+unsigned rtrs__affinity_cpus(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return rtrs__ncpus();
+	n = CPU_COUNT(&set);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+int rtrs__cpu_max_cpus(const char *s)
+{
+	unsigned long long quota = 0, period = 0;
+	int digits = 0;
+
+	if (!s)
+		return -EINVAL;
+	if (!strncmp(s, "max", 3)) {
+		s += 3;
+	} else {
+		for (; *s >= '0' && *s <= '9'; s++, digits++) {
+			quota = quota * 10 + (unsigned)(*s - '0');
+			if (quota > UINT32_MAX * 1000ull)
+				return -EINVAL;
+		}
+		if (!digits)
+			return -EINVAL;
+	}
+	if (*s != ' ')
+		return -EINVAL;
+	for (s++, digits = 0; *s >= '0' && *s <= '9'; s++, digits++) {
+		period = period * 10 + (unsigned)(*s - '0');
+		if (period > UINT32_MAX)
+			return -EINVAL;
+	}
+	if (!digits || !period || (*s && *s != '\n'))
+		return -EINVAL;
+	if (!quota)
+		return 0;       /* "max": no limit */
+	/* a quota of 1.5 periods lets 2 threads run at once, part of the time */
+	quota = (quota + period - 1) / period;
+	return quota > INT32_MAX ? INT32_MAX : (int)quota;
+}
+
+/* Whether the comma-separated list @list holds the word @w. */
+static bool has_word(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, w, n) && (p[n] == ',' || !p[n] || p[n] == '\n'))
+			return true;
+	return false;
+}
+
+/* The quota in CPUs of cgroup directory @dir: v2 cpu.max, v1
+ * cpu.cfs_quota_us and cpu.cfs_period_us; 0 for none or unreadable. */
+static unsigned dir_quota(const char *dir, bool v2)
+{
+	char path[PATH_MAX + 32], buf[64], per[32];
+	int fd, n;
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir,
+		 v2 ? "cpu.max" : "cpu.cfs_quota_us");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	len = read(fd, buf, 31);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	if (!v2) {              /* "-1" or a quota, then the period's file */
+		if (!strcmp(buf, "-1"))
+			return 0;
+		snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		len = read(fd, per, sizeof(per) - 1);
+		close(fd);
+		if (len <= 0)
+			return 0;
+		per[len] = 0;
+		per[strcspn(per, "\n")] = 0;
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), " %s", per);
+	}
+	n = rtrs__cpu_max_cpus(buf);
+	return n > 0 ? (unsigned)n : 0;
+}
+
+/*
+ * The CPU quota of this process's cgroup and its ancestors, as CPUs (the
+ * smallest): cgroup v2 (cpu.max) or v1's cpu controller (cfs quota),
+ * wherever /proc/self/mountinfo says they are mounted. 0 when none is set
+ * or none can be read.
+ */
+static unsigned cgroup_cpus(void)
+{
+	char line[1024], mnt[2][PATH_MAX], root[2][PATH_MAX];
+	char cg[2][PATH_MAX], dir[PATH_MAX];
+	bool have[2] = { false, false }, in[2] = { false, false };
+	unsigned best = 0;
+	FILE *f;
+
+	/* [0] the v1 cpu hierarchy, [1] the v2 one */
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char r[PATH_MAX], m[PATH_MAX], type[32], opts[256];
+		const char *dash = strstr(line, " - ");
+		int v;
+
+		if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", r, m) != 2 ||
+		    sscanf(dash + 3, "%31s %*s %255s", type, opts) != 2)
+			continue;
+		if (!strcmp(type, "cgroup2"))
+			v = 1;
+		else if (!strcmp(type, "cgroup") && has_word(opts, "cpu"))
+			v = 0;
+		else
+			continue;
+		if (have[v])
+			continue;
+		have[v] = true;
+		snprintf(mnt[v], sizeof(mnt[v]), "%s", m);
+		snprintf(root[v], sizeof(root[v]), "%s", r);
+	}
+	fclose(f);
+	f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *ctl = strchr(line, ':'), *path;
+		int v;
+
+		if (!ctl || !(path = strchr(ctl + 1, ':')))
+			continue;
+		*path++ = 0;
+		ctl++;
+		path[strcspn(path, "\n")] = 0;
+		v = !strcmp(line, "0") && !*ctl ? 1 : has_word(ctl, "cpu") ? 0 : -1;
+		if (v < 0 || !have[v] || *path != '/')
+			continue;
+		/* a bind mount of a sub-tree: the path below the mount's root */
+		if (strcmp(root[v], "/")) {
+			size_t n = strlen(root[v]);
+
+			if (strncmp(path, root[v], n) || (path[n] && path[n] != '/'))
+				continue;
+			path += n;
+		}
+		snprintf(cg[v], sizeof(cg[v]), "%s", *path ? path : "/");
+		in[v] = true;
+	}
+	fclose(f);
+	for (int v = 0; v < 2; v++) {
+		if (!in[v])
+			continue;
+		for (;;) {
+			unsigned q;
+
+			q = 0;
+			if (snprintf(dir, sizeof(dir), "%s%s", mnt[v],
+				     strcmp(cg[v], "/") ? cg[v] : "") < (int)sizeof(dir))
+				q = dir_quota(dir, v == 1);
+			if (q && (!best || q < best))
+				best = q;
+			if (!strcmp(cg[v], "/"))
+				break;
+			*strrchr(cg[v], '/') = 0;
+			if (!*cg[v])
+				strcpy(cg[v], "/");
+		}
+	}
+	return best;
+}
+
+unsigned rtrs__usable_cpus(void)
+{
+	unsigned n = rtrs__affinity_cpus(), q = cgroup_cpus();
+
+	return q && q < n ? q : n;
 }
 
 int rtrs__loadavg_running(const char *s)

@@ -128,6 +128,20 @@ uint32_t rtrs__random_u32(void);
 /* Online CPUs, at least 1. */
 unsigned rtrs__ncpus(void);
 
+/* The CPUs this process may run on: its affinity mask's count, at least 1
+ * (rtrs__ncpus() if the mask cannot be read). */
+unsigned rtrs__affinity_cpus(void);
+
+/* The CPUs this process may keep busy at once: rtrs__affinity_cpus(),
+ * capped by a cgroup v2 CPU quota (cpu.max) on its cgroup or an ancestor,
+ * rounded up. At least 1. */
+unsigned rtrs__usable_cpus(void);
+
+/* A cgroup v2 cpu.max text @s ("QUOTA PERIOD" or "max PERIOD", an optional
+ * newline) as CPUs: QUOTA / PERIOD rounded up, 0 for "max" (no limit), or
+ * -EINVAL if @s does not have that form. */
+int rtrs__cpu_max_cpus(const char *s);
+
 /* Copy the string @s with its NUL into @buf of @len bytes: 0, or -ENOSPC
  * (and @buf untouched) when it does not fit. */
 int rtrs__str_out(char *buf, size_t len, const char *s);

@@ -602,6 +602,31 @@ static void test_loadavg(void **state)
 	assert_int_equal(rtrs__loadavg_running(NULL), -EINVAL);
 }
 
+static void test_cpu_max(void **state)
+{
+	(void)state;
+	assert_int_equal(rtrs__cpu_max_cpus("max 100000\n"), 0);
+	assert_int_equal(rtrs__cpu_max_cpus("max 100000"), 0);
+	assert_int_equal(rtrs__cpu_max_cpus("100000 100000\n"), 1);
+	assert_int_equal(rtrs__cpu_max_cpus("150000 100000\n"), 2);
+	assert_int_equal(rtrs__cpu_max_cpus("50000 100000"), 1);
+	assert_int_equal(rtrs__cpu_max_cpus("6400000 100000\n"), 64);
+	assert_int_equal(rtrs__cpu_max_cpus(""), -EINVAL);
+	assert_int_equal(rtrs__cpu_max_cpus("max"), -EINVAL);
+	assert_int_equal(rtrs__cpu_max_cpus("100000"), -EINVAL);
+	assert_int_equal(rtrs__cpu_max_cpus("100000 0"), -EINVAL);
+	assert_int_equal(rtrs__cpu_max_cpus("x 100000"), -EINVAL);
+	assert_int_equal(rtrs__cpu_max_cpus("100000 100000 7"), -EINVAL);
+	assert_int_equal(rtrs__cpu_max_cpus("1 99999999999"), -EINVAL);
+	assert_int_equal(rtrs__cpu_max_cpus("99999999999999999 1"), -EINVAL);
+	assert_int_equal(rtrs__cpu_max_cpus(NULL), -EINVAL);
+	/* whatever the host, the process may use at least one CPU and no
+	 * more than its affinity mask allows */
+	assert_true(rtrs__usable_cpus() >= 1);
+	assert_true(rtrs__usable_cpus() <= rtrs__affinity_cpus());
+	assert_true(rtrs__affinity_cpus() <= rtrs__ncpus());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -621,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_io_fence),
 		cmocka_unit_test(test_fuzz_io),
 		cmocka_unit_test(test_loadavg),
+		cmocka_unit_test(test_cpu_max),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

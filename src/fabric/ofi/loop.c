@@ -35,7 +35,8 @@ static struct {
 	.lock = RTRS_LOCK_INITIALIZER(RTRS_RANK_OFI_ENGINE, "engine.lock"),
 };
 
-/* $RTRS_PIN=0, read at engine start: do not pin the loops. */
+/* Decided at engine start: leave the loops' placement to the scheduler
+ * (rtrs(7) "Progress threads"). */
 static bool no_pin;
 
 struct fab_loop *rtrs__ofi_loop(unsigned idx)
@@ -428,7 +429,8 @@ int rtrs__ofi_engine_get(void)
 
 	rtrs__lock(&engine.lock);
 	if (engine.ref++ == 0) {
-		unsigned n = rtrs__ncpus();
+		unsigned n = rtrs__usable_cpus();
+		unsigned mask = rtrs__affinity_cpus();
 		int *cpus = calloc(n, sizeof(int));
 
 		engine.loops = calloc(n, sizeof(*engine.loops));
@@ -443,9 +445,17 @@ int rtrs__ofi_engine_get(void)
 		{
 			const char *pin_env = getenv("RTRS_PIN");
 
-			no_pin = pin_env && !strcmp(pin_env, "0");
+			/* one loop per CPU of the mask: each its own; fewer
+			 * (a CPU quota): let them move */
+			if (pin_env && *pin_env)
+				no_pin = !strcmp(pin_env, "0");
+			else
+				no_pin = n != mask;
 		}
-		rtrs__fab_spin_start(n);
+		rtrs__fab_spin_start(rtrs__ncpus(), n);
+		rtrs_info("progress: %u thread%s (usable CPUs: %u of %u in the affinity mask), %s, busy-poll %u us",
+			  n, n == 1 ? "" : "s", n, mask,
+			  no_pin ? "not pinned" : "pinned", rtrs__fab_poll_us());
 		pick_cpus(cpus, n);
 		engine.n = n;
 		for (unsigned i = 0; i < n; i++) {
