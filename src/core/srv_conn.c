@@ -743,6 +743,9 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 	ret = rtrs__rx_ring_init(&c->rx, p->dom, c, nrx, RTRS_SRV_RX_BUF);
 	if (!ret)
 		ret = rtrs__rx_ring_post(&c->rx, c->ep);
+	/* a client that takes batches gets a READ's data and its answer
+	 * in one message (protocol.md 2.6) */
+	c->batch = req->batch && rtrs__fab_ep_batch(c->ep);
 	memset(&rsp, 0, sizeof(rsp));
 	rsp.queue_depth = (uint16_t)s->geom.queue_depth;
 	rsp.max_io_size = s->geom.max_io_size;

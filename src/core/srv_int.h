@@ -131,6 +131,7 @@ struct srv_con {
 	struct rtrs_list backlog;       /* ops waiting for tx room */
 	struct rtrs_rx_ring rx;          /* core/rx.h */
 	bool accepted;
+	bool batch;                     /* post_write_send() batches */
 };
 
 struct srv_path {

@@ -59,6 +59,23 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 			bool last = op->posted + 1 == op->sg_cnt &&
 				    p->nmrs <= 1 && !op->need_inv;
 
+			if (op->posted + 1 == op->sg_cnt && p->nmrs > 1 &&
+			    !op->need_inv && c->batch) {
+				/* the new rkey's message batched with the
+				 * data: one system call on tcp */
+				rtrs__proto_rkey_rsp_encode(op->rkey_rsp,
+							    (uint16_t)op->id,
+							    rtrs__fab_mr_key(mr));
+				ret = rtrs__fab_post_write_send(
+					c->ep, &iov, &desc, 1, d->addr, d->key,
+					op->rkey_rsp, RTRS_RKEY_RSP_LEN,
+					rtrs__fab_mr_desc(p->ops_mr), imm,
+					&op->ctx, false);
+				if (ret)
+					return ret;
+				op->posted++;
+				return 0;
+			}
 			ret = rtrs__fab_post_write(c->ep, &iov, &desc, 1, d->addr,
 						   d->key, last, imm, &op->ctx,
 						   false);

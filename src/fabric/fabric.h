@@ -290,6 +290,20 @@ struct rtrs__fab_ops {
 	 * the dispatcher returns -EOPNOTSUPP. */
 	int (*post_send_inv)(struct fab_ep *ep, uint32_t key,
 			     struct fab_opctx *ctx, bool signal);
+	/* The peer takes several of our messages in one of the provider's
+	 * (a batch; software RMA frames, docs/protocol.md 2.6): true if this
+	 * endpoint will send post_write_send() as one from now on. NULL:
+	 * never (the dispatcher returns false). Before any post. */
+	bool (*ep_batch)(struct fab_ep *ep);
+	/* post_write of @iov with no immediate, then post_send of @buf with
+	 * @imm, in that order, as one batch where they fit (one system call
+	 * on tcp), else one after the other; all or nothing. Only on an
+	 * endpoint whose ep_batch() returned true. As post_send. */
+	int (*post_write_send)(struct fab_ep *ep, const struct iovec *iov,
+			       void **desc, size_t cnt, uint64_t raddr,
+			       uint32_t key, const void *buf, size_t len,
+			       void *bdesc, uint32_t imm,
+			       struct fab_opctx *ctx, bool signal);
 
 	/* -- application-driven progress (see the threading contract) -- */
 	/* Never block. -ENOMEM, or an epoll/eventfd error. */
@@ -538,6 +552,27 @@ static inline int rtrs__fab_post_send_inv(struct fab_ep *ep, uint32_t key,
 				: -EOPNOTSUPP;
 }
 
+static inline bool rtrs__fab_ep_batch(struct fab_ep *ep)
+{
+	const struct rtrs__fab_ops *o = rtrs__fab_ops_of(ep);
+
+	return o->ep_batch && o->ep_batch(ep);
+}
+static inline int rtrs__fab_post_write_send(struct fab_ep *ep,
+					    const struct iovec *iov,
+					    void **desc, size_t cnt,
+					    uint64_t raddr, uint32_t key,
+					    const void *buf, size_t len,
+					    void *bdesc, uint32_t imm,
+					    struct fab_opctx *ctx, bool signal)
+{
+	const struct rtrs__fab_ops *o = rtrs__fab_ops_of(ep);
+
+	if (!o->post_write_send)
+		return -EOPNOTSUPP;
+	return o->post_write_send(ep, iov, desc, cnt, raddr, key, buf, len,
+				  bdesc, imm, ctx, signal);
+}
 static inline int rtrs__fab_post_write(struct fab_ep *ep,
 				       const struct iovec *iov, void **desc,
 				       size_t cnt, uint64_t raddr,

@@ -143,7 +143,8 @@ void rtrs__proto_conn_req_encode(void *buf, const struct rtrs_conn_req *r)
 		(r->fence ? RTRS_CONN_FENCE_F : 0) |
 		(r->has_path_no ? RTRS_CONN_PATH_NO_F : 0) |
 		(r->auth ? RTRS_CONN_AUTH_F : 0) |
-		(r->frames ? RTRS_CONN_FRAMES_F : 0);
+		(r->frames ? RTRS_CONN_FRAMES_F : 0) |
+		(r->frames && r->batch ? RTRS_CONN_BATCH_F : 0);
 	if (r->has_path_no)
 		put16(p + 46, r->path_no);
 }
@@ -179,6 +180,7 @@ int rtrs__proto_conn_req_decode(const void *buf, size_t len,
 	r->has_path_no = p[44] & RTRS_CONN_PATH_NO_F;
 	r->auth = p[44] & RTRS_CONN_AUTH_F;
 	r->frames = p[44] & RTRS_CONN_FRAMES_F;
+	r->batch = r->frames && (p[44] & RTRS_CONN_BATCH_F);
 	r->path_no = r->has_path_no ? get16(p + 46) : 0;
 	return 0;
 }

@@ -78,6 +78,9 @@ enum rtrs_imm_type {
 					     data path is frames (2.6) */
 #define RTRS_MSG_FRAMES_F (1u << 4)       /* conn_rsp.flags: the server's
 					     data path is frames (2.6) */
+#define RTRS_CONN_BATCH_F 0x20            /* conn_req.flags: the client
+					     takes several frames in one
+					     message (2.6) */
 
 /* fence record flags (our extension, docs/protocol.md section 7) */
 #define RTRS_FENCE_RETRY_F (1u << 0)      /* a re-issue of an earlier request */
@@ -238,6 +241,7 @@ struct rtrs_conn_req {
 	bool has_path_no;              /* path_no is the client's number */
 	bool auth;                     /* the client authenticates (2.7) */
 	bool frames;                   /* software RMA frames (2.6) */
+	bool batch;                    /* ... and takes them batched */
 	uint16_t path_no;
 };
 

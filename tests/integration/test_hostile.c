@@ -1524,6 +1524,65 @@ static void keyscope_mode(void)
 	keyscope_case(msg, n);
 }
 
+/*
+ * Batches (docs/protocol.md 2.6): several frames in one message. Each is
+ * checked as a frame alone: a wrap attack behind a harmless first frame,
+ * and a harmless frame followed by bytes too few for a header, each close
+ * the path; nothing lands.
+ */
+static void batch_cases(const uint8_t *msg, size_t n)
+{
+	for (int a = 0; a < 2; a++) {
+		long long bad = srv_stat("paths_closed_bad_input");
+		static const uint8_t ok[16] = { 0x5a };
+		struct rsess s;
+		struct rcon *c;
+		uint8_t *p;
+		size_t len;
+
+		if (!new_ok(&s, true))
+			return;
+		c = &s.c[1];
+		if (!c->swr) {
+			sess_close(&s);
+			return;
+		}
+		p = (uint8_t *)c->m.tx;
+		/* first: 16 bytes into chunk 0's own start, no immediate */
+		frame_put(p, SWR_RMA, SWR_LAST, 0, s.key[0], sizeof(ok),
+			  s.addr[0]);
+		memcpy(p + SWR_HDR, ok, sizeof(ok));
+		len = SWR_HDR + sizeof(ok);
+		if (a == 0) {
+			/* then chunk 1 seen from chunk 0's key */
+			CHECK(len + SWR_HDR + n <= sizeof(c->m.tx), "batch: room");
+			frame_put(p + len, SWR_RMA, SWR_LAST, 0, s.key[0],
+				  (uint32_t)n, s.addr[1]);
+			memcpy(p + len + SWR_HDR, msg, n);
+			len += SWR_HDR + n;
+		} else {
+			/* then 10 bytes: not a frame */
+			memset(p + len, 0x53, 10);
+			len += 10;
+		}
+		CHECK_EQ((int)fi_send(c->ep, c->m.tx, len, c->desc, 0, NULL), 0);
+		if (a == 0)     /* chunk 1's request: runs what landed there */
+			raw_write(&s, msg, 0, s.addr[1], s.key[1], true,
+				  rtrs__proto_io_req_imm(&s.g, 1, 512 +
+					  sizeof(struct perf_hdr)));
+		CHECK(dropped(&s, 3000), "batch %d: path not closed", a);
+		CHECK(kill(srv_pid, 0) == 0 && srv_stat("sessions") >= 0,
+		      "batch %d: the server died", a);
+		CHECK(store_is(WRAP_X, 0x11), "batch %d: the payload ran", a);
+		CHECK(srv_stat("paths_closed_bad_input") > bad,
+		      "batch %d: not counted as bad input", a);
+		printf("hostile batch: %s: refused, path closed, server up\n",
+		       a == 0 ? "a wrap attack behind a good frame"
+			      : "a good frame, then 10 bytes");
+		sess_close(&s);
+	}
+}
+
 static void wrap_mode(void)
 {
 	static uint8_t msg[1024];
@@ -1581,6 +1640,7 @@ static void wrap_mode(void)
 		       far ? "1 TiB past the chunks" : "chunk 1 via chunk 0's key");
 		sess_close(&s);
 	}
+	batch_cases(msg, n);
 	keyscope_case(msg, n);
 }
 

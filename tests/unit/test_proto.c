@@ -170,6 +170,21 @@ static void test_conn_req(void **st)
 		assert_int_equal(d.path_no, 0);
 	}
 	r.has_path_no = false;
+	/* batches (bit 5) only with frames (bit 4), both ways */
+	r.frames = true;
+	r.batch = true;
+	rtrs__proto_conn_req_encode(buf, &r);
+	assert_int_equal(buf[44] & (RTRS_CONN_FRAMES_F | RTRS_CONN_BATCH_F),
+			 RTRS_CONN_FRAMES_F | RTRS_CONN_BATCH_F);
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, sizeof(buf), &d), 0);
+	assert_true(d.frames && d.batch);
+	r.frames = false;
+	rtrs__proto_conn_req_encode(buf, &r);
+	assert_int_equal(buf[44] & RTRS_CONN_BATCH_F, 0);
+	buf[44] |= RTRS_CONN_BATCH_F;   /* a peer that says BATCH alone */
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, sizeof(buf), &d), 0);
+	assert_false(d.batch);
+	r.batch = false;
 	rtrs__proto_conn_req_encode(buf, &r);
 	/* hostile fields */
 	buf[0] = 1;

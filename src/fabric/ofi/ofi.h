@@ -306,6 +306,12 @@ int rtrs__ofi_post_write(struct fab_ep *ep, const struct iovec *iov,
 			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
 			 bool has_imm, uint32_t imm, struct fab_opctx *ctx,
 			 bool signal);
+bool rtrs__ofi_ep_batch(struct fab_ep *ep);
+int rtrs__ofi_post_write_send(struct fab_ep *ep, const struct iovec *iov,
+			      void **desc, size_t cnt, uint64_t raddr,
+			      uint32_t key, const void *buf, size_t len,
+			      void *bdesc, uint32_t imm, struct fab_opctx *ctx,
+			      bool signal);
 int rtrs__ofi_poller_create(struct fab_poller **out);
 void rtrs__ofi_poller_destroy(struct fab_poller *pl);
 int rtrs__ofi_poller_progress(struct fab_poller *pl);
@@ -423,6 +429,16 @@ ssize_t rtrs__ofi_swr_write(struct fab_ep *e, const struct iovec *iov,
 			    void **desc, size_t cnt, uint64_t raddr,
 			    uint32_t key, bool has_imm, uint32_t imm,
 			    struct fab_opctx *ctx, bool signal);
+/* The peer takes batches (protocol.md 2.6): post_write_send as one. */
+void rtrs__ofi_swr_batch(struct fab_ep *e);
+/* With post_lock held: a write without immediate and a message with @imm,
+ * in one sendmsg when batching and they fit, else as frames one after
+ * the other; all or nothing (-FI_EAGAIN). */
+ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
+				 void **desc, size_t cnt, uint64_t raddr,
+				 uint32_t key, const void *buf, size_t len,
+				 void *bdesc, uint32_t imm,
+				 struct fab_opctx *ctx, bool signal);
 /* From rtrs__ofi_drain_cq() (the thread reading @e's CQ, no lock held): one
  * completion of @e's, and the delivery of what the core may now take. */
 void rtrs__ofi_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing);

@@ -130,3 +130,35 @@ int rtrs__ofi_post_write(struct fab_ep *e, const struct iovec *iov,
 	rtrs__unlock(&e->post_lock);
 	return rtrs__ofi_errno((int)r);
 }
+
+bool rtrs__ofi_ep_batch(struct fab_ep *e)
+{
+	if (!e->swr)
+		return false;   /* the provider's own messages and RMA */
+	rtrs__lock(&e->post_lock);
+	rtrs__ofi_swr_batch(e);
+	rtrs__unlock(&e->post_lock);
+	return true;
+}
+
+int rtrs__ofi_post_write_send(struct fab_ep *e, const struct iovec *iov,
+			      void **desc, size_t cnt, uint64_t raddr,
+			      uint32_t key, const void *buf, size_t len,
+			      void *bdesc, uint32_t imm, struct fab_opctx *ctx,
+			      bool signal)
+{
+	ssize_t r;
+	int ret;
+
+	if (!e->swr)
+		return -EOPNOTSUPP;
+	if (cnt > e->dom->caps.tx_iov_limit)
+		return -EINVAL;
+	ret = post_prologue(e);
+	if (ret)
+		return ret < 0 ? ret : 0;   /* > 0: swallowed */
+	r = rtrs__ofi_swr_write_send(e, iov, desc, cnt, raddr, key, buf, len,
+				     bdesc, imm, ctx, signal);
+	rtrs__unlock(&e->post_lock);
+	return rtrs__ofi_errno((int)r);
+}

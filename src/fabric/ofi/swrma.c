@@ -28,6 +28,15 @@
  * message longer than SWR_FRAG goes as several frames, posted back to back
  * under post_lock; the last has SWR_LAST and, with an immediate, SWR_IMM.
  *
+ * Batches: one provider message may carry several whole frames back to
+ * back (at most SWR_HDR + SWR_FRAG bytes in all: one receive). Every
+ * receiver takes them; a sender batches only to a peer that said it takes
+ * them (RTRS_CONN_BATCH_F / RTRS_MSG_BATCH_F, rtrs__ofi_ep_batch()), and
+ * only where one call posts several frames (rtrs__ofi_swr_write_send():
+ * a READ's data and the answer that carries the chunk's new key, one
+ * sendmsg instead of two). Each frame of a batch is checked as a frame
+ * alone, and must end within the message.
+ *
  * The receiver's fabric layer owns every posted receive of the endpoint:
  * SWR_NRX buffers of 24 + SWR_FRAG bytes. A frame is handled in arrival
  * order: an RMA frame's key is looked up in OUR table of registrations
@@ -53,6 +62,7 @@
 #define SWR_NRX 8
 #define SWR_NTX_MAX 1024
 #define SWR_IOV_MAX 16
+#define SWR_BATCH_MSG 32u               /* a batched message's bytes, at most */
 
 enum { SWR_MSG = 1, SWR_RMA = 2 };
 #define SWR_IMM 0x1
@@ -63,6 +73,7 @@ struct swr_rx {
 	struct swr_rx *next;            /* in held, drain thread only */
 	uint8_t *buf;                   /* SWR_HDR + SWR_FRAG */
 	uint32_t len;                   /* bytes received */
+	uint32_t pos;                   /* the next frame's offset */
 };
 
 struct swr_tx {
@@ -70,6 +81,8 @@ struct swr_tx {
 	struct fab_opctx *user;         /* the caller's context */
 	bool signal;                    /* its completion, on this frame */
 	uint8_t hdr[SWR_HDR];
+	/* a batch's second frame, its message copied in after it */
+	uint8_t hdr2[SWR_HDR + SWR_BATCH_MSG];
 };
 
 struct fab_swr {
@@ -85,6 +98,7 @@ struct fab_swr {
 	struct fab_opctx *asm_ctx;
 	size_t asm_len;
 	bool broken;                    /* a violation: read nothing more */
+	bool batch;                     /* the peer takes batches */
 	/* frame headers of sends in flight; the free list under post_lock */
 	struct swr_tx *tx;
 	uint32_t *tx_free;
@@ -327,6 +341,79 @@ ssize_t rtrs__ofi_swr_write(struct fab_ep *e, const struct iovec *iov,
 			   has_imm, imm, ctx, signal);
 }
 
+void rtrs__ofi_swr_batch(struct fab_ep *e)
+{
+	RTRS_ASSERT_HELD(&e->post_lock);
+	e->swr->batch = true;
+}
+
+ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
+				 void **desc, size_t cnt, uint64_t raddr,
+				 uint32_t key, const void *buf, size_t len,
+				 void *bdesc, uint32_t imm,
+				 struct fab_opctx *ctx, bool signal)
+{
+	struct fab_swr *s = e->swr;
+	size_t total = 0, nfrag;
+	struct iovec miov = { (void *)buf, len };
+	ssize_t r;
+
+	RTRS_ASSERT_HELD(&e->post_lock);
+	for (size_t i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	/* one receive of the peer holds both frames; the provider's iov
+	 * limit (ours plus the frame header's) the header, the data and the
+	 * second frame with its message inline */
+	if (s->batch && len <= SWR_BATCH_MSG &&
+	    total + len + SWR_HDR <= SWR_FRAG && cnt + 2 <= SWR_IOV_MAX &&
+	    cnt + 2 <= e->dom->caps.tx_iov_limit + 1) {
+		struct iovec fiov[SWR_IOV_MAX];
+		void *fdesc[SWR_IOV_MAX];
+		struct fi_msg m = { .msg_iov = fiov, .desc = fdesc };
+		struct swr_tx *t;
+
+		if (!s->nfree)
+			return -FI_EAGAIN;
+		t = &s->tx[s->tx_free[--s->nfree]];
+		t->user = ctx;
+		t->signal = signal;
+		hdr_put(t->hdr, SWR_RMA, SWR_LAST, 0, key, (uint32_t)total,
+			raddr);
+		hdr_put(t->hdr2, SWR_MSG, SWR_LAST | SWR_IMM, imm, 0,
+			(uint32_t)len, 0);
+		fiov[0] = (struct iovec){ t->hdr, SWR_HDR };
+		fdesc[0] = rtrs__ofi_mr_desc(s->txmr);
+		m.iov_count = 1;
+		for (size_t i = 0; i < cnt; i++) {
+			if (!iov[i].iov_len)
+				continue;
+			fiov[m.iov_count] = iov[i];
+			fdesc[m.iov_count++] = desc ? desc[i] : NULL;
+		}
+		if (len)
+			memcpy(t->hdr2 + SWR_HDR, buf, len);
+		fiov[m.iov_count] = (struct iovec){ t->hdr2, SWR_HDR + len };
+		fdesc[m.iov_count++] = rtrs__ofi_mr_desc(s->txmr);
+		m.context = &t->ctx;
+		r = fi_sendmsg(e->ep, &m, FI_COMPLETION);
+		if (r)
+			s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
+		return r;
+	}
+	/* apart: room for both first, so that it is both or neither */
+	nfrag = total ? (total + SWR_FRAG - 1) / SWR_FRAG : 1;
+	nfrag += len ? (len + SWR_FRAG - 1) / SWR_FRAG : 1;
+	if (nfrag > s->nfree)
+		return nfrag > s->ntx ? -FI_EMSGSIZE : -FI_EAGAIN;
+	r = frames_post(e, SWR_RMA, iov, desc, cnt, total, raddr, key, false,
+			0, ctx, false);
+	if (r)
+		return r;
+	r = frames_post(e, SWR_MSG, &miov, &bdesc, len ? 1 : 0, len, 0, 0,
+			true, imm, ctx, signal);
+	return r ? -FI_EIO : 0;  /* the data went: the stream is broken */
+}
+
 /* ---- completions ---- */
 
 static void to_core(struct fab_ep *e, struct fab_cqe *c)
@@ -388,6 +475,7 @@ void rtrs__ofi_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing)
 		if (s->broken)
 			return;
 		b->len = c->len;
+		b->pos = 0;
 		b->next = NULL;
 		if (s->held_tail)
 			s->held_tail->next = b;
@@ -410,14 +498,15 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 
 	while (s->held && !s->broken) {
 		struct swr_rx *b = s->held;
-		const uint8_t *h = b->buf;
+		const uint8_t *h = b->buf + b->pos;
+		uint32_t left = b->len - b->pos;
 		unsigned type, flags;
 		uint32_t imm, key, len;
 		uint64_t off = 0;
 		struct fab_cqe c = { 0 };
 		int ret;
 
-		if (b->len < SWR_HDR ||
+		if (left < SWR_HDR ||
 		    (h[0] | (unsigned)h[1] << 8) != SWR_MAGIC) {
 			violation(e, -EPROTO, "malformed frame");
 			return;
@@ -429,7 +518,9 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 		len = le32(h + 12);
 		for (int i = 0; i < 8; i++)
 			off |= (uint64_t)h[16 + i] << (8 * i);
-		if (len != b->len - SWR_HDR || (flags & ~(SWR_IMM | SWR_LAST)) ||
+		/* whole, within the message; the next one (if any) right
+		 * after it */
+		if (len > left - SWR_HDR || (flags & ~(SWR_IMM | SWR_LAST)) ||
 		    ((flags & SWR_IMM) && !(flags & SWR_LAST)) ||
 		    (type != SWR_MSG && type != SWR_RMA) ||
 		    (type == SWR_RMA && s->asm_ctx)) {
@@ -461,21 +552,25 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 				return;
 			}
 		}
-		/* the buffer is free again */
-		s->held = b->next;
-		if (!s->held) {
-			s->held_tail = NULL;
-			atomic_store(&s->has_held, false);
-		}
-		rtrs__lock(&e->post_lock);
-		ret = repost_locked(e, b);
-		rtrs__unlock(&e->post_lock);
-		if (ret) {
-			struct fab_cqe u = { .flags = FAB_CQE_RECV, .err = ret };
+		b->pos += SWR_HDR + len;
+		if (b->pos == b->len) {
+			/* the buffer is free again */
+			s->held = b->next;
+			if (!s->held) {
+				s->held_tail = NULL;
+				atomic_store(&s->has_held, false);
+			}
+			rtrs__lock(&e->post_lock);
+			ret = repost_locked(e, b);
+			rtrs__unlock(&e->post_lock);
+			if (ret) {
+				struct fab_cqe u = { .flags = FAB_CQE_RECV,
+						     .err = ret };
 
-			s->broken = true;
-			to_core(e, &u);
-			return;
+				s->broken = true;
+				to_core(e, &u);
+				return;
+			}
 		}
 		if (!(flags & SWR_LAST))
 			continue;
