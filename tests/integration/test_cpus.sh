@@ -4,13 +4,14 @@
 # threads"): rtrs-perf's server and client report, at engine start, how
 # many progress threads they run, whether they are pinned and the busy-poll
 # window; verified IO runs in each setting:
-#   affinity  - taskset to one CPU: 1 thread, pinned, no busy-poll
+#   affinity  - taskset to one CPU: 1 thread, not pinned, no busy-poll
 #   quota     - a cgroup CPU quota of one CPU (cgroup v2 cpu.max or v1
 #               cpu.cfs_quota_us, whichever holds the cpu controller) on a
-#               machine of two or more: 1 thread, not pinned, no busy-poll
-#   machine   - no limit: one thread per CPU of the mask, pinned, busy-poll
-#               100 us when there are two CPUs or more
-#   env       - RTRS_PIN=0 RTRS_POLL_US=7 win over the rule
+#               machine of two or more: 1 thread, not pinned even with
+#               RTRS_PIN=1, no busy-poll
+#   machine   - no limit: one thread per CPU of the mask, not pinned,
+#               busy-poll 100 us when there are two CPUs or more
+#   env       - RTRS_PIN=1 pins; RTRS_POLL_US=7 sets the window
 #
 #   test_cpus.sh RTRS_PERF   (the quota case needs root and a writable
 #                             cgroup; without them it is skipped alone)
@@ -72,7 +73,7 @@ expect_n() { # what value number
 # affinity: one CPU
 run taskset -c 0 && {
 	expect "taskset -c 0 (client)" "$line" "progress: 1 thread (usable CPUs: 1 of 1"
-	expect "taskset -c 0 (client)" "$line" ", pinned, busy-poll 0 us"
+	expect "taskset -c 0 (client)" "$line" ", not pinned, busy-poll 0 us"
 	expect "taskset -c 0 (server)" "$sline" "progress: 1 thread (usable CPUs: 1 of 1"
 	expect_n "taskset -c 0: 1 IO connection and the user connection" "$cons" 2
 }
@@ -80,7 +81,7 @@ run taskset -c 0 && {
 # no limit
 run env && {
 	expect "no limit" "$line" "progress: $ncpu thread"
-	expect "no limit" "$line" "usable CPUs: $ncpu of $ncpu in the affinity mask), pinned"
+	expect "no limit" "$line" "usable CPUs: $ncpu of $ncpu in the affinity mask), not pinned"
 	expect_n "no limit: an IO connection per CPU and the user connection" "$cons" $((ncpu + 1))
 	if [ "$ncpu" -ge 2 ]; then
 		expect "no limit" "$line" "busy-poll 100 us"
@@ -90,8 +91,8 @@ run env && {
 }
 
 # the environment wins
-run env RTRS_PIN=0 RTRS_POLL_US=7 && \
-	expect "RTRS_PIN=0 RTRS_POLL_US=7" "$line" "not pinned, busy-poll 7 us"
+run env RTRS_PIN=1 RTRS_POLL_US=7 && \
+	expect "RTRS_PIN=1 RTRS_POLL_US=7" "$line" "affinity mask), pinned, busy-poll 7 us"
 
 # a CPU quota of one CPU
 quota_dir() { # the cgroup directory of the cpu controller, v2 or v1
@@ -126,7 +127,7 @@ else
 		echo 100000 > "$cg/cpu.cfs_period_us" && echo 100000 > "$cg/cpu.cfs_quota_us"
 	fi
 	echo "quota: ${q%% *} cgroup $cg, one CPU"
-	run inq && {
+	run inq env RTRS_PIN=1 && {
 		expect "quota of one CPU" "$line" "progress: 1 thread (usable CPUs: 1 of $ncpu"
 		expect "quota of one CPU" "$line" "not pinned, busy-poll 0 us"
 		expect_n "quota of one CPU: 1 IO connection and the user connection" "$cons" 2

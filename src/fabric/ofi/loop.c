@@ -445,12 +445,13 @@ int rtrs__ofi_engine_get(void)
 		{
 			const char *pin_env = getenv("RTRS_PIN");
 
-			/* one loop per CPU of the mask: each its own; fewer
-			 * (a CPU quota): let them move */
-			if (pin_env && *pin_env)
-				no_pin = !strcmp(pin_env, "0");
-			else
-				no_pin = n != mask;
+			/* by default the scheduler places the loops: pinned,
+			 * a loop waits for its CPU while the application's
+			 * threads hold it (rtrs(7), docs/BENCHMARKS.md);
+			 * RTRS_PIN=1 pins one per CPU of the mask, and only
+			 * when no quota leaves fewer loops than CPUs */
+			no_pin = !(pin_env && *pin_env && strcmp(pin_env, "0")) ||
+				 n != mask;
 		}
 		rtrs__fab_spin_start(rtrs__ncpus(), n);
 		rtrs_info("progress: %u thread%s (usable CPUs: %u of %u in the affinity mask), %s, busy-poll %u us",
