@@ -31,7 +31,7 @@
  * Batches: one provider message may carry several whole frames back to
  * back (at most SWR_HDR + SWR_FRAG bytes in all: one receive). Every
  * receiver takes them; a sender batches only to a peer that said it takes
- * them (RTRS_CONN_BATCH_F / RTRS_MSG_BATCH_F, rtrs__ofi_ep_batch()), and
+ * them (RTRS_CONN_BATCH_F in its conn_req, rtrs__ofi_ep_batch()), and
  * only where one call posts several frames (rtrs__ofi_swr_write_send():
  * a READ's data and the answer that carries the chunk's new key, one
  * sendmsg instead of two). Each frame of a batch is checked as a frame
