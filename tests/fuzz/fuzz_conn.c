@@ -29,9 +29,13 @@ static void conn_req(const uint8_t *d, size_t n)
 	rtrs__proto_conn_req_encode(buf, &r);
 	/* cid .. paths_uuid as received */
 	FUZZ_CHECK(!memcmp(buf + 6, d + 6, 44 - 6));
+	/* the known flags as received; BATCH only with FRAMES */
 	FUZZ_CHECK(buf[44] == (d[44] & (RTRS_CONN_FIRST_F | RTRS_CONN_FENCE_F |
 					 RTRS_CONN_PATH_NO_F | RTRS_CONN_AUTH_F |
-					 RTRS_CONN_FRAMES_F)));
+					 RTRS_CONN_FRAMES_F |
+					 ((d[44] & RTRS_CONN_FRAMES_F) ?
+					  RTRS_CONN_BATCH_F : 0))));
+	FUZZ_CHECK(!r.batch || r.frames);
 	/* the re-encoding, whole and as a CM that cuts the tail carries it */
 	for (size_t len = RTRS_CONN_REQ_MIN_LEN; len <= sizeof(buf); len++) {
 		size_t kept = len <= 46 ? 0 : len - 46;  /* of path_no */
