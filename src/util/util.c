@@ -174,38 +174,41 @@ static bool has_word(const char *list, const char *w)
 	return false;
 }
 
+/* The first line of the small file @dir/@name into @buf of @size bytes,
+ * without its newline: 0, or -1 if it cannot be read or is empty. */
+static int read_line(const char *dir, const char *name, char *buf,
+		     size_t size)
+{
+	char path[PATH_MAX + 32];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, size - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
 /* The quota in CPUs of cgroup directory @dir: v2 cpu.max, v1
  * cpu.cfs_quota_us and cpu.cfs_period_us; 0 for none or unreadable. */
 static unsigned dir_quota(const char *dir, bool v2)
 {
-	char path[PATH_MAX + 32], buf[64], per[32];
-	int fd, n;
-	ssize_t len;
+	char buf[64], per[32];
+	int n;
 
-	snprintf(path, sizeof(path), "%s/%s", dir,
-		 v2 ? "cpu.max" : "cpu.cfs_quota_us");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_line(dir, v2 ? "cpu.max" : "cpu.cfs_quota_us", buf, 32))
 		return 0;
-	len = read(fd, buf, 31);
-	close(fd);
-	if (len <= 0)
-		return 0;
-	buf[len] = 0;
-	buf[strcspn(buf, "\n")] = 0;
 	if (!v2) {              /* "-1" or a quota, then the period's file */
-		if (!strcmp(buf, "-1"))
+		if (!strcmp(buf, "-1") ||
+		    read_line(dir, "cpu.cfs_period_us", per, sizeof(per)))
 			return 0;
-		snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return 0;
-		len = read(fd, per, sizeof(per) - 1);
-		close(fd);
-		if (len <= 0)
-			return 0;
-		per[len] = 0;
-		per[strcspn(per, "\n")] = 0;
 		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), " %s", per);
 	}
 	n = rtrs__cpu_max_cpus(buf);
