@@ -33,6 +33,9 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 	RTRS_ASSERT_HELD(&c->lock);
 	if (op->need_inv)
 		imm = rtrs_imm(RTRS_IMM_IO_RSP_W_INV, rtrs_imm_payload(imm));
+	if (p->nmrs > 1)        /* always_invalidate: the chunk's new key */
+		rtrs__proto_rkey_rsp_encode(op->rkey_rsp, (uint16_t)op->id,
+					    rtrs__fab_mr_key(mr));
 	if (op->dir == RTRS_READ && op->status == 0) {
 		const char *src = op->src ? op->src : chunk_ptr(s, op->id);
 		void *desc = op->src ? srv_mr_desc(op->src_mr, p->dom)
@@ -56,16 +59,13 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 			/* the answer rides on the last write as its immediate
 			 * (one message instead of two), unless a new rkey has
 			 * to travel with it */
-			bool last = op->posted + 1 == op->sg_cnt &&
-				    p->nmrs <= 1 && !op->need_inv;
+			bool final = op->posted + 1 == op->sg_cnt &&
+				     !op->need_inv;
+			bool last = final && p->nmrs <= 1;
 
-			if (op->posted + 1 == op->sg_cnt && p->nmrs > 1 &&
-			    !op->need_inv && c->batch) {
+			if (final && p->nmrs > 1 && c->batch) {
 				/* the new rkey's message batched with the
 				 * data: one system call on tcp */
-				rtrs__proto_rkey_rsp_encode(op->rkey_rsp,
-							    (uint16_t)op->id,
-							    rtrs__fab_mr_key(mr));
 				ret = rtrs__fab_post_write_send(
 					c->ep, &iov, &desc, 1, d->addr, d->key,
 					op->rkey_rsp, RTRS_RKEY_RSP_LEN,
@@ -97,14 +97,11 @@ static int post_op(struct srv_con *c, struct rtrs_srv_op *op)
 			return ret;
 		op->inv_posted = true;
 	}
-	if (p->nmrs > 1) {
-		rtrs__proto_rkey_rsp_encode(op->rkey_rsp, (uint16_t)op->id,
-					    rtrs__fab_mr_key(mr));
+	if (p->nmrs > 1)
 		return rtrs__fab_post_send(c->ep, op->rkey_rsp,
 					   RTRS_RKEY_RSP_LEN,
 					   rtrs__fab_mr_desc(p->ops_mr), true,
 					   imm, &op->ctx, false);
-	}
 	return rtrs__fab_post_send(c->ep, NULL, 0, NULL, true, imm, &op->ctx,
 				   false);
 }
