@@ -702,7 +702,7 @@ static int path_alloc(struct rtrs_clt_sess *s, unsigned idx,
 	p->down_done = true;
 	rtrs__timer_init(&p->hb, rtrs__clt_hb);
 	rtrs_list_init(&p->grave);
-	nio = s->attr.io_cons ? s->attr.io_cons : rtrs__usable_cpus();
+	nio = s->attr.io_cons ? s->attr.io_cons : rtrs__fab_usable_cpus();
 	p->ncons = 1 + nio;
 	p->cons = calloc(p->ncons, sizeof(*p->cons));
 	if (!p->cons) {

@@ -638,6 +638,9 @@ bool rtrs__fab_may_spin(uint64_t since_ns, uint64_t now_ns);
 void rtrs__fab_spin_start(unsigned ncpus, unsigned usable);
 /* The window set at engine start, in microseconds (0: never spin). */
 unsigned rtrs__fab_poll_us(void);
+/* The usable CPUs as read at engine start (rtrs__usable_cpus(); read now
+ * if no engine has started): what the defaults of rtrs(7) follow. */
+unsigned rtrs__fab_usable_cpus(void);
 void rtrs__fab_spin_stop(void);
 
 /* For the backends' pollers (evset.c, backend-neutral): a set of fds to

@@ -29,6 +29,8 @@ static uint64_t poll_ns;
 #define SPARE_CHECK_NS 10000ull
 static int loadavg_fd = -1;
 static unsigned online_cpus;
+/* the engine's reading of rtrs__usable_cpus() */
+static unsigned usable_cpus;
 
 static bool cpu_spare(uint64_t now)
 {
@@ -67,6 +69,7 @@ void rtrs__fab_spin_start(unsigned ncpus, unsigned usable)
 	}
 	poll_ns = us * 1000;
 	online_cpus = ncpus;
+	usable_cpus = usable;
 	if (poll_ns) {
 		loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 		if (loadavg_fd < 0) {
@@ -80,6 +83,11 @@ void rtrs__fab_spin_start(unsigned ncpus, unsigned usable)
 unsigned rtrs__fab_poll_us(void)
 {
 	return (unsigned)(poll_ns / 1000);
+}
+
+unsigned rtrs__fab_usable_cpus(void)
+{
+	return usable_cpus ? usable_cpus : rtrs__usable_cpus();
 }
 
 void rtrs__fab_spin_stop(void)
