@@ -133,8 +133,8 @@ unsigned rtrs__ncpus(void);
 unsigned rtrs__affinity_cpus(void);
 
 /* The CPUs this process may keep busy at once: rtrs__affinity_cpus(),
- * capped by a cgroup v2 CPU quota (cpu.max) on its cgroup or an ancestor,
- * rounded up. At least 1. */
+ * capped by a CPU quota on its cgroup or an ancestor (cgroup v2 cpu.max,
+ * v1 cpu.cfs_quota_us / cpu.cfs_period_us), rounded up. At least 1. */
 unsigned rtrs__usable_cpus(void);
 
 /* A cgroup v2 cpu.max text @s ("QUOTA PERIOD" or "max PERIOD", an optional
