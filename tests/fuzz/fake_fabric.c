@@ -138,6 +138,12 @@ unsigned rtrs__fab_nloops(void)
 	return 2;
 }
 
+/* the engine's usable CPUs: fixed, as the loops, for repeatable runs */
+unsigned rtrs__fab_usable_cpus(void)
+{
+	return 2;
+}
+
 bool rtrs__fab_may_spin(uint64_t since_ns, uint64_t now_ns)
 {
 	(void)since_ns;
