@@ -102,8 +102,9 @@ static int connect_con(struct clt_path *p, struct clt_con *c)
 		.auth = s->key != NULL,
 		/* software RMA (docs/protocol.md 2.6): both ends or neither */
 		.frames = rtrs__fab_dom_caps(p->dom)->sw_rma,
-		/* ... and we take several in one message */
+		/* ... and we take several in one message, and big ones */
 		.batch = true,
+		.big = true,
 	};
 	unsigned loop = c->cid == 0 ? 0 : (c->cid - 1) % rtrs__fab_nloops();
 	struct fab_ep *ep;

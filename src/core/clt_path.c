@@ -391,6 +391,9 @@ static void clt_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
 			c->cm_err = ret;
 		else
 			c->connected = true;
+		/* the server's receives take big frames (protocol.md 2.6) */
+		if (!ret && (rsp.flags & RTRS_MSG_BIG_F))
+			rtrs__fab_ep_takes(c->ep, FAB_PEER_BIG);
 		pthread_cond_broadcast(&p->cond);
 		rtrs__unlock(&p->lock);
 		if (ret)

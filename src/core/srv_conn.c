@@ -697,7 +697,7 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 	const struct fab_caps *caps = rtrs__fab_dom_caps(l->dom);
 	char priv[RTRS_CONN_PRIV_LEN];
 	struct rtrs_conn_rsp rsp;
-	unsigned loop, nrx;
+	unsigned loop, nrx, takes;
 	int ret;
 
 	/* Connection k is served by loop k mod n (the client uses k - 1):
@@ -744,8 +744,11 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 	if (!ret)
 		ret = rtrs__rx_ring_post(&c->rx, c->ep);
 	/* a client that takes batches gets a READ's data and its answer
-	 * in one message (protocol.md 2.6) */
-	c->batch = req->batch && rtrs__fab_ep_batch(c->ep);
+	 * in one message, one whose receives take big frames gets them, and
+	 * hears that ours do (protocol.md 2.6) */
+	takes = rtrs__fab_ep_takes(c->ep, (req->batch ? FAB_PEER_BATCH : 0) |
+					   (req->big ? FAB_PEER_BIG : 0));
+	c->batch = takes & FAB_PEER_BATCH;
 	memset(&rsp, 0, sizeof(rsp));
 	rsp.queue_depth = (uint16_t)s->geom.queue_depth;
 	rsp.max_io_size = s->geom.max_io_size;
@@ -753,7 +756,8 @@ static void connreq_accept(struct srv_listener *l, struct fab_connreq *creq,
 	rsp.flags = (ctx->attr.always_invalidate ? RTRS_MSG_NEW_RKEY_F : 0) |
 		    (p->fence ? RTRS_MSG_FENCE_F : 0) |
 		    (p->auth ? RTRS_MSG_AUTH_F : 0) |
-		    (caps->sw_rma ? RTRS_MSG_FRAMES_F : 0);
+		    (caps->sw_rma ? RTRS_MSG_FRAMES_F : 0) |
+		    (takes & FAB_PEER_BIG ? RTRS_MSG_BIG_F : 0);
 	rsp.path_id = p->id;
 	rtrs__proto_conn_rsp_encode(priv, &rsp);
 	if (!ret)

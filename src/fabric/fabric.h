@@ -107,6 +107,10 @@ struct fab_caps {
 				   be read-only memory (verbs pins others
 				   for writing) */
 
+/* What a peer's receives take (ep_takes). */
+#define FAB_PEER_BATCH 0x1      /* several frames in one message */
+#define FAB_PEER_BIG 0x2        /* frames of up to RTRS_PROTO_FRAME_BIG */
+
 /* Completion flags. */
 #define FAB_CQE_RECV 0x1        /* a posted receive completed (also with
 				   FAB_CQE_RMA_IN: a remote write with
@@ -290,15 +294,17 @@ struct rtrs__fab_ops {
 	 * the dispatcher returns -EOPNOTSUPP. */
 	int (*post_send_inv)(struct fab_ep *ep, uint32_t key,
 			     struct fab_opctx *ctx, bool signal);
-	/* The peer takes several of our messages in one of the provider's
-	 * (a batch; software RMA frames, docs/protocol.md 2.6): true if this
-	 * endpoint will send post_write_send() as one from now on. NULL:
-	 * never (the dispatcher returns false). Before any post. */
-	bool (*ep_batch)(struct fab_ep *ep);
+	/* What the peer's receives take (software RMA frames,
+	 * docs/protocol.md 2.6), FAB_PEER_* of @takes: BATCH, several of our
+	 * messages in one of the provider's; BIG, frames of up to
+	 * RTRS_PROTO_FRAME_BIG. Returns the ones this endpoint uses from now
+	 * on (BATCH: it sends post_write_send() as one). NULL: none (the
+	 * dispatcher returns 0). Before any post. */
+	unsigned (*ep_takes)(struct fab_ep *ep, unsigned takes);
 	/* post_write of @iov with no immediate, then post_send of @buf with
 	 * @imm, in that order, as one batch where they fit (one system call
 	 * on tcp), else one after the other; all or nothing. Only on an
-	 * endpoint whose ep_batch() returned true. As post_send. */
+	 * endpoint whose ep_takes() took FAB_PEER_BATCH. As post_send. */
 	int (*post_write_send)(struct fab_ep *ep, const struct iovec *iov,
 			       void **desc, size_t cnt, uint64_t raddr,
 			       uint32_t key, const void *buf, size_t len,
@@ -552,11 +558,11 @@ static inline int rtrs__fab_post_send_inv(struct fab_ep *ep, uint32_t key,
 				: -EOPNOTSUPP;
 }
 
-static inline bool rtrs__fab_ep_batch(struct fab_ep *ep)
+static inline unsigned rtrs__fab_ep_takes(struct fab_ep *ep, unsigned takes)
 {
 	const struct rtrs__fab_ops *o = rtrs__fab_ops_of(ep);
 
-	return o->ep_batch && o->ep_batch(ep);
+	return o->ep_takes ? o->ep_takes(ep, takes) : 0;
 }
 static inline int rtrs__fab_post_write_send(struct fab_ep *ep,
 					    const struct iovec *iov,

@@ -144,7 +144,8 @@ void rtrs__proto_conn_req_encode(void *buf, const struct rtrs_conn_req *r)
 		(r->has_path_no ? RTRS_CONN_PATH_NO_F : 0) |
 		(r->auth ? RTRS_CONN_AUTH_F : 0) |
 		(r->frames ? RTRS_CONN_FRAMES_F : 0) |
-		(r->frames && r->batch ? RTRS_CONN_BATCH_F : 0);
+		(r->frames && r->batch ? RTRS_CONN_BATCH_F : 0) |
+		(r->frames && r->big ? RTRS_CONN_BIG_F : 0);
 	if (r->has_path_no)
 		put16(p + 46, r->path_no);
 }
@@ -181,6 +182,7 @@ int rtrs__proto_conn_req_decode(const void *buf, size_t len,
 	r->auth = p[44] & RTRS_CONN_AUTH_F;
 	r->frames = p[44] & RTRS_CONN_FRAMES_F;
 	r->batch = r->frames && (p[44] & RTRS_CONN_BATCH_F);
+	r->big = r->frames && (p[44] & RTRS_CONN_BIG_F);
 	r->path_no = r->has_path_no ? get16(p + 46) : 0;
 	return 0;
 }
@@ -228,7 +230,8 @@ int rtrs__proto_conn_rsp_decode(const void *buf, size_t len,
 		struct rtrs_geom g;
 
 		if (r->flags & ~(uint32_t)(RTRS_MSG_NEW_RKEY_F | RTRS_MSG_FENCE_F |
-					   RTRS_MSG_AUTH_F | RTRS_MSG_FRAMES_F))
+					   RTRS_MSG_AUTH_F | RTRS_MSG_FRAMES_F |
+					   RTRS_MSG_BIG_F))
 			return -EPROTO;
 		if (rtrs__proto_geom(&g, r->queue_depth, r->max_io_size,
 				     r->max_hdr_size))

@@ -30,6 +30,10 @@
 #define RTRS_PROTO_MAX_QD 65535
 #define RTRS_PROTO_MIN_CHUNK 4096
 #define RTRS_PROTO_MAX_CHUNK (1u << 24)
+/* software RMA frames (2.6): the payload every receiver takes, and the
+ * payload a receiver that says BIG takes (a 128 KiB IO with its header) */
+#define RTRS_PROTO_FRAME_MIN (32u << 10)
+#define RTRS_PROTO_FRAME_BIG ((128u << 10) + RTRS_PROTO_MAX_HDR)
 #define RTRS_PROTO_NAME_LEN 255        /* pathname field, NUL-terminated */
 #define RTRS_PROTO_MAX_READ_DESC 128   /* descriptors in one READ message */
 #define RTRS_IMM_TYPE_BITS 4
@@ -81,6 +85,12 @@ enum rtrs_imm_type {
 #define RTRS_CONN_BATCH_F 0x20            /* conn_req.flags: the client
 					     takes several frames in one
 					     message (2.6) */
+#define RTRS_CONN_BIG_F 0x40              /* conn_req.flags: the client's
+					     receives take frames of up to
+					     RTRS_PROTO_FRAME_BIG (2.6) */
+#define RTRS_MSG_BIG_F (1u << 5)          /* conn_rsp.flags, only to a
+					     client that set BIG: so do
+					     the server's (2.6) */
 
 /* fence record flags (our extension, docs/protocol.md section 7) */
 #define RTRS_FENCE_RETRY_F (1u << 0)      /* a re-issue of an earlier request */
@@ -242,6 +252,7 @@ struct rtrs_conn_req {
 	bool auth;                     /* the client authenticates (2.7) */
 	bool frames;                   /* software RMA frames (2.6) */
 	bool batch;                    /* ... and takes them batched */
+	bool big;                      /* ... and up to RTRS_PROTO_FRAME_BIG */
 	uint16_t path_no;
 };
 

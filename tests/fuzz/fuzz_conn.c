@@ -29,13 +29,14 @@ static void conn_req(const uint8_t *d, size_t n)
 	rtrs__proto_conn_req_encode(buf, &r);
 	/* cid .. paths_uuid as received */
 	FUZZ_CHECK(!memcmp(buf + 6, d + 6, 44 - 6));
-	/* the known flags as received; BATCH only with FRAMES */
+	/* the known flags as received; BATCH and BIG only with FRAMES */
 	FUZZ_CHECK(buf[44] == (d[44] & (RTRS_CONN_FIRST_F | RTRS_CONN_FENCE_F |
 					 RTRS_CONN_PATH_NO_F | RTRS_CONN_AUTH_F |
 					 RTRS_CONN_FRAMES_F |
 					 ((d[44] & RTRS_CONN_FRAMES_F) ?
-					  RTRS_CONN_BATCH_F : 0))));
-	FUZZ_CHECK(!r.batch || r.frames);
+					  RTRS_CONN_BATCH_F | RTRS_CONN_BIG_F
+					  : 0))));
+	FUZZ_CHECK((!r.batch && !r.big) || r.frames);
 	/* the re-encoding, whole and as a CM that cuts the tail carries it */
 	for (size_t len = RTRS_CONN_REQ_MIN_LEN; len <= sizeof(buf); len++) {
 		size_t kept = len <= 46 ? 0 : len - 46;  /* of path_no */
@@ -49,6 +50,8 @@ static void conn_req(const uint8_t *d, size_t n)
 		FUZZ_CHECK(!memcmp(r2.sess_uuid, r.sess_uuid, 16));
 		FUZZ_CHECK(!memcmp(r2.paths_uuid, r.paths_uuid, 16));
 		FUZZ_CHECK(r2.first_conn == r.first_conn && r2.fence == r.fence);
+		FUZZ_CHECK(r2.frames == r.frames && r2.batch == r.batch &&
+			   r2.big == r.big);
 		FUZZ_CHECK(r2.has_path_no == r.has_path_no &&
 			   r2.path_no == r.path_no);
 	}
@@ -74,7 +77,8 @@ static void conn_rsp(const uint8_t *d, size_t n)
 		FUZZ_CHECK(!(r.flags & ~(uint32_t)(RTRS_MSG_NEW_RKEY_F |
 						   RTRS_MSG_FENCE_F |
 						   RTRS_MSG_AUTH_F |
-						   RTRS_MSG_FRAMES_F)));
+						   RTRS_MSG_FRAMES_F |
+						   RTRS_MSG_BIG_F)));
 	}
 	rtrs__proto_conn_rsp_encode(buf, &r);
 	FUZZ_CHECK(!memcmp(buf + 6, d + 6, RTRS_CONN_RSP_MIN_LEN - 6));

@@ -1583,6 +1583,70 @@ static void batch_cases(const uint8_t *msg, size_t n)
 	}
 }
 
+/*
+ * Big frames (docs/protocol.md 2.6): every receiver of ours takes a frame
+ * of RTRS_PROTO_FRAME_BIG bytes, whatever its peer announced. A frame of a
+ * whole chunk (128 KiB, four 32 KiB frames before) into the raw client's
+ * own chunk 0 lands and runs; one byte more than a receive holds closes
+ * the path, and the server lives on.
+ */
+static void big_cases(const uint8_t *msg, size_t n)
+{
+	static uint8_t big[SWR_HDR + RTRS_PROTO_FRAME_BIG + 1];
+	static uint8_t fill[512];
+
+	for (int a = 0; a < 2; a++) {
+		struct rsess s;
+		struct rcon *c;
+		size_t len;
+		bool up;
+
+		if (!new_ok(&s, true))
+			return;
+		c = &s.c[1];
+		if (!c->swr) {
+			sess_close(&s);
+			return;
+		}
+		len = a == 0 ? MIN((size_t)s.g.chunk_size,
+				   (size_t)RTRS_PROTO_FRAME_BIG)
+			     : (size_t)RTRS_PROTO_FRAME_BIG + 1;
+		CHECK(len > RTRS_PROTO_FRAME_MIN, "big: a chunk of %zu bytes",
+		      len);
+		/* the WRITE of wrap_setup() at the chunk's start, padding
+		 * after it */
+		memset(big + SWR_HDR, 0x3c, len);
+		memcpy(big + SWR_HDR, msg, n);
+		frame_put(big, SWR_RMA, SWR_LAST, 0, s.key[0], (uint32_t)len,
+			  s.addr[0]);
+		CHECK_EQ((int)fi_send(c->ep, big, SWR_HDR + len, NULL, 0, NULL),
+			 0);
+		if (a == 0)
+			raw_write(&s, msg, 0, s.addr[0], s.key[0], true,
+				  rtrs__proto_io_req_imm(&s.g, 0, 512 +
+					  sizeof(struct perf_hdr)));
+		up = !dropped(&s, a == 0 ? 1000 : 3000);
+		CHECK(kill(srv_pid, 0) == 0 && srv_stat("sessions") >= 0,
+		      "big %d: the server died", a);
+		if (a == 0) {
+			CHECK(up, "big: a frame of %zu bytes closed the path",
+			      len);
+			CHECK(store_is(WRAP_X, 0xa5),
+			      "big: the frame's WRITE did not run");
+		} else {
+			CHECK(!up, "big: a frame longer than a receive (%zu "
+			      "bytes) left the path up", len);
+		}
+		printf("hostile big: a frame of %zu bytes: %s\n", len,
+		       a == 0 ? (up ? "landed and ran, path up" : "REFUSED")
+			      : (up ? "TAKEN" : "refused, path closed, server up"));
+		sess_close(&s);
+	}
+	/* the store as the other cases expect it */
+	memset(fill, 0x11, sizeof(fill));
+	CHECK_EQ(good_io(RTRS_WRITE, WRAP_X, fill, sizeof(fill)), 0);
+}
+
 static void wrap_mode(void)
 {
 	static uint8_t msg[1024];
@@ -1641,6 +1705,7 @@ static void wrap_mode(void)
 		sess_close(&s);
 	}
 	batch_cases(msg, n);
+	big_cases(msg, n);
 	keyscope_case(msg, n);
 }
 

@@ -25,7 +25,12 @@
  *            server does (no FENCE_F, no path id, docs/protocol.md 6.1):
  *            the session opens without fencing, the READ completes, a
  *            WRITE carries no fence record, a READ of two segments is
- *            refused (-EOPNOTSUPP), the close sends no CLOSE.
+ *            refused (-EOPNOTSUPP), the close sends no CLOSE;
+ *  big     - not hostile: the raw server says its receives take big
+ *            frames (conn_rsp BIG, protocol.md 2.6).
+ * In control and big, a WRITE of 64 KiB follows the READ and lands whole:
+ * in frames of at most 32 KiB in control (a server that does not say BIG,
+ * as before it existed), in one frame in big.
  * Each hostile frame carries the answer's immediate, so a client that
  * took it would complete the READ with it. Every time: the path that got
  * the frame is closed by the client, nothing lands in or around the READ
@@ -52,22 +57,23 @@
 #include "rtrs/rtrs.h"
 
 #define QD 16
-#define MAX_IO 4096
+#define MAX_IO 65536                    /* a WRITE of 64 KiB: frames */
+#define IO_LEN 4096                     /* the READs */
 #define MAX_HDR 1024
 #define CHUNK (MAX_IO + MAX_HDR)
 #define POOL ((size_t)QD * CHUNK)
 #define NRX 8
-#define RXL (SWR_HDR + 32768)
+#define RXL (SWR_HDR + RTRS_PROTO_FRAME_BIG)
 #define NTX 64
-#define TXL (SWR_HDR + MAX_IO)
+#define TXL (SWR_HDR + IO_LEN)
 #define NCON 8
 #define NPATH 2
 #define POOL_KEY(i) (0x51000u + (unsigned)(i))
 
 enum hcase { C_CONTROL, C_WRAP, C_FAR, C_STRADDLE, C_NOKEY, C_OTHERKEY,
-	     C_FAILOVER, C_KERNEL };
+	     C_FAILOVER, C_KERNEL, C_BIG };
 static const char *const case_name[] = { "control", "wrap", "far",
-	"straddle", "nokey", "otherkey", "failover", "kernel" };
+	"straddle", "nokey", "otherkey", "failover", "kernel", "big" };
 
 struct hrx {
 	struct fi_context ctx;          /* first: the completion's context */
@@ -111,6 +117,8 @@ static struct hsrv {
 	_Atomic bool stop;
 	_Atomic int reads, attacks, answers;
 	_Atomic int writes, fence_recs, closes;  /* C_KERNEL */
+	_Atomic int rma_frames, rma_max;        /* RMA frames, longest */
+	uint8_t wdata[MAX_IO];                  /* the last WRITE's chunk */
 	struct hcon *attacked;          /* the con that got the hostile frame */
 } H;
 
@@ -162,7 +170,7 @@ static void answer_data(uint8_t *b, size_t n)
 static void answer_read(struct hcon *c, uint32_t chunk,
 			const struct rtrs_sg_desc *d)
 {
-	static uint8_t data[MAX_IO];
+	static uint8_t data[IO_LEN];
 
 	answer_data(data, d->len);
 	hsend(c, SWR_RMA, SWR_LAST | SWR_IMM, rtrs__proto_io_rsp_imm(chunk, 0),
@@ -178,7 +186,8 @@ static void on_read(struct hcon *c, uint32_t chunk, const struct rtrs_sg_desc *d
 	struct hcon *y;
 
 	memset(junk, 0xe7, sizeof(junk));
-	if (H.mode == C_CONTROL || H.mode == C_KERNEL || n > 0) {
+	if (H.mode == C_CONTROL || H.mode == C_KERNEL || H.mode == C_BIG ||
+	    n > 0) {
 		answer_read(c, chunk, d);
 		return;
 	}
@@ -213,6 +222,7 @@ static void on_read(struct hcon *c, uint32_t chunk, const struct rtrs_sg_desc *d
 		break;
 	case C_CONTROL:
 	case C_KERNEL:
+	case C_BIG:
 		break;
 	}
 }
@@ -239,6 +249,7 @@ static void on_request(struct hcon *c, uint32_t imm)
 
 		/* the pool starts zeroed: a fence record (sequence > 0)
 		 * after the message shows */
+		memcpy(H.wdata, ck, MAX_IO);
 		atomic_fetch_add(&H.writes, 1);
 		if ((uint64_t)off + RTRS_WRITE_MSG_LEN + RTRS_FENCE_LEN <= CHUNK &&
 		    memcmp(ck + off + RTRS_WRITE_MSG_LEN, zero, RTRS_FENCE_LEN))
@@ -264,6 +275,9 @@ static void on_frame(struct hcon *c, const uint8_t *h, size_t n)
 	if (type == SWR_RMA) {
 		if (key != POOL_KEY(c->path) || off > POOL || len > POOL - off)
 			return;
+		atomic_fetch_add(&H.rma_frames, 1);
+		if ((int)len > atomic_load(&H.rma_max))
+			atomic_store(&H.rma_max, (int)len);
 		memcpy(H.pool[c->path] + off, h + SWR_HDR, len);
 		if ((flags & SWR_LAST) && (flags & SWR_IMM))
 			on_request(c, imm);
@@ -339,7 +353,8 @@ static void on_connreq(struct fi_eq_cm_entry *e, size_t datalen)
 	r.queue_depth = QD;
 	r.max_io_size = MAX_IO;
 	r.max_hdr_size = MAX_HDR;
-	r.flags = RTRS_MSG_FRAMES_F | (c->fence ? RTRS_MSG_FENCE_F : 0);
+	r.flags = RTRS_MSG_FRAMES_F | (c->fence ? RTRS_MSG_FENCE_F : 0) |
+		  (H.mode == C_BIG && q.big ? RTRS_MSG_BIG_F : 0);
 	r.path_id = H.mode == C_KERNEL ? 0 : (uint32_t)c->path + 1;
 	rtrs__proto_conn_rsp_encode(priv, &r);
 	fi_accept(c->ep, priv, sizeof(priv));
@@ -524,7 +539,7 @@ static void kernel_checks(struct rtrs_clt_sess *s, struct rtrs_permit *pm,
 	struct rd w = { 0, 1 };
 	struct rtrs_req_ops ops = { &w, conf };
 	uint32_t h = 0;
-	struct iovec hv = { &h, sizeof(h) }, dv = { buf, MAX_IO },
+	struct iovec hv = { &h, sizeof(h) }, dv = { buf, IO_LEN },
 		     two[2] = { { buf, 512 }, { buf + 1024, 512 } };
 	int ret = rtrs_clt_request(s, RTRS_WRITE, &ops, pm, &hv, 1, &dv, 1, NULL);
 
@@ -541,20 +556,62 @@ static void kernel_checks(struct rtrs_clt_sess *s, struct rtrs_permit *pm,
 	      "not -EOPNOTSUPP", rtrs_strerror(ret));
 }
 
+/* C_CONTROL and C_BIG, after the READ: a WRITE of 64 KiB lands whole,
+ * in frames of at most 32 KiB to this server, which does not say BIG
+ * (an older peer's receives), and in one frame when it says BIG. */
+static void frame_checks(struct rtrs_clt_sess *s, struct rtrs_permit *pm,
+			 enum hcase mode)
+{
+	static uint8_t data[MAX_IO - 64];
+	struct rd w = { 0, 1 };
+	struct rtrs_req_ops ops = { &w, conf };
+	uint32_t h = 0;
+	struct iovec hv = { &h, sizeof(h) }, dv = { data, sizeof(data) };
+	int ret, nf, mx, writes = atomic_load(&H.writes);
+
+	t_fill(data, sizeof(data), 9);
+	atomic_store(&H.rma_frames, 0);
+	atomic_store(&H.rma_max, 0);
+	ret = rtrs_clt_request(s, RTRS_WRITE, &ops, pm, &hv, 1, &dv, 1, NULL);
+	CHECK(ret == 0, "%s: WRITE not posted: %s", case_name[mode],
+	      rtrs_strerror(ret));
+	for (int i = 0; !ret && i < 10000 && !atomic_load(&w.done); i++)
+		t_sleep_ms(1);
+	CHECK(!ret && atomic_load(&w.done) && atomic_load(&w.status) == 0,
+	      "%s: the WRITE did not complete with 0", case_name[mode]);
+	/* H.writes counts after wdata is copied */
+	CHECK(atomic_load(&H.writes) == writes + 1 &&
+	      !memcmp(H.wdata, data, sizeof(data)),
+	      "%s: the WRITE's data did not land whole", case_name[mode]);
+	nf = atomic_load(&H.rma_frames);
+	mx = atomic_load(&H.rma_max);
+	if (mode == C_BIG)
+		CHECK(nf == 1 && mx > (int)sizeof(data),
+		      "big: %d frames (longest %d) for a WRITE of %zu bytes to "
+		      "a server that takes big frames", nf, mx, sizeof(data));
+	else
+		CHECK(nf >= 2 && mx <= (int)RTRS_PROTO_FRAME_MIN,
+		      "control: %d frames (longest %d) to a server that did "
+		      "not say BIG", nf, mx);
+	printf("hostile server %s: WRITE of %zu bytes: %d frame(s), the longest "
+	       "%d bytes\n", case_name[mode], sizeof(data), nf, mx);
+}
+
 static void run_case(enum hcase mode)
 {
-	const unsigned npaths = mode >= C_OTHERKEY ? 2 : 1;
+	const unsigned npaths = mode >= C_OTHERKEY && mode <= C_KERNEL ? 2 : 1;
 	struct rtrs_path_addr pa[2];
 	struct rtrs_clt_attr a;
 	struct rtrs_clt_sess *s = NULL;
 	struct rtrs_permit *pm;
 	struct rd r = { 0, 1 };
 	struct rtrs_req_ops ops = { &r, conf };
-	struct { uint32_t op, off, len; } h = { 0, 0, MAX_IO };
-	uint8_t *mem = malloc(CANARY + MAX_IO + CANARY), *buf = mem + CANARY;
-	uint8_t want[MAX_IO];
-	struct iovec hv = { &h, sizeof(h) }, dv = { buf, MAX_IO };
-	bool hostile = mode != C_CONTROL && mode != C_KERNEL, fail_expected;
+	struct { uint32_t op, off, len; } h = { 0, 0, IO_LEN };
+	uint8_t *mem = malloc(CANARY + IO_LEN + CANARY), *buf = mem + CANARY;
+	uint8_t want[IO_LEN];
+	struct iovec hv = { &h, sizeof(h) }, dv = { buf, IO_LEN };
+	bool hostile = mode != C_CONTROL && mode != C_KERNEL && mode != C_BIG,
+	     fail_expected;
 	int ret, st;
 
 	if (!mem || hsrv_start(mode)) {
@@ -562,9 +619,9 @@ static void run_case(enum hcase mode)
 		free(mem);
 		return;
 	}
-	memset(mem, CANARY_BYTE, CANARY + MAX_IO + CANARY);
-	memset(buf, OLD_BYTE, MAX_IO);
-	answer_data(want, MAX_IO);
+	memset(mem, CANARY_BYTE, CANARY + IO_LEN + CANARY);
+	memset(buf, OLD_BYTE, IO_LEN);
+	answer_data(want, IO_LEN);
 	for (unsigned i = 0; i < npaths; i++)
 		pa[i] = (struct rtrs_path_addr){ NULL, H.addr[i] };
 	rtrs_clt_attr_init(&a);
@@ -597,15 +654,15 @@ static void run_case(enum hcase mode)
 		CHECK(st < 0, "%s: the READ succeeded (%d) after a hostile frame",
 		      case_name[mode], st);
 	else
-		CHECK(st == 0 && !memcmp(buf, want, MAX_IO),
+		CHECK(st == 0 && !memcmp(buf, want, IO_LEN),
 		      "%s: the READ: %s, data %s", case_name[mode],
-		      rtrs_strerror(st), memcmp(buf, want, MAX_IO) ? "wrong" :
+		      rtrs_strerror(st), memcmp(buf, want, IO_LEN) ? "wrong" :
 		      "right");
 	if (fail_expected)
-		CHECK(all_are(buf, MAX_IO, OLD_BYTE),
+		CHECK(all_are(buf, IO_LEN, OLD_BYTE),
 		      "%s: bytes landed in the READ buffer", case_name[mode]);
 	CHECK(all_are(mem, CANARY, CANARY_BYTE) &&
-	      all_are(buf + MAX_IO, CANARY, CANARY_BYTE),
+	      all_are(buf + IO_LEN, CANARY, CANARY_BYTE),
 	      "%s: the canaries around the READ buffer changed",
 	      case_name[mode]);
 	if (hostile) {
@@ -632,12 +689,14 @@ static void run_case(enum hcase mode)
 	}
 	if (mode == C_KERNEL)
 		kernel_checks(s, pm, buf);
+	if (mode == C_CONTROL || mode == C_BIG)
+		frame_checks(s, pm, mode);
 	printf("hostile server %s: READ %s, %d hostile frame(s), %d answer(s), "
 	       "canaries intact: %s\n", case_name[mode],
 	       st ? rtrs_strerror(st) : "ok", atomic_load(&H.attacks),
 	       atomic_load(&H.answers),
 	       all_are(mem, CANARY, CANARY_BYTE) &&
-	       all_are(buf + MAX_IO, CANARY, CANARY_BYTE) ? "yes" : "NO");
+	       all_are(buf + IO_LEN, CANARY, CANARY_BYTE) ? "yes" : "NO");
 	rtrs_clt_put_permit(s, pm);
 out_close:
 	rtrs_clt_close(s);
@@ -661,7 +720,7 @@ int main(int argc, char **argv)
 		printf("skip: no software RMA on %s\n", prov);
 		return 77;
 	}
-	for (int m = C_CONTROL; m <= C_KERNEL; m++)
+	for (int m = C_CONTROL; m <= C_BIG; m++)
 		if (!only || !strcmp(only, case_name[m]))
 			run_case((enum hcase)m);
 	return t_finish();

@@ -170,21 +170,34 @@ static void test_conn_req(void **st)
 		assert_int_equal(d.path_no, 0);
 	}
 	r.has_path_no = false;
-	/* batches (bit 5) only with frames (bit 4), both ways */
+	/* batches (bit 5) and big frames (bit 6) only with frames (bit 4),
+	 * both ways, each on its own */
 	r.frames = true;
 	r.batch = true;
 	rtrs__proto_conn_req_encode(buf, &r);
-	assert_int_equal(buf[44] & (RTRS_CONN_FRAMES_F | RTRS_CONN_BATCH_F),
+	assert_int_equal(buf[44] & (RTRS_CONN_FRAMES_F | RTRS_CONN_BATCH_F |
+				    RTRS_CONN_BIG_F),
 			 RTRS_CONN_FRAMES_F | RTRS_CONN_BATCH_F);
 	assert_int_equal(rtrs__proto_conn_req_decode(buf, sizeof(buf), &d), 0);
-	assert_true(d.frames && d.batch);
+	assert_true(d.frames && d.batch && !d.big);
+	r.batch = false;
+	r.big = true;
+	rtrs__proto_conn_req_encode(buf, &r);
+	assert_int_equal(buf[44] & (RTRS_CONN_FRAMES_F | RTRS_CONN_BATCH_F |
+				    RTRS_CONN_BIG_F),
+			 RTRS_CONN_FRAMES_F | RTRS_CONN_BIG_F);
+	assert_int_equal(rtrs__proto_conn_req_decode(buf, sizeof(buf), &d), 0);
+	assert_true(d.frames && !d.batch && d.big);
+	r.batch = true;
 	r.frames = false;
 	rtrs__proto_conn_req_encode(buf, &r);
-	assert_int_equal(buf[44] & RTRS_CONN_BATCH_F, 0);
-	buf[44] |= RTRS_CONN_BATCH_F;   /* a peer that says BATCH alone */
+	assert_int_equal(buf[44] & (RTRS_CONN_BATCH_F | RTRS_CONN_BIG_F), 0);
+	/* a peer that says BATCH and BIG without FRAMES */
+	buf[44] |= RTRS_CONN_BATCH_F | RTRS_CONN_BIG_F;
 	assert_int_equal(rtrs__proto_conn_req_decode(buf, sizeof(buf), &d), 0);
-	assert_false(d.batch);
+	assert_false(d.batch || d.big);
 	r.batch = false;
+	r.big = false;
 	rtrs__proto_conn_req_encode(buf, &r);
 	/* hostile fields */
 	buf[0] = 1;
@@ -240,8 +253,13 @@ static void test_conn_rsp(void **st)
 	buf[4] = 5;
 	buf[5] = 0;
 	assert_int_equal(rtrs__proto_conn_rsp_decode(buf, 56, &d), -EPROTO);
-	/* unknown flags, and a geometry that does not fit the immediate */
+	/* BIG (bit 5) is known; unknown flags, and a geometry that does
+	 * not fit the immediate */
 	r.err = 0;
+	r.flags = RTRS_MSG_FRAMES_F | RTRS_MSG_BIG_F;
+	rtrs__proto_conn_rsp_encode(buf, &r);
+	assert_int_equal(rtrs__proto_conn_rsp_decode(buf, 56, &d), 0);
+	assert_int_equal(d.flags, RTRS_MSG_FRAMES_F | RTRS_MSG_BIG_F);
 	r.flags = 0x80;
 	rtrs__proto_conn_rsp_encode(buf, &r);
 	assert_int_equal(rtrs__proto_conn_rsp_decode(buf, 56, &d), -EPROTO);

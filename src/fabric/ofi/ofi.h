@@ -306,7 +306,7 @@ int rtrs__ofi_post_write(struct fab_ep *ep, const struct iovec *iov,
 			 void **desc, size_t cnt, uint64_t raddr, uint32_t key,
 			 bool has_imm, uint32_t imm, struct fab_opctx *ctx,
 			 bool signal);
-bool rtrs__ofi_ep_batch(struct fab_ep *ep);
+unsigned rtrs__ofi_ep_takes(struct fab_ep *ep, unsigned takes);
 int rtrs__ofi_post_write_send(struct fab_ep *ep, const struct iovec *iov,
 			      void **desc, size_t cnt, uint64_t raddr,
 			      uint32_t key, const void *buf, size_t len,
@@ -429,8 +429,10 @@ ssize_t rtrs__ofi_swr_write(struct fab_ep *e, const struct iovec *iov,
 			    void **desc, size_t cnt, uint64_t raddr,
 			    uint32_t key, bool has_imm, uint32_t imm,
 			    struct fab_opctx *ctx, bool signal);
-/* The peer takes batches (protocol.md 2.6): post_write_send as one. */
-void rtrs__ofi_swr_batch(struct fab_ep *e);
+/* With post_lock held: what the peer's receives take (FAB_PEER_*,
+ * protocol.md 2.6): post_write_send as one, frames up to
+ * RTRS_PROTO_FRAME_BIG. Returns the ones used. */
+unsigned rtrs__ofi_swr_peer(struct fab_ep *e, unsigned takes);
 /* With post_lock held: a write without immediate and a message with @imm,
  * in one sendmsg when batching and they fit, else as frames one after
  * the other; all or nothing (-FI_EAGAIN). */

@@ -131,14 +131,16 @@ int rtrs__ofi_post_write(struct fab_ep *e, const struct iovec *iov,
 	return rtrs__ofi_errno((int)r);
 }
 
-bool rtrs__ofi_ep_batch(struct fab_ep *e)
+unsigned rtrs__ofi_ep_takes(struct fab_ep *e, unsigned takes)
 {
+	unsigned r;
+
 	if (!e->swr)
-		return false;   /* the provider's own messages and RMA */
+		return 0;       /* the provider's own messages and RMA */
 	rtrs__lock(&e->post_lock);
-	rtrs__ofi_swr_batch(e);
+	r = rtrs__ofi_swr_peer(e, takes);
 	rtrs__unlock(&e->post_lock);
-	return true;
+	return r;
 }
 
 int rtrs__ofi_post_write_send(struct fab_ep *e, const struct iovec *iov,

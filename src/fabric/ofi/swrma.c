@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/wire.h"
 #include "util/log.h"
 
 /*
@@ -25,20 +26,27 @@
  * what rtrs__ofi_mr_raddr() gave: an offset in the region; the key must
  * be one of the endpoint's scope, rtrs__ofi_mr_reg_peer()); type MSG: a
  * message of the core, @off its position in the message. A write or a
- * message longer than SWR_FRAG goes as several frames, posted back to back
- * under post_lock; the last has SWR_LAST and, with an immediate, SWR_IMM.
+ * message longer than the peer's frame (s->frag) goes as several frames,
+ * posted back to back under post_lock; the last has SWR_LAST and, with an
+ * immediate, SWR_IMM.
+ *
+ * Frame sizes: every receiver takes payloads of RTRS_PROTO_FRAME_MIN
+ * (32 KiB); ours take RTRS_PROTO_FRAME_BIG (a 128 KiB IO with its
+ * header: one frame, one sendmsg, where 32 KiB frames took four) and say
+ * so (conn_req BIG, conn_rsp BIG); a sender uses big frames only towards
+ * a peer that said so (rtrs__ofi_ep_takes()).
  *
  * Batches: one provider message may carry several whole frames back to
- * back (at most SWR_HDR + SWR_FRAG bytes in all: one receive). Every
- * receiver takes them; a sender batches only to a peer that said it takes
- * them (RTRS_CONN_BATCH_F in its conn_req, rtrs__ofi_ep_batch()), and
+ * back (at most one receive of the peer: SWR_HDR + s->frag bytes in all).
+ * Every receiver takes them; a sender batches only to a peer that said it
+ * takes them (RTRS_CONN_BATCH_F in its conn_req, rtrs__ofi_ep_takes()), and
  * only where one call posts several frames (rtrs__ofi_swr_write_send():
  * a READ's data and the answer that carries the chunk's new key, one
  * sendmsg instead of two). Each frame of a batch is checked as a frame
  * alone, and must end within the message.
  *
  * The receiver's fabric layer owns every posted receive of the endpoint:
- * SWR_NRX buffers of 24 + SWR_FRAG bytes. A frame is handled in arrival
+ * SWR_NRX buffers of SWR_RXLEN bytes. A frame is handled in arrival
  * order: an RMA frame's key is looked up in OUR table of registrations
  * made with FAB_ACC_REMOTE_WRITE on the domain, checked with
  * off <= region_len && len <= region_len - off (no sum, no wrap), and the
@@ -58,7 +66,7 @@
  */
 #define SWR_MAGIC 0x5753u
 #define SWR_HDR 24
-#define SWR_FRAG (32u * 1024)
+#define SWR_RXLEN (SWR_HDR + RTRS_PROTO_FRAME_BIG)      /* one receive */
 #define SWR_NRX 8
 #define SWR_NTX_MAX 1024
 #define SWR_IOV_MAX 16
@@ -71,7 +79,7 @@ enum { SWR_MSG = 1, SWR_RMA = 2 };
 struct swr_rx {
 	struct fab_opctx ctx;           /* what the completion names */
 	struct swr_rx *next;            /* in held, drain thread only */
-	uint8_t *buf;                   /* SWR_HDR + SWR_FRAG */
+	uint8_t *buf;                   /* SWR_RXLEN */
 	uint32_t len;                   /* bytes received */
 	uint32_t pos;                   /* the next frame's offset */
 };
@@ -99,6 +107,7 @@ struct fab_swr {
 	size_t asm_len;
 	bool broken;                    /* a violation: read nothing more */
 	bool batch;                     /* the peer takes batches */
+	uint32_t frag;                  /* payload of the peer's frames */
 	/* frame headers of sends in flight; the free list under post_lock */
 	struct swr_tx *tx;
 	uint32_t *tx_free;
@@ -123,14 +132,15 @@ int rtrs__ofi_swr_ep_init(struct fab_ep *e)
 	e->swr = s;
 	s->rx = calloc(SWR_NRX, sizeof(*s->rx));
 	/* faulted in as frames arrive */
-	s->rxmem = malloc((size_t)SWR_NRX * (SWR_HDR + SWR_FRAG));
+	s->rxmem = malloc((size_t)SWR_NRX * SWR_RXLEN);
+	s->frag = RTRS_PROTO_FRAME_MIN;
 	s->tx = calloc(n, sizeof(*s->tx));
 	s->tx_free = calloc(n, sizeof(*s->tx_free));
 	if (!s->rx || !s->rxmem || !s->tx || !s->tx_free)
 		return -ENOMEM;
 	if (c->mr_local) {
 		ret = rtrs__ofi_mr_reg(e->dom, s->rxmem,
-				       (size_t)SWR_NRX * (SWR_HDR + SWR_FRAG),
+				       (size_t)SWR_NRX * SWR_RXLEN,
 				       FAB_ACC_LOCAL, &s->rxmr);
 		if (!ret)
 			ret = rtrs__ofi_mr_reg(e->dom, s->tx, n * sizeof(*s->tx),
@@ -139,7 +149,7 @@ int rtrs__ofi_swr_ep_init(struct fab_ep *e)
 			return ret;
 	}
 	for (unsigned i = 0; i < SWR_NRX; i++)
-		s->rx[i].buf = s->rxmem + (size_t)i * (SWR_HDR + SWR_FRAG);
+		s->rx[i].buf = s->rxmem + (size_t)i * SWR_RXLEN;
 	for (unsigned i = 0; i < n; i++)
 		s->tx_free[i] = i;
 	s->ntx = s->nfree = n;
@@ -168,7 +178,7 @@ static int repost_locked(struct fab_ep *e, struct swr_rx *b)
 	RTRS_ASSERT_HELD(&e->post_lock);
 	if (e->dead || !e->ep)
 		return 0;
-	return rtrs__ofi_errno((int)fi_recv(e->ep, b->buf, SWR_HDR + SWR_FRAG,
+	return rtrs__ofi_errno((int)fi_recv(e->ep, b->buf, SWR_RXLEN,
 					    rtrs__ofi_mr_desc(e->swr->rxmr), 0,
 					    &b->ctx));
 }
@@ -262,7 +272,7 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 			   bool signal)
 {
 	struct fab_swr *s = e->swr;
-	size_t nfrag = total ? (total + SWR_FRAG - 1) / SWR_FRAG : 1;
+	size_t nfrag = total ? (total + s->frag - 1) / s->frag : 1;
 	size_t pos = 0, seg = 0, segoff = 0;
 
 	RTRS_ASSERT_HELD(&e->post_lock);
@@ -273,7 +283,7 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 	if (nfrag > s->nfree)
 		return -FI_EAGAIN;
 	for (size_t f = 0; f < nfrag; f++) {
-		size_t flen = MIN(total - pos, (size_t)SWR_FRAG), got = 0;
+		size_t flen = MIN(total - pos, (size_t)s->frag), got = 0;
 		bool last = f + 1 == nfrag;
 		struct iovec fiov[SWR_IOV_MAX];
 		void *fdesc[SWR_IOV_MAX];
@@ -341,10 +351,16 @@ ssize_t rtrs__ofi_swr_write(struct fab_ep *e, const struct iovec *iov,
 			   has_imm, imm, ctx, signal);
 }
 
-void rtrs__ofi_swr_batch(struct fab_ep *e)
+unsigned rtrs__ofi_swr_peer(struct fab_ep *e, unsigned takes)
 {
+	struct fab_swr *s = e->swr;
+
 	RTRS_ASSERT_HELD(&e->post_lock);
-	e->swr->batch = true;
+	if (takes & FAB_PEER_BATCH)
+		s->batch = true;
+	if (takes & FAB_PEER_BIG)
+		s->frag = RTRS_PROTO_FRAME_BIG;
+	return takes & (FAB_PEER_BATCH | FAB_PEER_BIG);
 }
 
 ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
@@ -365,7 +381,7 @@ ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
 	 * limit (ours plus the frame header's) the header, the data and the
 	 * second frame with its message inline */
 	if (s->batch && len <= SWR_BATCH_MSG &&
-	    total + len + SWR_HDR <= SWR_FRAG && cnt + 2 <= SWR_IOV_MAX &&
+	    total + len + SWR_HDR <= s->frag && cnt + 2 <= SWR_IOV_MAX &&
 	    cnt + 2 <= e->dom->caps.tx_iov_limit + 1) {
 		struct iovec fiov[SWR_IOV_MAX];
 		void *fdesc[SWR_IOV_MAX];
@@ -401,8 +417,8 @@ ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
 		return r;
 	}
 	/* apart: room for both first, so that it is both or neither */
-	nfrag = total ? (total + SWR_FRAG - 1) / SWR_FRAG : 1;
-	nfrag += len ? (len + SWR_FRAG - 1) / SWR_FRAG : 1;
+	nfrag = total ? (total + s->frag - 1) / s->frag : 1;
+	nfrag += len ? (len + s->frag - 1) / s->frag : 1;
 	if (nfrag > s->nfree)
 		return nfrag > s->ntx ? -FI_EMSGSIZE : -FI_EAGAIN;
 	r = frames_post(e, SWR_RMA, iov, desc, cnt, total, raddr, key, false,
