@@ -295,13 +295,17 @@ static bool rcon_frames(void)
 	return strcmp(prov, "verbs") || (f && !strcmp(f, "1"));
 }
 
+/* the raw sessions say BATCH (cork_case) */
+static bool raw_batch;
+
 static int sess_connect_f(struct rsess *s, bool fence)
 {
 	for (int cid = 0; cid < 2; cid++) {
 		char priv[RTRS_CONN_PRIV_LEN];
 		struct rtrs_conn_req r = { .cid = (uint16_t)cid, .cid_num = 2,
 					   .first_conn = true, .fence = fence,
-					   .frames = rcon_frames() };
+					   .frames = rcon_frames(),
+					   .batch = raw_batch };
 
 		memcpy(r.sess_uuid, s->uuid, 16);
 		memcpy(r.paths_uuid, s->puuid, 16);
@@ -1647,6 +1651,93 @@ static void big_cases(const uint8_t *msg, size_t n)
 	CHECK_EQ(good_io(RTRS_WRITE, WRAP_X, fill, sizeof(fill)), 0);
 }
 
+/*
+ * Corked answers (docs/protocol.md 2.6): a client that says BATCH sends
+ * 16 WRITE requests in one message; the server handles them in one pass
+ * and its answers come back as frames batched into fewer messages (one,
+ * here), each an answer with status 0. Before: one message per answer.
+ */
+#define CORK_N 16
+
+static void cork_case(void)
+{
+	static uint8_t out[CORK_N * 1024];
+	uint8_t one[1024];
+	struct perf_hdr h = { .magic = PERF_MAGIC, .op = PERF_OP_WRITE,
+			      .len = 512 };
+	int answers = 0, msgs = 0, bad = 0;
+	uint64_t t0;
+	size_t len = 0, n;
+	struct rsess s;
+	struct rcon *c;
+
+	raw_batch = true;
+	if (!new_ok(&s, true)) {
+		raw_batch = false;
+		return;
+	}
+	raw_batch = false;
+	c = &s.c[1];
+	if (!c->swr || s.g.queue_depth < CORK_N) {
+		sess_close(&s);
+		return;
+	}
+	for (uint32_t i = 0; i < CORK_N; i++) {
+		h.off = (48ull << 20) + i * 512;
+		memset(one, 0x30 + (int)i, 512);
+		memcpy(one + 512, &h, sizeof(h));
+		n = 512 + sizeof(h);
+		n += rtrs__proto_write_msg_encode(one + n, sizeof(h));
+		frame_put(out + len, SWR_RMA, SWR_LAST | SWR_IMM,
+			  rtrs__proto_io_req_imm(&s.g, i, 512 + sizeof(h)),
+			  s.key[i], (uint32_t)n, s.addr[i]);
+		memcpy(out + len + SWR_HDR, one, n);
+		len += SWR_HDR + n;
+	}
+	CHECK_EQ((int)fi_send(c->ep, out, len, NULL, 0, NULL), 0);
+	t0 = perf_now_ns();
+	while (answers + bad < CORK_N &&
+	       perf_now_ns() - t0 < 3000ull * 1000000) {
+		struct fi_cq_data_entry e;
+		uint8_t *b;
+
+		if (fi_cq_read(c->cq, &e, 1) != 1) {
+			t_sleep_ms(1);
+			continue;
+		}
+		if (!(e.flags & FI_RECV))
+			continue;
+		b = e.op_context;
+		msgs++;
+		for (size_t pos = 0; pos + SWR_HDR <= e.len;) {
+			uint32_t flen = frame_le32(b + pos + 12),
+				 imm = frame_le32(b + pos + 4);
+
+			if (flen > e.len - pos - SWR_HDR) {
+				bad++;
+				break;
+			}
+			if (b[pos + 2] == SWR_MSG && (b[pos + 3] & SWR_IMM) &&
+			    rtrs_imm_type(imm) == RTRS_IMM_IO_RSP &&
+			    !((imm >> 19) & 0x1ff))
+				answers++;
+			else
+				bad++;
+			pos += SWR_HDR + flen;
+		}
+		rrepost(c, b);
+	}
+	CHECK(answers == CORK_N && !bad, "cork: %d answers, %d bad frames",
+	      answers, bad);
+	CHECK(msgs < CORK_N / 4, "cork: %d answers came in %d messages",
+	      answers, msgs);
+	CHECK(store_is((48ull << 20) + (CORK_N - 1) * 512, 0x30 + CORK_N - 1),
+	      "cork: the last WRITE did not land");
+	printf("hostile cork: %d WRITEs in one message, %d answers in %d "
+	       "message(s)\n", CORK_N, answers, msgs);
+	sess_close(&s);
+}
+
 static void wrap_mode(void)
 {
 	static uint8_t msg[1024];
@@ -1706,6 +1797,7 @@ static void wrap_mode(void)
 	}
 	batch_cases(msg, n);
 	big_cases(msg, n);
+	cork_case();
 	keyscope_case(msg, n);
 }
 

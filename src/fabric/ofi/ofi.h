@@ -445,6 +445,13 @@ ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
  * completion of @e's, and the delivery of what the core may now take. */
 void rtrs__ofi_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing);
 void rtrs__ofi_swr_deliver(struct fab_ep *e);
+/* Corked answers (swrma.c): from cork to uncork, short unsignalled
+ * messages this thread posts on @e are gathered; push sends them as one
+ * message (after each CQ read's entries), uncork also ends the gathering.
+ * The drain thread only, without post_lock. */
+void rtrs__ofi_swr_cork(struct fab_ep *e);
+void rtrs__ofi_swr_push(struct fab_ep *e);
+void rtrs__ofi_swr_uncork(struct fab_ep *e);
 /* At close, after the last drain: forget the core's receives. */
 void rtrs__ofi_swr_flush(struct fab_ep *e);
 

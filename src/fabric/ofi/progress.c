@@ -48,6 +48,10 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 	struct fi_cq_data_entry ent[CQ_BATCH];
 	int done = 0;
 
+	/* the answers the core posts from here go as one message per read
+	 * (swrma.c, corked answers) */
+	if (e->swr && !flushing)
+		rtrs__ofi_swr_cork(e);
 	while (done < CQ_BUDGET || flushing) {
 		ssize_t n;
 
@@ -83,6 +87,8 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 					continue;
 				e->ops->cqe(e->ctx, &c);
 			}
+			if (e->swr && !flushing)
+				rtrs__ofi_swr_push(e);
 			done += (int)n;
 			continue;
 		}
@@ -116,6 +122,8 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 		}
 		break;
 	}
+	if (e->swr && !flushing)
+		rtrs__ofi_swr_uncork(e);
 	return done;
 }
 

@@ -45,6 +45,20 @@
  * sendmsg instead of two). Each frame of a batch is checked as a frame
  * alone, and must end within the message.
  *
+ * Corked answers: while a loop hands one endpoint's completions to the
+ * core (rtrs__ofi_swr_cork() .. rtrs__ofi_swr_uncork(), the drain thread
+ * only), the short unsignalled sends and writes the core posts on that
+ * endpoint from that thread (answers: a WRITE's, its immediate and, with
+ * always_invalidate, the chunk's new key; a small READ's data with its
+ * answer) are copied into a cork buffer instead of sent, and go as one
+ * batch after each CQ read's entries (rtrs__ofi_swr_push()): at QD 32,
+ * one sendmsg for the answers of every request one read found, where each
+ * had its own. Any other post on the endpoint sends the cork first, so the
+ * order of frames is the order of posts. Only to a peer that takes
+ * batches, and at most SWR_CORK_PUT bytes of frames per post; SWR_NCORK
+ * buffers of SWR_CORK bytes, each busy until its send completes (the
+ * provider sends from it); with none free a post goes alone, as before.
+ *
  * The receiver's fabric layer owns every posted receive of the endpoint:
  * SWR_NRX buffers of SWR_RXLEN bytes. A frame is handled in arrival
  * order: an RMA frame's key is looked up in OUR table of registrations
@@ -71,6 +85,9 @@
 #define SWR_NTX_MAX 1024
 #define SWR_IOV_MAX 16
 #define SWR_BATCH_MSG 32u               /* a batched message's bytes, at most */
+#define SWR_NCORK 4
+#define SWR_CORK (32u * 1024)           /* bytes of corked frames, at most */
+#define SWR_CORK_PUT (8u * 1024)        /* of one post, at most */
 
 enum { SWR_MSG = 1, SWR_RMA = 2 };
 #define SWR_IMM 0x1
@@ -88,6 +105,7 @@ struct swr_tx {
 	struct fab_opctx ctx;
 	struct fab_opctx *user;         /* the caller's context */
 	bool signal;                    /* its completion, on this frame */
+	uint8_t cork;                   /* 1 + the cork buffer it sends */
 	uint8_t hdr[SWR_HDR];
 	/* a batch's second frame, its message copied in after it */
 	uint8_t hdr2[SWR_HDR + SWR_BATCH_MSG];
@@ -113,7 +131,17 @@ struct fab_swr {
 	uint32_t *tx_free;
 	unsigned ntx, nfree;
 	struct fab_mr *txmr;
+	/* corked frames (post_lock): buffer @cork_cur (-1: none) fills,
+	 * the busy ones are being sent */
+	uint8_t *corkmem;
+	int cork_cur;
+	unsigned cork_busy;             /* bit i: buffer i in flight */
+	uint32_t cork_len;
+	struct fab_opctx *cork_user;    /* the last corked message's */
 };
+
+/* The endpoint whose completions this thread hands to the core. */
+static _Thread_local struct fab_ep *swr_corking;
 
 /* ---- endpoints ---- */
 
@@ -134,6 +162,10 @@ int rtrs__ofi_swr_ep_init(struct fab_ep *e)
 	/* faulted in as frames arrive */
 	s->rxmem = malloc((size_t)SWR_NRX * SWR_RXLEN);
 	s->frag = RTRS_PROTO_FRAME_MIN;
+	s->cork_cur = -1;
+	/* no corks where sends need registered memory */
+	if (!c->mr_local && !(s->corkmem = malloc(SWR_NCORK * SWR_CORK)))
+		return -ENOMEM;
 	s->tx = calloc(n, sizeof(*s->tx));
 	s->tx_free = calloc(n, sizeof(*s->tx_free));
 	if (!s->rx || !s->rxmem || !s->tx || !s->tx_free)
@@ -166,6 +198,7 @@ void rtrs__ofi_swr_ep_free(struct fab_ep *e)
 	rtrs__ofi_mr_close(s->txmr);
 	free(s->rx);
 	free(s->rxmem);
+	free(s->corkmem);
 	free(s->tx);
 	free(s->tx_free);
 	free(s);
@@ -259,6 +292,132 @@ static uint32_t le32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
+/* Send the corked frames as one message; with post_lock held. 0 (also
+ * with nothing corked), -FI_EAGAIN (they stay corked), or another error
+ * of the provider's. */
+static ssize_t cork_send(struct fab_ep *e)
+{
+	struct fab_swr *s = e->swr;
+	struct iovec iov;
+	struct fi_msg m = { .msg_iov = &iov, .iov_count = 1 };
+	struct swr_tx *t;
+	ssize_t r;
+
+	RTRS_ASSERT_HELD(&e->post_lock);
+	if (s->cork_cur < 0 || !s->cork_len)
+		return 0;
+	if (!s->nfree)
+		return -FI_EAGAIN;
+	t = &s->tx[s->tx_free[--s->nfree]];
+	t->user = s->cork_user;
+	t->signal = false;
+	t->cork = (uint8_t)(s->cork_cur + 1);
+	iov = (struct iovec){ s->corkmem + (size_t)s->cork_cur * SWR_CORK,
+			      s->cork_len };
+	m.context = &t->ctx;
+	r = fi_sendmsg(e->ep, &m, FI_COMPLETION);
+	if (r) {
+		s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
+		return r;
+	}
+	s->cork_busy |= 1u << s->cork_cur;
+	s->cork_cur = -1;
+	s->cork_len = 0;
+	return 0;
+}
+
+/* One whole frame to cork. */
+struct cork_frame {
+	unsigned type, flags;
+	uint32_t imm, key;
+	uint64_t off;
+	const struct iovec *iov;
+	size_t cnt, len;
+};
+
+/* Whether a post of @ctx, @signal may be corked at all. */
+static bool corking(struct fab_ep *e, bool signal)
+{
+	return swr_corking == e && !signal && e->swr->batch;
+}
+
+/* Cork @nf frames of one post (protocol.md 2.6, "Corked answers"): 1 if
+ * they were, 0 if they go as frames of their own, or an error of
+ * cork_send(). With post_lock held. */
+static ssize_t cork_put(struct fab_ep *e, const struct cork_frame *f,
+			unsigned nf, struct fab_opctx *ctx)
+{
+	struct fab_swr *s = e->swr;
+	size_t need = 0;
+	uint8_t *p;
+
+	for (unsigned i = 0; i < nf; i++)
+		need += SWR_HDR + f[i].len;
+	if (need > SWR_CORK_PUT)
+		return 0;
+	if (s->cork_cur >= 0 && s->cork_len + need > SWR_CORK) {
+		ssize_t r = cork_send(e);
+
+		if (r)
+			return r;
+	}
+	if (s->cork_cur < 0) {
+		for (int i = 0; i < SWR_NCORK && s->cork_cur < 0; i++)
+			if (!(s->cork_busy & (1u << i)))
+				s->cork_cur = i;
+		if (s->cork_cur < 0)
+			return 0;       /* all in flight */
+		s->cork_len = 0;
+	}
+	p = s->corkmem + (size_t)s->cork_cur * SWR_CORK + s->cork_len;
+	for (unsigned i = 0; i < nf; i++) {
+		hdr_put(p, f[i].type, f[i].flags, f[i].imm, f[i].key,
+			(uint32_t)f[i].len, f[i].off);
+		p += SWR_HDR;
+		for (size_t k = 0; k < f[i].cnt; k++) {
+			if (f[i].iov[k].iov_len)
+				memcpy(p, f[i].iov[k].iov_base,
+				       f[i].iov[k].iov_len);
+			p += f[i].iov[k].iov_len;
+		}
+	}
+	s->cork_len += (uint32_t)need;
+	s->cork_user = ctx;
+	return 1;
+}
+
+void rtrs__ofi_swr_cork(struct fab_ep *e)
+{
+	if (e->swr && e->swr->corkmem)
+		swr_corking = e;
+}
+
+void rtrs__ofi_swr_push(struct fab_ep *e)
+{
+	struct fab_cqe u = { .flags = FAB_CQE_TX };
+	ssize_t r;
+
+	if (!e->swr || !e->swr->corkmem)
+		return;
+	rtrs__lock(&e->post_lock);
+	r = e->dead ? 0 : cork_send(e);
+	u.ctx = e->swr->cork_user;
+	rtrs__unlock(&e->post_lock);
+	/* -FI_EAGAIN: sends are in flight, and their completions bring the
+	 * next push; anything else ends the endpoint, as a failed send */
+	if (r && r != -FI_EAGAIN) {
+		u.err = rtrs__ofi_errno((int)r);
+		e->ops->cqe(e->ctx, &u);
+	}
+}
+
+void rtrs__ofi_swr_uncork(struct fab_ep *e)
+{
+	if (swr_corking == e)
+		swr_corking = NULL;
+	rtrs__ofi_swr_push(e);
+}
+
 /*
  * Post @total bytes of @iov (@cnt pieces) as frames of @type; with
  * post_lock held. All frames or none: -EAGAIN when the headers in flight
@@ -274,12 +433,19 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 	struct fab_swr *s = e->swr;
 	size_t nfrag = total ? (total + s->frag - 1) / s->frag : 1;
 	size_t pos = 0, seg = 0, segoff = 0;
+	ssize_t cr;
 
 	RTRS_ASSERT_HELD(&e->post_lock);
 	if (cnt + 1 > SWR_IOV_MAX || cnt + 1 > e->dom->caps.tx_iov_limit + 1)
 		return -FI_EINVAL;
 	if (nfrag > s->ntx)
 		return -FI_EMSGSIZE;
+	/* corked frames go first */
+	if (nfrag + (s->cork_len ? 1 : 0) > s->nfree)
+		return -FI_EAGAIN;
+	cr = cork_send(e);
+	if (cr)
+		return cr;
 	if (nfrag > s->nfree)
 		return -FI_EAGAIN;
 	for (size_t f = 0; f < nfrag; f++) {
@@ -293,6 +459,7 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 
 		t->user = ctx;
 		t->signal = last && signal;
+		t->cork = 0;
 		hdr_put(t->hdr, type, (last ? SWR_LAST : 0) |
 				  (last && has_imm ? SWR_IMM : 0),
 			last && has_imm ? imm : 0, key, (uint32_t)flen,
@@ -334,6 +501,18 @@ ssize_t rtrs__ofi_swr_send(struct fab_ep *e, const void *buf, size_t len,
 {
 	struct iovec iov = { (void *)buf, len };
 
+	/* a short answer from the thread handing this endpoint's
+	 * completions to the core: corked */
+	if (corking(e, signal)) {
+		struct cork_frame f = { SWR_MSG, SWR_LAST |
+					(has_imm ? SWR_IMM : 0),
+					has_imm ? imm : 0, 0, 0, &iov,
+					len ? 1 : 0, len };
+		ssize_t r = cork_put(e, &f, 1, ctx);
+
+		if (r)
+			return r > 0 ? 0 : r;
+	}
 	return frames_post(e, SWR_MSG, &iov, &desc, len ? 1 : 0, len, 0, 0,
 			   has_imm, imm, ctx, signal);
 }
@@ -347,6 +526,16 @@ ssize_t rtrs__ofi_swr_write(struct fab_ep *e, const struct iovec *iov,
 
 	for (size_t i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
+	if (corking(e, signal)) {
+		struct cork_frame f = { SWR_RMA, SWR_LAST |
+					(has_imm ? SWR_IMM : 0),
+					has_imm ? imm : 0, key, raddr, iov, cnt,
+					total };
+		ssize_t r = cork_put(e, &f, 1, ctx);
+
+		if (r)
+			return r > 0 ? 0 : r;
+	}
 	return frames_post(e, SWR_RMA, iov, desc, cnt, total, raddr, key,
 			   has_imm, imm, ctx, signal);
 }
@@ -377,6 +566,21 @@ ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
 	RTRS_ASSERT_HELD(&e->post_lock);
 	for (size_t i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
+	if (corking(e, signal)) {
+		struct cork_frame f[2] = {
+			{ SWR_RMA, SWR_LAST, 0, key, raddr, iov, cnt, total },
+			{ SWR_MSG, SWR_LAST | SWR_IMM, imm, 0, 0, &miov,
+			  len ? 1 : 0, len },
+		};
+
+		r = cork_put(e, f, 2, ctx);
+		if (r)
+			return r > 0 ? 0 : r;
+	}
+	/* corked frames go first */
+	r = cork_send(e);
+	if (r)
+		return r;
 	/* one receive of the peer holds both frames; the provider's iov
 	 * limit (ours plus the frame header's) the header, the data and the
 	 * second frame with its message inline */
@@ -393,6 +597,7 @@ ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
 		t = &s->tx[s->tx_free[--s->nfree]];
 		t->user = ctx;
 		t->signal = signal;
+		t->cork = 0;
 		hdr_put(t->hdr, SWR_RMA, SWR_LAST, 0, key, (uint32_t)total,
 			raddr);
 		hdr_put(t->hdr2, SWR_MSG, SWR_LAST | SWR_IMM, imm, 0,
@@ -465,6 +670,8 @@ void rtrs__ofi_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing)
 
 		rtrs__lock(&e->post_lock);
 		s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
+		if (t->cork)
+			s->cork_busy &= ~(1u << (t->cork - 1));
 		rtrs__unlock(&e->post_lock);
 		/* an error still tells the owner its endpoint failed */
 		if (tell)
