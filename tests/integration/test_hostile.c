@@ -1528,6 +1528,19 @@ static void keyscope_mode(void)
 	keyscope_case(msg, n);
 }
 
+/* A raw session whose IO connection carries frames: that connection, or
+ * NULL (none opened, or the provider has no software RMA: closed). */
+static struct rcon *swr_session(struct rsess *s)
+{
+	if (!new_ok(s, true))
+		return NULL;
+	if (!s->c[1].swr) {
+		sess_close(s);
+		return NULL;
+	}
+	return &s->c[1];
+}
+
 /*
  * Batches (docs/protocol.md 2.6): several frames in one message. Each is
  * checked as a frame alone: a wrap attack behind a harmless first frame,
@@ -1544,13 +1557,8 @@ static void batch_cases(const uint8_t *msg, size_t n)
 		uint8_t *p;
 		size_t len;
 
-		if (!new_ok(&s, true))
+		if (!(c = swr_session(&s)))
 			return;
-		c = &s.c[1];
-		if (!c->swr) {
-			sess_close(&s);
-			return;
-		}
 		p = (uint8_t *)c->m.tx;
 		/* first: 16 bytes into chunk 0's own start, no immediate */
 		frame_put(p, SWR_RMA, SWR_LAST, 0, s.key[0], sizeof(ok),
@@ -1605,13 +1613,8 @@ static void big_cases(const uint8_t *msg, size_t n)
 		size_t len;
 		bool up;
 
-		if (!new_ok(&s, true))
+		if (!(c = swr_session(&s)))
 			return;
-		c = &s.c[1];
-		if (!c->swr) {
-			sess_close(&s);
-			return;
-		}
 		len = a == 0 ? MIN((size_t)s.g.chunk_size,
 				   (size_t)RTRS_PROTO_FRAME_BIG)
 			     : (size_t)RTRS_PROTO_FRAME_BIG + 1;
@@ -1672,13 +1675,11 @@ static void cork_case(void)
 	struct rcon *c;
 
 	raw_batch = true;
-	if (!new_ok(&s, true)) {
-		raw_batch = false;
-		return;
-	}
+	c = swr_session(&s);
 	raw_batch = false;
-	c = &s.c[1];
-	if (!c->swr || s.g.queue_depth < CORK_N) {
+	if (!c)
+		return;
+	if (s.g.queue_depth < CORK_N) {
 		sess_close(&s);
 		return;
 	}
