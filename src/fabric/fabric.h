@@ -304,7 +304,9 @@ struct rtrs__fab_ops {
 	/* post_write of @iov with no immediate, then post_send of @buf with
 	 * @imm, in that order, as one batch where they fit (one system call
 	 * on tcp), else one after the other; all or nothing. Only on an
-	 * endpoint whose ep_takes() took FAB_PEER_BATCH. As post_send. */
+	 * endpoint whose ep_takes() took FAB_PEER_BATCH. As post_send; @iov
+	 * must be memory that cannot fault (the chunks): the backend may
+	 * copy it on the calling thread. */
 	int (*post_write_send)(struct fab_ep *ep, const struct iovec *iov,
 			       void **desc, size_t cnt, uint64_t raddr,
 			       uint32_t key, const void *buf, size_t len,

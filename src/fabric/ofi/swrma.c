@@ -47,10 +47,11 @@
  *
  * Corked answers: while a loop hands one endpoint's completions to the
  * core (rtrs__ofi_swr_cork() .. rtrs__ofi_swr_uncork(), the drain thread
- * only), the short unsignalled sends and writes the core posts on that
- * endpoint from that thread (answers: a WRITE's, its immediate and, with
- * always_invalidate, the chunk's new key; a small READ's data with its
- * answer) are copied into a cork buffer instead of sent, and go as one
+ * only), the short unsignalled sends and write-sends the core posts on
+ * that endpoint from that thread (answers: a WRITE's, its immediate and,
+ * with always_invalidate, the chunk's new key; a small READ's data from
+ * its chunk with the answer carrying the new key) are copied into a cork
+ * buffer instead of sent, and go as one
  * batch after each CQ read's entries (rtrs__ofi_swr_push()): at QD 32,
  * one sendmsg for the answers of every request one read found, where each
  * had its own. Any other post on the endpoint sends the cork first, so the
@@ -526,16 +527,9 @@ ssize_t rtrs__ofi_swr_write(struct fab_ep *e, const struct iovec *iov,
 
 	for (size_t i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
-	if (corking(e, signal)) {
-		struct cork_frame f = { SWR_RMA, SWR_LAST |
-					(has_imm ? SWR_IMM : 0),
-					has_imm ? imm : 0, key, raddr, iov, cnt,
-					total };
-		ssize_t r = cork_put(e, &f, 1, ctx);
-
-		if (r)
-			return r > 0 ? 0 : r;
-	}
+	/* never corked: the data may be the application's memory
+	 * (rtrs_srv_resp_buf()), where a copy here could fault and the
+	 * provider's send reports EFAULT */
 	return frames_post(e, SWR_RMA, iov, desc, cnt, total, raddr, key,
 			   has_imm, imm, ctx, signal);
 }
