@@ -252,8 +252,9 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
 		if (!e->poller && (e->cq_ready || e->cq_more || sweep)) {
 			int n = rtrs__ofi_drain_cq(e, false);
 
+			/* one read per pass: others get theirs first */
 			e->cq_ready = false;
-			e->cq_more = n >= CQ_BUDGET;
+			e->cq_more = n > 0;
 			more |= e->cq_more;
 			*work += n;
 		}

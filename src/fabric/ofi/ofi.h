@@ -219,7 +219,6 @@ struct fab_connreq {
 
 #define LOOP_SWEEP_MS 100       /* drain everything at least this often */
 #define CQ_BATCH 32
-#define CQ_BUDGET 256           /* entries per endpoint per pass */
 
 /* A progress thread (loop.c). */
 struct fab_loop {
@@ -349,8 +348,12 @@ void rtrs__ofi_poller_add(struct fab_ep *ep);
 /* progress.c: run by the thread that reads the object's queues (its loop,
  * or for a poller's endpoint's CQ a thread in rtrs__ofi_poller_progress()
  * under poller.lock); no other lock held. */
-/* Read @e's CQ (all of it when @flushing, else up to CQ_BUDGET entries)
- * and hand the completions to ops->cqe(); returns the number handled. */
+/* Read @e's CQ and hand the completions to ops->cqe(); returns the
+ * number handled. All of it when @flushing; else one read that gives
+ * entries (up to CQ_BATCH), so that an endpoint whose completions keep
+ * coming (each conf posting the next request there) does not hold its
+ * thread from the other endpoints: a return > 0 means come back after
+ * them. */
 int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing);
 void rtrs__ofi_drain_eq(struct fab_ep *e);
 void rtrs__ofi_drain_pep(struct fab_pep *p);

@@ -52,7 +52,7 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 	 * (swrma.c, corked answers) */
 	if (e->swr && !flushing)
 		rtrs__ofi_swr_cork(e);
-	while (done < CQ_BUDGET || flushing) {
+	while (!done || flushing) {
 		ssize_t n;
 
 		/* software RMA: frames the core could not take before */

@@ -65,7 +65,8 @@
 #define RD_ACC_PRIV 196         /* REP */
 #define RD_REJ_PRIV 148         /* REJ */
 #define RD_SWEEP_MS 100
-#define RD_CQ_BUDGET 256        /* completions of one CQ per pass */
+#define RD_CQ_BUDGET 32         /* completions of one CQ per pass, then the
+                                 * other CQs get theirs (fairness) */
 /* a send ring slot's wr_id: (index << 2) | 1; receives: the context
  * pointer (8-byte aligned); the close's drain marker: */
 #define RD_WR_SQ 1u
