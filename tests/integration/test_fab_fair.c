@@ -12,9 +12,10 @@
  * the chain's completions between the send and B's receive completion.
  * A loop that reads one endpoint's CQ until it is empty or a budget is
  * spent (256 entries before this test) lets the chain run through its
- * budget first: most probes then count in the hundreds. The rule now is
- * one read per endpoint per pass, so a probe counts a few. Counts only,
- * no clock (a clock bounds only the waits, against a hang).
+ * budget first: every probe then counts 256 or more. The rule now is
+ * one read per endpoint per pass, so a probe counts a few (the test
+ * checks the median of 8). Counts only, no clock (a clock bounds only
+ * the waits, against a hang).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -43,7 +44,13 @@ static int passed, failed;
 	} while (0)
 
 #define NPROBES 8
-#define MAX_LEAD 64             /* chain completions a probe may wait */
+/* chain completions the median probe may wait: a few now; with the old
+ * loop every probe waited at least 256 (the rest of A's budget, then A's
+ * whole next one before B, whose readiness that loop learned only
+ * between passes: A is ahead of B in the loop's list, made first). The
+ * median, because on a loaded machine the kernel may deliver one probe
+ * late (68 seen once while CI ran beside it). */
+#define MAX_LEAD 32
 #define SRV_RX 16               /* receives each server end keeps posted */
 #define MSG 64
 
@@ -229,6 +236,13 @@ static bool chain_running(void)
 	return atomic_load(&chain) >= 100;
 }
 
+static int cmp_ul(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static bool all_closed(void)
 {
 	return atomic_load(&a_clt.closed) && atomic_load(&b_clt.closed) &&
@@ -240,7 +254,7 @@ int main(void)
 {
 	struct fab_dom *cdom = NULL, *ldom = NULL;
 	char name[64], *port;
-	unsigned long lead, worst = 0;
+	unsigned long lead[NPROBES] = { 0 }, median;
 
 	if (rtrs__fab_engine_get())
 		return 77;
@@ -288,16 +302,16 @@ int main(void)
 					  srv[1].desc, false, 0, &srv[1].tx,
 					  false) == 0, "probe %u", i);
 		CHECK(wait_for(probe_back), "probe %u arrives", i);
-		lead = atomic_load(&b_seen) - before;
-		if (lead > worst)
-			worst = lead;
+		lead[i] = atomic_load(&b_seen) - before;
 		printf("probe %u: %lu of the chain's completions before it\n",
-		       i, lead);
+		       i, lead[i]);
 		CHECK(post_rx(&b_clt, 0) == 0, "B's receive again");
 	}
-	CHECK(worst <= MAX_LEAD,
-	      "a probe waited for %lu of the chain's completions (at most %d)",
-	      worst, MAX_LEAD);
+	qsort(lead, NPROBES, sizeof(lead[0]), cmp_ul);
+	median = lead[NPROBES / 2];
+	CHECK(median <= MAX_LEAD,
+	      "the median probe waited for %lu of the chain's completions (at most %d)",
+	      median, MAX_LEAD);
 	CHECK(atomic_load(&errors) == 0, "%u errors", atomic_load(&errors));
 	printf("chain: %lu sends completed\n", atomic_load(&chain));
 out:
