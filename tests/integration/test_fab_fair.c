@@ -17,31 +17,10 @@
  * checks the median of 8). Counts only, no clock (a clock bounds only
  * the waits, against a hang).
  */
-#include <errno.h>
 #include <stdatomic.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "fabric/fabric.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (cond) {                                                  \
-			passed++;                                            \
-		} else {                                                     \
-			failed++;                                            \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__,        \
-				__LINE__, #cond);                            \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fprintf(stderr, "\n");                               \
-		}                                                            \
-	} while (0)
+#include "harness.h"
 
 #define NPROBES 8
 /* chain completions the median probe may wait: a few now; with the old
@@ -275,7 +254,7 @@ int main(void)
 	      "endpoint A");
 	CHECK(rtrs__fab_ep_create(cdom, 0, NULL, &b_ops, &b_clt, &b_clt.ep) == 0,
 	      "endpoint B");
-	if (failed)
+	if (t_failed)
 		return 1;
 	CHECK(post_rx(&b_clt, 0) == 0, "B's receive");
 	CHECK(rtrs__fab_ep_connect(a_clt.ep, NULL, 0) == 0, "connect A");
@@ -285,7 +264,7 @@ int main(void)
 	CHECK(wait_for(both_up), "both connections up");
 	CHECK(atomic_load(&a_clt.connected) == 1 &&
 	      atomic_load(&b_clt.connected) == 1, "connected");
-	if (failed)
+	if (t_failed)
 		goto out;
 
 	/* the chain */
@@ -293,7 +272,7 @@ int main(void)
 				  0, &a_clt.tx, true) == 0, "first send");
 	CHECK(wait_for(chain_running), "the chain runs");
 
-	for (unsigned i = 0; i < NPROBES && !failed; i++) {
+	for (unsigned i = 0; i < NPROBES && !t_failed; i++) {
 		unsigned long before;
 
 		probe_target = i + 1;
@@ -331,6 +310,5 @@ out:
 	rtrs__fab_dom_put(cdom);
 	rtrs__fab_dom_put(ldom);
 	rtrs__fab_engine_put();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return t_finish();
 }
