@@ -56,14 +56,14 @@ static _Atomic unsigned errors;
 
 static bool wait_for(bool (*cond)(void))
 {
-	struct timespec t0, now, ms = { 0, 1000000 };
+	struct timespec t0, now;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!cond()) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - t0.tv_sec > 20)
 			return false;
-		nanosleep(&ms, NULL);
+		t_sleep_ms(1);
 	}
 	return true;
 }
@@ -107,17 +107,20 @@ static void closed(void *ctx)
 	atomic_store(&((struct end *)ctx)->closed, true);
 }
 
+/* A failed completion: counted unless the test is closing (flushes). */
+static bool cqe_failed(const struct fab_cqe *c)
+{
+	if (c->err && !atomic_load(&stop))
+		atomic_fetch_add(&errors, 1);
+	return c->err != 0;
+}
+
 /* A: each send completion posts the next send */
 static void a_cqe(void *ctx, const struct fab_cqe *c)
 {
 	struct end *e = ctx;
 
-	if (c->err) {
-		if (!atomic_load(&stop))
-			atomic_fetch_add(&errors, 1);
-		return;
-	}
-	if (!(c->flags & FAB_CQE_TX))
+	if (cqe_failed(c) || !(c->flags & FAB_CQE_TX))
 		return;
 	atomic_fetch_add(&chain, 1);
 	if (!atomic_load(&stop) &&
@@ -130,12 +133,7 @@ static void a_cqe(void *ctx, const struct fab_cqe *c)
 static void b_cqe(void *ctx, const struct fab_cqe *c)
 {
 	(void)ctx;
-	if (c->err) {
-		if (!atomic_load(&stop))
-			atomic_fetch_add(&errors, 1);
-		return;
-	}
-	if (c->flags & FAB_CQE_RECV) {
+	if (!cqe_failed(c) && (c->flags & FAB_CQE_RECV)) {
 		atomic_store(&b_seen, atomic_load(&chain));
 		atomic_fetch_add(&b_recvs, 1);
 	}
@@ -146,13 +144,8 @@ static void srv_cqe(void *ctx, const struct fab_cqe *c)
 {
 	struct end *e = ctx;
 
-	if (c->err) {
-		if (!atomic_load(&stop))
-			atomic_fetch_add(&errors, 1);
-		return;
-	}
-	if ((c->flags & FAB_CQE_RECV) && !atomic_load(&stop) &&
-	    post_rx(e, (unsigned)(c->ctx - e->rx)))
+	if (!cqe_failed(c) && (c->flags & FAB_CQE_RECV) &&
+	    !atomic_load(&stop) && post_rx(e, (unsigned)(c->ctx - e->rx)))
 		atomic_fetch_add(&errors, 1);
 }
 
