@@ -23,10 +23,14 @@ static uint64_t poll_ns;
  * the machine has no more runnable threads than CPUs (the spinner counts
  * itself). The count is /proc/loadavg's (machine-wide, as sched sees it),
  * read at most every SPARE_CHECK_NS per thread: about 2 us a read here.
+ * A "no" is kept for NOT_SPARE_HOLD_NS: a busy machine stays busy for
+ * longer than one round trip, and on it the read cost a system call per
+ * IO (two fio jobs at QD 1, one pread per IO) only to say no again.
  * Opened at engine start when the window is not 0; if it cannot be read,
  * nothing spins.
  */
 #define SPARE_CHECK_NS 10000ull
+#define NOT_SPARE_HOLD_NS 1000000ull
 static int loadavg_fd = -1;
 static unsigned online_cpus;
 /* the engine's reading of rtrs__usable_cpus() */
@@ -37,7 +41,7 @@ static bool cpu_spare(uint64_t now)
 	static _Thread_local uint64_t checked;
 	static _Thread_local bool spare;
 
-	if (now - checked >= SPARE_CHECK_NS) {
+	if (now - checked >= (spare ? SPARE_CHECK_NS : NOT_SPARE_HOLD_NS)) {
 		int r = rtrs__nr_running(loadavg_fd);
 
 		spare = r > 0 && (unsigned)r <= online_cpus;
