@@ -655,7 +655,9 @@ void rtrs__fab_spin_stop(void);
  * sleep on until one is readable or rtrs__fab_evset_wake() (any thread).
  * Init: -errno, and then fini (safe on a half-made set); a tag must not
  * be NULL (the wake-up's). Wait: at most @timeout_ms (-1: no bound), the
- * wake-ups consumed, the fds' readiness left to their owners. */
+ * wake-ups consumed, the fds' readiness left to their owners; the tags of
+ * the fds seen readable in @tags (up to @max) and their number, -1 when
+ * there may have been more than it tells. */
 struct fab_evset {
 	int epfd, evfd;
 };
@@ -663,7 +665,12 @@ int rtrs__fab_evset_init(struct fab_evset *s);
 void rtrs__fab_evset_fini(struct fab_evset *s);
 int rtrs__fab_evset_add(struct fab_evset *s, int fd, void *tag);
 void rtrs__fab_evset_del(struct fab_evset *s, int fd);
-void rtrs__fab_evset_wait(struct fab_evset *s, int timeout_ms);
+int rtrs__fab_evset_wait(struct fab_evset *s, int timeout_ms,
+			 void **tags, int max);
+/* Without sleeping or consuming anything: the tags of the fds readable
+ * now in @tags, and their number; @max (at most 16) when there may be
+ * more, @tags then unfilled: take them all as readable. 0 on error. */
+int rtrs__fab_evset_ready(struct fab_evset *s, void **tags, int max);
 void rtrs__fab_evset_wake(struct fab_evset *s);
 
 /* ---- listeners ---- */

@@ -145,6 +145,8 @@ struct fab_poller {
 	struct rtrs_lock lock;          /* eps; held while draining them */
 	struct rtrs_list eps;
 	struct fab_evset ws;            /* the CQ wait fds + a wake-up */
+	uint64_t swept_ns;              /* last read of every CQ */
+	bool woke;                      /* quiet ones told by the wait */
 };
 
 struct fab_ep {
@@ -172,6 +174,7 @@ struct fab_ep {
 	int cq_tag, eq_tag;             /* epoll cookies (addresses used) */
 	struct fab_poller *poller;      /* NULL: the loop reads the CQ */
 	struct rtrs_list pnode;         /* in poller->eps, under its lock */
+	bool pquiet;                    /* under the poller's lock: poller.c */
 	/* Immediate emulation (caps.msg_room): the notification of a
 	 * write whose data is posted but that found the send queue full.
 	 * Under post_lock; sent before any other post on this endpoint. */

@@ -56,21 +56,71 @@ void rtrs__ofi_poller_add(struct fab_ep *e)
 	rtrs__unlock(&pl->lock);
 }
 
+/*
+ * Quiet endpoints. A poller holds all the connections of a session, and
+ * mostly one of them is busy: reading every CQ on every call, and checking
+ * every one before sleeping, cost two or three epoll_wait()s per idle
+ * endpoint per IO. So an endpoint whose check before sleeping found its CQ
+ * empty and its wait fd rearmed (rtrs__ofi_busy_cq(), as a loop's
+ * can_block()) is quiet: skipped until its wait fd shows readable, which
+ * one epoll_wait() of the poller's set tells for all of them at once: the
+ * sleep's, or, on a call that did not follow one, a look without it. What
+ * could give it work later shows on that fd: data on its socket, and a
+ * completion written by a post from any thread (the provider signals the
+ * CQ's wait object). A post of the poller's own (tx_ready) and the sweep,
+ * every LOOP_SWEEP_MS, end quietness too, as a safety net like the loops'.
+ */
+static void wake_quiet(struct fab_poller *pl, bool sweep)
+{
+	void *tags[16];
+	struct rtrs_list *pos;
+	bool any = false;
+	int n = 0;
+
+	rtrs_list_for_each(pos, &pl->eps)
+		any |= container_of(pos, struct fab_ep, pnode)->pquiet;
+	if (!any || (pl->woke && !sweep))
+		return;         /* the sleep just told */
+	if (!sweep)
+		n = rtrs__fab_evset_ready(&pl->ws, tags, 16);
+	rtrs_list_for_each(pos, &pl->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
+
+		if (!e->pquiet)
+			continue;
+		for (int i = 0; i < n && n < 16; i++)
+			if (tags[i] == e)
+				e->pquiet = false;
+		if (sweep || n == 16)
+			e->pquiet = false;
+	}
+}
+
 int rtrs__ofi_poller_progress(struct fab_poller *pl)
 {
 	struct rtrs_list *pos, *tmp;
+	uint64_t now = rtrs_now_ns();
+	bool sweep;
 	int n = 0;
 
 	rtrs__lock(&pl->lock);
+	sweep = now - pl->swept_ns >= LOOP_SWEEP_MS * 1000000ull;
+	if (sweep)
+		pl->swept_ns = now;
+	wake_quiet(pl, sweep);
+	pl->woke = false;
 	rtrs_list_for_each_safe(pos, tmp, &pl->eps) {
 		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
 
 		if (atomic_load(&e->closing))
 			continue;       /* its loop flushes it */
-		n += rtrs__ofi_drain_cq(e, false);
+		if (!e->pquiet)
+			n += rtrs__ofi_drain_cq(e, false);
 		if (atomic_exchange(&e->want_tx, false) &&
-		    !atomic_load(&e->closing))
+		    !atomic_load(&e->closing)) {
 			rtrs__ofi_tx_ready(e);
+			e->pquiet = false;
+		}
 	}
 	rtrs__unlock(&pl->lock);
 	return n;
@@ -79,6 +129,8 @@ int rtrs__ofi_poller_progress(struct fab_poller *pl)
 void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
 {
 	struct rtrs_list *pos;
+	void *tags[8];
+	int n;
 
 	/* as can_block(): tcp may hold data in user space that no fd shows,
 	 * and this rearms the fds (net's wait sets) */
@@ -88,17 +140,36 @@ void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
 
 		if (atomic_load(&e->closing))
 			continue;
-		if (atomic_load(&e->want_tx) || rtrs__ofi_busy_cq(e)) {
+		if (atomic_load(&e->want_tx)) {
 			rtrs__unlock(&pl->lock);
 			return;
 		}
+		if (e->pquiet)
+			continue;
+		if (rtrs__ofi_busy_cq(e)) {
+			rtrs__unlock(&pl->lock);
+			return;
+		}
+		e->pquiet = e->cq_fd >= 0;      /* no fd: never skipped */
 	}
 	rtrs__unlock(&pl->lock);
 	/* bounded as the loops' sleep, a safety net for a provider whose
 	 * wait fd would miss a completion: read again within LOOP_SWEEP_MS */
 	if (timeout_ms < 0 || timeout_ms > LOOP_SWEEP_MS)
 		timeout_ms = LOOP_SWEEP_MS;
-	rtrs__fab_evset_wait(&pl->ws, timeout_ms);
+	n = rtrs__fab_evset_wait(&pl->ws, timeout_ms, tags, 8);
+	rtrs__lock(&pl->lock);
+	rtrs_list_for_each(pos, &pl->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
+
+		for (int i = 0; i < n; i++)
+			if (tags[i] == e)
+				e->pquiet = false;
+		if (n < 0)
+			e->pquiet = false;
+	}
+	pl->woke = true;
+	rtrs__unlock(&pl->lock);
 }
 
 void rtrs__ofi_poller_wake(struct fab_poller *pl)

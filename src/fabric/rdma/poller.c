@@ -94,7 +94,7 @@ void rtrs__rd_poller_wait(struct fab_poller *pl, int timeout_ms)
 	/* bounded as the loop's sleep */
 	if (timeout_ms < 0 || timeout_ms > RD_SWEEP_MS)
 		timeout_ms = RD_SWEEP_MS;
-	rtrs__fab_evset_wait(&pl->ws, timeout_ms);
+	rtrs__fab_evset_wait(&pl->ws, timeout_ms, NULL, 0);
 }
 
 void rtrs__rd_poller_wake(struct fab_poller *pl)
