@@ -146,6 +146,7 @@ struct fab_poller {
 	struct rtrs_list eps;
 	struct fab_evset ws;            /* the CQ wait fds + a wake-up */
 	uint64_t swept_ns;              /* last read of every CQ */
+	bool no_sweep;                  /* tests: rtrs__ofi_poller_no_sweep() */
 	bool woke;                      /* quiet ones told by the wait */
 };
 
@@ -319,6 +320,9 @@ void rtrs__ofi_poller_destroy(struct fab_poller *pl);
 int rtrs__ofi_poller_progress(struct fab_poller *pl);
 void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms);
 void rtrs__ofi_poller_wake(struct fab_poller *pl);
+/* Tests (fab.quiet): no sweep, so that only the wait fds end a quiet
+ * endpoint's quietness (poller.c); a missed one then never completes. */
+void rtrs__ofi_poller_no_sweep(struct fab_poller *pl);
 int rtrs__ofi_pep_open(struct fab_dom *d, unsigned loop,
 		       const struct fab_pep_ops *ops, void *ctx,
 		       struct fab_pep **out);

@@ -104,7 +104,8 @@ int rtrs__ofi_poller_progress(struct fab_poller *pl)
 	int n = 0;
 
 	rtrs__lock(&pl->lock);
-	sweep = now - pl->swept_ns >= LOOP_SWEEP_MS * 1000000ull;
+	sweep = !pl->no_sweep &&
+		now - pl->swept_ns >= LOOP_SWEEP_MS * 1000000ull;
 	if (sweep)
 		pl->swept_ns = now;
 	wake_quiet(pl, sweep);
@@ -169,6 +170,13 @@ void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
 			e->pquiet = false;
 	}
 	pl->woke = true;
+	rtrs__unlock(&pl->lock);
+}
+
+void rtrs__ofi_poller_no_sweep(struct fab_poller *pl)
+{
+	rtrs__lock(&pl->lock);
+	pl->no_sweep = true;
 	rtrs__unlock(&pl->lock);
 }
 

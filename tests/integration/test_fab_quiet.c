@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * A poller's quiet endpoints (src/fabric/ofi/poller.c): an endpoint whose
+ * CQ was found empty before a sleep is skipped by the poller until its
+ * wait fd shows readable. Whatever gives it work must end that: a message
+ * arriving while the poller sleeps (the sleep's report), one arriving
+ * while the application reads without sleeping (the poller's look at its
+ * fds), and a send posted to it (its completion signals the fd).
+ *
+ * The poller's 100 ms sweep, which would hide a missed wake-up as a delay,
+ * is off (rtrs__ofi_poller_no_sweep()): a missed one never completes, and
+ * the round fails after its bound. Three connections on one poller, each
+ * round made quiet first, then one of the three kinds on one of them.
+ */
+#include <stdatomic.h>
+
+#include "fabric/fabric.h"
+#include "fabric/ofi/ofi.h"
+#include "harness.h"
+
+#define NEP 3
+#define ROUNDS 36               /* each kind on each endpoint, 4 times */
+#define NRX 4
+#define MSG 64
+
+struct end {
+	struct fab_ep *ep;
+	struct fab_dom *dom;            /* server ends: their path's domain */
+	struct fab_mr *mr;
+	void *desc;
+	_Atomic int connected;          /* 1 up, -1 failed */
+	_Atomic bool closed;
+	_Atomic unsigned rx, tx;        /* completions */
+	struct fab_opctx txc, rxc[NRX];
+	char tx_buf[MSG + FAB_MSG_ROOM];
+	char rx_buf[NRX][MSG + FAB_MSG_ROOM];
+};
+
+static struct end clt[NEP], srv[NEP];
+static _Atomic unsigned nsrv;
+static struct fab_pep *lpep;
+static struct fab_poller *pl;
+static _Atomic bool stop;
+static _Atomic unsigned errors;
+
+static int reg(struct end *e, struct fab_dom *d)
+{
+	if (!rtrs__fab_dom_caps(d)->mr_local)
+		return 0;
+	if (rtrs__fab_mr_reg(d, e, sizeof(*e), FAB_ACC_LOCAL, &e->mr))
+		return -1;
+	e->desc = rtrs__fab_mr_desc(e->mr);
+	return 0;
+}
+
+static int post_rx(struct end *e, unsigned i)
+{
+	return rtrs__fab_post_recv(e->ep, e->rx_buf[i], MSG, e->desc,
+				   &e->rxc[i]);
+}
+
+static void cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
+	       size_t len)
+{
+	struct end *e = ctx;
+
+	(void)err; (void)data; (void)len;
+	if (ev == FAB_CM_CONNECTED)
+		atomic_store(&e->connected, 1);
+	else if (atomic_load(&e->connected) == 0)
+		atomic_store(&e->connected, -1);
+}
+
+static void tx_ready(void *ctx)
+{
+	(void)ctx;
+}
+
+static void closed(void *ctx)
+{
+	atomic_store(&((struct end *)ctx)->closed, true);
+}
+
+/* both sides: count, and receive again */
+static void cqe(void *ctx, const struct fab_cqe *c)
+{
+	struct end *e = ctx;
+
+	if (c->err) {
+		if (!atomic_load(&stop))
+			atomic_fetch_add(&errors, 1);
+		return;
+	}
+	if (c->flags & FAB_CQE_TX)
+		atomic_fetch_add(&e->tx, 1);
+	if (!(c->flags & FAB_CQE_RECV))
+		return;
+	atomic_fetch_add(&e->rx, 1);
+	if (!atomic_load(&stop) && post_rx(e, (unsigned)(c->ctx - e->rxc)))
+		atomic_fetch_add(&errors, 1);
+}
+
+static const struct fab_ep_ops ops = { cqe, cm, tx_ready, closed };
+
+static unsigned srv_loop(void)
+{
+	return rtrs__fab_nloops() > 1 ? 1 : 0;
+}
+
+static void connreq(void *ctx, struct fab_connreq *req, const void *data,
+		    size_t len)
+{
+	unsigned i = atomic_load(&nsrv);  /* only this loop writes it */
+	struct end *e = &srv[i < NEP ? i : 0];
+
+	(void)ctx; (void)data; (void)len;
+	if (i >= NEP || rtrs__fab_dom_for_connreq(lpep, req, &e->dom)) {
+		rtrs__fab_reject(lpep, req, NULL, 0);
+		return;
+	}
+	if (reg(e, e->dom) ||
+	    rtrs__fab_ep_accept_create(e->dom, req, srv_loop(), &ops, e,
+				       &e->ep)) {
+		rtrs__fab_reject(lpep, req, NULL, 0);
+		return;
+	}
+	for (unsigned k = 0; k < NRX; k++)
+		post_rx(e, k);
+	rtrs__fab_ep_accept(e->ep, NULL, 0);
+	atomic_store(&nsrv, i + 1);
+}
+
+static const struct fab_pep_ops p_ops = { connreq };
+
+static unsigned up_target;
+
+static bool up(void)
+{
+	unsigned i = up_target;
+
+	return atomic_load(&clt[i].connected) && atomic_load(&nsrv) == i + 1 &&
+	       atomic_load(&srv[i].connected);
+}
+
+static bool all_closed(void)
+{
+	for (unsigned i = 0; i < NEP; i++)
+		if (!atomic_load(&clt[i].closed) ||
+		    (srv[i].ep && !atomic_load(&srv[i].closed)))
+			return false;
+	return true;
+}
+
+/* 20 s at most; with @sleep the poller sleeps between reads, else the
+ * thread does (the poller then looks at its fds itself) */
+static bool drive(_Atomic unsigned *cnt, unsigned target, bool sleep)
+{
+	struct timespec t0, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		rtrs__fab_poller_progress(pl);
+		if (atomic_load(cnt) >= target)
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 20)
+			return false;
+		if (sleep)
+			rtrs__fab_poller_wait(pl, 100);
+		else
+			t_sleep_ms(1);
+	}
+}
+
+static bool wait_for(bool (*cond)(void))
+{
+	for (unsigned i = 0; i < 20000 && !cond(); i++)
+		t_sleep_ms(1);
+	return cond();
+}
+
+int main(void)
+{
+	static const char *const kind[] = {
+		"arrives while the poller sleeps",
+		"arrives while the application reads",
+		"a send posted to it completes",
+	};
+	struct fab_dom *cdom = NULL, *ldom = NULL;
+	char name[64], *port;
+
+	if (rtrs__fab_engine_get())
+		return 77;
+	if (rtrs__fab_dom_open(NULL, "127.0.0.1", "0", NULL, true, &ldom) ||
+	    rtrs__fab_pep_open(ldom, srv_loop(), &p_ops, NULL, &lpep) ||
+	    rtrs__fab_pep_name(lpep, name, sizeof(name)) ||
+	    !(port = strrchr(name, ':'))) {
+		fprintf(stderr, "no listener\n");
+		return 1;
+	}
+	port++;
+	if (!strcmp(rtrs__fab_dom_caps(ldom)->prov, "rdma"))
+		return 77;      /* the ofi backend's pollers only */
+	if (rtrs__fab_dom_open(NULL, "127.0.0.1", port, NULL, false, &cdom) ||
+	    rtrs__fab_poller_create(rtrs__fab_dom_caps(cdom)->prov, &pl)) {
+		fprintf(stderr, "client domain or poller\n");
+		return 1;
+	}
+	rtrs__ofi_poller_no_sweep(pl);
+	for (unsigned i = 0; i < NEP && !t_failed; i++) {
+		CHECK(reg(&clt[i], cdom) == 0, "registration %u", i);
+		CHECK(rtrs__fab_ep_create(cdom, 0, pl, &ops, &clt[i],
+					  &clt[i].ep) == 0, "endpoint %u", i);
+		for (unsigned k = 0; k < NRX && !t_failed; k++)
+			CHECK(post_rx(&clt[i], k) == 0, "receive %u", i);
+		/* one at a time: srv[i] is clt[i]'s server end */
+		up_target = i;
+		CHECK(rtrs__fab_ep_connect(clt[i].ep, NULL, 0) == 0,
+		      "connect %u", i);
+		CHECK(wait_for(up) && atomic_load(&clt[i].connected) == 1,
+		      "connection %u up", i);
+	}
+
+	for (unsigned r = 0; r < ROUNDS && !t_failed; r++) {
+		unsigned i = r % NEP, k = (r / NEP) % 3;
+		struct end *s = &srv[i], *c = &clt[i];
+		unsigned rx = atomic_load(&c->rx), tx = atomic_load(&c->tx);
+
+		/* quiet: every endpoint checked empty before a sleep */
+		rtrs__fab_poller_progress(pl);
+		rtrs__fab_poller_wait(pl, 1);
+		if (k < 2) {
+			CHECK(rtrs__fab_post_send(s->ep, s->tx_buf, MSG, s->desc,
+						  false, 0, &s->txc, false) == 0,
+			      "round %u: send", r);
+			CHECK(drive(&c->rx, rx + 1, k == 0),
+			      "round %u: a message to quiet endpoint %u that %s was never read",
+			      r, i, kind[k]);
+		} else {
+			CHECK(rtrs__fab_post_send(c->ep, c->tx_buf, MSG, c->desc,
+						  false, 0, &c->txc, true) == 0,
+			      "round %u: send", r);
+			CHECK(drive(&c->tx, tx + 1, true),
+			      "round %u: on quiet endpoint %u, %s: never read",
+			      r, i, kind[k]);
+		}
+	}
+	CHECK(atomic_load(&errors) == 0, "%u errors", atomic_load(&errors));
+	printf("%u rounds\n", ROUNDS);
+
+	atomic_store(&stop, true);
+	for (unsigned i = 0; i < NEP; i++) {
+		if (clt[i].ep)
+			rtrs__fab_ep_close(clt[i].ep);
+		if (srv[i].ep)
+			rtrs__fab_ep_close(srv[i].ep);
+	}
+	CHECK(wait_for(all_closed), "every endpoint closed");
+	rtrs__fab_pep_close(lpep);
+	for (unsigned i = 0; i < NEP; i++) {
+		rtrs__fab_mr_close(srv[i].mr);
+		rtrs__fab_dom_put(srv[i].dom);
+		rtrs__fab_mr_close(clt[i].mr);
+	}
+	rtrs__fab_poller_destroy(pl);
+	rtrs__fab_dom_put(cdom);
+	rtrs__fab_dom_put(ldom);
+	rtrs__fab_engine_put();
+	return t_finish();
+}
