@@ -1,16 +1,22 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
- * A poller's quiet endpoints (src/fabric/ofi/poller.c): an endpoint whose
- * CQ was found empty before a sleep is skipped by the poller until its
- * wait fd shows readable. Whatever gives it work must end that: a message
- * arriving while the poller sleeps (the sleep's report), one arriving
- * while the application reads without sleeping (the poller's look at its
- * fds), and a send posted to it (its completion signals the fd).
+ * Quiet endpoints (src/fabric/ofi/poller.c and loop.c): a CQ or EQ found
+ * empty before a sleep is not checked again, and a poller does not read
+ * it, until its wait fd shows readable. Whatever gives it work must end
+ * that.
  *
- * The poller's 100 ms sweep, which would hide a missed wake-up as a delay,
- * is off (rtrs__ofi_poller_no_sweep()): a missed one never completes, and
- * the round fails after its bound. Three connections on one poller, each
- * round made quiet first, then one of the three kinds on one of them.
+ * Poller: a message arriving while the poller sleeps (the sleep's
+ * report), one arriving while the application reads without sleeping
+ * (the poller's look at its fds), and a send posted to it (its completion
+ * signals the fd). Loop: a message, a burst of them (several in one
+ * socket read, the data tcp keeps in user space), a send posted to it
+ * from another thread, and at the end the peer's close (the EQ's event).
+ *
+ * The sweeps (100 ms), which would hide a missed wake-up as a delay, are
+ * off (rtrs__ofi_poller_no_sweep(), rtrs__ofi_loops_no_sweep()): a missed
+ * one never completes, and the round fails after its bound. Three
+ * connections on one poller and three on loop 0, each round made quiet
+ * first, then one kind of work on one of them.
  */
 #include <stdatomic.h>
 
@@ -18,7 +24,7 @@
 #include "fabric/ofi/ofi.h"
 #include "harness.h"
 
-#define NEP 3
+#define NEP 3                   /* per phase: [0, NEP) poller, then loop */
 #define ROUNDS 36               /* each kind on each endpoint, 4 times */
 #define NRX 4
 #define MSG 64
@@ -31,12 +37,13 @@ struct end {
 	_Atomic int connected;          /* 1 up, -1 failed */
 	_Atomic bool closed;
 	_Atomic unsigned rx, tx;        /* completions */
+	_Atomic unsigned down;          /* SHUTDOWN or ERROR after CONNECTED */
 	struct fab_opctx txc, rxc[NRX];
 	char tx_buf[MSG + FAB_MSG_ROOM];
 	char rx_buf[NRX][MSG + FAB_MSG_ROOM];
 };
 
-static struct end clt[NEP], srv[NEP];
+static struct end clt[2 * NEP], srv[2 * NEP];
 static _Atomic unsigned nsrv;
 static struct fab_pep *lpep;
 static struct fab_poller *pl;
@@ -69,6 +76,8 @@ static void cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
 		atomic_store(&e->connected, 1);
 	else if (atomic_load(&e->connected) == 0)
 		atomic_store(&e->connected, -1);
+	else
+		atomic_fetch_add(&e->down, 1);
 }
 
 static void tx_ready(void *ctx)
@@ -111,10 +120,10 @@ static void connreq(void *ctx, struct fab_connreq *req, const void *data,
 		    size_t len)
 {
 	unsigned i = atomic_load(&nsrv);  /* only this loop writes it */
-	struct end *e = &srv[i < NEP ? i : 0];
+	struct end *e = &srv[i < 2 * NEP ? i : 0];
 
 	(void)ctx; (void)data; (void)len;
-	if (i >= NEP || rtrs__fab_dom_for_connreq(lpep, req, &e->dom)) {
+	if (i >= 2 * NEP || rtrs__fab_dom_for_connreq(lpep, req, &e->dom)) {
 		rtrs__fab_reject(lpep, req, NULL, 0);
 		return;
 	}
@@ -144,7 +153,7 @@ static bool up(void)
 
 static bool all_closed(void)
 {
-	for (unsigned i = 0; i < NEP; i++)
+	for (unsigned i = 0; i < 2 * NEP; i++)
 		if (!atomic_load(&clt[i].closed) ||
 		    (srv[i].ep && !atomic_load(&srv[i].closed)))
 			return false;
@@ -179,6 +188,14 @@ static bool wait_for(bool (*cond)(void))
 	return cond();
 }
 
+/* the loop reads it: 20 s at most */
+static bool wait_count(_Atomic unsigned *cnt, unsigned target)
+{
+	for (unsigned i = 0; i < 20000 && atomic_load(cnt) < target; i++)
+		t_sleep_ms(1);
+	return atomic_load(cnt) >= target;
+}
+
 int main(void)
 {
 	static const char *const kind[] = {
@@ -186,7 +203,13 @@ int main(void)
 		"arrives while the application reads",
 		"a send posted to it completes",
 	};
+	static const char *const lkind[] = {
+		"a message arrives",
+		"a burst of messages arrives",
+		"a send posted from another thread completes",
+	};
 	struct fab_dom *cdom = NULL, *ldom = NULL;
+	bool sclosed[2 * NEP] = { false };
 	char name[64], *port;
 
 	if (rtrs__fab_engine_get())
@@ -207,10 +230,12 @@ int main(void)
 		return 1;
 	}
 	rtrs__ofi_poller_no_sweep(pl);
-	for (unsigned i = 0; i < NEP && !t_failed; i++) {
+	rtrs__ofi_loops_no_sweep();
+	for (unsigned i = 0; i < 2 * NEP && !t_failed; i++) {
 		CHECK(reg(&clt[i], cdom) == 0, "registration %u", i);
-		CHECK(rtrs__fab_ep_create(cdom, 0, pl, &ops, &clt[i],
-					  &clt[i].ep) == 0, "endpoint %u", i);
+		CHECK(rtrs__fab_ep_create(cdom, 0, i < NEP ? pl : NULL, &ops,
+					  &clt[i], &clt[i].ep) == 0,
+		      "endpoint %u", i);
 		for (unsigned k = 0; k < NRX && !t_failed; k++)
 			CHECK(post_rx(&clt[i], k) == 0, "receive %u", i);
 		/* one at a time: srv[i] is clt[i]'s server end */
@@ -245,19 +270,54 @@ int main(void)
 			      r, i, kind[k]);
 		}
 	}
+	printf("poller: %u rounds\n", ROUNDS);
+
+	for (unsigned r = 0; r < ROUNDS && !t_failed; r++) {
+		unsigned i = NEP + r % NEP, k = (r / NEP) % 3;
+		struct end *s = &srv[i], *c = &clt[i];
+		unsigned rx = atomic_load(&c->rx), tx = atomic_load(&c->tx);
+		unsigned n = k == 1 ? NRX : 1;
+
+		t_sleep_ms(5);  /* quiet: the loop checked all and sleeps */
+		if (k < 2) {
+			for (unsigned m = 0; m < n && !t_failed; m++)
+				CHECK(rtrs__fab_post_send(s->ep, s->tx_buf, MSG,
+							  s->desc, false, 0,
+							  &s->txc, false) == 0,
+				      "round %u: send %u", r, m);
+			CHECK(wait_count(&c->rx, rx + n),
+			      "loop round %u: quiet endpoint %u, %s: %u of %u read",
+			      r, i, lkind[k], atomic_load(&c->rx) - rx, n);
+		} else {
+			CHECK(rtrs__fab_post_send(c->ep, c->tx_buf, MSG, c->desc,
+						  false, 0, &c->txc, true) == 0,
+			      "round %u: send", r);
+			CHECK(wait_count(&c->tx, tx + 1),
+			      "loop round %u: quiet endpoint %u, %s: never read",
+			      r, i, lkind[k]);
+		}
+	}
+	/* the peer's close: the quiet EQ's event */
+	t_sleep_ms(5);
+	for (unsigned i = NEP; i < 2 * NEP && !t_failed; i++) {
+		rtrs__fab_ep_close(srv[i].ep);
+		sclosed[i] = true;
+		CHECK(wait_count(&clt[i].down, 1),
+		      "loop endpoint %u: the peer's close never seen", i);
+	}
+	printf("loop: %u rounds and %u closes\n", ROUNDS, NEP);
 	CHECK(atomic_load(&errors) == 0, "%u errors", atomic_load(&errors));
-	printf("%u rounds\n", ROUNDS);
 
 	atomic_store(&stop, true);
-	for (unsigned i = 0; i < NEP; i++) {
+	for (unsigned i = 0; i < 2 * NEP; i++) {
 		if (clt[i].ep)
 			rtrs__fab_ep_close(clt[i].ep);
-		if (srv[i].ep)
+		if (srv[i].ep && !sclosed[i])
 			rtrs__fab_ep_close(srv[i].ep);
 	}
 	CHECK(wait_for(all_closed), "every endpoint closed");
 	rtrs__fab_pep_close(lpep);
-	for (unsigned i = 0; i < NEP; i++) {
+	for (unsigned i = 0; i < 2 * NEP; i++) {
 		rtrs__fab_mr_close(srv[i].mr);
 		rtrs__fab_dom_put(srv[i].dom);
 		rtrs__fab_mr_close(clt[i].mr);

@@ -213,12 +213,15 @@ static void mark_ready(void *cookie)
 	switch (*tag) {
 	case 1:
 		container_of(tag, struct fab_ep, cq_tag)->cq_ready = true;
+		container_of(tag, struct fab_ep, cq_tag)->cq_quiet = false;
 		break;
 	case 2:
 		container_of(tag, struct fab_ep, eq_tag)->eq_ready = true;
+		container_of(tag, struct fab_ep, eq_tag)->eq_quiet = false;
 		break;
 	case 3:
 		container_of(tag, struct fab_pep, eq_tag)->eq_ready = true;
+		container_of(tag, struct fab_pep, eq_tag)->eq_quiet = false;
 		break;
 	}
 }
@@ -241,6 +244,7 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
 
 		if ((p->eq_ready || sweep) && !atomic_load(&p->closing)) {
 			p->eq_ready = false;
+			p->eq_quiet = false;
 			rtrs__ofi_drain_pep(p);
 		}
 	}
@@ -254,12 +258,14 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
 
 			/* one read per pass: others get theirs first */
 			e->cq_ready = false;
-			e->cq_more = n > 0;
+			e->cq_quiet = false;
+			e->cq_more = n >= CQ_BATCH;
 			more |= e->cq_more;
 			*work += n;
 		}
 		if ((e->eq_ready || sweep) && !atomic_load(&e->closing)) {
 			e->eq_ready = false;
+			e->eq_quiet = false;
 			rtrs__ofi_drain_eq(e);
 		}
 		if (atomic_exchange(&e->fault_down, false) &&
@@ -275,6 +281,7 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
 		    !atomic_load(&e->closing)) {
 			/* posting may complete operations inline: look again */
 			e->cq_ready = true;
+			e->cq_quiet = false;
 			if (!rtrs__ofi_tx_ready(e) || atomic_load(&e->want_tx))
 				more = true;
 		}
@@ -287,6 +294,13 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
  * prefetched socket data in user space, where no fd shows it. Those that
  * do not agree are marked for the next pass. Returns true if blocking is
  * safe.
+ *
+ * One that agreed is quiet: not asked again (two or three epoll_wait()s
+ * each, for every CQ and EQ of the loop, before every sleep) until its fd
+ * fires (mark_ready()) or it is read (loop_pass(): its fd fired, a post of
+ * the loop's own, the sweep). What could give it work shows on that fd,
+ * as for the pollers' quiet endpoints (poller.c). One marked for a pass
+ * and not read yet forbids the sleep.
  */
 static bool can_block(struct fab_loop *l)
 {
@@ -298,24 +312,49 @@ static bool can_block(struct fab_loop *l)
 
 		if (atomic_load(&e->closing))
 			continue;
-		if (!e->poller && rtrs__ofi_busy_cq(e)) {
-			e->cq_ready = true;
+		if ((!e->poller && e->cq_ready) || e->eq_ready) {
 			ok = false;
+		} else if (!e->poller && !e->cq_quiet) {
+			if (rtrs__ofi_busy_cq(e)) {
+				e->cq_ready = true;
+				ok = false;
+			} else {
+				e->cq_quiet = e->cq_fd >= 0;
+			}
 		}
-		if (rtrs__ofi_busy_fid(e->dom, &e->eq->fid, e->eq_ws)) {
-			e->eq_ready = true;
-			ok = false;
+		if (!e->eq_ready && !e->eq_quiet) {
+			if (rtrs__ofi_busy_fid(e->dom, &e->eq->fid, e->eq_ws)) {
+				e->eq_ready = true;
+				ok = false;
+			} else {
+				e->eq_quiet = e->eq_fd >= 0;
+			}
 		}
 	}
 	rtrs_list_for_each_safe(pos, tmp, &l->peps) {
 		struct fab_pep *p = container_of(pos, struct fab_pep, node);
 
-		if (rtrs__ofi_busy_fid(p->dom, &p->eq->fid, p->eq_ws)) {
-			p->eq_ready = true;
+		if (p->eq_ready) {
 			ok = false;
+		} else if (!p->eq_quiet) {
+			if (rtrs__ofi_busy_fid(p->dom, &p->eq->fid, p->eq_ws)) {
+				p->eq_ready = true;
+				ok = false;
+			} else {
+				p->eq_quiet = p->eq_fd >= 0;
+			}
 		}
 	}
 	return ok;
+}
+
+/* Tests (fab.quiet): no sweeps, so that only the wait fds and the
+ * checks before sleeping bring work; a missed one then never arrives. */
+static _Atomic bool loops_no_sweep;
+
+void rtrs__ofi_loops_no_sweep(void)
+{
+	atomic_store(&loops_no_sweep, true);
 }
 
 static void *loop_main(void *arg)
@@ -330,7 +369,8 @@ static void *loop_main(void *arg)
 	pin(l);
 	while (!atomic_load(&l->stop)) {
 		uint64_t now_ns = rtrs_now_ns(), now = now_ns / 1000000;
-		bool sweep = now - last_sweep >= LOOP_SWEEP_MS;
+		bool sweep = now - last_sweep >= LOOP_SWEEP_MS &&
+			     !atomic_load(&loops_no_sweep);
 		int n, work = 0;
 
 		if (sweep)

@@ -172,6 +172,7 @@ struct fab_ep {
 	bool attached;                  /* loop thread only */
 	bool cq_ready, eq_ready;        /* loop thread only: fd fired */
 	bool cq_more;                   /* loop thread only: budget hit */
+	bool cq_quiet, eq_quiet;        /* loop thread only: loop.c */
 	int cq_tag, eq_tag;             /* epoll cookies (addresses used) */
 	struct fab_poller *poller;      /* NULL: the loop reads the CQ */
 	struct rtrs_list pnode;         /* in poller->eps, under its lock */
@@ -206,6 +207,7 @@ struct fab_pep {
 	void *ctx;
 	bool attached;
 	bool eq_ready;
+	bool eq_quiet;                  /* loop thread only: loop.c */
 	int eq_tag;
 	_Atomic bool closing;
 	struct rtrs_lock lock;          /* closed */
@@ -323,6 +325,8 @@ void rtrs__ofi_poller_wake(struct fab_poller *pl);
 /* Tests (fab.quiet): no sweep, so that only the wait fds end a quiet
  * endpoint's quietness (poller.c); a missed one then never completes. */
 void rtrs__ofi_poller_no_sweep(struct fab_poller *pl);
+/* The same for every loop of the engine (loop.c). */
+void rtrs__ofi_loops_no_sweep(void);
 int rtrs__ofi_pep_open(struct fab_dom *d, unsigned loop,
 		       const struct fab_pep_ops *ops, void *ctx,
 		       struct fab_pep **out);
