@@ -18,82 +18,25 @@
  * connections on one poller and three on loop 0, each round made quiet
  * first, then one kind of work on one of them.
  */
-#include <stdatomic.h>
-
-#include "fabric/fabric.h"
 #include "fabric/ofi/ofi.h"
 #include "harness.h"
+#include "fab_ends.h"
 
 #define NEP 3                   /* per phase: [0, NEP) poller, then loop */
 #define ROUNDS 36               /* each kind on each endpoint, 4 times */
-#define NRX 4
-#define MSG 64
+#define NRX 4                   /* receives each end keeps posted */
 
-struct end {
-	struct fab_ep *ep;
-	struct fab_dom *dom;            /* server ends: their path's domain */
-	struct fab_mr *mr;
-	void *desc;
-	_Atomic int connected;          /* 1 up, -1 failed */
-	_Atomic bool closed;
-	_Atomic unsigned rx, tx;        /* completions */
-	_Atomic unsigned down;          /* SHUTDOWN or ERROR after CONNECTED */
-	struct fab_opctx txc, rxc[NRX];
-	char tx_buf[MSG + FAB_MSG_ROOM];
-	char rx_buf[NRX][MSG + FAB_MSG_ROOM];
-};
-
-static struct end clt[2 * NEP], srv[2 * NEP];
+static struct fab_t_end clt[2 * NEP], srv[2 * NEP];
 static _Atomic unsigned nsrv;
 static struct fab_pep *lpep;
 static struct fab_poller *pl;
 static _Atomic bool stop;
 static _Atomic unsigned errors;
 
-static int reg(struct end *e, struct fab_dom *d)
-{
-	if (!rtrs__fab_dom_caps(d)->mr_local)
-		return 0;
-	if (rtrs__fab_mr_reg(d, e, sizeof(*e), FAB_ACC_LOCAL, &e->mr))
-		return -1;
-	e->desc = rtrs__fab_mr_desc(e->mr);
-	return 0;
-}
-
-static int post_rx(struct end *e, unsigned i)
-{
-	return rtrs__fab_post_recv(e->ep, e->rx_buf[i], MSG, e->desc,
-				   &e->rxc[i]);
-}
-
-static void cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
-	       size_t len)
-{
-	struct end *e = ctx;
-
-	(void)err; (void)data; (void)len;
-	if (ev == FAB_CM_CONNECTED)
-		atomic_store(&e->connected, 1);
-	else if (atomic_load(&e->connected) == 0)
-		atomic_store(&e->connected, -1);
-	else
-		atomic_fetch_add(&e->down, 1);
-}
-
-static void tx_ready(void *ctx)
-{
-	(void)ctx;
-}
-
-static void closed(void *ctx)
-{
-	atomic_store(&((struct end *)ctx)->closed, true);
-}
-
 /* both sides: count, and receive again */
 static void cqe(void *ctx, const struct fab_cqe *c)
 {
-	struct end *e = ctx;
+	struct fab_t_end *e = ctx;
 
 	if (c->err) {
 		if (!atomic_load(&stop))
@@ -105,38 +48,19 @@ static void cqe(void *ctx, const struct fab_cqe *c)
 	if (!(c->flags & FAB_CQE_RECV))
 		return;
 	atomic_fetch_add(&e->rx, 1);
-	if (!atomic_load(&stop) && post_rx(e, (unsigned)(c->ctx - e->rxc)))
+	if (!atomic_load(&stop) && fab_t_post_rx(e, fab_t_rx_index(e, c)))
 		atomic_fetch_add(&errors, 1);
 }
 
-static const struct fab_ep_ops ops = { cqe, cm, tx_ready, closed };
-
-static unsigned srv_loop(void)
-{
-	return rtrs__fab_nloops() > 1 ? 1 : 0;
-}
+static const struct fab_ep_ops ops = {
+	cqe, fab_t_cm, fab_t_tx_ready, fab_t_closed
+};
 
 static void connreq(void *ctx, struct fab_connreq *req, const void *data,
 		    size_t len)
 {
-	unsigned i = atomic_load(&nsrv);  /* only this loop writes it */
-	struct end *e = &srv[i < 2 * NEP ? i : 0];
-
 	(void)ctx; (void)data; (void)len;
-	if (i >= 2 * NEP || rtrs__fab_dom_for_connreq(lpep, req, &e->dom)) {
-		rtrs__fab_reject(lpep, req, NULL, 0);
-		return;
-	}
-	if (reg(e, e->dom) ||
-	    rtrs__fab_ep_accept_create(e->dom, req, srv_loop(), &ops, e,
-				       &e->ep)) {
-		rtrs__fab_reject(lpep, req, NULL, 0);
-		return;
-	}
-	for (unsigned k = 0; k < NRX; k++)
-		post_rx(e, k);
-	rtrs__fab_ep_accept(e->ep, NULL, 0);
-	atomic_store(&nsrv, i + 1);
+	fab_t_accept_next(lpep, req, srv, 2 * NEP, &nsrv, &ops, NRX);
 }
 
 static const struct fab_pep_ops p_ops = { connreq };
@@ -181,13 +105,6 @@ static bool drive(_Atomic unsigned *cnt, unsigned target, bool sleep)
 	}
 }
 
-static bool wait_for(bool (*cond)(void))
-{
-	for (unsigned i = 0; i < 20000 && !cond(); i++)
-		t_sleep_ms(1);
-	return cond();
-}
-
 /* the loop reads it: 20 s at most */
 static bool wait_count(_Atomic unsigned *cnt, unsigned target)
 {
@@ -210,60 +127,50 @@ int main(void)
 	};
 	struct fab_dom *cdom = NULL, *ldom = NULL;
 	bool sclosed[2 * NEP] = { false };
-	char name[64], *port;
 
 	if (rtrs__fab_engine_get())
 		return 77;
-	if (rtrs__fab_dom_open(NULL, "127.0.0.1", "0", NULL, true, &ldom) ||
-	    rtrs__fab_pep_open(ldom, srv_loop(), &p_ops, NULL, &lpep) ||
-	    rtrs__fab_pep_name(lpep, name, sizeof(name)) ||
-	    !(port = strrchr(name, ':'))) {
-		fprintf(stderr, "no listener\n");
+	if (fab_t_listen(&p_ops, &ldom, &lpep, &cdom))
 		return 1;
-	}
-	port++;
 	if (!strcmp(rtrs__fab_dom_caps(ldom)->prov, "rdma"))
 		return 77;      /* the ofi backend's pollers only */
-	if (rtrs__fab_dom_open(NULL, "127.0.0.1", port, NULL, false, &cdom) ||
-	    rtrs__fab_poller_create(rtrs__fab_dom_caps(cdom)->prov, &pl)) {
-		fprintf(stderr, "client domain or poller\n");
+	if (rtrs__fab_poller_create(rtrs__fab_dom_caps(cdom)->prov, &pl)) {
+		fprintf(stderr, "poller\n");
 		return 1;
 	}
 	rtrs__ofi_poller_no_sweep(pl);
 	rtrs__ofi_loops_no_sweep();
 	for (unsigned i = 0; i < 2 * NEP && !t_failed; i++) {
-		CHECK(reg(&clt[i], cdom) == 0, "registration %u", i);
+		CHECK(fab_t_reg(&clt[i], cdom) == 0, "registration %u", i);
 		CHECK(rtrs__fab_ep_create(cdom, 0, i < NEP ? pl : NULL, &ops,
 					  &clt[i], &clt[i].ep) == 0,
 		      "endpoint %u", i);
 		for (unsigned k = 0; k < NRX && !t_failed; k++)
-			CHECK(post_rx(&clt[i], k) == 0, "receive %u", i);
+			CHECK(fab_t_post_rx(&clt[i], k) == 0, "receive %u", i);
 		/* one at a time: srv[i] is clt[i]'s server end */
 		up_target = i;
 		CHECK(rtrs__fab_ep_connect(clt[i].ep, NULL, 0) == 0,
 		      "connect %u", i);
-		CHECK(wait_for(up) && atomic_load(&clt[i].connected) == 1,
+		CHECK(fab_t_wait_for(up) && atomic_load(&clt[i].connected) == 1,
 		      "connection %u up", i);
 	}
 
 	for (unsigned r = 0; r < ROUNDS && !t_failed; r++) {
 		unsigned i = r % NEP, k = (r / NEP) % 3;
-		struct end *s = &srv[i], *c = &clt[i];
+		struct fab_t_end *s = &srv[i], *c = &clt[i];
 		unsigned rx = atomic_load(&c->rx), tx = atomic_load(&c->tx);
 
 		/* quiet: every endpoint checked empty before a sleep */
 		rtrs__fab_poller_progress(pl);
 		rtrs__fab_poller_wait(pl, 1);
 		if (k < 2) {
-			CHECK(rtrs__fab_post_send(s->ep, s->tx_buf, MSG, s->desc,
-						  false, 0, &s->txc, false) == 0,
+			CHECK(fab_t_send(s, false) == 0,
 			      "round %u: send", r);
 			CHECK(drive(&c->rx, rx + 1, k == 0),
 			      "round %u: a message to quiet endpoint %u that %s was never read",
 			      r, i, kind[k]);
 		} else {
-			CHECK(rtrs__fab_post_send(c->ep, c->tx_buf, MSG, c->desc,
-						  false, 0, &c->txc, true) == 0,
+			CHECK(fab_t_send(c, true) == 0,
 			      "round %u: send", r);
 			CHECK(drive(&c->tx, tx + 1, true),
 			      "round %u: on quiet endpoint %u, %s: never read",
@@ -274,24 +181,20 @@ int main(void)
 
 	for (unsigned r = 0; r < ROUNDS && !t_failed; r++) {
 		unsigned i = NEP + r % NEP, k = (r / NEP) % 3;
-		struct end *s = &srv[i], *c = &clt[i];
+		struct fab_t_end *s = &srv[i], *c = &clt[i];
 		unsigned rx = atomic_load(&c->rx), tx = atomic_load(&c->tx);
 		unsigned n = k == 1 ? NRX : 1;
 
 		t_sleep_ms(5);  /* quiet: the loop checked all and sleeps */
 		if (k < 2) {
 			for (unsigned m = 0; m < n && !t_failed; m++)
-				CHECK(rtrs__fab_post_send(s->ep, s->tx_buf, MSG,
-							  s->desc, false, 0,
-							  &s->txc, false) == 0,
+				CHECK(fab_t_send(s, false) == 0,
 				      "round %u: send %u", r, m);
 			CHECK(wait_count(&c->rx, rx + n),
 			      "loop round %u: quiet endpoint %u, %s: %u of %u read",
 			      r, i, lkind[k], atomic_load(&c->rx) - rx, n);
 		} else {
-			CHECK(rtrs__fab_post_send(c->ep, c->tx_buf, MSG, c->desc,
-						  false, 0, &c->txc, true) == 0,
-			      "round %u: send", r);
+			CHECK(fab_t_send(c, true) == 0, "round %u: send", r);
 			CHECK(wait_count(&c->tx, tx + 1),
 			      "loop round %u: quiet endpoint %u, %s: never read",
 			      r, i, lkind[k]);
@@ -315,7 +218,7 @@ int main(void)
 		if (srv[i].ep && !sclosed[i])
 			rtrs__fab_ep_close(srv[i].ep);
 	}
-	CHECK(wait_for(all_closed), "every endpoint closed");
+	CHECK(fab_t_wait_for(all_closed), "every endpoint closed");
 	rtrs__fab_pep_close(lpep);
 	for (unsigned i = 0; i < 2 * NEP; i++) {
 		rtrs__fab_mr_close(srv[i].mr);
