@@ -44,8 +44,10 @@ void rtrs__fab_evset_del(struct fab_evset *s, int fd)
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-int rtrs__fab_evset_wait(struct fab_evset *s, int timeout_ms,
-			 void **tags, int max)
+/* Both: the tags of what is readable into @tags, the wake-up's eventfd
+ * read only if @wake; -1 when there may be more than @tags holds. */
+static int evset_scan(struct fab_evset *s, int timeout_ms, void **tags,
+		      int max, bool wake)
 {
 	struct epoll_event evs[8];
 	int n = epoll_wait(s->epfd, evs, 8, timeout_ms), k = 0;
@@ -57,27 +59,23 @@ int rtrs__fab_evset_wait(struct fab_evset *s, int timeout_ms,
 			if (k < max)
 				tags[k] = evs[i].data.ptr;
 			k++;
-		} else if (read(s->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+		} else if (wake && read(s->evfd, &v, sizeof(v)) < 0 &&
+			   errno != EAGAIN) {
 			rtrs_err_rl("fabric: eventfd read: %d", errno);
 		}
 	}
 	return n == 8 || k > max ? -1 : k;
 }
 
+int rtrs__fab_evset_wait(struct fab_evset *s, int timeout_ms,
+			 void **tags, int max)
+{
+	return evset_scan(s, timeout_ms, tags, max, true);
+}
+
 int rtrs__fab_evset_ready(struct fab_evset *s, void **tags, int max)
 {
-	struct epoll_event evs[16];
-	int n, k = 0;
-
-	if (max > 16)
-		max = 16;
-	n = epoll_wait(s->epfd, evs, max, 0);
-	if (n == max)
-		return max;
-	for (int i = 0; i < n; i++)
-		if (evs[i].data.ptr)
-			tags[k++] = evs[i].data.ptr;
-	return k;
+	return evset_scan(s, 0, tags, max, false);
 }
 
 void rtrs__fab_evset_wake(struct fab_evset *s)

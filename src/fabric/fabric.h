@@ -667,9 +667,8 @@ int rtrs__fab_evset_add(struct fab_evset *s, int fd, void *tag);
 void rtrs__fab_evset_del(struct fab_evset *s, int fd);
 int rtrs__fab_evset_wait(struct fab_evset *s, int timeout_ms,
 			 void **tags, int max);
-/* Without sleeping or consuming anything: the tags of the fds readable
- * now in @tags, and their number; @max (at most 16) when there may be
- * more, @tags then unfilled: take them all as readable. 0 on error. */
+/* The same without sleeping, and without consuming a wake-up (it is for
+ * the next wait). */
 int rtrs__fab_evset_ready(struct fab_evset *s, void **tags, int max);
 void rtrs__fab_evset_wake(struct fab_evset *s);
 

@@ -302,6 +302,16 @@ static bool loop_pass(struct fab_loop *l, bool sweep, int *work)
  * as for the pollers' quiet endpoints (poller.c). One marked for a pass
  * and not read yet forbids the sleep.
  */
+/* A check's answer for one CQ or EQ: marked for the next pass, or quiet
+ * when an fd will tell (none: checked every time). */
+static void settle(bool busy, bool *ready, bool *quiet, int fd)
+{
+	if (busy)
+		*ready = true;
+	else
+		*quiet = fd >= 0;
+}
+
 static bool can_block(struct fab_loop *l)
 {
 	struct rtrs_list *pos, *tmp;
@@ -312,38 +322,23 @@ static bool can_block(struct fab_loop *l)
 
 		if (atomic_load(&e->closing))
 			continue;
-		if ((!e->poller && e->cq_ready) || e->eq_ready) {
+		if (!e->poller && !e->cq_ready && !e->cq_quiet)
+			settle(rtrs__ofi_busy_cq(e), &e->cq_ready, &e->cq_quiet,
+			       e->cq_fd);
+		if (!e->eq_ready && !e->eq_quiet)
+			settle(rtrs__ofi_busy_fid(e->dom, &e->eq->fid, e->eq_ws),
+			       &e->eq_ready, &e->eq_quiet, e->eq_fd);
+		if ((!e->poller && e->cq_ready) || e->eq_ready)
 			ok = false;
-		} else if (!e->poller && !e->cq_quiet) {
-			if (rtrs__ofi_busy_cq(e)) {
-				e->cq_ready = true;
-				ok = false;
-			} else {
-				e->cq_quiet = e->cq_fd >= 0;
-			}
-		}
-		if (!e->eq_ready && !e->eq_quiet) {
-			if (rtrs__ofi_busy_fid(e->dom, &e->eq->fid, e->eq_ws)) {
-				e->eq_ready = true;
-				ok = false;
-			} else {
-				e->eq_quiet = e->eq_fd >= 0;
-			}
-		}
 	}
 	rtrs_list_for_each_safe(pos, tmp, &l->peps) {
 		struct fab_pep *p = container_of(pos, struct fab_pep, node);
 
-		if (p->eq_ready) {
+		if (!p->eq_ready && !p->eq_quiet)
+			settle(rtrs__ofi_busy_fid(p->dom, &p->eq->fid, p->eq_ws),
+			       &p->eq_ready, &p->eq_quiet, p->eq_fd);
+		if (p->eq_ready)
 			ok = false;
-		} else if (!p->eq_quiet) {
-			if (rtrs__ofi_busy_fid(p->dom, &p->eq->fid, p->eq_ws)) {
-				p->eq_ready = true;
-				ok = false;
-			} else {
-				p->eq_quiet = p->eq_fd >= 0;
-			}
-		}
 	}
 	return ok;
 }

@@ -172,11 +172,13 @@ struct fab_ep {
 	bool attached;                  /* loop thread only */
 	bool cq_ready, eq_ready;        /* loop thread only: fd fired */
 	bool cq_more;                   /* loop thread only: budget hit */
-	bool cq_quiet, eq_quiet;        /* loop thread only: loop.c */
+	/* checked empty before a sleep, not since read (loop.c, poller.c):
+	 * cq_quiet its CQ reader's (the loop thread, or under the poller's
+	 * lock), eq_quiet the loop thread's */
+	bool cq_quiet, eq_quiet;
 	int cq_tag, eq_tag;             /* epoll cookies (addresses used) */
 	struct fab_poller *poller;      /* NULL: the loop reads the CQ */
 	struct rtrs_list pnode;         /* in poller->eps, under its lock */
-	bool pquiet;                    /* under the poller's lock: poller.c */
 	/* Immediate emulation (caps.msg_room): the notification of a
 	 * write whose data is posted but that found the send queue full.
 	 * Under post_lock; sent before any other post on this endpoint. */

@@ -56,6 +56,23 @@ void rtrs__ofi_poller_add(struct fab_ep *e)
 	rtrs__unlock(&pl->lock);
 }
 
+/* Under the lock: the endpoints among @n @tags are not quiet any more;
+ * all of them when @n is -1. */
+static void unquiet(struct fab_poller *pl, void *const *tags, int n)
+{
+	struct rtrs_list *pos;
+
+	rtrs_list_for_each(pos, &pl->eps) {
+		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
+
+		for (int i = 0; i < n; i++)
+			if (tags[i] == e)
+				e->cq_quiet = false;
+		if (n < 0)
+			e->cq_quiet = false;
+	}
+}
+
 /*
  * Quiet endpoints. A poller holds all the connections of a session, and
  * mostly one of them is busy: reading every CQ on every call, and checking
@@ -72,28 +89,18 @@ void rtrs__ofi_poller_add(struct fab_ep *e)
  */
 static void wake_quiet(struct fab_poller *pl, bool sweep)
 {
-	void *tags[16];
+	void *tags[8];
 	struct rtrs_list *pos;
 	bool any = false;
-	int n = 0;
 
 	rtrs_list_for_each(pos, &pl->eps)
-		any |= container_of(pos, struct fab_ep, pnode)->pquiet;
+		any |= container_of(pos, struct fab_ep, pnode)->cq_quiet;
 	if (!any || (pl->woke && !sweep))
 		return;         /* the sleep just told */
-	if (!sweep)
-		n = rtrs__fab_evset_ready(&pl->ws, tags, 16);
-	rtrs_list_for_each(pos, &pl->eps) {
-		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
-
-		if (!e->pquiet)
-			continue;
-		for (int i = 0; i < n && n < 16; i++)
-			if (tags[i] == e)
-				e->pquiet = false;
-		if (sweep || n == 16)
-			e->pquiet = false;
-	}
+	if (sweep)
+		unquiet(pl, NULL, -1);
+	else
+		unquiet(pl, tags, rtrs__fab_evset_ready(&pl->ws, tags, 8));
 }
 
 int rtrs__ofi_poller_progress(struct fab_poller *pl)
@@ -115,12 +122,12 @@ int rtrs__ofi_poller_progress(struct fab_poller *pl)
 
 		if (atomic_load(&e->closing))
 			continue;       /* its loop flushes it */
-		if (!e->pquiet)
+		if (!e->cq_quiet)
 			n += rtrs__ofi_drain_cq(e, false);
 		if (atomic_exchange(&e->want_tx, false) &&
 		    !atomic_load(&e->closing)) {
 			rtrs__ofi_tx_ready(e);
-			e->pquiet = false;
+			e->cq_quiet = false;
 		}
 	}
 	rtrs__unlock(&pl->lock);
@@ -145,13 +152,13 @@ void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
 			rtrs__unlock(&pl->lock);
 			return;
 		}
-		if (e->pquiet)
+		if (e->cq_quiet)
 			continue;
 		if (rtrs__ofi_busy_cq(e)) {
 			rtrs__unlock(&pl->lock);
 			return;
 		}
-		e->pquiet = e->cq_fd >= 0;      /* no fd: never skipped */
+		e->cq_quiet = e->cq_fd >= 0;      /* no fd: never skipped */
 	}
 	rtrs__unlock(&pl->lock);
 	/* bounded as the loops' sleep, a safety net for a provider whose
@@ -160,15 +167,7 @@ void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
 		timeout_ms = LOOP_SWEEP_MS;
 	n = rtrs__fab_evset_wait(&pl->ws, timeout_ms, tags, 8);
 	rtrs__lock(&pl->lock);
-	rtrs_list_for_each(pos, &pl->eps) {
-		struct fab_ep *e = container_of(pos, struct fab_ep, pnode);
-
-		for (int i = 0; i < n; i++)
-			if (tags[i] == e)
-				e->pquiet = false;
-		if (n < 0)
-			e->pquiet = false;
-	}
+	unquiet(pl, tags, n);
 	pl->woke = true;
 	rtrs__unlock(&pl->lock);
 }
