@@ -470,5 +470,10 @@ void rtrs__ofi_swr_push(struct fab_ep *e);
 void rtrs__ofi_swr_uncork(struct fab_ep *e);
 /* At close, after the last drain: forget the core's receives. */
 void rtrs__ofi_swr_flush(struct fab_ep *e);
+/* Tests (fab.silent): frame headers in flight (none: every send freed),
+ * and the send completions the provider gave so far (silent sends give
+ * none). Zeros on an endpoint without software RMA. */
+void rtrs__ofi_swr_tx_state(struct fab_ep *e, unsigned *busy,
+			    unsigned long *cqes);
 
 #endif

@@ -58,7 +58,10 @@
  * order of frames is the order of posts. Only to a peer that takes
  * batches, and at most SWR_CORK_PUT bytes of frames per post; SWR_NCORK
  * buffers of SWR_CORK bytes, each busy until its send completes (the
- * provider sends from it); with none free a post goes alone, as before.
+ * provider sends from it; a silent one's is the next completion, see
+ * "Silent sends"); with none free a post goes alone, as before. A cork
+ * of at most the provider's inject size goes by fi_inject() (copied,
+ * no completion), as does an unsignalled message frame that short.
  *
  * The receiver's fabric layer owns every posted receive of the endpoint:
  * SWR_NRX buffers of SWR_RXLEN bytes. A frame is handled in arrival
@@ -89,6 +92,7 @@
 #define SWR_NCORK 4
 #define SWR_CORK (32u * 1024)           /* bytes of corked frames, at most */
 #define SWR_CORK_PUT (8u * 1024)        /* of one post, at most */
+#define SWR_INJECT_MAX 256u             /* a frame copied by the provider */
 
 enum { SWR_MSG = 1, SWR_RMA = 2 };
 #define SWR_IMM 0x1
@@ -106,6 +110,8 @@ struct swr_tx {
 	struct fab_opctx ctx;
 	struct fab_opctx *user;         /* the caller's context */
 	bool signal;                    /* its completion, on this frame */
+	bool silent;                    /* posted without FI_COMPLETION */
+	bool posted;                    /* in the order of sends in flight */
 	uint8_t cork;                   /* 1 + the cork buffer it sends */
 	uint8_t hdr[SWR_HDR];
 	/* a batch's second frame, its message copied in after it */
@@ -131,6 +137,13 @@ struct fab_swr {
 	struct swr_tx *tx;
 	uint32_t *tx_free;
 	unsigned ntx, nfree;
+	/* the sends in flight, oldest first: a ring of ntx (post_lock) */
+	uint32_t *order;
+	unsigned ohead, olen;
+	unsigned uncovered;             /* silent, posted after the newest
+					   send with a completion */
+	bool in_order;                  /* the provider completes in order */
+	unsigned long tx_cqes;          /* send completions the provider gave */
 	struct fab_mr *txmr;
 	/* corked frames (post_lock): buffer @cork_cur (-1: none) fills,
 	 * the busy ones are being sent */
@@ -145,6 +158,81 @@ struct fab_swr {
 static _Thread_local struct fab_ep *swr_corking;
 
 /* ---- endpoints ---- */
+
+/*
+ * Silent sends. tcp and net complete an endpoint's sends in the order they
+ * were posted (1.17: one tx queue, each entry reported when the socket
+ * took its last byte: tcpx_progress_tx(), xnet_progress_tx()), except
+ * with zero-copy sends ($FI_TCP_ZEROCOPY_SIZE, $FI_NET_ZEROCOPY_SIZE: a
+ * large send completes when the kernel lets go of its pages, after later
+ * ones). So a completion also completes every send posted before it, and
+ * a frame the caller did not ask a completion for need not have one:
+ * posted without FI_COMPLETION, its header (and cork buffer) is freed by
+ * the next completion of the endpoint. That saves a CQ entry per IO, and
+ * with it the provider's signal of the CQ's wait object (a write, and a
+ * read at the next progress) and one more read of the CQ. A completion
+ * must always come to free them: a send takes one when a quarter of the
+ * headers went silent since the last that did, and a cork buffer goes
+ * silent only while another is free.
+ */
+static bool sends_in_order(void)
+{
+	return !getenv("FI_TCP_ZEROCOPY_SIZE") &&
+	       !getenv("FI_NET_ZEROCOPY_SIZE");
+}
+
+static struct swr_tx *tx_take(struct fab_swr *s)
+{
+	struct swr_tx *t = &s->tx[s->tx_free[--s->nfree]];
+
+	t->silent = false;
+	return t;
+}
+
+static void tx_put(struct fab_swr *s, struct swr_tx *t)
+{
+	s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
+}
+
+/* The flags @t is posted with: silent where it may be. */
+static uint64_t tx_flags(struct fab_swr *s, struct swr_tx *t)
+{
+	unsigned corks = (unsigned)__builtin_popcount(
+		s->cork_busy | (t->cork ? 1u << (t->cork - 1) : 0));
+
+	t->silent = s->in_order && !t->signal &&
+		    s->uncovered < s->ntx / 4 &&
+		    (!t->cork || corks < SWR_NCORK);
+	return t->silent ? 0 : FI_COMPLETION;
+}
+
+/* @t went out: the newest in flight. */
+static void tx_posted(struct fab_swr *s, struct swr_tx *t)
+{
+	s->order[(s->ohead + s->olen++) % s->ntx] = (uint32_t)(t - s->tx);
+	s->uncovered = t->silent ? s->uncovered + 1 : 0;
+	t->posted = true;
+}
+
+/* @t completed, and with it every send posted before it: free them all.
+ * False if @t was not in flight (a provider that broke the order). */
+static bool tx_retire(struct fab_swr *s, struct swr_tx *t)
+{
+	if (!t->posted)
+		return false;
+	for (;;) {
+		struct swr_tx *o = &s->tx[s->order[s->ohead]];
+
+		s->ohead = (s->ohead + 1) % s->ntx;
+		s->olen--;
+		o->posted = false;
+		if (o->cork)
+			s->cork_busy &= ~(1u << (o->cork - 1));
+		tx_put(s, o);
+		if (o == t)
+			return true;
+	}
+}
 
 int rtrs__ofi_swr_ep_init(struct fab_ep *e)
 {
@@ -169,8 +257,10 @@ int rtrs__ofi_swr_ep_init(struct fab_ep *e)
 		return -ENOMEM;
 	s->tx = calloc(n, sizeof(*s->tx));
 	s->tx_free = calloc(n, sizeof(*s->tx_free));
-	if (!s->rx || !s->rxmem || !s->tx || !s->tx_free)
+	s->order = calloc(n, sizeof(*s->order));
+	if (!s->rx || !s->rxmem || !s->tx || !s->tx_free || !s->order)
 		return -ENOMEM;
+	s->in_order = sends_in_order();
 	if (c->mr_local) {
 		ret = rtrs__ofi_mr_reg(e->dom, s->rxmem,
 				       (size_t)SWR_NRX * SWR_RXLEN,
@@ -202,6 +292,7 @@ void rtrs__ofi_swr_ep_free(struct fab_ep *e)
 	free(s->corkmem);
 	free(s->tx);
 	free(s->tx_free);
+	free(s->order);
 	free(s);
 	e->swr = NULL;
 }
@@ -307,20 +398,28 @@ static ssize_t cork_send(struct fab_ep *e)
 	RTRS_ASSERT_HELD(&e->post_lock);
 	if (s->cork_cur < 0 || !s->cork_len)
 		return 0;
+	/* short: the provider copies it, and no completion comes */
+	if (s->cork_len <= e->dom->caps.inject_size &&
+	    !fi_inject(e->ep, s->corkmem + (size_t)s->cork_cur * SWR_CORK,
+		       s->cork_len, 0)) {
+		s->cork_len = 0;
+		return 0;
+	}
 	if (!s->nfree)
 		return -FI_EAGAIN;
-	t = &s->tx[s->tx_free[--s->nfree]];
+	t = tx_take(s);
 	t->user = s->cork_user;
 	t->signal = false;
 	t->cork = (uint8_t)(s->cork_cur + 1);
 	iov = (struct iovec){ s->corkmem + (size_t)s->cork_cur * SWR_CORK,
 			      s->cork_len };
 	m.context = &t->ctx;
-	r = fi_sendmsg(e->ep, &m, FI_COMPLETION);
+	r = fi_sendmsg(e->ep, &m, tx_flags(s, t));
 	if (r) {
-		s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
+		tx_put(s, t);
 		return r;
 	}
+	tx_posted(s, t);
 	s->cork_busy |= 1u << s->cork_cur;
 	s->cork_cur = -1;
 	s->cork_len = 0;
@@ -387,6 +486,19 @@ static ssize_t cork_put(struct fab_ep *e, const struct cork_frame *f,
 	return 1;
 }
 
+void rtrs__ofi_swr_tx_state(struct fab_ep *e, unsigned *busy,
+			     unsigned long *cqes)
+{
+	*busy = 0;
+	*cqes = 0;
+	if (!e->swr)
+		return;
+	rtrs__lock(&e->post_lock);
+	*busy = e->swr->ntx - e->swr->nfree;
+	*cqes = e->swr->tx_cqes;
+	rtrs__unlock(&e->post_lock);
+}
+
 void rtrs__ofi_swr_cork(struct fab_ep *e)
 {
 	if (e->swr && e->swr->corkmem)
@@ -447,6 +559,25 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 	cr = cork_send(e);
 	if (cr)
 		return cr;
+	/* a short unsignalled message: the provider copies it, and no
+	 * completion comes (never an RMA frame: its data may be the
+	 * application's memory, see rtrs__ofi_swr_write()) */
+	if (type == SWR_MSG && !signal && nfrag == 1 &&
+	    SWR_HDR + total <= MIN(e->dom->caps.inject_size,
+				   (size_t)SWR_INJECT_MAX)) {
+		uint8_t b[SWR_INJECT_MAX], *p = b + SWR_HDR;
+
+		hdr_put(b, type, SWR_LAST | (has_imm ? SWR_IMM : 0),
+			has_imm ? imm : 0, key, (uint32_t)total, 0);
+		for (size_t i = 0; i < cnt; i++) {
+			if (iov[i].iov_len)
+				memcpy(p, iov[i].iov_base, iov[i].iov_len);
+			p += iov[i].iov_len;
+		}
+		if (!fi_inject(e->ep, b, SWR_HDR + total, 0))
+			return 0;
+		/* no room for a copy: as any other frame */
+	}
 	if (nfrag > s->nfree)
 		return -FI_EAGAIN;
 	for (size_t f = 0; f < nfrag; f++) {
@@ -455,7 +586,7 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 		struct iovec fiov[SWR_IOV_MAX];
 		void *fdesc[SWR_IOV_MAX];
 		struct fi_msg m = { .msg_iov = fiov, .iov_count = 1 };
-		struct swr_tx *t = &s->tx[s->tx_free[--s->nfree]];
+		struct swr_tx *t = tx_take(s);
 		ssize_t r;
 
 		t->user = ctx;
@@ -486,11 +617,12 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 		}
 		m.desc = fdesc;
 		m.context = &t->ctx;
-		r = fi_sendmsg(e->ep, &m, FI_COMPLETION);
+		r = fi_sendmsg(e->ep, &m, tx_flags(s, t));
 		if (r) {
-			s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
+			tx_put(s, t);
 			return f ? -FI_EIO : r;
 		}
+		tx_posted(s, t);
 		pos += flen;
 	}
 	return 0;
@@ -588,7 +720,7 @@ ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
 
 		if (!s->nfree)
 			return -FI_EAGAIN;
-		t = &s->tx[s->tx_free[--s->nfree]];
+		t = tx_take(s);
 		t->user = ctx;
 		t->signal = signal;
 		t->cork = 0;
@@ -610,9 +742,11 @@ ssize_t rtrs__ofi_swr_write_send(struct fab_ep *e, const struct iovec *iov,
 		fiov[m.iov_count] = (struct iovec){ t->hdr2, SWR_HDR + len };
 		fdesc[m.iov_count++] = rtrs__ofi_mr_desc(s->txmr);
 		m.context = &t->ctx;
-		r = fi_sendmsg(e->ep, &m, FI_COMPLETION);
+		r = fi_sendmsg(e->ep, &m, tx_flags(s, t));
 		if (r)
-			s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
+			tx_put(s, t);
+		else
+			tx_posted(s, t);
 		return r;
 	}
 	/* apart: room for both first, so that it is both or neither */
@@ -663,9 +797,14 @@ void rtrs__ofi_swr_cqe(struct fab_ep *e, struct fab_cqe *c, bool flushing)
 		bool tell = c->err || (t->signal && t->user);
 
 		rtrs__lock(&e->post_lock);
-		s->tx_free[s->nfree++] = (uint32_t)(t - s->tx);
-		if (t->cork)
-			s->cork_busy &= ~(1u << (t->cork - 1));
+		s->tx_cqes++;
+		if (!tx_retire(s, t)) {
+			rtrs__unlock(&e->post_lock);
+			rtrs_err_rl("software RMA: a completion of a send not "
+				    "in flight (the provider completes sends "
+				    "out of order?): ignored");
+			return;
+		}
 		rtrs__unlock(&e->post_lock);
 		/* an error still tells the owner its endpoint failed */
 		if (tell)
