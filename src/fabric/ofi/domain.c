@@ -354,6 +354,8 @@ int rtrs__ofi_dom_for_connreq(struct fab_pep *pep, struct fab_connreq *req,
 	d->caps = l->caps;
 	d->guard_map = l->guard_map;
 	d->wait_sets = l->wait_sets;
+	d->read_rearms = l->read_rearms;
+	d->holds_back = l->holds_back;
 	d->home_loop = l->home_loop;
 	*out = d;
 	return 0;

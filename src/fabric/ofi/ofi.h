@@ -98,6 +98,12 @@ struct fab_dom {
 	 * and listener of the domain runs on loop home_loop. */
 	bool wait_sets;
 	unsigned home_loop;
+	/* A CQ read that finds nothing rearms the CQ's wait fd as
+	 * fi_trywait() would (wait.c, rtrs__ofi_busy_cq()): tcp. */
+	bool read_rearms;
+	/* tcp, net: a message that finds no receive posted waits in the
+	 * provider's buffer, where no fd shows it (post.c) */
+	bool holds_back;
 	/* Software RMA (caps.sw_rma, swrma.c): our own table of the
 	 * registrations, by key, that incoming RMA frames are checked
 	 * against. Lookups and the copy into a region hold it shared;
@@ -148,6 +154,8 @@ struct fab_poller {
 	uint64_t swept_ns;              /* last read of every CQ */
 	bool no_sweep;                  /* tests: rtrs__ofi_poller_no_sweep() */
 	bool woke;                      /* quiet ones told by the wait */
+	bool idle;                      /* the last call found nothing */
+	unsigned calls;                 /* since the last look or wait */
 };
 
 struct fab_ep {
@@ -176,6 +184,9 @@ struct fab_ep {
 	 * cq_quiet its CQ reader's (the loop thread, or under the poller's
 	 * lock), eq_quiet the loop thread's */
 	bool cq_quiet, eq_quiet;
+	/* under post_lock: the last CQ read found nothing, and no receive
+	 * was posted since (wait.c, rtrs__ofi_busy_cq()) */
+	bool cq_empty;
 	int cq_tag, eq_tag;             /* epoll cookies (addresses used) */
 	struct fab_poller *poller;      /* NULL: the loop reads the CQ */
 	struct rtrs_list pnode;         /* in poller->eps, under its lock */

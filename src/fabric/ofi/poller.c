@@ -86,7 +86,16 @@ static void unquiet(struct fab_poller *pl, void *const *tags, int n)
  * completion written by a post from any thread (the provider signals the
  * CQ's wait object). A post of the poller's own (tx_ready) and the sweep,
  * every LOOP_SWEEP_MS, end quietness too, as a safety net like the loops'.
+ *
+ * The look costs a system call, and an application at QD 1 calls twice
+ * per IO: once after the sleep (which told), and once after its next
+ * submission, when the read finds nothing and the sleep follows (which
+ * will tell). So it looks only when the previous call found nothing (a
+ * caller that reads without sleeping) or POLLER_LOOK_EVERY calls went
+ * by without a look or a sleep (one kept busy by its other endpoints).
  */
+#define POLLER_LOOK_EVERY 4
+
 static void wake_quiet(struct fab_poller *pl, bool sweep)
 {
 	void *tags[8];
@@ -95,12 +104,15 @@ static void wake_quiet(struct fab_poller *pl, bool sweep)
 
 	rtrs_list_for_each(pos, &pl->eps)
 		any |= container_of(pos, struct fab_ep, pnode)->cq_quiet;
-	if (!any || (pl->woke && !sweep))
-		return;         /* the sleep just told */
-	if (sweep)
+	if (!any)
+		return;
+	if (sweep) {
 		unquiet(pl, NULL, -1);
-	else
+	} else if (!pl->woke &&
+		   (pl->idle || ++pl->calls >= POLLER_LOOK_EVERY)) {
+		pl->calls = 0;
 		unquiet(pl, tags, rtrs__fab_evset_ready(&pl->ws, tags, 8));
+	}
 }
 
 int rtrs__ofi_poller_progress(struct fab_poller *pl)
@@ -122,14 +134,18 @@ int rtrs__ofi_poller_progress(struct fab_poller *pl)
 
 		if (atomic_load(&e->closing))
 			continue;       /* its loop flushes it */
-		if (!e->cq_quiet)
-			n += rtrs__ofi_drain_cq(e, false);
+		/* first: what it asked for may be in the CQ, or wait for a
+		 * read (a frame held for a receive the core just posted,
+		 * swrma.c; a message the provider held back, post.c) */
 		if (atomic_exchange(&e->want_tx, false) &&
 		    !atomic_load(&e->closing)) {
 			rtrs__ofi_tx_ready(e);
 			e->cq_quiet = false;
 		}
+		if (!e->cq_quiet)
+			n += rtrs__ofi_drain_cq(e, false);
 	}
+	pl->idle = !n;
 	rtrs__unlock(&pl->lock);
 	return n;
 }
@@ -169,6 +185,7 @@ void rtrs__ofi_poller_wait(struct fab_poller *pl, int timeout_ms)
 	rtrs__lock(&pl->lock);
 	unquiet(pl, tags, n);
 	pl->woke = true;
+	pl->calls = 0;
 	rtrs__unlock(&pl->lock);
 }
 

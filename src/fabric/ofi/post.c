@@ -48,7 +48,15 @@ int rtrs__ofi_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
 		len += e->dom->caps.msg_room;
 	}
 	r = fi_recv(e->ep, buf, len, desc, 0, ctx);
+	e->cq_empty = false;    /* wait.c, rtrs__ofi_busy_cq() */
 	rtrs__unlock(&e->post_lock);
+	/* A message held back for want of a receive goes on only at the
+	 * provider's next progress, and no fd will show it: the endpoint's
+	 * reader must read once more, even one that checked it quiet (with
+	 * software RMA, the provider's receives are swrma.c's, reposted by
+	 * the reader itself) */
+	if (!r && e->dom->holds_back)
+		ofi_want_tx(e);
 	return rtrs__ofi_errno((int)r);
 }
 

@@ -66,6 +66,7 @@ int rtrs__ofi_drain_cq(struct fab_ep *e, bool flushing)
 		fab_progress_begin(e->dom);
 		n = fi_cq_read(e->cq, ent, CQ_BATCH);
 		fab_progress_end(e->dom);
+		e->cq_empty = n == -FI_EAGAIN;
 		rtrs__unlock(&e->post_lock);
 
 		if (n > 0) {

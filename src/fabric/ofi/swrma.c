@@ -303,6 +303,7 @@ static int repost_locked(struct fab_ep *e, struct swr_rx *b)
 	RTRS_ASSERT_HELD(&e->post_lock);
 	if (e->dead || !e->ep)
 		return 0;
+	e->cq_empty = false;    /* wait.c, rtrs__ofi_busy_cq() */
 	return rtrs__ofi_errno((int)fi_recv(e->ep, b->buf, SWR_RXLEN,
 					    rtrs__ofi_mr_desc(e->swr->rxmr), 0,
 					    &b->ctx));

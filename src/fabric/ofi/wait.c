@@ -137,8 +137,14 @@ void rtrs__ofi_wait_probe(struct fab_dom *d, bool passive)
 	int fd;
 
 	d->wait_sets = false;
-	if (probe_cq(d, NULL) != 1)
-		return;         /* fi_trywait rearms the fd (or we can't tell) */
+	d->read_rearms = false;
+	d->holds_back = !strcmp(d->caps.prov, "tcp") ||
+			!strcmp(d->caps.prov, "net");
+	if (probe_cq(d, NULL) != 1) {
+		/* fi_trywait rearms the fd (or we can't tell) */
+		d->read_rearms = !strcmp(d->caps.prov, "tcp");
+		return;
+	}
 	if (!ws_open(d, &ws, &fd) && probe_cq(d, ws) == 0)
 		d->wait_sets = true;
 	rtrs__ofi_wait_close(ws);
@@ -218,12 +224,31 @@ bool rtrs__ofi_busy_fid(struct fab_dom *d, struct fid *f,
 	return ret == 0;
 }
 
-/* The same for @e's CQ, kept apart from posts as drain_cq() does. */
+/*
+ * The same for @e's CQ, kept apart from posts as drain_cq() does.
+ *
+ * On tcp (1.17) a read that found the CQ empty already did what
+ * fi_trywait() would: the wait fd is an epoll set of the endpoint's socket
+ * and a signal that every completion sets (tcpx_cq.c,
+ * tcpx_report_success()), and fi_cq_read() first runs tcpx_progress(),
+ * which handles what the socket and the provider's buffer hold and clears
+ * the signal it finds set (fd_signal_reset()), then reads the CQ. So an
+ * empty read leaves no completion unread and the fd readable only for
+ * what comes later -- except a message the provider holds back for want
+ * of a posted receive, which a receive posted since lets through with no
+ * fd to show it (the next progress does). Hence cq_empty: set by an
+ * empty read, cleared by a receive posted, and then no second look (an
+ * epoll_wait() of the provider's, per IO on a poller's QD 1 path).
+ */
 bool rtrs__ofi_busy_cq(struct fab_ep *e)
 {
 	bool busy;
 
 	rtrs__lock(&e->post_lock);
+	if (e->cq_empty && e->dom->read_rearms) {
+		rtrs__unlock(&e->post_lock);
+		return false;
+	}
 	busy = rtrs__ofi_busy_fid(e->dom, &e->cq->fid, e->cq_ws);
 	rtrs__unlock(&e->post_lock);
 	return busy;
