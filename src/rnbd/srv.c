@@ -155,6 +155,13 @@ static int do_close(struct ssess *ss, const uint8_t *usr, size_t usrlen)
 	return ret;
 }
 
+/* Does @io reach past @size bytes? */
+static bool past_end(const struct rnbd_io *io, uint64_t size)
+{
+	return io->sector > (size >> 9) ||
+	       io->bi_size > size - (io->sector << 9);
+}
+
 /* Every check of docs/rnbd-protocol.md 1.3; 0 or the status to answer. */
 int rnbd__io_check(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 		   size_t datalen, enum rtrs_dir dir, struct io_req *q)
@@ -196,11 +203,18 @@ int rnbd__io_check(struct ssess *ss, const uint8_t *usr, size_t usrlen,
 	if (io.bi_size & 511)
 		return -EINVAL;
 	/* against the size now (a file's, from fstat): after a shrink a
-	 * write past the new end is refused, never grows the file back */
+	 * write past the new end is refused, never grows the file back. A
+	 * READ needs no fstat within the size last seen: one past a shrunk
+	 * end finds the end of the file, and fails the same (srv_io.c);
+	 * past the size last seen, the size now decides (it may have
+	 * grown) */
 	if (op != RNBD_OP_FLUSH) {
-		uint64_t size = q->e->bdev ? q->e->size : rnbd__export_size(q->e);
+		uint64_t size = q->e->size;
 
-		if (io.sector > (size >> 9) || io.bi_size > size - (io.sector << 9))
+		if (!q->e->bdev && (op != RNBD_OP_READ ||
+				    past_end(&io, size)))
+			size = rnbd__export_size(q->e);
+		if (past_end(&io, size))
 			return -EINVAL;
 	}
 	q->op = op;

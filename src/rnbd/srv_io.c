@@ -28,8 +28,8 @@ static int full_pread(int fd, char *buf, size_t len, uint64_t off)
 			continue;
 		if (n < 0)
 			return -errno;
-		if (n == 0)             /* the file shrank under us */
-			return -EIO;
+		if (n == 0)             /* the file shrank: past its end */
+			return -EINVAL;
 		buf += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
@@ -211,7 +211,8 @@ static void ring_done(struct rnbd_ring *r, struct job *j, int res)
 		j->preflush = false;
 	} else if (j->q.op != RNBD_OP_FLUSH) {
 		if (!res) {             /* end of file: the file shrank */
-			rtrs_srv_resp(j->op, -EIO);
+			rtrs_srv_resp(j->op, j->q.op == RNBD_OP_READ ? -EINVAL
+								     : -EIO);
 			free(j);
 			return;
 		}
