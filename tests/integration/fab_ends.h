@@ -29,16 +29,24 @@ struct fab_t_end {
 	char rx_buf[FAB_T_NRX][FAB_T_MSG + FAB_MSG_ROOM];
 };
 
-/* One registration over the whole end, where the provider wants local
- * registrations: its buffers live in it. */
-static inline int fab_t_reg(struct fab_t_end *e, struct fab_dom *d)
+/* One registration over @len bytes at @mem holding @e's buffers (a
+ * test's own end that begins with @e), where the provider wants local
+ * registrations. */
+static inline int fab_t_reg_over(struct fab_t_end *e, struct fab_dom *d,
+				 void *mem, size_t len)
 {
 	if (!rtrs__fab_dom_caps(d)->mr_local)
 		return 0;
-	if (rtrs__fab_mr_reg(d, e, sizeof(*e), FAB_ACC_LOCAL, &e->mr))
+	if (rtrs__fab_mr_reg(d, mem, len, FAB_ACC_LOCAL, &e->mr))
 		return -1;
 	e->desc = rtrs__fab_mr_desc(e->mr);
 	return 0;
+}
+
+/* One registration over the whole end: its buffers live in it. */
+static inline int fab_t_reg(struct fab_t_end *e, struct fab_dom *d)
+{
+	return fab_t_reg_over(e, d, e, sizeof(*e));
 }
 
 static inline int fab_t_post_rx(struct fab_t_end *e, unsigned i)

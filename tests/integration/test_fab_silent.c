@@ -26,13 +26,10 @@
 #define NBUF 32u                /* the client's message buffers */
 #define SRV_NRX 16u
 
+/* an end with room for long messages; t first: the connection
+ * callbacks of fab_ends.h take it for a struct fab_t_end */
 struct big_end {
-	struct fab_ep *ep;
-	struct fab_dom *dom;
-	struct fab_mr *mr;
-	void *desc;
-	_Atomic int connected;
-	_Atomic bool closed;
+	struct fab_t_end t;
 	struct fab_opctx txc[NBUF + 1], rxc[SRV_NRX];
 	uint8_t tx[NBUF + 1][LONG + FAB_MSG_ROOM];
 	uint8_t rx[SRV_NRX][LONG + FAB_MSG_ROOM];
@@ -77,17 +74,12 @@ static bool msg_ok(const uint8_t *b, size_t len, unsigned i)
 
 static int big_reg(struct big_end *e, struct fab_dom *d)
 {
-	if (!rtrs__fab_dom_caps(d)->mr_local)
-		return 0;
-	if (rtrs__fab_mr_reg(d, e, sizeof(*e), FAB_ACC_LOCAL, &e->mr))
-		return -1;
-	e->desc = rtrs__fab_mr_desc(e->mr);
-	return 0;
+	return fab_t_reg_over(&e->t, d, e, sizeof(*e));
 }
 
 static int srv_post_rx(unsigned k)
 {
-	return rtrs__fab_post_recv(srv.ep, srv.rx[k], LONG, srv.desc,
+	return rtrs__fab_post_recv(srv.t.ep, srv.rx[k], LONG, srv.t.desc,
 				   &srv.rxc[k]);
 }
 
@@ -128,30 +120,11 @@ static void srv_cqe(void *ctx, const struct fab_cqe *c)
 		atomic_fetch_add(&errors, 1);
 }
 
-static void big_cm(void *ctx, enum fab_cm_ev ev, int err, const void *data,
-		   size_t len)
-{
-	struct big_end *e = ctx;
-
-	(void)err; (void)data; (void)len;
-	if (ev == FAB_CM_CONNECTED)
-		atomic_store(&e->connected, 1);
-	else if (atomic_load(&e->connected) == 0)
-		atomic_store(&e->connected, -1);
-	else if (!atomic_load(&stop))
-		atomic_fetch_add(&errors, 1);
-}
-
-static void big_closed(void *ctx)
-{
-	atomic_store(&((struct big_end *)ctx)->closed, true);
-}
-
 static const struct fab_ep_ops c_ops = {
-	clt_cqe, big_cm, fab_t_tx_ready, big_closed
+	clt_cqe, fab_t_cm, fab_t_tx_ready, fab_t_closed
 };
 static const struct fab_ep_ops s_ops = {
-	srv_cqe, big_cm, fab_t_tx_ready, big_closed
+	srv_cqe, fab_t_cm, fab_t_tx_ready, fab_t_closed
 };
 
 static void connreq(void *ctx, struct fab_connreq *req, const void *data,
@@ -159,16 +132,16 @@ static void connreq(void *ctx, struct fab_connreq *req, const void *data,
 {
 	(void)ctx; (void)data; (void)len;
 	if (atomic_load(&nsrv) ||
-	    rtrs__fab_dom_for_connreq(lpep, req, &srv.dom) ||
-	    big_reg(&srv, srv.dom) ||
-	    rtrs__fab_ep_accept_create(srv.dom, req, fab_t_srv_loop(), &s_ops,
-				       &srv, &srv.ep)) {
+	    rtrs__fab_dom_for_connreq(lpep, req, &srv.t.dom) ||
+	    big_reg(&srv, srv.t.dom) ||
+	    rtrs__fab_ep_accept_create(srv.t.dom, req, fab_t_srv_loop(), &s_ops,
+				       &srv, &srv.t.ep)) {
 		rtrs__fab_reject(lpep, req, NULL, 0);
 		return;
 	}
 	for (unsigned k = 0; k < SRV_NRX; k++)
 		srv_post_rx(k);
-	rtrs__fab_ep_accept(srv.ep, NULL, 0);
+	rtrs__fab_ep_accept(srv.t.ep, NULL, 0);
 	atomic_store(&nsrv, 1);
 }
 
@@ -176,8 +149,8 @@ static const struct fab_pep_ops p_ops = { connreq };
 
 static bool up(void)
 {
-	return atomic_load(&clt.connected) && atomic_load(&nsrv) &&
-	       atomic_load(&srv.connected);
+	return atomic_load(&clt.t.connected) && atomic_load(&nsrv) &&
+	       atomic_load(&srv.t.connected);
 }
 
 static unsigned want;
@@ -194,8 +167,8 @@ static bool last_told(void)
 
 static bool all_closed(void)
 {
-	return atomic_load(&clt.closed) &&
-	       (!srv.ep || atomic_load(&srv.closed));
+	return atomic_load(&clt.t.closed) &&
+	       (!srv.t.ep || atomic_load(&srv.t.closed));
 }
 
 /* Post the message in buffer @b; -EAGAIN (headers all in flight) is
@@ -203,7 +176,7 @@ static bool all_closed(void)
 static int post(unsigned b, size_t len, bool signaled)
 {
 	for (unsigned tries = 0; tries < 20000; tries++) {
-		int r = rtrs__fab_post_send(clt.ep, clt.tx[b], len, clt.desc,
+		int r = rtrs__fab_post_send(clt.t.ep, clt.tx[b], len, clt.t.desc,
 					    false, 0, &clt.txc[b], signaled);
 
 		if (r != -EAGAIN)
@@ -225,13 +198,13 @@ int main(void)
 	if (fab_t_listen(&p_ops, &ldom, &lpep, &cdom))
 		return 1;
 	CHECK(big_reg(&clt, cdom) == 0, "registration");
-	CHECK(rtrs__fab_ep_create(cdom, 0, NULL, &c_ops, &clt, &clt.ep) == 0,
+	CHECK(rtrs__fab_ep_create(cdom, 0, NULL, &c_ops, &clt, &clt.t.ep) == 0,
 	      "endpoint");
 	if (t_failed)
 		return 1;
-	CHECK(rtrs__fab_ep_connect(clt.ep, NULL, 0) == 0, "connect");
+	CHECK(rtrs__fab_ep_connect(clt.t.ep, NULL, 0) == 0, "connect");
 	CHECK(fab_t_wait_for(up), "connected");
-	CHECK(atomic_load(&clt.connected) == 1, "connected, not failed");
+	CHECK(atomic_load(&clt.t.connected) == 1, "connected, not failed");
 	if (t_failed)
 		goto out;
 
@@ -260,11 +233,13 @@ int main(void)
 	      "%u send completions (the signalled send's only)",
 	      atomic_load(&clt_tx));
 	CHECK(atomic_load(&errors) == 0, "%u errors", atomic_load(&errors));
+	CHECK(atomic_load(&clt.t.down) == 0 && atomic_load(&srv.t.down) == 0,
+	      "the connection went down");
 	/* the last completion freed every header before it; and most sends
 	 * had no completion of the provider's (one in 65 long ones where
 	 * the endpoint has 256 headers: a quarter go silent, then one that
 	 * has a completion; the bound allows twice that) */
-	rtrs__ofi_swr_tx_state(clt.ep, &busy, &cqes);
+	rtrs__ofi_swr_tx_state(clt.t.ep, &busy, &cqes);
 	if (rtrs__fab_dom_caps(cdom)->sw_rma) {
 		CHECK(busy == 0, "%u frame headers still held", busy);
 		CHECK(cqes <= NMSG / 2 / 32 + 1,
@@ -276,13 +251,13 @@ int main(void)
 	       atomic_load(&clt_tx), cqes, busy);
 out:
 	atomic_store(&stop, true);
-	rtrs__fab_ep_close(clt.ep);
-	rtrs__fab_ep_close(srv.ep);
+	rtrs__fab_ep_close(clt.t.ep);
+	rtrs__fab_ep_close(srv.t.ep);
 	CHECK(fab_t_wait_for(all_closed), "every endpoint closed");
 	rtrs__fab_pep_close(lpep);
-	rtrs__fab_mr_close(srv.mr);
-	rtrs__fab_dom_put(srv.dom);
-	rtrs__fab_mr_close(clt.mr);
+	rtrs__fab_mr_close(srv.t.mr);
+	rtrs__fab_dom_put(srv.t.dom);
+	rtrs__fab_mr_close(clt.t.mr);
 	rtrs__fab_dom_put(cdom);
 	rtrs__fab_dom_put(ldom);
 	rtrs__fab_engine_put();
