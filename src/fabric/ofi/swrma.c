@@ -427,7 +427,7 @@ static ssize_t cork_send(struct fab_ep *e)
 	return 0;
 }
 
-/* One whole frame to cork. */
+/* One whole frame to copy: into a cork, or to inject. */
 struct cork_frame {
 	unsigned type, flags;
 	uint32_t imm, key;
@@ -435,6 +435,19 @@ struct cork_frame {
 	const struct iovec *iov;
 	size_t cnt, len;
 };
+
+/* @f, header and payload, copied to @p; returns the byte after it. */
+static uint8_t *frame_copy(uint8_t *p, const struct cork_frame *f)
+{
+	hdr_put(p, f->type, f->flags, f->imm, f->key, (uint32_t)f->len, f->off);
+	p += SWR_HDR;
+	for (size_t k = 0; k < f->cnt; k++) {
+		if (f->iov[k].iov_len)
+			memcpy(p, f->iov[k].iov_base, f->iov[k].iov_len);
+		p += f->iov[k].iov_len;
+	}
+	return p;
+}
 
 /* Whether a post of @ctx, @signal may be corked at all. */
 static bool corking(struct fab_ep *e, bool signal)
@@ -471,17 +484,8 @@ static ssize_t cork_put(struct fab_ep *e, const struct cork_frame *f,
 		s->cork_len = 0;
 	}
 	p = s->corkmem + (size_t)s->cork_cur * SWR_CORK + s->cork_len;
-	for (unsigned i = 0; i < nf; i++) {
-		hdr_put(p, f[i].type, f[i].flags, f[i].imm, f[i].key,
-			(uint32_t)f[i].len, f[i].off);
-		p += SWR_HDR;
-		for (size_t k = 0; k < f[i].cnt; k++) {
-			if (f[i].iov[k].iov_len)
-				memcpy(p, f[i].iov[k].iov_base,
-				       f[i].iov[k].iov_len);
-			p += f[i].iov[k].iov_len;
-		}
-	}
+	for (unsigned i = 0; i < nf; i++)
+		p = frame_copy(p, &f[i]);
 	s->cork_len += (uint32_t)need;
 	s->cork_user = ctx;
 	return 1;
@@ -566,15 +570,13 @@ static ssize_t frames_post(struct fab_ep *e, unsigned type,
 	if (type == SWR_MSG && !signal && nfrag == 1 &&
 	    SWR_HDR + total <= MIN(e->dom->caps.inject_size,
 				   (size_t)SWR_INJECT_MAX)) {
-		uint8_t b[SWR_INJECT_MAX], *p = b + SWR_HDR;
+		struct cork_frame f = { type, SWR_LAST |
+					(has_imm ? SWR_IMM : 0),
+					has_imm ? imm : 0, key, 0, iov, cnt,
+					total };
+		uint8_t b[SWR_INJECT_MAX];
 
-		hdr_put(b, type, SWR_LAST | (has_imm ? SWR_IMM : 0),
-			has_imm ? imm : 0, key, (uint32_t)total, 0);
-		for (size_t i = 0; i < cnt; i++) {
-			if (iov[i].iov_len)
-				memcpy(p, iov[i].iov_base, iov[i].iov_len);
-			p += iov[i].iov_len;
-		}
+		frame_copy(b, &f);
 		if (!fi_inject(e->ep, b, SWR_HDR + total, 0))
 			return 0;
 		/* no room for a copy: as any other frame */
