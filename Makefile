@@ -64,7 +64,7 @@ check: check-plain check-asan check-tsan check-lab
 FUZZ_RUNS ?= 200000
 # fuzz_srv opens and closes a whole server per input (~1 ms)
 FUZZ_SRV_RUNS ?= 20000
-FUZZERS = fuzz_conn fuzz_info fuzz_io fuzz_rnbd fuzz_srv
+FUZZERS = fuzz_conn fuzz_info fuzz_io fuzz_frame fuzz_rnbd fuzz_srv
 CMAKE_fuzz = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
 	-DRTRS_FUZZ=ON -DBUILD_TESTING=OFF
 

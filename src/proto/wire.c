@@ -611,3 +611,40 @@ int rtrs__proto_read_desc(const void *chunk, const struct rtrs_geom *g,
 		return -EPROTO;
 	return 0;
 }
+
+void rtrs__proto_frame_encode(void *buf, const struct rtrs_frame *f)
+{
+	uint8_t *p = buf;
+
+	put16(p, RTRS_FRAME_MAGIC);
+	p[2] = f->type;
+	p[3] = f->flags;
+	put32(p + 4, f->imm);
+	put32(p + 8, f->key);
+	put32(p + 12, f->len);
+	put64(p + 16, f->off);
+}
+
+int rtrs__proto_frame_decode(const void *buf, size_t left,
+			     struct rtrs_frame *f)
+{
+	const uint8_t *p = buf;
+	unsigned flags;
+
+	if (!buf || left < RTRS_FRAME_HDR_LEN ||
+	    get16(p) != RTRS_FRAME_MAGIC)
+		return -EPROTO;
+	flags = p[3];
+	if ((p[2] != RTRS_FRAME_MSG && p[2] != RTRS_FRAME_RMA) ||
+	    (flags & ~(unsigned)(RTRS_FRAME_IMM | RTRS_FRAME_LAST)) ||
+	    ((flags & RTRS_FRAME_IMM) && !(flags & RTRS_FRAME_LAST)) ||
+	    get32(p + 12) > left - RTRS_FRAME_HDR_LEN)
+		return -EPROTO;
+	f->type = p[2];
+	f->flags = (uint8_t)flags;
+	f->imm = get32(p + 4);
+	f->key = get32(p + 8);
+	f->len = get32(p + 12);
+	f->off = get64(p + 16);
+	return 0;
+}

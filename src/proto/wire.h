@@ -408,4 +408,39 @@ int rtrs__proto_read_desc(const void *chunk, const struct rtrs_geom *g,
 			  const struct rtrs_io_msg *m, unsigned i,
 			  struct rtrs_sg_desc *d);
 
+/*
+ * Software-RMA frames (2.6): every message of a connection whose data path
+ * is frames is one or more of these, back to back. The header, 24 bytes:
+ * le16 magic, u8 type, u8 flags, le32 imm, le32 key, le32 len, le64 off;
+ * then len bytes of payload.
+ */
+#define RTRS_FRAME_MAGIC 0x5753
+#define RTRS_FRAME_HDR_LEN 24
+enum rtrs_frame_type {
+	RTRS_FRAME_MSG = 1,            /* a message of the core */
+	RTRS_FRAME_RMA = 2,            /* data for a registration */
+};
+#define RTRS_FRAME_IMM 0x1             /* imm is valid; only with LAST */
+#define RTRS_FRAME_LAST 0x2            /* the last frame of a message/write */
+
+struct rtrs_frame {
+	uint8_t type;
+	uint8_t flags;
+	uint32_t imm;
+	uint32_t key;                  /* RMA: the target registration */
+	uint32_t len;                  /* payload bytes after the header */
+	uint64_t off;                  /* RMA: offset in the registration;
+					  MSG: this payload's place in the
+					  message */
+};
+
+void rtrs__proto_frame_encode(void *buf, const struct rtrs_frame *f);
+/* The frame whose header is at @buf, with @left bytes of the message from
+ * @buf on: 0 with @f filled when the header is whole, the magic ours, the
+ * type and flags known (IMM only with LAST) and the payload within @left;
+ * -EPROTO otherwise. What the frame may do (its key, its offset, the
+ * message it adds to) is the receiver's to check. */
+int rtrs__proto_frame_decode(const void *buf, size_t left,
+			     struct rtrs_frame *f);
+
 #endif /* RTRS_PROTO_WIRE_H */

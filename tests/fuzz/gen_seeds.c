@@ -379,6 +379,37 @@ static void srv(void)
 	save("fuzz_srv", "session_cut", &s);
 }
 
+/* fuzz_frame: messages of frames as swrma.c sends them: a message in two
+ * MSG frames, a READ's data batched with its answer, a header alone */
+static void frame(void)
+{
+	uint8_t h[RTRS_FRAME_HDR_LEN], data[64];
+	struct rtrs_frame f = { RTRS_FRAME_MSG, 0, 0, 0, 16, 0 };
+	struct seed s = { .n = 0 };
+
+	memset(data, 0x5a, sizeof(data));
+	rtrs__proto_frame_encode(h, &f);
+	put(&s, h, sizeof(h)); put(&s, data, 16);
+	f.flags = RTRS_FRAME_LAST | RTRS_FRAME_IMM;
+	f.imm = 0x10000002;
+	f.off = 16;
+	f.len = 8;
+	rtrs__proto_frame_encode(h, &f);
+	put(&s, h, sizeof(h)); put(&s, data, 8);
+	save("fuzz_frame", "msg_two", &s);
+	s.n = 0;
+	f = (struct rtrs_frame){ RTRS_FRAME_RMA, RTRS_FRAME_LAST, 0, 0x1234,
+				 64, 4096 };
+	rtrs__proto_frame_encode(h, &f);
+	put(&s, h, sizeof(h)); put(&s, data, 64);
+	f = (struct rtrs_frame){ RTRS_FRAME_MSG,
+				 RTRS_FRAME_LAST | RTRS_FRAME_IMM, 0x10000003,
+				 0, 0, 0 };
+	rtrs__proto_frame_encode(h, &f);
+	put(&s, h, sizeof(h));
+	save("fuzz_frame", "read_batch", &s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -392,5 +423,6 @@ int main(int argc, char **argv)
 	io();
 	rnbd();
 	srv();
+	frame();
 	return 0;
 }

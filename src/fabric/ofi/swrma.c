@@ -22,6 +22,9 @@
  *   le16 magic 0x5753 | u8 type | u8 flags | le32 imm | le32 key |
  *   le32 len | le64 off, then len bytes of payload          (24 + len)
  *
+ * (rtrs__proto_frame_encode() and rtrs__proto_frame_decode(), proto/wire.c:
+ * the header's own rules; what a frame may do is checked here.)
+ *
  * type RMA: payload for [off, off + len) of the registration @key (off is
  * what rtrs__ofi_mr_raddr() gave: an offset in the region; the key must
  * be one of the endpoint's scope, rtrs__ofi_mr_reg_peer()); type MSG: a
@@ -82,8 +85,7 @@
  * the core holding its buffer; with all SWR_NRX held the stream stalls
  * the same way, as it stalled before at a message with no receive.
  */
-#define SWR_MAGIC 0x5753u
-#define SWR_HDR 24
+#define SWR_HDR RTRS_FRAME_HDR_LEN       /* proto/wire.h: the codec */
 #define SWR_RXLEN (SWR_HDR + RTRS_PROTO_FRAME_BIG)      /* one receive */
 #define SWR_NRX 8
 #define SWR_NTX_MAX 1024
@@ -94,9 +96,9 @@
 #define SWR_CORK_PUT (8u * 1024)        /* of one post, at most */
 #define SWR_INJECT_MAX 256u             /* a frame copied by the provider */
 
-enum { SWR_MSG = 1, SWR_RMA = 2 };
-#define SWR_IMM 0x1
-#define SWR_LAST 0x2
+enum { SWR_MSG = RTRS_FRAME_MSG, SWR_RMA = RTRS_FRAME_RMA };
+#define SWR_IMM RTRS_FRAME_IMM
+#define SWR_LAST RTRS_FRAME_LAST
 
 struct swr_rx {
 	struct fab_opctx ctx;           /* what the completion names */
@@ -366,23 +368,10 @@ static struct fab_opctx *crx_pop(struct fab_ep *e)
 static void hdr_put(uint8_t *h, unsigned type, unsigned flags, uint32_t imm,
 		    uint32_t key, uint32_t len, uint64_t off)
 {
-	h[0] = (uint8_t)SWR_MAGIC;
-	h[1] = (uint8_t)(SWR_MAGIC >> 8);
-	h[2] = (uint8_t)type;
-	h[3] = (uint8_t)flags;
-	for (int i = 0; i < 4; i++) {
-		h[4 + i] = (uint8_t)(imm >> (8 * i));
-		h[8 + i] = (uint8_t)(key >> (8 * i));
-		h[12 + i] = (uint8_t)(len >> (8 * i));
-	}
-	for (int i = 0; i < 8; i++)
-		h[16 + i] = (uint8_t)(off >> (8 * i));
-}
+	struct rtrs_frame f = { (uint8_t)type, (uint8_t)flags, imm, key, len,
+				off };
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	rtrs__proto_frame_encode(h, &f);
 }
 
 /* Send the corked frames as one message; with post_lock held. 0 (also
@@ -858,34 +847,26 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 	while (s->held && !s->broken) {
 		struct swr_rx *b = s->held;
 		const uint8_t *h = b->buf + b->pos;
-		uint32_t left = b->len - b->pos;
+		struct rtrs_frame f;
 		unsigned type, flags;
 		uint32_t imm, key, len;
-		uint64_t off = 0;
+		uint64_t off;
 		struct fab_cqe c = { 0 };
 		int ret;
 
-		if (left < SWR_HDR ||
-		    (h[0] | (unsigned)h[1] << 8) != SWR_MAGIC) {
+		/* whole, within the message (the next one, if any, right
+		 * after it), and no RMA inside a message being assembled */
+		if (rtrs__proto_frame_decode(h, b->len - b->pos, &f) ||
+		    (f.type == SWR_RMA && s->asm_ctx)) {
 			violation(e, -EPROTO, "malformed frame");
 			return;
 		}
-		type = h[2];
-		flags = h[3];
-		imm = le32(h + 4);
-		key = le32(h + 8);
-		len = le32(h + 12);
-		for (int i = 0; i < 8; i++)
-			off |= (uint64_t)h[16 + i] << (8 * i);
-		/* whole, within the message; the next one (if any) right
-		 * after it */
-		if (len > left - SWR_HDR || (flags & ~(SWR_IMM | SWR_LAST)) ||
-		    ((flags & SWR_IMM) && !(flags & SWR_LAST)) ||
-		    (type != SWR_MSG && type != SWR_RMA) ||
-		    (type == SWR_RMA && s->asm_ctx)) {
-			violation(e, -EPROTO, "malformed frame");
-			return;
-		}
+		type = f.type;
+		flags = f.flags;
+		imm = f.imm;
+		key = f.key;
+		len = f.len;
+		off = f.off;
 		if (type == SWR_MSG) {
 			if (!s->asm_ctx) {
 				s->asm_ctx = crx_pop(e);
