@@ -1248,7 +1248,7 @@ static void lifetimes_mode(void)
 	/* 50 refused opens to warm up (the provider's pools grow to what
 	 * connections need once), then 200 whose cost is judged: what a
 	 * refused open leaves behind shows 200 times. With the allocator
-	 * giving back what is freed (main()), 200 cost 50-420 kB here;
+	 * giving back what is freed (main()), 200 cost 30-420 kB here;
 	 * without, RSS moved by up to 8 MiB for 50 under CI's load, with
 	 * nothing leaked. */
 	CHECK_EQ(refused_opens(50), 50);

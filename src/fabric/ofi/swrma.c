@@ -848,9 +848,6 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 		struct swr_rx *b = s->held;
 		const uint8_t *h = b->buf + b->pos;
 		struct rtrs_frame f;
-		unsigned type, flags;
-		uint32_t imm, key, len;
-		uint64_t off;
 		struct fab_cqe c = { 0 };
 		int ret;
 
@@ -861,30 +858,24 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 			violation(e, -EPROTO, "malformed frame");
 			return;
 		}
-		type = f.type;
-		flags = f.flags;
-		imm = f.imm;
-		key = f.key;
-		len = f.len;
-		off = f.off;
-		if (type == SWR_MSG) {
+		if (f.type == SWR_MSG) {
 			if (!s->asm_ctx) {
 				s->asm_ctx = crx_pop(e);
 				s->asm_len = 0;
 				if (!s->asm_ctx)
 					return; /* until the core posts one */
 			}
-			if (off != s->asm_len ||
-			    len > s->asm_ctx->rx_len - s->asm_len) {
+			if (f.off != s->asm_len ||
+			    f.len > s->asm_ctx->rx_len - s->asm_len) {
 				violation(e, -EMSGSIZE, "message too long");
 				return;
 			}
 			memcpy((uint8_t *)s->asm_ctx->rx_buf + s->asm_len,
-			       h + SWR_HDR, len);
-			s->asm_len += len;
+			       h + SWR_HDR, f.len);
+			s->asm_len += f.len;
 		} else {
-			ret = rtrs__ofi_mr_rma_in(e->dom, e->scope, key, off,
-						  h + SWR_HDR, len);
+			ret = rtrs__ofi_mr_rma_in(e->dom, e->scope, f.key,
+						  f.off, h + SWR_HDR, f.len);
 			if (ret) {
 				violation(e, ret, ret == -EACCES
 					  ? "RMA with an unknown key"
@@ -892,7 +883,7 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 				return;
 			}
 		}
-		b->pos += SWR_HDR + len;
+		b->pos += SWR_HDR + f.len;
 		if (b->pos == b->len) {
 			/* the buffer is free again */
 			s->held = b->next;
@@ -912,21 +903,21 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 				return;
 			}
 		}
-		if (!(flags & SWR_LAST))
+		if (!(f.flags & SWR_LAST))
 			continue;
-		if (type == SWR_MSG) {
+		if (f.type == SWR_MSG) {
 			c.ctx = s->asm_ctx;
 			c.flags = FAB_CQE_RECV;
 			c.len = (uint32_t)s->asm_len;
 			s->asm_ctx = NULL;
-		} else if (flags & SWR_IMM) {
+		} else if (f.flags & SWR_IMM) {
 			c.flags = FAB_CQE_RMA_IN;
 		} else {
 			continue;       /* a write without immediate: silent */
 		}
-		if (flags & SWR_IMM) {
+		if (f.flags & SWR_IMM) {
 			c.flags |= FAB_CQE_IMM;
-			c.imm = imm;
+			c.imm = f.imm;
 		}
 		to_core(e, &c);
 	}
