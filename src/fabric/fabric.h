@@ -9,7 +9,9 @@
  * code that includes librdmacm and libibverbs.
  * No backend type or constant crosses this header; errors are -errno.
  * Backend-neutral here: fabric.c (picking a backend), fault.c (fault
- * injection), spin.c (busy-polling), evset.c (the pollers' sleep).
+ * injection), spin.c (busy-polling), evset.c (the pollers' sleep),
+ * keytab.c (software RMA's key table: a frame's key, scope and range
+ * checks, and the copy into the region).
  *
  * Threading contract
  * - Progress threads ("loops") are pinned one per online CPU. Each endpoint

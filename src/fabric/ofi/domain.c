@@ -143,30 +143,6 @@ static void read_caps(struct fab_dom *d)
 			FI_VERSION_GE(fi_version(), FI_VERSION(1, 18)));
 }
 
-/* The software-RMA key table (caps.sw_rma; used by mr.c) */
-static int keys_init(struct fab_dom *d)
-{
-	d->rtab = calloc(SWR_TAB, sizeof(*d->rtab));
-	if (!d->rtab)
-		return -ENOMEM;
-	if (rtrs__rwlock_init(&d->rtab_lock, RTRS_RANK_OFI_RTAB,
-			      "fab_dom.rtab_lock")) {
-		free(d->rtab);
-		d->rtab = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void keys_fini(struct fab_dom *d)
-{
-	if (!d->rtab)
-		return;
-	rtrs__rwlock_destroy(&d->rtab_lock);
-	free(d->rtab);
-	d->rtab = NULL;
-}
-
 /* Writers first: a registration waits for the progress calls in flight,
  * not for every one that starts after it. */
 static void init_map_lock(struct fab_dom *d)
@@ -283,7 +259,8 @@ int rtrs__ofi_dom_open(const char *prov, const char *node,
 	} else if (d->caps.sw_rma) {
 		/* no registration of ours has remote access at libfabric
 		 * level: nothing for a cache to keep valid */
-		ret = keys_init(d) ? -FI_ENOMEM : 0;
+		ret = rtrs__fab_keytab_init(&d->keys, RTRS_RANK_OFI_RTAB,
+					    "fab_dom.keys") ? -FI_ENOMEM : 0;
 	} else {
 		ret = mr_cache_probe(d);
 	}
@@ -378,7 +355,7 @@ void rtrs__ofi_dom_put(struct fab_dom *d)
 		fi_freeinfo(d->info);
 	}
 	rtrs__rwlock_destroy(&d->map_lock);
-	keys_fini(d);
+	rtrs__fab_keytab_fini(&d->keys);
 	free(d);
 }
 

@@ -1,76 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
-/* Registrations: provider MRs, and the key table that software RMA
- * (swrma.c) checks incoming frames against. */
+/* Registrations: provider MRs, and with software RMA (swrma.c) their
+ * entries in the domain's key table (../keytab.c, which makes the checks
+ * of incoming frames and the copy). */
 #include "ofi.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "util/log.h"
-
-/* ---- the software-RMA key table (domain.c makes it) ---- */
-
-static struct fab_mr *tab_find(struct fab_dom *d, uint32_t key)
-{
-	struct fab_mr *m = d->rtab[key % SWR_TAB];
-
-	while (m && m->key != key)
-		m = m->rnext;
-	return m;
-}
-
-static void key_add(struct fab_mr *m)
-{
-	struct fab_dom *d = m->dom;
-	uint32_t key;
-
-	rtrs__wrlock(&d->rtab_lock);
-	/* random: other sessions' keys stay unguessable; 0 never */
-	do
-		key = rtrs__random_u32();
-	while (!key || tab_find(d, key));
-	m->key = key;
-	m->rnext = d->rtab[key % SWR_TAB];
-	d->rtab[key % SWR_TAB] = m;
-	rtrs__rwunlock(&d->rtab_lock);
-}
-
-static void key_del(struct fab_mr *m)
-{
-	struct fab_dom *d = m->dom;
-	struct fab_mr **pp;
-
-	rtrs__wrlock(&d->rtab_lock);
-	for (pp = &d->rtab[m->key % SWR_TAB]; *pp; pp = &(*pp)->rnext) {
-		if (*pp == m) {
-			*pp = m->rnext;
-			break;
-		}
-	}
-	rtrs__rwunlock(&d->rtab_lock);
-}
-
-/* Copy an RMA frame's payload into the registration it names: 0, or
- * -EACCES (no such key with remote write access), -ERANGE (outside). */
-int rtrs__ofi_mr_rma_in(struct fab_dom *d, const void *scope, uint32_t key,
-			uint64_t off, const void *src, uint32_t len)
-{
-	struct fab_mr *m;
-	int ret = 0;
-
-	rtrs__rdlock(&d->rtab_lock);
-	m = tab_find(d, key);
-	/* another path's (or session's) key counts as unknown */
-	if (!m || !(m->access & FAB_ACC_REMOTE_WRITE) || m->scope != scope)
-		ret = -EACCES;
-	else if (off > m->len || len > m->len - off)
-		ret = -ERANGE;
-	else if (len)
-		memcpy(m->base + off, src, len);
-	rtrs__rwunlock(&d->rtab_lock);
-	return ret;
-}
 
 /* ---- registrations ---- */
 
@@ -90,7 +27,7 @@ static int mr_reg(struct fab_dom *d, void *buf, size_t len, unsigned access,
 		acc |= FI_SEND | FI_RECV | FI_WRITE | FI_READ;
 	if (access & FAB_ACC_SOURCE)
 		acc |= FI_SEND | FI_WRITE;
-	/* software RMA: remote access is checked by us (swrma.c), never
+	/* software RMA: remote access is checked by us (../keytab.c), never
 	 * given to the provider; without mr_local nothing is registered
 	 * with it at all */
 	if ((access & FAB_ACC_REMOTE_WRITE) && !d->caps.sw_rma)
@@ -121,7 +58,7 @@ static int mr_reg(struct fab_dom *d, void *buf, size_t len, unsigned access,
 				ret = -EOVERFLOW;
 				break;
 			}
-			m->key = (uint32_t)k;
+			m->k.key = (uint32_t)k;
 		}
 	}
 	if (ret) {
@@ -130,12 +67,12 @@ static int mr_reg(struct fab_dom *d, void *buf, size_t len, unsigned access,
 	}
 	m->obj = d->obj;
 	m->dom = d;
-	m->base = buf;
-	m->len = len;
-	m->access = access;
-	m->scope = scope;
+	m->k.base = buf;
+	m->k.len = len;
+	m->k.access = access;
+	m->k.scope = scope;
 	if (d->caps.sw_rma)
-		key_add(m);	/* our key */
+		rtrs__fab_keytab_add(&d->keys, &m->k);	/* our key */
 	rtrs__ofi_dom_get(d);
 	*out = m;
 	return 0;
@@ -159,7 +96,7 @@ void rtrs__ofi_mr_close(struct fab_mr *m)
 	if (!m)
 		return;
 	if (m->dom->caps.sw_rma)
-		key_del(m);
+		rtrs__fab_keytab_del(&m->dom->keys, &m->k);
 	if (m->mr) {
 		rtrs__wrlock(&m->dom->map_lock);
 		fi_close(&m->mr->fid);
@@ -171,7 +108,7 @@ void rtrs__ofi_mr_close(struct fab_mr *m)
 
 uint32_t rtrs__ofi_mr_key(const struct fab_mr *m)
 {
-	return m->key;
+	return m->k.key;
 }
 
 void *rtrs__ofi_mr_desc(const struct fab_mr *m)
@@ -181,8 +118,8 @@ void *rtrs__ofi_mr_desc(const struct fab_mr *m)
 
 uint64_t rtrs__ofi_mr_raddr(const struct fab_mr *m, const void *p)
 {
-	uint64_t off = (uint64_t)((const char *)p - m->base);
+	uint64_t off = (uint64_t)((const uint8_t *)p - m->k.base);
 
-	return m->dom->caps.mr_virt_addr ? (uint64_t)(uintptr_t)m->base + off
+	return m->dom->caps.mr_virt_addr ? (uint64_t)(uintptr_t)m->k.base + off
 					 : off;
 }

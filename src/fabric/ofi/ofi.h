@@ -7,7 +7,7 @@
  *   post.c -> ep.c (the peer's name), swrma.c, trailer.c
  *   progress.c -> swrma.c, trailer.c -> mr.c -> domain.c -> wait.c
  *   every file -> errno.c; and below them all, backend-neutral,
- *   ../fault.c and ../spin.c
+ *   ../fault.c, ../spin.c and ../keytab.c (mr.c, swrma.c)
  *
  * (an arrow: "may call"; wake-ups are inline, below). No libfabric type
  * or constant leaves this folder.
@@ -28,10 +28,12 @@
  *   fab_dom.map_lock (510)     rwlock: the provider's MR map; shared
  *                 around progress (under post_lock), exclusive around
  *                 fi_mr_reg and fi_close(mr); nothing under it
- *   fab_dom.rtab_lock (520)    rwlock: the software-RMA key table; a leaf
+ *   fab_dom.keys (520)         rwlock (keys.lock): the software-RMA
+ *                 key table (../keytab.c) and the copy into a region; a
+ *                 leaf
  *   fab_loop.lock (600)        a loop's command queues; a leaf
  *   fab_pep.lock (610)         a listener's closed flag; a leaf
- * No callback runs with post_lock, map_lock, rtab_lock, a loop's or a
+ * No callback runs with post_lock, map_lock, keys, a loop's or a
  * listener's lock held; fab_poller.lock and (at engine stop) engine.lock
  * are the only ones held across callbacks.
  */
@@ -52,6 +54,7 @@
 #include <rdma/fi_rma.h>
 
 #include "fabric/fabric.h"
+#include "fabric/keytab.h"
 #include "util/lock.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -106,12 +109,11 @@ struct fab_dom {
 	bool holds_back;
 	/* Software RMA (caps.sw_rma, swrma.c): our own table of the
 	 * registrations, by key, that incoming RMA frames are checked
-	 * against. Lookups and the copy into a region hold it shared;
-	 * registering and rtrs__ofi_mr_close() exclusive, so that once a
-	 * close returns nothing lands in the region any more. */
-	struct rtrs_rwlock rtab_lock;
-	struct fab_mr **rtab;           /* SWR_TAB buckets */
-#define SWR_TAB 1024
+	 * against (../keytab.h; made and freed with the domain, zeroed
+	 * without sw_rma). Lookups and the copy into a region hold its
+	 * lock shared; registering and rtrs__ofi_mr_close() exclusive, so
+	 * that once a close returns nothing lands in the region any more. */
+	struct fab_keytab keys;
 };
 
 /* Around every provider call that may run progress (fab_dom.map_lock). */
@@ -131,13 +133,10 @@ struct fab_mr {
 	struct fab_obj obj;               /* first: the backend (fabric.h) */
 	struct fab_dom *dom;
 	struct fid_mr *mr;              /* NULL: software RMA, !mr_local */
-	char *base;
-	size_t len;
-	uint32_t key;
-	unsigned access;                /* FAB_ACC_* */
-	const void *scope;              /* software RMA: only endpoints of
-					   this scope write into it */
-	struct fab_mr *rnext;           /* in dom->rtab, under rtab_lock */
+	/* key (the provider's, or with software RMA the table's), access,
+	 * base and len; software RMA: scope (only endpoints of this scope
+	 * write into it) and the link in dom->keys, under its lock */
+	struct fab_key k;
 };
 
 struct fab_loop;
@@ -406,14 +405,6 @@ bool rtrs__ofi_busy_fid(struct fab_dom *d, struct fid *f,
 			struct fid_wait *ws);
 /* The same for @e's CQ, under @e's post_lock. */
 bool rtrs__ofi_busy_cq(struct fab_ep *e);
-
-/* mr.c: the software-RMA key table of a domain (caps.sw_rma; made and
- * freed with the domain, domain.c). */
-/* Copy an RMA frame's payload into the registration of @d it names, if
- * that takes remote writes from endpoints of @scope: 0, or -EACCES (no
- * such key for @scope), -ERANGE (outside). Takes rtab_lock shared. */
-int rtrs__ofi_mr_rma_in(struct fab_dom *d, const void *scope, uint32_t key,
-			uint64_t off, const void *src, uint32_t len);
 
 /* trailer.c: immediate emulation (caps.msg_room) */
 int rtrs__ofi_trl_slots_init(struct fab_ep *ep);

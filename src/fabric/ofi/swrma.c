@@ -874,8 +874,9 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 			       h + SWR_HDR, f.len);
 			s->asm_len += f.len;
 		} else {
-			ret = rtrs__ofi_mr_rma_in(e->dom, e->scope, f.key,
-						  f.off, h + SWR_HDR, f.len);
+			ret = rtrs__fab_keytab_rma_in(&e->dom->keys, e->scope,
+						      f.key, f.off,
+						      h + SWR_HDR, f.len);
 			if (ret) {
 				violation(e, ret, ret == -EACCES
 					  ? "RMA with an unknown key"
