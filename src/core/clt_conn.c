@@ -303,7 +303,7 @@ static int path_join_sess(struct clt_path *p)
 	rtrs__unlock(&s->lock);
 	if (ret)
 		return ret;
-	p->reqs_ready = true;
+	atomic_store(&p->reqs_ready, true);
 	if (!p->rbufs)
 		p->rbufs = calloc(s->geom.queue_depth, sizeof(*p->rbufs));
 	if (!p->rbufs)

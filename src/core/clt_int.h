@@ -169,7 +169,9 @@ struct clt_path {
 	pthread_cond_t cond;
 	unsigned eps_open;              /* under lock: endpoints not closed yet */
 	bool down_done;                 /* under lock: no close in progress */
-	bool reqs_ready;                /* session requests exist */
+	_Atomic bool reqs_ready;        /* session requests exist (set by the
+					   opening thread, read by a loop
+					   closing the path meanwhile) */
 	int err;
 	/* handshake results */
 	struct rtrs_conn_rsp rsp;

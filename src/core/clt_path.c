@@ -192,7 +192,7 @@ static void path_down_final(struct clt_path *p)
 {
 	struct rtrs_clt_sess *s = p->sess;
 
-	if (p->reqs_ready)
+	if (atomic_load(&p->reqs_ready))
 		rtrs__clt_failover(p);
 	rtrs__lock(&s->lock);
 	/* CLOSING -> CLOSED: only path_down_final() leaves CLOSING */
