@@ -10,11 +10,14 @@
 
 extern const struct rtrs__fab_ops rtrs__ofi_ops;
 extern const struct rtrs__fab_ops rtrs__rd_ops;
+extern const struct rtrs__fab_ops rtrs__sk_ops;
 
-/* The default backend first; then rdma-core, for the name "rdma". */
+/* The default backend first; then rdma-core, for the name "rdma"; then
+ * plain sockets, for the name "sock" (docs/design.md §11). */
 static const struct rtrs__fab_ops *const backends[] = {
 	&rtrs__ofi_ops,
 	&rtrs__rd_ops,
+	&rtrs__sk_ops,
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))

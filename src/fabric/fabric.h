@@ -5,8 +5,10 @@
  * of sends/receives/RMA writes, and library-owned progress threads. A
  * backend implements it (struct rtrs__fab_ops below): the libfabric one
  * in src/fabric/ofi/ (FI_EP_MSG), the only code that includes libfabric,
- * and the rdma-core one in src/fabric/rdma/ (provider "rdma"), the only
- * code that includes librdmacm and libibverbs.
+ * the rdma-core one in src/fabric/rdma/ (provider "rdma"), the only
+ * code that includes librdmacm and libibverbs, and the socket one in
+ * src/fabric/sock/ (provider "sock": plain TCP sockets carrying the
+ * software-RMA frames, docs/protocol.md 2.6a).
  * No backend type or constant crosses this header; errors are -errno.
  * Backend-neutral here: fabric.c (picking a backend), fault.c (fault
  * injection), spin.c (busy-polling), evset.c (the pollers' sleep),
@@ -169,7 +171,8 @@ struct fab_pep_ops {
  * fabric.c picks the backend for a domain by provider name: the backend
  * whose .prov is that name, else the default one (.prov NULL): the
  * libfabric backend, which serves every libfabric provider (tcp, net,
- * verbs, ...). The rdma-core backend takes the name "rdma".
+ * verbs, ...). The rdma-core backend takes the name "rdma", the socket
+ * backend "sock".
  *
  * What each op may do: "blocks" (may sleep, e.g. in the provider or on a
  * loop), or "never blocks" (at most a short mutex); which threads may

@@ -27,7 +27,17 @@
  *            WRITE carries no fence record, a READ of two segments is
  *            refused (-EOPNOTSUPP), the close sends no CLOSE;
  *  big     - not hostile: the raw server says its receives take big
- *            frames (conn_rsp BIG, protocol.md 2.6).
+ *            frames (conn_rsp BIG, protocol.md 2.6);
+ *  longlen - the READ's answer as a header alone whose len says
+ *            132 KiB + 1: more than any receive takes (on a stream, a
+ *            malformed frame at its header, 2.6a; on libfabric, a len
+ *            that runs past its message);
+ *  nohello - provider sock only (protocol.md 2.6a): the raw server reads
+ *            the client's hello and answers with anything but an accept
+ *            (bytes of 0xff, a hello too long, a connect hello, one cut
+ *            short, an accept whose conn_rsp is garbage, nothing): the
+ *            open fails with an error, in time, the client closes the
+ *            connection and lives.
  * In control and big, a WRITE of 64 KiB follows the READ and lands whole:
  * in frames of at most 32 KiB in control (a server that does not say BIG,
  * as before it existed), in one frame in big.
@@ -37,9 +47,15 @@
  * buffer (4 KiB canaries on both sides, the buffer's old contents), the
  * READ fails (one path) or completes with the right data on the other
  * path, and the client process lives to close the session.
+ *
+ * Provider sock (RTRS_PROVIDER=sock, docs/protocol.md 2.6a) has no
+ * libfabric: the raw server is then a TCP listener per path that reads
+ * the client's hello, answers with an accept hello carrying the same
+ * conn_rsp, and speaks the same frames on the stream.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -71,9 +87,10 @@
 #define POOL_KEY(i) (0x51000u + (unsigned)(i))
 
 enum hcase { C_CONTROL, C_WRAP, C_FAR, C_STRADDLE, C_NOKEY, C_OTHERKEY,
-	     C_FAILOVER, C_KERNEL, C_BIG };
+	     C_FAILOVER, C_KERNEL, C_BIG, C_LONGLEN, C_NOHELLO };
 static const char *const case_name[] = { "control", "wrap", "far",
-	"straddle", "nokey", "otherkey", "failover", "kernel", "big" };
+	"straddle", "nokey", "otherkey", "failover", "kernel", "big",
+	"longlen", "nohello" };
 
 struct hrx {
 	struct fi_context ctx;          /* first: the completion's context */
@@ -88,6 +105,9 @@ struct htx {
 
 struct hcon {
 	struct fid_ep *ep;
+	int fd;                         /* sock: the stream */
+	size_t sfill;                   /* sock: its bytes in rx[0].buf */
+	bool sdead;                     /* sock: it broke the frame rules */
 	int path;                       /* index by sess_uuid */
 	uint16_t cid;
 	bool fence;
@@ -120,24 +140,42 @@ static struct hsrv {
 	_Atomic int rma_frames, rma_max;        /* RMA frames, longest */
 	uint8_t wdata[MAX_IO];                  /* the last WRITE's chunk */
 	struct hcon *attacked;          /* the con that got the hostile frame */
+	/* sock */
+	int lfd[NPATH];                 /* the listeners */
+	struct hpend {                  /* a connection before its hello */
+		int fd;
+		size_t got;
+		uint8_t b[SK_HELLO + SK_PRIV_MAX];
+	} pend[NCON];
+	int junk, junk_fd;              /* C_NOHELLO: the answer, its con */
+	_Atomic int junk_conns;
+	_Atomic bool junk_closed;       /* the client closed junk_fd */
 } H;
 
 static const char *prov;
+static bool sk;                         /* provider sock: TCP streams */
 
 /* ---- the raw server ---- */
 
-/* One frame on @c: header, then @len bytes of @payload. */
-static void hsend(struct hcon *c, unsigned type, unsigned flags, uint32_t imm,
-		  uint32_t key, uint64_t off, const void *payload, size_t len)
+/* One frame on @c: header, then @len bytes of @payload. A header whose
+ * len says @hlen instead when @hlen is not 0 (no payload follows). */
+static void hsend_len(struct hcon *c, unsigned type, unsigned flags,
+		      uint32_t imm, uint32_t key, uint64_t off,
+		      const void *payload, size_t len, uint32_t hlen)
 {
 	struct htx *t = &c->tx[c->ntx++ % NTX];
 
 	if (len > TXL - SWR_HDR || !atomic_load(&c->up) ||
 	    atomic_load(&c->shut))
 		return;
-	frame_put(t->buf, type, flags, imm, key, (uint32_t)len, off);
+	frame_put(t->buf, type, flags, imm, key, hlen ? hlen : (uint32_t)len,
+		  off);
 	if (len)
 		memcpy(t->buf + SWR_HDR, payload, len);
+	if (sk) {
+		sk_write(c->fd, t->buf, SWR_HDR + len, 1000);
+		return;
+	}
 	for (int i = 0; i < 1000; i++) {
 		ssize_t r = fi_send(c->ep, t->buf, SWR_HDR + len,
 				    fi_mr_desc(H.mr), 0, &t->ctx);
@@ -151,6 +189,12 @@ static void hsend(struct hcon *c, unsigned type, unsigned flags, uint32_t imm,
 		}
 		t_sleep_ms(1);
 	}
+}
+
+static void hsend(struct hcon *c, unsigned type, unsigned flags, uint32_t imm,
+		  uint32_t key, uint64_t off, const void *payload, size_t len)
+{
+	hsend_len(c, type, flags, imm, key, off, payload, len, 0);
 }
 
 static struct hcon *io_con_of(int path)
@@ -211,6 +255,10 @@ static void on_read(struct hcon *c, uint32_t chunk, const struct rtrs_sg_desc *d
 		hsend(c, SWR_RMA, SWR_LAST | SWR_IMM, imm, d->key ^ 0x5a5a5a5a,
 		      d->addr, junk, 64);
 		break;
+	case C_LONGLEN:
+		hsend_len(c, SWR_RMA, SWR_LAST | SWR_IMM, imm, d->key, d->addr,
+			  NULL, 0, SK_FRAME_MAX + 1);
+		break;
 	case C_OTHERKEY:
 		/* X's key on Y's IO connection; then X gets its answer */
 		y = io_con_of(!c->path);
@@ -223,6 +271,7 @@ static void on_read(struct hcon *c, uint32_t chunk, const struct rtrs_sg_desc *d
 	case C_CONTROL:
 	case C_KERNEL:
 	case C_BIG:
+	case C_NOHELLO:
 		break;
 	}
 }
@@ -306,13 +355,50 @@ static void on_frame(struct hcon *c, const uint8_t *h, size_t n)
 	}
 }
 
+/* The next connection's slot for request @q (its path by sess_uuid, its
+ * cid, whether it fences), not counted yet; NULL when no path is left. */
+static struct hcon *con_slot(const struct rtrs_conn_req *q)
+{
+	struct hcon *c;
+	int path = -1;
+
+	for (unsigned i = 0; i < H.npath; i++)
+		if (!memcmp(H.path_uuid[i], q->sess_uuid, 16))
+			path = (int)i;
+	if (path < 0 && H.npath < NPATH) {
+		path = (int)H.npath++;
+		memcpy(H.path_uuid[path], q->sess_uuid, 16);
+	}
+	c = &H.con[H.ncon];
+	c->path = path < 0 ? 0 : path;
+	c->cid = q->cid;
+	/* the kernel's server reads no fence record */
+	c->fence = q->fence && H.mode != C_KERNEL;
+	for (int i = 0; i < NRX; i++)
+		c->rx[i].c = c;
+	return path < 0 ? NULL : c;
+}
+
+/* The accept's conn_rsp for connection @c, asked for by @q. */
+static void con_rsp(const struct hcon *c, const struct rtrs_conn_req *q,
+		    uint8_t *priv)
+{
+	struct rtrs_conn_rsp r = { 0 };
+
+	r.queue_depth = QD;
+	r.max_io_size = MAX_IO;
+	r.max_hdr_size = MAX_HDR;
+	r.flags = RTRS_MSG_FRAMES_F | (c->fence ? RTRS_MSG_FENCE_F : 0) |
+		  (H.mode == C_BIG && q->big ? RTRS_MSG_BIG_F : 0);
+	r.path_id = H.mode == C_KERNEL ? 0 : (uint32_t)c->path + 1;
+	rtrs__proto_conn_rsp_encode(priv, &r);
+}
+
 static void on_connreq(struct fi_eq_cm_entry *e, size_t datalen)
 {
 	struct rtrs_conn_req q;
-	struct rtrs_conn_rsp r = { 0 };
 	uint8_t priv[RTRS_CONN_PRIV_LEN];
 	struct hcon *c;
-	int path = -1;
 
 	if (rtrs__proto_conn_req_decode(e->data, datalen, &q) ||
 	    H.ncon == NCON) {
@@ -322,27 +408,15 @@ static void on_connreq(struct fi_eq_cm_entry *e, size_t datalen)
 		fi_freeinfo(e->info);
 		return;
 	}
-	for (unsigned i = 0; i < H.npath; i++)
-		if (!memcmp(H.path_uuid[i], q.sess_uuid, 16))
-			path = (int)i;
-	if (path < 0 && H.npath < NPATH) {
-		path = (int)H.npath++;
-		memcpy(H.path_uuid[path], q.sess_uuid, 16);
-	}
-	c = &H.con[H.ncon];
-	c->path = path < 0 ? 0 : path;
-	c->cid = q.cid;
-	/* the kernel's server reads no fence record */
-	c->fence = q.fence && H.mode != C_KERNEL;
-	for (int i = 0; i < NRX; i++)
-		c->rx[i].c = c;
-	if (path < 0 || fi_endpoint(H.dom, e->info, &c->ep, c) ||
+	c = con_slot(&q);
+	if (!c || fi_endpoint(H.dom, e->info, &c->ep, c) ||
 	    fi_ep_bind(c->ep, &H.eq->fid, 0) ||
 	    fi_ep_bind(c->ep, &H.cq->fid, FI_TRANSMIT | FI_RECV) ||
 	    fi_enable(c->ep)) {
-		if (c->ep)
+		if (c && c->ep)
 			fi_close(&c->ep->fid);
-		c->ep = NULL;
+		if (c)
+			c->ep = NULL;
 		fi_freeinfo(e->info);
 		return;
 	}
@@ -350,13 +424,7 @@ static void on_connreq(struct fi_eq_cm_entry *e, size_t datalen)
 	for (int i = 0; i < NRX; i++)
 		fi_recv(c->ep, c->rx[i].buf, RXL, fi_mr_desc(H.mr), 0,
 			&c->rx[i].ctx);
-	r.queue_depth = QD;
-	r.max_io_size = MAX_IO;
-	r.max_hdr_size = MAX_HDR;
-	r.flags = RTRS_MSG_FRAMES_F | (c->fence ? RTRS_MSG_FENCE_F : 0) |
-		  (H.mode == C_BIG && q.big ? RTRS_MSG_BIG_F : 0);
-	r.path_id = H.mode == C_KERNEL ? 0 : (uint32_t)c->path + 1;
-	rtrs__proto_conn_rsp_encode(priv, &r);
+	con_rsp(c, &q, priv);
 	fi_accept(c->ep, priv, sizeof(priv));
 	fi_freeinfo(e->info);
 }
@@ -369,9 +437,240 @@ static struct hcon *con_of(fid_t fid)
 	return NULL;
 }
 
+/* ---- the raw server on provider sock (docs/protocol.md 2.6a) ---- */
+
+/* C_NOHELLO: what comes instead of an accept hello, by H.junk */
+static const char *const junk_name[] = {
+	"64 bytes of 0xff", "a hello of len 300", "a connect hello back",
+	"an accept hello cut short, then the close",
+	"an accept hello whose conn_rsp is 0xff bytes",
+	"an accept hello, a wrapping RMA frame behind it", "nothing at all",
+};
+#define NJUNK (sizeof(junk_name) / sizeof(junk_name[0]))
+
+static void sk_junk(int fd)
+{
+	static uint8_t b[SK_HELLO + 300];
+	uint8_t priv[RTRS_CONN_PRIV_LEN];
+	struct hcon c0 = { .path = 0 };
+	size_t n = 0;
+
+	atomic_fetch_add(&H.junk_conns, 1);
+	con_rsp(&c0, &(struct rtrs_conn_req){ 0 }, priv);
+	memset(b, 0, sizeof(b));
+	switch (H.junk) {
+	case 0:
+		memset(b, 0xff, 64);
+		n = 64;
+		break;
+	case 1:
+		sk_hello_put(b, SK_ACCEPT, 300);
+		memcpy(b + SK_HELLO, priv, sizeof(priv));
+		n = SK_HELLO + 300;
+		break;
+	case 2:
+		sk_hello_put(b, SK_CONNECT, sizeof(priv));
+		memcpy(b + SK_HELLO, priv, sizeof(priv));
+		n = SK_HELLO + sizeof(priv);
+		break;
+	case 3:
+		sk_hello_put(b, SK_ACCEPT, sizeof(priv));
+		memcpy(b + SK_HELLO, priv, sizeof(priv));
+		n = SK_HELLO + 20;
+		break;
+	case 4:
+		sk_hello_put(b, SK_ACCEPT, sizeof(priv));
+		memset(b + SK_HELLO, 0xff, sizeof(priv));
+		n = SK_HELLO + sizeof(priv);
+		break;
+	case 5:
+		/* frames may follow an accept at once (2.6a): this one
+		 * names no key the client gave, at 2^64 - 32 */
+		sk_hello_put(b, SK_ACCEPT, sizeof(priv));
+		memcpy(b + SK_HELLO, priv, sizeof(priv));
+		frame_put(b + SK_HELLO + sizeof(priv), SWR_RMA,
+			  SWR_LAST | SWR_IMM, rtrs__proto_io_rsp_imm(0, 0), 1,
+			  64, 0 - 32ull);
+		memset(b + SK_HELLO + sizeof(priv) + SWR_HDR, 0xe7, 64);
+		n = SK_HELLO + sizeof(priv) + SWR_HDR + 64;
+		break;
+	}
+	if (n)
+		sk_write(fd, b, n, 1000);
+	if (H.junk == 3 || H.junk_fd >= 0) {
+		close(fd);      /* cut short; or a second connection */
+		return;
+	}
+	H.junk_fd = fd;
+}
+
+/* The client's hello is whole in @p: accept it (reject a malformed
+ * conn_req, as on libfabric), or answer C_NOHELLO's way. */
+static void sk_connreq(struct hpend *p, size_t len)
+{
+	uint8_t a[SK_HELLO + RTRS_CONN_PRIV_LEN];
+	struct rtrs_conn_req q;
+	struct hcon *c;
+	int fd = p->fd;
+
+	p->fd = -1;
+	if (H.mode == C_NOHELLO) {
+		sk_junk(fd);
+		return;
+	}
+	if (rtrs__proto_conn_req_decode(p->b + SK_HELLO, len, &q) ||
+	    H.ncon == NCON || !(c = con_slot(&q))) {
+		sk_hello_put(a, SK_REJECT, 0);
+		sk_write(fd, a, SK_HELLO, 1000);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->sfill = 0;
+	H.ncon++;
+	sk_hello_put(a, SK_ACCEPT, RTRS_CONN_PRIV_LEN);
+	con_rsp(c, &q, a + SK_HELLO);
+	if (sk_write(fd, a, sizeof(a), 1000))
+		atomic_store(&c->shut, true);
+	else
+		atomic_store(&c->up, true);
+}
+
+/* Bytes of a connection before its hello is whole; exactly the hello is
+ * read (the frames after it are the connection's). */
+static void sk_pend_in(struct hpend *p)
+{
+	unsigned type = 0;
+	int n = p->got < SK_HELLO ? 0 : sk_hello_get(p->b, &type);
+	size_t want = p->got < SK_HELLO ? SK_HELLO - p->got
+					: SK_HELLO + (size_t)n - p->got;
+	ssize_t r = n < 0 ? 0 : sk_read(p->fd, p->b + p->got, want, 0);
+
+	if (r == -ETIMEDOUT)
+		return;
+	if (r > 0) {
+		p->got += (size_t)r;
+		if (p->got >= SK_HELLO)
+			n = sk_hello_get(p->b, &type);
+		if (p->got < SK_HELLO ||
+		    (n >= 0 && type == SK_CONNECT &&
+		     p->got < SK_HELLO + (size_t)n))
+			return;
+		if (n >= 0 && type == SK_CONNECT) {
+			sk_connreq(p, (size_t)n);
+			return;
+		}
+		fprintf(stderr, "raw server: a connection's first bytes are "
+			"not a connect hello\n");
+	}
+	close(p->fd);
+	p->fd = -1;
+}
+
+/* Frames off connection @c's stream, each handled as on libfabric. Its
+ * buffer is rx[0].buf (no receives are posted on a stream): one frame
+ * of the largest fits. */
+static void sk_con_in(struct hcon *c)
+{
+	uint8_t *b = c->rx[0].buf;
+	ssize_t r = sk_read(c->fd, b + c->sfill, RXL - c->sfill, 0);
+	size_t pos = 0;
+
+	if (r == -ETIMEDOUT)
+		return;
+	if (r <= 0) {           /* the client closed it */
+		atomic_store(&c->shut, true);
+		return;
+	}
+	c->sfill += (size_t)r;
+	while (c->sfill - pos >= SWR_HDR) {
+		uint32_t len = frame_le32(b + pos + 12);
+
+		if (len > RXL - SWR_HDR) {
+			fprintf(stderr, "raw server: the client sent a frame "
+				"of %u bytes\n", len);
+			c->sdead = true;
+			return;
+		}
+		if (c->sfill - pos < SWR_HDR + len)
+			break;
+		on_frame(c, b + pos, SWR_HDR + len);
+		pos += SWR_HDR + len;
+	}
+	memmove(b, b + pos, c->sfill - pos);
+	c->sfill -= pos;
+}
+
+/* One round: new connections, hellos, frames; the C_NOHELLO connection
+ * watched for the client's close. */
+static void sk_round(void)
+{
+	enum { LISTENER, PENDING, CON, JUNK };
+	struct pollfd p[NPATH + NCON + NCON + 1];
+	struct { int kind, i; } who[NPATH + NCON + NCON + 1];
+	int n = 0;
+
+	for (int i = 0; i < NPATH; i++) {
+		p[n] = (struct pollfd){ .fd = H.lfd[i], .events = POLLIN };
+		who[n].kind = LISTENER;
+		who[n++].i = i;
+	}
+	for (int i = 0; i < NCON; i++)
+		if (H.pend[i].fd >= 0) {
+			p[n] = (struct pollfd){ .fd = H.pend[i].fd,
+						.events = POLLIN };
+			who[n].kind = PENDING;
+			who[n++].i = i;
+		}
+	for (unsigned i = 0; i < H.ncon; i++)
+		if (!atomic_load(&H.con[i].shut) && !H.con[i].sdead) {
+			p[n] = (struct pollfd){ .fd = H.con[i].fd,
+						.events = POLLIN };
+			who[n].kind = CON;
+			who[n++].i = (int)i;
+		}
+	if (H.junk_fd >= 0 && !atomic_load(&H.junk_closed)) {
+		p[n] = (struct pollfd){ .fd = H.junk_fd, .events = POLLIN };
+		who[n++].kind = JUNK;
+	}
+	if (poll(p, (nfds_t)n, 5) <= 0)
+		return;
+	for (int k = 0; k < n; k++) {
+		uint8_t b[256];
+		int fd, i = 0;
+
+		if (!p[k].revents)
+			continue;
+		switch (who[k].kind) {
+		case LISTENER:
+			fd = accept4(p[k].fd, NULL, NULL,
+				     SOCK_NONBLOCK | SOCK_CLOEXEC);
+			while (fd >= 0 && i < NCON && H.pend[i].fd >= 0)
+				i++;
+			if (fd >= 0 && i == NCON)
+				close(fd);
+			else if (fd >= 0)
+				H.pend[i] = (struct hpend){ .fd = fd };
+			break;
+		case PENDING:
+			sk_pend_in(&H.pend[who[k].i]);
+			break;
+		case CON:
+			sk_con_in(&H.con[who[k].i]);
+			break;
+		case JUNK:
+			if (sk_read(H.junk_fd, b, sizeof(b), 0) == 0)
+				atomic_store(&H.junk_closed, true);
+			break;
+		}
+	}
+}
+
 static void *hsrv_main(void *arg)
 {
 	(void)arg;
+	while (sk && !atomic_load(&H.stop))
+		sk_round();
 	while (!atomic_load(&H.stop)) {
 		union {
 			struct fi_eq_cm_entry e;
@@ -424,6 +723,41 @@ static void *hsrv_main(void *arg)
 	return NULL;
 }
 
+/* Listener @i of provider sock on test address @i, any port; H.addr[i]
+ * says where. 0 or -errno. */
+static int sk_listen(int i)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST | AI_PASSIVE };
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct addrinfo *ai;
+	char port[16];
+	int fd, one = 1, ret = 0;
+
+	if (getaddrinfo(t_addr(i), "0", &hints, &ai))
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+				 sizeof(one)) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 16) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl))
+		ret = errno ? -errno : -EINVAL;
+	else if (getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, port,
+			     sizeof(port), NI_NUMERICSERV))
+		ret = -EINVAL;
+	freeaddrinfo(ai);
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	H.lfd[i] = fd;
+	snprintf(H.addr[i], sizeof(H.addr[i]), "%s:%s", t_addr(i), port);
+	return 0;
+}
+
 static int hsrv_start(enum hcase mode)
 {
 	struct fi_eq_attr ea = { .size = 64, .wait_obj = FI_WAIT_UNSPEC };
@@ -435,6 +769,23 @@ static int hsrv_start(enum hcase mode)
 	H.mode = mode;
 	if (rtrs__proto_geom(&H.g, QD, MAX_IO, MAX_HDR))
 		return -1;
+	if (sk) {
+		H.junk_fd = -1;
+		for (int i = 0; i < NCON; i++)
+			H.pend[i].fd = -1;
+		for (int i = 0; i < NPATH; i++)
+			H.lfd[i] = -1;
+		for (int i = 0; i < NPATH && !ret; i++)
+			ret = sk_listen(i);
+		if (ret) {
+			fprintf(stderr, "raw server: %s\n", strerror(-ret));
+			for (int i = 0; i < NPATH; i++)
+				if (H.lfd[i] >= 0)
+					close(H.lfd[i]);
+			return -1;
+		}
+		return pthread_create(&H.thr, NULL, hsrv_main, NULL) ? -1 : 0;
+	}
 	for (int i = 0; i < NPATH && !ret; i++) {
 		struct fi_info *h = fi_allocinfo();
 
@@ -477,6 +828,19 @@ static void hsrv_stop(void)
 {
 	atomic_store(&H.stop, true);
 	pthread_join(H.thr, NULL);
+	if (sk) {
+		for (unsigned i = 0; i < H.ncon; i++)
+			close(H.con[i].fd);
+		for (int i = 0; i < NCON; i++)
+			if (H.pend[i].fd >= 0)
+				close(H.pend[i].fd);
+		for (int i = 0; i < NPATH; i++)
+			if (H.lfd[i] >= 0)
+				close(H.lfd[i]);
+		if (H.junk_fd >= 0)
+			close(H.junk_fd);
+		return;
+	}
 	for (unsigned i = 0; i < H.ncon; i++)
 		if (H.con[i].ep)
 			fi_close(&H.con[i].ep->fid);
@@ -708,20 +1072,84 @@ out:
 	free(mem);
 }
 
+/*
+ * C_NOHELLO (provider sock): for each answer of junk_name[], a client
+ * opening a session against a raw server that gives it instead of an
+ * accept hello. The open fails with an error within its connect timeout
+ * (3 s; 10 s, the spec's limit for a hello, at most), the client closes
+ * the connection, and lives on to the next.
+ */
+static void nohello_case(void)
+{
+	for (unsigned j = 0; j < NJUNK; j++) {
+		struct rtrs_path_addr pa;
+		struct rtrs_clt_attr a;
+		struct rtrs_clt_sess *s = NULL;
+		uint64_t t0, ms;
+		bool closed = false;
+		int ret;
+
+		if (hsrv_start(C_NOHELLO)) {
+			CHECK(0, "nohello: raw server did not start");
+			return;
+		}
+		H.junk = (int)j;
+		pa = (struct rtrs_path_addr){ NULL, H.addr[0] };
+		rtrs_clt_attr_init(&a);
+		a.io_cons = 1;
+		a.ctl_disable = 1;
+		a.connect_timeout_ms = 3000;
+		a.max_reconnect_attempts = 0;
+		t0 = sk_now_ms();
+		ret = rtrs_clt_open("hostile-srv", &pa, 1, &a, &s);
+		ms = sk_now_ms() - t0;
+		if (!ret)
+			rtrs_clt_close(s);
+		for (int i = 0; i < 3000 && !closed && j != 3; i++) {
+			closed = atomic_load(&H.junk_closed);
+			if (!closed)
+				t_sleep_ms(1);
+		}
+		printf("hostile server nohello: %s: open %s after %llu ms, %d "
+		       "connection(s), %s\n", junk_name[j],
+		       ret ? rtrs_strerror(ret) : "SUCCEEDED",
+		       (unsigned long long)ms, atomic_load(&H.junk_conns),
+		       j == 3 ? "closed by the raw server" : closed ?
+		       "closed by the client" : "LEFT OPEN by the client");
+		CHECK(ret < 0, "nohello: %s: the open succeeded", junk_name[j]);
+		CHECK(ms < 10500, "nohello: %s: the open took %llu ms",
+		      junk_name[j], (unsigned long long)ms);
+		CHECK(atomic_load(&H.junk_conns) >= 1,
+		      "nohello: %s: the client never connected", junk_name[j]);
+		CHECK(closed || j == 3, "nohello: %s: the client did not close "
+		      "the connection", junk_name[j]);
+		hsrv_stop();
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : NULL;
 	const char *n = getenv("RTRS_NO_CQ_DATA"), *sw = getenv("RTRS_SW_RMA");
 
 	prov = getenv("RTRS_PROVIDER") ? getenv("RTRS_PROVIDER") : "tcp";
+	sk = !strcmp(prov, "sock");
 	/* frames only: the providers (and settings) with software RMA */
 	if ((n && strchr("12", n[0])) ||
 	    (!strcmp(prov, "verbs") && !(sw && !strcmp(sw, "1")))) {
 		printf("skip: no software RMA on %s\n", prov);
 		return 77;
 	}
-	for (int m = C_CONTROL; m <= C_BIG; m++)
+	for (int m = C_CONTROL; m < C_NOHELLO; m++)
 		if (!only || !strcmp(only, case_name[m]))
 			run_case((enum hcase)m);
+	if (!only || !strcmp(only, case_name[C_NOHELLO])) {
+		if (sk)
+			nohello_case();
+		else
+			printf("hostile server nohello: skipped: the hello is "
+			       "provider sock's (protocol.md 2.6a), %s "
+			       "connects through libfabric's CM\n", prov);
+	}
 	return t_finish();
 }
