@@ -13,7 +13,9 @@
  * Backend-neutral here: fabric.c (picking a backend), fault.c (fault
  * injection), spin.c (busy-polling), evset.c (the pollers' sleep),
  * keytab.c (software RMA's key table: a frame's key, scope and range
- * checks, and the copy into the region).
+ * checks, and the copy into the region), frame_rx.c (a software-RMA
+ * frame applied at its receiver: the message it adds to, the key table,
+ * the completion it makes; both backends that receive frames).
  *
  * Threading contract
  * - Progress threads ("loops") are pinned one per online CPU. Each endpoint

@@ -7,7 +7,8 @@
  *   post.c -> ep.c (the peer's name), swrma.c, trailer.c
  *   progress.c -> swrma.c, trailer.c -> mr.c -> domain.c -> wait.c
  *   every file -> errno.c; and below them all, backend-neutral,
- *   ../fault.c, ../spin.c and ../keytab.c (mr.c, swrma.c)
+ *   ../fault.c, ../spin.c, ../keytab.c (mr.c, swrma.c) and ../frame_rx.c
+ *   (swrma.c)
  *
  * (an arrow: "may call"; wake-ups are inline, below). No libfabric type
  * or constant leaves this folder.

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fabric/frame_rx.h"
 #include "proto/wire.h"
 #include "util/log.h"
 
@@ -23,7 +24,9 @@
  *   le32 len | le64 off, then len bytes of payload          (24 + len)
  *
  * (rtrs__proto_frame_encode() and rtrs__proto_frame_decode(), proto/wire.c:
- * the header's own rules; what a frame may do is checked here.)
+ * the header's own rules; what a frame may do, and what it does at its
+ * receiver, is rtrs__fab_frame_rx(), ../frame_rx.c, shared with the socket
+ * backend; the buffers around it are here.)
  *
  * type RMA: payload for [off, off + len) of the registration @key (off is
  * what rtrs__ofi_mr_raddr() gave: an offset in the region; the key must
@@ -68,7 +71,8 @@
  *
  * The receiver's fabric layer owns every posted receive of the endpoint:
  * SWR_NRX buffers of SWR_RXLEN bytes. A frame is handled in arrival
- * order: an RMA frame's key is looked up in OUR table of registrations
+ * order (rtrs__ofi_swr_deliver(), the rules in ../frame_rx.c, the same
+ * for the socket backend): an RMA frame's key is looked up in OUR table of registrations
  * made with FAB_ACC_REMOTE_WRITE on the domain, checked with
  * off <= region_len && len <= region_len - off (no sum, no wrap), and the
  * payload copied in under the table's lock (so rtrs__ofi_mr_close()
@@ -129,9 +133,8 @@ struct fab_swr {
 	_Atomic bool has_held;
 	/* the core's receives, oldest first (post_lock) */
 	struct fab_opctx *crx, *crx_tail;
-	/* the core message being assembled (drain thread) */
-	struct fab_opctx *asm_ctx;
-	size_t asm_len;
+	/* the core message being assembled (drain thread, ../frame_rx.c) */
+	struct fab_frame_rx frx;
 	bool broken;                    /* a violation: read nothing more */
 	bool batch;                     /* the peer takes batches */
 	uint32_t frag;                  /* payload of the peer's frames */
@@ -349,8 +352,10 @@ int rtrs__ofi_swr_recv(struct fab_ep *e, void *buf, size_t len,
 	return 0;
 }
 
-static struct fab_opctx *crx_pop(struct fab_ep *e)
+/* The core's oldest receive, off its queue (rtrs__fab_frame_rx()'s pop). */
+static struct fab_opctx *crx_pop(void *arg)
 {
+	struct fab_ep *e = arg;
 	struct fab_swr *s = e->swr;
 	struct fab_opctx *c;
 
@@ -849,41 +854,27 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 		const uint8_t *h = b->buf + b->pos;
 		struct rtrs_frame f;
 		struct fab_cqe c = { 0 };
+		const char *why = NULL;
+		bool got;
 		int ret;
 
 		/* whole, within the message (the next one, if any, right
-		 * after it), and no RMA inside a message being assembled */
-		if (rtrs__proto_frame_decode(h, b->len - b->pos, &f) ||
-		    (f.type == SWR_RMA && s->asm_ctx)) {
+		 * after it); then what it may do (../frame_rx.c: no RMA
+		 * inside a message being assembled, its key, its range, the
+		 * receive it goes to) */
+		if (rtrs__proto_frame_decode(h, b->len - b->pos, &f)) {
 			violation(e, -EPROTO, "malformed frame");
 			return;
 		}
-		if (f.type == SWR_MSG) {
-			if (!s->asm_ctx) {
-				s->asm_ctx = crx_pop(e);
-				s->asm_len = 0;
-				if (!s->asm_ctx)
-					return; /* until the core posts one */
-			}
-			if (f.off != s->asm_len ||
-			    f.len > s->asm_ctx->rx_len - s->asm_len) {
-				violation(e, -EMSGSIZE, "message too long");
-				return;
-			}
-			memcpy((uint8_t *)s->asm_ctx->rx_buf + s->asm_len,
-			       h + SWR_HDR, f.len);
-			s->asm_len += f.len;
-		} else {
-			ret = rtrs__fab_keytab_rma_in(&e->dom->keys, e->scope,
-						      f.key, f.off,
-						      h + SWR_HDR, f.len);
-			if (ret) {
-				violation(e, ret, ret == -EACCES
-					  ? "RMA with an unknown key"
-					  : "RMA outside its region");
-				return;
-			}
+		ret = rtrs__fab_frame_rx(&s->frx, &e->dom->keys, e->scope, &f,
+					 h + SWR_HDR, crx_pop, e, &c, &why);
+		if (ret == -EAGAIN)
+			return;         /* until the core posts a receive */
+		if (ret < 0) {
+			violation(e, ret, why);
+			return;
 		}
+		got = ret;
 		b->pos += SWR_HDR + f.len;
 		if (b->pos == b->len) {
 			/* the buffer is free again */
@@ -904,23 +895,8 @@ void rtrs__ofi_swr_deliver(struct fab_ep *e)
 				return;
 			}
 		}
-		if (!(f.flags & SWR_LAST))
-			continue;
-		if (f.type == SWR_MSG) {
-			c.ctx = s->asm_ctx;
-			c.flags = FAB_CQE_RECV;
-			c.len = (uint32_t)s->asm_len;
-			s->asm_ctx = NULL;
-		} else if (f.flags & SWR_IMM) {
-			c.flags = FAB_CQE_RMA_IN;
-		} else {
-			continue;       /* a write without immediate: silent */
-		}
-		if (f.flags & SWR_IMM) {
-			c.flags |= FAB_CQE_IMM;
-			c.imm = f.imm;
-		}
-		to_core(e, &c);
+		if (got)        /* the buffer reposted first, then the core */
+			to_core(e, &c);
 	}
 }
 
@@ -932,7 +908,7 @@ void rtrs__ofi_swr_flush(struct fab_ep *e)
 
 	if (!s)
 		return;
-	s->asm_ctx = NULL;
+	rtrs__fab_frame_rx_reset(&s->frx);
 	while (crx_pop(e))
 		;
 }

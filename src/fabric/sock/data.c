@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* The socket backend's data path: posts as frames on the stream (one
  * sendmsg, the rest to the backlog), and the stream in, frame by frame,
- * each checked before anything lands (docs/protocol.md §2.6). */
+ * each checked before anything lands (docs/protocol.md §2.6): the header
+ * by rtrs__proto_frame_decode(), the rest applied by rtrs__fab_frame_rx()
+ * (../frame_rx.c, shared with the libfabric backend) or, for a big RMA
+ * frame not all arrived, received straight into its region here. */
 #include "sock.h"
 
 #include <errno.h>
@@ -472,8 +475,11 @@ int rtrs__sk_post_recv(struct fab_ep *e, void *buf, size_t len, void *desc,
 
 /* ---- in ---- */
 
-static struct fab_opctx *crx_pop(struct fab_ep *e)
+/* The core's oldest receive, off its queue (rtrs__fab_frame_rx()'s pop);
+ * none: the stream stalls until the core posts one. */
+static struct fab_opctx *crx_pop(void *arg)
 {
+	struct fab_ep *e = arg;
 	struct fab_opctx *c;
 
 	rtrs__lock(&e->post_lock);
@@ -531,6 +537,7 @@ static int rx_parse(struct fab_ep *e, int *done)
 		const uint8_t *h = e->rx + e->rpos;
 		struct rtrs_frame f;
 		struct fab_cqe c = { 0 };
+		const char *why = NULL;
 		int ret;
 
 		if (atomic_load(&e->state) != SK_UP ||
@@ -538,11 +545,17 @@ static int rx_parse(struct fab_ep *e, int *done)
 			return RX_STOP;
 		if (avail < SK_HDR)
 			return RX_NEED;
-		/* a frame takes at most one receive of ours: 24 + 132 KiB */
+		/* a frame takes at most one receive of ours: 24 + 132 KiB;
+		 * and no RMA inside a message being assembled, asked before
+		 * a big one goes straight into its region */
 		if (rtrs__proto_frame_decode(h, SK_HDR + RTRS_PROTO_FRAME_BIG,
-					     &f) ||
-		    (f.type == RTRS_FRAME_RMA && e->asm_ctx)) {
+					     &f)) {
 			violation(e, -EPROTO, "malformed frame");
+			return RX_STOP;
+		}
+		ret = rtrs__fab_frame_rx_admit(&e->frx, &f, &why);
+		if (ret) {
+			violation(e, ret, why);
 			return RX_STOP;
 		}
 		if (avail < SK_HDR + (size_t)f.len) {
@@ -550,49 +563,18 @@ static int rx_parse(struct fab_ep *e, int *done)
 				return sk_rma_in_start(e, &f);
 			return RX_NEED;
 		}
-		if (f.type == RTRS_FRAME_MSG) {
-			if (!e->asm_ctx) {
-				e->asm_ctx = crx_pop(e);
-				e->asm_len = 0;
-				if (!e->asm_ctx)
-					return RX_STALL;
-			}
-			if (f.off != e->asm_len ||
-			    f.len > e->asm_ctx->rx_len - e->asm_len) {
-				violation(e, -EMSGSIZE, "message too long");
-				return RX_STOP;
-			}
-			memcpy((uint8_t *)e->asm_ctx->rx_buf + e->asm_len,
-			       h + SK_HDR, f.len);
-			e->asm_len += f.len;
-		} else {
-			ret = rtrs__fab_keytab_rma_in(&e->dom->keys, e->scope,
-						      f.key, f.off,
-						      h + SK_HDR, f.len);
-			if (ret) {
-				violation(e, ret, ret == -EACCES
-					  ? "RMA with an unknown key"
-					  : "RMA outside its region");
-				return RX_STOP;
-			}
+		/* what it may do and does: ../frame_rx.c */
+		ret = rtrs__fab_frame_rx(&e->frx, &e->dom->keys, e->scope, &f,
+					 h + SK_HDR, crx_pop, e, &c, &why);
+		if (ret == -EAGAIN)
+			return RX_STALL;
+		if (ret < 0) {
+			violation(e, ret, why);
+			return RX_STOP;
 		}
 		e->rpos += SK_HDR + f.len;
-		if (!(f.flags & RTRS_FRAME_LAST))
+		if (!ret)
 			continue;
-		if (f.type == RTRS_FRAME_MSG) {
-			c.ctx = e->asm_ctx;
-			c.flags = FAB_CQE_RECV;
-			c.len = (uint32_t)e->asm_len;
-			e->asm_ctx = NULL;
-		} else if (f.flags & RTRS_FRAME_IMM) {
-			c.flags = FAB_CQE_RMA_IN;
-		} else {
-			continue;       /* a write without immediate: silent */
-		}
-		if (f.flags & RTRS_FRAME_IMM) {
-			c.flags |= FAB_CQE_IMM;
-			c.imm = f.imm;
-		}
 		to_core(e, &c);
 		(*done)++;
 	}
@@ -822,7 +804,7 @@ void rtrs__sk_flush_all(struct fab_ep *e)
 	 * as on the libfabric backend's software RMA */
 	e->crx = e->crx_tail = NULL;
 	rtrs__unlock(&e->post_lock);
-	e->asm_ctx = NULL;
+	rtrs__fab_frame_rx_reset(&e->frx);
 	for (unsigned i = 0; i < nq; i++) {
 		struct fab_cqe c = { .ctx = q[i], .flags = FAB_CQE_TX,
 				     .err = -ECANCELED };

@@ -4,14 +4,14 @@
  * docs/design.md §11): the fabric contract of ../fabric.h on plain TCP
  * sockets, with the frames of docs/protocol.md §2.6 as the only data path
  * (caps.sw_rma: the same frame and key checks as the libfabric backend's
- * software RMA, ../../proto/wire.c and ../keytab.c). No libfabric or
- * rdma-core here.
+ * software RMA, ../../proto/wire.c, ../keytab.c and ../frame_rx.c). No
+ * libfabric or rdma-core here.
  *
  * Files, and the one way their calls go (an arrow: "may call"):
  *
  *   ops.c (the table) -> poller.c -> ep.c -> data.c -> loop.c,
- *   and each of them -> dom.c; below them all ../keytab.c, ../fault.c,
- *   ../evset.c
+ *   and each of them -> dom.c; below them all ../keytab.c, ../frame_rx.c,
+ *   ../fault.c, ../evset.c
  * A loop reaches the files above it only through the hooks ops.c hands
  * it at engine start (struct sk_hooks): events, sweeps, closes.
  *
@@ -19,7 +19,8 @@
  * connection carries frames back to back, nothing else: the bytes of one
  * sendmsg() are whole frames, and a receiver parses frames off its
  * buffer as they arrive, each checked as it comes
- * (rtrs__proto_frame_decode(), then the key table for an RMA frame).
+ * (rtrs__proto_frame_decode(), then rtrs__fab_frame_rx() of ../frame_rx.c:
+ * the message it adds to, or the key table for an RMA frame).
  *
  * The hello: 12 bytes, then its private data:
  *   "RTRSSOCK" | u8 type (1 connect, 2 accept, 3 reject) | u8 version 1 |
@@ -69,6 +70,7 @@
 #include <sys/socket.h>
 
 #include "fabric/fabric.h"
+#include "fabric/frame_rx.h"
 #include "fabric/keytab.h"
 #include "proto/wire.h"
 #include "util/lock.h"
@@ -181,8 +183,8 @@ struct fab_ep {
 	/* the drain thread's: the stream in */
 	uint8_t *rx;                    /* SK_RXCAP */
 	size_t rpos, rfill;
-	struct fab_opctx *asm_ctx;      /* the message being assembled */
-	size_t asm_len;
+	struct fab_frame_rx frx;        /* the message being assembled
+					   (../frame_rx.c) */
 	bool stalled;                   /* a MSG frame waits for a receive */
 	uint32_t d_left;                /* an RMA frame's payload still to
 					   receive into its region */
