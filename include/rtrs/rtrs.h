@@ -130,7 +130,7 @@ struct rtrs_path_addr {
 
 struct rtrs_clt_attr {
 	size_t size;               /* sizeof(struct rtrs_clt_attr) */
-	const char *provider;      /* NULL: $RTRS_PROVIDER, else "tcp" */
+	const char *provider;      /* NULL: $RTRS_PROVIDER, else "sock" */
 	unsigned int io_cons;      /* IO connections per path, 0 = usable CPUs (rtrs(7)) */
 	unsigned int connect_timeout_ms; /* per connection step, > 0 (0 is
 					    -EINVAL), default 5000 */
@@ -339,8 +339,9 @@ struct rtrs_path_info {
 
 /*
  * What a path runs on (the kernel's sysfs hca_name and src_addr): the
- * libfabric provider ("tcp", "net", "verbs"), its domain (the interface,
- * "lo", for tcp and net; the device, "rxe0", for verbs) and "host:port"
+ * provider ("sock", librtrs's own TCP; libfabric's "tcp", "net",
+ * "verbs"; "rdma"), its domain (the interface, "lo", for tcp and net;
+ * "sock" for sock; the device, "rxe0", for verbs) and "host:port"
  * the connected path sends from (@src resolved, or the source the system
  * chose; "" when the path is not connected). It may grow at the end: pass
  * sizeof(struct rtrs_path_link); the library fills only that much.
@@ -441,7 +442,7 @@ struct rtrs_srv_ops {
 
 struct rtrs_srv_attr {
 	size_t size;               /* sizeof(struct rtrs_srv_attr) */
-	const char *provider;      /* NULL: $RTRS_PROVIDER, else "tcp" */
+	const char *provider;      /* NULL: $RTRS_PROVIDER, else "sock" */
 	uint32_t queue_depth;      /* chunks per session, default 512 */
 	uint32_t chunk_size;       /* bytes, power of 2, default 128 KiB */
 	int always_invalidate;     /* default 1 */

@@ -644,7 +644,7 @@ int rtrs__clt_path_key(const struct rtrs_path_addr *a, const char *prov,
 		return ret;
 	if (!pa.prov[0])        /* the fabric's default, as it picks it */
 		snprintf(pa.prov, sizeof(pa.prov), "%s",
-			 env && *env ? env : "tcp");
+			 env && *env ? env : RTRS_FAB_DEFAULT_PROV);
 	host_canon(pa.host, dst, sizeof(dst));
 	if (pa.src[0])
 		host_canon(pa.src, src, sizeof(src));

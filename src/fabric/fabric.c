@@ -27,7 +27,7 @@ static const char *pick_prov(const char *prov)
 	if (prov && *prov)
 		return prov;
 	prov = getenv("RTRS_PROVIDER");
-	return prov && *prov ? prov : "tcp";
+	return prov && *prov ? prov : RTRS_FAB_DEFAULT_PROV;
 }
 
 /* The backend that owns provider name @prov, else the default one. */

@@ -351,6 +351,12 @@ static inline const struct rtrs__fab_ops *rtrs__fab_ops_of(const void *obj)
 	return ((const struct fab_obj *)obj)->ops;
 }
 
+/* The provider of a path or listener that names none, with
+ * $RTRS_PROVIDER unset: the socket backend, librtrs's own TCP transport
+ * (docs/design.md §11: ahead of NBD on every row of the rnbd matrix,
+ * where libfabric's tcp was not). libfabric's stays "tcp" by name. */
+#define RTRS_FAB_DEFAULT_PROV "sock"
+
 /* ---- engine: the progress threads (fabric.c) ---- */
 
 /* Start every backend's loops if not running (refcounted). Blocks; any
@@ -368,7 +374,8 @@ unsigned rtrs__fab_nloops(void);
 /*
  * Open a fabric + domain for @node:@service. Passive (listener) with @passive,
  * else active towards the address, optionally from @src_node. @prov may be
- * NULL ($RTRS_PROVIDER, else "tcp"); it picks the backend (fabric.c).
+ * NULL ($RTRS_PROVIDER, else RTRS_FAB_DEFAULT_PROV); it picks the backend
+ * (fabric.c).
  * Blocks. -ENODATA when the provider cannot serve the address, -EINVAL,
  * -ENOMEM.
  */
