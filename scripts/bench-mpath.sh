@@ -13,6 +13,8 @@
 # and one timeline of a silent cut plotted to docs/img/ (PLOT=1).
 #
 #   scripts/bench-mpath.sh [BUILD_DIR]     REPS=5 TIME=4 OUT=build/bench-mpath
+#       PROVIDER=tcp (the raw floor's libfabric provider)
+#       LIB_PROVIDER= (librtrs's; none: the library's default, sock)
 set -euo pipefail
 build=${1:-build/plain}
 reps=${REPS:-5}
@@ -22,7 +24,8 @@ perf="$build/tools/rtrs-perf"
 ctl="$build/tools/rtrsctl"
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.tl
-export RTRS_PROVIDER=tcp RTRS_LOG_LEVEL=err RTRS_RUN_DIR=$out/run
+rawprov=${PROVIDER:-tcp}
+export RTRS_PROVIDER=${LIB_PROVIDER:-} RTRS_LOG_LEVEL=err RTRS_RUN_DIR=$out/run
 
 pids=() rules=()
 cleanup() {
@@ -33,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 . "$(dirname "$0")/bench-lib.sh"
-start raw "$perf" raw server --listen 127.0.0.1:0
+start raw env RTRS_PROVIDER="$rawprov" "$perf" raw server --listen 127.0.0.1:0
 start lib "$perf" server --listen 127.0.0.1:0,127.0.0.2:0 --size 256M
 sleep 0.1       # the second listener's line
 PORT2_lib=$(awk '/^listening 127.0.0.2/{n=split($2,a,":"); print a[n]}' "$out/lib.srv")
@@ -74,10 +77,10 @@ cut_run() {
 
 for r in $(seq 1 "$reps"); do
 	echo "bench-mpath: repetition $r/$reps" >&2
-	run raw_w128k "$r" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw write --bs 131072 --qd 8 --time "$secs"
+	run raw_w128k "$r" env RTRS_PROVIDER="$rawprov" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw write --bs 131072 --qd 8 --time "$secs"
 	run one_w128k "$r" "$perf" client --connect "$one" --rw write --bs 128k --qd 8 --time "$secs"
 	run two_w128k "$r" "$perf" client --connect "$two" --rw write --bs 128k --qd 8 --time "$secs"
-	run raw_w4k "$r" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw write --bs 4096 --qd 32 --time "$secs"
+	run raw_w4k "$r" env RTRS_PROVIDER="$rawprov" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw write --bs 4096 --qd 32 --time "$secs"
 	RTRS_FENCE=0 run nofence_w4k "$r" "$perf" client --connect "$one" --rw write --bs 4k --qd 32 --time "$secs"
 	run fence_w4k "$r" "$perf" client --connect "$one" --rw write --bs 4k --qd 32 --time "$secs"
 	cut_run hard "$r"

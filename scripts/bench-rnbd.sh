@@ -3,12 +3,15 @@
 # The rnbd fio matrix of docs/BENCHMARKS.md, peers measured in the same
 # run and interleaved per repetition on this shared machine:
 #   rnbd   fio's external engine librnbd-fio.so -> rnbd-server exporting a
-#          1 GiB file on tmpfs (TCP loopback, libfabric tcp provider), the
-#          library's and the engine's defaults: nothing set (RTRS_PIN and
-#          RTRS_POLL_US unset on both sides, rtrs(7) chooses);
+#          1 GiB file on tmpfs (TCP loopback), the library's and the
+#          engine's defaults: nothing set (RTRS_PROVIDER, RTRS_PIN and
+#          RTRS_POLL_US unset on both sides, rtrs(7) chooses: the sock
+#          backend);
 #   rnbd-t the same with a server without always_invalidate (READs sent
 #          straight from a mapping of the file, no key per request): the
 #          one setting left that is worth changing, and a security one;
+#   rnbd-f the same over libfabric's tcp provider (RTRS_PROVIDER=tcp on
+#          both sides), the default before the sock backend;
 #   nbd    fio's nbd engine -> `nbdkit memory size=1G` on TCP loopback;
 #   raw    the libfabric provider itself: `rtrs-perf raw client` (one per
 #          job) with the row's size, direction and depth, sequential;
@@ -56,12 +59,15 @@ dd if=/dev/zero of="$disk" bs=1M count=1024 status=none
 
 . "$(dirname "$0")/bench-lib.sh"
 # the defaults: nothing of rtrs(7) set in any process
-unset RTRS_PIN RTRS_POLL_US
+unset RTRS_PROVIDER RTRS_PIN RTRS_POLL_US
 # shellcheck disable=SC2086
 start rnbd "$srv" --listen 127.0.0.1:0 --export "disk=$disk" ${SRV_ARGS:-}
 # shellcheck disable=SC2086
 start rnbdt "$srv" --listen 127.0.0.1:0 --export "disk=$disk" \
 	--always-invalidate 0 ${SRV_ARGS:-}
+# shellcheck disable=SC2086
+start rnbdf env RTRS_PROVIDER=tcp "$srv" --listen 127.0.0.1:0 \
+	--export "disk=$disk" ${SRV_ARGS:-}
 # a raw server serves one client at a time: one per job
 start raw1 "$build/tools/rtrs-perf" raw server --listen 127.0.0.1:0
 start raw2 "$build/tools/rtrs-perf" raw server --listen 127.0.0.1:0
@@ -83,7 +89,7 @@ nbdcopy "$disk" "$nbd_uri"      # the same prefill as the file
 
 rows=(r4k1:randread:4k:1 r4k32:randread:4k:32 w4k1:randwrite:4k:1
       w4k32:randwrite:4k:32 r128k:read:128k:8 w128k:write:128k:8)
-peers=(rnbd rnbd-t nbd raw local)
+peers=(rnbd rnbd-t rnbd-f nbd raw local)
 jobs=(1 2)
 ionos=${IONOS:-1}
 part=0
@@ -135,9 +141,10 @@ matrix_run() { # peer row nj rep
 	local peer=$1 row=$2 nj=$3 r=$4 name rw bs qd eng=()
 	IFS=: read -r name rw bs qd <<< "$row"
 	case $peer in
-	rnbd|rnbd-t)
+	rnbd|rnbd-t|rnbd-f)
 		local p=$PORT_rnbd
 		[ "$peer" = rnbd-t ] && p=$PORT_rnbdt
+		[ "$peer" = rnbd-f ] && p=$PORT_rnbdf
 		eng=(--ioengine=external:"$engine" --rnbd_server="127.0.0.1:$p"
 		     --rnbd_device=disk)
 		# a second writing job needs the migration mode
@@ -153,7 +160,9 @@ matrix_run() { # peer row nj rep
 		if [ "$qd" -eq 1 ]; then eng+=(--ioengine=psync); else eng+=(--ioengine=io_uring); fi
 		;;
 	esac
-	fio_run "$out/$peer.$name.j$nj.$r.json" --name="$peer-$name" "${eng[@]}" \
+	local prov=${RTRS_PROVIDER:-}
+	[ "$peer" = rnbd-f ] && prov=tcp
+	RTRS_PROVIDER=$prov fio_run "$out/$peer.$name.j$nj.$r.json" --name="$peer-$name" "${eng[@]}" \
 		--rw="$rw" --bs="$bs" --iodepth="$qd" --numjobs="$nj" \
 		--size=512m --offset_increment=512m --norandommap --randrepeat=0 \
 		--time_based --runtime="$secs" --ramp_time=1 --group_reporting \
@@ -226,7 +235,7 @@ label() { case $1 in
 
 has() { case " ${peers[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 rnbds=()
-for p in rnbd rnbd-t; do has $p && rnbds+=("$p"); done
+for p in rnbd rnbd-t rnbd-f; do has $p && rnbds+=("$p"); done
 echo
 echo "Medians of $reps runs of ${secs} s (after 1 s ramp); IOPS (p50/p99 us of total latency); X/nbd = median of the per-run ratios."
 echo
@@ -286,7 +295,7 @@ if [ "${PLOT:-0}" = 1 ] && [ "$part" = 0 ]; then
 	gnuplot <<GP
 set terminal pngcairo size 1400,650 font ",10" noenhanced
 set output "docs/img/rnbd-matrix.png"
-set title "fio on a 1 GiB tmpfs export, 2 shared vCPUs, TCP loopback (libfabric tcp provider); medians of $reps runs"
+set title "fio on a 1 GiB tmpfs export, 2 shared vCPUs, TCP loopback; medians of $reps runs"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -297,11 +306,12 @@ set xtics rotate by -30 scale 0
 set key outside top center horizontal
 set grid ytics
 set datafile separator "\t"
-plot "$out/matrix.csv" using 2:xtic(1) title "rnbd (defaults)" lc rgb "#1f77b4", \
+plot "$out/matrix.csv" using 2:xtic(1) title "rnbd (defaults: sock)" lc rgb "#1f77b4", \
      "" using 3 title "rnbd (no always_invalidate)" lc rgb "#6baed6", \
-     "" using 4 title "NBD (nbdkit memory, fio nbd engine)" lc rgb "#ff7f0e", \
-     "" using 5 title "raw libfabric tcp (rtrs-perf raw)" lc rgb "#2ca02c", \
-     "" using 6 title "local tmpfs, no network" lc rgb "#9a9a9a"
+     "" using 4 title "rnbd over libfabric tcp" lc rgb "#9467bd", \
+     "" using 5 title "NBD (nbdkit memory, fio nbd engine)" lc rgb "#ff7f0e", \
+     "" using 6 title "raw libfabric tcp (rtrs-perf raw)" lc rgb "#2ca02c", \
+     "" using 7 title "local tmpfs, no network" lc rgb "#9a9a9a"
 GP
 	echo "bench-rnbd: docs/img/rnbd-matrix.png" >&2
 fi

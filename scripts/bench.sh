@@ -5,6 +5,11 @@
 # ratios are taken within one repetition on this shared, noisy machine.
 #
 #   scripts/bench.sh [BUILD_DIR]      REPS=5 TIME=3 PROVIDER=tcp
+#                                     LIB_PROVIDER=
+# PROVIDER is the raw floor's libfabric provider (rtrs-perf raw);
+# LIB_PROVIDER librtrs's, by default none: the library's default (sock,
+# librtrs's own TCP transport), against the raw libfabric tcp provider.
+# LIB_PROVIDER=tcp measures librtrs over libfabric's tcp.
 #
 # Prints a markdown table; raw per-run JSON goes to $OUT (default
 # build/bench).
@@ -13,11 +18,13 @@ build=${1:-build/plain}
 reps=${REPS:-5}
 secs=${TIME:-3}
 prov=${PROVIDER:-tcp}
+libprov=${LIB_PROVIDER:-}
 out=${OUT:-build/bench}
 perf="$build/tools/rtrs-perf"
 mkdir -p "$out"
 rm -f "$out"/*.json
-export RTRS_PROVIDER=$prov RTRS_LOG_LEVEL=err
+unset RTRS_PROVIDER
+export RTRS_LOG_LEVEL=err
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -25,9 +32,9 @@ trap cleanup EXIT
 
 . "$(dirname "$0")/bench-lib.sh"
 
-start raw "$perf" raw server --listen 127.0.0.1:0
-start inv "$perf" server --listen 127.0.0.1:0 --size 256M
-start noinv "$perf" server --listen 127.0.0.1:0 --size 256M --no-invalidate
+start raw env RTRS_PROVIDER="$prov" "$perf" raw server --listen 127.0.0.1:0
+start inv env RTRS_PROVIDER="$libprov" "$perf" server --listen 127.0.0.1:0 --size 256M
+start noinv env RTRS_PROVIDER="$libprov" "$perf" server --listen 127.0.0.1:0 --size 256M --no-invalidate
 
 run() { # case rep cmd...
 	local c=$1 r=$2; shift 2
@@ -38,15 +45,15 @@ run() { # case rep cmd...
 
 for r in $(seq 1 "$reps"); do
 	echo "bench: repetition $r/$reps" >&2
-	run raw_w4k "$r" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw write --bs 4096 --qd 32 --time "$secs"
-	run lib_w4k "$r" "$perf" client --connect "127.0.0.1:$PORT_inv" --rw write --bs 4k --qd 32 --time "$secs"
-	run noinv_w4k "$r" "$perf" client --connect "127.0.0.1:$PORT_noinv" --rw write --bs 4k --qd 32 --time "$secs"
-	run raw_w128k "$r" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw write --bs 131072 --qd 8 --time "$secs"
-	run lib_w128k "$r" "$perf" client --connect "127.0.0.1:$PORT_inv" --rw write --bs 128k --qd 8 --time "$secs"
-	run raw_r128k "$r" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw read --bs 131072 --qd 8 --time "$secs"
-	run lib_r128k "$r" "$perf" client --connect "127.0.0.1:$PORT_inv" --rw read --bs 128k --qd 8 --time "$secs"
-	run raw_r4k1 "$r" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw read --bs 4096 --qd 1 --time "$secs"
-	run lib_r4k1 "$r" "$perf" client --connect "127.0.0.1:$PORT_inv" --rw read --bs 4k --qd 1 --time "$secs"
+	run raw_w4k "$r" env RTRS_PROVIDER="$prov" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw write --bs 4096 --qd 32 --time "$secs"
+	run lib_w4k "$r" env RTRS_PROVIDER="$libprov" "$perf" client --connect "127.0.0.1:$PORT_inv" --rw write --bs 4k --qd 32 --time "$secs"
+	run noinv_w4k "$r" env RTRS_PROVIDER="$libprov" "$perf" client --connect "127.0.0.1:$PORT_noinv" --rw write --bs 4k --qd 32 --time "$secs"
+	run raw_w128k "$r" env RTRS_PROVIDER="$prov" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw write --bs 131072 --qd 8 --time "$secs"
+	run lib_w128k "$r" env RTRS_PROVIDER="$libprov" "$perf" client --connect "127.0.0.1:$PORT_inv" --rw write --bs 128k --qd 8 --time "$secs"
+	run raw_r128k "$r" env RTRS_PROVIDER="$prov" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw read --bs 131072 --qd 8 --time "$secs"
+	run lib_r128k "$r" env RTRS_PROVIDER="$libprov" "$perf" client --connect "127.0.0.1:$PORT_inv" --rw read --bs 128k --qd 8 --time "$secs"
+	run raw_r4k1 "$r" env RTRS_PROVIDER="$prov" "$perf" raw client --connect "127.0.0.1:$PORT_raw" --rw read --bs 4096 --qd 1 --time "$secs"
+	run lib_r4k1 "$r" env RTRS_PROVIDER="$libprov" "$perf" client --connect "127.0.0.1:$PORT_inv" --rw read --bs 4k --qd 1 --time "$secs"
 done
 
 # field FILE KEY -> number
@@ -77,7 +84,7 @@ row() { # label num den getter unit target
 }
 
 echo
-echo "provider: $prov, $reps repetitions x ${secs}s per run, $(nproc) CPUs, $(date -u +%Y-%m-%d)"
+echo "provider: raw $prov, librtrs ${libprov:-the default (sock)}, $reps repetitions x ${secs}s per run, $(nproc) CPUs, $(date -u +%Y-%m-%d)"
 echo
 echo '| case | librtrs (median) | baseline (median) | ratio, median (per rep) | target |'
 echo '|---|---|---|---|---|'
