@@ -15,7 +15,8 @@
  * keytab.c (software RMA's key table: a frame's key, scope and range
  * checks, and the copy into the region), frame_rx.c (a software-RMA
  * frame applied at its receiver: the message it adds to, the key table,
- * the completion it makes; both backends that receive frames).
+ * the completion it makes; both backends that receive frames), addr.c
+ * (socket addresses resolved and named, for rdma/ and sock/).
  *
  * Threading contract
  * - Progress threads ("loops") are pinned one per online CPU. Each endpoint
@@ -49,6 +50,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 struct fab_dom;
@@ -685,6 +687,16 @@ int rtrs__fab_evset_wait(struct fab_evset *s, int timeout_ms,
  * the next wait). */
 int rtrs__fab_evset_ready(struct fab_evset *s, void **tags, int max);
 void rtrs__fab_evset_wake(struct fab_evset *s);
+
+/* For the backends that resolve and name socket addresses themselves
+ * (rdma/, sock/; addr.c, backend-neutral): "host:port" ("[v6]:port") of
+ * @sa into @buf, -ENOTCONN (no IPv4/IPv6 address), -ENOSPC; and the
+ * first TCP address of @node:@service (AI_PASSIVE with @passive; NULL or
+ * "" node: any, service: "0"), its length in *@out_len if not NULL,
+ * -ENODATA, -ENOMEM. */
+int rtrs__fab_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+int rtrs__fab_resolve(const char *node, const char *service, bool passive,
+		      struct sockaddr_storage *out, socklen_t *out_len);
 
 /* ---- listeners ---- */
 

@@ -48,47 +48,6 @@ int rtrs__rd_wait_event(struct rdma_event_channel *ch, int ms)
 	return type;
 }
 
-int rtrs__rd_addr_str(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN];
-	unsigned port;
-	int n;
-
-	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-		return -ENOTCONN;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)sa;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-		port = ntohs(s->sin_port);
-		n = snprintf(buf, len, "%s:%u", host, port);
-	} else {
-		const struct sockaddr_in6 *s = (const void *)sa;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-		port = ntohs(s->sin6_port);
-		n = snprintf(buf, len, "[%s]:%u", host, port);
-	}
-	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
-}
-
-static int resolve(const char *node, const char *service, bool passive,
-		   struct sockaddr_storage *out)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC,
-				  .ai_socktype = SOCK_STREAM,
-				  .ai_flags = passive ? AI_PASSIVE : 0 };
-	struct addrinfo *ai;
-	int ret = getaddrinfo(node && *node ? node : NULL,
-			      service && *service ? service : "0", &hints, &ai);
-
-	if (ret)
-		return ret == EAI_MEMORY ? -ENOMEM : -ENODATA;
-	memcpy(out, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
-	return 0;
-}
-
 /* The caps of a device (NULL: a wildcard listener's, until a path's
  * domain names the device). */
 static int fill_caps(struct fab_dom *d)
@@ -208,9 +167,9 @@ int rtrs__rd_dom_open(const char *prov, const char *node, const char *service,
 	ret = dom_new(&d);
 	if (ret)
 		return ret;
-	ret = resolve(node, service, passive, &d->dst);
+	ret = rtrs__fab_resolve(node, service, passive, &d->dst, NULL);
 	if (!ret && src_node && *src_node) {
-		ret = resolve(src_node, "0", true, &d->src);
+		ret = rtrs__fab_resolve(src_node, "0", true, &d->src, NULL);
 		d->has_src = !ret;
 	}
 	if (!ret)

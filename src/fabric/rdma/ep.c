@@ -244,13 +244,13 @@ const struct fab_caps *rtrs__rd_ep_caps(const struct fab_ep *e)
 
 int rtrs__rd_ep_peer(const struct fab_ep *e, char *buf, size_t len)
 {
-	return rtrs__rd_addr_str(e->id ? rdma_get_peer_addr(e->id) : NULL,
+	return rtrs__fab_addr_str(e->id ? rdma_get_peer_addr(e->id) : NULL,
 				 buf, len);
 }
 
 int rtrs__rd_ep_name(const struct fab_ep *e, char *buf, size_t len)
 {
-	return rtrs__rd_addr_str(e->id ? rdma_get_local_addr(e->id) : NULL,
+	return rtrs__fab_addr_str(e->id ? rdma_get_local_addr(e->id) : NULL,
 				 buf, len);
 }
 
@@ -316,7 +316,7 @@ void rtrs__rd_pep_close(struct fab_pep *p)
 
 int rtrs__rd_pep_name(const struct fab_pep *p, char *buf, size_t len)
 {
-	return rtrs__rd_addr_str(rdma_get_local_addr(p->id), buf, len);
+	return rtrs__fab_addr_str(rdma_get_local_addr(p->id), buf, len);
 }
 
 /* The libfabric backend sheds connections at the open-file limit; RDMA CM

@@ -204,8 +204,6 @@ void rtrs__rd_mr_close(struct fab_mr *mr);
 uint32_t rtrs__rd_mr_key(const struct fab_mr *mr);
 void *rtrs__rd_mr_desc(const struct fab_mr *mr);
 uint64_t rtrs__rd_mr_raddr(const struct fab_mr *mr, const void *p);
-/* "host:port" of @sa into @buf. -ENOTCONN (no address), -ENOSPC. */
-int rtrs__rd_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 /* Wait for the next event of @ch (a private channel of a resolution),
  * up to @ms: its type, or -ETIMEDOUT; the event is acked. */
 int rtrs__rd_wait_event(struct rdma_event_channel *ch, int ms);

@@ -17,27 +17,6 @@
 
 #include "util/log.h"
 
-int rtrs__sk_addr_str(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN];
-	int n;
-
-	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-		return -ENOTCONN;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)sa;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-		n = snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
-	} else {
-		const struct sockaddr_in6 *s = (const void *)sa;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-		n = snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
-	}
-	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
-}
-
 int rtrs__sk_sock_setup(int fd)
 {
 	int one = 1, fl = fcntl(fd, F_GETFL);
@@ -48,24 +27,6 @@ int rtrs__sk_sock_setup(int fd)
 	/* frames are whole when sent: never held back for more */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 		return -errno;
-	return 0;
-}
-
-static int resolve(const char *node, const char *service, bool passive,
-		   struct sockaddr_storage *out, socklen_t *len)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC,
-				  .ai_socktype = SOCK_STREAM,
-				  .ai_flags = passive ? AI_PASSIVE : 0 };
-	struct addrinfo *ai;
-	int ret = getaddrinfo(node && *node ? node : NULL,
-			      service && *service ? service : "0", &hints, &ai);
-
-	if (ret)
-		return ret == EAI_MEMORY ? -ENOMEM : -ENODATA;
-	memcpy(out, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
 	return 0;
 }
 
@@ -116,15 +77,15 @@ int rtrs__sk_dom_open(const char *prov, const char *node, const char *service,
 	if (ret)
 		goto err;
 	if (passive) {
-		ret = resolve(node, service, true, &d->src, &d->src_len);
+		ret = rtrs__fab_resolve(node, service, true, &d->src, &d->src_len);
 		if (!ret)
 			ret = listen_sock(d, &d->src, d->src_len);
 		if (ret)
 			goto err;
 	} else {
-		ret = resolve(node, service, false, &d->dst, &d->dst_len);
+		ret = rtrs__fab_resolve(node, service, false, &d->dst, &d->dst_len);
 		if (!ret && src_node && *src_node) {
-			ret = resolve(src_node, NULL, false, &d->src,
+			ret = rtrs__fab_resolve(src_node, NULL, false, &d->src,
 				      &d->src_len);
 			d->has_src = !ret;
 		}

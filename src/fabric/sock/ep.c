@@ -116,7 +116,7 @@ int rtrs__sk_ep_create(struct fab_dom *d, unsigned loop,
 		close(fd);
 		return ret;
 	}
-	rtrs__sk_addr_str((const struct sockaddr *)&d->dst, e->peer,
+	rtrs__fab_addr_str((const struct sockaddr *)&d->dst, e->peer,
 			  sizeof(e->peer));
 	e->poller = poller;
 	if (poller) {
@@ -270,7 +270,7 @@ int rtrs__sk_ep_name(const struct fab_ep *e, char *buf, size_t len)
 
 	if (e->fd < 0 || getsockname(e->fd, (struct sockaddr *)&ss, &sl))
 		return -ENOTCONN;
-	return rtrs__sk_addr_str((struct sockaddr *)&ss, buf, len);
+	return rtrs__fab_addr_str((struct sockaddr *)&ss, buf, len);
 }
 
 /* ---- the loop's side ---- */
@@ -513,7 +513,7 @@ int rtrs__sk_pep_open(struct fab_dom *d, unsigned loop,
 	}
 	d->lfd = -1;
 	if (!getsockname(p->fd, (struct sockaddr *)&ss, &sl))
-		rtrs__sk_addr_str((struct sockaddr *)&ss, p->name,
+		rtrs__fab_addr_str((struct sockaddr *)&ss, p->name,
 				  sizeof(p->name));
 	rtrs__sk_dom_get(d);
 	*out = p;
@@ -569,7 +569,7 @@ void rtrs__sk_pep_ready(struct fab_pep *p)
 		q->pep = p;
 		q->fd = fd;
 		q->by_ms = rtrs_now_ms() + SK_HELLO_MS;
-		rtrs__sk_addr_str((struct sockaddr *)&ss, q->peer,
+		rtrs__fab_addr_str((struct sockaddr *)&ss, q->peer,
 				  sizeof(q->peer));
 		ev.data.ptr = &q->tag;
 		if (epoll_ctl(p->loop->epfd, EPOLL_CTL_ADD, fd, &ev)) {

@@ -338,8 +338,6 @@ void rtrs__sk_mr_close(struct fab_mr *mr);
 uint32_t rtrs__sk_mr_key(const struct fab_mr *mr);
 void *rtrs__sk_mr_desc(const struct fab_mr *mr);
 uint64_t rtrs__sk_mr_raddr(const struct fab_mr *mr, const void *p);
-/* "host:port" of @sa into @buf. -ENOTCONN (no address), -ENOSPC. */
-int rtrs__sk_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 /* A TCP socket's options for the data path (no delay, close on exec,
  * non-blocking). -errno. */
 int rtrs__sk_sock_setup(int fd);
